@@ -1,0 +1,25 @@
+-- Reference schema of the tables rune-scheduler reads (SPEC §2). The Rune API owns these tables
+-- in production; this file is for tests, benchmarks and first-time users. Safe to run twice.
+CREATE TABLE IF NOT EXISTS workflows (
+  id            serial PRIMARY KEY,
+  name          text NOT NULL,
+  workflow_data jsonb
+);
+
+CREATE TABLE IF NOT EXISTS scheduled_workflows (
+  id               serial PRIMARY KEY,
+  workflow_id      integer,
+  is_active        boolean NOT NULL DEFAULT true,
+  next_run_at      timestamp,
+  interval_seconds integer,
+  run_count        integer NOT NULL DEFAULT 0,
+  failure_count    integer NOT NULL DEFAULT 0,
+  last_run_at      timestamp,
+  last_error       text,
+  updated_at       timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')
+);
+
+-- The index every poll and claim uses. On a live table create it with
+-- CREATE INDEX CONCURRENTLY (which cannot run inside a transaction).
+CREATE INDEX IF NOT EXISTS scheduled_workflows_due_idx
+  ON scheduled_workflows (next_run_at) WHERE is_active;

@@ -1,0 +1,180 @@
+/**
+ * RabbitMQ: one connection with one confirm channel, the queue ensured on connect, and batch
+ * publishing that reports a definite outcome per message (confirmed, failed, unknown).
+ */
+import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from "amqplib";
+import type { BrokerConfig } from "./config.ts";
+import type { OutgoingMessage } from "./message.ts";
+import type { PublishOutcome } from "./plan.ts";
+
+/** AMQP heartbeat: a silently dead broker is noticed within about two of these. */
+export const HEARTBEAT_SECONDS = 10;
+/** A batch whose confirms take longer counts as unknown (the rows stay due) and the link is reset. */
+export const CONFIRM_TIMEOUT_MS = 10_000;
+
+export interface Publisher {
+  /** Publishes every message, waits for the broker, returns one outcome per message, in order. */
+  publishBatch(messages: readonly OutgoingMessage[]): Promise<PublishOutcome[]>;
+  readonly connected: boolean;
+  close(): Promise<void>;
+}
+
+export interface BrokerLink extends Publisher {
+  /** Set once the connection is gone; a new link must be made. */
+  readonly closedReason: string | null;
+  /** True while the broker applies flow control (memory or disk alarm). */
+  readonly blocked: boolean;
+}
+
+export function brokerUrl(mq: BrokerConfig): string {
+  const url = new URL(mq.url);
+  if (!url.searchParams.has("heartbeat")) url.searchParams.set("heartbeat", String(HEARTBEAT_SECONDS));
+  // Larger frames cut the per-message framing overhead of big workflow documents.
+  if (!url.searchParams.has("frameMax")) url.searchParams.set("frameMax", "131072");
+  return url.toString();
+}
+
+export async function connectBroker(mq: BrokerConfig, connectTimeoutMs: number): Promise<ChannelModel> {
+  return amqp.connect(brokerUrl(mq), {
+    timeout: connectTimeoutMs,
+    noDelay: true,
+    keepAlive: true,
+    keepAliveDelay: 10_000,
+    clientProperties: { connection_name: "rune-scheduler" },
+  });
+}
+
+/**
+ * Declares the queue only when it is missing: an existing queue is used as it is, whatever its
+ * type or arguments, since the API or an operator may have declared it differently on purpose.
+ */
+export async function ensureQueue(connection: ChannelModel, mq: BrokerConfig): Promise<"existed" | "declared"> {
+  const probe = await connection.createChannel();
+  probe.on("error", () => {}); // a 404 closes the channel; that is the answer we asked for
+  try {
+    await probe.checkQueue(mq.queue);
+    await probe.close().catch(() => {});
+    return "existed";
+  } catch (error) {
+    if ((error as { code?: number }).code !== 404) throw error;
+  }
+  const declare = await connection.createChannel();
+  await declare.assertQueue(mq.queue, { durable: true, arguments: { "x-queue-type": mq.queueType } });
+  await declare.close();
+  return "declared";
+}
+
+/** Connects, ensures the queue and opens the confirm channel: a ready publisher. */
+export async function openBrokerLink(mq: BrokerConfig, connectTimeoutMs: number): Promise<BrokerLink> {
+  const connection = await connectBroker(mq, connectTimeoutMs);
+  try {
+    await ensureQueue(connection, mq);
+    const channel = await connection.createConfirmChannel();
+    return brokerLink(connection, channel, mq.queue);
+  } catch (error) {
+    await connection.close().catch(() => {});
+    throw error;
+  }
+}
+
+function brokerLink(connection: ChannelModel, channel: ConfirmChannel, queue: string): BrokerLink {
+  let closedReason: string | null = null;
+  let blocked = false;
+  /** Batches waiting for confirms; each is settled "unknown" if the link drops. */
+  const inFlight = new Set<(reason: string) => void>();
+  const returned = new Map<string, string>();
+
+  const markClosed = (reason: string) => {
+    if (closedReason !== null) return;
+    closedReason = reason;
+    for (const abandon of inFlight) abandon(reason);
+  };
+  connection.on("error", (error: Error) => markClosed(`connection error: ${error.message}`));
+  connection.on("close", () => markClosed("connection closed"));
+  connection.on("blocked", () => (blocked = true));
+  connection.on("unblocked", () => (blocked = false));
+  channel.on("error", (error: Error) => markClosed(`channel error: ${error.message}`));
+  channel.on("close", () => markClosed("channel closed"));
+  // The broker sends basic.return before the ack of the same message, so a returned message
+  // is known to be unroutable by the time its confirm callback runs.
+  channel.on("return", (message: ConsumeMessage) => {
+    const id = message.properties.messageId as string | undefined;
+    const fields = message.fields as unknown as { replyCode?: number; replyText?: string };
+    if (id) returned.set(id, `${fields.replyCode ?? ""} ${fields.replyText ?? "returned"}`.trim());
+  });
+
+  async function publishBatch(messages: readonly OutgoingMessage[]): Promise<PublishOutcome[]> {
+    const outcomes: (PublishOutcome | undefined)[] = new Array(messages.length);
+    if (messages.length === 0) return [];
+    if (closedReason !== null) return messages.map(() => ({ status: "unknown", reason: closedReason! }));
+    let pending = messages.length;
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    const settle = (index: number, outcome: PublishOutcome) => {
+      if (outcomes[index] !== undefined) return;
+      outcomes[index] = outcome;
+      if (--pending === 0) finish();
+    };
+    const abandon = (reason: string) => {
+      for (let i = 0; i < messages.length; i++) settle(i, { status: "unknown", reason });
+    };
+    inFlight.add(abandon);
+    const timer = setTimeout(() => {
+      abandon(`no confirm from the broker within ${CONFIRM_TIMEOUT_MS} ms`);
+      // The channel's state is unknowable now; drop it so the next batch starts clean.
+      markClosed("confirm timeout");
+      connection.close().catch(() => {});
+    }, CONFIRM_TIMEOUT_MS);
+    try {
+      for (let i = 0; i < messages.length && closedReason === null; i++) {
+        const message = messages[i]!;
+        const { mandatory, ...properties } = message.properties;
+        const writable = channel.publish("", queue, message.body, { ...properties, mandatory }, (error) => {
+          const returnedWhy = returned.get(message.messageId);
+          if (returnedWhy !== undefined) returned.delete(message.messageId);
+          if (error) settle(i, { status: "failed", reason: "nacked by the broker (queue full, rejected or broker error)" });
+          else if (returnedWhy !== undefined) settle(i, { status: "failed", reason: `returned by the broker as unroutable: ${returnedWhy}` });
+          else settle(i, { status: "confirmed" });
+        });
+        // Bounded in-flight bytes: wait for the socket to drain rather than buffer without end.
+        if (!writable) await waitForDrain(channel, () => closedReason !== null);
+      }
+      if (closedReason !== null) abandon(closedReason);
+      await done;
+    } finally {
+      clearTimeout(timer);
+      inFlight.delete(abandon);
+    }
+    return outcomes as PublishOutcome[];
+  }
+
+  return {
+    publishBatch,
+    get connected() {
+      return closedReason === null;
+    },
+    get closedReason() {
+      return closedReason;
+    },
+    get blocked() {
+      return blocked;
+    },
+    async close() {
+      markClosed("closed by the scheduler");
+      await connection.close().catch(() => {});
+    },
+  };
+}
+
+function waitForDrain(channel: ConfirmChannel, isClosed: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    if (isClosed()) return resolve();
+    const poll = setInterval(() => isClosed() && done(), 100);
+    const done = () => {
+      clearInterval(poll);
+      channel.off("drain", done);
+      resolve();
+    };
+    channel.once("drain", done);
+  });
+}

@@ -1,0 +1,46 @@
+import { defineCommand } from "citty";
+import { startService } from "../service.ts";
+import { configArgs, EXIT, withConfig } from "./shared.ts";
+
+const SIGNAL_DEBOUNCE_MS = 500;
+
+export default defineCommand({
+  meta: { name: "run", description: "Run the scheduler service (exit 0 clean stop, 1 critical, 2 bad config)" },
+  args: { ...configArgs },
+  async run({ args }) {
+    process.exitCode = await withConfig(args, async (config, log) => {
+      process.on("unhandledRejection", (reason) => {
+        log.critical("Unhandled rejection; shutting down", { error: reason instanceof Error ? reason : new Error(String(reason)) });
+        void service.stop().then(() => process.exit(EXIT.failed));
+      });
+      process.on("uncaughtException", (error) => {
+        log.critical("Uncaught exception; shutting down", { error });
+        void service.stop().then(() => process.exit(EXIT.failed));
+      });
+      const service = await startService(config, log);
+      let firstSignalAt: number | null = null;
+      const onSignal = (signal: NodeJS.Signals) => {
+        // `timeout`, shells and some supervisors deliver one stop to the process and again to
+        // its group; only a signal a moment later is a person insisting.
+        if (firstSignalAt !== null) {
+          if (performance.now() - firstSignalAt < SIGNAL_DEBOUNCE_MS) return;
+          log.warn(`Second ${signal}: exiting now`);
+          process.exit(EXIT.failed);
+        }
+        firstSignalAt = performance.now();
+        log.info(`${signal} received; finishing the batch in flight (at most ${config.shutdownTimeoutMs / 1000}s)`);
+        const deadline = setTimeout(() => {
+          log.warn("Shutdown timeout reached; exiting with work unfinished (unconfirmed rows fire again)");
+          process.exit(EXIT.ok);
+        }, config.shutdownTimeoutMs);
+        deadline.unref();
+        void service.stop();
+      };
+      process.on("SIGTERM", onSignal);
+      process.on("SIGINT", onSignal);
+      const code = await service.done;
+      if (code !== 0) log.critical("Scheduler stopped: a dependency stayed unavailable");
+      return code === 0 ? EXIT.ok : EXIT.failed;
+    });
+  },
+});

@@ -1,0 +1,331 @@
+/**
+ * The only reader of configuration: environment, `*_FILE` secrets, a `.env` file and CLI flags.
+ * Everything else receives the frozen {@link Config} this returns.
+ *
+ * Precedence for every setting: CLI flag, then the process environment, then `.env` in the
+ * working directory, then the default. `DATABASE_URL` / `RABBITMQ_URL` override their parts.
+ */
+import { readFileSync } from "node:fs";
+import { parseDotenv } from "./dotenv.ts";
+import { isFernetKey } from "./fernet.ts";
+import { LOG_FORMATS, parseLogLevel, type LogFormat, type LogLevel } from "./levels.ts";
+import { maskUrl } from "./redact.ts";
+
+export interface DatabaseConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+  readonly password: string;
+  /** Where, for messages: `user@host:port/db`, never a password. */
+  readonly where: string;
+}
+
+export interface BrokerConfig {
+  /** Full AMQP URL with credentials: pass only to amqplib, never log it. */
+  readonly url: string;
+  /** Redacted form for messages. */
+  readonly where: string;
+  readonly vhost: string;
+  readonly queue: string;
+  readonly queueType: "classic" | "quorum";
+}
+
+export interface Config {
+  readonly db: DatabaseConfig;
+  readonly mq: BrokerConfig;
+  readonly pollIntervalMs: number;
+  readonly lookAheadMs: number;
+  readonly batchSize: number;
+  readonly maxMessageBytes: number;
+  readonly misfireGraceMs: number;
+  readonly pauseAfterFailures: number;
+  readonly maxRetries: number;
+  readonly healthcheckIntervalMs: number;
+  readonly connectTimeoutMs: number;
+  readonly httpHost: string;
+  readonly httpPort: number;
+  readonly shutdownTimeoutMs: number;
+  readonly notifyChannel: string | null;
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+  readonly encryptionKey: string | null;
+  /** Every secret value in effect, so the logger can scrub them from any output. */
+  readonly secrets: readonly string[];
+}
+
+/** A bad configuration value. `message` is the one line an operator sees (secrets masked). */
+export class ConfigError extends Error {
+  readonly code = "CONFIG_INVALID";
+  constructor(
+    readonly variable: string,
+    shownValue: string,
+    readonly expected: string,
+  ) {
+    super(`${variable}=${shownValue} is invalid: expected ${expected}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Kind = "string" | "secret" | "url";
+interface Setting {
+  readonly env: string;
+  readonly default: string | null;
+  readonly kind: Kind;
+}
+
+const s = (env: string, def: string | null, kind: Kind = "string"): Setting => ({ env, default: def, kind });
+
+/** Every variable the program reads. Secrets and URLs have no CLI flag: flags show in `ps`. */
+export const SETTINGS = [
+  s("DATABASE_URL", null, "url"),
+  s("POSTGRES_HOST", "db"),
+  s("POSTGRES_PORT", "5432"),
+  s("POSTGRES_DB", "rune"),
+  s("POSTGRES_USER", "postgres"),
+  s("POSTGRES_PASSWORD", "postgres", "secret"),
+  s("RABBITMQ_URL", null, "url"),
+  s("RABBITMQ_HOST", "rabbitmq"),
+  s("RABBITMQ_PORT", "5672"),
+  s("RABBITMQ_USER", "guest"),
+  s("RABBITMQ_PASSWORD", "guest", "secret"),
+  s("RABBITMQ_QUEUE", "workflow_queue"),
+  s("RABBITMQ_QUEUE_TYPE", "classic"),
+  s("SCHEDULER_POLL_INTERVAL", "30"),
+  s("SCHEDULER_LOOK_AHEAD", "60"),
+  s("SCHEDULER_BATCH_SIZE", "500"),
+  s("SCHEDULER_MAX_MESSAGE_BYTES", "16777216"),
+  s("SCHEDULER_MISFIRE_GRACE", "0"),
+  s("SCHEDULER_PAUSE_AFTER_FAILURES", "0"),
+  s("SCHEDULER_MAX_RETRIES", "5"),
+  s("SCHEDULER_HEALTHCHECK_INTERVAL", "300"),
+  s("SCHEDULER_CONNECT_TIMEOUT", "10"),
+  s("SCHEDULER_HTTP_HOST", "127.0.0.1"),
+  s("SCHEDULER_HTTP_PORT", "8080"),
+  s("SCHEDULER_SHUTDOWN_TIMEOUT", "10"),
+  s("SCHEDULER_NOTIFY_CHANNEL", null),
+  s("LOG_LEVEL", "INFO"),
+  s("LOG_FORMAT", "text"),
+  s("ENCRYPTION_KEY", null, "secret"),
+] as const satisfies readonly Setting[];
+
+type SettingName = (typeof SETTINGS)[number]["env"];
+
+/** `SCHEDULER_POLL_INTERVAL` → `poll-interval`, `POSTGRES_HOST` → `postgres-host`. */
+export function flagName(env: string): string {
+  return env.replace(/^SCHEDULER_/, "").toLowerCase().replaceAll("_", "-");
+}
+
+/** The settings that may be given as CLI flags (everything but secrets and URLs). */
+export const FLAG_SETTINGS = SETTINGS.filter((setting) => setting.kind === "string");
+
+export interface ConfigSources {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Flags by env name, already parsed by the CLI layer. */
+  readonly flags?: Readonly<Record<string, string | undefined>>;
+  /** Contents of `.env` in the working directory, if any. */
+  readonly dotenv?: string | null;
+  readonly readFile?: (path: string) => string;
+}
+
+/** Reads the process's real sources: `process.env` and `./.env`. */
+export function processSources(flags: Record<string, string | undefined> = {}): ConfigSources {
+  let dotenv: string | null = null;
+  try {
+    dotenv = readFileSync(".env", "utf8");
+  } catch {
+    dotenv = null; // no .env is the normal case
+  }
+  return { env: process.env, flags, dotenv, readFile: (path) => readFileSync(path, "utf8") };
+}
+
+/** Resolves and validates every setting; throws {@link ConfigError} on the first bad one. */
+export function loadConfig(sources: ConfigSources): Config {
+  const fromDotenv = sources.dotenv ? parseDotenv(sources.dotenv) : {};
+  const readFile = sources.readFile ?? ((path: string) => readFileSync(path, "utf8"));
+  const secrets: string[] = [];
+
+  const lookup = (name: string): string | undefined =>
+    sources.flags?.[name] ?? sources.env[name] ?? fromDotenv[name];
+
+  const raw = (setting: Setting): string | null => {
+    const direct = lookup(setting.env);
+    const fileVar = `${setting.env}_FILE`;
+    const file = lookup(fileVar);
+    let value: string | null = direct ?? null;
+    let isDefault = false;
+    if (value === null) {
+      if (file !== undefined && setting.kind !== "string") {
+        try {
+          value = readFile(file).replace(/\r?\n$/, "");
+        } catch (error) {
+          const reason = (error as NodeJS.ErrnoException).code ?? String(error);
+          throw new ConfigError(fileVar, JSON.stringify(file), `a readable file (${reason})`);
+        }
+      } else {
+        value = setting.default;
+        isDefault = true;
+      }
+    }
+    // Defaults ("postgres", "guest") are public knowledge; scrubbing them would mangle logs.
+    if (value !== null && value !== "" && setting.kind !== "string" && !isDefault) secrets.push(value);
+    return value;
+  };
+
+  const values = Object.fromEntries(SETTINGS.map((setting) => [setting.env, raw(setting)])) as Record<
+    SettingName,
+    string | null
+  >;
+  const get = (name: SettingName): string => values[name] ?? "";
+  const shown = (name: SettingName): string => {
+    const setting = SETTINGS.find((candidate) => candidate.env === name)!;
+    const value = get(name);
+    if (setting.kind === "secret") return "(hidden)";
+    if (setting.kind === "url") return JSON.stringify(maskUrl(value));
+    return JSON.stringify(value);
+  };
+  const fail = (name: SettingName, expected: string): never => {
+    throw new ConfigError(name, shown(name), expected);
+  };
+
+  const number = (name: SettingName, opts: { min: number; integer?: boolean; max?: number }): number => {
+    const text = get(name).trim();
+    const value = Number(text);
+    const ok =
+      text !== "" &&
+      Number.isFinite(value) &&
+      value >= opts.min &&
+      (opts.max === undefined || value <= opts.max) &&
+      (!opts.integer || Number.isInteger(value));
+    if (!ok) {
+      const kind = opts.integer ? "a whole number" : "a number";
+      const range =
+        opts.max !== undefined
+          ? `from ${opts.min} to ${opts.max}`
+          : opts.min === 0
+            ? "of 0 or more"
+            : `of at least ${opts.min}`;
+      fail(name, `${kind} ${range}`);
+    }
+    return value;
+  };
+  const positiveSeconds = (name: SettingName): number => {
+    const text = get(name).trim();
+    const value = Number(text);
+    if (text === "" || !Number.isFinite(value) || value <= 0) fail(name, "a number of seconds greater than 0");
+    return Math.round(value * 1000);
+  };
+
+  const db = databaseConfig(get, fail);
+  const mq = brokerConfig(get, fail);
+
+  const logLevel = parseLogLevel(get("LOG_LEVEL")) ?? fail("LOG_LEVEL", "one of DEBUG, INFO, WARNING, WARN, ERROR, CRITICAL");
+  const format = get("LOG_FORMAT").trim().toLowerCase();
+  if (!(LOG_FORMATS as readonly string[]).includes(format)) fail("LOG_FORMAT", "text or json");
+
+  const notify = get("SCHEDULER_NOTIFY_CHANNEL").trim();
+  if (notify !== "" && !/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(notify)) {
+    fail("SCHEDULER_NOTIFY_CHANNEL", "a PostgreSQL identifier (letters, digits, _ and $; at most 63)");
+  }
+  const key = get("ENCRYPTION_KEY");
+  if (key !== "" && !isFernetKey(key)) fail("ENCRYPTION_KEY", "a Fernet key: 32 bytes in URL-safe base64 (44 characters)");
+  const httpHost = get("SCHEDULER_HTTP_HOST").trim();
+  if (httpHost === "") fail("SCHEDULER_HTTP_HOST", "a host name or address to listen on");
+
+  const config: Config = {
+    db,
+    mq,
+    pollIntervalMs: positiveSeconds("SCHEDULER_POLL_INTERVAL"),
+    lookAheadMs: number("SCHEDULER_LOOK_AHEAD", { min: 0 }) * 1000,
+    batchSize: number("SCHEDULER_BATCH_SIZE", { min: 1, max: 10_000, integer: true }),
+    maxMessageBytes: number("SCHEDULER_MAX_MESSAGE_BYTES", { min: 1, max: 512 * 1024 * 1024, integer: true }),
+    misfireGraceMs: number("SCHEDULER_MISFIRE_GRACE", { min: 0 }) * 1000,
+    pauseAfterFailures: number("SCHEDULER_PAUSE_AFTER_FAILURES", { min: 0, integer: true }),
+    maxRetries: number("SCHEDULER_MAX_RETRIES", { min: 0, integer: true }),
+    healthcheckIntervalMs: positiveSeconds("SCHEDULER_HEALTHCHECK_INTERVAL"),
+    connectTimeoutMs: positiveSeconds("SCHEDULER_CONNECT_TIMEOUT"),
+    httpHost,
+    httpPort: number("SCHEDULER_HTTP_PORT", { min: 0, max: 65535, integer: true }),
+    shutdownTimeoutMs: positiveSeconds("SCHEDULER_SHUTDOWN_TIMEOUT"),
+    notifyChannel: notify === "" ? null : notify,
+    logLevel,
+    logFormat: format as LogFormat,
+    encryptionKey: key === "" ? null : key,
+    secrets: [...new Set(secrets)],
+  };
+  return Object.freeze(config);
+}
+
+type Getter = (name: SettingName) => string;
+type Fail = (name: SettingName, expected: string) => never;
+
+function port(get: Getter, fail: Fail, name: SettingName): number {
+  const value = Number(get(name));
+  if (!Number.isInteger(value) || value < 1 || value > 65535) fail(name, "a TCP port from 1 to 65535");
+  return value;
+}
+
+function databaseConfig(get: Getter, fail: Fail): DatabaseConfig {
+  const url = get("DATABASE_URL");
+  let parts = {
+    host: get("POSTGRES_HOST"),
+    port: port(get, fail, "POSTGRES_PORT"),
+    database: get("POSTGRES_DB"),
+    user: get("POSTGRES_USER"),
+    password: get("POSTGRES_PASSWORD"),
+  };
+  if (url !== "") {
+    const parsed = parseUrl(url);
+    if (!parsed || !["postgres:", "postgresql:"].includes(parsed.protocol) || parsed.hostname === "") {
+      fail("DATABASE_URL", "postgres://user:password@host:port/database");
+    }
+    const u = parsed!;
+    const urlPort = u.port === "" ? 5432 : Number(u.port);
+    parts = {
+      host: decodeURIComponent(u.hostname.replace(/^\[|\]$/g, "")),
+      port: urlPort,
+      database: decodeURIComponent(u.pathname.replace(/^\//, "")) || parts.database,
+      user: decodeURIComponent(u.username) || parts.user,
+      password: u.password === "" ? parts.password : decodeURIComponent(u.password),
+    };
+  }
+  if (parts.host.trim() === "") fail("POSTGRES_HOST", "a host name or address");
+  return { ...parts, where: `${parts.user}@${parts.host}:${parts.port}/${parts.database}` };
+}
+
+function brokerConfig(get: Getter, fail: Fail): BrokerConfig {
+  const queue = get("RABBITMQ_QUEUE");
+  if (queue.trim() === "" || queue.length > 255 || queue.startsWith("amq.")) {
+    fail("RABBITMQ_QUEUE", "a queue name of 1 to 255 characters not starting with amq.");
+  }
+  const queueType = get("RABBITMQ_QUEUE_TYPE").trim().toLowerCase();
+  if (queueType !== "classic" && queueType !== "quorum") fail("RABBITMQ_QUEUE_TYPE", "classic or quorum");
+
+  let url = get("RABBITMQ_URL");
+  let vhost = "/";
+  if (url !== "") {
+    const parsed = parseUrl(url);
+    if (!parsed || !["amqp:", "amqps:"].includes(parsed.protocol) || parsed.hostname === "") {
+      fail("RABBITMQ_URL", "amqp://user:password@host:port/vhost (or amqps://)");
+    }
+    const path = parsed!.pathname.replace(/^\//, "");
+    vhost = path === "" ? "/" : decodeURIComponent(path);
+  } else {
+    const host = get("RABBITMQ_HOST").trim();
+    if (host === "") fail("RABBITMQ_HOST", "a host name or address");
+    const amqpPort = port(get, fail, "RABBITMQ_PORT");
+    const user = encodeURIComponent(get("RABBITMQ_USER"));
+    const password = encodeURIComponent(get("RABBITMQ_PASSWORD"));
+    const hostPart = host.includes(":") ? `[${host}]` : host;
+    url = `amqp://${user}:${password}@${hostPart}:${amqpPort}`;
+  }
+  return { url, where: maskUrl(url), vhost, queue, queueType };
+}
+
+function parseUrl(text: string): URL | null {
+  try {
+    return new URL(text);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Turns a connection error into one line an operator can act on: what failed, where, what to try.
+ * Pure: takes the error and the (already redacted) place, returns text.
+ */
+
+interface ErrorLike {
+  code?: unknown;
+  errno?: unknown;
+  message?: unknown;
+}
+
+function codeOf(error: unknown): string {
+  const e = (error ?? {}) as ErrorLike;
+  return typeof e.code === "string" ? e.code : typeof e.errno === "string" ? e.errno : "";
+}
+
+function messageOf(error: unknown): string {
+  const e = (error ?? {}) as ErrorLike;
+  return typeof e.message === "string" ? e.message : String(error);
+}
+
+export interface DatabasePlace {
+  host: string;
+  port: number;
+  user: string;
+  database: string;
+}
+
+export function explainDatabaseError(error: unknown, place: DatabasePlace, connectTimeoutMs: number): string {
+  const at = `${place.host}:${place.port}`;
+  const code = codeOf(error);
+  const message = messageOf(error);
+  switch (code) {
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+    case "EAI_NONAME":
+      return `PostgreSQL host "${place.host}" cannot be resolved; check POSTGRES_HOST (or DATABASE_URL) and DNS`;
+    case "ECONNREFUSED":
+      return `PostgreSQL refused the connection at ${at}; is it running and listening there? check POSTGRES_HOST/POSTGRES_PORT`;
+    case "CONNECT_TIMEOUT":
+    case "ETIMEDOUT":
+      return `PostgreSQL at ${at} did not answer within ${connectTimeoutMs / 1000}s; check the address, firewalls and SCHEDULER_CONNECT_TIMEOUT`;
+    case "28P01":
+      return `PostgreSQL rejected the password for user "${place.user}" at ${at}; check POSTGRES_PASSWORD (or POSTGRES_PASSWORD_FILE, DATABASE_URL)`;
+    case "28000":
+      return `PostgreSQL refused user "${place.user}" at ${at} (${message}); check POSTGRES_USER and the server's pg_hba.conf`;
+    case "3D000":
+      return `PostgreSQL database "${place.database}" does not exist at ${at}; create it (createdb ${place.database}) or set POSTGRES_DB`;
+    case "57P03":
+      return `PostgreSQL at ${at} is starting up or shutting down; try again in a few seconds`;
+    case "53300":
+      return `PostgreSQL at ${at} has no free connection slots; raise max_connections or stop idle clients`;
+    default:
+      return `PostgreSQL at ${at} (user "${place.user}", database "${place.database}") failed: ${message}${code ? ` [${code}]` : ""}`;
+  }
+}
+
+export interface BrokerPlace {
+  /** Redacted URL. */
+  where: string;
+  vhost: string;
+}
+
+export function explainBrokerError(error: unknown, place: BrokerPlace, connectTimeoutMs: number): string {
+  const code = codeOf(error);
+  const message = messageOf(error);
+  const at = place.where;
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_NONAME") {
+    return `RabbitMQ host in ${at} cannot be resolved; check RABBITMQ_HOST (or RABBITMQ_URL) and DNS`;
+  }
+  if (code === "ECONNREFUSED") {
+    return `RabbitMQ refused the connection at ${at}; is it running and listening there? check RABBITMQ_HOST/RABBITMQ_PORT`;
+  }
+  if (code === "ETIMEDOUT" || /ETIMEDOUT/.test(message)) {
+    return `RabbitMQ at ${at} did not answer within ${connectTimeoutMs / 1000}s; check the address, firewalls and SCHEDULER_CONNECT_TIMEOUT`;
+  }
+  if (/ACCESS_REFUSED|403|authentication|PLAIN login refused/i.test(message)) {
+    return `RabbitMQ rejected the credentials at ${at}; check RABBITMQ_USER and RABBITMQ_PASSWORD (or RABBITMQ_URL)`;
+  }
+  if (/NOT_ALLOWED|vhost|530/i.test(message)) {
+    return `RabbitMQ at ${at} refused vhost "${place.vhost}": it does not exist or the user may not use it; check the vhost in RABBITMQ_URL and the user's permissions`;
+  }
+  if (/PRECONDITION_FAILED|406/.test(message)) {
+    return `RabbitMQ at ${at} rejected the queue declaration: ${message}`;
+  }
+  return `RabbitMQ at ${at} (vhost "${place.vhost}") failed: ${message}${code ? ` [${code}]` : ""}`;
+}

@@ -1,0 +1,69 @@
+/**
+ * Prometheus text exposition (format 0.0.4) of a {@link Metrics} snapshot. Written by hand: it
+ * is a few dozen lines, and prom-client would add a global registry and default collectors we
+ * would then have to keep out of the compiled binary's start-up path.
+ */
+import { LAG_BUCKETS, type Metrics } from "./metrics.ts";
+
+export interface ProcessStats {
+  residentBytes: number;
+  cpuSecondsTotal: number;
+  startTimeSeconds: number;
+}
+
+type Sample = [labels: string, value: number];
+
+function family(name: string, type: "counter" | "gauge" | "histogram", help: string, samples: Sample[]): string {
+  const full = `rune_scheduler_${name}`;
+  const lines = [`# HELP ${full} ${help}`, `# TYPE ${full} ${type}`];
+  for (const [labels, value] of samples) lines.push(`${full}${labels} ${formatNumber(value)}`);
+  return lines.join("\n");
+}
+
+function formatNumber(value: number): string {
+  if (Number.isNaN(value)) return "NaN";
+  if (value === Number.POSITIVE_INFINITY) return "+Inf";
+  if (value === Number.NEGATIVE_INFINITY) return "-Inf";
+  return String(value);
+}
+
+const single = (value: number): Sample[] => [["", value]];
+
+export function renderMetrics(metrics: Metrics, process: ProcessStats): string {
+  const seconds = (ms: number | null) => (ms === null ? 0 : ms / 1000);
+  const histogram: Sample[] = LAG_BUCKETS.map((bound, i): Sample => [`_bucket{le="${bound}"}`, metrics.lag.buckets[i]!]);
+  histogram.push([`_bucket{le="+Inf"}`, metrics.lag.count], ["_sum", metrics.lag.sum], ["_count", metrics.lag.count]);
+  const histogramText = family("fire_lag_seconds", "histogram", "Delay from a slot to the broker's confirm of its message.", [])
+    .concat("\n", histogram.map(([suffix, value]) => `rune_scheduler_fire_lag_seconds${suffix} ${formatNumber(value)}`).join("\n"));
+  return (
+    [
+      family("checks_total", "counter", "Polls of the schedule table.", single(metrics.checks)),
+      family("executions_total", "counter", "Fires confirmed by the broker.", single(metrics.executions)),
+      family("failures_total", "counter", "Fires recorded as failed (nack, unroutable, too large).", single(metrics.failures)),
+      family("skipped_misfires_total", "counter", "Slots skipped as later than SCHEDULER_MISFIRE_GRACE.", single(metrics.skipped)),
+      family("missed_slots_total", "counter", "Slots passed over because a schedule was late by more than one interval.", single(metrics.missed)),
+      family("unknown_outcomes_total", "counter", "Publishes whose outcome was lost with the broker link; the slot fires again.", single(metrics.unknown)),
+      family("paused_schedules_total", "counter", "Schedules this process deactivated after SCHEDULER_PAUSE_AFTER_FAILURES.", single(metrics.paused)),
+      histogramText,
+      family("last_check_timestamp_seconds", "gauge", "Database time of the last poll.", single(seconds(metrics.lastCheckMs))),
+      family("last_execution_timestamp_seconds", "gauge", "Time of the last fire.", single(seconds(metrics.lastExecutionMs))),
+      family("database_up", "gauge", "1 while PostgreSQL is reachable.", single(metrics.dbUp ? 1 : 0)),
+      family("broker_up", "gauge", "1 while RabbitMQ is connected.", single(metrics.mqUp ? 1 : 0)),
+      family("due_backlog", "gauge", "Valid active schedules due now (at the last poll).", single(metrics.dueBacklog)),
+      family("oldest_overdue_seconds", "gauge", "Age of the oldest due slot not yet fired (at the last poll).", single(metrics.oldestOverdueSeconds)),
+      family("invalid_schedules", "gauge", "Active schedules that cannot fire (bad interval, no next_run_at, workflow missing).", single(metrics.invalidRows)),
+      family("process_resident_memory_bytes", "gauge", "Resident memory of this process.", single(process.residentBytes)),
+      family("process_cpu_seconds_total", "counter", "CPU time used by this process.", single(process.cpuSecondsTotal)),
+      family("process_start_time_seconds", "gauge", "Start time of this process.", single(process.startTimeSeconds)),
+    ].join("\n") + "\n"
+  );
+}
+
+export function currentProcessStats(startedMs: number): ProcessStats {
+  const usage = process.cpuUsage();
+  return {
+    residentBytes: process.memoryUsage.rss(),
+    cpuSecondsTotal: (usage.user + usage.system) / 1e6,
+    startTimeSeconds: Math.floor(startedMs / 1000),
+  };
+}

@@ -1,0 +1,25 @@
+import { defineCommand, runMain } from "citty";
+import checkDb from "./commands/check-db.ts";
+import checkMq from "./commands/check-mq.ts";
+import { notImplemented } from "./commands/pending.ts";
+import run from "./commands/run.ts";
+import { VERSION_LINE } from "./version.ts";
+
+const main = defineCommand({
+  meta: {
+    name: "rune-scheduler",
+    version: VERSION_LINE,
+    description: "Publishes due PostgreSQL schedules to RabbitMQ, on time, once",
+  },
+  subCommands: {
+    run,
+    "check-db": checkDb,
+    "check-mq": checkMq,
+    stats: notImplemented("stats", "Schedule health from the database"),
+    healthcheck: notImplemented("healthcheck", "Probe the local /healthz"),
+  },
+});
+
+await runMain(main);
+// Open sockets (a pool closing, a heartbeat timer) must not keep a finished command alive.
+process.exit(process.exitCode ?? 0);

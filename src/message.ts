@@ -1,0 +1,78 @@
+/**
+ * Pure: a claimed row → the message body and AMQP properties of SPEC §5.
+ * The body is assembled as text around `workflow_data` exactly as PostgreSQL rendered it, so a
+ * large document is never parsed and re-serialised on the hot path.
+ */
+
+export interface ClaimedRow {
+  readonly id: number;
+  readonly workflowId: number;
+  readonly slotMs: number;
+  readonly intervalSeconds: number;
+  readonly runCount: number;
+  readonly failureCount: number;
+  readonly workflowName: string | null;
+  /** `workflow_data::text`: JSON text, or null. */
+  readonly workflowData: string | null;
+}
+
+export interface MessageProperties {
+  readonly persistent: true;
+  readonly mandatory: true;
+  readonly contentType: "application/json";
+  readonly messageId: string;
+  /** AMQP timestamps are whole seconds. */
+  readonly timestamp: number;
+  readonly appId: "rune-scheduler";
+  readonly headers: Record<string, string | number>;
+}
+
+export interface OutgoingMessage {
+  readonly scheduleId: number;
+  readonly messageId: string;
+  readonly body: Buffer;
+  readonly properties: MessageProperties;
+}
+
+export interface MessageContext {
+  /** The time of the fire, by the database clock. */
+  readonly nowMs: number;
+  readonly missed: number;
+  /** Seals workflow_data when ENCRYPTION_KEY is set. */
+  readonly seal?: ((jsonText: string) => string) | null;
+}
+
+/** `<schedule_id>:<slot epoch ms>`: the same for every attempt at one slot, so consumers can dedupe. */
+export function messageIdFor(scheduleId: number, slotMs: number): string {
+  return `${scheduleId}:${Math.floor(slotMs)}`;
+}
+
+export function buildMessage(row: ClaimedRow, context: MessageContext): OutgoingMessage {
+  const messageId = messageIdFor(row.id, row.slotMs);
+  const scheduledFor = new Date(row.slotMs).toISOString();
+  const data = row.workflowData ?? "null";
+  const payload = context.seal
+    ? `"workflow_data_encrypted":${JSON.stringify(context.seal(data))}`
+    : `"workflow_data":${data}`;
+  const text =
+    `{"workflow_id":${row.workflowId},"schedule_id":${row.id},${payload},` +
+    `"triggered_at":"${new Date(context.nowMs).toISOString()}","trigger_source":"scheduler",` +
+    `"workflow_name":${JSON.stringify(row.workflowName)},"scheduled_for":"${scheduledFor}",` +
+    `"run_number":${row.runCount + 1},"missed_runs":${context.missed}}`;
+  const headers: Record<string, string | number> = { "x-schedule-id": row.id, "x-scheduled-for": scheduledFor };
+  if (context.seal) headers["x-encryption"] = "fernet";
+  return {
+    scheduleId: row.id,
+    messageId,
+    body: Buffer.from(text, "utf8"),
+    properties: {
+      persistent: true,
+      mandatory: true,
+      contentType: "application/json",
+      messageId,
+      timestamp: Math.floor(context.nowMs / 1000),
+      appId: "rune-scheduler",
+      headers,
+    },
+  };
+}

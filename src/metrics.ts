@@ -1,0 +1,60 @@
+/** Counters, gauges and the fire-lag histogram of one scheduler process. No I/O. */
+
+/** Fire-lag buckets, seconds: precise fires land in the first few, outages in the last. */
+export const LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] as const;
+
+export interface Metrics {
+  checks: number;
+  executions: number;
+  failures: number;
+  skipped: number;
+  missed: number;
+  paused: number;
+  unknown: number;
+  lastCheckMs: number | null;
+  lastExecutionMs: number | null;
+  dbUp: boolean;
+  mqUp: boolean;
+  dueBacklog: number;
+  oldestOverdueSeconds: number;
+  invalidRows: number;
+  lag: { buckets: number[]; sum: number; count: number };
+  startedMs: number;
+}
+
+export function createMetrics(startedMs: number = Date.now()): Metrics {
+  return {
+    checks: 0,
+    executions: 0,
+    failures: 0,
+    skipped: 0,
+    missed: 0,
+    paused: 0,
+    unknown: 0,
+    lastCheckMs: null,
+    lastExecutionMs: null,
+    dbUp: false,
+    mqUp: false,
+    dueBacklog: 0,
+    oldestOverdueSeconds: 0,
+    invalidRows: 0,
+    lag: { buckets: LAG_BUCKETS.map(() => 0), sum: 0, count: 0 },
+    startedMs,
+  };
+}
+
+export function observeLag(metrics: Metrics, seconds: number): void {
+  const lag = Math.max(0, seconds);
+  metrics.lag.sum += lag;
+  metrics.lag.count += 1;
+  for (let i = 0; i < LAG_BUCKETS.length; i++) if (lag <= LAG_BUCKETS[i]!) metrics.lag.buckets[i]! += 1;
+}
+
+/** The one-line summary operators grep for (the original service's format). */
+export function healthcheckLine(metrics: Metrics): string {
+  const iso = (ms: number | null) => (ms === null ? "never" : new Date(ms).toISOString());
+  return (
+    `HEALTHCHECK OK | checks=${metrics.checks} executions=${metrics.executions} failures=${metrics.failures}` +
+    ` last_check=${iso(metrics.lastCheckMs)} last_execution=${iso(metrics.lastExecutionMs)}`
+  );
+}

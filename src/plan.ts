@@ -1,0 +1,74 @@
+/**
+ * Pure decisions of the claim-and-fire cycle: what to do with each claimed row, and what to
+ * write back once the broker has answered. No I/O here, so every rule is unit-tested on data.
+ */
+import { buildMessage, type ClaimedRow, type OutgoingMessage } from "./message.ts";
+import { isMisfire, nextSlot, pauseReason, shouldPause, skipReason } from "./slots.ts";
+
+export interface PlanOptions {
+  readonly misfireGraceMs: number;
+  readonly maxMessageBytes: number;
+  readonly seal?: ((jsonText: string) => string) | null;
+}
+
+interface PlanBase {
+  readonly row: ClaimedRow;
+  readonly nextMs: number;
+  readonly missed: number;
+}
+export type FirePlan =
+  | (PlanBase & { readonly kind: "publish"; readonly message: OutgoingMessage })
+  | (PlanBase & { readonly kind: "skip"; readonly reason: string })
+  | (PlanBase & { readonly kind: "fail"; readonly reason: string });
+
+/** What the broker said about one published message. */
+export type PublishOutcome =
+  | { readonly status: "confirmed" }
+  | { readonly status: "failed"; readonly reason: string }
+  /** Lost before the broker answered: the row must stay untouched so the slot fires again. */
+  | { readonly status: "unknown"; readonly reason: string };
+
+export interface RowUpdate {
+  readonly id: number;
+  readonly nextMs: number;
+  readonly outcome: "ok" | "failed" | "skipped";
+  readonly error: string | null;
+  readonly pause: boolean;
+}
+
+export function planFire(row: ClaimedRow, nowMs: number, options: PlanOptions): FirePlan {
+  const { nextMs, missed } = nextSlot(row.slotMs, row.intervalSeconds * 1000, nowMs);
+  const base = { row, nextMs, missed };
+  if (isMisfire(row.slotMs, nowMs, options.misfireGraceMs)) {
+    return { ...base, kind: "skip", reason: skipReason(row.slotMs, nowMs, options.misfireGraceMs) };
+  }
+  let message: OutgoingMessage;
+  try {
+    message = buildMessage(row, { nowMs, missed, seal: options.seal ?? null });
+  } catch (error) {
+    return { ...base, kind: "fail", reason: `message could not be serialised: ${(error as Error).message}` };
+  }
+  if (message.body.byteLength > options.maxMessageBytes) {
+    const reason = `message of ${message.body.byteLength} bytes exceeds SCHEDULER_MAX_MESSAGE_BYTES=${options.maxMessageBytes}; not sent`;
+    return { ...base, kind: "fail", reason };
+  }
+  return { ...base, kind: "publish", message };
+}
+
+/**
+ * The write-back for one row, or null when the row must stay untouched (outcome unknown).
+ * `published` is the broker's answer for a "publish" plan and ignored for the others.
+ */
+export function rowUpdate(plan: FirePlan, published: PublishOutcome | undefined, pauseAfter: number): RowUpdate | null {
+  const base = { id: plan.row.id, nextMs: plan.nextMs };
+  if (plan.kind === "skip") return { ...base, outcome: "skipped", error: plan.reason, pause: false };
+  const failure = plan.kind === "fail" ? plan.reason : published?.status === "failed" ? published.reason : null;
+  if (plan.kind === "publish") {
+    if (!published || published.status === "unknown") return null;
+    if (published.status === "confirmed") return { ...base, outcome: "ok", error: null, pause: false };
+  }
+  const failures = plan.row.failureCount + 1;
+  const pause = shouldPause(failures, pauseAfter);
+  const error = pause ? pauseReason(failures, failure!) : failure;
+  return { ...base, outcome: "failed", error, pause };
+}

@@ -1,0 +1,22 @@
+/** Hiding secrets from anything a person or a log collector can see. */
+
+const CREDENTIALS_IN_URL = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@\s/]*@/gi;
+
+/** `amqp://user:pw@host/vh` → `amqp://user:***@host/vh`; text without credentials is unchanged. */
+export function maskUrl(text: string): string {
+  return text.replace(CREDENTIALS_IN_URL, "$1***@");
+}
+
+/** Replaces every known secret value and every URL password in `text` with `***`. */
+export function redact(text: string, secrets: readonly string[]): string {
+  let result = maskUrl(text);
+  for (const secret of secrets) {
+    // A one- or two-character "secret" would mangle every line; the URL rule above still hides it.
+    if (secret.length >= 3) {
+      result = result.split(secret).join("***");
+      const encoded = encodeURIComponent(secret);
+      if (encoded !== secret) result = result.split(encoded).join("***");
+    }
+  }
+  return result;
+}

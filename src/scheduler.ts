@@ -1,0 +1,290 @@
+/**
+ * The engine: one loop that claims and fires what is due, polls for what comes next, and sleeps
+ * until then. Being a single loop, two cycles can never overlap, and `stop()` just waits for it.
+ * It depends only on interfaces (store, publisher, clock), so it is tested against fakes too.
+ * Design notes: docs in README "How scheduling works".
+ */
+import { backoffDelay } from "./backoff.ts";
+import type { Publisher } from "./broker.ts";
+import type { Clock } from "./clock.ts";
+import type { Logger } from "./log.ts";
+import type { ClaimedRow } from "./message.ts";
+import { observeLag, type Metrics } from "./metrics.ts";
+import { planFire, rowUpdate, type FirePlan, type PlanOptions, type PublishOutcome, type RowUpdate } from "./plan.ts";
+import type { InvalidRow, PollResult } from "./store.ts";
+
+export interface EngineStore {
+  ping(): Promise<void>;
+  poll(lookAheadMs: number): Promise<PollResult>;
+  /** One claim transaction: lock due rows, let `fire` publish them, write its updates, commit. */
+  claimBatch(limit: number, fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>): Promise<number>;
+  findInvalid(): Promise<InvalidRow[]>;
+}
+
+export interface EngineOptions extends PlanOptions {
+  readonly pollIntervalMs: number;
+  readonly lookAheadMs: number;
+  readonly batchSize: number;
+  readonly pauseAfterFailures: number;
+  /** Consecutive failed cycles before giving up; 0 = never. */
+  readonly maxRetries: number;
+  /** How often to look for invalid rows (a table scan). */
+  readonly invalidScanIntervalMs?: number;
+}
+
+export interface EngineDeps {
+  readonly store: EngineStore;
+  readonly connectPublisher: () => Promise<Publisher>;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly options: EngineOptions;
+  /** Injectable for tests; defaults to `backoffDelay`. */
+  readonly retryDelay?: (attempt: number) => number;
+}
+
+export interface Engine {
+  /** Resolves when the loop ends: 0 after `stop()`, 1 after giving up on a dependency. */
+  readonly done: Promise<0 | 1>;
+  /** Claim and poll now (a NOTIFY arrived). */
+  wake(): void;
+  /** Stops timers and polls; resolves after the claim transaction in flight has finished. */
+  stop(): Promise<0 | 1>;
+  /** Local monotonic time of the loop's last iteration, for liveness. */
+  lastTickLocal(): number;
+}
+
+/** A failure of one dependency, named so the operator knows where to look. */
+export class DependencyError extends Error {
+  constructor(
+    readonly dependency: "PostgreSQL" | "RabbitMQ",
+    message: string,
+    override readonly cause?: unknown,
+  ) {
+    super(message);
+    this.name = "DependencyError";
+  }
+}
+
+/** postgres.js and socket error codes, and SQLSTATE classes 08 and 57P, that mean "no connection". */
+export function isConnectionError(error: unknown): boolean {
+  const code = String((error as { code?: unknown })?.code ?? "");
+  return (
+    /^(CONNECTION_|CONNECT_TIMEOUT|ECONN|ENOTFOUND|EAI_|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH)/.test(code) ||
+    /^08|^57P0[1-3]$/.test(code)
+  );
+}
+
+const CONTENTION_MIN_MS = 25;
+const CONTENTION_MAX_MS = 1_000;
+
+export function startEngine(deps: EngineDeps): Engine {
+  const { store, clock, log, metrics, options } = deps;
+  const retryDelay = deps.retryDelay ?? ((attempt: number) => backoffDelay(attempt));
+  const invalidScanMs = options.invalidScanIntervalMs ?? Math.max(options.pollIntervalMs, 60_000);
+  const warnedInvalid = new Set<number>();
+  let publisher: Publisher | null = null;
+  let stopping = false;
+  let wakeNow: (() => void) | null = null;
+  let wakeRequested = false;
+  let lastTick = clock.local();
+  let contentionMs = 0;
+  let nextInvalidScan = 0;
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (stopping || wakeRequested || ms <= 0) return resolve();
+      const timer = setTimeout(() => finish(), ms);
+      const finish = () => {
+        clearTimeout(timer);
+        wakeNow = null;
+        resolve();
+      };
+      wakeNow = finish;
+    });
+
+  async function db<T>(what: string, action: () => Promise<T>): Promise<T> {
+    try {
+      return await action();
+    } catch (error) {
+      if (error instanceof DependencyError) throw error;
+      // A lost connection needs a reconnect (and a new "established" line); an SQL error does not.
+      if (isConnectionError(error)) metrics.dbUp = false;
+      throw new DependencyError("PostgreSQL", `${what} failed: ${(error as Error).message}`, error);
+    }
+  }
+
+  async function ensureConnected(): Promise<Publisher> {
+    if (!metrics.dbUp) {
+      await db("connecting", () => store.ping());
+      metrics.dbUp = true;
+      log.info("Database connection pool established");
+    }
+    if (!publisher || !publisher.connected) {
+      metrics.mqUp = false;
+      const stale = publisher;
+      publisher = null;
+      await stale?.close().catch(() => {});
+      try {
+        publisher = await deps.connectPublisher();
+      } catch (error) {
+        throw new DependencyError("RabbitMQ", `connecting failed: ${(error as Error).message}`, error);
+      }
+      metrics.mqUp = true;
+      log.info("RabbitMQ connection established");
+    }
+    return publisher;
+  }
+
+  async function fireBatch(current: Publisher, rows: ClaimedRow[], dbNowMs: number) {
+    const plans = rows.map((row) => planFire(row, dbNowMs, options));
+    const toPublish = plans.filter((plan): plan is Extract<FirePlan, { kind: "publish" }> => plan.kind === "publish");
+    const outcomes = await current.publishBatch(toPublish.map((plan) => plan.message));
+    const published = new Map<FirePlan, PublishOutcome>(toPublish.map((plan, i) => [plan, outcomes[i]!]));
+    const firedAt = clock.now();
+    const updates: RowUpdate[] = [];
+    const failures: string[] = [];
+    let unknown: string | null = null;
+    for (const plan of plans) {
+      const outcome = published.get(plan);
+      const update = rowUpdate(plan, outcome, options.pauseAfterFailures);
+      if (update === null) {
+        unknown = outcome?.status === "unknown" ? outcome.reason : "no outcome";
+        metrics.unknown += 1;
+        continue;
+      }
+      updates.push(update);
+      metrics.missed += plan.missed;
+      if (update.outcome === "skipped") metrics.skipped += 1;
+      else {
+        metrics.lastExecutionMs = firedAt;
+        if (update.outcome === "ok") {
+          metrics.executions += 1;
+          observeLag(metrics, (firedAt - plan.row.slotMs) / 1000);
+        } else {
+          metrics.failures += 1;
+          failures.push(`schedule ${plan.row.id}: ${update.error}`);
+        }
+        if (update.pause) metrics.paused += 1;
+      }
+    }
+    if (failures.length > 0) {
+      log.warn(`${failures.length} fire(s) failed and moved on`, { first: failures[0] });
+      for (const failure of failures) log.debug(`fire failed: ${failure}`);
+    }
+    return { updates, unknown };
+  }
+
+  async function claimAndFire(current: Publisher): Promise<number> {
+    let unknown: string | null = null;
+    const claimed = await db("claiming due schedules", () =>
+      store.claimBatch(options.batchSize, async (rows, dbNowMs) => {
+        const result = await fireBatch(current, rows, dbNowMs);
+        unknown = result.unknown;
+        return result.updates;
+      }),
+    );
+    // ORDER: the confirmed rows above are committed first; only then do we give up on the link.
+    if (unknown !== null) throw new DependencyError("RabbitMQ", `publishing interrupted: ${unknown}`);
+    return claimed;
+  }
+
+  async function scanInvalid(): Promise<void> {
+    if (clock.local() < nextInvalidScan) return;
+    nextInvalidScan = clock.local() + invalidScanMs;
+    const invalid = await db("looking for invalid rows", () => store.findInvalid());
+    metrics.invalidRows = invalid.length;
+    for (const row of invalid) {
+      if (warnedInvalid.has(row.id)) continue;
+      warnedInvalid.add(row.id);
+      log.warn(`Schedule ${row.id} is active but invalid (${row.reason}); it will not be fired until fixed`);
+    }
+  }
+
+  /** Claims until a batch comes back short, then polls; returns how long to sleep. */
+  async function cycle(current: Publisher): Promise<number> {
+    let claimedTotal = 0;
+    for (;;) {
+      if (stopping) return 0;
+      const claimed = await claimAndFire(current);
+      claimedTotal += claimed;
+      if (claimed < options.batchSize) break;
+    }
+    const before = clock.local();
+    const result = await db("polling", () => store.poll(options.lookAheadMs));
+    clock.observe(result.dbNowMs, before, clock.local());
+    metrics.checks += 1;
+    metrics.lastCheckMs = result.dbNowMs;
+    metrics.dueBacklog = result.dueCount;
+    const overdue = result.nextSlotMs !== null && result.nextSlotMs <= result.dbNowMs;
+    metrics.oldestOverdueSeconds = overdue ? (result.dbNowMs - result.nextSlotMs!) / 1000 : 0;
+    await scanInvalid();
+
+    if (result.nextSlotMs === null) return options.pollIntervalMs;
+    if (overdue) {
+      // Due but not ours: another replica holds the lock, or it became due a moment ago.
+      // Back off a little each time we claimed nothing, so a held lock never makes a hot loop.
+      contentionMs = claimedTotal > 0 ? 0 : Math.min(CONTENTION_MAX_MS, Math.max(CONTENTION_MIN_MS, contentionMs * 2));
+      return contentionMs;
+    }
+    contentionMs = 0;
+    // Aim 1 ms past the slot so the claim's now() has reached it.
+    return Math.min(options.pollIntervalMs, clock.msUntil(result.nextSlotMs) + 1);
+  }
+
+  async function loop(): Promise<0 | 1> {
+    let failures = 0;
+    while (!stopping) {
+      lastTick = clock.local();
+      try {
+        const current = await ensureConnected();
+        // A wake that arrives during the cycle below must still cut the following sleep short.
+        wakeRequested = false;
+        const sleepMs = await cycle(current);
+        if (failures > 0) log.info(`Recovered after ${failures} failed attempt(s)`);
+        failures = 0;
+        await sleep(sleepMs);
+      } catch (error) {
+        if (stopping) break;
+        failures += 1;
+        const dependency = error instanceof DependencyError ? error.dependency : "scheduler";
+        if (dependency === "RabbitMQ") metrics.mqUp = false;
+        const limit = options.maxRetries > 0 ? `/${options.maxRetries}` : "";
+        if (options.maxRetries > 0 && failures >= options.maxRetries) {
+          log.critical(`${dependency} failed ${failures} consecutive times; giving up`, {
+            error: (error as Error).message,
+          });
+          return 1;
+        }
+        const delay = retryDelay(failures);
+        wakeRequested = false; // a NOTIFY must not cut a backoff short
+        log.error(`${dependency} failed (attempt ${failures}${limit}); retrying in ${(delay / 1000).toFixed(1)}s`, {
+          error: (error as Error).message,
+        });
+        await sleep(delay);
+      }
+    }
+    return 0;
+  }
+
+  const done = loop().finally(async () => {
+    const current = publisher;
+    publisher = null;
+    metrics.mqUp = false;
+    await current?.close().catch(() => {});
+  });
+
+  return {
+    done,
+    wake() {
+      wakeRequested = true;
+      wakeNow?.();
+    },
+    async stop() {
+      stopping = true;
+      wakeNow?.();
+      return done;
+    },
+    lastTickLocal: () => lastTick,
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * What `check-db` verifies: the tables and columns of SPEC §2 with compatible types, the
+ * recommended index, and the rows the engine will refuse. Queries here, verdicts pure.
+ */
+import type { Sql } from "./db.ts";
+
+type TypeFamily = "integer" | "boolean" | "timestamp" | "text" | "json";
+
+const FAMILY_TYPES: Record<TypeFamily, readonly string[]> = {
+  integer: ["integer", "bigint", "smallint"],
+  boolean: ["boolean"],
+  timestamp: ["timestamp without time zone", "timestamp with time zone"],
+  text: ["text", "character varying"],
+  json: ["jsonb", "json"],
+};
+
+export const REQUIRED_COLUMNS: Record<string, Record<string, TypeFamily>> = {
+  scheduled_workflows: {
+    id: "integer",
+    workflow_id: "integer",
+    is_active: "boolean",
+    next_run_at: "timestamp",
+    interval_seconds: "integer",
+    run_count: "integer",
+    failure_count: "integer",
+    last_run_at: "timestamp",
+    last_error: "text",
+    updated_at: "timestamp",
+  },
+  workflows: { id: "integer", name: "text", workflow_data: "json" },
+};
+
+export const RECOMMENDED_INDEX =
+  "CREATE INDEX CONCURRENTLY scheduled_workflows_due_idx ON scheduled_workflows (next_run_at) WHERE is_active;";
+
+export interface SchemaProblem {
+  readonly table: string;
+  readonly column?: string;
+  readonly problem: string;
+}
+
+/** Pure: compare the columns found (name → formatted type) with what the engine needs. */
+export function schemaProblems(found: Record<string, Record<string, string> | null>): SchemaProblem[] {
+  const problems: SchemaProblem[] = [];
+  for (const [table, columns] of Object.entries(REQUIRED_COLUMNS)) {
+    const actual = found[table];
+    if (!actual) {
+      problems.push({ table, problem: `table ${table} is missing; load scripts/schema.sql or run the Rune API migrations` });
+      continue;
+    }
+    for (const [column, family] of Object.entries(columns)) {
+      const type = actual[column];
+      if (type === undefined) problems.push({ table, column, problem: `column ${table}.${column} is missing (expected ${family})` });
+      else if (!FAMILY_TYPES[family].some((prefix) => type.startsWith(prefix))) {
+        problems.push({ table, column, problem: `column ${table}.${column} has type ${type}, expected ${FAMILY_TYPES[family].join(" or ")}` });
+      }
+    }
+  }
+  return problems;
+}
+
+export async function tableColumns(sql: Sql, table: string): Promise<Record<string, string> | null> {
+  const [relation] = await sql<{ oid: number | null }[]>`SELECT to_regclass(${table})::oid AS oid`;
+  if (!relation?.oid) return null;
+  const rows = await sql<{ name: string; type: string }[]>`
+    SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+      FROM pg_attribute a
+     WHERE a.attrelid = ${relation.oid} AND a.attnum > 0 AND NOT a.attisdropped`;
+  return Object.fromEntries(rows.map((row) => [row.name, row.type]));
+}
+
+/** Names of indexes on scheduled_workflows whose first key column is next_run_at. */
+export async function dueIndexes(sql: Sql): Promise<string[]> {
+  const rows = await sql<{ name: string }[]>`
+    SELECT i.indexrelid::regclass::text AS name
+      FROM pg_index i
+      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+     WHERE i.indrelid = to_regclass('scheduled_workflows') AND a.attname = 'next_run_at' AND i.indisvalid`;
+  return rows.map((row) => row.name);
+}
+
+export interface RowCounts {
+  total: number;
+  active: number;
+  inactive: number;
+  dueNow: number;
+  invalid: Record<string, number>;
+}
+
+/** Counts by the engine's own rules (a row is invalid for the first reason that applies). */
+export async function rowCounts(sql: Sql): Promise<RowCounts> {
+  const [row] = await sql<
+    {
+      total: number;
+      active: number;
+      due_now: number;
+      workflow_missing: number;
+      interval_null: number;
+      interval_not_positive: number;
+      next_run_null: number;
+    }[]
+  >`
+    SELECT count(*)::int AS total,
+      count(*) FILTER (WHERE sw.is_active)::int AS active,
+      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND sw.interval_seconds > 0
+                         AND sw.next_run_at <= now())::int AS due_now,
+      count(*) FILTER (WHERE sw.is_active AND w.id IS NULL)::int AS workflow_missing,
+      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND sw.interval_seconds IS NULL)::int AS interval_null,
+      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND sw.interval_seconds <= 0)::int AS interval_not_positive,
+      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND sw.interval_seconds > 0
+                         AND sw.next_run_at IS NULL)::int AS next_run_null
+      FROM scheduled_workflows sw LEFT JOIN workflows w ON w.id = sw.workflow_id`;
+  const r = row!;
+  return {
+    total: r.total,
+    active: r.active,
+    inactive: r.total - r.active,
+    dueNow: r.due_now,
+    invalid: {
+      "workflow missing": r.workflow_missing,
+      "interval_seconds is NULL": r.interval_null,
+      "interval_seconds <= 0": r.interval_not_positive,
+      "next_run_at is NULL": r.next_run_null,
+    },
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * `run` wired together: database, broker, engine, HTTP server, HEALTHCHECK lines, LISTEN.
+ * The one place that turns a Config into running parts; everything below takes plain values.
+ */
+import { openBrokerLink } from "./broker.ts";
+import { createClock } from "./clock.ts";
+import type { Config } from "./config.ts";
+import { createDatabase } from "./db.ts";
+import { fernetSealer } from "./fernet.ts";
+import { startHttp } from "./http.ts";
+import type { Logger } from "./log.ts";
+import { createMetrics, healthcheckLine } from "./metrics.ts";
+import { startEngine, type Engine } from "./scheduler.ts";
+import { createEngineStore } from "./store.ts";
+import { VERSION_LINE } from "./version.ts";
+
+export interface Service {
+  readonly done: Promise<0 | 1>;
+  /** Stops everything; resolves with the exit code once connections are closed. */
+  stop(): Promise<0 | 1>;
+}
+
+/** The effective configuration for the start-up banner: no secret, no URL password. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  return {
+    db: config.db.where,
+    mq: config.mq.where,
+    queue: config.mq.queue,
+    poll_interval_s: config.pollIntervalMs / 1000,
+    look_ahead_s: config.lookAheadMs / 1000,
+    batch_size: config.batchSize,
+    misfire_grace_s: config.misfireGraceMs / 1000,
+    pause_after_failures: config.pauseAfterFailures,
+    max_retries: config.maxRetries,
+    http: config.httpPort === 0 ? "off" : `${config.httpHost}:${config.httpPort}`,
+    notify_channel: config.notifyChannel ?? "off",
+    encryption: config.encryptionKey ? "fernet" : "off",
+  };
+}
+
+export async function startService(config: Config, log: Logger): Promise<Service> {
+  log.info(`rune-scheduler ${VERSION_LINE} starting`, describeConfig(config));
+  const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 3 });
+  const metrics = createMetrics();
+  const clock = createClock();
+  const sealer = config.encryptionKey ? fernetSealer(config.encryptionKey) : null;
+  const engine: Engine = startEngine({
+    store: createEngineStore(sql),
+    connectPublisher: () => openBrokerLink(config.mq, config.connectTimeoutMs),
+    clock,
+    log,
+    metrics,
+    options: {
+      pollIntervalMs: config.pollIntervalMs,
+      lookAheadMs: config.lookAheadMs,
+      batchSize: config.batchSize,
+      pauseAfterFailures: config.pauseAfterFailures,
+      maxRetries: config.maxRetries,
+      misfireGraceMs: config.misfireGraceMs,
+      maxMessageBytes: config.maxMessageBytes,
+      seal: sealer ? (text: string) => sealer.encrypt(text) : null,
+    },
+  });
+
+  const staleAfterMs = 2 * config.pollIntervalMs + 60_000;
+  const server =
+    config.httpPort === 0
+      ? null
+      : startHttp(config.httpHost, config.httpPort, {
+          metrics,
+          staleAfterMs,
+          loopIdleMs: () => clock.local() - engine.lastTickLocal(),
+          stats: () => ({ ...metrics, clockOffsetMs: clock.offsetMs() }),
+        });
+  if (server) log.info(`HTTP health and metrics on http://${config.httpHost}:${server.port}`);
+
+  const healthTimer = setInterval(() => {
+    if (metrics.dbUp && metrics.mqUp) log.info(healthcheckLine(metrics));
+    else log.error(`HEALTHCHECK FAILED | DB: ${metrics.dbUp ? "up" : "down"} | MQ: ${metrics.mqUp ? "up" : "down"}`);
+  }, config.healthcheckIntervalMs);
+
+  let unlisten: (() => Promise<void>) | null = null;
+  if (config.notifyChannel) {
+    const channel = config.notifyChannel;
+    sql
+      .listen(channel, () => engine.wake(), () => log.info(`Listening for notifications on "${channel}"`))
+      .then((listening) => (unlisten = listening.unlisten))
+      .catch((error: Error) => log.error(`LISTEN ${channel} failed; polling only`, { error: error.message }));
+  }
+
+  let stopping: Promise<0 | 1> | null = null;
+  const shutdown = async (): Promise<0 | 1> => {
+    const code = await engine.stop();
+    clearInterval(healthTimer);
+    server?.stop(true);
+    await unlisten?.().catch(() => {});
+    log.info(`Final statistics: ${healthcheckLine(metrics).replace("HEALTHCHECK OK | ", "")}`);
+    await sql.end({ timeout: 2 }).catch(() => {});
+    return code;
+  };
+  const done = engine.done.then(() => (stopping ??= shutdown()));
+  return {
+    done,
+    stop: () => (stopping ??= shutdown()),
+  };
+}

@@ -20,6 +20,8 @@ const main = defineCommand({
   },
 });
 
-await runMain(main);
-// Open sockets (a pool closing, a heartbeat timer) must not keep a finished command alive.
-process.exit(process.exitCode ?? 0);
+// No top-level await: the compiled binary is built with bytecode, which needs a CommonJS-shaped entry.
+void runMain(main).then(() => {
+  // Open sockets (a pool closing, a heartbeat timer) must not keep a finished command alive.
+  process.exit(process.exitCode ?? 0);
+});

@@ -1,0 +1,41 @@
+/**
+ * Compiles the single executable: `bun scripts/build.ts [--target bun-linux-arm64-musl] [--outfile path]`.
+ * The git commit is baked in for `--version`. Bun's own start-up autoloading of .env, bunfig,
+ * tsconfig and package.json is turned off: configuration is read by src/config.ts alone.
+ */
+import { $ } from "bun";
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  args: Bun.argv.slice(2),
+  options: {
+    target: { type: "string" },
+    outfile: { type: "string", default: "dist/rune-scheduler" },
+    "no-bytecode": { type: "boolean", default: false },
+  },
+});
+
+const commit = (await $`git rev-parse --short=12 HEAD`.nothrow().quiet().text()).trim() || "unknown";
+const dirty = (await $`git status --porcelain --untracked-files=no`.nothrow().quiet().text()).trim() !== "";
+const stamp = dirty ? `${commit}-dirty` : commit;
+
+const result = await Bun.build({
+  entrypoints: ["src/main.ts"],
+  minify: true,
+  bytecode: !values["no-bytecode"],
+  sourcemap: "none",
+  define: { RUNE_BUILD_COMMIT: JSON.stringify(stamp) },
+  compile: {
+    outfile: values.outfile,
+    ...(values.target ? { target: values.target as Bun.Build.CompileTarget } : {}),
+    autoloadDotenv: false,
+    autoloadBunfig: false,
+    autoloadTsconfig: false,
+    autoloadPackageJson: false,
+  },
+});
+if (!result.success) {
+  for (const message of result.logs) console.error(message);
+  process.exit(1);
+}
+console.log(`built ${values.outfile} (${stamp}${values.target ? `, ${values.target}` : ""})`);

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command (README): installs what is missing, starts the services, builds the binary
+# and runs every test; ends with "N passed, N failed" so CI can tell a run that ran nothing.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+[ -x node_modules/.bin/bun ] || npm ci --no-audit --no-fund || exit 1
+bash scripts/services.sh || exit 1
+if ! /usr/bin/python3 -c "import cryptography.fernet" 2>/dev/null && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && apt-get install -y -qq python3-cryptography) >/dev/null 2>&1 || echo "test: could not install python3-cryptography; the Fernet interop test will fail" >&2
+fi
+
+BUN=node_modules/.bin/bun
+$BUN scripts/build.ts || exit 1
+
+log=$(mktemp)
+$BUN test "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+passed=$(grep -Eo '^ *[0-9]+ pass$' "$log" | tail -n1 | grep -Eo '[0-9]+' || echo 0)
+failed=$(grep -Eo '^ *[0-9]+ fail$' "$log" | tail -n1 | grep -Eo '[0-9]+' || echo 0)
+rm -f "$log"
+echo "${passed} passed, ${failed} failed"
+if [ "$status" -eq 0 ] && [ "$passed" -eq 0 ]; then echo "test: no test ran" >&2; exit 1; fi
+exit "$status"

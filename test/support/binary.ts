@@ -1,0 +1,77 @@
+/** Runs the compiled binary as a user would: environment in, stdout/stderr/exit code out. */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+
+export const BINARY = resolve(import.meta.dir, "../../dist/rune-scheduler");
+
+export function requireBinary(): string {
+  if (!existsSync(BINARY)) throw new Error(`${BINARY} is missing: run \`npm run build\` (npm test builds it first)`);
+  return BINARY;
+}
+
+/** A minimal environment: nothing from the developer's shell leaks into what the binary sees. */
+export function baseEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/tmp", SCHEDULER_HTTP_PORT: "0", ...extra };
+}
+
+export interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export async function runBinary(args: string[], env: Record<string, string>, options: { cwd?: string; timeoutMs?: number } = {}): Promise<Finished> {
+  const proc = Bun.spawn([requireBinary(), ...args], {
+    env: baseEnv(env),
+    cwd: options.cwd ?? "/tmp",
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: options.timeoutMs ?? 30_000,
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+export interface Running {
+  readonly proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  output(): string;
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts a long-running command (normally `run`) and collects both streams as they come. */
+export function startBinary(args: string[], env: Record<string, string>, options: { cwd?: string } = {}): Running {
+  const proc = Bun.spawn([requireBinary(), ...args], {
+    env: baseEnv(env),
+    cwd: options.cwd ?? "/tmp",
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let text = "";
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+  };
+  void pump(proc.stdout);
+  void pump(proc.stderr);
+  return {
+    proc,
+    output: () => text,
+    async waitForLine(pattern, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const line = text.split("\n").find((candidate) => pattern.test(candidate));
+        if (line) return line;
+        if (proc.exitCode !== null || Date.now() > deadline) {
+          throw new Error(`no line matching ${pattern} (exit ${proc.exitCode}); output so far:\n${text}`);
+        }
+        await Bun.sleep(20);
+      }
+    },
+    async stop(signal = "SIGTERM") {
+      if (proc.exitCode === null) proc.kill(signal);
+      return proc.exited;
+    },
+  };
+}

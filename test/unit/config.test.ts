@@ -1,0 +1,117 @@
+import { describe, expect, test } from "bun:test";
+import { ConfigError, loadConfig, type ConfigSources } from "../../src/config.ts";
+
+const KEY = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
+const load = (env: Record<string, string>, extra: Partial<ConfigSources> = {}) => loadConfig({ env, ...extra });
+
+function errorOf(env: Record<string, string>, extra: Partial<ConfigSources> = {}): ConfigError {
+  try {
+    load(env, extra);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("defaults", () => {
+  test("match SPEC §3", () => {
+    const config = load({});
+    expect(config.db).toMatchObject({ host: "db", port: 5432, database: "rune", user: "postgres", password: "postgres" });
+    expect(config.mq).toMatchObject({ url: "amqp://guest:guest@rabbitmq:5672", vhost: "/", queue: "workflow_queue", queueType: "classic" });
+    expect(config).toMatchObject({
+      pollIntervalMs: 30_000, lookAheadMs: 60_000, batchSize: 500, maxMessageBytes: 16_777_216, misfireGraceMs: 0,
+      pauseAfterFailures: 0, maxRetries: 5, healthcheckIntervalMs: 300_000, httpHost: "127.0.0.1", httpPort: 8080,
+      shutdownTimeoutMs: 10_000, logLevel: "INFO", logFormat: "text", encryptionKey: null, notifyChannel: null,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+    // Public defaults are not secrets: scrubbing "postgres" would mangle every log line.
+    expect(config.secrets).toEqual([]);
+  });
+});
+
+describe("sources", () => {
+  test("a flag beats the environment, which beats .env, which beats the default", () => {
+    const dotenv = "SCHEDULER_POLL_INTERVAL=7\nSCHEDULER_BATCH_SIZE=9\nexport RABBITMQ_QUEUE='from-dotenv' # comment\n";
+    const config = load({ SCHEDULER_POLL_INTERVAL: "5" }, { dotenv, flags: { SCHEDULER_POLL_INTERVAL: "0.5" } });
+    expect(config.pollIntervalMs).toBe(500);
+    expect(config.batchSize).toBe(9);
+    expect(config.mq.queue).toBe("from-dotenv");
+    expect(load({ SCHEDULER_POLL_INTERVAL: "5" }, { dotenv }).pollIntervalMs).toBe(5_000);
+  });
+
+  test("DATABASE_URL overrides the five parts, percent-decoded", () => {
+    const config = load({ POSTGRES_HOST: "ignored", DATABASE_URL: "postgresql://u%40x:p%2Fw@pg.example:6543/my%20db" });
+    expect(config.db).toMatchObject({ host: "pg.example", port: 6543, database: "my db", user: "u@x", password: "p/w" });
+    expect(config.db.where).toBe("u@x@pg.example:6543/my db");
+    expect(config.secrets).toContain("postgresql://u%40x:p%2Fw@pg.example:6543/my%20db");
+  });
+
+  test("RABBITMQ_URL overrides the parts and carries the vhost", () => {
+    const config = load({ RABBITMQ_HOST: "ignored", RABBITMQ_URL: "amqps://u:secretpw@mq.example:5671/prod%2Fa" });
+    expect(config.mq.vhost).toBe("prod/a");
+    expect(config.mq.where).toBe("amqps://u:***@mq.example:5671/prod%2Fa");
+  });
+
+  test("parts build an AMQP URL with encoded credentials", () => {
+    const config = load({ RABBITMQ_USER: "a b", RABBITMQ_PASSWORD: "p@ss:w/rd", RABBITMQ_HOST: "h", RABBITMQ_PORT: "1234" });
+    expect(config.mq.url).toBe("amqp://a%20b:p%40ss%3Aw%2Frd@h:1234");
+    expect(config.secrets).toContain("p@ss:w/rd");
+  });
+
+  test("*_FILE secrets are read, one trailing newline dropped", () => {
+    const files: Record<string, string> = { "/run/secrets/pg": "s3cret-pg\n", "/run/secrets/key": `${KEY}\n` };
+    const config = load(
+      { POSTGRES_PASSWORD_FILE: "/run/secrets/pg", ENCRYPTION_KEY_FILE: "/run/secrets/key" },
+      { readFile: (path) => files[path] ?? "" },
+    );
+    expect(config.db.password).toBe("s3cret-pg");
+    expect(config.encryptionKey).toBe(KEY);
+    expect(config.secrets).toEqual(expect.arrayContaining(["s3cret-pg", KEY]));
+  });
+
+  test("LOG_LEVEL accepts any case and WARN", () => {
+    expect(load({ LOG_LEVEL: "warn" }).logLevel).toBe("WARNING");
+    expect(load({ LOG_LEVEL: "Debug" }).logLevel).toBe("DEBUG");
+    expect(load({ LOG_LEVEL: "critical", LOG_FORMAT: "JSON" })).toMatchObject({ logLevel: "CRITICAL", logFormat: "json" });
+  });
+});
+
+describe("bad values stop with one line naming the variable, the value and what was expected", () => {
+  const cases: [Record<string, string>, string][] = [
+    [{ SCHEDULER_POLL_INTERVAL: "abc" }, 'SCHEDULER_POLL_INTERVAL="abc" is invalid: expected a number of seconds greater than 0'],
+    [{ SCHEDULER_POLL_INTERVAL: "0" }, 'SCHEDULER_POLL_INTERVAL="0" is invalid: expected a number of seconds greater than 0'],
+    [{ SCHEDULER_POLL_INTERVAL: "-3" }, 'SCHEDULER_POLL_INTERVAL="-3" is invalid: expected a number of seconds greater than 0'],
+    [{ SCHEDULER_BATCH_SIZE: "1.5" }, 'SCHEDULER_BATCH_SIZE="1.5" is invalid: expected a whole number from 1 to 10000'],
+    [{ SCHEDULER_BATCH_SIZE: "" }, 'SCHEDULER_BATCH_SIZE="" is invalid: expected a whole number from 1 to 10000'],
+    [{ SCHEDULER_MAX_RETRIES: "-1" }, 'SCHEDULER_MAX_RETRIES="-1" is invalid: expected a whole number of 0 or more'],
+    [{ SCHEDULER_MISFIRE_GRACE: "soon" }, 'SCHEDULER_MISFIRE_GRACE="soon" is invalid: expected a number of 0 or more'],
+    [{ SCHEDULER_HTTP_PORT: "70000" }, 'SCHEDULER_HTTP_PORT="70000" is invalid: expected a whole number from 0 to 65535'],
+    [{ POSTGRES_PORT: "x" }, 'POSTGRES_PORT="x" is invalid: expected a TCP port from 1 to 65535'],
+    [{ LOG_LEVEL: "verbose" }, 'LOG_LEVEL="verbose" is invalid: expected one of DEBUG, INFO, WARNING, WARN, ERROR, CRITICAL'],
+    [{ LOG_FORMAT: "xml" }, 'LOG_FORMAT="xml" is invalid: expected text or json'],
+    [{ RABBITMQ_QUEUE_TYPE: "stream" }, 'RABBITMQ_QUEUE_TYPE="stream" is invalid: expected classic or quorum'],
+    [{ SCHEDULER_NOTIFY_CHANNEL: "bad-name" }, 'SCHEDULER_NOTIFY_CHANNEL="bad-name" is invalid: expected a PostgreSQL identifier (letters, digits, _ and $; at most 63)'],
+    [{ DATABASE_URL: "mysql://u:hunter22@h/db" }, 'DATABASE_URL="mysql://u:***@h/db" is invalid: expected postgres://user:password@host:port/database'],
+    [{ RABBITMQ_URL: "http://u:hunter22@h" }, 'RABBITMQ_URL="http://u:***@h" is invalid: expected amqp://user:password@host:port/vhost (or amqps://)'],
+    [{ ENCRYPTION_KEY: "not-a-key-hunter22" }, "ENCRYPTION_KEY=(hidden) is invalid: expected a Fernet key: 32 bytes in URL-safe base64 (44 characters)"],
+  ];
+  for (const [env, message] of cases) {
+    test(Object.keys(env)[0]!, () => {
+      const error = errorOf(env);
+      expect(error.message).toBe(message);
+      expect(error.code).toBe("CONFIG_INVALID");
+      expect(error.message).not.toContain("hunter22");
+      expect(error.message).not.toContain("\n");
+    });
+  }
+
+  test("an unreadable *_FILE names the file variable and the reason", () => {
+    const error = errorOf({ RABBITMQ_PASSWORD_FILE: "/nope" }, {
+      readFile: () => {
+        throw Object.assign(new Error("no such file"), { code: "ENOENT" });
+      },
+    });
+    expect(error.message).toBe('RABBITMQ_PASSWORD_FILE="/nope" is invalid: expected a readable file (ENOENT)');
+  });
+});

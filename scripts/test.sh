@@ -14,7 +14,7 @@ BUN=node_modules/.bin/bun
 $BUN scripts/build.ts || exit 1
 
 log=$(mktemp)
-$BUN test "$@" 2>&1 | tee "$log"
+$BUN test --timeout 120000 "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 passed=$(grep -Eo '^ *[0-9]+ pass$' "$log" | tail -n1 | grep -Eo '[0-9]+' || echo 0)
 failed=$(grep -Eo '^ *[0-9]+ fail$' "$log" | tail -n1 | grep -Eo '[0-9]+' || echo 0)

@@ -46,6 +46,8 @@ export function explainDatabaseError(error: unknown, place: DatabasePlace, conne
       return `PostgreSQL refused user "${place.user}" at ${at} (${message}); check POSTGRES_USER and the server's pg_hba.conf`;
     case "3D000":
       return `PostgreSQL database "${place.database}" does not exist at ${at}; create it (createdb ${place.database}) or set POSTGRES_DB`;
+    case "42501":
+      return `PostgreSQL user "${place.user}" lacks a privilege at ${at} (${message}); grant it SELECT and UPDATE on scheduled_workflows and SELECT on workflows`;
     case "57P03":
       return `PostgreSQL at ${at} is starting up or shutting down; try again in a few seconds`;
     case "53300":
@@ -77,7 +79,8 @@ export function explainBrokerError(error: unknown, place: BrokerPlace, connectTi
   if (/ACCESS_REFUSED|403|authentication|PLAIN login refused/i.test(message)) {
     return `RabbitMQ rejected the credentials at ${at}; check RABBITMQ_USER and RABBITMQ_PASSWORD (or RABBITMQ_URL)`;
   }
-  if (/NOT_ALLOWED|vhost|530/i.test(message)) {
+  // amqplib reports a refused vhost as a close instead of the expected ConnectionOpenOk.
+  if (/NOT_ALLOWED|vhost|530|Expected ConnectionOpenOk/i.test(message)) {
     return `RabbitMQ at ${at} refused vhost "${place.vhost}": it does not exist or the user may not use it; check the vhost in RABBITMQ_URL and the user's permissions`;
   }
   if (/PRECONDITION_FAILED|406/.test(message)) {

@@ -132,7 +132,10 @@ function brokerLink(connection: ChannelModel, channel: ConfirmChannel, queue: st
         const writable = channel.publish("", queue, message.body, { ...properties, mandatory }, (error) => {
           const returnedWhy = returned.get(message.messageId);
           if (returnedWhy !== undefined) returned.delete(message.messageId);
-          if (error) settle(i, { status: "failed", reason: "nacked by the broker (queue full, rejected or broker error)" });
+          // amqplib calls back with "message nacked" for a real nack, and with "channel closed"
+          // for every message still unconfirmed when the channel goes: that one is unknown.
+          if (error && error.message !== "message nacked") settle(i, { status: "unknown", reason: error.message });
+          else if (error) settle(i, { status: "failed", reason: "nacked by the broker (queue full, rejected or broker error)" });
           else if (returnedWhy !== undefined) settle(i, { status: "failed", reason: `returned by the broker as unroutable: ${returnedWhy}` });
           else settle(i, { status: "confirmed" });
         });

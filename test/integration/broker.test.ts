@@ -1,0 +1,55 @@
+/** The publisher's per-message outcomes against a real broker, through a fault proxy. */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { openBrokerLink } from "../../src/broker.ts";
+import { loadConfig } from "../../src/config.ts";
+import { buildMessage } from "../../src/message.ts";
+import { startProxy, type FaultProxy } from "../support/proxy.ts";
+import { createTestQueue, type TestQueue } from "../support/services.ts";
+
+let queue: TestQueue;
+let proxy: FaultProxy;
+beforeAll(async () => {
+  queue = await createTestQueue();
+  proxy = await startProxy({ host: "127.0.0.1", port: 5672 });
+});
+afterAll(async () => {
+  await proxy.close();
+  await queue.drop();
+});
+
+const messages = (count: number) =>
+  Array.from({ length: count }, (_, i) =>
+    buildMessage(
+      { id: i + 1, workflowId: 1, slotMs: Date.now(), intervalSeconds: 60, runCount: 0, failureCount: 0, workflowName: "w", workflowData: "{}" },
+      { nowMs: Date.now(), missed: 0 },
+    ),
+  );
+
+test("confirmed messages are confirmed", async () => {
+  const config = loadConfig({ env: { ...queue.env } });
+  const link = await openBrokerLink(config.mq, 5_000);
+  try {
+    const outcomes = await link.publishBatch(messages(20));
+    expect(outcomes.every((o) => o.status === "confirmed")).toBe(true);
+  } finally {
+    await link.close();
+  }
+});
+
+test("a link cut before the confirms makes every outcome unknown, never failed", async () => {
+  const config = loadConfig({ env: { ...queue.env, RABBITMQ_PORT: String(proxy.port) } });
+  const link = await openBrokerLink(config.mq, 5_000);
+  try {
+    proxy.stall(); // the broker's confirms stop arriving
+    const pending = link.publishBatch(messages(50));
+    await Bun.sleep(100);
+    proxy.reset(); // then the connection is lost
+    const outcomes = await pending;
+    expect(outcomes).toHaveLength(50);
+    expect(outcomes.filter((o) => o.status !== "unknown")).toEqual([]);
+    expect(link.connected).toBe(false);
+  } finally {
+    proxy.resume();
+    await link.close();
+  }
+});

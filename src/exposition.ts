@@ -11,11 +11,14 @@ export interface ProcessStats {
   startTimeSeconds: number;
 }
 
+/** `labels` is whatever follows the family name: `{le="1"}`, or `_bucket{le="1"}` in a histogram. */
 type Sample = [labels: string, value: number];
 
 function family(name: string, type: "counter" | "gauge" | "histogram", help: string, samples: Sample[]): string {
   const full = `rune_scheduler_${name}`;
-  const lines = [`# HELP ${full} ${help}`, `# TYPE ${full} ${type}`];
+  // In HELP text a backslash and a line feed must be escaped; nothing else may be.
+  const escapedHelp = help.replaceAll("\\", "\\\\").replaceAll("\n", "\\n");
+  const lines = [`# HELP ${full} ${escapedHelp}`, `# TYPE ${full} ${type}`];
   for (const [labels, value] of samples) lines.push(`${full}${labels} ${formatNumber(value)}`);
   return lines.join("\n");
 }
@@ -33,8 +36,6 @@ export function renderMetrics(metrics: Metrics, process: ProcessStats): string {
   const seconds = (ms: number | null) => (ms === null ? 0 : ms / 1000);
   const histogram: Sample[] = LAG_BUCKETS.map((bound, i): Sample => [`_bucket{le="${bound}"}`, metrics.lag.buckets[i]!]);
   histogram.push([`_bucket{le="+Inf"}`, metrics.lag.count], ["_sum", metrics.lag.sum], ["_count", metrics.lag.count]);
-  const histogramText = family("fire_lag_seconds", "histogram", "Delay from a slot to the broker's confirm of its message.", [])
-    .concat("\n", histogram.map(([suffix, value]) => `rune_scheduler_fire_lag_seconds${suffix} ${formatNumber(value)}`).join("\n"));
   return (
     [
       family("checks_total", "counter", "Polls of the schedule table.", single(metrics.checks)),
@@ -44,7 +45,7 @@ export function renderMetrics(metrics: Metrics, process: ProcessStats): string {
       family("missed_slots_total", "counter", "Slots passed over because a schedule was late by more than one interval.", single(metrics.missed)),
       family("unknown_outcomes_total", "counter", "Publishes whose outcome was lost with the broker link; the slot fires again.", single(metrics.unknown)),
       family("paused_schedules_total", "counter", "Schedules this process deactivated after SCHEDULER_PAUSE_AFTER_FAILURES.", single(metrics.paused)),
-      histogramText,
+      family("fire_lag_seconds", "histogram", "Delay from a slot to the broker's confirm of its message.", histogram),
       family("last_check_timestamp_seconds", "gauge", "Database time of the last poll.", single(seconds(metrics.lastCheckMs))),
       family("last_execution_timestamp_seconds", "gauge", "Time of the last fire.", single(seconds(metrics.lastExecutionMs))),
       family("database_up", "gauge", "1 while PostgreSQL is reachable.", single(metrics.dbUp ? 1 : 0)),

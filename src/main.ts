@@ -1,8 +1,9 @@
 import { defineCommand, runMain } from "citty";
 import checkDb from "./commands/check-db.ts";
 import checkMq from "./commands/check-mq.ts";
-import { notImplemented } from "./commands/pending.ts";
+import healthcheck from "./commands/healthcheck.ts";
 import run from "./commands/run.ts";
+import stats from "./commands/stats.ts";
 import { VERSION_LINE } from "./version.ts";
 
 const main = defineCommand({
@@ -15,8 +16,8 @@ const main = defineCommand({
     run,
     "check-db": checkDb,
     "check-mq": checkMq,
-    stats: notImplemented("stats", "Schedule health from the database"),
-    healthcheck: notImplemented("healthcheck", "Probe the local /healthz"),
+    stats,
+    healthcheck,
   },
 });
 

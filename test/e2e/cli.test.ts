@@ -46,7 +46,7 @@ describe("help and version", () => {
 
 describe("configuration errors", () => {
   test("SCHEDULER_POLL_INTERVAL=abc: every command exits 2 with one line naming the variable", async () => {
-    for (const command of COMMANDS) {
+    for (const command of COMMANDS.filter((c) => c !== "healthcheck")) {
       const { code, stdout, stderr } = await runBinary([command], { ...plain, SCHEDULER_POLL_INTERVAL: "abc" });
       expect({ command, code }).toEqual({ command, code: 2 });
       expect(stdout).toBe("");
@@ -54,6 +54,12 @@ describe("configuration errors", () => {
         'rune-scheduler: configuration error: SCHEDULER_POLL_INTERVAL="abc" is invalid: expected a number of seconds greater than 0\n',
       );
     }
+  });
+
+  test("healthcheck answers a bad config with 1 (SPEC §6: 0 healthy, 1 not; Docker reserves 2), naming the variable", async () => {
+    const { code, stdout, stderr } = await runBinary(["healthcheck"], { ...plain, SCHEDULER_POLL_INTERVAL: "abc" });
+    expect(code).toBe(1);
+    expect(stdout + stderr).toContain('SCHEDULER_POLL_INTERVAL="abc" is invalid: expected a number of seconds greater than 0');
   });
 
   test("a bad value is refused before any connection is tried", async () => {

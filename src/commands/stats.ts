@@ -1,0 +1,170 @@
+import { defineCommand } from "citty";
+import type { Config } from "../config.ts";
+import { createDatabase } from "../db.ts";
+import { explainDatabaseError } from "../diagnose.ts";
+import { scheduleHealth, type ScheduleHealth } from "../stats.ts";
+import { httpGet, probeFailure, localBaseUrl, parseUrlArg, urlArg } from "./healthcheck.ts";
+import { configArgs, EXIT, jsonArg, printJson, withConfig } from "./shared.ts";
+
+/** A running instance may be busy; `stats` must not hang on it. */
+export const LIVE_TIMEOUT_MS = 1_000;
+
+export type LiveCounters =
+  | { url: string; answered: true; stats: Record<string, unknown> }
+  | { url: string | null; answered: false; reason: string };
+
+export interface StatsReport {
+  ok: boolean;
+  where: string;
+  error?: string;
+  overdueAfterSeconds: number;
+  databaseTime?: string;
+  schedules?: ScheduleHealth;
+  live: LiveCounters;
+}
+
+/** Asks a running instance for its counters; absent is a normal answer, never an error. */
+export async function liveCounters(base: string | null, why: string): Promise<LiveCounters> {
+  if (base === null) return { url: null, answered: false, reason: why };
+  try {
+    const answer = await httpGet(`${base}/stats`, LIVE_TIMEOUT_MS);
+    if (answer.status !== 200) return { url: base, answered: false, reason: `/stats answered ${answer.status}` };
+    return { url: base, answered: true, stats: JSON.parse(answer.body) as Record<string, unknown> };
+  } catch (error) {
+    const reason = error instanceof SyntaxError ? "its /stats did not return JSON" : probeFailure(error);
+    return { url: base, answered: false, reason };
+  }
+}
+
+/** Reads the database (and a running instance, at the same time). Never throws. */
+export async function collectStats(config: Config, base: string | null): Promise<StatsReport> {
+  const live = liveCounters(base, "SCHEDULER_HTTP_PORT=0 and no --url: not asking a running instance");
+  const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 1, applicationName: "rune-scheduler stats" });
+  let schedules: ScheduleHealth | undefined;
+  let error: string | undefined;
+  try {
+    schedules = await scheduleHealth(sql, config.pollIntervalMs);
+  } catch (failure) {
+    error = explainDatabaseError(failure, config.db, config.connectTimeoutMs);
+    // Undefined table or column: the schema is not what the engine expects.
+    if (["42P01", "42703"].includes(String((failure as { code?: unknown }).code))) error += "; run `rune-scheduler check-db` for what is missing";
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => {});
+  }
+  return {
+    ok: schedules !== undefined,
+    where: config.db.where,
+    ...(error !== undefined ? { error } : {}),
+    ...(schedules ? { databaseTime: new Date(schedules.dbNowMs).toISOString() } : {}),
+    overdueAfterSeconds: config.pollIntervalMs / 1000,
+    ...(schedules ? { schedules } : {}),
+    live: await live,
+  };
+}
+
+const iso = (ms: number | null) => (ms === null ? "never" : new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z"));
+const clip = (text: string | null, width: number) => {
+  const line = (text ?? "").replace(/\s+/g, " ");
+  return line.length > width ? `${line.slice(0, width - 1)}…` : line;
+};
+
+/** Seconds as an operator reads them: 42s, 5m, 3h12m, 2d4h. */
+export function duration(seconds: number): string {
+  const s = Math.round(Math.abs(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60 ? `${s % 60}s` : ""}`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60) ? `${Math.floor((s % 3600) / 60)}m` : ""}`;
+  return `${Math.floor(s / 86_400)}d${Math.floor((s % 86_400) / 3600) ? `${Math.floor((s % 86_400) / 3600)}h` : ""}`;
+}
+
+/** Left-aligned columns, two spaces apart, under a header row. */
+export function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => "  " + cells.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+function formatLive(live: LiveCounters): string[] {
+  if (!live.answered) {
+    return [live.url === null ? `Live counters: ${live.reason}` : `Live counters: no running instance answered at ${live.url} (${live.reason})`];
+  }
+  const s = live.stats as Record<string, number | boolean | null>;
+  const ms = (key: string) => (typeof s[key] === "number" ? (s[key] as number) : null);
+  return [
+    `Live counters from ${live.url}`,
+    `  database ${s.dbUp ? "up" : "DOWN"}, broker ${s.mqUp ? "up" : "DOWN"}; started ${iso(ms("startedMs"))}`,
+    `  checks ${s.checks}  executions ${s.executions}  failures ${s.failures}  skipped ${s.skipped}  missed ${s.missed}  unknown ${s.unknown}  paused ${s.paused}`,
+    `  last check ${iso(ms("lastCheckMs"))}  last execution ${iso(ms("lastExecutionMs"))}  due backlog ${s.dueBacklog}  oldest overdue ${duration(Number(s.oldestOverdueSeconds ?? 0))}`,
+  ];
+}
+
+export function formatStats(report: StatsReport): string {
+  if (!report.ok || !report.schedules) return `FAILED ${report.error ?? "no data"}`;
+  const h = report.schedules;
+  const c = h.counts;
+  const late = h.oldestDue ? `  (oldest: #${h.oldestDue.id}, due ${iso(h.oldestDue.slotMs)}, ${duration(h.oldestDue.lateSeconds)} late)` : "";
+  const invalidTotal = Object.values(c.invalid).reduce((sum, n) => sum + n, 0);
+  const lines = [
+    `Schedules in ${report.where} at ${iso(h.dbNowMs)} (database time)`,
+    ...table(["", "count"], [
+      ["total", String(c.total)],
+      ["active", String(c.active)],
+      ["inactive", String(c.inactive)],
+      ["due now", String(c.dueNow)],
+      [`overdue > ${duration(report.overdueAfterSeconds)}`, `${c.overdue}${late}`],
+      ["failing", String(c.failing)],
+      ["paused by scheduler", String(c.paused)],
+      ["workflow missing", String(c.workflowMissing)],
+      ["invalid (active)", String(invalidTotal)],
+    ]).slice(1),
+    ...Object.entries(c.invalid)
+      .filter(([, count]) => count > 0)
+      .map(([reason, count]) => `    ${reason}: ${count}`),
+  ];
+  if (h.workflowMissing.length > 0) {
+    const ids = h.workflowMissing.map((r) => `#${r.id}→${r.workflowId ?? "NULL"}${r.isActive ? "" : " (inactive)"}`);
+    lines.push("", `Workflow missing (schedule→workflow_id): ${ids.join(", ")}`);
+  }
+  lines.push("", h.failing.length > 0 ? "Failing longest" : "Failing: none");
+  if (h.failing.length > 0) {
+    lines.push(...table(
+      ["id", "workflow", "failures", "every", "state", "last run", "last error"],
+      h.failing.map((r) => [
+        String(r.id), clip(r.workflowName ?? `(missing ${r.workflowId})`, 24), String(r.failureCount),
+        r.intervalSeconds === null ? "-" : duration(r.intervalSeconds), r.isActive ? "active" : "inactive",
+        iso(r.lastRunMs), clip(r.lastError, 60),
+      ]),
+    ));
+  }
+  lines.push("", h.upcoming.length > 0 ? "Next up" : "Next up: nothing scheduled");
+  if (h.upcoming.length > 0) {
+    lines.push(...table(
+      ["id", "workflow", "next run", "in", "every"],
+      h.upcoming.map((r) => [String(r.id), clip(r.workflowName, 24), iso(r.slotMs), duration((r.slotMs - h.dbNowMs) / 1000), duration(r.intervalSeconds)]),
+    ));
+  }
+  lines.push("", ...formatLive(report.live));
+  return lines.join("\n");
+}
+
+export default defineCommand({
+  meta: { name: "stats", description: "Schedule health from the database, with live counters from a running instance when it answers" },
+  args: { ...jsonArg, ...urlArg, ...configArgs },
+  async run({ args }) {
+    process.exitCode = await withConfig(args, async (config) => {
+      let base: string | null = config.httpPort === 0 ? null : localBaseUrl(config.httpHost, config.httpPort);
+      if (typeof args.url === "string" && args.url !== "") {
+        const target = parseUrlArg(args.url);
+        if ("error" in target) {
+          process.stderr.write(`rune-scheduler: configuration error: ${target.error}\n`);
+          return EXIT.badConfig;
+        }
+        base = target.base;
+      }
+      const report = await collectStats(config, base);
+      if (args.json) printJson(report);
+      else (report.ok ? process.stdout : process.stderr).write(formatStats(report) + "\n");
+      return report.ok ? EXIT.ok : EXIT.failed;
+    });
+  },
+});

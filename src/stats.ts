@@ -1,0 +1,173 @@
+/**
+ * The queries behind `stats`: schedule health as an operator sees it. One query per function,
+ * `sql` first. Times come back as whole epoch milliseconds computed by PostgreSQL (see store.ts), and
+ * "valid" means what the engine claims: active, with a workflow, `interval_seconds > 0`.
+ */
+import type { Sql } from "./db.ts";
+import { rowCounts, type RowCounts } from "./schema-check.ts";
+import { PAUSED_PREFIX } from "./slots.ts";
+
+export interface HealthCounts {
+  /** The database clock, epoch ms. */
+  dbNowMs: number;
+  /** Valid active rows due longer ago than the threshold. */
+  overdue: number;
+  /** Rows with `failure_count > 0`, active or not. */
+  failing: number;
+  /** Rows the scheduler deactivated after SCHEDULER_PAUSE_AFTER_FAILURES. */
+  paused: number;
+  /** Rows, active or not, whose workflow does not exist. */
+  workflowMissing: number;
+}
+
+export async function healthCounts(sql: Sql, overdueAfterMs: number): Promise<HealthCounts> {
+  const [row] = await sql<{ db_now_ms: number; overdue: number; failing: number; paused: number; workflow_missing: number }[]>`
+    SELECT floor(extract(epoch FROM now()) * 1000)::float8 AS db_now_ms,
+      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND sw.interval_seconds > 0
+                         AND sw.next_run_at < now() - make_interval(secs => ${overdueAfterMs / 1000}))::int AS overdue,
+      count(*) FILTER (WHERE sw.failure_count > 0)::int AS failing,
+      count(*) FILTER (WHERE NOT sw.is_active AND starts_with(sw.last_error, ${PAUSED_PREFIX}))::int AS paused,
+      count(*) FILTER (WHERE w.id IS NULL)::int AS workflow_missing
+      FROM scheduled_workflows sw LEFT JOIN workflows w ON w.id = sw.workflow_id`;
+  const r = row!;
+  return { dbNowMs: r.db_now_ms, overdue: r.overdue, failing: r.failing, paused: r.paused, workflowMissing: r.workflow_missing };
+}
+
+export interface OverdueRow {
+  id: number;
+  slotMs: number;
+}
+
+/** The valid active row whose slot is the oldest not yet fired, or null when nothing is due. */
+export async function oldestDue(sql: Sql): Promise<OverdueRow | null> {
+  const [row] = await sql<{ id: number; slot_ms: number }[]>`
+    SELECT sw.id, floor(extract(epoch FROM sw.next_run_at) * 1000)::float8 AS slot_ms
+      FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
+     WHERE sw.is_active AND sw.interval_seconds > 0 AND sw.next_run_at <= now()
+     ORDER BY sw.next_run_at, sw.id
+     LIMIT 1`;
+  return row ? { id: row.id, slotMs: row.slot_ms } : null;
+}
+
+export interface FailingRow {
+  id: number;
+  workflowId: number;
+  workflowName: string | null;
+  isActive: boolean;
+  failureCount: number;
+  intervalSeconds: number | null;
+  lastRunMs: number | null;
+  lastError: string | null;
+}
+
+/**
+ * Rows with consecutive failed fires, longest-failing first. The table keeps no "failing since",
+ * so the order estimates it as `failure_count × interval_seconds` (each failure moved the row
+ * on by at least one interval), then by `failure_count`.
+ */
+export async function failingLongest(sql: Sql, limit: number): Promise<FailingRow[]> {
+  const rows = await sql<
+    {
+      id: number;
+      workflow_id: number;
+      workflow_name: string | null;
+      is_active: boolean;
+      failure_count: number;
+      interval_seconds: number | null;
+      last_run_ms: number | null;
+      last_error: string | null;
+    }[]
+  >`
+    SELECT sw.id, sw.workflow_id, w.name AS workflow_name, sw.is_active, sw.failure_count, sw.interval_seconds,
+           floor(extract(epoch FROM sw.last_run_at) * 1000)::float8 AS last_run_ms, sw.last_error
+      FROM scheduled_workflows sw LEFT JOIN workflows w ON w.id = sw.workflow_id
+     WHERE sw.failure_count > 0
+     ORDER BY sw.failure_count::bigint * greatest(coalesce(sw.interval_seconds, 0), 0) DESC,
+              sw.failure_count DESC, sw.id
+     LIMIT ${limit}`;
+  return rows.map((r) => ({
+    id: r.id,
+    workflowId: r.workflow_id,
+    workflowName: r.workflow_name,
+    isActive: r.is_active,
+    failureCount: r.failure_count,
+    intervalSeconds: r.interval_seconds,
+    lastRunMs: r.last_run_ms,
+    lastError: r.last_error,
+  }));
+}
+
+export interface UpcomingRow {
+  id: number;
+  workflowId: number;
+  workflowName: string;
+  slotMs: number;
+  intervalSeconds: number;
+}
+
+/** The next valid active slots not yet due, soonest first. */
+export async function upcoming(sql: Sql, limit: number): Promise<UpcomingRow[]> {
+  const rows = await sql<{ id: number; workflow_id: number; workflow_name: string; slot_ms: number; interval_seconds: number }[]>`
+    SELECT sw.id, sw.workflow_id, w.name AS workflow_name,
+           floor(extract(epoch FROM sw.next_run_at) * 1000)::float8 AS slot_ms, sw.interval_seconds
+      FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
+     WHERE sw.is_active AND sw.interval_seconds > 0 AND sw.next_run_at > now()
+     ORDER BY sw.next_run_at, sw.id
+     LIMIT ${limit}`;
+  return rows.map((r) => ({
+    id: r.id,
+    workflowId: r.workflow_id,
+    workflowName: r.workflow_name,
+    slotMs: r.slot_ms,
+    intervalSeconds: r.interval_seconds,
+  }));
+}
+
+export interface OrphanRow {
+  id: number;
+  workflowId: number | null;
+  isActive: boolean;
+}
+
+/** Schedules, active first, whose workflow row does not exist. */
+export async function missingWorkflows(sql: Sql, limit: number): Promise<OrphanRow[]> {
+  const rows = await sql<{ id: number; workflow_id: number | null; is_active: boolean }[]>`
+    SELECT sw.id, sw.workflow_id, sw.is_active
+      FROM scheduled_workflows sw LEFT JOIN workflows w ON w.id = sw.workflow_id
+     WHERE w.id IS NULL
+     ORDER BY sw.is_active DESC, sw.id
+     LIMIT ${limit}`;
+  return rows.map((r) => ({ id: r.id, workflowId: r.workflow_id, isActive: r.is_active }));
+}
+
+export interface ScheduleHealth {
+  dbNowMs: number;
+  counts: RowCounts & Omit<HealthCounts, "dbNowMs">;
+  oldestDue: (OverdueRow & { lateSeconds: number }) | null;
+  failing: FailingRow[];
+  upcoming: UpcomingRow[];
+  workflowMissing: OrphanRow[];
+}
+
+export const LIST_LIMIT = 10;
+
+/**
+ * Every figure of `stats`, read in one read-only REPEATABLE READ transaction: one snapshot and
+ * one `now()`, so the counts agree with each other and with the lists.
+ */
+export async function scheduleHealth(sql: Sql, overdueAfterMs: number): Promise<ScheduleHealth> {
+  return sql.begin("isolation level repeatable read read only", async (tx) => {
+    const t = tx as unknown as Sql;
+    const base = await rowCounts(t);
+    const { dbNowMs, ...health } = await healthCounts(t, overdueAfterMs);
+    const due = await oldestDue(t);
+    return {
+      dbNowMs,
+      counts: { ...base, ...health },
+      oldestDue: due ? { ...due, lateSeconds: Math.max(0, (dbNowMs - due.slotMs) / 1000) } : null,
+      failing: await failingLongest(t, LIST_LIMIT),
+      upcoming: await upcoming(t, LIST_LIMIT),
+      workflowMissing: await missingWorkflows(t, LIST_LIMIT),
+    };
+  }) as Promise<ScheduleHealth>;
+}

@@ -52,6 +52,7 @@ export function renderMetrics(metrics: Metrics, process: ProcessStats): string {
       family("broker_up", "gauge", "1 while RabbitMQ is connected.", single(metrics.mqUp ? 1 : 0)),
       family("due_backlog", "gauge", "Valid active schedules due now (at the last poll).", single(metrics.dueBacklog)),
       family("oldest_overdue_seconds", "gauge", "Age of the oldest due slot not yet fired (at the last poll).", single(metrics.oldestOverdueSeconds)),
+      family("paused_schedules", "gauge", "Schedules deactivated by rune-scheduler after repeated failures (database count, refreshed every minute or poll).", single(metrics.pausedNow)),
       family("invalid_schedules", "gauge", "Active schedules that cannot fire (bad interval, no next_run_at, workflow missing).", single(metrics.invalidRows)),
       family("process_resident_memory_bytes", "gauge", "Resident memory of this process.", single(process.residentBytes)),
       family("process_cpu_seconds_total", "counter", "CPU time used by this process.", single(process.cpuSecondsTotal)),

@@ -18,6 +18,8 @@ export interface Metrics {
   dueBacklog: number;
   oldestOverdueSeconds: number;
   invalidRows: number;
+  /** Schedules currently deactivated by a scheduler (from the database, refreshed with the invalid-row scan). */
+  pausedNow: number;
   lag: { buckets: number[]; sum: number; count: number };
   startedMs: number;
 }
@@ -38,6 +40,7 @@ export function createMetrics(startedMs: number = Date.now()): Metrics {
     dueBacklog: 0,
     oldestOverdueSeconds: 0,
     invalidRows: 0,
+    pausedNow: 0,
     lag: { buckets: LAG_BUCKETS.map(() => 0), sum: 0, count: 0 },
     startedMs,
   };

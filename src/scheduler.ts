@@ -19,6 +19,7 @@ export interface EngineStore {
   /** One claim transaction: lock due rows, let `fire` publish them, write its updates, commit. */
   claimBatch(limit: number, fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>): Promise<number>;
   findInvalid(): Promise<InvalidRow[]>;
+  countPaused(): Promise<number>;
 }
 
 export interface EngineOptions extends PlanOptions {
@@ -193,6 +194,7 @@ export function startEngine(deps: EngineDeps): Engine {
     if (clock.local() < nextInvalidScan) return;
     nextInvalidScan = clock.local() + invalidScanMs;
     const invalid = await db("looking for invalid rows", () => store.findInvalid());
+    metrics.pausedNow = await db("counting paused schedules", () => store.countPaused());
     metrics.invalidRows = invalid.length;
     for (const row of invalid) {
       if (warnedInvalid.has(row.id)) continue;

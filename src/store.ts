@@ -8,6 +8,7 @@
 import type { Sql } from "./db.ts";
 import type { ClaimedRow } from "./message.ts";
 import type { RowUpdate } from "./plan.ts";
+import { PAUSED_PREFIX } from "./slots.ts";
 
 export interface PollResult {
   /** The database clock at the poll, epoch ms. */
@@ -133,6 +134,14 @@ export async function findInvalid(sql: Sql, limit = 1000): Promise<InvalidRow[]>
      LIMIT ${limit}`;
 }
 
+/** Schedules the scheduler itself deactivated (SCHEDULER_PAUSE_AFTER_FAILURES). Scans: call rarely. */
+export async function countPaused(sql: Sql): Promise<number> {
+  const [row] = await sql<{ paused: number }[]>`
+    SELECT count(*)::int AS paused FROM scheduled_workflows
+     WHERE NOT is_active AND starts_with(last_error, ${PAUSED_PREFIX})`;
+  return row!.paused;
+}
+
 /** A cheap round trip that fails fast when the server is gone. */
 export async function ping(sql: Sql): Promise<void> {
   await sql`SELECT 1`;
@@ -165,5 +174,6 @@ export function createEngineStore(sql: Sql) {
     claimBatch: (limit: number, fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>) =>
       claimBatch(sql, limit, fire),
     findInvalid: () => findInvalid(sql),
+    countPaused: () => countPaused(sql),
   };
 }

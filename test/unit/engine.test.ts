@@ -61,6 +61,9 @@ function fakeStore(rows: FakeRow[], dbNow: () => number) {
     async findInvalid() {
       return invalid;
     },
+    async countPaused() {
+      return rows.filter((r) => !r.active && r.lastError?.startsWith("paused by rune-scheduler")).length;
+    },
   };
   return { store, calls, invalid, fail: (error: Error | null) => (failNext = error) };
 }
@@ -174,8 +177,9 @@ describe("engine", () => {
     expect(calls.claims).toBeLessThan(15);
   });
 
-  test("invalid rows are warned about once per process", async () => {
-    const { store, invalid } = fakeStore([], Date.now);
+  test("invalid rows are warned about once per process; the paused gauge comes from the same scan", async () => {
+    const paused = { ...row(5, Date.now() + 3_600_000), active: false, lastError: "paused by rune-scheduler after 3 consecutive failed fires; last: x" };
+    const { store, invalid } = fakeStore([paused], Date.now);
     invalid.push({ id: 9, reason: "interval_seconds <= 0" });
     const { log, lines } = memoryLog();
     const metrics = createMetrics();
@@ -186,6 +190,7 @@ describe("engine", () => {
     await waitFor("several polls", () => metrics.checks >= 10);
     expect(lines.filter((l) => l.includes("Schedule 9 is active but invalid (interval_seconds <= 0)"))).toHaveLength(1);
     expect(metrics.invalidRows).toBe(1);
+    expect(metrics.pausedNow).toBe(1);
   });
 
   test("a wake (NOTIFY) claims at once instead of waiting for the next poll", async () => {

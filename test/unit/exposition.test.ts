@@ -57,6 +57,7 @@ describe("renderMetrics", () => {
         "rune_scheduler_broker_up gauge",
         "rune_scheduler_due_backlog gauge",
         "rune_scheduler_oldest_overdue_seconds gauge",
+        "rune_scheduler_paused_schedules gauge",
         "rune_scheduler_invalid_schedules gauge",
         "rune_scheduler_process_resident_memory_bytes gauge",
         "rune_scheduler_process_cpu_seconds_total counter",

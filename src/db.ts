@@ -9,7 +9,26 @@ export const SESSION_LIMITS = {
   statementTimeoutMs: 15_000,
   idleInTransactionTimeoutMs: 20_000,
   keepAliveSeconds: 10,
+  /**
+   * Client side: a statement with no answer by then is taken for a dead link. The server would
+   * have cancelled it at statementTimeoutMs; TCP keepalive never fires while a request is
+   * unanswered, and retransmission gives up only after ~15 minutes, so without this a silent
+   * peer would hang the engine.
+   */
+  statementDeadlineMs: 20_000,
 } as const;
+
+/**
+ * postgres.js and socket error codes, and SQLSTATE classes 08 and 57P, that mean "no connection"
+ * (as opposed to an SQL error on a working connection).
+ */
+export function isConnectionError(error: unknown): boolean {
+  const code = String((error as { code?: unknown })?.code ?? "");
+  return (
+    /^(CONNECTION_|CONNECT_TIMEOUT|ECONN|ENOTFOUND|EAI_|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH)/.test(code) ||
+    /^08|^57P0[1-3]$/.test(code)
+  );
+}
 
 export interface DatabaseOptions {
   connectTimeoutMs: number;
@@ -39,4 +58,65 @@ export function createDatabase(db: DatabaseConfig, options: DatabaseOptions): Sq
       idle_in_transaction_session_timeout: SESSION_LIMITS.idleInTransactionTimeoutMs,
     },
   });
+}
+
+/** A statement that outlived {@link SESSION_LIMITS.statementDeadlineMs}: its link is presumed dead. */
+export class StatementDeadlineError extends Error {
+  /** A connection error for {@link isConnectionError}: the pool is renewed and the engine reconnects. */
+  readonly code = "CONNECTION_STALLED";
+  constructor(what: string, ms: number) {
+    super(`${what}: no answer from PostgreSQL within ${ms} ms`);
+    this.name = "StatementDeadlineError";
+  }
+}
+
+/** `work`, or a {@link StatementDeadlineError} once `ms` have passed without an answer. */
+export async function withDeadline<T>(what: string, work: PromiseLike<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StatementDeadlineError(what, ms)), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A pool that is replaced whole after a connection failure. */
+export interface RenewablePool {
+  /** Runs `work` on the current pool (made on first use); a connection error retires that pool. */
+  use<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
+  end(options?: { timeout?: number }): Promise<void>;
+}
+
+/**
+ * Why renew rather than let postgres.js reconnect: a stalled socket never errors by itself, so
+ * its connection must be terminated to free it (which also lets the server roll back a claim it
+ * still holds once the link is back); and postgres.js 3.4.9 can leave a connection that failed
+ * inside a transaction unusable (porsager/postgres#1208, #1215). A fresh pool after any
+ * connection failure is cheap: failures are rare and the old pool's sockets are gone anyway.
+ */
+export function renewablePool(connect: () => Sql): RenewablePool {
+  let current: Sql | null = null;
+  return {
+    async use(work) {
+      const sql = (current ??= connect());
+      try {
+        return await work(sql);
+      } catch (error) {
+        if (isConnectionError(error) && current === sql) {
+          current = null;
+          // timeout 0: terminate every connection now rather than wait for answers that may never come.
+          void sql.end({ timeout: 0 }).catch(() => {});
+        }
+        throw error;
+      }
+    },
+    async end(options) {
+      const sql = current;
+      current = null;
+      await sql?.end(options);
+    },
+  };
 }

@@ -70,9 +70,9 @@ export async function claimDue(sql: Sql, limit: number): Promise<{ dbNowMs: numb
      ORDER BY sw.next_run_at
      LIMIT ${limit}
        FOR UPDATE OF sw SKIP LOCKED`;
-  const dbNowMs = rows[0]?.db_now_ms ?? Date.now();
   return {
-    dbNowMs,
+    // Every row carries the same transaction time; with no row there is nothing to time.
+    dbNowMs: rows[0]?.db_now_ms ?? Number.NaN,
     rows: rows.map((r) => ({
       id: r.id,
       workflowId: r.workflow_id,

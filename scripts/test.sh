@@ -6,9 +6,7 @@ cd "$(dirname "$0")/.."
 
 [ -x node_modules/.bin/bun ] || npm ci --no-audit --no-fund || exit 1
 bash scripts/services.sh || exit 1
-if ! /usr/bin/python3 -c "import cryptography.fernet" 2>/dev/null && [ "$(id -u)" = 0 ]; then
-  (apt-get update -qq && apt-get install -y -qq python3-cryptography) >/dev/null 2>&1 || echo "test: could not install python3-cryptography; the Fernet interop test will fail" >&2
-fi
+bash scripts/test-deps.sh || exit 1
 
 BUN=node_modules/.bin/bun
 $BUN scripts/build.ts || exit 1

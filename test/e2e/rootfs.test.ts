@@ -1,0 +1,320 @@
+/**
+ * The scratch image, proven without a container engine: scripts/rootfs.sh (the very script
+ * Dockerfile.scratch runs) assembles the root filesystem into a temporary directory, and the
+ * binary runs chrooted in it as the image's USER, with the image's ENV, ENTRYPOINT and CMD read
+ * from Dockerfile.scratch, and only what a runtime adds to every container: /proc, a minimal
+ * /dev, /etc/hosts and /etc/resolv.conf. No /tmp (Docker gives a scratch image none), and the
+ * root is mounted read-only, as with `docker run --read-only`. Anything the binary needs beyond
+ * the listed files makes these tests fail.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, relative, resolve } from "node:path";
+import pkg from "../../package.json" with { type: "json" };
+import { requireBinary } from "../support/binary.ts";
+import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
+
+const REPO = resolve(import.meta.dir, "../..");
+const DOCKERFILE = readFileSync(join(REPO, "Dockerfile.scratch"), "utf8");
+
+/** The final stage of Dockerfile.scratch, as a runtime would apply it. */
+interface ImageConfig {
+  user: string;
+  env: Record<string, string>;
+  entrypoint: string[];
+  cmd: string[];
+  healthcheck: string[];
+}
+
+function instructions(dockerfile: string): { keyword: string; rest: string }[] {
+  return dockerfile
+    .replace(/\\\n\s*/g, " ")
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !line.startsWith("#"))
+    .map((line) => {
+      const [keyword, ...rest] = line.split(/\s+/);
+      return { keyword: keyword!.toUpperCase(), rest: rest.join(" ") };
+    });
+}
+
+function finalStage(dockerfile: string): ImageConfig {
+  const all = instructions(dockerfile);
+  const stage = all.slice(all.findLastIndex((i) => i.keyword === "FROM"));
+  const one = (keyword: string) => stage.filter((i) => i.keyword === keyword).at(-1)?.rest ?? "";
+  const env: Record<string, string> = {};
+  for (const i of stage.filter((i) => i.keyword === "ENV")) {
+    for (const [, key, value] of i.rest.matchAll(/(\w+)=("[^"]*"|\S+)/g)) env[key!] = value!.replace(/^"|"$/g, "");
+  }
+  return {
+    user: one("USER"),
+    env,
+    entrypoint: JSON.parse(one("ENTRYPOINT")),
+    cmd: JSON.parse(one("CMD")),
+    healthcheck: JSON.parse(one("HEALTHCHECK").replace(/^.*?\bCMD\s+/, "")),
+  };
+}
+
+const IMAGE = finalStage(DOCKERFILE);
+
+/**
+ * What runc does before it starts PID 1 of a scratch image, as root in private mount and PID
+ * namespaces (everything is undone when PID 1 exits): read-only root, /proc, a tmpfs /dev with
+ * the standard nodes, /etc/hosts and /etc/resolv.conf bind-mounted, then the USER via chroot.
+ */
+const RUNTIME = String.raw`
+set -eu
+root=$1 hosts=$2 resolv=$3 user=$4; shift 4
+mount --bind "$root" "$root"
+mount -o remount,bind,ro "$root"
+mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
+mount -t tmpfs -o nosuid,mode=755,size=64k tmpfs "$root/dev"
+mknod -m 666 "$root/dev/null" c 1 3
+mknod -m 666 "$root/dev/zero" c 1 5
+mknod -m 666 "$root/dev/full" c 1 7
+mknod -m 666 "$root/dev/random" c 1 8
+mknod -m 666 "$root/dev/urandom" c 1 9
+mknod -m 666 "$root/dev/tty" c 5 0
+ln -s /proc/self/fd "$root/dev/fd"
+ln -s /proc/self/fd/0 "$root/dev/stdin"
+ln -s /proc/self/fd/1 "$root/dev/stdout"
+ln -s /proc/self/fd/2 "$root/dev/stderr"
+mkdir "$root/dev/shm"
+mount -t tmpfs -o nosuid,nodev,noexec,mode=1777,size=16m shm "$root/dev/shm"
+mount --bind "$hosts" "$root/etc/hosts"
+mount --bind "$resolv" "$root/etc/resolv.conf"
+exec chroot --userspec="$user" "$root" "$@"
+`;
+
+/** A name the container knows only from /etc/hosts (compose extra_hosts, Kubernetes hostAliases). */
+const HOSTS_ONLY_NAME = "rune-db.internal";
+/** A loopback address for a DNS server that knows no names, as a container's DNS would answer. */
+const DNS_ADDRESS = "127.0.0.153";
+
+let work: string;
+let root: string;
+let manifest: string[];
+let db: TestDatabase;
+let queue: TestQueue;
+let dns: { close(): void; queries: string[] };
+const running = new Set<Container>();
+
+interface Container {
+  proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  output(): string;
+  /** The host PID of the container's PID 1: `unshare` itself ignores SIGTERM. */
+  pid1(): number;
+  /** Signals PID 1, whose end ends everything in its PID namespace. */
+  kill(signal: NodeJS.Signals): void;
+  /** Exit code and all output, once the container has ended. */
+  finished(): Promise<{ code: number; output: string }>;
+}
+
+function container(args: string[], env: Record<string, string>): Container {
+  const proc = Bun.spawn(
+    ["unshare", "--mount", "--pid", "--fork", "--propagation", "private", "sh", "-c", RUNTIME, "runtime",
+      root, join(work, "hosts"), join(work, "resolv.conf"), IMAGE.user, ...IMAGE.entrypoint, ...args],
+    {
+      // What Docker puts in the environment of a container of this image.
+      env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", HOSTNAME: "rune-test", HOME: "/nonexistent", ...IMAGE.env, ...env },
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  );
+  let text = "";
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+  };
+  const pumped = Promise.all([pump(proc.stdout), pump(proc.stderr)]);
+  const c: Container = {
+    proc,
+    output: () => text,
+    pid1() {
+      const children = readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, "utf8").trim().split(/\s+/);
+      expect(children).toHaveLength(1);
+      return Number(children[0]);
+    },
+    kill(signal) {
+      if (proc.exitCode !== null) return;
+      try {
+        process.kill(c.pid1(), signal);
+      } catch {
+        proc.kill(signal); // PID 1 not started yet
+      }
+    },
+    async finished() {
+      const code = await proc.exited;
+      await pumped;
+      return { code, output: text };
+    },
+  };
+  running.add(c);
+  void proc.exited.then(() => running.delete(c));
+  return c;
+}
+
+async function runToEnd(args: string[], env: Record<string, string> = {}): Promise<{ code: number; output: string }> {
+  const c = container(args, env);
+  const timer = setTimeout(() => c.kill("SIGKILL"), 30_000);
+  const result = await c.finished();
+  clearTimeout(timer);
+  return result;
+}
+
+/** Answers every query NXDOMAIN: without /etc/hosts first, HOSTS_ONLY_NAME would not resolve. */
+async function startNxdomainDns() {
+  const queries: string[] = [];
+  const socket = await Bun.udpSocket({
+    hostname: DNS_ADDRESS,
+    port: 53,
+    socket: {
+      data(sock, data, port, address) {
+        const reply = Buffer.from(data);
+        reply[2] = 0x80 | (data[2]! & 0x79); // a response to the same opcode, RD kept
+        reply[3] = 0x83; // recursion available, NXDOMAIN
+        reply.writeUInt32BE(0, 6); // no answers, no authority
+        reply.writeUInt16BE(0, 10); // no additional records
+        queries.push(Buffer.from(data.subarray(12)).toString("latin1"));
+        sock.send(reply, port, address);
+      },
+    },
+  });
+  return { queries, close: () => socket.close() };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const { port } = server.address() as { port: number };
+  await new Promise((done) => server.close(done));
+  return port;
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => !entry.isDirectory())
+    .map((entry) => relative(dir, join(entry.parentPath, entry.name)))
+    .sort();
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), "rune-rootfs-"));
+  root = join(work, "root");
+  const assembled = Bun.spawnSync(["bash", join(REPO, "scripts/rootfs.sh"), requireBinary(), root], { stderr: "pipe" });
+  if (assembled.exitCode !== 0) throw new Error(`scripts/rootfs.sh failed: ${assembled.stderr.toString()}`);
+  manifest = assembled.stdout.toString().trim().split("\n").sort();
+  // Taken before the runtime's mount points below exist: the image itself holds only these.
+  expect(filesUnder(root)).toEqual(manifest);
+  // Mount points, as a runtime creates them in the container's root.
+  mkdirSync(join(root, "proc"));
+  mkdirSync(join(root, "dev"));
+  writeFileSync(join(root, "etc/hosts"), "");
+  writeFileSync(join(root, "etc/resolv.conf"), "");
+  writeFileSync(join(work, "hosts"), `127.0.0.1\tlocalhost\n127.0.0.1\t${HOSTS_ONLY_NAME}\n`);
+  writeFileSync(join(work, "resolv.conf"), `nameserver ${DNS_ADDRESS}\noptions timeout:1 attempts:1\n`);
+  dns = await startNxdomainDns();
+  db = await createTestDatabase();
+  queue = await createTestQueue();
+  await queue.consume();
+});
+
+afterAll(async () => {
+  for (const c of running) c.kill("SIGKILL");
+  dns?.close();
+  await queue?.drop();
+  await db?.drop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe("Dockerfile.scratch", () => {
+  test("builds with the Bun that package.json pins and ships only the root filesystem of scripts/rootfs.sh", () => {
+    const all = instructions(DOCKERFILE);
+    const bunVersion = all.find((i) => i.keyword === "ARG" && i.rest.startsWith("BUN_VERSION="))!.rest.split("=")[1];
+    expect(bunVersion).toBe(pkg.devDependencies.bun);
+    expect(all.filter((i) => i.keyword === "FROM").map((i) => i.rest)).toEqual(["oven/bun:${BUN_VERSION} AS build", "scratch"]);
+    const final = all.slice(all.findLastIndex((i) => i.keyword === "FROM"));
+    expect(final.filter((i) => ["COPY", "ADD", "RUN"].includes(i.keyword)).map((i) => `${i.keyword} ${i.rest}`)).toEqual(["COPY --from=build /rootfs/ /"]);
+    expect(all.some((i) => i.keyword === "RUN" && i.rest === "bash scripts/rootfs.sh /out/rune-scheduler /rootfs")).toBe(true);
+    expect(all.find((i) => i.keyword === "ARG" && i.rest.startsWith("RUNE_VERSION="))!.rest).toBe(`RUNE_VERSION=${pkg.version}`);
+    expect(IMAGE).toMatchObject({ user: "1000:1000", entrypoint: ["/rune-scheduler"], cmd: ["run"], healthcheck: ["/rune-scheduler", "healthcheck"] });
+    expect(final.find((i) => i.keyword === "STOPSIGNAL")?.rest).toBe("SIGTERM");
+  });
+});
+
+describe("the root filesystem", () => {
+  test("holds the binary, its loader and libraries, passwd/group for 1000 and a CA bundle, all owned by root", () => {
+    expect(manifest).toContain("rune-scheduler");
+    expect(manifest).toContain("etc/ssl/certs/ca-certificates.crt");
+    const libraries = manifest.filter((file) => /^lib(64|32)?\//.test(file));
+    expect(libraries.some((file) => /\/ld-linux[^/]*\.so\.\d$/.test(file))).toBe(true);
+    expect(libraries.some((file) => file.endsWith("/libc.so.6"))).toBe(true);
+    expect(manifest.filter((file) => !libraries.includes(file)).sort()).toEqual(
+      ["etc/group", "etc/passwd", "etc/ssl/certs/ca-certificates.crt", "rune-scheduler"],
+    );
+    expect(readFileSync(join(root, "etc/passwd"), "utf8")).toMatch(/^rune:x:1000:1000:/m);
+    expect(readFileSync(join(root, "etc/group"), "utf8")).toMatch(/^rune:x:1000:/m);
+    for (const file of manifest) {
+      const st = statSync(join(root, file));
+      expect({ file, uid: st.uid, writableByOthers: (st.mode & 0o022) !== 0 }).toEqual({ file, uid: 0, writableByOthers: false });
+    }
+  });
+});
+
+describe("the binary in it, as uid/gid 1000 on a read-only root", () => {
+  test("reports its version and commit", async () => {
+    const { code, output } = await runToEnd(["--version"]);
+    expect(output.trim()).toMatch(new RegExp(`^${pkg.version.replaceAll(".", "\\.")} \\(commit [0-9a-f]{12}(-dirty)?\\)$`));
+    expect(code).toBe(0);
+  });
+
+  test("check-db reaches PostgreSQL by a name only /etc/hosts knows, though DNS says NXDOMAIN", async () => {
+    const { code, output } = await runToEnd(["check-db"], { ...db.env, POSTGRES_HOST: HOSTS_ONLY_NAME });
+    expect(output).toContain(`ok PostgreSQL`);
+    expect(output).toContain(`@${HOSTS_ONLY_NAME}:5432/${db.name}`);
+    expect(code).toBe(0);
+  });
+
+  test("check-db names the host when DNS does not know it", async () => {
+    const { code, output } = await runToEnd(["check-db"], { ...db.env, POSTGRES_HOST: "nowhere.invalid" });
+    expect(output).toContain("nowhere.invalid");
+    expect(code).toBe(1);
+    expect(dns.queries.some((q) => q.includes("nowhere"))).toBe(true);
+  });
+
+  test("check-mq reaches RabbitMQ and finds the queue", async () => {
+    const { code, output } = await runToEnd(["check-mq"], queue.env);
+    expect(output).toContain("ok RabbitMQ");
+    expect(code).toBe(0);
+  });
+
+  test("run, as PID 1 with the image's CMD, publishes a due row, passes its HEALTHCHECK and stops cleanly on SIGTERM", async () => {
+    const [id] = await insertSchedules(db.sql, [{ dueInMs: -1_000, intervalSeconds: 3600, name: "in-a-container" }]);
+    const port = await freePort();
+    const c = container(IMAGE.cmd, { ...db.env, ...queue.env, SCHEDULER_HTTP_PORT: String(port), SCHEDULER_POLL_INTERVAL: "1" });
+    const message = await waitFor("the message published from inside the root filesystem", () => queue.messages.find((m) => m.body.schedule_id === id));
+    expect(message.body).toMatchObject({ schedule_id: id, workflow_name: "in-a-container", trigger_source: "scheduler", run_number: 1 });
+    // SCHEDULER_HTTP_HOST=0.0.0.0 from the image: reachable from outside the container.
+    const health = await waitFor("/healthz", async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200);
+    expect(health).toBe(true);
+    // The image's HEALTHCHECK, as `docker exec` runs it: in the container's namespaces and root,
+    // as its user, with its environment (there is no shell to run anything else).
+    const probe = Bun.spawn(["nsenter", `--target=${c.pid1()}`, "--mount", "--pid", "--root", "--wd", `--setuid=${IMAGE.user.split(":")[0]}`, `--setgid=${IMAGE.user.split(":")[1]}`, ...IMAGE.healthcheck], {
+      env: { PATH: "/usr/bin:/bin", ...IMAGE.env, SCHEDULER_HTTP_PORT: String(port) },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [probeOut, probeErr, probeCode] = await Promise.all([new Response(probe.stdout).text(), new Response(probe.stderr).text(), probe.exited]);
+    expect({ probeOut, probeErr, probeCode }).toEqual({ probeOut: expect.stringMatching(/^healthy/), probeErr: "", probeCode: 0 });
+
+    c.kill("SIGTERM");
+    const { code, output } = await c.finished();
+    expect(output).toContain("SIGTERM received");
+    expect(code).toBe(0);
+    const [row] = await db.sql<{ run_count: number }[]>`SELECT run_count FROM scheduled_workflows WHERE id = ${id!}`;
+    expect(row!.run_count).toBe(1);
+  });
+});

@@ -1,5 +1,6 @@
 /**
- * Compiles the single executable: `bun scripts/build.ts [--target bun-linux-arm64-musl] [--outfile path]`.
+ * Compiles the single executable:
+ * `bun scripts/build.ts [--target bun-linux-arm64-musl] [--outfile path] [--commit abc123]`.
  * The git commit is baked in for `--version`. Bun's own start-up autoloading of .env, bunfig,
  * tsconfig and package.json is turned off: configuration is read by src/config.ts alone.
  */
@@ -12,12 +13,17 @@ const { values } = parseArgs({
     target: { type: "string" },
     outfile: { type: "string", default: "dist/rune-scheduler" },
     "no-bytecode": { type: "boolean", default: false },
+    /** The commit to stamp when there is no git to ask (a container build context). */
+    commit: { type: "string" },
   },
 });
 
-const commit = (await $`git rev-parse --short=12 HEAD`.nothrow().quiet().text()).trim() || "unknown";
-const dirty = (await $`git status --porcelain --untracked-files=no`.nothrow().quiet().text()).trim() !== "";
-const stamp = dirty ? `${commit}-dirty` : commit;
+async function gitStamp(): Promise<string> {
+  const commit = (await $`git rev-parse --short=12 HEAD`.nothrow().quiet().text()).trim() || "unknown";
+  const dirty = (await $`git status --porcelain --untracked-files=no`.nothrow().quiet().text()).trim() !== "";
+  return dirty ? `${commit}-dirty` : commit;
+}
+const stamp = values.commit ?? (await gitStamp());
 
 const result = await Bun.build({
   entrypoints: ["src/main.ts"],

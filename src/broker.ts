@@ -11,11 +11,17 @@ import type { PublishOutcome } from "./plan.ts";
 export const HEARTBEAT_SECONDS = 10;
 /** A batch whose confirms take longer counts as unknown (the rows stay due) and the link is reset. */
 export const CONFIRM_TIMEOUT_MS = 10_000;
+/** A close handshake not finished by then is cut: a dead or stalled link never sends CloseOk. */
+export const CLOSE_TIMEOUT_MS = 2_000;
 
 export interface Publisher {
   /** Publishes every message, waits for the broker, returns one outcome per message, in order. */
   publishBatch(messages: readonly OutgoingMessage[]): Promise<PublishOutcome[]>;
   readonly connected: boolean;
+  /** True while the broker applies flow control (memory or disk alarm); absent: never blocks. */
+  readonly blocked?: boolean;
+  /** Why the link is gone, once it is. */
+  readonly closedReason?: string | null;
   close(): Promise<void>;
 }
 
@@ -64,35 +70,69 @@ export async function ensureQueue(connection: ChannelModel, mq: BrokerConfig): P
   return "declared";
 }
 
-/** Connects, ensures the queue and opens the confirm channel: a ready publisher. */
-export async function openBrokerLink(mq: BrokerConfig, connectTimeoutMs: number): Promise<BrokerLink> {
+/**
+ * Connects, ensures the queue and opens the confirm channel: a ready publisher. `onChange` is
+ * called when the link is lost, blocked or unblocked (not when the scheduler closes it).
+ */
+export async function openBrokerLink(mq: BrokerConfig, connectTimeoutMs: number, onChange?: () => void): Promise<BrokerLink> {
   const connection = await connectBroker(mq, connectTimeoutMs);
+  // An "error" event with no listener would throw; failures are reported through "close" and the link.
+  connection.on("error", () => {});
   try {
     await ensureQueue(connection, mq);
     const channel = await connection.createConfirmChannel();
-    return brokerLink(connection, channel, mq.queue);
+    return brokerLink(connection, channel, mq.queue, onChange);
   } catch (error) {
     await connection.close().catch(() => {});
     throw error;
   }
 }
 
-function brokerLink(connection: ChannelModel, channel: ConfirmChannel, queue: string): BrokerLink {
+/**
+ * Ends the socket under an amqplib connection with an error, which amqplib treats as a lost
+ * socket: it stops its heartbeat timers and emits "error" and "close". (A polite close waits for
+ * a CloseOk that a dead link never sends, and keeps the socket and its buffers meanwhile.)
+ */
+function cutSocket(connection: ChannelModel, reason: string): void {
+  const internal = connection as unknown as { connection?: { stream?: { destroy(error?: Error): void } } };
+  internal.connection?.stream?.destroy(new Error(reason));
+}
+
+async function closeConnection(connection: ChannelModel): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const cut = new Promise<void>((resolve) => {
+    timer = setTimeout(() => resolve(cutSocket(connection, "close handshake timed out")), CLOSE_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([connection.close().catch(() => {}), cut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function brokerLink(connection: ChannelModel, channel: ConfirmChannel, queue: string, onChange?: () => void): BrokerLink {
   let closedReason: string | null = null;
   let blocked = false;
   /** Batches waiting for confirms; each is settled "unknown" if the link drops. */
   const inFlight = new Set<(reason: string) => void>();
   const returned = new Map<string, string>();
 
-  const markClosed = (reason: string) => {
+  const markClosed = (reason: string, notify = true) => {
     if (closedReason !== null) return;
     closedReason = reason;
     for (const abandon of inFlight) abandon(reason);
+    if (notify) onChange?.();
   };
   connection.on("error", (error: Error) => markClosed(`connection error: ${error.message}`));
   connection.on("close", () => markClosed("connection closed"));
-  connection.on("blocked", () => (blocked = true));
-  connection.on("unblocked", () => (blocked = false));
+  connection.on("blocked", () => {
+    blocked = true;
+    onChange?.();
+  });
+  connection.on("unblocked", () => {
+    blocked = false;
+    onChange?.();
+  });
   channel.on("error", (error: Error) => markClosed(`channel error: ${error.message}`));
   channel.on("close", () => markClosed("channel closed"));
   // The broker sends basic.return before the ack of the same message, so a returned message
@@ -115,32 +155,45 @@ function brokerLink(connection: ChannelModel, channel: ConfirmChannel, queue: st
       outcomes[index] = outcome;
       if (--pending === 0) finish();
     };
+    let abandoned = false;
     const abandon = (reason: string) => {
+      abandoned = true;
       for (let i = 0; i < messages.length; i++) settle(i, { status: "unknown", reason });
     };
     inFlight.add(abandon);
     const timer = setTimeout(() => {
-      abandon(`no confirm from the broker within ${CONFIRM_TIMEOUT_MS} ms`);
-      // The channel's state is unknowable now; drop it so the next batch starts clean.
+      abandon(`no confirm from the broker within ${CONFIRM_TIMEOUT_MS} ms${blocked ? " (it is blocking publishes)" : ""}`);
+      // A blocked link is alive: the broker holds our publishes until its alarm clears, and a
+      // new connection would only leave another one full of unread data on the broker.
+      if (blocked) return;
+      // Otherwise the link is silent and the channel's state unknowable: cut it, so the next
+      // batch starts on a fresh one.
       markClosed("confirm timeout");
-      connection.close().catch(() => {});
+      cutSocket(connection, "confirm timeout");
     }, CONFIRM_TIMEOUT_MS);
     try {
-      for (let i = 0; i < messages.length && closedReason === null; i++) {
+      for (let i = 0; i < messages.length && closedReason === null && !abandoned; i++) {
         const message = messages[i]!;
         const { mandatory, ...properties } = message.properties;
-        const writable = channel.publish("", queue, message.body, { ...properties, mandatory }, (error) => {
-          const returnedWhy = returned.get(message.messageId);
-          if (returnedWhy !== undefined) returned.delete(message.messageId);
-          // amqplib calls back with "message nacked" for a real nack, and with "channel closed"
-          // for every message still unconfirmed when the channel goes: that one is unknown.
-          if (error && error.message !== "message nacked") settle(i, { status: "unknown", reason: error.message });
-          else if (error) settle(i, { status: "failed", reason: "nacked by the broker (queue full, rejected or broker error)" });
-          else if (returnedWhy !== undefined) settle(i, { status: "failed", reason: `returned by the broker as unroutable: ${returnedWhy}` });
-          else settle(i, { status: "confirmed" });
-        });
+        let writable: boolean;
+        try {
+          writable = channel.publish("", queue, message.body, { ...properties, mandatory }, (error) => {
+            const returnedWhy = returned.get(message.messageId);
+            if (returnedWhy !== undefined) returned.delete(message.messageId);
+            // amqplib calls back with "message nacked" for a real nack, and with "channel closed"
+            // for every message still unconfirmed when the channel goes: that one is unknown.
+            if (error && error.message !== "message nacked") settle(i, { status: "unknown", reason: error.message });
+            else if (error) settle(i, { status: "failed", reason: "nacked by the broker (queue full, rejected or broker error)" });
+            else if (returnedWhy !== undefined) settle(i, { status: "failed", reason: `returned by the broker as unroutable: ${returnedWhy}` });
+            else settle(i, { status: "confirmed" });
+          });
+        } catch (error) {
+          // amqplib throws when the channel closed under us: the link is gone, not the message.
+          markClosed(`publish failed: ${(error as Error).message}`);
+          break;
+        }
         // Bounded in-flight bytes: wait for the socket to drain rather than buffer without end.
-        if (!writable) await waitForDrain(channel, () => closedReason !== null);
+        if (!writable) await waitForDrain(channel, () => closedReason !== null || abandoned);
       }
       if (closedReason !== null) abandon(closedReason);
       await done;
@@ -163,8 +216,8 @@ function brokerLink(connection: ChannelModel, channel: ConfirmChannel, queue: st
       return blocked;
     },
     async close() {
-      markClosed("closed by the scheduler");
-      await connection.close().catch(() => {});
+      markClosed("closed by the scheduler", false);
+      await closeConnection(connection);
     },
   };
 }

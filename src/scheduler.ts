@@ -7,6 +7,7 @@
 import { backoffDelay } from "./backoff.ts";
 import type { Publisher } from "./broker.ts";
 import type { Clock } from "./clock.ts";
+import { isConnectionError } from "./db.ts";
 import type { Logger } from "./log.ts";
 import type { ClaimedRow } from "./message.ts";
 import { observeLag, type Metrics } from "./metrics.ts";
@@ -35,13 +36,16 @@ export interface EngineOptions extends PlanOptions {
 
 export interface EngineDeps {
   readonly store: EngineStore;
-  readonly connectPublisher: () => Promise<Publisher>;
+  /** `onChange`: the link was lost, blocked or unblocked; the engine looks again at once. */
+  readonly connectPublisher: (onChange: () => void) => Promise<Publisher>;
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly options: EngineOptions;
   /** Injectable for tests; defaults to `backoffDelay`. */
   readonly retryDelay?: (attempt: number) => number;
+  /** Where each dependency is (redacted), for the lines that say it cannot be reached. */
+  readonly where?: Readonly<Partial<Record<DependencyError["dependency"], string>>>;
 }
 
 export interface Engine {
@@ -67,14 +71,7 @@ export class DependencyError extends Error {
   }
 }
 
-/** postgres.js and socket error codes, and SQLSTATE classes 08 and 57P, that mean "no connection". */
-export function isConnectionError(error: unknown): boolean {
-  const code = String((error as { code?: unknown })?.code ?? "");
-  return (
-    /^(CONNECTION_|CONNECT_TIMEOUT|ECONN|ENOTFOUND|EAI_|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH)/.test(code) ||
-    /^08|^57P0[1-3]$/.test(code)
-  );
-}
+export { isConnectionError };
 
 const CONTENTION_MIN_MS = 25;
 const CONTENTION_MAX_MS = 1_000;
@@ -91,6 +88,16 @@ export function startEngine(deps: EngineDeps): Engine {
   let lastTick = clock.local();
   let contentionMs = 0;
   let nextInvalidScan = 0;
+  let backingOff = false;
+  let blockedSince: number | null = null;
+
+  /** The broker link changed (lost, blocked, unblocked): readiness now, and a look unless backing off. */
+  const onPublisherChange = () => {
+    if (!publisher?.connected || publisher.blocked) metrics.mqUp = false;
+    if (backingOff) return;
+    wakeRequested = true;
+    wakeNow?.();
+  };
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -125,9 +132,10 @@ export function startEngine(deps: EngineDeps): Engine {
       metrics.mqUp = false;
       const stale = publisher;
       publisher = null;
+      if (stale) log.error("RabbitMQ connection lost; reconnecting", { reason: stale.closedReason ?? "unknown", where: deps.where?.RabbitMQ });
       await stale?.close().catch(() => {});
       try {
-        publisher = await deps.connectPublisher();
+        publisher = await deps.connectPublisher(onPublisherChange);
       } catch (error) {
         throw new DependencyError("RabbitMQ", `connecting failed: ${(error as Error).message}`, error);
       }
@@ -203,10 +211,32 @@ export function startEngine(deps: EngineDeps): Engine {
     }
   }
 
+  /**
+   * Flow control (connection.blocked: a memory or disk alarm): the broker would hold our
+   * publishes, so claiming would only lock rows for nothing. Not ready until it lifts; the
+   * unblock wakes the loop. This is not a failure and does not count toward MAX_RETRIES.
+   */
+  function isBlocked(current: Publisher): boolean {
+    if (current.blocked) {
+      metrics.mqUp = false;
+      if (blockedSince === null) {
+        blockedSince = clock.local();
+        log.warn("RabbitMQ is blocking publishes (memory or disk alarm); not claiming until it lifts");
+      }
+      return true;
+    }
+    if (blockedSince !== null) {
+      log.info(`RabbitMQ unblocked after ${((clock.local() - blockedSince) / 1000).toFixed(1)}s; claiming again`);
+      blockedSince = null;
+      metrics.mqUp = true;
+    }
+    return false;
+  }
+
   /** Claims until a batch comes back short, then polls; returns how long to sleep. */
   async function cycle(current: Publisher): Promise<number> {
     let claimedTotal = 0;
-    for (;;) {
+    while (!isBlocked(current)) {
       if (stopping) return 0;
       const claimed = await claimAndFire(current);
       claimedTotal += claimed;
@@ -222,7 +252,7 @@ export function startEngine(deps: EngineDeps): Engine {
     metrics.oldestOverdueSeconds = overdue ? (result.dbNowMs - result.nextSlotMs!) / 1000 : 0;
     await scanInvalid();
 
-    if (result.nextSlotMs === null) return options.pollIntervalMs;
+    if (result.nextSlotMs === null || blockedSince !== null) return options.pollIntervalMs;
     if (overdue) {
       // Due but not ours: another replica holds the lock, or it became due a moment ago.
       // Back off a little each time we claimed nothing, so a held lock never makes a hot loop.
@@ -251,9 +281,11 @@ export function startEngine(deps: EngineDeps): Engine {
         failures += 1;
         const dependency = error instanceof DependencyError ? error.dependency : "scheduler";
         if (dependency === "RabbitMQ") metrics.mqUp = false;
+        const where = error instanceof DependencyError ? deps.where?.[error.dependency] : undefined;
         const limit = options.maxRetries > 0 ? `/${options.maxRetries}` : "";
         if (options.maxRetries > 0 && failures >= options.maxRetries) {
           log.critical(`${dependency} failed ${failures} consecutive times; giving up`, {
+            where,
             error: (error as Error).message,
           });
           return 1;
@@ -261,9 +293,12 @@ export function startEngine(deps: EngineDeps): Engine {
         const delay = retryDelay(failures);
         wakeRequested = false; // a NOTIFY must not cut a backoff short
         log.error(`${dependency} failed (attempt ${failures}${limit}); retrying in ${(delay / 1000).toFixed(1)}s`, {
+          where,
           error: (error as Error).message,
         });
+        backingOff = true;
         await sleep(delay);
+        backingOff = false;
       }
     }
     return 0;

@@ -5,7 +5,7 @@
 import { openBrokerLink } from "./broker.ts";
 import { createClock } from "./clock.ts";
 import type { Config } from "./config.ts";
-import { createDatabase } from "./db.ts";
+import { createDatabase, renewablePool } from "./db.ts";
 import { fernetSealer } from "./fernet.ts";
 import { startHttp } from "./http.ts";
 import type { Logger } from "./log.ts";
@@ -40,13 +40,17 @@ export function describeConfig(config: Config): Record<string, unknown> {
 
 export async function startService(config: Config, log: Logger): Promise<Service> {
   log.info(`rune-scheduler ${VERSION_LINE} starting`, describeConfig(config));
-  const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 3 });
+  // The engine's pool is renewed after a connection failure (see renewablePool); LISTEN keeps
+  // its own connection, which postgres.js re-establishes by itself.
+  const pool = renewablePool(() => createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 3 }));
+  const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 1 });
   const metrics = createMetrics();
   const clock = createClock();
   const sealer = config.encryptionKey ? fernetSealer(config.encryptionKey) : null;
   const engine: Engine = startEngine({
-    store: createEngineStore(sql),
-    connectPublisher: () => openBrokerLink(config.mq, config.connectTimeoutMs),
+    store: createEngineStore(pool),
+    connectPublisher: (onChange) => openBrokerLink(config.mq, config.connectTimeoutMs, onChange),
+    where: { PostgreSQL: config.db.where, RabbitMQ: config.mq.where },
     clock,
     log,
     metrics,
@@ -95,7 +99,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     server?.stop(true);
     await unlisten?.().catch(() => {});
     log.info(`Final statistics: ${healthcheckLine(metrics).replace("HEALTHCHECK OK | ", "")}`);
-    await sql.end({ timeout: 2 }).catch(() => {});
+    await Promise.all([pool.end({ timeout: 2 }).catch(() => {}), sql.end({ timeout: 2 }).catch(() => {})]);
     return code;
   };
   const done = engine.done.then(() => (stopping ??= shutdown()));

@@ -5,7 +5,7 @@
  * is exact for both `timestamp` (read as UTC) and `timestamptz`, and never depends on the
  * host's time zone the way parsing a `timestamp` text in JavaScript would.
  */
-import type { Sql } from "./db.ts";
+import { isConnectionError, SESSION_LIMITS, StatementDeadlineError, withDeadline, type RenewablePool, type Sql } from "./db.ts";
 import type { ClaimedRow } from "./message.ts";
 import type { RowUpdate } from "./plan.ts";
 import { PAUSED_PREFIX } from "./slots.ts";
@@ -147,33 +147,89 @@ export async function ping(sql: Sql): Promise<void> {
   await sql`SELECT 1`;
 }
 
+/** What a transaction callback returns once its connection is gone: a promise that never settles. */
+const stranded = () => new Promise<never>(() => {});
+
 /**
  * One claim transaction. ORDER MATTERS: the rows are locked, `fire` publishes them and waits for
  * the broker, and only then are the outcomes written and the transaction committed; a crash at
  * any point before the commit leaves every row due again (at-least-once, same message ids).
+ *
+ * CONNECTION LOSS: once the connection is gone (closed, or silent past `deadlineMs` in a
+ * statement), the callback must issue NO further statement, not even the ROLLBACK postgres.js
+ * sends when a callback throws: postgres.js 3.4.9 writes it to the dead socket from a timer, and
+ * that TypeError cannot be caught and ends the process (porsager/postgres#1208). So the callback
+ * is stranded (left pending; nothing refers to it, so it is collected) and this function rejects
+ * with the connection error. The server rolls the transaction back when the session ends.
  */
 export async function claimBatch(
   sql: Sql,
   limit: number,
   fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>,
+  deadlineMs: number = SESSION_LIMITS.statementDeadlineMs,
 ): Promise<number> {
-  return sql.begin(async (tx) => {
-    const { rows, dbNowMs } = await claimDue(tx as unknown as Sql, limit);
+  let lost = false;
+  let giveUp!: (error: Error) => void;
+  const gaveUp = new Promise<never>((_, reject) => (giveUp = reject));
+  let watchdog: ReturnType<typeof setTimeout> | undefined;
+  const watch = (what: string) => {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(() => {
+      lost = true;
+      giveUp(new StatementDeadlineError(what, deadlineMs));
+    }, deadlineMs);
+  };
+  const step = async <T>(statement: Promise<T>): Promise<T> => {
+    try {
+      const value = await statement;
+      if (!lost) return value;
+    } catch (error) {
+      if (!lost && !isConnectionError(error)) throw error;
+      lost = true;
+    }
+    return stranded();
+  };
+
+  watch("BEGIN and claiming due rows");
+  const transaction = sql.begin(async (tx) => {
+    const { rows, dbNowMs } = await step(claimDue(tx as unknown as Sql, limit));
     if (rows.length === 0) return 0;
-    const updates = await fire(rows, dbNowMs);
-    await recordOutcomes(tx as unknown as Sql, updates);
+    // Publishing has its own bound (the broker's confirm timeout).
+    clearTimeout(watchdog);
+    let updates: RowUpdate[];
+    try {
+      updates = await fire(rows, dbNowMs);
+    } catch (error) {
+      if (lost) return stranded();
+      throw error;
+    }
+    if (lost) return stranded();
+    watch("recording outcomes and COMMIT");
+    await step(recordOutcomes(tx as unknown as Sql, updates));
     return rows.length;
   });
+  // postgres.js rejects `begin` as soon as the connection closes, even while `fire` still runs.
+  transaction.catch(() => (lost = true));
+  try {
+    return await Promise.race([transaction, gaveUp]);
+  } finally {
+    clearTimeout(watchdog);
+  }
 }
 
-/** The engine's view of the database. */
-export function createEngineStore(sql: Sql) {
+/**
+ * The engine's view of the database. Every statement has a deadline; a connection failure
+ * retires the pool (see {@link RenewablePool}) and the engine's next call gets a fresh one.
+ */
+export function createEngineStore(pool: RenewablePool, deadlineMs: number = SESSION_LIMITS.statementDeadlineMs) {
+  const statement = <T>(what: string, work: (sql: Sql) => Promise<T>) =>
+    pool.use((sql) => withDeadline(what, work(sql), deadlineMs));
   return {
-    ping: () => ping(sql),
-    poll: (lookAheadMs: number) => poll(sql, lookAheadMs),
+    ping: () => statement("ping", ping),
+    poll: (lookAheadMs: number) => statement("polling", (sql) => poll(sql, lookAheadMs)),
     claimBatch: (limit: number, fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>) =>
-      claimBatch(sql, limit, fire),
-    findInvalid: () => findInvalid(sql),
-    countPaused: () => countPaused(sql),
+      pool.use((sql) => claimBatch(sql, limit, fire, deadlineMs)),
+    findInvalid: () => statement("looking for invalid rows", (sql) => findInvalid(sql)),
+    countPaused: () => statement("counting paused schedules", countPaused),
   };
 }

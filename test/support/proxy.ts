@@ -43,6 +43,12 @@ interface Pair {
 
 export async function startProxy(target: ProxyTarget): Promise<FaultProxy> {
   const pairs = new Set<Pair>();
+  /** Every socket still open, paired or not, so close() leaves nothing behind. */
+  const sockets = new Set<net.Socket>();
+  const track = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  };
   let mode: "forward" | "refuse" | "stall" = "forward";
   let delayMs = 0;
   let accepted = 0;
@@ -65,11 +71,13 @@ export async function startProxy(target: ProxyTarget): Promise<FaultProxy> {
 
   const server = net.createServer((client) => {
     accepted += 1;
+    track(client);
     if (mode === "refuse") {
       client.resetAndDestroy();
       return;
     }
     const upstream = net.connect(target.port, target.host);
+    track(upstream);
     const pair: Pair = { client, server: upstream, heldClose: null };
     pairs.add(pair);
     if (mode === "stall") {
@@ -140,11 +148,8 @@ export async function startProxy(target: ProxyTarget): Promise<FaultProxy> {
     },
     async close() {
       mode = "forward";
-      for (const pair of pairs) {
-        pair.client.destroy();
-        pair.server.destroy();
-      }
       pairs.clear();
+      for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

@@ -1,0 +1,133 @@
+/**
+ * Rows and messages that cannot be fired normally (SPEC §4 "Invalid rows", "Outcome per row"):
+ * each gets its handling, the normal rows beside them keep firing, and nothing loops hot.
+ */
+import { afterEach, expect, test } from "bun:test";
+import amqp from "amqplib";
+import { startBinary } from "../support/binary.ts";
+import { createRig } from "../support/faults.ts";
+import { createTestDatabase, createTestQueue, insertSchedules, MQ_URL, waitFor } from "../support/services.ts";
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+});
+
+const stderrLines = (output: string) => output.split("\n").filter((line) => / (WARNING|ERROR|CRITICAL) /.test(line));
+
+function nested(depth: number): unknown {
+  let value: unknown = { leaf: true };
+  for (let i = 0; i < depth; i++) value = i % 2 ? { [`k${i}`]: value } : [value];
+  return value;
+}
+
+const UNICODE = {
+  "clé ключ 键": "𝄞 😀👩🏽‍💻 עברית العربية e\u0301 \u2028 \u2029 \ufeff \u200d",
+  quotes: "\"'`\\/<>&",
+  astral: ["\u{1F600}", "\u{10FFFF}"],
+};
+
+test("invalid rows are never claimed and warned about once; NULL, deep and unusual-Unicode data fire; too large fails with the reason", async () => {
+  const rig = await createRig(cleanups);
+  const sql = rig.db.sql;
+  const [workflow] = await sql<{ id: number }[]>`INSERT INTO workflows (name, workflow_data) VALUES ('ok', '{"a": 1}') RETURNING id`;
+  const wf = workflow!.id;
+  const due = "(now() AT TIME ZONE 'UTC') - interval '1 second'";
+  const invalid = await sql<{ id: number }[]>`
+    INSERT INTO scheduled_workflows (workflow_id, next_run_at, interval_seconds) VALUES
+      (${wf}, ${sql.unsafe(due)}, NULL),
+      (${wf}, ${sql.unsafe(due)}, 0),
+      (${wf}, ${sql.unsafe(due)}, -5),
+      (${wf}, NULL, 60),
+      (999999, ${sql.unsafe(due)}, 60)
+    RETURNING id`;
+  const [nullData] = await insertSchedules(sql, [{ dueInMs: -1_000, intervalSeconds: 3600, data: null, name: "null-data" }]);
+  await sql`UPDATE workflows SET workflow_data = NULL WHERE name = 'null-data'`;
+  const [deep, unicode, tooLarge, normal] = await insertSchedules(sql, [
+    { dueInMs: -1_000, intervalSeconds: 3600, data: nested(1_000), name: "deep" },
+    { dueInMs: -1_000, intervalSeconds: 3600, data: UNICODE, name: "unicode ✓" },
+    { dueInMs: -1_000, intervalSeconds: 3600, data: { blob: "x".repeat(20_000) }, name: "too-large" },
+    { dueInMs: -1_000, intervalSeconds: 3600, name: "normal" },
+  ]);
+  const before = await sql`SELECT * FROM scheduled_workflows WHERE id IN ${sql(invalid.map((r) => r.id))} ORDER BY id`;
+
+  const scheduler = rig.start({ SCHEDULER_MAX_MESSAGE_BYTES: "16384" });
+  await waitFor("four messages", () => rig.queue.messages.length === 4, 10_000);
+  const checks = (await rig.metric("checks_total"))!;
+  // Several more polls: the invalid rows stay due all along, and must not make a hot loop.
+  await waitFor("four more polls", async () => ((await rig.metric("checks_total")) ?? 0) >= checks + 4, 10_000, 100);
+
+  const bySchedule = new Map(rig.queue.messages.map((m) => [m.body.schedule_id as number, m.body]));
+  expect([...bySchedule.keys()].sort()).toEqual([nullData!, deep!, unicode!, normal!].sort());
+  expect(bySchedule.get(nullData!)!.workflow_data).toBeNull();
+  expect(bySchedule.get(deep!)!.workflow_data).toEqual(nested(1_000));
+  expect(bySchedule.get(unicode!)!.workflow_data).toEqual(UNICODE);
+  expect(bySchedule.get(unicode!)!.workflow_name).toBe("unicode ✓");
+
+  const rows = new Map((await rig.rows()).map((r) => [r.id, r]));
+  for (const id of [nullData!, deep!, unicode!, normal!]) expect(rows.get(id)).toMatchObject({ run_count: 1, failure_count: 0, last_error: null });
+  expect(rows.get(tooLarge!)).toMatchObject({ run_count: 1, failure_count: 1, due: false });
+  expect(rows.get(tooLarge!)!.last_error).toMatch(/^message of \d+ bytes exceeds SCHEDULER_MAX_MESSAGE_BYTES=16384; not sent$/);
+  // Invalid rows: not a column changed.
+  expect(await sql`SELECT * FROM scheduled_workflows WHERE id IN ${sql(invalid.map((r) => r.id))} ORDER BY id`).toEqual(before);
+
+  const output = scheduler.output();
+  for (const { id } of invalid) expect(output.split(`Schedule ${id} is active but invalid`).length - 1).toBe(1);
+  expect(output).toContain("(interval_seconds is NULL)");
+  expect(output).toContain("(interval_seconds <= 0)");
+  expect(output).toContain("(next_run_at is NULL)");
+  expect(output).toContain("(workflow missing)");
+  // Five invalid-row warnings and one for the failed fire; nothing repeats poll after poll.
+  expect(stderrLines(output)).toHaveLength(6);
+  expect(await rig.metric("invalid_schedules")).toBe(5);
+  expect(scheduler.proc.exitCode).toBeNull();
+}, 30_000);
+
+test("a queue deleted under a running scheduler: the fire is returned unroutable and recorded failed; later fires go through once it is back", async () => {
+  const rig = await createRig(cleanups);
+  const scheduler = rig.start();
+  await scheduler.waitForLine(/RabbitMQ connection established/);
+  const admin = await amqp.connect(MQ_URL);
+  cleanups.push(() => admin.close());
+  const channel = await admin.createChannel();
+  await channel.deleteQueue(rig.queue.name);
+  const [lost] = await insertSchedules(rig.db.sql, [{ dueInMs: -100, intervalSeconds: 3600 }]);
+  const failed = await waitFor("the failed fire", async () => {
+    const row = (await rig.rows()).find((r) => r.id === lost);
+    return row && row.failure_count === 1 ? row : null;
+  });
+  expect(failed.last_error).toBe("returned by the broker as unroutable: 312 NO_ROUTE");
+  expect(failed.due).toBe(false);
+
+  await channel.assertQueue(rig.queue.name, { durable: true });
+  const [next] = await insertSchedules(rig.db.sql, [{ dueInMs: -100, intervalSeconds: 3600 }]);
+  await waitFor("the next fire to be confirmed", async () => (await rig.rows()).find((r) => r.id === next)?.run_count === 1);
+  const row = (await rig.rows()).find((r) => r.id === next)!;
+  expect(row).toMatchObject({ failure_count: 0, last_error: null });
+  expect(scheduler.proc.exitCode).toBeNull();
+  expect(scheduler.output()).not.toMatch(/CRITICAL|Uncaught/);
+}, 30_000);
+
+test("a full queue with x-overflow reject-publish: the nack is a failed fire with the reason, the scheduler keeps running", async () => {
+  const db = await createTestDatabase();
+  cleanups.push(() => db.drop());
+  // No consumer: the first message fills the queue, the second is refused.
+  const queue = await createTestQueue({ arguments: { "x-max-length": 1, "x-overflow": "reject-publish" } });
+  cleanups.push(() => queue.drop());
+  const [first] = await insertSchedules(db.sql, [{ dueInMs: -2_000, intervalSeconds: 3600 }]);
+  const scheduler = startBinary(["run"], { ...db.env, ...queue.env, SCHEDULER_POLL_INTERVAL: "1" });
+  cleanups.push(() => scheduler.stop("SIGKILL"));
+  await waitFor("the first fire", async () => {
+    const [row] = await db.sql<{ run_count: number }[]>`SELECT run_count FROM scheduled_workflows WHERE id = ${first!}`;
+    return row!.run_count === 1;
+  });
+  const [second] = await insertSchedules(db.sql, [{ dueInMs: -100, intervalSeconds: 3600 }]);
+  const row = await waitFor("the refused fire", async () => {
+    const [r] = await db.sql<{ failure_count: number; run_count: number; last_error: string | null }[]>`
+      SELECT failure_count, run_count, last_error FROM scheduled_workflows WHERE id = ${second!}`;
+    return r!.failure_count === 1 ? r : null;
+  });
+  expect(row).toMatchObject({ run_count: 1, last_error: "nacked by the broker (queue full, rejected or broker error)" });
+  expect(scheduler.proc.exitCode).toBeNull();
+  expect(scheduler.output()).not.toMatch(/CRITICAL|Uncaught/);
+}, 30_000);

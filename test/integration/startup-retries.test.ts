@@ -1,0 +1,90 @@
+/**
+ * Start-up with a dependency out of reach (SPEC §4 "Broker or database down"): back off
+ * 1 s doubling with jitter, become ready and fire once it answers, or give up after
+ * SCHEDULER_MAX_RETRIES attempts with a CRITICAL line that names it, exit 1.
+ */
+import { afterEach, expect, test } from "bun:test";
+import { createRig } from "../support/faults.ts";
+import { insertSchedules, waitFor } from "../support/services.ts";
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+});
+
+/** The delays of "retrying in N.Ns" lines, in seconds. */
+const retryDelays = (output: string) => [...output.matchAll(/retrying in ([\d.]+)s/g)].map((m) => Number(m[1]));
+
+test("starts with the broker unreachable, backs off 1 s doubling, then becomes ready and fires the due row once", async () => {
+  const rig = await createRig(cleanups);
+  const [id] = await insertSchedules(rig.db.sql, [{ dueInMs: -1_000, intervalSeconds: 3600 }]);
+  rig.mqProxy.refuse();
+  const scheduler = rig.start({ SCHEDULER_MAX_RETRIES: "5" });
+  await scheduler.waitForLine(/RabbitMQ failed \(attempt 2\/5\)/, 10_000);
+  expect(await rig.readyz()).toBe(503);
+  expect(await rig.metric("broker_up")).toBe(0);
+  expect(rig.queue.messages).toHaveLength(0);
+
+  rig.mqProxy.resume();
+  const resumedAt = Date.now();
+  await waitFor("the message", () => rig.queue.messages.length === 1, 10_000);
+  const recoveredMs = Date.now() - resumedAt;
+  await waitFor("ready", async () => (await rig.readyz()) === 200, 5_000);
+  const [row] = await waitFor("the row to advance", async () => ((await rig.rows())[0]!.run_count === 1 ? rig.rows() : null), 5_000);
+  expect(row).toMatchObject({ id, run_count: 1, failure_count: 0, last_error: null, due: false });
+
+  // Full jitter over the upper half: attempt n waits between 2^(n-1)/2 and 2^(n-1) seconds.
+  const delays = retryDelays(scheduler.output());
+  expect(delays.length).toBeGreaterThanOrEqual(2);
+  delays.forEach((delay, i) => {
+    expect(delay).toBeGreaterThanOrEqual(2 ** i / 2 - 0.05);
+    expect(delay).toBeLessThanOrEqual(Math.min(30, 2 ** i) + 0.05);
+  });
+  // Recovery comes with the next attempt: at most the longest delay so far.
+  expect(recoveredMs).toBeLessThan(Math.max(...delays) * 1000 + 2_000);
+  expect(scheduler.output()).toContain("RabbitMQ connection established");
+  expect(scheduler.proc.exitCode).toBeNull();
+}, 30_000);
+
+test("PostgreSQL never reachable with SCHEDULER_MAX_RETRIES=2: a CRITICAL line naming it and where, exit 1 within seconds", async () => {
+  const rig = await createRig(cleanups);
+  rig.pgProxy.refuse();
+  const started = Date.now();
+  const scheduler = rig.start({ SCHEDULER_MAX_RETRIES: "2" });
+  const code = await scheduler.proc.exited;
+  const elapsed = Date.now() - started;
+  expect(code).toBe(1);
+  // Two attempts and one back-off of 0.5–1 s.
+  expect(elapsed).toBeLessThan(6_000);
+  const critical = scheduler.output().split("\n").filter((line) => line.includes(" CRITICAL "));
+  expect(critical.length).toBeGreaterThanOrEqual(1);
+  expect(critical[0]).toContain("PostgreSQL");
+  expect(critical[0]).toContain(`127.0.0.1:${rig.pgProxy.port}`);
+  expect(scheduler.output()).not.toContain("Database connection pool established");
+}, 20_000);
+
+test("RabbitMQ never reachable with SCHEDULER_MAX_RETRIES=2: a CRITICAL line naming it, exit 1, the due row untouched", async () => {
+  const rig = await createRig(cleanups);
+  await insertSchedules(rig.db.sql, [{ dueInMs: -1_000, intervalSeconds: 60 }]);
+  rig.mqProxy.refuse();
+  const scheduler = rig.start({ SCHEDULER_MAX_RETRIES: "2" });
+  expect(await scheduler.proc.exited).toBe(1);
+  const critical = scheduler.output().split("\n").filter((line) => line.includes(" CRITICAL "));
+  expect(critical[0]).toContain("RabbitMQ");
+  expect(critical[0]).toContain(`127.0.0.1:${rig.mqProxy.port}`);
+  const [row] = await rig.rows();
+  expect(row).toMatchObject({ run_count: 0, failure_count: 0, last_error: null, due: true });
+}, 20_000);
+
+test("a broker that accepts but never answers: each attempt ends at SCHEDULER_CONNECT_TIMEOUT, exit 1 in bounded time", async () => {
+  const rig = await createRig(cleanups);
+  rig.mqProxy.stall();
+  const started = Date.now();
+  const scheduler = rig.start({ SCHEDULER_MAX_RETRIES: "2", SCHEDULER_CONNECT_TIMEOUT: "2" });
+  expect(await scheduler.proc.exited).toBe(1);
+  const elapsed = Date.now() - started;
+  // 2 × 2 s connect timeout + one back-off of at most 1 s (+ start-up).
+  expect(elapsed).toBeGreaterThanOrEqual(4_000);
+  expect(elapsed).toBeLessThan(8_000);
+  expect(scheduler.output()).toMatch(/CRITICAL .*RabbitMQ/);
+}, 20_000);

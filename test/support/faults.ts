@@ -1,0 +1,121 @@
+/**
+ * A scheduler wired through fault proxies: its own database, queue, PostgreSQL and RabbitMQ
+ * proxies and HTTP port, plus the probes the resilience tests assert on (rows, readiness).
+ */
+import net from "node:net";
+import { startBinary, type Running } from "./binary.ts";
+import { startProxy, type FaultProxy } from "./proxy.ts";
+import { createTestDatabase, createTestQueue, PG, type TestDatabase, type TestQueue } from "./services.ts";
+
+export interface Rig {
+  readonly db: TestDatabase;
+  readonly queue: TestQueue;
+  readonly pgProxy: FaultProxy;
+  readonly mqProxy: FaultProxy;
+  readonly httpPort: number;
+  /** Environment for a scheduler that reaches both services through the proxies. */
+  readonly env: Record<string, string>;
+  start(extra?: Record<string, string>): Running;
+  /** HTTP status of /readyz, or 0 when the server does not answer. */
+  readyz(): Promise<number>;
+  /** `rune_scheduler_<name>` from /metrics, or null. */
+  metric(name: string): Promise<number | null>;
+  rows(): Promise<RowState[]>;
+  /** messageIds received so far. */
+  messageIds(): string[];
+}
+
+export interface RowState {
+  id: number;
+  run_count: number;
+  failure_count: number;
+  last_error: string | null;
+  due: boolean;
+}
+
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Builds a rig; everything it creates is registered with `cleanups` (run in reverse). */
+export async function createRig(
+  cleanups: (() => Promise<unknown>)[],
+  options: { queueArguments?: Record<string, unknown> } = {},
+): Promise<Rig> {
+  const db = await createTestDatabase();
+  cleanups.push(() => db.drop());
+  const queue = await createTestQueue({ arguments: options.queueArguments });
+  cleanups.push(() => queue.drop());
+  await queue.consume();
+  const pgProxy = await startProxy({ host: PG.host, port: PG.port });
+  cleanups.push(() => pgProxy.close());
+  const mqProxy = await startProxy({ host: "127.0.0.1", port: 5672 });
+  cleanups.push(() => mqProxy.close());
+  const httpPort = await freePort();
+  const env = {
+    ...db.env,
+    ...queue.env,
+    POSTGRES_PORT: String(pgProxy.port),
+    RABBITMQ_PORT: String(mqProxy.port),
+    SCHEDULER_HTTP_PORT: String(httpPort),
+    SCHEDULER_POLL_INTERVAL: "1",
+    SCHEDULER_CONNECT_TIMEOUT: "3",
+  };
+  const base = `http://127.0.0.1:${httpPort}`;
+  return {
+    db,
+    queue,
+    pgProxy,
+    mqProxy,
+    httpPort,
+    env,
+    start(extra = {}) {
+      const scheduler = startBinary(["run"], { ...env, ...extra });
+      cleanups.push(() => scheduler.stop("SIGKILL"));
+      return scheduler;
+    },
+    async readyz() {
+      try {
+        return (await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(1_000) })).status;
+      } catch {
+        return 0;
+      }
+    },
+    async metric(name) {
+      try {
+        const text = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(1_000) })).text();
+        const line = text.split("\n").find((l) => l.startsWith(`rune_scheduler_${name} `));
+        return line ? Number(line.split(" ")[1]) : null;
+      } catch {
+        return null;
+      }
+    },
+    rows: () =>
+      db.sql<RowState[]>`
+        SELECT id, run_count, failure_count, last_error, next_run_at <= (now() AT TIME ZONE 'UTC') AS due
+          FROM scheduled_workflows ORDER BY id`,
+    messageIds: () => queue.messages.map((m) => m.raw.properties.messageId as string),
+  };
+}
+
+/** `count` schedules of one workflow due at `firstDueSql` (an SQL expression in database time). */
+export async function bulkInsert(db: TestDatabase, count: number, intervalSeconds: number, firstDueSql: string): Promise<void> {
+  const [workflow] = await db.sql<{ id: number }[]>`INSERT INTO workflows (name, workflow_data) VALUES ('bulk', '{"k": 1}') RETURNING id`;
+  await db.sql.unsafe(
+    `INSERT INTO scheduled_workflows (workflow_id, next_run_at, interval_seconds)
+     SELECT $1, ${firstDueSql}, $2 FROM generate_series(1, $3)`,
+    [workflow!.id, intervalSeconds, count],
+  );
+}
+
+/** Counts of each value: for "no duplicates" checks. */
+export function duplicates(values: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (const value of values) (seen.has(value) ? twice : seen).add(value);
+  return [...twice];
+}

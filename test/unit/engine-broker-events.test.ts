@@ -1,0 +1,117 @@
+/**
+ * The engine's reaction to the broker link's own events, against fakes: flow control
+ * (connection.blocked) stops claiming without counting as a failure, and a lost link is
+ * noticed at once rather than at the next poll. Polls are a minute apart here, so anything
+ * that happens within a second happened because of the event.
+ */
+import { afterEach, expect, test } from "bun:test";
+import type { Publisher } from "../../src/broker.ts";
+import { createClock } from "../../src/clock.ts";
+import { createLogger, type LogSink } from "../../src/log.ts";
+import { createMetrics } from "../../src/metrics.ts";
+import { startEngine, type Engine, type EngineOptions, type EngineStore } from "../../src/scheduler.ts";
+import { waitFor } from "../support/services.ts";
+
+const OPTIONS: EngineOptions = {
+  pollIntervalMs: 60_000, lookAheadMs: 1_000, batchSize: 10, pauseAfterFailures: 0, maxRetries: 3,
+  misfireGraceMs: 0, maxMessageBytes: 1 << 20,
+};
+
+/** One row, due all along; every claim fires it and moves it an hour on. */
+function oneDueRow() {
+  const calls = { claims: 0, polls: 0 };
+  let slotMs = Date.now() - 1_000;
+  const store: EngineStore = {
+    ping: async () => {},
+    async poll() {
+      calls.polls += 1;
+      return { dbNowMs: Date.now(), nextSlotMs: slotMs, dueCount: slotMs <= Date.now() ? 1 : 0 };
+    },
+    async claimBatch(_limit, fire) {
+      calls.claims += 1;
+      if (slotMs > Date.now()) return 0;
+      const updates = await fire([{ id: 1, workflowId: 1, slotMs, intervalSeconds: 3600, runCount: 0, failureCount: 0, workflowName: "wf", workflowData: "{}" }], Date.now());
+      if (updates.length > 0) slotMs = updates[0]!.nextMs;
+      return 1;
+    },
+    findInvalid: async () => [],
+    countPaused: async () => 0,
+  };
+  return { store, calls };
+}
+
+function linkFake() {
+  const link = { connected: true, blocked: false, closedReason: null as string | null, connects: 0, published: 0, onChange: () => {} };
+  const connectPublisher = async (onChange: () => void): Promise<Publisher> => {
+    link.connects += 1;
+    link.connected = true;
+    link.closedReason = null;
+    link.onChange = onChange;
+    return {
+      get connected() {
+        return link.connected;
+      },
+      get blocked() {
+        return link.blocked;
+      },
+      get closedReason() {
+        return link.closedReason;
+      },
+      async publishBatch(messages) {
+        link.published += messages.length;
+        return messages.map(() => ({ status: "confirmed" as const }));
+      },
+      async close() {},
+    };
+  };
+  return { link, connectPublisher };
+}
+
+function memoryLog() {
+  const lines: string[] = [];
+  const sink: LogSink = { stdout: (line) => lines.push(line), stderr: (line) => lines.push(line) };
+  return { log: createLogger({ level: "DEBUG", format: "text", sink }), lines };
+}
+
+let engine: Engine | null = null;
+afterEach(async () => {
+  await engine?.stop();
+  engine = null;
+});
+
+test("does not claim while the broker blocks publishes, is not ready, and claims as soon as it unblocks", async () => {
+  const { store, calls } = oneDueRow();
+  const { link, connectPublisher } = linkFake();
+  link.blocked = true;
+  const metrics = createMetrics();
+  const { log, lines } = memoryLog();
+  engine = startEngine({ store, connectPublisher, clock: createClock(), log, metrics, options: OPTIONS });
+  await waitFor("the first poll", () => calls.polls >= 1, 1_000);
+  expect(calls.claims).toBe(0);
+  expect(metrics.mqUp).toBe(false);
+  expect(lines.filter((l) => l.includes("blocking publishes"))).toHaveLength(1);
+
+  link.blocked = false;
+  link.onChange();
+  await waitFor("the fire", () => link.published === 1, 1_000);
+  expect(metrics.mqUp).toBe(true);
+  expect(lines.some((l) => /RabbitMQ unblocked after [\d.]+s; claiming again/.test(l))).toBe(true);
+  // Flow control is not a failure: nothing counted toward MAX_RETRIES, nothing logged as an error.
+  expect(lines.some((l) => / ERROR | CRITICAL /.test(l))).toBe(false);
+});
+
+test("a link lost while idle is noticed at once: not ready, reconnected without waiting for the next poll", async () => {
+  const { store } = oneDueRow();
+  const { link, connectPublisher } = linkFake();
+  const metrics = createMetrics();
+  const { log, lines } = memoryLog();
+  engine = startEngine({ store, connectPublisher, clock: createClock(), log, metrics, options: OPTIONS });
+  await waitFor("the fire", () => link.published === 1, 1_000);
+
+  link.connected = false;
+  link.closedReason = "connection error: Heartbeat timeout";
+  link.onChange();
+  expect(metrics.mqUp).toBe(false);
+  await waitFor("the reconnect", () => link.connects === 2 && metrics.mqUp, 1_000);
+  expect(lines.some((l) => l.includes('RabbitMQ connection lost; reconnecting reason="connection error: Heartbeat timeout"'))).toBe(true);
+});

@@ -10,8 +10,9 @@ import type { Clock } from "./clock.ts";
 import { isConnectionError } from "./db.ts";
 import type { Logger } from "./log.ts";
 import type { ClaimedRow } from "./message.ts";
-import { observeLag, type Metrics } from "./metrics.ts";
-import { planFire, rowUpdate, type FirePlan, type PlanOptions, type PublishOutcome, type RowUpdate } from "./plan.ts";
+import type { Metrics } from "./metrics.ts";
+import { fireBatch } from "./fire.ts";
+import type { PlanOptions, RowUpdate } from "./plan.ts";
 import type { InvalidRow, PollResult } from "./store.ts";
 
 export interface EngineStore {
@@ -145,50 +146,11 @@ export function startEngine(deps: EngineDeps): Engine {
     return publisher;
   }
 
-  async function fireBatch(current: Publisher, rows: ClaimedRow[], dbNowMs: number) {
-    const plans = rows.map((row) => planFire(row, dbNowMs, options));
-    const toPublish = plans.filter((plan): plan is Extract<FirePlan, { kind: "publish" }> => plan.kind === "publish");
-    const outcomes = await current.publishBatch(toPublish.map((plan) => plan.message));
-    const published = new Map<FirePlan, PublishOutcome>(toPublish.map((plan, i) => [plan, outcomes[i]!]));
-    const firedAt = clock.now();
-    const updates: RowUpdate[] = [];
-    const failures: string[] = [];
-    let unknown: string | null = null;
-    for (const plan of plans) {
-      const outcome = published.get(plan);
-      const update = rowUpdate(plan, outcome, options.pauseAfterFailures);
-      if (update === null) {
-        unknown = outcome?.status === "unknown" ? outcome.reason : "no outcome";
-        metrics.unknown += 1;
-        continue;
-      }
-      updates.push(update);
-      metrics.missed += plan.missed;
-      if (update.outcome === "skipped") metrics.skipped += 1;
-      else {
-        metrics.lastExecutionMs = firedAt;
-        if (update.outcome === "ok") {
-          metrics.executions += 1;
-          observeLag(metrics, (firedAt - plan.row.slotMs) / 1000);
-        } else {
-          metrics.failures += 1;
-          failures.push(`schedule ${plan.row.id}: ${update.error}`);
-        }
-        if (update.pause) metrics.paused += 1;
-      }
-    }
-    if (failures.length > 0) {
-      log.warn(`${failures.length} fire(s) failed and moved on`, { first: failures[0] });
-      for (const failure of failures) log.debug(`fire failed: ${failure}`);
-    }
-    return { updates, unknown };
-  }
-
   async function claimAndFire(current: Publisher): Promise<number> {
     let unknown: string | null = null;
     const claimed = await db("claiming due schedules", () =>
       store.claimBatch(options.batchSize, async (rows, dbNowMs) => {
-        const result = await fireBatch(current, rows, dbNowMs);
+        const result = await fireBatch({ publisher: current, clock, metrics, log, options }, rows, dbNowMs);
         unknown = result.unknown;
         return result.updates;
       }),

@@ -3,7 +3,7 @@ import type { Config } from "../config.ts";
 import { createDatabase } from "../db.ts";
 import { explainDatabaseError } from "../diagnose.ts";
 import { dueIndexes, RECOMMENDED_INDEX, rowCounts, schemaProblems, tableColumns, type RowCounts } from "../schema-check.ts";
-import { configArgs, EXIT, jsonArg, printJson, withConfig } from "./shared.ts";
+import { configArgs, jsonArg, printReport, withConfig } from "./shared.ts";
 
 export interface DatabaseReport {
   ok: boolean;
@@ -62,11 +62,6 @@ export default defineCommand({
   meta: { name: "check-db", description: "Check the PostgreSQL connection, tables, columns, index and invalid rows" },
   args: { ...jsonArg, ...configArgs },
   async run({ args }) {
-    process.exitCode = await withConfig(args, async (config) => {
-      const report = await checkDatabase(config);
-      if (args.json) printJson(report);
-      else (report.ok ? process.stdout : process.stderr).write(formatDatabaseReport(report) + "\n");
-      return report.ok ? EXIT.ok : EXIT.failed;
-    });
+    process.exitCode = await withConfig(args, async (config) => printReport(await checkDatabase(config), args.json, formatDatabaseReport));
   },
 });

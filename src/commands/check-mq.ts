@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import { connectBroker } from "../broker.ts";
 import type { Config } from "../config.ts";
 import { explainBrokerError } from "../diagnose.ts";
-import { configArgs, EXIT, jsonArg, printJson, withConfig } from "./shared.ts";
+import { configArgs, jsonArg, printReport, withConfig } from "./shared.ts";
 
 export interface BrokerReport {
   ok: boolean;
@@ -105,11 +105,6 @@ export default defineCommand({
   meta: { name: "check-mq", description: "Check the RabbitMQ connection, vhost and queue (passively)" },
   args: { ...jsonArg, ...configArgs },
   async run({ args }) {
-    process.exitCode = await withConfig(args, async (config) => {
-      const report = await checkBroker(config);
-      if (args.json) printJson(report);
-      else (report.ok ? process.stdout : process.stderr).write(formatBrokerReport(report) + "\n");
-      return report.ok ? EXIT.ok : EXIT.failed;
-    });
+    process.exitCode = await withConfig(args, async (config) => printReport(await checkBroker(config), args.json, formatBrokerReport));
   },
 });

@@ -51,3 +51,10 @@ export async function withConfig(
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + "\n");
 }
+
+/** Prints a check's report (JSON, or text: stdout when ok, stderr when not) and returns its exit code. */
+export function printReport<R extends { ok: boolean }>(report: R, json: boolean, format: (report: R) => string): number {
+  if (json) printJson(report);
+  else (report.ok ? process.stdout : process.stderr).write(format(report) + "\n");
+  return report.ok ? EXIT.ok : EXIT.failed;
+}

@@ -4,7 +4,7 @@ import { createDatabase } from "../db.ts";
 import { explainDatabaseError } from "../diagnose.ts";
 import { scheduleHealth, type ScheduleHealth } from "../stats.ts";
 import { httpGet, probeFailure, localBaseUrl, parseUrlArg, urlArg } from "./healthcheck.ts";
-import { configArgs, EXIT, jsonArg, printJson, withConfig } from "./shared.ts";
+import { configArgs, EXIT, jsonArg, printReport, withConfig } from "./shared.ts";
 
 /** A running instance may be busy; `stats` must not hang on it. */
 export const LIVE_TIMEOUT_MS = 1_000;
@@ -161,10 +161,7 @@ export default defineCommand({
         }
         base = target.base;
       }
-      const report = await collectStats(config, base);
-      if (args.json) printJson(report);
-      else (report.ok ? process.stdout : process.stderr).write(formatStats(report) + "\n");
-      return report.ok ? EXIT.ok : EXIT.failed;
+      return printReport(await collectStats(config, base), args.json, formatStats);
     });
   },
 });

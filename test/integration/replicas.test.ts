@@ -1,7 +1,7 @@
 /** Many schedulers on one database and broker, and crashes: SPEC §4 "Replicas". */
 import { afterEach, expect, test } from "bun:test";
 import { startBinary, type Running } from "../support/binary.ts";
-import { createTestDatabase, createTestQueue, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
+import { bulkInsert, createTestDatabase, createTestQueue, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -21,16 +21,6 @@ function start(env: Record<string, string>): Running {
   const scheduler = startBinary(["run"], env);
   cleanups.push(() => scheduler.stop("SIGKILL"));
   return scheduler;
-}
-
-/** `count` schedules of one workflow, all first due at `firstDue` (database time, SQL expression). */
-async function bulkInsert(db: TestDatabase, count: number, intervalSeconds: number, firstDueSql: string) {
-  const [workflow] = await db.sql<{ id: number }[]>`INSERT INTO workflows (name, workflow_data) VALUES ('bulk', '{"k": 1}') RETURNING id`;
-  await db.sql.unsafe(
-    `INSERT INTO scheduled_workflows (workflow_id, next_run_at, interval_seconds)
-     SELECT $1, ${firstDueSql}, $2 FROM generate_series(1, $3)`,
-    [workflow!.id, intervalSeconds, count],
-  );
 }
 
 test("three schedulers publish each (schedule, slot) once and miss none: 300 rows, 1 s interval, 6 s", async () => {

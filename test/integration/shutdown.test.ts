@@ -4,7 +4,8 @@
  * SCHEDULER_SHUTDOWN_TIMEOUT. A second signal at least 0.5 s later exits at once.
  */
 import { afterEach, expect, test } from "bun:test";
-import { bulkInsert, createRig, duplicates, type Rig } from "../support/faults.ts";
+import { createRig, duplicates, type Rig } from "../support/faults.ts";
+import { bulkInsert } from "../support/services.ts";
 import { insertSchedules, waitFor } from "../support/services.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];

@@ -102,16 +102,6 @@ export async function createRig(
   };
 }
 
-/** `count` schedules of one workflow due at `firstDueSql` (an SQL expression in database time). */
-export async function bulkInsert(db: TestDatabase, count: number, intervalSeconds: number, firstDueSql: string): Promise<void> {
-  const [workflow] = await db.sql<{ id: number }[]>`INSERT INTO workflows (name, workflow_data) VALUES ('bulk', '{"k": 1}') RETURNING id`;
-  await db.sql.unsafe(
-    `INSERT INTO scheduled_workflows (workflow_id, next_run_at, interval_seconds)
-     SELECT $1, ${firstDueSql}, $2 FROM generate_series(1, $3)`,
-    [workflow!.id, intervalSeconds, count],
-  );
-}
-
 /** Counts of each value: for "no duplicates" checks. */
 export function duplicates(values: readonly string[]): string[] {
   const seen = new Set<string>();

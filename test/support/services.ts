@@ -124,3 +124,13 @@ export async function insertSchedules(
   }
   return ids;
 }
+
+/** `count` schedules of one workflow due at `firstDueSql` (an SQL expression in database time). */
+export async function bulkInsert(db: TestDatabase, count: number, intervalSeconds: number, firstDueSql: string): Promise<void> {
+  const [workflow] = await db.sql<{ id: number }[]>`INSERT INTO workflows (name, workflow_data) VALUES ('bulk', '{"k": 1}') RETURNING id`;
+  await db.sql.unsafe(
+    `INSERT INTO scheduled_workflows (workflow_id, next_run_at, interval_seconds)
+     SELECT $1, ${firstDueSql}, $2 FROM generate_series(1, $3)`,
+    [workflow!.id, intervalSeconds, count],
+  );
+}

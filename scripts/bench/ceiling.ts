@@ -1,0 +1,95 @@
+/**
+ * Ceilings, measured in the same run as the scheduler they bound:
+ * - publish: a bare amqplib confirm channel sending the scheduler's own messages (same bytes,
+ *   same properties, persistent, mandatory) in batches of `batch`, waiting for the broker's
+ *   confirms after each batch, as the scheduler does per claim;
+ * - SQL: a bare claim-and-advance loop, `batch` rows a transaction (SELECT … FOR UPDATE SKIP
+ *   LOCKED with the workflow join, UPDATE … FROM unnest, COMMIT), with no publishing.
+ */
+import amqp from "amqplib";
+import { createDatabase, createQueue, MQ_URL, nowMs } from "./env.ts";
+import { insertSchedulesAt, insertWorkflows, remainingDue, sampleMessages, dbNowMs } from "./data.ts";
+
+export interface Rate {
+  readonly count: number;
+  readonly seconds: number;
+  readonly perSecond: number;
+  /** Body size of each message (publish ceiling only). */
+  readonly messageBytes?: number;
+}
+
+const rate = (count: number, ms: number): Rate => ({ count, seconds: ms / 1000, perSecond: count / (ms / 1000) });
+
+export async function publishCeiling(count: number, batch: number, payloadBytes: number): Promise<Rate> {
+  const db = await createDatabase("rune_bench_ceiling");
+  const queue = await createQueue("rune_bench_ceiling");
+  try {
+    const messages = await sampleMessages(db.sql, count, payloadBytes);
+    await db.drop();
+    // The same connection options as src/broker.ts (frame size, Nagle off).
+    const connection = await amqp.connect(`${MQ_URL}?frameMax=131072&heartbeat=10`, { noDelay: true, clientProperties: { connection_name: "rune-bench-ceiling" } });
+    connection.on("error", () => {}); // a broker restart is noticed by the measurement's guard
+    try {
+      const channel = await connection.createConfirmChannel();
+      const started = nowMs();
+      for (let from = 0; from < count; from += batch) {
+        for (let i = from; i < Math.min(count, from + batch); i++) {
+          const { mandatory, ...properties } = messages[i]!.properties;
+          if (!channel.publish("", queue.name, messages[i]!.body, { ...properties, mandatory })) {
+            await new Promise((resolve) => channel.once("drain", resolve));
+          }
+        }
+        await channel.waitForConfirms();
+      }
+      const elapsed = nowMs() - started;
+      const depth = await queue.depth();
+      if (depth !== count) throw new Error(`publish ceiling: ${depth} messages in the queue, expected ${count}`);
+      return { ...rate(count, elapsed), messageBytes: messages[0]!.body.byteLength };
+    } finally {
+      await connection.close().catch(() => {});
+    }
+  } finally {
+    await queue.drop();
+    await db.drop();
+  }
+}
+
+export async function sqlCeiling(count: number, batch: number, payloadBytes: number): Promise<Rate> {
+  const db = await createDatabase("rune_bench_ceiling");
+  const { sql } = db;
+  try {
+    const slotMs = (await dbNowMs(sql)) - 1_000;
+    await insertWorkflows(sql, count, payloadBytes);
+    await insertSchedulesAt(sql, count, slotMs);
+    await sql`ANALYZE`;
+    const started = nowMs();
+    for (;;) {
+      const claimed = await sql.begin(async (tx) => {
+        const rows = await tx<{ id: number; slot_ms: number; interval_seconds: number; name: string; data: string }[]>`
+          SELECT sw.id, (extract(epoch FROM sw.next_run_at) * 1000)::float8 AS slot_ms, sw.interval_seconds,
+                 w.name, w.workflow_data::text AS data
+            FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
+           WHERE sw.is_active AND sw.interval_seconds > 0 AND sw.next_run_at <= now()
+           ORDER BY sw.next_run_at LIMIT ${batch}
+             FOR UPDATE OF sw SKIP LOCKED`;
+        if (rows.length === 0) return 0;
+        const ids = rows.map((r) => r.id);
+        const next = rows.map((r) => r.slot_ms + r.interval_seconds * 1000);
+        await tx`
+          UPDATE scheduled_workflows sw
+             SET next_run_at = to_timestamp(u.next_ms / 1000.0), last_run_at = now(),
+                 run_count = sw.run_count + 1, failure_count = 0, last_error = NULL, updated_at = now()
+            FROM unnest(${tx.array(ids, 23)}::int4[], ${tx.array(next, 701)}::float8[]) AS u(id, next_ms)
+           WHERE sw.id = u.id`;
+        return rows.length;
+      });
+      if (claimed < batch) break;
+    }
+    const elapsed = nowMs() - started;
+    const left = await remainingDue(sql, slotMs);
+    if (left !== 0) throw new Error(`SQL ceiling: ${left} rows not advanced`);
+    return rate(count, elapsed);
+  } finally {
+    await db.drop();
+  }
+}

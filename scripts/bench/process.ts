@@ -1,0 +1,105 @@
+/**
+ * The compiled scheduler as a child process (environment per SPEC §3, HTTP server on a free
+ * port for /readyz and /stats), and what /proc says about it and the machine.
+ */
+import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { nowMs, PG, register } from "./env.ts";
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Scheduler {
+  readonly pid: number;
+  readonly port: number;
+  /** Local time just before the spawn. */
+  readonly spawnedAt: number;
+  /** Resolves with the local time /readyz first answered 200. */
+  ready(timeoutMs?: number): Promise<number>;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts the compiled scheduler against one database and queue, with the HTTP server on a free port. */
+export async function startScheduler(binary: string, db: string, queue: string, extraEnv: Record<string, string> = {}): Promise<Scheduler> {
+  const port = await freePort();
+  const env = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: "/tmp",
+    POSTGRES_HOST: PG.host,
+    POSTGRES_DB: db,
+    RABBITMQ_HOST: "127.0.0.1",
+    RABBITMQ_QUEUE: queue,
+    SCHEDULER_HTTP_HOST: "127.0.0.1",
+    SCHEDULER_HTTP_PORT: String(port),
+    ...extraEnv,
+  };
+  const spawnedAt = nowMs();
+  const proc = Bun.spawn([binary, "run"], { env, cwd: "/tmp", stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  let text = "";
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) text = (text + decoder.decode(chunk, { stream: true })).slice(-20_000);
+  };
+  void pump(proc.stdout);
+  void pump(proc.stderr);
+  const stop = register(async () => {
+    if (proc.exitCode !== null) return;
+    proc.kill("SIGTERM");
+    const killer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
+    await proc.exited;
+    clearTimeout(killer);
+  });
+  return {
+    pid: proc.pid,
+    port,
+    spawnedAt,
+    output: () => text,
+    stop,
+    async ready(timeoutMs = 15_000) {
+      const deadline = spawnedAt + timeoutMs;
+      for (;;) {
+        const status = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0);
+        if (status === 200) return nowMs();
+        if (proc.exitCode !== null || nowMs() > deadline) {
+          throw new Error(`scheduler not ready (exit ${proc.exitCode}, last status ${status}); output:\n${text.slice(-3_000)}`);
+        }
+        await Bun.sleep(5);
+      }
+    },
+  };
+}
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/**
+ * Resident memory (with its anonymous part: heap and stacks; the rest is mapped file pages, mostly
+ * the executable's code, shared and reclaimable) and CPU time of a process, from /proc.
+ */
+export function processSample(pid: number): { rssBytes: number; anonBytes: number; cpuSeconds: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  // Fields after the ")" that closes the command name: utime is 14th and stime 15th overall.
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return { rssBytes: kb("VmRSS") * 1024, anonBytes: kb("RssAnon") * 1024, cpuSeconds: ticks / CLOCK_TICKS };
+}
+
+/** Busy and total CPU time of the whole machine (all cores), from /proc/stat, in seconds. */
+export function machineSample(): { busySeconds: number; totalSeconds: number } {
+  const [, ...fields] = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/);
+  const ticks = fields.map(Number);
+  const idle = ticks[3]! + ticks[4]!; // idle + iowait
+  const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busySeconds: (total - idle) / CLOCK_TICKS, totalSeconds: total / CLOCK_TICKS };
+}
+

@@ -1,0 +1,194 @@
+/**
+ * The whole benchmark: settings, one run of every section, and the order they run in. Ceilings
+ * are measured right before the scheduler figure they bound, so both see the same machine load.
+ */
+import { loadavg } from "node:os";
+import { publishCeiling, sqlCeiling, type Rate } from "./ceiling.ts";
+import { runBurst, type BurstResult } from "./burst.ts";
+import { runIdle, type IdleResult } from "./idle.ts";
+import { runPollCost, type PollCostResult } from "./pollcost.ts";
+import { runPrecision, type PrecisionResult } from "./precision.ts";
+import { serviceGuard, waitForServices } from "./env.ts";
+
+export const SECTIONS = ["burst", "replicas", "precision", "idle", "pollcost"] as const;
+export type Section = (typeof SECTIONS)[number];
+
+export interface Settings {
+  readonly binary: string;
+  readonly runs: number;
+  readonly sections: readonly Section[];
+  readonly burstRows: readonly number[];
+  readonly replicas: readonly number[];
+  readonly replicaRows: number;
+  readonly precisionRows: number;
+  readonly precisionSpreadMs: number;
+  readonly idleRows: number;
+  readonly idleWindowMs: number;
+  readonly idleSettleMs: number;
+  readonly startupSamples: number;
+  readonly pollRows: number;
+  readonly pollDue: number;
+  readonly pollSamples: number;
+  /** The scheduler's SCHEDULER_BATCH_SIZE default; the ceilings use the same batch. */
+  readonly batch: number;
+  /** The scheduler's SCHEDULER_LOOK_AHEAD default, for the poll statement. */
+  readonly lookAheadMs: number;
+  readonly payloadBytes: number;
+  readonly leadMs: number;
+}
+
+export const DEFAULTS: Omit<Settings, "binary"> = {
+  runs: 3,
+  sections: SECTIONS,
+  burstRows: [10_000, 100_000],
+  replicas: [1, 2, 3],
+  replicaRows: 100_000,
+  precisionRows: 1_000,
+  precisionSpreadMs: 30_000,
+  idleRows: 100_000,
+  idleWindowMs: 30_000,
+  idleSettleMs: 2_000,
+  startupSamples: 5,
+  pollRows: 1_000_000,
+  pollDue: 500,
+  pollSamples: 5,
+  batch: 500,
+  lookAheadMs: 60_000,
+  payloadBytes: 256,
+  leadMs: 4_000,
+};
+
+/** Small enough to finish in well under a minute: proves every section still works. */
+export const SMOKE: Partial<Settings> = {
+  runs: 1,
+  burstRows: [300],
+  replicaRows: 300,
+  precisionRows: 20,
+  precisionSpreadMs: 2_000,
+  idleRows: 1_000,
+  idleWindowMs: 2_000,
+  idleSettleMs: 200,
+  startupSamples: 1,
+  pollRows: 5_000,
+  pollDue: 100,
+  pollSamples: 1,
+  leadMs: 2_500,
+};
+
+export interface BurstRun {
+  readonly rows: number;
+  readonly publishCeiling: Rate;
+  readonly sqlCeiling: Rate;
+  readonly burst: BurstResult;
+}
+
+export interface Run {
+  readonly run: number;
+  readonly loadAverage: { start: number[]; end: number[] };
+  /** Measurements repeated because PostgreSQL or RabbitMQ restarted under them. */
+  readonly retries: { measurement: string; error: string }[];
+  burst?: BurstRun[];
+  replicas?: BurstResult[];
+  precision?: PrecisionResult;
+  idle?: IdleResult;
+  pollCost?: PollCostResult;
+}
+
+export type Progress = (line: string) => void;
+
+export async function runOnce(settings: Settings, index: number, progress: Progress): Promise<Run> {
+  const run: Run = { run: index, loadAverage: { start: loadavg(), end: [] }, retries: [] };
+  /**
+   * One measurement; repeated (at most twice) when a service restarted under it, since the
+   * figure would then measure the restart. Any other failure ends the benchmark.
+   */
+  const measure = async <T>(measurement: string, work: () => Promise<T>): Promise<T> => {
+    for (let attempt = 0; ; attempt++) {
+      const guard = await serviceGuard().catch(async () => {
+        await waitForServices(120_000);
+        return serviceGuard();
+      });
+      let result: T | undefined;
+      let failure: unknown = null;
+      try {
+        result = await work();
+      } catch (error) {
+        failure = error;
+      }
+      const intact = await guard.intact();
+      await guard.close();
+      if (intact && failure === null) return result as T;
+      if (intact || attempt >= 2) throw failure ?? new Error(`${measurement}: a service restarted during every attempt`);
+      const error = failure ? (failure as Error).message : "no error, but a service restarted";
+      run.retries.push({ measurement, error });
+      progress(`${measurement}: PostgreSQL or RabbitMQ restarted under it (${error}); measuring again`);
+      await waitForServices(120_000);
+    }
+  };
+  const has = (section: Section) => settings.sections.includes(section);
+  const base = { binary: settings.binary, payloadBytes: settings.payloadBytes, leadMs: settings.leadMs };
+
+  if (has("burst")) {
+    run.burst = [];
+    for (const rows of settings.burstRows) {
+      const publish = await measure(`publish ceiling ${rows}`, () => publishCeiling(rows, settings.batch, settings.payloadBytes));
+      const sql = await measure(`SQL ceiling ${rows}`, () => sqlCeiling(rows, settings.batch, settings.payloadBytes));
+      const burst = await measure(`burst ${rows}`, () => runBurst({ ...base, rows, replicas: 1 }));
+      progress(
+        `burst ${rows}: ${burst.seconds.toFixed(2)} s, ${fmt(burst.firesPerSecond)} fires/s ` +
+          `(publish ceiling ${fmt(publish.perSecond)}/s, SQL ceiling ${fmt(sql.perSecond)}/s)`,
+      );
+      run.burst.push({ rows, publishCeiling: publish, sqlCeiling: sql, burst });
+    }
+  }
+  if (has("replicas")) {
+    run.replicas = [];
+    for (const replicas of settings.replicas) {
+      const result = await measure(`replicas ${replicas}`, () => runBurst({ ...base, rows: settings.replicaRows, replicas }));
+      progress(`replicas ${replicas}: ${fmt(result.firesPerSecond)} fires/s, ${result.duplicates} duplicates, split ${result.perReplica.join("/")}`);
+      run.replicas.push(result);
+    }
+  }
+  if (has("precision")) {
+    run.precision = await measure("precision", () =>
+      runPrecision({ ...base, rows: settings.precisionRows, spreadMs: settings.precisionSpreadMs }),
+    );
+    const p = run.precision;
+    progress(`precision: p50 ${p.p50Ms.toFixed(1)} ms, p99 ${p.p99Ms.toFixed(1)} ms, max ${p.maxMs.toFixed(1)} ms`);
+  }
+  if (has("idle")) {
+    run.idle = await measure("idle", () =>
+      runIdle({
+        binary: settings.binary,
+        rows: settings.idleRows,
+        windowMs: settings.idleWindowMs,
+        settleMs: settings.idleSettleMs,
+        startupSamples: settings.startupSamples,
+        payloadBytes: settings.payloadBytes,
+      }),
+    );
+    const i = run.idle;
+    progress(`idle: ${i.rssMedianMB.toFixed(1)} MB, ${i.cpuPercent.toFixed(2)} % CPU; startup ${i.startupMs.map((ms) => ms.toFixed(0)).join(", ")} ms`);
+  }
+  if (has("pollcost")) {
+    run.pollCost = await measure("poll cost", () =>
+      runPollCost({
+        rows: settings.pollRows,
+        due: settings.pollDue,
+        batch: settings.batch,
+        lookAheadMs: settings.lookAheadMs,
+        samples: settings.pollSamples,
+        payloadBytes: settings.payloadBytes,
+      }),
+    );
+    const { withIndex: w, withoutIndex: wo } = run.pollCost;
+    progress(
+      `poll cost: poll ${w.poll.executionMs.toFixed(2)} ms (no index ${wo.poll.executionMs.toFixed(1)}), ` +
+        `claim ${w.claim.executionMs.toFixed(2)} ms (no index ${wo.claim.executionMs.toFixed(1)})`,
+    );
+  }
+  run.loadAverage.end = loadavg();
+  return run;
+}
+
+export const fmt = (n: number) => Math.round(n).toLocaleString("en-US");

@@ -21,6 +21,7 @@ const OPTIONS: EngineOptions = {
 function oneDueRow() {
   const calls = { claims: 0, polls: 0 };
   let slotMs = Date.now() - 1_000;
+  let locked = false;
   const store: EngineStore = {
     ping: async () => {},
     async poll() {
@@ -29,9 +30,15 @@ function oneDueRow() {
     },
     async claimBatch(_limit, fire) {
       calls.claims += 1;
-      if (slotMs > Date.now()) return 0;
-      const updates = await fire([{ id: 1, workflowId: 1, slotMs, intervalSeconds: 3600, runCount: 0, failureCount: 0, workflowName: "wf", workflowData: "{}" }], Date.now());
-      if (updates.length > 0) slotMs = updates[0]!.nextMs;
+      // SKIP LOCKED: while one claim holds the row, another claim finds nothing.
+      if (slotMs > Date.now() || locked) return 0;
+      locked = true;
+      try {
+        const updates = await fire([{ id: 1, workflowId: 1, slotMs, intervalSeconds: 3600, runCount: 0, failureCount: 0, workflowName: "wf", workflowData: "{}" }], Date.now());
+        if (updates.length > 0) slotMs = updates[0]!.nextMs;
+      } finally {
+        locked = false;
+      }
       return 1;
     },
     findInvalid: async () => [],

@@ -28,6 +28,7 @@ function fakeStore(rows: FakeRow[], dbNow: () => number) {
   const calls = { claims: 0, polls: 0, pings: 0 };
   let failNext: Error | null = null;
   const invalid: InvalidRow[] = [];
+  const locked = new Set<number>();
   const store: EngineStore = {
     async ping() {
       calls.pings += 1;
@@ -44,10 +45,20 @@ function fakeStore(rows: FakeRow[], dbNow: () => number) {
       calls.claims += 1;
       if (failNext) throw failNext;
       const now = dbNow();
-      const due = rows.filter((r) => r.active && r.slotMs <= now).sort((a, b) => a.slotMs - b.slotMs).slice(0, limit);
+      // FOR UPDATE SKIP LOCKED: rows held by another open claim are passed over.
+      const due = rows
+        .filter((r) => r.active && r.slotMs <= now && !locked.has(r.id))
+        .sort((a, b) => a.slotMs - b.slotMs)
+        .slice(0, limit);
       if (due.length === 0) return 0;
+      for (const r of due) locked.add(r.id);
       const claimed: ClaimedRow[] = due.map((r) => ({ ...r, workflowId: 1, workflowName: "wf", workflowData: "{}" }));
-      const updates: RowUpdate[] = await fire(claimed, now);
+      let updates: RowUpdate[];
+      try {
+        updates = await fire(claimed, now);
+      } finally {
+        for (const r of due) locked.delete(r.id);
+      }
       for (const update of updates) {
         const row = rows.find((r) => r.id === update.id)!;
         row.slotMs = update.nextMs;

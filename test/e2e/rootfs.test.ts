@@ -13,7 +13,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
-import { requireBinary } from "../support/binary.ts";
+import { collectOutput, requireBinary } from "../support/binary.ts";
 import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
@@ -124,15 +124,10 @@ function container(args: string[], env: Record<string, string>): Container {
       stderr: "pipe",
     },
   );
-  let text = "";
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
-  };
-  const pumped = Promise.all([pump(proc.stdout), pump(proc.stderr)]);
+  const { output, done: pumped } = collectOutput(proc);
   const c: Container = {
     proc,
-    output: () => text,
+    output,
     pid1() {
       const children = readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, "utf8").trim().split(/\s+/);
       expect(children).toHaveLength(1);
@@ -149,7 +144,7 @@ function container(args: string[], env: Record<string, string>): Container {
     async finished() {
       const code = await proc.exited;
       await pumped;
-      return { code, output: text };
+      return { code, output: output() };
     },
   };
   running.add(c);

@@ -39,6 +39,17 @@ export interface Running {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Gathers a child's stdout and stderr, interleaved as they arrive. */
+export function collectOutput(proc: { stdout: ReadableStream<Uint8Array>; stderr: ReadableStream<Uint8Array> }) {
+  let text = "";
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+  };
+  const done = Promise.all([pump(proc.stdout), pump(proc.stderr)]);
+  return { output: () => text, done };
+}
+
 /** Starts a long-running command (normally `run`) and collects both streams as they come. */
 export function startBinary(args: string[], env: Record<string, string>, options: { cwd?: string } = {}): Running {
   const proc = Bun.spawn([requireBinary(), ...args], {
@@ -48,23 +59,17 @@ export function startBinary(args: string[], env: Record<string, string>, options
     stdout: "pipe",
     stderr: "pipe",
   });
-  let text = "";
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
-  };
-  void pump(proc.stdout);
-  void pump(proc.stderr);
+  const { output } = collectOutput(proc);
   return {
     proc,
-    output: () => text,
+    output,
     async waitForLine(pattern, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const line = text.split("\n").find((candidate) => pattern.test(candidate));
+        const line = output().split("\n").find((candidate) => pattern.test(candidate));
         if (line) return line;
         if (proc.exitCode !== null || Date.now() > deadline) {
-          throw new Error(`no line matching ${pattern} (exit ${proc.exitCode}); output so far:\n${text}`);
+          throw new Error(`no line matching ${pattern} (exit ${proc.exitCode}); output so far:\n${output()}`);
         }
         await Bun.sleep(20);
       }

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { startService } from "../service.ts";
+import { startService, type Service } from "../service.ts";
 import { configArgs, EXIT, withConfig } from "./shared.ts";
 
 const SIGNAL_DEBOUNCE_MS = 500;
@@ -9,15 +9,16 @@ export default defineCommand({
   args: { ...configArgs },
   async run({ args }) {
     process.exitCode = await withConfig(args, async (config, log) => {
-      process.on("unhandledRejection", (reason) => {
-        log.critical("Unhandled rejection; shutting down", { error: reason instanceof Error ? reason : new Error(String(reason)) });
-        void service.stop().then(() => process.exit(EXIT.failed));
-      });
-      process.on("uncaughtException", (error) => {
-        log.critical("Uncaught exception; shutting down", { error });
-        void service.stop().then(() => process.exit(EXIT.failed));
-      });
-      const service = await startService(config, log);
+      let service: Service | null = null;
+      /** An error nothing handled: log it with its stack, stop as cleanly as time allows, exit 1. */
+      const fatal = (what: string, reason: unknown) => {
+        log.critical(`${what}; shutting down`, { error: reason instanceof Error ? reason : new Error(String(reason)) });
+        setTimeout(() => process.exit(EXIT.failed), config.shutdownTimeoutMs).unref();
+        void (service?.stop() ?? Promise.resolve()).finally(() => process.exit(EXIT.failed));
+      };
+      process.on("unhandledRejection", (reason) => fatal("Unhandled rejection", reason));
+      process.on("uncaughtException", (error) => fatal("Uncaught exception", error));
+      service = await startService(config, log);
       let firstSignalAt: number | null = null;
       const onSignal = (signal: NodeJS.Signals) => {
         // `timeout`, shells and some supervisors deliver one stop to the process and again to

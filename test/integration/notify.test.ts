@@ -1,0 +1,53 @@
+/** SCHEDULER_NOTIFY_CHANNEL: a NOTIFY makes the scheduler claim at once; and no HTTP answer holds a secret. */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { startBinary, type Running } from "../support/binary.ts";
+import { freePort } from "../support/faults.ts";
+import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
+
+const SECRETS = { POSTGRES_PASSWORD: "Pg-Notify-Sekr1t", ENCRYPTION_KEY: "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=" };
+
+let db: TestDatabase;
+let queue: TestQueue;
+let scheduler: Running;
+let base: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  queue = await createTestQueue();
+  await queue.consume();
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  scheduler = startBinary(["run"], {
+    ...db.env, ...queue.env, ...SECRETS,
+    // Polls a minute apart: a fire within seconds can only come from the notification.
+    SCHEDULER_POLL_INTERVAL: "60",
+    SCHEDULER_NOTIFY_CHANNEL: "rune_schedules",
+    SCHEDULER_HTTP_PORT: String(port),
+  });
+  await scheduler.waitForLine(/Listening for notifications on "rune_schedules"/);
+  await scheduler.waitForLine(/RabbitMQ connection established/);
+});
+
+afterAll(async () => {
+  await scheduler.stop("SIGKILL");
+  await queue.drop();
+  await db.drop();
+});
+
+test("a NOTIFY on SCHEDULER_NOTIFY_CHANNEL claims a newly due row at once, not at the next poll", async () => {
+  await Bun.sleep(200); // past the first poll, which found nothing
+  const [id] = await insertSchedules(db.sql, [{ dueInMs: -10, intervalSeconds: 3600 }]);
+  const notifiedAt = Date.now();
+  await db.sql`SELECT pg_notify('rune_schedules', '')`;
+  const message = await waitFor("the message", () => queue.messages[0], 5_000);
+  expect(message.body.schedule_id).toBe(id);
+  expect(message.receivedAt - notifiedAt).toBeLessThan(2_000);
+});
+
+test("no HTTP endpoint answers with a secret", async () => {
+  const bodies = await Promise.all(["/healthz", "/readyz", "/metrics", "/stats"].map(async (path) => (await fetch(base + path)).text()));
+  const all = bodies.join("\n");
+  expect(all).toContain("rune_scheduler_executions_total");
+  for (const secret of Object.values(SECRETS)) expect(all).not.toContain(secret);
+  expect(all).not.toContain("guest:guest");
+});

@@ -1,0 +1,63 @@
+/** RABBITMQ_QUEUE and RABBITMQ_QUEUE_TYPE (SPEC §3): declared if missing, used as it is if it exists. */
+import { afterEach, expect, test } from "bun:test";
+import { $ } from "bun";
+import amqp from "amqplib";
+import { startBinary } from "../support/binary.ts";
+import { createTestDatabase, insertSchedules, MQ_URL, uniqueName, waitFor } from "../support/services.ts";
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+});
+
+async function queueType(name: string): Promise<string | null> {
+  const listing = await $`rabbitmqctl -q list_queues name type`.quiet().text();
+  const line = listing.split("\n").find((l) => l.split(/\s+/)[0] === name);
+  return line ? line.split(/\s+/)[1]! : null;
+}
+
+async function deleteLater(name: string) {
+  cleanups.push(async () => {
+    const connection = await amqp.connect(MQ_URL);
+    await (await connection.createChannel()).deleteQueue(name);
+    await connection.close();
+  });
+}
+
+test("a missing queue is declared durable with RABBITMQ_QUEUE_TYPE=quorum, and messages land in it", async () => {
+  const db = await createTestDatabase();
+  cleanups.push(() => db.drop());
+  const name = uniqueName("rune_quorum");
+  await deleteLater(name);
+  await insertSchedules(db.sql, [{ dueInMs: -10, intervalSeconds: 3600 }]);
+  const scheduler = startBinary(["run"], { ...db.env, RABBITMQ_HOST: "127.0.0.1", RABBITMQ_QUEUE: name, RABBITMQ_QUEUE_TYPE: "quorum" });
+  cleanups.push(() => scheduler.stop("SIGKILL"));
+  await waitFor("the row to fire", async () => {
+    const [row] = await db.sql<{ run_count: number }[]>`SELECT run_count FROM scheduled_workflows`;
+    return row!.run_count === 1;
+  }, 15_000);
+  expect(await queueType(name)).toBe("quorum");
+  const connection = await amqp.connect(MQ_URL);
+  const { messageCount } = await (await connection.createChannel()).checkQueue(name);
+  await connection.close();
+  expect(messageCount).toBe(1);
+});
+
+test("an existing classic queue is used as it is, even when RABBITMQ_QUEUE_TYPE says quorum", async () => {
+  const db = await createTestDatabase();
+  cleanups.push(() => db.drop());
+  const name = uniqueName("rune_classic");
+  const connection = await amqp.connect(MQ_URL);
+  await (await connection.createChannel()).assertQueue(name, { durable: true, arguments: { "x-queue-type": "classic", "x-max-priority": 5 } });
+  await connection.close();
+  await deleteLater(name);
+  await insertSchedules(db.sql, [{ dueInMs: -10, intervalSeconds: 3600 }]);
+  const scheduler = startBinary(["run"], { ...db.env, RABBITMQ_HOST: "127.0.0.1", RABBITMQ_QUEUE: name, RABBITMQ_QUEUE_TYPE: "quorum" });
+  cleanups.push(() => scheduler.stop("SIGKILL"));
+  await waitFor("the row to fire", async () => {
+    const [row] = await db.sql<{ run_count: number; failure_count: number }[]>`SELECT run_count, failure_count FROM scheduled_workflows`;
+    return row!.run_count === 1 && row!.failure_count === 0;
+  }, 15_000);
+  expect(await queueType(name)).toBe("classic");
+  expect(scheduler.output()).not.toMatch(/ERROR|PRECONDITION/);
+});

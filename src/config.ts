@@ -17,9 +17,14 @@ export interface DatabaseConfig {
   readonly database: string;
   readonly user: string;
   readonly password: string;
+  /** TLS, from `?sslmode=` in DATABASE_URL: disable (default), prefer, require or verify-full. */
+  readonly sslmode: SslMode;
   /** Where, for messages: `user@host:port/db`, never a password. */
   readonly where: string;
 }
+
+export const SSL_MODES = ["disable", "prefer", "require", "verify-full"] as const;
+export type SslMode = (typeof SSL_MODES)[number];
 
 export interface BrokerConfig {
   /** Full AMQP URL with credentials: pass only to amqplib, never log it. */
@@ -267,6 +272,7 @@ function port(get: Getter, fail: Fail, name: SettingName): number {
 
 function databaseConfig(get: Getter, fail: Fail): DatabaseConfig {
   const url = get("DATABASE_URL");
+  let sslmode: SslMode = "disable";
   let parts = {
     host: get("POSTGRES_HOST"),
     port: port(get, fail, "POSTGRES_PORT"),
@@ -280,6 +286,9 @@ function databaseConfig(get: Getter, fail: Fail): DatabaseConfig {
       fail("DATABASE_URL", "postgres://user:password@host:port/database");
     }
     const u = parsed!;
+    const mode = u.searchParams.get("sslmode") ?? "disable";
+    if (!(SSL_MODES as readonly string[]).includes(mode)) fail("DATABASE_URL", `sslmode to be one of ${SSL_MODES.join(", ")}`);
+    sslmode = mode as SslMode;
     const urlPort = u.port === "" ? 5432 : Number(u.port);
     parts = {
       host: decodeURIComponent(u.hostname.replace(/^\[|\]$/g, "")),
@@ -290,7 +299,7 @@ function databaseConfig(get: Getter, fail: Fail): DatabaseConfig {
     };
   }
   if (parts.host.trim() === "") fail("POSTGRES_HOST", "a host name or address");
-  return { ...parts, where: `${parts.user}@${parts.host}:${parts.port}/${parts.database}` };
+  return { ...parts, sslmode, where: `${parts.user}@${parts.host}:${parts.port}/${parts.database}` };
 }
 
 function brokerConfig(get: Getter, fail: Fail): BrokerConfig {

@@ -44,6 +44,9 @@ export function createDatabase(db: DatabaseConfig, options: DatabaseOptions): Sq
     database: db.database,
     username: db.user,
     password: db.password,
+    // postgres.js: "require" encrypts without checking the certificate, "verify-full" checks it
+    // against the system's and Bun's CAs; "prefer" tries TLS and falls back.
+    ssl: db.sslmode === "disable" ? false : db.sslmode,
     max: options.max ?? 4,
     connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)),
     keep_alive: SESSION_LIMITS.keepAliveSeconds,

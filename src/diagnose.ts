@@ -53,6 +53,9 @@ export function explainDatabaseError(error: unknown, place: DatabasePlace, conne
     case "53300":
       return `PostgreSQL at ${at} has no free connection slots; raise max_connections or stop idle clients`;
     default:
+      if (/\bTLS\b|\bSSL\b|certificate/i.test(message)) {
+        return `PostgreSQL at ${at}: the TLS handshake failed (${message}); check sslmode in DATABASE_URL against the server's ssl setting and certificate`;
+      }
       return `PostgreSQL at ${at} (user "${place.user}", database "${place.database}") failed: ${message}${code ? ` [${code}]` : ""}`;
   }
 }

@@ -56,6 +56,19 @@ describe("check-db", () => {
     expect(stderr).toContain('PostgreSQL host "no-such-host.invalid" cannot be resolved; check POSTGRES_HOST (or DATABASE_URL) and DNS');
   });
 
+  test("sslmode=require against a server without TLS names the handshake and what to check", async () => {
+    const [{ ssl }] = (await db.sql`SHOW ssl`) as unknown as [{ ssl: string }];
+    const { code, stderr } = await checkDb({ DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${db.name}?sslmode=require` });
+    if (ssl === "on") {
+      expect(code).toBe(0); // this server speaks TLS: "require" encrypts and succeeds
+      return;
+    }
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^FAILED PostgreSQL at 127\.0\.0\.1:5432: the TLS handshake failed \(.+\); check sslmode in DATABASE_URL against the server's ssl setting and certificate\n$/);
+    const prefer = await checkDb({ DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${db.name}?sslmode=prefer` });
+    expect(prefer.code).toBe(0);
+  });
+
   test("a missing database", async () => {
     const { code, stderr } = await checkDb({ POSTGRES_HOST: "127.0.0.1", POSTGRES_DB: "rune_no_such_db" });
     expect(code).toBe(1);

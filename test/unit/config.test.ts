@@ -47,6 +47,14 @@ describe("sources", () => {
     expect(config.secrets).toContain("postgresql://u%40x:p%2Fw@pg.example:6543/my%20db");
   });
 
+  test("sslmode in DATABASE_URL selects TLS; the default and the parts mean no TLS", () => {
+    expect(load({}).db.sslmode).toBe("disable");
+    expect(load({ DATABASE_URL: "postgres://u:p@h/db?sslmode=verify-full" }).db.sslmode).toBe("verify-full");
+    expect(errorOf({ DATABASE_URL: "postgres://u:hunter22@h/db?sslmode=maybe" }).message).toBe(
+      'DATABASE_URL="postgres://u:***@h/db?sslmode=maybe" is invalid: expected sslmode to be one of disable, prefer, require, verify-full',
+    );
+  });
+
   test("RABBITMQ_URL overrides the parts and carries the vhost", () => {
     const config = load({ RABBITMQ_HOST: "ignored", RABBITMQ_URL: "amqps://u:secretpw@mq.example:5671/prod%2Fa" });
     expect(config.mq.vhost).toBe("prod/a");

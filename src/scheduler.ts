@@ -2,16 +2,16 @@
  * The engine: one loop that claims and fires what is due, polls for what comes next, and sleeps
  * until then. Being a single loop, two cycles can never overlap, and `stop()` just waits for it.
  * It depends only on interfaces (store, publisher, clock), so it is tested against fakes too.
- * Design notes: docs in README "How scheduling works".
+ * Design notes: README, "How scheduling works" and "Failure behaviour".
  */
 import { backoffDelay } from "./backoff.ts";
 import type { Publisher } from "./broker.ts";
 import type { Clock } from "./clock.ts";
 import { isConnectionError } from "./db.ts";
+import { fireBatch } from "./fire.ts";
 import type { Logger } from "./log.ts";
 import type { ClaimedRow } from "./message.ts";
 import type { Metrics } from "./metrics.ts";
-import { fireBatch } from "./fire.ts";
 import type { PlanOptions, RowUpdate } from "./plan.ts";
 import type { InvalidRow, PollResult } from "./store.ts";
 

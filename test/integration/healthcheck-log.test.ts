@@ -1,26 +1,11 @@
 /** The HEALTHCHECK lines operators of the original service grep for (SPEC §7), and final statistics. */
-import { afterEach, expect, test } from "bun:test";
-import { startBinary, type Running } from "../support/binary.ts";
-import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
+import { expect, test } from "bun:test";
+import { testScope } from "../support/scope.ts";
+import { insertSchedules, waitFor } from "../support/services.ts";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-});
-
-async function setup(): Promise<{ db: TestDatabase; queue: TestQueue }> {
-  const db = await createTestDatabase();
-  cleanups.push(() => db.drop());
-  const queue = await createTestQueue();
-  cleanups.push(() => queue.drop());
-  return { db, queue };
-}
-
-function start(env: Record<string, string>): Running {
-  const scheduler = startBinary(["run"], { SCHEDULER_HEALTHCHECK_INTERVAL: "0.5", ...env });
-  cleanups.push(() => scheduler.stop("SIGKILL"));
-  return scheduler;
-}
+const scope = testScope({ env: { SCHEDULER_HEALTHCHECK_INTERVAL: "0.5" } });
+const start = scope.start;
+const setup = () => scope.setup();
 
 const ISO = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z`;
 

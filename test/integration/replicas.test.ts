@@ -1,27 +1,11 @@
 /** Many schedulers on one database and broker, and crashes: SPEC §4 "Replicas". */
-import { afterEach, expect, test } from "bun:test";
-import { startBinary, type Running } from "../support/binary.ts";
-import { bulkInsert, createTestDatabase, createTestQueue, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
+import { expect, test } from "bun:test";
+import { testScope } from "../support/scope.ts";
+import { bulkInsert, waitFor } from "../support/services.ts";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-});
-
-async function setup(): Promise<{ db: TestDatabase; queue: TestQueue }> {
-  const db = await createTestDatabase();
-  cleanups.push(() => db.drop());
-  const queue = await createTestQueue();
-  cleanups.push(() => queue.drop());
-  await queue.consume();
-  return { db, queue };
-}
-
-function start(env: Record<string, string>): Running {
-  const scheduler = startBinary(["run"], env);
-  cleanups.push(() => scheduler.stop("SIGKILL"));
-  return scheduler;
-}
+const scope = testScope();
+const start = scope.start;
+const setup = () => scope.setup({ consume: true });
 
 test("three schedulers publish each (schedule, slot) once and miss none: 300 rows, 1 s interval, 6 s", async () => {
   const { db, queue } = await setup();

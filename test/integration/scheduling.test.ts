@@ -1,26 +1,11 @@
 /** Scheduling semantics of SPEC §4 with the compiled binary, real PostgreSQL and RabbitMQ. */
-import { afterEach, describe, expect, test } from "bun:test";
-import { startBinary, type Running } from "../support/binary.ts";
-import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
+import { describe, expect, test } from "bun:test";
+import { testScope } from "../support/scope.ts";
+import { createTestQueue, insertSchedules, waitFor, type TestDatabase } from "../support/services.ts";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-});
-
-async function setup(queueOptions: Parameters<typeof createTestQueue>[0] = {}): Promise<{ db: TestDatabase; queue: TestQueue }> {
-  const db = await createTestDatabase();
-  cleanups.push(() => db.drop());
-  const queue = await createTestQueue(queueOptions);
-  cleanups.push(() => queue.drop());
-  return { db, queue };
-}
-
-function start(env: Record<string, string>): Running {
-  const scheduler = startBinary(["run"], env);
-  cleanups.push(() => scheduler.stop("SIGKILL"));
-  return scheduler;
-}
+const scope = testScope();
+const start = scope.start;
+const setup = (queue: Parameters<typeof createTestQueue>[0] = {}) => scope.setup({ queue });
 
 interface RowState {
   id: number;

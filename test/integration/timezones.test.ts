@@ -2,21 +2,14 @@
  * SPEC §2/§4: `timestamp` and `timestamptz` columns both work, and neither the host's time zone
  * nor the database's default zone moves a fire or the next slot.
  */
-import { afterEach, expect, test } from "bun:test";
-import { startBinary, type Running } from "../support/binary.ts";
-import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
+import { expect, test } from "bun:test";
+import { testScope } from "../support/scope.ts";
+import { insertSchedules, waitFor } from "../support/services.ts";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-});
+const scope = testScope();
 
 async function fireOnce(columnType: "timestamp" | "timestamptz", hostZone: string, databaseZone: string) {
-  const db: TestDatabase = await createTestDatabase();
-  cleanups.push(() => db.drop());
-  const queue: TestQueue = await createTestQueue();
-  cleanups.push(() => queue.drop());
-  await queue.consume();
+  const { db, queue } = await scope.setup({ consume: true });
   await db.sql.unsafe(`ALTER DATABASE ${db.name} SET timezone = '${databaseZone}'`);
   if (columnType === "timestamptz") {
     for (const column of ["next_run_at", "last_run_at", "updated_at"]) {
@@ -25,8 +18,7 @@ async function fireOnce(columnType: "timestamp" | "timestamptz", hostZone: strin
   }
   await insertSchedules(db.sql, [{ dueInMs: 1_500, intervalSeconds: 3600 }]);
   const [before] = await db.sql<{ slot_ms: number }[]>`SELECT (extract(epoch FROM next_run_at) * 1000)::float8 AS slot_ms FROM scheduled_workflows`;
-  const scheduler: Running = startBinary(["run"], { ...db.env, ...queue.env, TZ: hostZone });
-  cleanups.push(() => scheduler.stop("SIGKILL"));
+  scope.start({ ...db.env, ...queue.env, TZ: hostZone });
   const message = await waitFor("the message", () => queue.messages[0], 10_000);
   const slotMs = Math.floor(before!.slot_ms);
   expect(Date.parse(message.body.scheduled_for as string)).toBe(slotMs);

@@ -27,10 +27,14 @@ export const SSL_MODES = ["disable", "prefer", "require", "verify-full"] as cons
 export type SslMode = (typeof SSL_MODES)[number];
 
 export interface BrokerConfig {
-  /** Full AMQP URL with credentials: pass only to amqplib, never log it. */
+  /** Full AMQP URL with credentials of the first node: pass only to amqplib, never log it. */
   readonly url: string;
-  /** Redacted form for messages. */
+  /** Redacted form for messages: every node, comma-separated. */
   readonly where: string;
+  /** Every node's URL (credentials included), in the order given; tried in turn on each connect. */
+  readonly urls: readonly string[];
+  /** `urls`, redacted, same order. */
+  readonly wheres: readonly string[];
   readonly vhost: string;
   readonly queue: string;
   readonly queueType: "classic" | "quorum";
@@ -46,6 +50,10 @@ export interface Config {
   readonly misfireGraceMs: number;
   readonly pauseAfterFailures: number;
   readonly maxRetries: number;
+  /** How long a running scheduler may be without a dependency before a critical exit; 0 = never. */
+  readonly maxOutageMs: number;
+  /** Message bytes in flight per claim transaction (a batch always holds at least one row). */
+  readonly batchBytes: number;
   readonly healthcheckIntervalMs: number;
   readonly connectTimeoutMs: number;
   readonly httpHost: string;
@@ -58,6 +66,20 @@ export interface Config {
   /** Every secret value in effect, so the logger can scrub them from any output. */
   readonly secrets: readonly string[];
 }
+
+/** setTimeout's limit: a longer delay fires at once, so e.g. a poll interval past it is a 1 ms hot loop. */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+/**
+ * The look-ahead is added to now() in the poll (`make_interval`) and becomes an in-process timer.
+ * A day keeps both far inside their limits (a huge value made every poll fail with "interval out
+ * of range"); a longer window only makes every poll read more rows, since the next poll re-reads
+ * them anyway.
+ */
+export const MAX_LOOK_AHEAD_MS = 86_400_000;
+/** PostgreSQL int4: failure_count is one, so a larger threshold could never be reached. */
+const MAX_INT4 = 2 ** 31 - 1;
+/** Bytes are summed exactly up to here; any real memory limit is far below it. */
+const MAX_BYTES = Number.MAX_SAFE_INTEGER;
 
 /** A bad configuration value. `message` is the one line an operator sees (secrets masked). */
 export class ConfigError extends Error {
@@ -103,6 +125,8 @@ export const SETTINGS = [
   s("SCHEDULER_MISFIRE_GRACE", "0"),
   s("SCHEDULER_PAUSE_AFTER_FAILURES", "0"),
   s("SCHEDULER_MAX_RETRIES", "5"),
+  s("SCHEDULER_MAX_OUTAGE", "0"),
+  s("SCHEDULER_BATCH_BYTES", "16777216"),
   s("SCHEDULER_HEALTHCHECK_INTERVAL", "300"),
   s("SCHEDULER_CONNECT_TIMEOUT", "10"),
   s("SCHEDULER_HTTP_HOST", "127.0.0.1"),
@@ -193,36 +217,39 @@ export function loadConfig(sources: ConfigSources): Config {
     throw new ConfigError(name, shown(name), expected);
   };
 
-  const number = (name: SettingName, opts: { min: number; integer?: boolean; max?: number }): number => {
+  /** Every count has an upper bound: what the code (or the column it lands in) can hold. */
+  const number = (name: SettingName, opts: { min: number; max: number; integer?: boolean }): number => {
     const text = get(name).trim();
     const value = Number(text);
     const ok =
       text !== "" &&
       Number.isFinite(value) &&
       value >= opts.min &&
-      (opts.max === undefined || value <= opts.max) &&
+      value <= opts.max &&
       (!opts.integer || Number.isInteger(value));
-    if (!ok) {
-      const kind = opts.integer ? "a whole number" : "a number";
-      const range =
-        opts.max !== undefined
-          ? `from ${opts.min} to ${opts.max}`
-          : opts.min === 0
-            ? "of 0 or more"
-            : `of at least ${opts.min}`;
-      fail(name, `${kind} ${range}`);
-    }
+    if (!ok) fail(name, `${opts.integer ? "a whole number" : "a number"} from ${opts.min} to ${opts.max}`);
     return value;
   };
-  const positiveSeconds = (name: SettingName): number => {
+  /**
+   * Seconds (fractions allowed) → whole milliseconds, from 1 ms to `maxMs`: a positive value
+   * under 1 ms would round to 0. `zero` allows 0 where it means "off".
+   */
+  const seconds = (name: SettingName, opts: { zero?: boolean; maxMs?: number } = {}): number => {
+    const maxMs = opts.maxMs ?? MAX_DURATION_MS;
     const text = get(name).trim();
     const value = Number(text);
-    if (text === "" || !Number.isFinite(value) || value <= 0) fail(name, "a number of seconds greater than 0");
-    return Math.round(value * 1000);
+    const ms = Math.round(value * 1000);
+    if (opts.zero && text !== "" && value === 0) return 0;
+    if (text === "" || !Number.isFinite(value) || value * 1000 < 1 || ms > maxMs) {
+      fail(name, `${opts.zero ? "0 or " : ""}a number of seconds from 0.001 to ${maxMs / 1000}`);
+    }
+    return ms;
   };
 
   const db = databaseConfig(get, fail);
   const mq = brokerConfig(get, fail);
+  // Each node's URL carries the password, and an error may quote one URL rather than the list.
+  if (get("RABBITMQ_URL") !== "") secrets.push(...mq.urls.filter((url) => parseUrl(url)?.password));
 
   const logLevel = parseLogLevel(get("LOG_LEVEL")) ?? fail("LOG_LEVEL", "one of DEBUG, INFO, WARNING, WARN, ERROR, CRITICAL");
   const format = get("LOG_FORMAT").trim().toLowerCase();
@@ -240,18 +267,20 @@ export function loadConfig(sources: ConfigSources): Config {
   const config: Config = {
     db,
     mq,
-    pollIntervalMs: positiveSeconds("SCHEDULER_POLL_INTERVAL"),
-    lookAheadMs: number("SCHEDULER_LOOK_AHEAD", { min: 0 }) * 1000,
+    pollIntervalMs: seconds("SCHEDULER_POLL_INTERVAL"),
+    lookAheadMs: seconds("SCHEDULER_LOOK_AHEAD", { zero: true, maxMs: MAX_LOOK_AHEAD_MS }),
     batchSize: number("SCHEDULER_BATCH_SIZE", { min: 1, max: 10_000, integer: true }),
     maxMessageBytes: number("SCHEDULER_MAX_MESSAGE_BYTES", { min: 1, max: 512 * 1024 * 1024, integer: true }),
-    misfireGraceMs: number("SCHEDULER_MISFIRE_GRACE", { min: 0 }) * 1000,
-    pauseAfterFailures: number("SCHEDULER_PAUSE_AFTER_FAILURES", { min: 0, integer: true }),
-    maxRetries: number("SCHEDULER_MAX_RETRIES", { min: 0, integer: true }),
-    healthcheckIntervalMs: positiveSeconds("SCHEDULER_HEALTHCHECK_INTERVAL"),
-    connectTimeoutMs: positiveSeconds("SCHEDULER_CONNECT_TIMEOUT"),
+    misfireGraceMs: seconds("SCHEDULER_MISFIRE_GRACE", { zero: true }),
+    pauseAfterFailures: number("SCHEDULER_PAUSE_AFTER_FAILURES", { min: 0, max: MAX_INT4, integer: true }),
+    maxRetries: number("SCHEDULER_MAX_RETRIES", { min: 0, max: MAX_INT4, integer: true }),
+    maxOutageMs: seconds("SCHEDULER_MAX_OUTAGE", { zero: true }),
+    batchBytes: number("SCHEDULER_BATCH_BYTES", { min: 1, max: MAX_BYTES, integer: true }),
+    healthcheckIntervalMs: seconds("SCHEDULER_HEALTHCHECK_INTERVAL"),
+    connectTimeoutMs: seconds("SCHEDULER_CONNECT_TIMEOUT"),
     httpHost,
     httpPort: number("SCHEDULER_HTTP_PORT", { min: 0, max: 65535, integer: true }),
-    shutdownTimeoutMs: positiveSeconds("SCHEDULER_SHUTDOWN_TIMEOUT"),
+    shutdownTimeoutMs: seconds("SCHEDULER_SHUTDOWN_TIMEOUT"),
     notifyChannel: notify === "" ? null : notify,
     logLevel,
     logFormat: format as LogFormat,
@@ -310,25 +339,59 @@ function brokerConfig(get: Getter, fail: Fail): BrokerConfig {
   const queueType = get("RABBITMQ_QUEUE_TYPE").trim().toLowerCase();
   if (queueType !== "classic" && queueType !== "quorum") fail("RABBITMQ_QUEUE_TYPE", "classic or quorum");
 
-  let url = get("RABBITMQ_URL");
-  let vhost = "/";
-  if (url !== "") {
+  const { urls, vhost } = get("RABBITMQ_URL") !== "" ? brokerUrls(get, fail) : brokerHosts(get, fail);
+  const wheres = urls.map(maskUrl);
+  return { url: urls[0]!, where: wheres.join(","), urls, wheres, vhost, queue, queueType };
+}
+
+/**
+ * Several nodes of one cluster: comma-separated URLs. A comma splits only where the next URL
+ * starts, so a comma inside a password still works. One vhost for all: the queue lives in it.
+ */
+function brokerUrls(get: Getter, fail: Fail): { urls: string[]; vhost: string } {
+  const urls = get("RABBITMQ_URL").split(/\s*,\s*(?=amqps?:\/\/)/i).map((url) => url.trim());
+  const vhosts = urls.map((url) => {
     const parsed = parseUrl(url);
-    if (!parsed || !["amqp:", "amqps:"].includes(parsed.protocol) || parsed.hostname === "") {
-      fail("RABBITMQ_URL", "amqp://user:password@host:port/vhost (or amqps://)");
+    // A comma in the host is a mistake ("amqp://a,b"), not a name: each node needs its own URL.
+    if (!parsed || !["amqp:", "amqps:"].includes(parsed.protocol) || parsed.hostname === "" || parsed.hostname.includes(",")) {
+      fail("RABBITMQ_URL", "amqp://user:password@host:port/vhost (or amqps://), comma-separated for several nodes");
     }
     const path = parsed!.pathname.replace(/^\//, "");
-    vhost = path === "" ? "/" : decodeURIComponent(path);
-  } else {
-    const host = get("RABBITMQ_HOST").trim();
-    if (host === "") fail("RABBITMQ_HOST", "a host name or address");
-    const amqpPort = port(get, fail, "RABBITMQ_PORT");
-    const user = encodeURIComponent(get("RABBITMQ_USER"));
-    const password = encodeURIComponent(get("RABBITMQ_PASSWORD"));
-    const hostPart = host.includes(":") ? `[${host}]` : host;
-    url = `amqp://${user}:${password}@${hostPart}:${amqpPort}`;
-  }
-  return { url, where: maskUrl(url), vhost, queue, queueType };
+    return path === "" ? "/" : decodeURIComponent(path);
+  });
+  const other = vhosts.find((vhost) => vhost !== vhosts[0]);
+  if (other !== undefined) fail("RABBITMQ_URL", `the same vhost in every URL (found "${vhosts[0]}" and "${other}")`);
+  return { urls, vhost: vhosts[0]! };
+}
+
+/** `RABBITMQ_HOST=a,b:5673,[::1]:5674`: each node on RABBITMQ_PORT unless it names its own. */
+function brokerHosts(get: Getter, fail: Fail): { urls: string[]; vhost: string } {
+  const expected = "host names or addresses, comma-separated, each optionally with :port (1 to 65535)";
+  const defaultPort = port(get, fail, "RABBITMQ_PORT");
+  const user = encodeURIComponent(get("RABBITMQ_USER"));
+  const password = encodeURIComponent(get("RABBITMQ_PASSWORD"));
+  const urls = get("RABBITMQ_HOST")
+    .split(",")
+    .map((entry) => {
+      const node = splitHostPort(entry.trim());
+      if (node === null || node.host === "") fail("RABBITMQ_HOST", expected);
+      const amqpPort = node!.port === null ? defaultPort : Number(node!.port);
+      if (!Number.isInteger(amqpPort) || amqpPort < 1 || amqpPort > 65535) fail("RABBITMQ_HOST", expected);
+      const hostPart = node!.host.includes(":") ? `[${node!.host}]` : node!.host;
+      return `amqp://${user}:${password}@${hostPart}:${amqpPort}`;
+    });
+  return { urls, vhost: "/" };
+}
+
+/** `h`, `h:p`, `[v6]`, `[v6]:p`, or a bare IPv6 address (two colons or more: no port). */
+function splitHostPort(entry: string): { host: string; port: string | null } | null {
+  const bracketed = /^\[([^\]]*)\](?::(\d+))?$/.exec(entry);
+  if (bracketed) return { host: bracketed[1]!, port: bracketed[2] ?? null };
+  if (entry.startsWith("[")) return null;
+  const colons = entry.split(":").length - 1;
+  if (colons !== 1) return { host: entry, port: null };
+  const [host, portText] = entry.split(":") as [string, string];
+  return /^\d+$/.test(portText) ? { host, port: portText } : null;
 }
 
 function parseUrl(text: string): URL | null {

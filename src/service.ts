@@ -32,6 +32,8 @@ export function describeConfig(config: Config): Record<string, unknown> {
     misfire_grace_s: config.misfireGraceMs / 1000,
     pause_after_failures: config.pauseAfterFailures,
     max_retries: config.maxRetries,
+    max_outage_s: config.maxOutageMs / 1000,
+    batch_bytes: config.batchBytes,
     http: config.httpPort === 0 ? "off" : `${config.httpHost}:${config.httpPort}`,
     notify_channel: config.notifyChannel ?? "off",
     encryption: config.encryptionKey ? "fernet" : "off",

@@ -51,7 +51,7 @@ describe("configuration errors", () => {
       expect({ command, code }).toEqual({ command, code: 2 });
       expect(stdout).toBe("");
       expect(stderr).toBe(
-        'rune-scheduler: configuration error: SCHEDULER_POLL_INTERVAL="abc" is invalid: expected a number of seconds greater than 0\n',
+        'rune-scheduler: configuration error: SCHEDULER_POLL_INTERVAL="abc" is invalid: expected a number of seconds from 0.001 to 2147483.647\n',
       );
     }
   });
@@ -59,7 +59,7 @@ describe("configuration errors", () => {
   test("healthcheck answers a bad config with 1 (SPEC §6: 0 healthy, 1 not; Docker reserves 2), naming the variable", async () => {
     const { code, stdout, stderr } = await runBinary(["healthcheck"], { ...plain, SCHEDULER_POLL_INTERVAL: "abc" });
     expect(code).toBe(1);
-    expect(stdout + stderr).toContain('SCHEDULER_POLL_INTERVAL="abc" is invalid: expected a number of seconds greater than 0');
+    expect(stdout + stderr).toContain('SCHEDULER_POLL_INTERVAL="abc" is invalid: expected a number of seconds from 0.001 to 2147483.647');
   });
 
   test("a bad value is refused before any connection is tried", async () => {

@@ -203,7 +203,7 @@ describe("stats", () => {
     const badValue = await runBinary(["stats"], { ...seeded.env, SCHEDULER_POLL_INTERVAL: "soon" });
     expect([badValue.code, badValue.stderr]).toEqual([
       2,
-      'rune-scheduler: configuration error: SCHEDULER_POLL_INTERVAL="soon" is invalid: expected a number of seconds greater than 0\n',
+      'rune-scheduler: configuration error: SCHEDULER_POLL_INTERVAL="soon" is invalid: expected a number of seconds from 0.001 to 2147483.647\n',
     ]);
     const badUrl = await runBinary(["stats", "--url", "localhost:8080"], seeded.env);
     expect([badUrl.code, badUrl.stderr]).toEqual([

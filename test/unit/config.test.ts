@@ -87,13 +87,13 @@ describe("sources", () => {
 
 describe("bad values stop with one line naming the variable, the value and what was expected", () => {
   const cases: [Record<string, string>, string][] = [
-    [{ SCHEDULER_POLL_INTERVAL: "abc" }, 'SCHEDULER_POLL_INTERVAL="abc" is invalid: expected a number of seconds greater than 0'],
-    [{ SCHEDULER_POLL_INTERVAL: "0" }, 'SCHEDULER_POLL_INTERVAL="0" is invalid: expected a number of seconds greater than 0'],
-    [{ SCHEDULER_POLL_INTERVAL: "-3" }, 'SCHEDULER_POLL_INTERVAL="-3" is invalid: expected a number of seconds greater than 0'],
+    [{ SCHEDULER_POLL_INTERVAL: "abc" }, 'SCHEDULER_POLL_INTERVAL="abc" is invalid: expected a number of seconds from 0.001 to 2147483.647'],
+    [{ SCHEDULER_POLL_INTERVAL: "0" }, 'SCHEDULER_POLL_INTERVAL="0" is invalid: expected a number of seconds from 0.001 to 2147483.647'],
+    [{ SCHEDULER_POLL_INTERVAL: "-3" }, 'SCHEDULER_POLL_INTERVAL="-3" is invalid: expected a number of seconds from 0.001 to 2147483.647'],
     [{ SCHEDULER_BATCH_SIZE: "1.5" }, 'SCHEDULER_BATCH_SIZE="1.5" is invalid: expected a whole number from 1 to 10000'],
     [{ SCHEDULER_BATCH_SIZE: "" }, 'SCHEDULER_BATCH_SIZE="" is invalid: expected a whole number from 1 to 10000'],
-    [{ SCHEDULER_MAX_RETRIES: "-1" }, 'SCHEDULER_MAX_RETRIES="-1" is invalid: expected a whole number of 0 or more'],
-    [{ SCHEDULER_MISFIRE_GRACE: "soon" }, 'SCHEDULER_MISFIRE_GRACE="soon" is invalid: expected a number of 0 or more'],
+    [{ SCHEDULER_MAX_RETRIES: "-1" }, 'SCHEDULER_MAX_RETRIES="-1" is invalid: expected a whole number from 0 to 2147483647'],
+    [{ SCHEDULER_MISFIRE_GRACE: "soon" }, 'SCHEDULER_MISFIRE_GRACE="soon" is invalid: expected 0 or a number of seconds from 0.001 to 2147483.647'],
     [{ SCHEDULER_HTTP_PORT: "70000" }, 'SCHEDULER_HTTP_PORT="70000" is invalid: expected a whole number from 0 to 65535'],
     [{ POSTGRES_PORT: "x" }, 'POSTGRES_PORT="x" is invalid: expected a TCP port from 1 to 65535'],
     [{ LOG_LEVEL: "verbose" }, 'LOG_LEVEL="verbose" is invalid: expected one of DEBUG, INFO, WARNING, WARN, ERROR, CRITICAL'],
@@ -101,7 +101,7 @@ describe("bad values stop with one line naming the variable, the value and what 
     [{ RABBITMQ_QUEUE_TYPE: "stream" }, 'RABBITMQ_QUEUE_TYPE="stream" is invalid: expected classic or quorum'],
     [{ SCHEDULER_NOTIFY_CHANNEL: "bad-name" }, 'SCHEDULER_NOTIFY_CHANNEL="bad-name" is invalid: expected a PostgreSQL identifier (letters, digits, _ and $; at most 63)'],
     [{ DATABASE_URL: "mysql://u:hunter22@h/db" }, 'DATABASE_URL="mysql://u:***@h/db" is invalid: expected postgres://user:password@host:port/database'],
-    [{ RABBITMQ_URL: "http://u:hunter22@h" }, 'RABBITMQ_URL="http://u:***@h" is invalid: expected amqp://user:password@host:port/vhost (or amqps://)'],
+    [{ RABBITMQ_URL: "http://u:hunter22@h" }, 'RABBITMQ_URL="http://u:***@h" is invalid: expected amqp://user:password@host:port/vhost (or amqps://), comma-separated for several nodes'],
     [{ ENCRYPTION_KEY: "not-a-key-hunter22" }, "ENCRYPTION_KEY=(hidden) is invalid: expected a Fernet key: 32 bytes in URL-safe base64 (44 characters)"],
   ];
   for (const [env, message] of cases) {
@@ -121,5 +121,117 @@ describe("bad values stop with one line naming the variable, the value and what 
       },
     });
     expect(error.message).toBe('RABBITMQ_PASSWORD_FILE="/nope" is invalid: expected a readable file (ENOENT)');
+  });
+});
+
+describe("bounds: every duration and count within what the code handles", () => {
+  const SECONDS = "a number of seconds from 0.001 to 2147483.647";
+  const OR_ZERO = `0 or ${SECONDS}`;
+  const durations = [
+    ["SCHEDULER_POLL_INTERVAL", "pollIntervalMs", SECONDS],
+    ["SCHEDULER_HEALTHCHECK_INTERVAL", "healthcheckIntervalMs", SECONDS],
+    ["SCHEDULER_CONNECT_TIMEOUT", "connectTimeoutMs", SECONDS],
+    ["SCHEDULER_SHUTDOWN_TIMEOUT", "shutdownTimeoutMs", SECONDS],
+    ["SCHEDULER_MISFIRE_GRACE", "misfireGraceMs", OR_ZERO],
+    ["SCHEDULER_MAX_OUTAGE", "maxOutageMs", OR_ZERO],
+  ] as const;
+  for (const [name, field, expected] of durations) {
+    test(`${name}: 1 ms to 2^31-1 ms (setTimeout's limit)`, () => {
+      expect(load({ [name]: "0.001" })[field]).toBe(1);
+      expect(load({ [name]: "2147483.647" })[field]).toBe(2 ** 31 - 1);
+      // Past the limit a timer fires at once (a hot loop); under 1 ms a value rounds to 0.
+      for (const bad of ["2147484", "2147483.648", "0.0004", "0.0009", "-1", "Infinity", "NaN", ""]) {
+        expect(errorOf({ [name]: bad }).message).toBe(`${name}=${JSON.stringify(bad)} is invalid: expected ${expected}`);
+      }
+      if (expected === OR_ZERO) expect(load({ [name]: "0" })[field]).toBe(0);
+      else expect(errorOf({ [name]: "0" }).message).toBe(`${name}="0" is invalid: expected ${SECONDS}`);
+    });
+  }
+
+  test("SCHEDULER_LOOK_AHEAD: 0, or 1 ms to one day", () => {
+    expect(load({ SCHEDULER_LOOK_AHEAD: "0" }).lookAheadMs).toBe(0);
+    expect(load({ SCHEDULER_LOOK_AHEAD: "0.001" }).lookAheadMs).toBe(1);
+    expect(load({ SCHEDULER_LOOK_AHEAD: "86400" }).lookAheadMs).toBe(86_400_000);
+    for (const bad of ["86400.001", "1e300", "0.0004", "-1"]) {
+      expect(errorOf({ SCHEDULER_LOOK_AHEAD: bad }).message).toBe(
+        `SCHEDULER_LOOK_AHEAD=${JSON.stringify(bad)} is invalid: expected 0 or a number of seconds from 0.001 to 86400`,
+      );
+    }
+  });
+
+  const counts = [
+    ["SCHEDULER_BATCH_SIZE", "batchSize", 1, 10_000],
+    ["SCHEDULER_MAX_MESSAGE_BYTES", "maxMessageBytes", 1, 512 * 1024 * 1024],
+    ["SCHEDULER_MAX_RETRIES", "maxRetries", 0, 2 ** 31 - 1],
+    ["SCHEDULER_PAUSE_AFTER_FAILURES", "pauseAfterFailures", 0, 2 ** 31 - 1],
+    ["SCHEDULER_BATCH_BYTES", "batchBytes", 1, Number.MAX_SAFE_INTEGER],
+  ] as const;
+  for (const [name, field, min, max] of counts) {
+    test(`${name}: a whole number from ${min} to ${max}`, () => {
+      expect(load({ [name]: String(min) })[field]).toBe(min);
+      expect(load({ [name]: String(max) })[field]).toBe(max);
+      for (const bad of [String(min - 1), max === Number.MAX_SAFE_INTEGER ? "9007199254740993" : String(max + 1), "1.5", "x"]) {
+        expect(errorOf({ [name]: bad }).message).toBe(`${name}=${JSON.stringify(bad)} is invalid: expected a whole number from ${min} to ${max}`);
+      }
+    });
+  }
+
+  test("the new settings' defaults: never give up, 16 MiB in flight", () => {
+    expect(load({})).toMatchObject({ maxOutageMs: 0, batchBytes: 16_777_216 });
+    expect(load({ SCHEDULER_MAX_OUTAGE: "90", SCHEDULER_BATCH_BYTES: "1" })).toMatchObject({ maxOutageMs: 90_000, batchBytes: 1 });
+  });
+});
+
+describe("several RabbitMQ nodes", () => {
+  test("RABBITMQ_HOST=a,b,c: one URL per node, same port and credentials", () => {
+    const { mq } = load({ RABBITMQ_HOST: "a, b,c", RABBITMQ_PORT: "5673", RABBITMQ_PASSWORD: "pw-hunter22" });
+    expect(mq.urls).toEqual(["amqp://guest:pw-hunter22@a:5673", "amqp://guest:pw-hunter22@b:5673", "amqp://guest:pw-hunter22@c:5673"]);
+    expect(mq.wheres).toEqual(["amqp://guest:***@a:5673", "amqp://guest:***@b:5673", "amqp://guest:***@c:5673"]);
+    expect(mq.url).toBe(mq.urls[0]!);
+    expect(mq.where).toBe(mq.wheres.join(","));
+    expect(mq.vhost).toBe("/");
+  });
+
+  test("a node may name its own port; IPv6 addresses in brackets or bare", () => {
+    const { mq } = load({ RABBITMQ_HOST: "a:5672,b:5673,[::1]:5674,::1,[fe80::2]" });
+    expect(mq.wheres).toEqual([
+      "amqp://guest:***@a:5672",
+      "amqp://guest:***@b:5673",
+      "amqp://guest:***@[::1]:5674",
+      "amqp://guest:***@[::1]:5672",
+      "amqp://guest:***@[fe80::2]:5672",
+    ]);
+  });
+
+  test("one host keeps the single-node shape", () => {
+    const { mq } = load({ RABBITMQ_HOST: "h" });
+    expect(mq).toMatchObject({ url: "amqp://guest:guest@h:5672", where: "amqp://guest:***@h:5672", urls: ["amqp://guest:guest@h:5672"] });
+  });
+
+  test("bad host lists name RABBITMQ_HOST and the accepted form", () => {
+    const expected = "expected host names or addresses, comma-separated, each optionally with :port (1 to 65535)";
+    for (const bad of ["a,,b", "a,", "a:0", "a:70000", "a:x", "[::1", "[::1]:x", ":5672"]) {
+      expect(errorOf({ RABBITMQ_HOST: bad }).message).toBe(`RABBITMQ_HOST=${JSON.stringify(bad)} is invalid: ${expected}`);
+    }
+  });
+
+  test("comma-separated RABBITMQ_URLs, each redacted; a comma inside a password is not a separator", () => {
+    const config = load({ RABBITMQ_URL: "amqp://u:p,w@a:5672/vh, amqps://u:pw2@b:5671/vh" });
+    expect(config.mq.urls).toEqual(["amqp://u:p,w@a:5672/vh", "amqps://u:pw2@b:5671/vh"]);
+    expect(config.mq.wheres).toEqual(["amqp://u:***@a:5672/vh", "amqps://u:***@b:5671/vh"]);
+    expect(config.mq.vhost).toBe("vh");
+    // Each URL is scrubbed on its own, since an error may quote one node's URL.
+    expect(config.secrets).toEqual(expect.arrayContaining(["amqp://u:p,w@a:5672/vh", "amqps://u:pw2@b:5671/vh"]));
+  });
+
+  test("the URLs must share one vhost, and each must be an AMQP URL", () => {
+    expect(errorOf({ RABBITMQ_URL: "amqp://u:hunter22@a/one,amqp://u:hunter22@b/two" }).message).toBe(
+      'RABBITMQ_URL="amqp://u:***@a/one,amqp://u:***@b/two" is invalid: expected the same vhost in every URL (found "one" and "two")',
+    );
+    // No path and "/" (encoded) are the same vhost.
+    expect(load({ RABBITMQ_URL: "amqp://u:hunter22@a,amqp://u:hunter22@b/%2F" }).mq.vhost).toBe("/");
+    for (const bad of ["amqp://u:hunter22@a,http://b", "amqp://u:hunter22@a,b/vh"]) {
+      expect(errorOf({ RABBITMQ_URL: bad }).message).toContain("is invalid: expected amqp://user:password@host:port/vhost");
+    }
   });
 });

@@ -32,22 +32,83 @@ export interface BrokerLink extends Publisher {
   readonly blocked: boolean;
 }
 
-export function brokerUrl(mq: BrokerConfig): string {
-  const url = new URL(mq.url);
+/** One node's URL (from `BrokerConfig.urls`) with our heartbeat and frame size unless it sets them. */
+export function brokerUrl(nodeUrl: string): string {
+  const url = new URL(nodeUrl);
   if (!url.searchParams.has("heartbeat")) url.searchParams.set("heartbeat", String(HEARTBEAT_SECONDS));
   // Larger frames cut the per-message framing overhead of big workflow documents.
   if (!url.searchParams.has("frameMax")) url.searchParams.set("frameMax", "131072");
   return url.toString();
 }
 
-export async function connectBroker(mq: BrokerConfig, connectTimeoutMs: number): Promise<ChannelModel> {
-  return amqp.connect(brokerUrl(mq), {
+/**
+ * Opens one AMQP connection to one node, handshake included, within `connectTimeoutMs`.
+ * amqplib's own `timeout` is an idle timer on the socket; the deadline also bounds a server that
+ * keeps trickling bytes. A connection that opens after the deadline is closed at once.
+ */
+export async function connectNode(nodeUrl: string, connectTimeoutMs: number): Promise<ChannelModel> {
+  const opening = amqp.connect(brokerUrl(nodeUrl), {
     timeout: connectTimeoutMs,
     noDelay: true,
     keepAlive: true,
     keepAliveDelay: 10_000,
     clientProperties: { connection_name: "rune-scheduler" },
   });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      opening.then((late) => late.close().catch(() => {}), () => {});
+      reject(Object.assign(new Error(`connect ETIMEDOUT: no AMQP handshake within ${connectTimeoutMs} ms`), { code: "ETIMEDOUT" }));
+    }, connectTimeoutMs);
+  });
+  try {
+    return await Promise.race([opening, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Every node failed; `message` names each node (redacted) and why. */
+export class BrokerConnectError extends Error {
+  /** Set when every node failed the same way (e.g. ECONNREFUSED), so callers can classify it. */
+  readonly code?: string;
+  constructor(readonly failures: readonly { where: string; error: unknown }[]) {
+    super(`no RabbitMQ node could be used: ${failures.map((f) => `${f.where}: ${messageOf(f.error)}`).join("; ")}`);
+    this.name = "BrokerConnectError";
+    const codes = new Set(failures.map((f) => (f.error as { code?: unknown })?.code));
+    const [only] = codes;
+    if (codes.size === 1 && typeof only === "string") this.code = only;
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Per config: the node the next connect tries first. */
+const nextNode = new WeakMap<BrokerConfig, number>();
+
+/**
+ * Connects to the first node that answers, trying each once. Every (re)connect starts from the
+ * node after the one tried last, whether it worked or failed: the link being replaced most
+ * likely died with its node, and a dead first node must not cost a timeout on every reconnect.
+ * With one node, its own error is thrown as it is.
+ */
+export async function connectBroker(mq: BrokerConfig, connectTimeoutMs: number): Promise<ChannelModel> {
+  const count = mq.urls.length;
+  const first = nextNode.get(mq) ?? 0;
+  const failures: { where: string; error: unknown }[] = [];
+  for (let k = 0; k < count; k++) {
+    const i = (first + k) % count;
+    nextNode.set(mq, (i + 1) % count);
+    try {
+      return await connectNode(mq.urls[i]!, connectTimeoutMs);
+    } catch (error) {
+      failures.push({ where: mq.wheres[i]!, error });
+    }
+  }
+  if (failures.length === 1) throw failures[0]!.error;
+  throw new BrokerConnectError(failures);
 }
 
 /**

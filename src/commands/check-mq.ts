@@ -1,12 +1,21 @@
 import type { ChannelModel } from "amqplib";
 import { defineCommand } from "citty";
-import { connectBroker } from "../broker.ts";
+import { connectNode } from "../broker.ts";
 import type { Config } from "../config.ts";
 import { explainBrokerError } from "../diagnose.ts";
 import { configArgs, jsonArg, printReport, withConfig } from "./shared.ts";
 
+/** One configured node: reachable (AMQP handshake done) or why not. */
+export interface BrokerNodeReport {
+  where: string;
+  ok: boolean;
+  serverVersion?: string;
+  error?: string;
+}
+
 export interface BrokerReport {
   ok: boolean;
+  /** The node the queue was checked through (every node's, joined, if none answered). */
   where: string;
   vhost: string;
   queue: string;
@@ -15,19 +24,31 @@ export interface BrokerReport {
   queueState?: "exists" | "missing";
   messages?: number;
   consumers?: number;
+  nodes: BrokerNodeReport[];
   notes: string[];
 }
 
-/** Connects and checks the vhost and the queue without changing anything. Never throws. */
+/**
+ * Connects to every node (a dead one is worth knowing about before a failover needs it), then
+ * checks the vhost and the queue through the first that answered, without changing anything.
+ * Ok when at least one node works and the queue checks pass. Never throws.
+ */
 export async function checkBroker(config: Config): Promise<BrokerReport> {
   const { mq } = config;
-  const report: BrokerReport = { ok: false, where: mq.where, vhost: mq.vhost, queue: mq.queue, notes: [] };
-  let connection: ChannelModel | null = null;
+  const report: BrokerReport = { ok: false, where: mq.where, vhost: mq.vhost, queue: mq.queue, nodes: [], notes: [] };
+  // In parallel, so several unreachable nodes cost one connect timeout, not one each.
+  const attempts = await Promise.all(mq.urls.map((url, i) => probeNode(url, mq.wheres[i]!, config)));
+  report.nodes = attempts.map((attempt) => attempt.node);
+  const usable = attempts.filter((attempt) => attempt.connection !== null);
+  for (const spare of usable.slice(1)) await spare.connection!.close().catch(() => {});
+  const connection = usable[0]?.connection ?? null;
+  if (connection === null) {
+    report.error = report.nodes.length === 1 ? report.nodes[0]!.error : `no RabbitMQ node could be used (${report.nodes.length} tried)`;
+    return report;
+  }
+  report.where = usable[0]!.node.where;
+  report.serverVersion = usable[0]!.node.serverVersion;
   try {
-    connection = await connectBroker(mq, config.connectTimeoutMs);
-    connection.on("error", () => {});
-    const server = (connection.connection as unknown as { serverProperties?: { version?: string } }).serverProperties;
-    report.serverVersion = server?.version;
     const found = await passiveCheck(connection, mq.queue);
     if (found === null) {
       report.queueState = "missing";
@@ -43,11 +64,23 @@ export async function checkBroker(config: Config): Promise<BrokerReport> {
       report.ok = durability === null;
     }
   } catch (error) {
-    report.error = explainBrokerError(error, mq, config.connectTimeoutMs);
+    report.error = explainBrokerError(error, { where: report.where, vhost: mq.vhost }, config.connectTimeoutMs);
   } finally {
-    await connection?.close().catch(() => {});
+    await connection.close().catch(() => {});
   }
   return report;
+}
+
+async function probeNode(url: string, where: string, config: Config): Promise<{ node: BrokerNodeReport; connection: ChannelModel | null }> {
+  try {
+    const connection = await connectNode(url, config.connectTimeoutMs);
+    connection.on("error", () => {});
+    const server = (connection.connection as unknown as { serverProperties?: { version?: string } }).serverProperties;
+    return { node: { where, ok: true, serverVersion: server?.version }, connection };
+  } catch (error) {
+    const explained = explainBrokerError(error, { where, vhost: config.mq.vhost }, config.connectTimeoutMs);
+    return { node: { where, ok: false, error: explained }, connection: null };
+  }
 }
 
 async function passiveCheck(connection: ChannelModel, queue: string) {
@@ -91,8 +124,13 @@ async function durabilityProblem(connection: ChannelModel, queue: string): Promi
 }
 
 export function formatBrokerReport(report: BrokerReport): string {
-  if (report.error && !report.queueState) return `FAILED ${report.error}`;
-  const lines = [`${report.ok ? "ok" : "FAILED"} RabbitMQ ${report.serverVersion ?? "?"} at ${report.where} vhost "${report.vhost}"`];
+  // With one node its line is the report; with several, each gets its own.
+  const nodeLines =
+    report.nodes.length > 1
+      ? report.nodes.map((node) => (node.ok ? `  node ok: RabbitMQ ${node.serverVersion ?? "?"} at ${node.where}` : `  node FAILED: ${node.error}`))
+      : [];
+  if (report.error && !report.queueState) return [`FAILED ${report.error}`, ...nodeLines].join("\n");
+  const lines = [`${report.ok ? "ok" : "FAILED"} RabbitMQ ${report.serverVersion ?? "?"} at ${report.where} vhost "${report.vhost}"`, ...nodeLines];
   if (report.error) lines.push(`  error: ${report.error}`);
   if (report.queueState === "exists") {
     lines.push(`  queue "${report.queue}": ${report.messages} message(s) ready, ${report.consumers} consumer(s)`);

@@ -1,0 +1,142 @@
+/**
+ * Several RabbitMQ nodes (SPEC §3, issue 11 item 8): two fault proxies in front of the one
+ * RabbitMQ stand for two nodes of a cluster. Connects go to the first node that answers, each
+ * reconnect starts after the node tried last, and `check-mq` reports every node.
+ */
+import { afterEach, expect, test } from "bun:test";
+import { BrokerConnectError, connectBroker, connectNode } from "../../src/broker.ts";
+import { loadConfig } from "../../src/config.ts";
+import { runBinary } from "../support/binary.ts";
+import { createRig, freePort } from "../support/faults.ts";
+import { startProxy, type FaultProxy } from "../support/proxy.ts";
+import { createTestQueue, insertSchedules, waitFor } from "../support/services.ts";
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+});
+
+async function node(): Promise<FaultProxy> {
+  const proxy = await startProxy({ host: "127.0.0.1", port: 5672 });
+  cleanups.push(() => proxy.close());
+  return proxy;
+}
+
+const hosts = (...proxies: { port: number }[]) => proxies.map((proxy) => `127.0.0.1:${proxy.port}`).join(",");
+
+test("connectBroker skips a refusing node, and the next connect starts after the node it used", async () => {
+  const [a, b] = [await node(), await node()];
+  const { mq } = loadConfig({ env: { RABBITMQ_HOST: hosts(a, b) } });
+  a.refuse();
+  const first = await connectBroker(mq, 3_000);
+  cleanups.push(() => first.close().catch(() => {}));
+  expect([a.openConnections, b.openConnections]).toEqual([0, 1]);
+
+  a.resume();
+  const acceptedByB = b.acceptedConnections;
+  const second = await connectBroker(mq, 3_000);
+  cleanups.push(() => second.close().catch(() => {}));
+  // Started at a (after b, the node last used), so b was not even tried.
+  expect(a.openConnections).toBe(1);
+  expect(b.acceptedConnections).toBe(acceptedByB);
+});
+
+test("when every node fails, the error names each node (redacted) and why", async () => {
+  const [a, b] = [await node(), await node()];
+  const { mq } = loadConfig({ env: { RABBITMQ_HOST: hosts(a, b), RABBITMQ_PASSWORD: "Node-Sekr1t" } });
+  a.refuse();
+  b.refuse();
+  const error = await connectBroker(mq, 3_000).then(
+    () => null,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(BrokerConnectError);
+  const message = (error as Error).message;
+  expect(message).toStartWith("no RabbitMQ node could be used: ");
+  expect(message).toContain(`amqp://guest:***@127.0.0.1:${a.port}: `);
+  expect(message).toContain(`amqp://guest:***@127.0.0.1:${b.port}: `);
+  expect(message).not.toContain("Node-Sekr1t");
+});
+
+test("a node that accepts and then says nothing costs one connect timeout, then the next node is used", async () => {
+  const [a, b] = [await node(), await node()];
+  const { mq } = loadConfig({ env: { RABBITMQ_HOST: hosts(a, b) } });
+  a.stall();
+  const started = Date.now();
+  const connection = await connectBroker(mq, 1_000);
+  cleanups.push(() => connection.close().catch(() => {}));
+  expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+  expect(Date.now() - started).toBeLessThan(3_000);
+  expect(b.openConnections).toBe(1);
+});
+
+test("connectNode bounds the handshake by the connect timeout", async () => {
+  const a = await node();
+  a.stall();
+  const started = Date.now();
+  const error = await connectNode(`amqp://guest:guest@127.0.0.1:${a.port}`, 500).then(
+    () => null,
+    (caught: Error) => caught,
+  );
+  expect(error?.message).toContain("ETIMEDOUT");
+  expect(Date.now() - started).toBeLessThan(2_000);
+});
+
+test("run: connects through the second node while the first is down, and follows back to the first when the second goes", async () => {
+  const rig = await createRig(cleanups);
+  const [a, b] = [await node(), await node()];
+  a.refuse();
+  const scheduler = rig.start({ RABBITMQ_HOST: hosts(a, b), SCHEDULER_MAX_RETRIES: "0" });
+  await scheduler.waitForLine(/RabbitMQ connection established/, 15_000);
+  expect(b.openConnections).toBeGreaterThan(0);
+  await insertSchedules(rig.db.sql, [{ dueInMs: -100, intervalSeconds: 3600 }]);
+  await waitFor("a message through the second node", () => rig.queue.messages.length === 1, 15_000);
+
+  a.resume();
+  b.refuse();
+  b.reset();
+  await waitFor("a connection through the first node", () => a.openConnections > 0, 20_000);
+  await insertSchedules(rig.db.sql, [{ dueInMs: -100, intervalSeconds: 3600 }]);
+  await waitFor("a message through the first node", () => rig.queue.messages.length === 2, 20_000);
+  expect(b.openConnections).toBe(0);
+  expect(await rig.readyz()).toBe(200);
+  expect(scheduler.proc.exitCode).toBeNull();
+  expect(new Set(rig.messageIds()).size).toBe(2);
+}, 60_000);
+
+test("check-mq reports each node, and is ok when one works and the queue checks pass", async () => {
+  const queue = await createTestQueue();
+  cleanups.push(() => queue.drop());
+  const dead = await freePort();
+  const env = { RABBITMQ_QUEUE: queue.name, SCHEDULER_CONNECT_TIMEOUT: "5" };
+
+  const some = await runBinary(["check-mq"], { ...env, RABBITMQ_HOST: `127.0.0.1:${dead},127.0.0.1:5672` });
+  expect(some.code).toBe(0);
+  expect(some.stdout.split("\n")).toEqual([
+    expect.stringMatching(/^ok RabbitMQ \S+ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672 vhost "\/"$/),
+    `  node FAILED: RabbitMQ refused the connection at amqp://guest:***@127.0.0.1:${dead}; is it running and listening there? check RABBITMQ_HOST/RABBITMQ_PORT`,
+    expect.stringMatching(/^  node ok: RabbitMQ \S+ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672$/),
+    `  queue "${queue.name}": 0 message(s) ready, 0 consumer(s)`,
+    "  note: no consumer is attached: messages will wait in the queue",
+    "",
+  ]);
+
+  const json = await runBinary(["check-mq", "--json"], { ...env, RABBITMQ_HOST: `127.0.0.1:${dead},127.0.0.1:5672` });
+  expect(JSON.parse(json.stdout)).toMatchObject({
+    ok: true,
+    queueState: "exists",
+    nodes: [
+      { where: `amqp://guest:***@127.0.0.1:${dead}`, ok: false },
+      { where: "amqp://guest:***@127.0.0.1:5672", ok: true },
+    ],
+  });
+
+  const none = await runBinary(["check-mq"], { ...env, RABBITMQ_HOST: `127.0.0.1:${dead},no-such-host.invalid` });
+  expect(none.code).toBe(1);
+  expect(none.stderr.split("\n")).toEqual([
+    "FAILED no RabbitMQ node could be used (2 tried)",
+    `  node FAILED: RabbitMQ refused the connection at amqp://guest:***@127.0.0.1:${dead}; is it running and listening there? check RABBITMQ_HOST/RABBITMQ_PORT`,
+    "  node FAILED: RabbitMQ host in amqp://guest:***@no-such-host.invalid:5672 cannot be resolved; check RABBITMQ_HOST (or RABBITMQ_URL) and DNS",
+    "",
+  ]);
+}, 30_000);

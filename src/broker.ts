@@ -9,7 +9,10 @@ import type { PublishOutcome } from "./plan.ts";
 
 /** AMQP heartbeat: a silently dead broker is noticed within about two of these. */
 export const HEARTBEAT_SECONDS = 10;
-/** A batch whose confirms take longer counts as unknown (the rows stay due) and the link is reset. */
+/**
+ * A batch that hears no confirm for this long counts as unknown (the rows stay due) and the link
+ * is reset. Silence, not total time: a large batch on a slow link that keeps confirming goes on.
+ */
 export const CONFIRM_TIMEOUT_MS = 10_000;
 /** A close handshake not finished by then is cut: a dead or stalled link never sends CloseOk. */
 export const CLOSE_TIMEOUT_MS = 2_000;
@@ -22,6 +25,8 @@ export interface Publisher {
   readonly blocked?: boolean;
   /** Why the link is gone, once it is. */
   readonly closedReason?: string | null;
+  /** The broker's max message body size, once it refused a larger message by closing the channel. */
+  readonly maxBodyBytes?: number | null;
   close(): Promise<void>;
 }
 
@@ -126,6 +131,9 @@ export async function ensureQueue(connection: ChannelModel, mq: BrokerConfig): P
     if ((error as { code?: number }).code !== 404) throw error;
   }
   const declare = await connection.createChannel();
+  // A refused declare (403: no configure permission) closes this channel; unheard, amqplib
+  // would raise it on the connection and take the publishing channel down with it.
+  declare.on("error", () => {});
   await declare.assertQueue(mq.queue, { durable: true, arguments: { "x-queue-type": mq.queueType } });
   await declare.close();
   return "declared";
@@ -142,7 +150,7 @@ export async function openBrokerLink(mq: BrokerConfig, connectTimeoutMs: number,
   try {
     await ensureQueue(connection, mq);
     const channel = await connection.createConfirmChannel();
-    return brokerLink(connection, channel, mq.queue, onChange);
+    return brokerLink(connection, channel, mq.queue, () => ensureQueue(connection, mq), onChange);
   } catch (error) {
     await connection.close().catch(() => {});
     throw error;
@@ -171,12 +179,34 @@ async function closeConnection(connection: ChannelModel): Promise<void> {
   }
 }
 
-function brokerLink(connection: ChannelModel, channel: ConfirmChannel, queue: string, onChange?: () => void): BrokerLink {
+/** RabbitMQ's reply to a message that no queue took; on the default exchange: the queue is missing. */
+const NO_ROUTE = 312;
+/** A queue missing again this soon after we declared it is not ours to keep declaring. */
+const REDECLARE_GUARD_MS = 5_000;
+
+/**
+ * The broker's own limit, from the text of the channel close it sends for a larger message
+ * (`PRECONDITION_FAILED - message size 20000000 is larger than configured max size 16777216`).
+ */
+export function refusedSizeLimit(closeText: string): number | null {
+  const match = /larger than configured max size (\d+)/.exec(closeText);
+  return match ? Number(match[1]) : null;
+}
+
+function brokerLink(
+  connection: ChannelModel,
+  channel: ConfirmChannel,
+  queue: string,
+  redeclareQueue: () => Promise<unknown>,
+  onChange?: () => void,
+): BrokerLink {
   let closedReason: string | null = null;
   let blocked = false;
+  let maxBodyBytes: number | null = null;
+  let declaredAt = Number.NEGATIVE_INFINITY;
   /** Batches waiting for confirms; each is settled "unknown" if the link drops. */
   const inFlight = new Set<(reason: string) => void>();
-  const returned = new Map<string, string>();
+  const returned = new Map<string, { code: number; text: string }>();
 
   const markClosed = (reason: string, notify = true) => {
     if (closedReason !== null) return;
@@ -194,26 +224,52 @@ function brokerLink(connection: ChannelModel, channel: ConfirmChannel, queue: st
     blocked = false;
     onChange?.();
   });
-  channel.on("error", (error: Error) => markClosed(`channel error: ${error.message}`));
+  channel.on("error", (error: Error) => {
+    // A message over the broker's max_message_size closes the channel: learn the limit, so the
+    // engine fails that row by size next time instead of losing the channel on it again.
+    maxBodyBytes = refusedSizeLimit(error.message) ?? maxBodyBytes;
+    markClosed(`channel error: ${error.message}`);
+  });
   channel.on("close", () => markClosed("channel closed"));
   // The broker sends basic.return before the ack of the same message, so a returned message
   // is known to be unroutable by the time its confirm callback runs.
   channel.on("return", (message: ConsumeMessage) => {
     const id = message.properties.messageId as string | undefined;
     const fields = message.fields as unknown as { replyCode?: number; replyText?: string };
-    if (id) returned.set(id, `${fields.replyCode ?? ""} ${fields.replyText ?? "returned"}`.trim());
+    if (id) returned.set(id, { code: fields.replyCode ?? 0, text: `${fields.replyCode ?? ""} ${fields.replyText ?? "returned"}`.trim() });
   });
+
+  /**
+   * NO_ROUTE on the default exchange means the queue is gone (deleted under us): the
+   * environment's fault, not the rows'. Declare it again and let the rows be claimed again;
+   * only a queue that cannot be declared (or vanishes again at once) fails the fires.
+   */
+  async function recoverQueue(why: string): Promise<PublishOutcome> {
+    if (Date.now() - declaredAt < REDECLARE_GUARD_MS) {
+      return { status: "failed", reason: `returned by the broker as unroutable: ${why}; queue "${queue}" vanished again right after it was declared` };
+    }
+    try {
+      await redeclareQueue();
+      declaredAt = Date.now();
+      return { status: "retry", reason: `queue "${queue}" was missing (${why}) and has been declared again` };
+    } catch (error) {
+      return { status: "failed", reason: `returned by the broker as unroutable: ${why}; declaring queue "${queue}" failed: ${(error as Error).message}` };
+    }
+  }
 
   async function publishBatch(messages: readonly OutgoingMessage[]): Promise<PublishOutcome[]> {
     const outcomes: (PublishOutcome | undefined)[] = new Array(messages.length);
     if (messages.length === 0) return [];
     if (closedReason !== null) return messages.map(() => ({ status: "unknown", reason: closedReason! }));
     let pending = messages.length;
+    let lastHeardMs = Date.now();
+    const noRoute: number[] = [];
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
     const settle = (index: number, outcome: PublishOutcome) => {
       if (outcomes[index] !== undefined) return;
       outcomes[index] = outcome;
+      lastHeardMs = Date.now();
       if (--pending === 0) finish();
     };
     let abandoned = false;
@@ -222,8 +278,16 @@ function brokerLink(connection: ChannelModel, channel: ConfirmChannel, queue: st
       for (let i = 0; i < messages.length; i++) settle(i, { status: "unknown", reason });
     };
     inFlight.add(abandon);
-    const timer = setTimeout(() => {
-      abandon(`no confirm from the broker within ${CONFIRM_TIMEOUT_MS} ms${blocked ? " (it is blocking publishes)" : ""}`);
+    // The deadline is about silence, not the batch's size: every confirm (and every drain of
+    // the socket) is progress and pushes it back, so a slow link that moves is never cut.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const checkSilence = () => {
+      const silentMs = Date.now() - lastHeardMs;
+      if (silentMs < CONFIRM_TIMEOUT_MS) {
+        timer = setTimeout(checkSilence, CONFIRM_TIMEOUT_MS - silentMs);
+        return;
+      }
+      abandon(`no confirm from the broker for ${CONFIRM_TIMEOUT_MS} ms${blocked ? " (it is blocking publishes)" : ""}`);
       // A blocked link is alive: the broker holds our publishes until its alarm clears, and a
       // new connection would only leave another one full of unread data on the broker.
       if (blocked) return;
@@ -231,7 +295,8 @@ function brokerLink(connection: ChannelModel, channel: ConfirmChannel, queue: st
       // batch starts on a fresh one.
       markClosed("confirm timeout");
       cutSocket(connection, "confirm timeout");
-    }, CONFIRM_TIMEOUT_MS);
+    };
+    timer = setTimeout(checkSilence, CONFIRM_TIMEOUT_MS);
     try {
       for (let i = 0; i < messages.length && closedReason === null && !abandoned; i++) {
         const message = messages[i]!;
@@ -245,8 +310,12 @@ function brokerLink(connection: ChannelModel, channel: ConfirmChannel, queue: st
             // for every message still unconfirmed when the channel goes: that one is unknown.
             if (error && error.message !== "message nacked") settle(i, { status: "unknown", reason: error.message });
             else if (error) settle(i, { status: "failed", reason: "nacked by the broker (queue full, rejected or broker error)" });
-            else if (returnedWhy !== undefined) settle(i, { status: "failed", reason: `returned by the broker as unroutable: ${returnedWhy}` });
-            else settle(i, { status: "confirmed" });
+            else if (returnedWhy?.code === NO_ROUTE) {
+              noRoute.push(i);
+              settle(i, { status: "failed", reason: returnedWhy.text }); // replaced below
+            } else if (returnedWhy !== undefined) {
+              settle(i, { status: "failed", reason: `returned by the broker as unroutable: ${returnedWhy.text}` });
+            } else settle(i, { status: "confirmed" });
           });
         } catch (error) {
           // amqplib throws when the channel closed under us: the link is gone, not the message.
@@ -254,13 +323,20 @@ function brokerLink(connection: ChannelModel, channel: ConfirmChannel, queue: st
           break;
         }
         // Bounded in-flight bytes: wait for the socket to drain rather than buffer without end.
-        if (!writable) await waitForDrain(channel, () => closedReason !== null || abandoned);
+        if (!writable) {
+          await waitForDrain(channel, () => closedReason !== null || abandoned);
+          lastHeardMs = Date.now();
+        }
       }
       if (closedReason !== null) abandon(closedReason);
       await done;
     } finally {
       clearTimeout(timer);
       inFlight.delete(abandon);
+    }
+    if (noRoute.length > 0) {
+      const recovered = await recoverQueue((outcomes[noRoute[0]!] as { reason: string }).reason);
+      for (const i of noRoute) outcomes[i] = recovered;
     }
     return outcomes as PublishOutcome[];
   }
@@ -275,6 +351,9 @@ function brokerLink(connection: ChannelModel, channel: ConfirmChannel, queue: st
     },
     get blocked() {
       return blocked;
+    },
+    get maxBodyBytes() {
+      return maxBodyBytes;
     },
     async close() {
       markClosed("closed by the scheduler", false);

@@ -7,6 +7,12 @@ export type Sql = postgres.Sql;
 /** Server-side limits that make a stalled or partitioned scheduler release its row locks. */
 export const SESSION_LIMITS = {
   statementTimeoutMs: 15_000,
+  /**
+   * How long a statement waits for a table lock (a plain CREATE INDEX, an ALTER TABLE) before
+   * it fails with 55P03 and the engine tries again: short enough to stay live and ready, long
+   * enough that the claim goes the moment a lock it waited for is released.
+   */
+  lockTimeoutMs: 5_000,
   idleInTransactionTimeoutMs: 20_000,
   keepAliveSeconds: 10,
   /**
@@ -58,6 +64,7 @@ export function createDatabase(db: DatabaseConfig, options: DatabaseOptions): Sq
       // now() is only right when the session zone is UTC, whatever the server's default.
       TimeZone: "UTC",
       statement_timeout: SESSION_LIMITS.statementTimeoutMs,
+      lock_timeout: SESSION_LIMITS.lockTimeoutMs,
       idle_in_transaction_session_timeout: SESSION_LIMITS.idleInTransactionTimeoutMs,
     },
   });

@@ -79,6 +79,10 @@ export function explainBrokerError(error: unknown, place: BrokerPlace, connectTi
   if (code === "ETIMEDOUT" || /ETIMEDOUT/.test(message)) {
     return `RabbitMQ at ${at} did not answer within ${connectTimeoutMs / 1000}s; check the address, firewalls and SCHEDULER_CONNECT_TIMEOUT`;
   }
+  const queueRefused = /access to queue '([^']*)'/.exec(message);
+  if (queueRefused) {
+    return `RabbitMQ at ${at} refused access to queue "${queueRefused[1]}": the user may not declare or use it; create the queue, or give the user configure and write permission on it (rabbitmqctl set_permissions)`;
+  }
   if (/ACCESS_REFUSED|403|authentication|PLAIN login refused/i.test(message)) {
     return `RabbitMQ rejected the credentials at ${at}; check RABBITMQ_USER and RABBITMQ_PASSWORD (or RABBITMQ_URL)`;
   }

@@ -1,20 +1,42 @@
 /**
  * One claimed batch: plan every row, publish what is to be published, and turn the broker's
- * answers into row updates and counters. Runs inside the claim transaction (see store.claimBatch).
+ * answers into row updates and a tally. Runs inside the claim transaction (see store.claimBatch).
+ * It changes no counter and writes no log line: the engine applies the tally only once the
+ * transaction that records these updates has committed.
  */
 import type { Publisher } from "./broker.ts";
 import type { Clock } from "./clock.ts";
-import type { Logger } from "./log.ts";
 import type { ClaimedRow } from "./message.ts";
-import { observeLag, type Metrics } from "./metrics.ts";
-import { planFire, rowUpdate, type FirePlan, type PlanOptions, type PublishOutcome, type RowUpdate } from "./plan.ts";
+import {
+  planFire,
+  rowUpdate,
+  UnplannableRow,
+  type FirePlan,
+  type PlanOptions,
+  type PublishOutcome,
+  type RowUpdate,
+} from "./plan.ts";
 
 export interface FireDeps {
   readonly publisher: Publisher;
   readonly clock: Clock;
-  readonly metrics: Metrics;
-  readonly log: Logger;
   readonly options: PlanOptions & { readonly pauseAfterFailures: number };
+}
+
+/** What a batch did, to be counted once it is committed. */
+export interface FireTally {
+  executions: number;
+  failures: number;
+  skipped: number;
+  missed: number;
+  paused: number;
+  unknown: number;
+  /** Fire lag of each confirmed message, seconds. */
+  readonly lagsSeconds: number[];
+  /** `schedule N: reason` of each failed fire. */
+  readonly failed: string[];
+  /** Local time of the broker's answers, when anything was fired. */
+  firedAtMs: number | null;
 }
 
 export interface FireResult {
@@ -22,44 +44,62 @@ export interface FireResult {
   readonly updates: RowUpdate[];
   /** Why some outcome is unknown (the link was lost), or null when every outcome is known. */
   readonly unknown: string | null;
+  /** Rows not taken for a reason already dealt with (a queue declared again): claim again now. */
+  readonly retry: number;
+  /** Rows that cannot be planned at all: untouched, to be set aside by the engine. */
+  readonly unplannable: readonly UnplannableRow[];
+  readonly tally: FireTally;
+}
+
+export function emptyTally(): FireTally {
+  return { executions: 0, failures: 0, skipped: 0, missed: 0, paused: 0, unknown: 0, lagsSeconds: [], failed: [], firedAtMs: null };
 }
 
 export async function fireBatch(deps: FireDeps, rows: ClaimedRow[], dbNowMs: number): Promise<FireResult> {
-  const { publisher, clock, metrics, log, options } = deps;
-  const plans = rows.map((row) => planFire(row, dbNowMs, options));
+  const { publisher, clock, options } = deps;
+  const plans: FirePlan[] = [];
+  const unplannable: UnplannableRow[] = [];
+  // One row's bad value is that row's problem: it never stops the plans of the others.
+  for (const row of rows) {
+    try {
+      plans.push(planFire(row, dbNowMs, options));
+    } catch (error) {
+      unplannable.push(error instanceof UnplannableRow ? error : new UnplannableRow(row.id, String((error as Error).message)));
+    }
+  }
   const toPublish = plans.filter((plan): plan is Extract<FirePlan, { kind: "publish" }> => plan.kind === "publish");
   const outcomes = await publisher.publishBatch(toPublish.map((plan) => plan.message));
   const published = new Map<FirePlan, PublishOutcome>(toPublish.map((plan, i) => [plan, outcomes[i]!]));
   const firedAt = clock.now();
+  const tally = emptyTally();
   const updates: RowUpdate[] = [];
-  const failures: string[] = [];
   let unknown: string | null = null;
+  let retry = 0;
   for (const plan of plans) {
     const outcome = published.get(plan);
     const update = rowUpdate(plan, outcome, options.pauseAfterFailures);
     if (update === null) {
-      unknown = outcome?.status === "unknown" ? outcome.reason : "no outcome";
-      metrics.unknown += 1;
+      if (outcome?.status === "retry") retry += 1;
+      else {
+        unknown = outcome?.status === "unknown" ? outcome.reason : "no outcome";
+        tally.unknown += 1;
+      }
       continue;
     }
     updates.push(update);
-    metrics.missed += plan.missed;
-    if (update.outcome === "skipped") metrics.skipped += 1;
+    tally.missed += plan.missed;
+    if (update.outcome === "skipped") tally.skipped += 1;
     else {
-      metrics.lastExecutionMs = firedAt;
+      tally.firedAtMs = firedAt;
       if (update.outcome === "ok") {
-        metrics.executions += 1;
-        observeLag(metrics, (firedAt - plan.row.slotMs) / 1000);
+        tally.executions += 1;
+        tally.lagsSeconds.push((firedAt - plan.row.slotMs) / 1000);
       } else {
-        metrics.failures += 1;
-        failures.push(`schedule ${plan.row.id}: ${update.error}`);
+        tally.failures += 1;
+        tally.failed.push(`schedule ${plan.row.id}: ${update.error}`);
       }
-      if (update.pause) metrics.paused += 1;
+      if (update.pause) tally.paused += 1;
     }
   }
-  if (failures.length > 0) {
-    log.warn(`${failures.length} fire(s) failed and moved on`, { first: failures[0] });
-    for (const failure of failures) log.debug(`fire failed: ${failure}`);
-  }
-  return { updates, unknown };
+  return { updates, unknown, retry, unplannable, tally };
 }

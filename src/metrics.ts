@@ -1,4 +1,5 @@
 /** Counters, gauges and the fire-lag histogram of one scheduler process. No I/O. */
+import type { FireTally } from "./fire.ts";
 
 /** Fire-lag buckets, seconds: precise fires land in the first few, outages in the last. */
 export const LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] as const;
@@ -51,6 +52,23 @@ export function observeLag(metrics: Metrics, seconds: number): void {
   metrics.lag.sum += lag;
   metrics.lag.count += 1;
   for (let i = 0; i < LAG_BUCKETS.length; i++) if (lag <= LAG_BUCKETS[i]!) metrics.lag.buckets[i]! += 1;
+}
+
+/** Counts a committed batch (see fire.ts): only ever called after the commit that recorded it. */
+export function applyTally(metrics: Metrics, tally: FireTally): void {
+  metrics.executions += tally.executions;
+  metrics.failures += tally.failures;
+  metrics.skipped += tally.skipped;
+  metrics.missed += tally.missed;
+  metrics.paused += tally.paused;
+  metrics.unknown += tally.unknown;
+  for (const lag of tally.lagsSeconds) observeLag(metrics, lag);
+  if (tally.firedAtMs !== null) metrics.lastExecutionMs = tally.firedAtMs;
+}
+
+/** The line operators grep for when a dependency is lost (the original service's format). */
+export function healthFailedLine(metrics: Pick<Metrics, "dbUp" | "mqUp">): string {
+  return `HEALTHCHECK FAILED | DB: ${metrics.dbUp ? "up" : "down"} | MQ: ${metrics.mqUp ? "up" : "down"}`;
 }
 
 /** The one-line summary operators grep for (the original service's format). */

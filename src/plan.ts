@@ -8,6 +8,8 @@ import { isMisfire, nextSlot, pauseReason, shouldPause, skipReason } from "./slo
 export interface PlanOptions {
   readonly misfireGraceMs: number;
   readonly maxMessageBytes: number;
+  /** The broker's own limit, once it refused a larger message by closing the channel. */
+  readonly brokerMaxBodyBytes?: number;
   readonly seal?: ((jsonText: string) => string) | null;
 }
 
@@ -26,7 +28,12 @@ export type PublishOutcome =
   | { readonly status: "confirmed" }
   | { readonly status: "failed"; readonly reason: string }
   /** Lost before the broker answered: the row must stay untouched so the slot fires again. */
-  | { readonly status: "unknown"; readonly reason: string };
+  | { readonly status: "unknown"; readonly reason: string }
+  /**
+   * Not taken, for a reason of the environment that has been dealt with (the queue was missing
+   * and is declared again): the row stays untouched and is claimed again at once.
+   */
+  | { readonly status: "retry"; readonly reason: string };
 
 export interface RowUpdate {
   readonly id: number;
@@ -36,8 +43,29 @@ export interface RowUpdate {
   readonly pause: boolean;
 }
 
+/** The largest epoch ms a JavaScript Date (and so the message) can hold. */
+const MAX_DATE_MS = 8.64e15;
+
+/** A claimed row whose next slot cannot be computed: it cannot be moved on, only set aside. */
+export class UnplannableRow extends Error {
+  constructor(
+    readonly id: number,
+    reason: string,
+  ) {
+    super(reason);
+    this.name = "UnplannableRow";
+  }
+}
+
+/** Throws {@link UnplannableRow} when the row has no computable next slot (never for a claimable row). */
 export function planFire(row: ClaimedRow, nowMs: number, options: PlanOptions): FirePlan {
+  if (!Number.isFinite(row.slotMs) || !(row.intervalSeconds > 0)) {
+    throw new UnplannableRow(row.id, `next_run_at ${row.slotMs} ms / interval_seconds ${row.intervalSeconds} cannot be computed`);
+  }
   const { nextMs, missed } = nextSlot(row.slotMs, row.intervalSeconds * 1000, nowMs);
+  if (!(Math.abs(nextMs) <= MAX_DATE_MS)) {
+    throw new UnplannableRow(row.id, `its next slot (${nextMs} ms after 1970) is outside the representable range`);
+  }
   const base = { row, nextMs, missed };
   if (isMisfire(row.slotMs, nowMs, options.misfireGraceMs)) {
     return { ...base, kind: "skip", reason: skipReason(row.slotMs, nowMs, options.misfireGraceMs) };
@@ -52,6 +80,10 @@ export function planFire(row: ClaimedRow, nowMs: number, options: PlanOptions): 
     const reason = `message of ${message.body.byteLength} bytes exceeds SCHEDULER_MAX_MESSAGE_BYTES=${options.maxMessageBytes}; not sent`;
     return { ...base, kind: "fail", reason };
   }
+  if (options.brokerMaxBodyBytes !== undefined && message.body.byteLength > options.brokerMaxBodyBytes) {
+    const reason = `message of ${message.body.byteLength} bytes exceeds the broker's max_message_size of ${options.brokerMaxBodyBytes} bytes (it closed the channel on it); not sent`;
+    return { ...base, kind: "fail", reason };
+  }
   return { ...base, kind: "publish", message };
 }
 
@@ -64,7 +96,7 @@ export function rowUpdate(plan: FirePlan, published: PublishOutcome | undefined,
   if (plan.kind === "skip") return { ...base, outcome: "skipped", error: plan.reason, pause: false };
   const failure = plan.kind === "fail" ? plan.reason : published?.status === "failed" ? published.reason : null;
   if (plan.kind === "publish") {
-    if (!published || published.status === "unknown") return null;
+    if (!published || published.status === "unknown" || published.status === "retry") return null;
     if (published.status === "confirmed") return { ...base, outcome: "ok", error: null, pause: false };
   }
   const failures = plan.row.failureCount + 1;

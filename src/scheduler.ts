@@ -7,19 +7,21 @@
 import { backoffDelay } from "./backoff.ts";
 import type { Publisher } from "./broker.ts";
 import type { Clock } from "./clock.ts";
-import { isConnectionError } from "./db.ts";
-import { fireBatch } from "./fire.ts";
+import { databaseFailure, DependencyError, isPermanentRefusal, TableLockedError, type Dependency } from "./dependency.ts";
+import { fireBatch, type FireResult } from "./fire.ts";
 import type { Logger } from "./log.ts";
 import type { ClaimedRow } from "./message.ts";
-import type { Metrics } from "./metrics.ts";
+import { applyTally, healthFailedLine, type Metrics } from "./metrics.ts";
 import type { PlanOptions, RowUpdate } from "./plan.ts";
-import type { InvalidRow, PollResult } from "./store.ts";
+import type { BatchResult, ClaimRequest, InvalidRow, PollResult } from "./store.ts";
+
+export { DependencyError };
 
 export interface EngineStore {
   ping(): Promise<void>;
-  poll(lookAheadMs: number): Promise<PollResult>;
+  poll(lookAheadMs: number, skipIds: readonly number[]): Promise<PollResult>;
   /** One claim transaction: lock due rows, let `fire` publish them, write its updates, commit. */
-  claimBatch(limit: number, fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>): Promise<number>;
+  claimBatch(request: ClaimRequest, fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>): Promise<BatchResult>;
   findInvalid(): Promise<InvalidRow[]>;
   countPaused(): Promise<number>;
 }
@@ -28,9 +30,13 @@ export interface EngineOptions extends PlanOptions {
   readonly pollIntervalMs: number;
   readonly lookAheadMs: number;
   readonly batchSize: number;
+  /** Message bytes per claim transaction (SCHEDULER_BATCH_BYTES); absent: unbounded. */
+  readonly batchBytes?: number;
   readonly pauseAfterFailures: number;
-  /** Consecutive failed cycles before giving up; 0 = never. */
+  /** Consecutive failed attempts AT START-UP before giving up; 0 = never. */
   readonly maxRetries: number;
+  /** Once running: how long a dependency may stay lost before giving up; 0 = never. */
+  readonly maxOutageMs?: number;
   /** How often to look for invalid rows (a table scan). */
   readonly invalidScanIntervalMs?: number;
 }
@@ -46,51 +52,48 @@ export interface EngineDeps {
   /** Injectable for tests; defaults to `backoffDelay`. */
   readonly retryDelay?: (attempt: number) => number;
   /** Where each dependency is (redacted), for the lines that say it cannot be reached. */
-  readonly where?: Readonly<Partial<Record<DependencyError["dependency"], string>>>;
+  readonly where?: Readonly<Partial<Record<Dependency, string>>>;
+  /** Turns a dependency's error into the operator's line (cause, where, what to try). */
+  readonly explain?: (dependency: Dependency, error: unknown) => string;
 }
 
 export interface Engine {
   /** Resolves when the loop ends: 0 after `stop()`, 1 after giving up on a dependency. */
   readonly done: Promise<0 | 1>;
-  /** Claim and poll now (a NOTIFY arrived). */
+  /** Claim and poll now (a NOTIFY arrived); ignored while backing off. */
   wake(): void;
   /** Stops timers and polls; resolves after the claim transaction in flight has finished. */
   stop(): Promise<0 | 1>;
-  /** Local monotonic time of the loop's last iteration, for liveness. */
+  /** Local monotonic time of the loop's last progress (an iteration, a batch, a poll), for liveness. */
   lastTickLocal(): number;
 }
 
-/** A failure of one dependency, named so the operator knows where to look. */
-export class DependencyError extends Error {
-  constructor(
-    readonly dependency: "PostgreSQL" | "RabbitMQ",
-    message: string,
-    override readonly cause?: unknown,
-  ) {
-    super(message);
-    this.name = "DependencyError";
-  }
-}
-
-export { isConnectionError };
-
 const CONTENTION_MIN_MS = 25;
 const CONTENTION_MAX_MS = 1_000;
+/** Between attempts on a locked table; each attempt itself waits up to lock_timeout in the queue. */
+const LOCKED_RETRY_MS = 100;
 
 export function startEngine(deps: EngineDeps): Engine {
   const { store, clock, log, metrics, options } = deps;
   const retryDelay = deps.retryDelay ?? ((attempt: number) => backoffDelay(attempt));
+  const explain = (dependency: Dependency, error: unknown) =>
+    deps.explain?.(dependency, error) ?? (error instanceof Error ? error.message : String(error));
   const invalidScanMs = options.invalidScanIntervalMs ?? Math.max(options.pollIntervalMs, 60_000);
   const warnedInvalid = new Set<number>();
+  /** Rows that cannot be planned or recorded: never claimed again by this process. */
+  const setAside = new Map<number, string>();
   let publisher: Publisher | null = null;
+  let brokerMaxBodyBytes: number | null = null;
   let stopping = false;
   let wakeNow: (() => void) | null = null;
   let wakeRequested = false;
   let lastTick = clock.local();
+  let lastPollLocal = clock.local();
   let contentionMs = 0;
   let nextInvalidScan = 0;
   let backingOff = false;
   let blockedSince: number | null = null;
+  let lockedSince: number | null = null;
 
   /** The broker link changed (lost, blocked, unblocked): readiness now, and a look unless backing off. */
   const onPublisherChange = () => {
@@ -112,14 +115,14 @@ export function startEngine(deps: EngineDeps): Engine {
       wakeNow = finish;
     });
 
-  async function db<T>(what: string, action: () => Promise<T>): Promise<T> {
+  async function db<T>(doing: string, action: () => Promise<T>): Promise<T> {
     try {
       return await action();
     } catch (error) {
-      if (error instanceof DependencyError) throw error;
+      const failure = databaseFailure(doing, error);
       // A lost connection needs a reconnect (and a new "established" line); an SQL error does not.
-      if (isConnectionError(error)) metrics.dbUp = false;
-      throw new DependencyError("PostgreSQL", `${what} failed: ${(error as Error).message}`, error);
+      if (failure.lost) metrics.dbUp = false;
+      throw failure.error;
     }
   }
 
@@ -138,7 +141,7 @@ export function startEngine(deps: EngineDeps): Engine {
       try {
         publisher = await deps.connectPublisher(onPublisherChange);
       } catch (error) {
-        throw new DependencyError("RabbitMQ", `connecting failed: ${(error as Error).message}`, error);
+        throw new DependencyError("RabbitMQ", "connecting", error);
       }
       metrics.mqUp = true;
       log.info("RabbitMQ connection established");
@@ -146,18 +149,53 @@ export function startEngine(deps: EngineDeps): Engine {
     return publisher;
   }
 
-  async function claimAndFire(current: Publisher): Promise<number> {
-    let unknown: string | null = null;
-    const claimed = await db("claiming due schedules", () =>
-      store.claimBatch(options.batchSize, async (rows, dbNowMs) => {
-        const result = await fireBatch({ publisher: current, clock, metrics, log, options }, rows, dbNowMs);
-        unknown = result.unknown;
-        return result.updates;
-      }),
-    );
+  /** The message size limit in force: ours, or the broker's once it refused a larger message. */
+  function planOptions(): PlanOptions & { pauseAfterFailures: number } {
+    if (brokerMaxBodyBytes === null || brokerMaxBodyBytes >= options.maxMessageBytes) return options;
+    return { ...options, brokerMaxBodyBytes };
+  }
+
+  function setRowAside(id: number, reason: string): void {
+    if (setAside.has(id)) return;
+    setAside.set(id, reason);
+    log.warn(`Schedule ${id} is set aside until the scheduler restarts: ${reason}`);
+  }
+
+  /** One claim transaction; returns whether more rows may be due right now. */
+  async function claimAndFire(current: Publisher): Promise<{ claimed: number; more: boolean }> {
+    let fired: FireResult | null = null;
+    const request: ClaimRequest = { limit: options.batchSize, budgetBytes: options.batchBytes, skipIds: [...setAside.keys()] };
+    let batch: BatchResult;
+    try {
+      batch = await db("claiming due schedules", () =>
+        store.claimBatch(request, async (rows, dbNowMs) => {
+          fired = await fireBatch({ publisher: current, clock, options: planOptions() }, rows, dbNowMs);
+          return fired.updates;
+        }),
+      );
+    } finally {
+      brokerMaxBodyBytes = current.maxBodyBytes ?? brokerMaxBodyBytes;
+    }
+    const result = fired as FireResult | null;
+    if (result === null) return { claimed: 0, more: false };
+    // ORDER: counters and log lines only now, after the commit that recorded these outcomes.
+    applyTally(metrics, result.tally);
+    for (const row of result.unplannable) setRowAside(row.id, row.message);
+    for (const row of batch.rejected) {
+      metrics.failures += 1;
+      if (row.movedOn) log.warn(`Schedule ${row.id}: the database refused its outcome (${row.reason}); moved on to its next slot with last_error saying so`);
+      else setRowAside(row.id, `the database refused its outcome (${row.reason})`);
+    }
+    if (result.tally.failed.length > 0) {
+      log.warn(`${result.tally.failed.length} fire(s) failed and moved on`, { first: result.tally.failed[0] });
+      for (const failure of result.tally.failed) log.debug(`fire failed: ${failure}`);
+    }
     // ORDER: the confirmed rows above are committed first; only then do we give up on the link.
-    if (unknown !== null) throw new DependencyError("RabbitMQ", `publishing interrupted: ${unknown}`);
-    return claimed;
+    if (result.unknown !== null) {
+      throw new DependencyError("RabbitMQ", "publishing", new Error(`interrupted: ${result.unknown}`), result.updates.length > 0);
+    }
+    const more = batch.locked >= options.batchSize || batch.claimed < batch.locked || result.retry > 0;
+    return { claimed: batch.claimed, more };
   }
 
   async function scanInvalid(): Promise<void> {
@@ -165,7 +203,7 @@ export function startEngine(deps: EngineDeps): Engine {
     nextInvalidScan = clock.local() + invalidScanMs;
     const invalid = await db("looking for invalid rows", () => store.findInvalid());
     metrics.pausedNow = await db("counting paused schedules", () => store.countPaused());
-    metrics.invalidRows = invalid.length;
+    metrics.invalidRows = invalid.length + setAside.size;
     for (const row of invalid) {
       if (warnedInvalid.has(row.id)) continue;
       warnedInvalid.add(row.id);
@@ -176,7 +214,7 @@ export function startEngine(deps: EngineDeps): Engine {
   /**
    * Flow control (connection.blocked: a memory or disk alarm): the broker would hold our
    * publishes, so claiming would only lock rows for nothing. Not ready until it lifts; the
-   * unblock wakes the loop. This is not a failure and does not count toward MAX_RETRIES.
+   * unblock wakes the loop. This is not a failure.
    */
   function isBlocked(current: Publisher): boolean {
     if (current.blocked) {
@@ -195,27 +233,40 @@ export function startEngine(deps: EngineDeps): Engine {
     return false;
   }
 
-  /** Claims until a batch comes back short, then polls; returns how long to sleep. */
-  async function cycle(current: Publisher): Promise<number> {
-    let claimedTotal = 0;
-    while (!isBlocked(current)) {
-      if (stopping) return 0;
-      const claimed = await claimAndFire(current);
-      claimedTotal += claimed;
-      if (claimed < options.batchSize) break;
-    }
+  /** One poll: the clock offset and every poll-time gauge. Also run during long drains. */
+  async function pollOnce(): Promise<PollResult> {
     const before = clock.local();
-    const result = await db("polling", () => store.poll(options.lookAheadMs));
+    const result = await db("polling", () => store.poll(options.lookAheadMs, [...setAside.keys()]));
     clock.observe(result.dbNowMs, before, clock.local());
+    lastPollLocal = lastTick = clock.local();
     metrics.checks += 1;
     metrics.lastCheckMs = result.dbNowMs;
     metrics.dueBacklog = result.dueCount;
     const overdue = result.nextSlotMs !== null && result.nextSlotMs <= result.dbNowMs;
     metrics.oldestOverdueSeconds = overdue ? (result.dbNowMs - result.nextSlotMs!) / 1000 : 0;
+    return result;
+  }
+
+  /** Claims until no more is due, then polls; returns how long to sleep. */
+  async function cycle(current: Publisher): Promise<number> {
+    let claimedTotal = 0;
+    while (!isBlocked(current)) {
+      if (stopping) return 0;
+      if (clock.local() - lastPollLocal >= options.pollIntervalMs) await pollOnce();
+      const batch = await claimAndFire(current);
+      lastTick = clock.local();
+      if (lockedSince !== null) {
+        log.info(`scheduled_workflows is no longer locked after ${((clock.local() - lockedSince) / 1000).toFixed(1)}s; claiming again`);
+        lockedSince = null;
+      }
+      claimedTotal += batch.claimed;
+      if (!batch.more) break;
+    }
+    const result = await pollOnce();
     await scanInvalid();
 
     if (result.nextSlotMs === null || blockedSince !== null) return options.pollIntervalMs;
-    if (overdue) {
+    if (result.nextSlotMs <= result.dbNowMs) {
       // Due but not ours: another replica holds the lock, or it became due a moment ago.
       // Back off a little each time we claimed nothing, so a held lock never makes a hot loop.
       contentionMs = claimedTotal > 0 ? 0 : Math.min(CONTENTION_MAX_MS, Math.max(CONTENTION_MIN_MS, contentionMs * 2));
@@ -226,8 +277,19 @@ export function startEngine(deps: EngineDeps): Engine {
     return Math.min(options.pollIntervalMs, clock.msUntil(result.nextSlotMs) + 1);
   }
 
+  /** Sleeps without being woken: a NOTIFY or a broker event never shortens a back-off. */
+  async function backOff(ms: number): Promise<void> {
+    backingOff = true;
+    wakeRequested = false;
+    await sleep(ms);
+    backingOff = false;
+  }
+
   async function loop(): Promise<0 | 1> {
     let failures = 0;
+    let outageSince: number | null = null;
+    /** Start-up ends with the first complete cycle: from then on an outage never ends the process by itself. */
+    let running = false;
     while (!stopping) {
       lastTick = clock.local();
       try {
@@ -235,32 +297,55 @@ export function startEngine(deps: EngineDeps): Engine {
         // A wake that arrives during the cycle below must still cut the following sleep short.
         wakeRequested = false;
         const sleepMs = await cycle(current);
-        if (failures > 0) log.info(`Recovered after ${failures} failed attempt(s)`);
+        if (failures > 0) {
+          const lasted = outageSince === null ? "" : ` (${((clock.local() - outageSince) / 1000).toFixed(1)}s)`;
+          log.info(`Recovered after ${failures} failed attempt(s)${lasted}`);
+        }
         failures = 0;
+        outageSince = null;
+        running = true;
         await sleep(sleepMs);
       } catch (error) {
         if (stopping) break;
+        if (error instanceof TableLockedError) {
+          // Nothing was claimed or published: wait for the lock, which is neither an outage nor a failure.
+          if (lockedSince === null) {
+            lockedSince = clock.local();
+            log.warn(`scheduled_workflows is locked by another session (a CREATE INDEX without CONCURRENTLY, an ALTER TABLE?); nothing is claimed or published until it is released`, { waiting_on: error.doing });
+          }
+          await backOff(LOCKED_RETRY_MS);
+          continue;
+        }
+        // A cycle that recorded rows before it failed made progress: start counting afresh.
+        if (error instanceof DependencyError && error.progressed) failures = 0;
         failures += 1;
         const dependency = error instanceof DependencyError ? error.dependency : "scheduler";
         if (dependency === "RabbitMQ") metrics.mqUp = false;
+        if (outageSince === null) {
+          outageSince = clock.local();
+          log.error(healthFailedLine(metrics));
+        }
         const where = error instanceof DependencyError ? deps.where?.[error.dependency] : undefined;
-        const limit = options.maxRetries > 0 ? `/${options.maxRetries}` : "";
-        if (options.maxRetries > 0 && failures >= options.maxRetries) {
-          log.critical(`${dependency} failed ${failures} consecutive times; giving up`, {
-            where,
-            error: (error as Error).message,
-          });
+        const reason =
+          error instanceof DependencyError ? `${error.doing}: ${explain(error.dependency, error.cause)}` : (error as Error).message;
+        const outageMs = clock.local() - outageSince;
+        const giveUp = !running
+          ? isPermanentRefusal(error)
+            ? "refused for good at start-up; fix the configuration"
+            : options.maxRetries > 0 && failures >= options.maxRetries
+              ? `failed ${failures} consecutive times at start-up (SCHEDULER_MAX_RETRIES=${options.maxRetries})`
+              : null
+          : (options.maxOutageMs ?? 0) > 0 && outageMs >= options.maxOutageMs!
+            ? `unavailable for ${(outageMs / 1000).toFixed(1)}s (SCHEDULER_MAX_OUTAGE=${options.maxOutageMs! / 1000})`
+            : null;
+        if (giveUp !== null) {
+          log.critical(`${dependency} ${giveUp}; giving up`, { where, error: reason });
           return 1;
         }
         const delay = retryDelay(failures);
-        wakeRequested = false; // a NOTIFY must not cut a backoff short
-        log.error(`${dependency} failed (attempt ${failures}${limit}); retrying in ${(delay / 1000).toFixed(1)}s`, {
-          where,
-          error: (error as Error).message,
-        });
-        backingOff = true;
-        await sleep(delay);
-        backingOff = false;
+        const limit = !running && options.maxRetries > 0 ? `/${options.maxRetries}` : "";
+        log.error(`${dependency} failed (attempt ${failures}${limit}); retrying in ${(delay / 1000).toFixed(1)}s`, { where, error: reason });
+        await backOff(delay);
       }
     }
     return 0;
@@ -276,6 +361,7 @@ export function startEngine(deps: EngineDeps): Engine {
   return {
     done,
     wake() {
+      if (backingOff) return;
       wakeRequested = true;
       wakeNow?.();
     },

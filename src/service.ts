@@ -6,10 +6,11 @@ import { openBrokerLink } from "./broker.ts";
 import { createClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { createDatabase, renewablePool } from "./db.ts";
+import { explainBrokerError, explainDatabaseError } from "./diagnose.ts";
 import { fernetSealer } from "./fernet.ts";
 import { startHttp } from "./http.ts";
 import type { Logger } from "./log.ts";
-import { createMetrics, healthcheckLine } from "./metrics.ts";
+import { createMetrics, healthcheckLine, healthFailedLine } from "./metrics.ts";
 import { startEngine, type Engine } from "./scheduler.ts";
 import { createEngineStore } from "./store.ts";
 import { VERSION_LINE } from "./version.ts";
@@ -53,6 +54,10 @@ export async function startService(config: Config, log: Logger): Promise<Service
     store: createEngineStore(pool),
     connectPublisher: (onChange) => openBrokerLink(config.mq, config.connectTimeoutMs, onChange),
     where: { PostgreSQL: config.db.where, RabbitMQ: config.mq.where },
+    explain: (dependency, error) =>
+      dependency === "PostgreSQL"
+        ? explainDatabaseError(error, config.db, config.connectTimeoutMs)
+        : explainBrokerError(error, config.mq, config.connectTimeoutMs),
     clock,
     log,
     metrics,
@@ -60,6 +65,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
       pollIntervalMs: config.pollIntervalMs,
       lookAheadMs: config.lookAheadMs,
       batchSize: config.batchSize,
+      batchBytes: config.batchBytes,
+      maxOutageMs: config.maxOutageMs,
       pauseAfterFailures: config.pauseAfterFailures,
       maxRetries: config.maxRetries,
       misfireGraceMs: config.misfireGraceMs,
@@ -82,7 +89,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
 
   const healthTimer = setInterval(() => {
     if (metrics.dbUp && metrics.mqUp) log.info(healthcheckLine(metrics));
-    else log.error(`HEALTHCHECK FAILED | DB: ${metrics.dbUp ? "up" : "down"} | MQ: ${metrics.mqUp ? "up" : "down"}`);
+    else log.error(healthFailedLine(metrics));
   }, config.healthcheckIntervalMs);
 
   let unlisten: (() => Promise<void>) | null = null;

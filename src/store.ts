@@ -31,26 +31,64 @@ const INT4 = 23;
 const TEXT = 25;
 const FLOAT8 = 701;
 
-export async function poll(sql: Sql, lookAheadMs: number): Promise<PollResult> {
+/**
+ * THE definition of a row the engine may claim (with `JOIN workflows w`): active, a positive
+ * interval, a finite `next_run_at` (NULL fails `isfinite`), and not set aside by this process.
+ * `'-infinity'` would otherwise sort first and have no next slot; `'infinity'` is never due.
+ * Every statement that claims, counts or times due rows uses this one fragment.
+ */
+export function claimable(sql: Sql, skipIds: readonly number[] = []) {
+  return sql`sw.is_active AND sw.interval_seconds > 0 AND isfinite(sw.next_run_at)
+    AND sw.id <> ALL(${sql.array(skipIds as number[], INT4)}::int4[])`;
+}
+
+export async function poll(sql: Sql, lookAheadMs: number, skipIds: readonly number[] = []): Promise<PollResult> {
   const [row] = await sql<{ db_now_ms: number; next_slot_ms: number | null; due_count: number }[]>`
     SELECT (extract(epoch FROM now()) * 1000)::float8 AS db_now_ms,
       (SELECT (extract(epoch FROM sw.next_run_at) * 1000)::float8
          FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
-        WHERE sw.is_active AND sw.interval_seconds > 0
+        WHERE ${claimable(sql, skipIds)}
           AND sw.next_run_at <= now() + make_interval(secs => ${lookAheadMs / 1000})
         ORDER BY sw.next_run_at LIMIT 1) AS next_slot_ms,
       (SELECT count(*)::int FROM (
          SELECT 1 FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
-          WHERE sw.is_active AND sw.interval_seconds > 0 AND sw.next_run_at <= now()
+          WHERE ${claimable(sql, skipIds)} AND sw.next_run_at <= now()
           LIMIT ${BACKLOG_CAP}) due) AS due_count`;
   return { dbNowMs: row!.db_now_ms, nextSlotMs: row!.next_slot_ms, dueCount: row!.due_count };
 }
 
+/** What one claim asks for. */
+export interface ClaimRequest {
+  /** Rows to lock at most (SCHEDULER_BATCH_SIZE). */
+  readonly limit: number;
+  /**
+   * Message bytes to hold at most (SCHEDULER_BATCH_BYTES), counted as `workflow_data` text plus
+   * {@link MESSAGE_OVERHEAD_BYTES} a row. The first row is always taken, however large.
+   */
+  readonly budgetBytes?: number;
+  /** Rows this process has set aside (see the engine's quarantine): never claimed. */
+  readonly skipIds?: readonly number[];
+}
+
+export interface Claimed {
+  readonly dbNowMs: number;
+  readonly rows: ClaimedRow[];
+  /** Rows locked, at least `rows.length`: more than that means the byte budget cut the batch. */
+  readonly locked: number;
+}
+
+/** The message around `workflow_data`: body fields, properties and headers, generously rounded. */
+export const MESSAGE_OVERHEAD_BYTES = 512;
+
 /**
- * Locks up to `limit` due rows for this transaction. Rows another scheduler holds are skipped,
- * and invalid rows (no workflow, interval NULL or ≤ 0, next_run_at NULL) never match.
+ * Locks up to `limit` due rows for this transaction and returns the leading ones that fit the
+ * byte budget. Rows another scheduler holds are skipped, and rows that are not
+ * {@link claimable} never match. `FOR NO KEY UPDATE` is the weakest lock that serves: the
+ * UPDATE never changes a key, and it leaves foreign-key checks from other tables (KEY SHARE)
+ * unblocked. Rows locked past the budget are released, untouched, at the commit.
  */
-export async function claimDue(sql: Sql, limit: number): Promise<{ dbNowMs: number; rows: ClaimedRow[] }> {
+export async function claimDue(sql: Sql, request: ClaimRequest): Promise<Claimed> {
+  const budget = request.budgetBytes ?? Number.MAX_SAFE_INTEGER;
   const rows = await sql<
     {
       id: number;
@@ -62,21 +100,31 @@ export async function claimDue(sql: Sql, limit: number): Promise<{ dbNowMs: numb
       workflow_name: string | null;
       workflow_data: string | null;
       db_now_ms: number;
+      locked: number;
     }[]
   >`
-    SELECT sw.id, sw.workflow_id, (extract(epoch FROM sw.next_run_at) * 1000)::float8 AS slot_ms,
-           sw.interval_seconds, coalesce(sw.run_count, 0) AS run_count,
-           coalesce(sw.failure_count, 0) AS failure_count,
-           w.name AS workflow_name, w.workflow_data::text AS workflow_data,
-           (extract(epoch FROM now()) * 1000)::float8 AS db_now_ms
-      FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
-     WHERE sw.is_active AND sw.interval_seconds > 0 AND sw.next_run_at <= now()
-     ORDER BY sw.next_run_at
-     LIMIT ${limit}
-       FOR UPDATE OF sw SKIP LOCKED`;
+    SELECT id, workflow_id, slot_ms, interval_seconds, run_count, failure_count, workflow_name, workflow_data,
+           (extract(epoch FROM now()) * 1000)::float8 AS db_now_ms, locked
+      FROM (SELECT c.*, count(*) OVER ()::int AS locked,
+                   sum(coalesce(octet_length(c.workflow_data), 0) + ${MESSAGE_OVERHEAD_BYTES})
+                     OVER (ORDER BY c.next_run_at, c.id) AS running,
+                   row_number() OVER (ORDER BY c.next_run_at, c.id) AS rn
+              FROM (SELECT sw.id, sw.workflow_id, sw.next_run_at,
+                           (extract(epoch FROM sw.next_run_at) * 1000)::float8 AS slot_ms,
+                           sw.interval_seconds, coalesce(sw.run_count, 0) AS run_count,
+                           coalesce(sw.failure_count, 0) AS failure_count,
+                           w.name AS workflow_name, w.workflow_data::text AS workflow_data
+                      FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
+                     WHERE ${claimable(sql, request.skipIds)} AND sw.next_run_at <= now()
+                     ORDER BY sw.next_run_at
+                     LIMIT ${request.limit}
+                       FOR NO KEY UPDATE OF sw SKIP LOCKED) c) r
+     WHERE rn = 1 OR running <= ${budget}
+     ORDER BY rn`;
   return {
     // Every row carries the same transaction time; with no row there is nothing to time.
     dbNowMs: rows[0]?.db_now_ms ?? Number.NaN,
+    locked: rows[0]?.locked ?? 0,
     rows: rows.map((r) => ({
       id: r.id,
       workflowId: r.workflow_id,
@@ -116,7 +164,68 @@ export async function recordOutcomes(sql: Sql, updates: readonly RowUpdate[]): P
     WHERE sw.id = u.id`;
 }
 
-export type InvalidReason = "workflow missing" | "interval_seconds is NULL" | "interval_seconds <= 0" | "next_run_at is NULL";
+/**
+ * The fallback for a row whose full write-back the database rejected (a trigger, a constraint,
+ * `run_count` at the int4 limit): move it on and say why, so it does not fire again at once.
+ */
+export async function recordMoveOn(sql: Sql, update: RowUpdate, reason: string): Promise<void> {
+  await sql`
+    UPDATE scheduled_workflows SET next_run_at = to_timestamp(${update.nextMs} / 1000.0),
+           last_error = ${`rune-scheduler could not record this fire (${update.outcome}): ${reason}`}
+     WHERE id = ${update.id}`;
+}
+
+/** A row whose outcome could not be written as planned. */
+export interface RejectedRow {
+  readonly id: number;
+  readonly reason: string;
+  /** True when {@link recordMoveOn} saved it; false when even that failed (the row is untouched). */
+  readonly movedOn: boolean;
+}
+
+/**
+ * Writes every outcome, isolating a row the database refuses. ORDER MATTERS: the batch UPDATE
+ * runs under a savepoint, so a refusal caused by one row rolls back only that statement and
+ * the rows whose messages were confirmed are still recorded in this transaction; published
+ * messages are never left unrecorded because of another row (they would be published again).
+ * Connection errors are rethrown untouched (the caller must then issue no statement at all).
+ */
+export async function recordIsolated(sql: Sql, updates: readonly RowUpdate[]): Promise<RejectedRow[]> {
+  if (await underSavepoint(sql, () => recordOutcomes(sql, updates))) return [];
+  const rejected: RejectedRow[] = [];
+  for (const update of updates) {
+    let reason = "";
+    if (await underSavepoint(sql, () => recordOutcomes(sql, [update]), (why) => (reason = why))) continue;
+    const movedOn = await underSavepoint(sql, () => recordMoveOn(sql, update, reason));
+    rejected.push({ id: update.id, reason, movedOn });
+  }
+  return rejected;
+}
+
+/** Runs `work` under a savepoint: true if it succeeded, false (rolled back to it) on an SQL error. */
+async function underSavepoint(sql: Sql, work: () => Promise<void>, onError?: (reason: string) => void): Promise<boolean> {
+  // Pipelined: the savepoint and the statement go out together.
+  const savepoint = sql`SAVEPOINT rune_record`;
+  const statement = work();
+  statement.catch(() => {}); // awaited below, after the savepoint's own answer
+  await savepoint;
+  try {
+    await statement;
+  } catch (error) {
+    if (isConnectionError(error)) throw error;
+    onError?.((error as Error).message);
+    await sql`ROLLBACK TO SAVEPOINT rune_record`;
+    return false;
+  }
+  return true;
+}
+
+export type InvalidReason =
+  | "workflow missing"
+  | "interval_seconds is NULL"
+  | "interval_seconds <= 0"
+  | "next_run_at is NULL"
+  | "next_run_at is not finite";
 
 export interface InvalidRow {
   readonly id: number;
@@ -130,10 +239,12 @@ export async function findInvalid(sql: Sql, limit = 1000): Promise<InvalidRow[]>
         WHEN w.id IS NULL THEN 'workflow missing'
         WHEN sw.interval_seconds IS NULL THEN 'interval_seconds is NULL'
         WHEN sw.interval_seconds <= 0 THEN 'interval_seconds <= 0'
-        ELSE 'next_run_at is NULL' END AS reason
+        WHEN sw.next_run_at IS NULL THEN 'next_run_at is NULL'
+        ELSE 'next_run_at is not finite' END AS reason
       FROM scheduled_workflows sw LEFT JOIN workflows w ON w.id = sw.workflow_id
      WHERE sw.is_active
-       AND (w.id IS NULL OR sw.interval_seconds IS NULL OR sw.interval_seconds <= 0 OR sw.next_run_at IS NULL)
+       AND (w.id IS NULL OR sw.interval_seconds IS NULL OR sw.interval_seconds <= 0
+            OR sw.next_run_at IS NULL OR NOT isfinite(sw.next_run_at))
      ORDER BY sw.id
      LIMIT ${limit}`;
 }
@@ -154,10 +265,31 @@ export async function ping(sql: Sql): Promise<void> {
 /** What a transaction callback returns once its connection is gone: a promise that never settles. */
 const stranded = () => new Promise<never>(() => {});
 
+/** What one claim transaction did. */
+export interface BatchResult {
+  /** Rows claimed and handed to `fire`. */
+  readonly claimed: number;
+  /** Rows locked: more than `claimed` when the byte budget cut the batch (more are due). */
+  readonly locked: number;
+  /** Rows whose outcome the database refused to record as planned (see {@link recordIsolated}). */
+  readonly rejected: readonly RejectedRow[];
+}
+
+/** SQLSTATE 55P03: `lock_timeout` ran out (SESSION_LIMITS.lockTimeoutMs). */
+export const LOCK_NOT_AVAILABLE = "55P03";
+
 /**
- * One claim transaction. ORDER MATTERS: the rows are locked, `fire` publishes them and waits for
- * the broker, and only then are the outcomes written and the transaction committed; a crash at
- * any point before the commit leaves every row due again (at-least-once, same message ids).
+ * One claim transaction. ORDER MATTERS: the table lock the UPDATE needs is taken first, then the
+ * rows are locked, `fire` publishes them and waits for the broker, and only then are the
+ * outcomes written and the transaction committed; a crash at any point before the commit
+ * leaves every row due again (at-least-once, same message ids).
+ *
+ * THE TABLE LOCK FIRST: row locks (`FOR NO KEY UPDATE`) are granted under a SHARE lock (a plain
+ * CREATE INDEX), but the UPDATE is not; without this, a batch would be published, its UPDATE
+ * would wait until the statement timeout, roll back, and be published again. Taking ROW
+ * EXCLUSIVE (what the UPDATE takes anyway) before claiming means nothing is published that
+ * cannot be recorded: under such a lock the LOCK waits `lock_timeout` and fails with 55P03,
+ * having claimed and published nothing, and the engine tries again.
  *
  * CONNECTION LOSS: once the connection is gone (closed, or silent past `deadlineMs` in a
  * statement), the callback must issue NO further statement, not even the ROLLBACK postgres.js
@@ -168,10 +300,10 @@ const stranded = () => new Promise<never>(() => {});
  */
 export async function claimBatch(
   sql: Sql,
-  limit: number,
+  request: ClaimRequest,
   fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>,
   deadlineMs: number = SESSION_LIMITS.statementDeadlineMs,
-): Promise<number> {
+): Promise<BatchResult> {
   let lost = false;
   let giveUp!: (error: Error) => void;
   const gaveUp = new Promise<never>((_, reject) => (giveUp = reject));
@@ -194,11 +326,17 @@ export async function claimBatch(
     return stranded();
   };
 
-  watch("BEGIN and claiming due rows");
+  watch("BEGIN, locking and claiming due rows");
   const transaction = sql.begin(async (tx) => {
-    const { rows, dbNowMs } = await step(claimDue(tx as unknown as Sql, limit));
-    if (rows.length === 0) return 0;
-    // Publishing has its own bound (the broker's confirm timeout).
+    const txSql = tx as unknown as Sql;
+    // Pipelined: one round trip. If the LOCK fails, the claim fails with it (aborted transaction).
+    const tableLock = txSql`LOCK TABLE scheduled_workflows IN ROW EXCLUSIVE MODE`;
+    const claim = claimDue(txSql, request);
+    claim.catch(() => {}); // its error is the lock's when the lock fails; awaited below otherwise
+    await step(tableLock);
+    const { rows, dbNowMs, locked } = await step(claim);
+    if (rows.length === 0) return { claimed: 0, locked, rejected: [] };
+    // Publishing has its own bound (the broker's confirm deadline).
     clearTimeout(watchdog);
     let updates: RowUpdate[];
     try {
@@ -209,8 +347,8 @@ export async function claimBatch(
     }
     if (lost) return stranded();
     watch("recording outcomes and COMMIT");
-    await step(recordOutcomes(tx as unknown as Sql, updates));
-    return rows.length;
+    const rejected = await step(recordIsolated(txSql, updates));
+    return { claimed: rows.length, locked, rejected };
   });
   // postgres.js rejects `begin` as soon as the connection closes, even while `fire` still runs.
   transaction.catch(() => (lost = true));
@@ -230,9 +368,10 @@ export function createEngineStore(pool: RenewablePool, deadlineMs: number = SESS
     pool.use((sql) => withDeadline(what, work(sql), deadlineMs));
   return {
     ping: () => statement("ping", ping),
-    poll: (lookAheadMs: number) => statement("polling", (sql) => poll(sql, lookAheadMs)),
-    claimBatch: (limit: number, fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>) =>
-      pool.use((sql) => claimBatch(sql, limit, fire, deadlineMs)),
+    poll: (lookAheadMs: number, skipIds?: readonly number[]) =>
+      statement("polling", (sql) => poll(sql, lookAheadMs, skipIds)),
+    claimBatch: (request: ClaimRequest, fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>) =>
+      pool.use((sql) => claimBatch(sql, request, fire, deadlineMs)),
     findInvalid: () => statement("looking for invalid rows", (sql) => findInvalid(sql)),
     countPaused: () => statement("counting paused schedules", countPaused),
   };

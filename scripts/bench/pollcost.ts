@@ -64,7 +64,7 @@ export async function runPollCost(options: PollCostOptions): Promise<PollCostRes
 
 async function measureAll(sql: Sql, options: PollCostOptions): Promise<Record<Statement, QueryCost>> {
   const updatesFor = async (tx: Sql): Promise<RowUpdate[]> => {
-    const { rows } = await claimDue(tx, options.batch);
+    const { rows } = await claimDue(tx, { limit: options.batch });
     return rows.map((r) => ({ id: r.id, nextMs: r.slotMs + r.intervalSeconds * 1000, outcome: "ok", error: null, pause: false }));
   };
   /** Runs `body` in a transaction that is rolled back; returns the body's result. */
@@ -88,9 +88,9 @@ async function measureAll(sql: Sql, options: PollCostOptions): Promise<Record<St
   return {
     poll: await measure(options.samples, (explain) => poll(explain ? explaining(sql, explain) : sql, options.lookAheadMs)),
     claim: await measure(options.samples, (explain) =>
-      inRollback((tx) => timed(() => claimDue(explain ? explaining(tx, explain) : tx, options.batch))),
+      inRollback((tx) => timed(() => claimDue(explain ? explaining(tx, explain) : tx, { limit: options.batch }))),
     ),
-    claimOne: await measure(options.samples, (explain) => inRollback((tx) => timed(() => claimDue(explain ? explaining(tx, explain) : tx, 1)))),
+    claimOne: await measure(options.samples, (explain) => inRollback((tx) => timed(() => claimDue(explain ? explaining(tx, explain) : tx, { limit: 1 })))),
     record: await measure(options.samples, (explain) =>
       inRollback(async (tx) => {
         const updates = await updatesFor(tx);

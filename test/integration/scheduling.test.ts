@@ -1,5 +1,6 @@
 /** Scheduling semantics of SPEC §4 with the compiled binary, real PostgreSQL and RabbitMQ. */
 import { describe, expect, test } from "bun:test";
+import { createRabbitUser } from "../support/rabbit-user.ts";
 import { testScope } from "../support/scope.ts";
 import { createTestQueue, insertSchedules, waitFor, type TestDatabase } from "../support/services.ts";
 
@@ -97,17 +98,23 @@ describe("failed fires", () => {
     expect(row!.next_ms).toBeGreaterThan(Date.now());
   });
 
-  test("an unroutable (returned) message marks the row failed; pause-after-failures deactivates it with a reason", async () => {
+  test("a returned message whose queue cannot be declared again marks the row failed; pause-after-failures deactivates it with a reason", async () => {
     const { db, queue } = await setup();
+    // May publish, may not declare: once the queue is gone, every publish is NO_ROUTE and the
+    // scheduler's attempt to declare the queue again is refused.
+    const user = await createRabbitUser({ configure: "^$", write: ".*", read: ".*" });
+    scope.defer(() => user.drop());
     await insertSchedules(db.sql, [{ dueInMs: -100, intervalSeconds: 1 }]);
-    const scheduler = start({ ...db.env, ...queue.env, SCHEDULER_PAUSE_AFTER_FAILURES: "2" });
+    const scheduler = start({ ...db.env, ...queue.env, ...user.env, SCHEDULER_PAUSE_AFTER_FAILURES: "2" });
     await scheduler.waitForLine(/RabbitMQ connection established/);
-    // The queue vanishes under the running scheduler: every publish is now returned as NO_ROUTE.
     const channel = await queue.connection.createChannel();
     await channel.deleteQueue(queue.name);
     const [row] = await waitFor("the pause", async () => ((await rowsOf(db))[0]!.is_active ? null : rowsOf(db)), 10_000);
     expect(row!.failure_count).toBe(2);
-    expect(row!.last_error).toBe("paused by rune-scheduler after 2 consecutive failed fires; last: returned by the broker as unroutable: 312 NO_ROUTE");
+    expect(row!.last_error).toStartWith(
+      `paused by rune-scheduler after 2 consecutive failed fires; last: returned by the broker as unroutable: 312 NO_ROUTE; declaring queue "${queue.name}" failed: `,
+    );
+    expect(row!.last_error).toContain("ACCESS_REFUSED");
     expect(scheduler.proc.exitCode).toBeNull();
   });
 });

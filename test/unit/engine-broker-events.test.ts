@@ -31,7 +31,7 @@ function oneDueRow() {
     async claimBatch(_limit, fire) {
       calls.claims += 1;
       // SKIP LOCKED: while one claim holds the row, another claim finds nothing.
-      if (slotMs > Date.now() || locked) return 0;
+      if (slotMs > Date.now() || locked) return { claimed: 0, locked: 0, rejected: [] };
       locked = true;
       try {
         const updates = await fire([{ id: 1, workflowId: 1, slotMs, intervalSeconds: 3600, runCount: 0, failureCount: 0, workflowName: "wf", workflowData: "{}" }], Date.now());
@@ -39,7 +39,7 @@ function oneDueRow() {
       } finally {
         locked = false;
       }
-      return 1;
+      return { claimed: 1, locked: 1, rejected: [] };
     },
     findInvalid: async () => [],
     countPaused: async () => 0,

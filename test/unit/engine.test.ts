@@ -27,6 +27,7 @@ interface FakeRow {
 function fakeStore(rows: FakeRow[], dbNow: () => number) {
   const calls = { claims: 0, polls: 0, pings: 0 };
   let failNext: Error | null = null;
+  let failCommit: Error | null = null;
   const invalid: InvalidRow[] = [];
   const locked = new Set<number>();
   const store: EngineStore = {
@@ -34,28 +35,31 @@ function fakeStore(rows: FakeRow[], dbNow: () => number) {
       calls.pings += 1;
       if (failNext) throw failNext;
     },
-    async poll(lookAheadMs) {
+    async poll(lookAheadMs, skipIds) {
       calls.polls += 1;
       if (failNext) throw failNext;
       const now = dbNow();
-      const valid = rows.filter((r) => r.active && r.slotMs <= now + lookAheadMs).sort((a, b) => a.slotMs - b.slotMs);
+      const valid = rows
+        .filter((r) => r.active && Number.isFinite(r.slotMs) && !skipIds.includes(r.id) && r.slotMs <= now + lookAheadMs)
+        .sort((a, b) => a.slotMs - b.slotMs);
       return { dbNowMs: now, nextSlotMs: valid[0]?.slotMs ?? null, dueCount: valid.filter((r) => r.slotMs <= now).length };
     },
-    async claimBatch(limit, fire) {
+    async claimBatch({ limit, skipIds = [] }, fire) {
       calls.claims += 1;
       if (failNext) throw failNext;
       const now = dbNow();
-      // FOR UPDATE SKIP LOCKED: rows held by another open claim are passed over.
+      // FOR NO KEY UPDATE SKIP LOCKED: rows held by another open claim are passed over.
       const due = rows
-        .filter((r) => r.active && r.slotMs <= now && !locked.has(r.id))
+        .filter((r) => r.active && !(r.slotMs > now) && !locked.has(r.id) && !skipIds.includes(r.id))
         .sort((a, b) => a.slotMs - b.slotMs)
         .slice(0, limit);
-      if (due.length === 0) return 0;
+      if (due.length === 0) return { claimed: 0, locked: 0, rejected: [] };
       for (const r of due) locked.add(r.id);
       const claimed: ClaimedRow[] = due.map((r) => ({ ...r, workflowId: 1, workflowName: "wf", workflowData: "{}" }));
       let updates: RowUpdate[];
       try {
         updates = await fire(claimed, now);
+        if (failCommit) throw failCommit;
       } finally {
         for (const r of due) locked.delete(r.id);
       }
@@ -67,7 +71,7 @@ function fakeStore(rows: FakeRow[], dbNow: () => number) {
         row.failureCount = update.outcome === "ok" ? 0 : update.outcome === "failed" ? row.failureCount + 1 : row.failureCount;
         if (update.pause) row.active = false;
       }
-      return due.length;
+      return { claimed: due.length, locked: due.length, rejected: [] };
     },
     async findInvalid() {
       return invalid;
@@ -76,7 +80,14 @@ function fakeStore(rows: FakeRow[], dbNow: () => number) {
       return rows.filter((r) => !r.active && r.lastError?.startsWith("paused by rune-scheduler")).length;
     },
   };
-  return { store, calls, invalid, fail: (error: Error | null) => (failNext = error) };
+  return {
+    store,
+    calls,
+    invalid,
+    fail: (error: Error | null) => (failNext = error),
+    /** The next claims publish, then fail to commit (the updates are not applied). */
+    failCommit: (error: Error | null) => (failCommit = error),
+  };
 }
 
 function fakePublisher(answer: (message: OutgoingMessage) => PublishOutcome = () => ({ status: "confirmed" })) {
@@ -164,7 +175,7 @@ describe("engine", () => {
     expect(lines.some((l) => /ERROR RabbitMQ failed \(attempt 1\); retrying/.test(l))).toBe(true);
   });
 
-  test("gives up with a CRITICAL line after SCHEDULER_MAX_RETRIES consecutive failures", async () => {
+  test("at start-up, gives up with a CRITICAL line after SCHEDULER_MAX_RETRIES consecutive failures", async () => {
     const { store, fail } = fakeStore([], Date.now);
     fail(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }));
     const { log, lines } = memoryLog();
@@ -174,13 +185,17 @@ describe("engine", () => {
     });
     expect(await engine.done).toBe(1);
     expect(lines.filter((l) => l.includes(" ERROR PostgreSQL failed"))).toHaveLength(2);
-    expect(lines.some((l) => /CRITICAL PostgreSQL failed 3 consecutive times; giving up error="connecting failed: connect ECONNREFUSED/.test(l))).toBe(true);
+    expect(
+      lines.some((l) =>
+        /CRITICAL PostgreSQL failed 3 consecutive times at start-up \(SCHEDULER_MAX_RETRIES=3\); giving up error="connecting: connect ECONNREFUSED/.test(l),
+      ),
+    ).toBe(true);
   });
 
   test("a due row it cannot claim (locked elsewhere) backs off instead of looping hot", async () => {
     const rows = [row(1, Date.now() - 10)];
     const { store, calls } = fakeStore(rows, Date.now);
-    store.claimBatch = async () => ((calls.claims += 1), 0); // another replica holds the lock
+    store.claimBatch = async () => ((calls.claims += 1), { claimed: 0, locked: 0, rejected: [] }); // another replica holds the lock
     engine = startEngine({ store, connectPublisher: async () => fakePublisher().publisher, clock: createClock(), log: memoryLog().log, metrics: createMetrics(), options: OPTIONS });
     await Bun.sleep(1_500);
     // 25 ms doubling to 1 s: about 7 attempts in 1.5 s, never hundreds.

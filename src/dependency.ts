@@ -1,0 +1,66 @@
+/**
+ * How the engine tells its failures apart: which dependency, whether the cause is permanent
+ * (no retry can help), and whether it is a table lock (wait, do not count it as a failure).
+ */
+import { isConnectionError } from "./db.ts";
+import { LOCK_NOT_AVAILABLE } from "./store.ts";
+
+export type Dependency = "PostgreSQL" | "RabbitMQ";
+
+/** A failure of one dependency, named so the operator knows where to look. */
+export class DependencyError extends Error {
+  constructor(
+    readonly dependency: Dependency,
+    /** What the engine was doing: "connecting", "polling", … */
+    readonly doing: string,
+    override readonly cause?: unknown,
+    /** True when the cycle that failed had recorded rows first: progress, not a failed attempt. */
+    readonly progressed = false,
+  ) {
+    super(`${doing} failed: ${cause instanceof Error ? cause.message : String(cause ?? "unknown")}`);
+    this.name = "DependencyError";
+  }
+}
+
+/**
+ * A statement waited `lock_timeout` for a table lock someone else holds (a plain CREATE INDEX,
+ * an ALTER TABLE): nothing was claimed or published. Not a failure of anything: wait and retry.
+ */
+export class TableLockedError extends Error {
+  constructor(
+    readonly doing: string,
+    override readonly cause: unknown,
+  ) {
+    super(`${doing}: ${(cause as Error).message}`);
+    this.name = "TableLockedError";
+  }
+}
+
+/** Wraps a database failure as the engine needs it; `lost` is true when the connection is gone. */
+export function databaseFailure(doing: string, error: unknown): { error: Error; lost: boolean } {
+  if (error instanceof DependencyError || error instanceof TableLockedError) return { error, lost: false };
+  if ((error as { code?: unknown })?.code === LOCK_NOT_AVAILABLE) return { error: new TableLockedError(doing, error), lost: false };
+  return { error: new DependencyError("PostgreSQL", doing, error), lost: isConnectionError(error) };
+}
+
+const PERMANENT_SQLSTATES = new Set([
+  "28P01", // invalid_password
+  "28000", // invalid_authorization_specification (no pg_hba entry, role missing)
+  "3D000", // invalid_catalog_name: the database does not exist
+]);
+
+/**
+ * A refusal that retrying cannot cure: wrong credentials, a database or vhost that does not
+ * exist. At start-up it ends the process at once, so a misconfiguration shows in seconds.
+ */
+export function isPermanentRefusal(error: unknown): boolean {
+  const cause = error instanceof DependencyError ? error.cause : error;
+  const code = String((cause as { code?: unknown })?.code ?? "");
+  if (PERMANENT_SQLSTATES.has(code)) return true;
+  if (!(error instanceof DependencyError) || error.dependency !== "RabbitMQ") return false;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  // amqplib reports a refused vhost as a close instead of the expected ConnectionOpenOk.
+  // Credentials (403 at the handshake), a vhost (530 or no ConnectionOpenOk), or a missing queue
+  // that this user may not declare: none of them heals by itself.
+  return /ACCESS[_-]REFUSED|403|PLAIN login refused|NOT_ALLOWED|530|Expected ConnectionOpenOk/i.test(message);
+}

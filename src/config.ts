@@ -6,20 +6,26 @@
  * working directory, then the default. `DATABASE_URL` / `RABBITMQ_URL` override their parts.
  */
 import { readFileSync } from "node:fs";
+import { formatHost, parseHostList, splitDatabaseUrl, TARGET_SESSION_ATTRS, type DatabaseHost, type TargetSessionAttrs } from "./db-hosts.ts";
 import { parseDotenv } from "./dotenv.ts";
 import { isFernetKey } from "./fernet.ts";
 import { LOG_FORMATS, parseLogLevel, type LogFormat, type LogLevel } from "./levels.ts";
 import { maskUrl } from "./redact.ts";
 
 export interface DatabaseConfig {
+  /** The first of {@link hosts}. */
   readonly host: string;
   readonly port: number;
+  /** Every host, tried in turn (POSTGRES_HOST=a,b:5433 or a multi-host DATABASE_URL). */
+  readonly hosts: readonly DatabaseHost[];
+  /** `?target_session_attrs=` in DATABASE_URL; null (libpq's `any`) accepts any server. */
+  readonly targetSessionAttrs: TargetSessionAttrs | null;
   readonly database: string;
   readonly user: string;
   readonly password: string;
   /** TLS, from `?sslmode=` in DATABASE_URL: disable (default), prefer, require or verify-full. */
   readonly sslmode: SslMode;
-  /** Where, for messages: `user@host:port/db`, never a password. */
+  /** Where, for messages: `user@host:port,host2:port2/db`, never a password. */
   readonly where: string;
 }
 
@@ -301,34 +307,45 @@ function port(get: Getter, fail: Fail, name: SettingName): number {
 
 function databaseConfig(get: Getter, fail: Fail): DatabaseConfig {
   const url = get("DATABASE_URL");
+  const defaultPort = port(get, fail, "POSTGRES_PORT");
   let sslmode: SslMode = "disable";
-  let parts = {
-    host: get("POSTGRES_HOST"),
-    port: port(get, fail, "POSTGRES_PORT"),
-    database: get("POSTGRES_DB"),
-    user: get("POSTGRES_USER"),
-    password: get("POSTGRES_PASSWORD"),
-  };
+  let targetSessionAttrs: TargetSessionAttrs | null = null;
+  let hostList = get("POSTGRES_HOST");
+  let hostVariable: SettingName = "POSTGRES_HOST";
+  let parts = { database: get("POSTGRES_DB"), user: get("POSTGRES_USER"), password: get("POSTGRES_PASSWORD") };
   if (url !== "") {
-    const parsed = parseUrl(url);
-    if (!parsed || !["postgres:", "postgresql:"].includes(parsed.protocol) || parsed.hostname === "") {
-      fail("DATABASE_URL", "postgres://user:password@host:port/database");
-    }
-    const u = parsed!;
+    const split = splitDatabaseUrl(url);
+    if (!split || split.hosts === "") fail("DATABASE_URL", "postgres://user:password@host:port/database");
+    const { hosts, rest: u } = split!;
     const mode = u.searchParams.get("sslmode") ?? "disable";
     if (!(SSL_MODES as readonly string[]).includes(mode)) fail("DATABASE_URL", `sslmode to be one of ${SSL_MODES.join(", ")}`);
     sslmode = mode as SslMode;
-    const urlPort = u.port === "" ? 5432 : Number(u.port);
+    const attrs = u.searchParams.get("target_session_attrs") ?? "any";
+    if (!(TARGET_SESSION_ATTRS as readonly string[]).includes(attrs)) {
+      fail("DATABASE_URL", `target_session_attrs to be one of ${TARGET_SESSION_ATTRS.join(", ")}`);
+    }
+    targetSessionAttrs = attrs === "any" ? null : (attrs as TargetSessionAttrs);
+    hostList = hosts;
+    hostVariable = "DATABASE_URL";
     parts = {
-      host: decodeURIComponent(u.hostname.replace(/^\[|\]$/g, "")),
-      port: urlPort,
       database: decodeURIComponent(u.pathname.replace(/^\//, "")) || parts.database,
       user: decodeURIComponent(u.username) || parts.user,
       password: u.password === "" ? parts.password : decodeURIComponent(u.password),
     };
   }
-  if (parts.host.trim() === "") fail("POSTGRES_HOST", "a host name or address");
-  return { ...parts, sslmode, where: `${parts.user}@${parts.host}:${parts.port}/${parts.database}` };
+  // Several hosts are tried in turn (failover); a URL's hosts without a port take 5432, as in libpq.
+  const hosts = parseHostList(hostList, url !== "" ? 5432 : defaultPort);
+  if (!hosts) {
+    fail(
+      hostVariable,
+      hostVariable === "POSTGRES_HOST"
+        ? "a host name or address, or several separated by commas (host or host:port)"
+        : "postgres://user:password@host:port/database (several hosts as host1:port1,host2:port2)",
+    );
+  }
+  const first = hosts![0]!;
+  const where = `${parts.user}@${hosts!.map(formatHost).join(",")}/${parts.database}`;
+  return { ...parts, host: first.host, port: first.port, hosts: hosts!, targetSessionAttrs, sslmode, where };
 }
 
 function brokerConfig(get: Getter, fail: Fail): BrokerConfig {

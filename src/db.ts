@@ -25,14 +25,18 @@ export const SESSION_LIMITS = {
 } as const;
 
 /**
- * postgres.js and socket error codes, and SQLSTATE classes 08 and 57P, that mean "no connection"
- * (as opposed to an SQL error on a working connection).
+ * postgres.js and socket error codes, and SQLSTATEs, that mean "this connection is no use": no
+ * connection at all, or one to a server that can no longer serve the scheduler, so the pool is
+ * renewed (and, with several hosts, the next one tried). Class 08 (connection exception);
+ * 57P01-57P03 (terminated by an administrator, crash shutdown, cannot connect now); 25006 (a
+ * read-only transaction: the old primary after a failover, now a standby); 25P03 (the session
+ * was ended by idle_in_transaction_session_timeout).
  */
 export function isConnectionError(error: unknown): boolean {
   const code = String((error as { code?: unknown })?.code ?? "");
   return (
     /^(CONNECTION_|CONNECT_TIMEOUT|ECONN|ENOTFOUND|EAI_|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH)/.test(code) ||
-    /^08|^57P0[1-3]$/.test(code)
+    /^08|^57P0[1-3]$|^25006$|^25P03$/.test(code)
   );
 }
 
@@ -45,8 +49,12 @@ export interface DatabaseOptions {
 
 export function createDatabase(db: DatabaseConfig, options: DatabaseOptions): Sql {
   return postgres({
-    host: db.host,
-    port: db.port,
+    // Arrays: postgres.js tries the hosts in turn (its types admit one host only; the run-time
+    // accepts arrays). With the project's patch, each silent host gets connect_timeout and a
+    // host that closes during start-up is followed by the next (patches/postgres+3.4.9.patch).
+    host: db.hosts.map((h) => h.host) as unknown as string,
+    port: db.hosts.map((h) => h.port) as unknown as number,
+    target_session_attrs: db.targetSessionAttrs ?? undefined,
     database: db.database,
     username: db.user,
     password: db.password,

@@ -235,3 +235,55 @@ describe("several RabbitMQ nodes", () => {
     }
   });
 });
+
+describe("several PostgreSQL hosts (failover)", () => {
+  test("POSTGRES_HOST=a,b shares POSTGRES_PORT; host:port entries keep their own; host/port are the first", () => {
+    const db = load({ POSTGRES_HOST: "a, b:5433,[::1]:5434", POSTGRES_PORT: "6000" }).db;
+    expect(db.hosts).toEqual([
+      { host: "a", port: 6000 },
+      { host: "b", port: 5433 },
+      { host: "::1", port: 5434 },
+    ]);
+    expect(db).toMatchObject({ host: "a", port: 6000, targetSessionAttrs: null });
+    expect(db.where).toBe("postgres@a:6000,b:5433,[::1]:5434/rune");
+  });
+
+  test("one host is a list of one", () => {
+    expect(load({ POSTGRES_HOST: "pg" }).db.hosts).toEqual([{ host: "pg", port: 5432 }]);
+    expect(load({ POSTGRES_HOST: "::1" }).db.hosts).toEqual([{ host: "::1", port: 5432 }]);
+  });
+
+  test("a multi-host DATABASE_URL, with target_session_attrs; the password never in where", () => {
+    const db = load({ DATABASE_URL: "postgres://u:s3cr,et@h1:5432,h2:5433,h3/db?target_session_attrs=read-write&sslmode=require" }).db;
+    expect(db.hosts).toEqual([
+      { host: "h1", port: 5432 },
+      { host: "h2", port: 5433 },
+      { host: "h3", port: 5432 },
+    ]);
+    expect(db).toMatchObject({ user: "u", password: "s3cr,et", database: "db", sslmode: "require", targetSessionAttrs: "read-write" });
+    expect(db.where).toBe("u@h1:5432,h2:5433,h3:5432/db");
+    expect(db.where).not.toContain("s3cr");
+  });
+
+  test("every target_session_attrs postgres.js knows; any means no check", () => {
+    for (const attrs of ["read-write", "read-only", "primary", "standby", "prefer-standby"]) {
+      expect(load({ DATABASE_URL: `postgres://u@h/db?target_session_attrs=${attrs}` }).db.targetSessionAttrs).toBe(attrs as never);
+    }
+    expect(load({ DATABASE_URL: "postgres://u@h/db?target_session_attrs=any" }).db.targetSessionAttrs).toBeNull();
+    expect(errorOf({ DATABASE_URL: "postgres://u:hunter22@h/db?target_session_attrs=writable" }).message).toBe(
+      'DATABASE_URL="postgres://u:***@h/db?target_session_attrs=writable" is invalid: expected target_session_attrs to be one of any, read-write, read-only, primary, standby, prefer-standby',
+    );
+  });
+
+  test("a malformed host list names the variable", () => {
+    for (const bad of ["a,,b", "a:0", "a:99999", "a:x", "[::1", ""]) {
+      expect(errorOf({ POSTGRES_HOST: bad }).message).toBe(
+        `POSTGRES_HOST=${JSON.stringify(bad)} is invalid: expected a host name or address, or several separated by commas (host or host:port)`,
+      );
+    }
+    expect(errorOf({ DATABASE_URL: "postgres://u:hunter22@h1:5432,:5433/db" }).message).toBe(
+      'DATABASE_URL="postgres://u:***@h1:5432,:5433/db" is invalid: expected postgres://user:password@host:port/database (several hosts as host1:port1,host2:port2)',
+    );
+    expect(errorOf({ DATABASE_URL: "postgres:///db" }).message).toContain("is invalid: expected postgres://user:password@host:port/database");
+  });
+});

@@ -84,7 +84,7 @@ function summary(result: SoakResult, binaryVersion: string): string {
     `  events:          ${eventsTotal} (${result.skipped} skipped: target down or no row to pick): ${list(result.events)}`,
     `  replica exits:   ${list(result.tally)}`,
     `  messages:        ${check.messages} received, ${check.distinctSlots} distinct slots`,
-    `  duplicates:      ${check.duplicates} (${check.duplicatesNearFault} next to a kill/cut)`,
+    `  duplicates:      ${check.duplicates} (${check.duplicatesNearFault} next to a kill/cut${check.duplicatesNearFault ? `: ${list(check.duplicatesByFault)}` : ""})`,
     `  missed counted:  ${check.missedCounted} slots in missed_runs`,
     `  slots checked:   ${check.slotsChecked} (${check.slotsExcluded} excluded: row held invalid by the soak)`,
     `  violations:      ${check.violations.length}${byKind.size ? ` (${list(byKind)})` : ""}`,

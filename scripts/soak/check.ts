@@ -33,6 +33,8 @@ export interface Exclusion {
 
 /** A kill or a fault on a link, local ms; a cut or kill has endMs = startMs. */
 export interface FaultWindow {
+  /** "kill", "cut pg", "outage mq", …: what the summary attributes duplicates to. */
+  readonly kind: string;
   readonly startMs: number;
   readonly endMs: number;
 }
@@ -49,8 +51,7 @@ export interface CheckInput {
   readonly exclusions: readonly Exclusion[];
   /** Kills, cuts, stalls and outages: the only places a duplicate may come from. */
   readonly faults: readonly FaultWindow[];
-  /** A duplicate is "next to" a fault when its first copy came at most this long before the fault
-   *  and its later copy at most this long after the fault ended. */
+  /** A duplicate is "next to" a fault when it arrived at most this long after the fault ended. */
   readonly duplicateWindowMs: number;
 }
 
@@ -60,6 +61,8 @@ export interface CheckResult {
   readonly distinctSlots: number;
   readonly duplicates: number;
   readonly duplicatesNearFault: number;
+  /** Duplicates by the kind of the latest fault that explains them. */
+  readonly duplicatesByFault: Map<string, number>;
   readonly missedCounted: number;
   readonly slotsChecked: number;
   readonly slotsExcluded: number;
@@ -93,20 +96,30 @@ export function checkInvariants(input: CheckInput): CheckResult {
 
   let duplicates = 0;
   let duplicatesNearFault = 0;
+  const duplicatesByFault = new Map<string, number>();
   let missedCounted = 0;
   // Per schedule: grid index → the messageId that fired it or counted it missed.
   const coverage = new Map<number, Map<number, string>>();
   for (const [messageId, entry] of byId) {
     missedCounted += entry.missed;
     const receipts = entry.receipts.sort((a, b) => a - b);
-    for (const copy of receipts.slice(1)) {
+    const unexplained: number[] = [];
+    for (let k = 1; k < receipts.length; k += 1) {
       duplicates += 1;
-      const first = receipts[0]!;
-      // The first copy went out shortly before the fault, the second within the window after it.
-      const window = input.duplicateWindowMs;
-      const near = input.faults.some((f) => first >= f.startMs - window && copy >= f.startMs - 2_000 && copy <= f.endMs + window);
-      if (near) duplicatesNearFault += 1;
-      else add("duplicate away from any kill/cut", `${messageId} received at ${iso(first)} and again at ${iso(copy)}`);
+      const [previous, copy] = [receipts[k - 1]!, receipts[k]!];
+      // Each further copy needs its own cause: a fault that began before it arrived, ended at most
+      // the window before it, and ended after (or just before) the previous copy arrived; the
+      // previous copy's commit was what the fault lost. A copy with no such fault is a violation.
+      const causes = input.faults.filter((f) => f.startMs <= copy && copy <= f.endMs + input.duplicateWindowMs && previous <= f.endMs + 2_000);
+      const latest = causes.sort((a, b) => b.startMs - a.startMs)[0];
+      if (latest) {
+        duplicatesNearFault += 1;
+        duplicatesByFault.set(latest.kind, (duplicatesByFault.get(latest.kind) ?? 0) + 1);
+      } else unexplained.push(copy);
+    }
+    if (unexplained.length > 0) {
+      const at = unexplained.slice(0, 3).map(iso).join(", ") + (unexplained.length > 3 ? ", …" : "");
+      add("duplicate away from any kill/cut", `${messageId} received ${receipts.length} times (first ${iso(receipts[0]!)}); ${unexplained.length} copies with no fault before them: ${at}`);
     }
     const row = rows.get(entry.scheduleId);
     if (!row) {
@@ -164,6 +177,7 @@ export function checkInvariants(input: CheckInput): CheckResult {
     distinctSlots: byId.size,
     duplicates,
     duplicatesNearFault,
+    duplicatesByFault,
     missedCounted,
     slotsChecked,
     slotsExcluded,

@@ -3,7 +3,7 @@
  * phase, then end every fault, let the system settle, stop every replica with SIGTERM and judge
  * the invariants. Everything made here is undone in `finally`, also when `signal` aborts (Ctrl-C).
  */
-import { copyFileSync, rmSync } from "node:fs";
+import { copyFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../../test/support/faults.ts";
 import { checkInvariants, type CheckResult, type FaultWindow, type Violation } from "./check.ts";
@@ -119,7 +119,7 @@ export async function runSoak(settings: SoakSettings, work: string, signal: Abor
       if (fault.kind === "kill" || fault.kind === "term") {
         const replica = replicas[fault.replica]!;
         if (fault.kind === "kill" ? replica.state !== "running" && replica.state !== "starting" : replica.state !== "running") return false;
-        if (fault.kind === "kill") kills.push({ startMs: Date.now(), endMs: Date.now() });
+        if (fault.kind === "kill") kills.push({ kind: "kill", startMs: Date.now(), endMs: Date.now() });
         track(
           replica.stop(fault.kind === "kill" ? "SIGKILL" : "SIGTERM", 15_000).then((code) => {
             if (fault.kind === "term" && code !== 0) violations.push({ kind: "SIGTERM not exit 0", detail: `replica ${fault.replica}: exit ${code}` });
@@ -172,14 +172,17 @@ export async function runSoak(settings: SoakSettings, work: string, signal: Abor
     codes.forEach((code, index) => code !== 0 && violations.push({ kind: "final SIGTERM not exit 0", detail: `replica ${index}: exit ${code}` }));
     if (!(await world.drained(1_500, 30_000))) violations.push({ kind: "did not settle", detail: "the queue did not drain within 30s" });
 
-    const check = checkInvariants({
+    const input = {
       initial,
       final: await world.finalRows(),
       messages: world.received(),
       exclusions: world.exclusions,
       faults: [...kills, ...world.linkFaults],
       duplicateWindowMs: DUPLICATE_WINDOW_MS,
-    });
+    };
+    // Everything the checks saw, for a post-mortem (kept with the logs when the run fails).
+    writeFileSync(join(work, "run.json"), JSON.stringify({ settings, plan, ...input }));
+    const check = checkInvariants(input);
     check.violations.unshift(...violations);
     return { settings, chaosMs, totalMs: Date.now() - startedAt, events, skipped, tally, check, logDir: work };
   } finally {

@@ -100,11 +100,11 @@ export async function createWorld(replicas: number, httpPorts: readonly number[]
     cut(service, target) {
       const now = Date.now();
       for (const index of indexes(target)) proxies[service][index]!.reset();
-      linkFaults.push({ service, replicas: indexes(target), startMs: now, endMs: now });
+      linkFaults.push({ kind: `cut ${service}`, service, replicas: indexes(target), startMs: now, endMs: now });
     },
     begin(kind, service, target) {
       const chosen = indexes(target);
-      const window = { service, replicas: chosen, startMs: Date.now(), endMs: Number.POSITIVE_INFINITY };
+      const window = { kind: `${kind} ${service}`, service, replicas: chosen, startMs: Date.now(), endMs: Number.POSITIVE_INFINITY };
       linkFaults.push(window);
       for (const index of chosen) {
         const proxy = proxies[service][index]!;

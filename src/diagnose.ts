@@ -24,10 +24,21 @@ export interface DatabasePlace {
   port: number;
   user: string;
   database: string;
+  /** Every configured host, when there are several. */
+  hosts?: readonly { host: string; port: number }[];
+  targetSessionAttrs?: string | null;
+}
+
+/** The host the error came from (postgres.js and sockets attach it), else the configured one(s). */
+function placeOf(error: unknown, place: DatabasePlace): string {
+  const e = (error ?? {}) as { address?: unknown; port?: unknown };
+  if (typeof e.address === "string" && typeof e.port === "number") return `${e.address}:${e.port}`;
+  const hosts = place.hosts && place.hosts.length > 1 ? place.hosts : [place];
+  return hosts.map((h) => `${h.host}:${h.port}`).join(", ");
 }
 
 export function explainDatabaseError(error: unknown, place: DatabasePlace, connectTimeoutMs: number): string {
-  const at = `${place.host}:${place.port}`;
+  const at = placeOf(error, place);
   const code = codeOf(error);
   const message = messageOf(error);
   switch (code) {
@@ -48,6 +59,16 @@ export function explainDatabaseError(error: unknown, place: DatabasePlace, conne
       return `PostgreSQL database "${place.database}" does not exist at ${at}; create it (createdb ${place.database}) or set POSTGRES_DB`;
     case "42501":
       return `PostgreSQL user "${place.user}" lacks a privilege at ${at} (${message}); grant it SELECT and UPDATE on scheduled_workflows and SELECT on workflows`;
+    case "CONNECTION_CLOSED":
+      // What a proxy with no healthy backend (HAProxy, PgBouncer, a cloud load balancer) does.
+      return `PostgreSQL at ${at} closed the connection during start-up or before answering; is PostgreSQL itself listening there, or a proxy with no healthy backend? check POSTGRES_HOST/POSTGRES_PORT, the proxy's backends and the server log`;
+    case "CONNECTION_DESTROYED":
+      if (place.targetSessionAttrs) {
+        return `no PostgreSQL host in ${placeOf(null, place)} accepted a ${place.targetSessionAttrs} session (target_session_attrs in DATABASE_URL); is a failover under way? check which host is the primary (rune-scheduler check-db)`;
+      }
+      return `PostgreSQL at ${at} (user "${place.user}", database "${place.database}") failed: ${message} [${code}]`;
+    case "25006":
+      return `PostgreSQL at ${at} is read-only (a standby, or the old primary after a failover); point POSTGRES_HOST/DATABASE_URL at the primary, or list every host with target_session_attrs=read-write`;
     case "57P03":
       return `PostgreSQL at ${at} is starting up or shutting down; try again in a few seconds`;
     case "53300":

@@ -37,6 +37,10 @@ function placeOf(error: unknown, place: DatabasePlace): string {
   return hosts.map((h) => `${h.host}:${h.port}`).join(", ");
 }
 
+const TLS_FAILURE = /\bTLS\b|\bSSL\b|certificate/i;
+const tlsLine = (at: string, message: string) =>
+  `PostgreSQL at ${at}: the TLS handshake failed (${message}); check sslmode in DATABASE_URL against the server's ssl setting and certificate`;
+
 export function explainDatabaseError(error: unknown, place: DatabasePlace, connectTimeoutMs: number): string {
   const at = placeOf(error, place);
   const code = codeOf(error);
@@ -62,6 +66,10 @@ export function explainDatabaseError(error: unknown, place: DatabasePlace, conne
     case "CONNECTION_CLOSED":
       // What a proxy with no healthy backend (HAProxy, PgBouncer, a cloud load balancer) does.
       return `PostgreSQL at ${at} closed the connection during start-up or before answering; is PostgreSQL itself listening there, or a proxy with no healthy backend? check POSTGRES_HOST/POSTGRES_PORT, the proxy's backends and the server log`;
+    case "ECONNRESET":
+      // A TLS handshake the server does not speak also ends in a reset: that has its own line below.
+      if (TLS_FAILURE.test(message)) return tlsLine(at, message);
+      return `PostgreSQL at ${at} reset the connection; is it restarting, or a proxy with no healthy backend in front of it? check POSTGRES_HOST/POSTGRES_PORT, the proxy's backends and the server log`;
     case "CONNECTION_DESTROYED":
       if (place.targetSessionAttrs) {
         return `no PostgreSQL host in ${placeOf(null, place)} accepted a ${place.targetSessionAttrs} session (target_session_attrs in DATABASE_URL); is a failover under way? check which host is the primary (rune-scheduler check-db)`;
@@ -74,9 +82,7 @@ export function explainDatabaseError(error: unknown, place: DatabasePlace, conne
     case "53300":
       return `PostgreSQL at ${at} has no free connection slots; raise max_connections or stop idle clients`;
     default:
-      if (/\bTLS\b|\bSSL\b|certificate/i.test(message)) {
-        return `PostgreSQL at ${at}: the TLS handshake failed (${message}); check sslmode in DATABASE_URL against the server's ssl setting and certificate`;
-      }
+      if (TLS_FAILURE.test(message)) return tlsLine(at, message);
       return `PostgreSQL at ${at} (user "${place.user}", database "${place.database}") failed: ${message}${code ? ` [${code}]` : ""}`;
   }
 }

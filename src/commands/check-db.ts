@@ -1,6 +1,7 @@
 import { defineCommand } from "citty";
 import type { Config } from "../config.ts";
 import { createDatabase } from "../db.ts";
+import { formatHost, type DatabaseHost } from "../db-hosts.ts";
 import { explainDatabaseError } from "../diagnose.ts";
 import { dueIndexes, RECOMMENDED_INDEX, rowCounts, schemaProblems, tableColumns, type RowCounts } from "../schema-check.ts";
 import { configArgs, jsonArg, printReport, withConfig } from "./shared.ts";
@@ -13,11 +14,40 @@ export interface DatabaseReport {
   problems: string[];
   warnings: string[];
   counts?: RowCounts;
+  /** With several hosts: each one on its own, so an operator sees which is the primary. */
+  hosts?: HostReport[];
+}
+
+export interface HostReport {
+  where: string;
+  ok: boolean;
+  /** pg_is_in_recovery(): a standby is replaying, a primary accepts writes. */
+  role?: "primary" | "standby";
+  /** transaction_read_only of a new session there (a primary may also be set read-only). */
+  readOnly?: boolean;
+  error?: string;
+}
+
+/** Connects to one host alone (no target_session_attrs) and asks what it is. Never throws. */
+async function probeHost(config: Config, host: DatabaseHost): Promise<HostReport> {
+  const db = { ...config.db, ...host, hosts: [host], targetSessionAttrs: null };
+  const sql = createDatabase(db, { connectTimeoutMs: config.connectTimeoutMs, max: 1, applicationName: "rune-scheduler check-db" });
+  try {
+    const [state] = await sql<{ standby: boolean; read_only: boolean }[]>`
+      SELECT pg_is_in_recovery() AS standby, current_setting('transaction_read_only') = 'on' AS read_only`;
+    return { where: formatHost(host), ok: true, role: state!.standby ? "standby" : "primary", readOnly: state!.read_only };
+  } catch (error) {
+    return { where: formatHost(host), ok: false, error: explainDatabaseError(error, db, config.connectTimeoutMs) };
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => {});
+  }
 }
 
 /** Connects and checks everything `run` relies on in the database. Never throws. */
 export async function checkDatabase(config: Config): Promise<DatabaseReport> {
   const report: DatabaseReport = { ok: false, where: config.db.where, problems: [], warnings: [] };
+  const probes = config.db.hosts.length > 1 ? Promise.all(config.db.hosts.map((host) => probeHost(config, host))) : null;
+  // The checks themselves go where `run` would: the first host that fits target_session_attrs.
   const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 1 });
   try {
     const [version] = await sql<{ v: string }[]>`SELECT current_setting('server_version') AS v`;
@@ -42,13 +72,21 @@ export async function checkDatabase(config: Config): Promise<DatabaseReport> {
   } finally {
     await sql.end({ timeout: 1 }).catch(() => {});
   }
+  if (probes) report.hosts = await probes;
   return report;
+}
+
+function formatHostReport(host: HostReport): string {
+  if (!host.ok) return `  host ${host.where} FAILED: ${host.error}`;
+  return `  host ${host.where}: ${host.role}, ${host.readOnly ? "read-only" : "read-write"}`;
 }
 
 export function formatDatabaseReport(report: DatabaseReport): string {
   const lines: string[] = [];
-  if (report.error) return `FAILED ${report.error}`;
+  const hosts = (report.hosts ?? []).map(formatHostReport);
+  if (report.error) return [`FAILED ${report.error}`, ...hosts].join("\n");
   lines.push(`${report.ok ? "ok" : "FAILED"} PostgreSQL ${report.serverVersion ?? "?"} at ${report.where}`);
+  lines.push(...hosts);
   for (const problem of report.problems) lines.push(`  error: ${problem}`);
   for (const warning of report.warnings) lines.push(`  warning: ${warning}`);
   if (report.counts) {

@@ -3,6 +3,7 @@
  * recommended index, and the rows the engine will refuse. Queries here, verdicts pure.
  */
 import type { Sql } from "./db.ts";
+import { claimable } from "./store.ts";
 
 type TypeFamily = "integer" | "boolean" | "timestamp" | "text" | "json";
 
@@ -98,17 +99,19 @@ export async function rowCounts(sql: Sql): Promise<RowCounts> {
       interval_null: number;
       interval_not_positive: number;
       next_run_null: number;
+      next_run_infinite: number;
     }[]
   >`
     SELECT count(*)::int AS total,
       count(*) FILTER (WHERE sw.is_active)::int AS active,
-      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND sw.interval_seconds > 0
-                         AND sw.next_run_at <= now())::int AS due_now,
+      count(*) FILTER (WHERE ${claimable(sql)} AND w.id IS NOT NULL AND sw.next_run_at <= now())::int AS due_now,
       count(*) FILTER (WHERE sw.is_active AND w.id IS NULL)::int AS workflow_missing,
       count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND sw.interval_seconds IS NULL)::int AS interval_null,
       count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND sw.interval_seconds <= 0)::int AS interval_not_positive,
       count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND sw.interval_seconds > 0
-                         AND sw.next_run_at IS NULL)::int AS next_run_null
+                         AND sw.next_run_at IS NULL)::int AS next_run_null,
+      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND sw.interval_seconds > 0
+                         AND NOT isfinite(sw.next_run_at))::int AS next_run_infinite
       FROM scheduled_workflows sw LEFT JOIN workflows w ON w.id = sw.workflow_id`;
   const r = row!;
   return {
@@ -121,6 +124,7 @@ export async function rowCounts(sql: Sql): Promise<RowCounts> {
       "interval_seconds is NULL": r.interval_null,
       "interval_seconds <= 0": r.interval_not_positive,
       "next_run_at is NULL": r.next_run_null,
+      "next_run_at is not finite": r.next_run_infinite,
     },
   };
 }

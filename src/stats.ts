@@ -6,6 +6,7 @@
 import type { Sql } from "./db.ts";
 import { rowCounts, type RowCounts } from "./schema-check.ts";
 import { PAUSED_PREFIX } from "./slots.ts";
+import { claimable } from "./store.ts";
 
 export interface HealthCounts {
   /** The database clock, epoch ms. */
@@ -23,7 +24,7 @@ export interface HealthCounts {
 export async function healthCounts(sql: Sql, overdueAfterMs: number): Promise<HealthCounts> {
   const [row] = await sql<{ db_now_ms: number; overdue: number; failing: number; paused: number; workflow_missing: number }[]>`
     SELECT floor(extract(epoch FROM now()) * 1000)::float8 AS db_now_ms,
-      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND sw.interval_seconds > 0
+      count(*) FILTER (WHERE ${claimable(sql)} AND w.id IS NOT NULL
                          AND sw.next_run_at < now() - make_interval(secs => ${overdueAfterMs / 1000}))::int AS overdue,
       count(*) FILTER (WHERE sw.failure_count > 0)::int AS failing,
       count(*) FILTER (WHERE NOT sw.is_active AND starts_with(sw.last_error, ${PAUSED_PREFIX}))::int AS paused,
@@ -43,7 +44,7 @@ export async function oldestDue(sql: Sql): Promise<OverdueRow | null> {
   const [row] = await sql<{ id: number; slot_ms: number }[]>`
     SELECT sw.id, floor(extract(epoch FROM sw.next_run_at) * 1000)::float8 AS slot_ms
       FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
-     WHERE sw.is_active AND sw.interval_seconds > 0 AND sw.next_run_at <= now()
+     WHERE ${claimable(sql)} AND sw.next_run_at <= now()
      ORDER BY sw.next_run_at, sw.id
      LIMIT 1`;
   return row ? { id: row.id, slotMs: row.slot_ms } : null;
@@ -111,7 +112,7 @@ export async function upcoming(sql: Sql, limit: number): Promise<UpcomingRow[]> 
     SELECT sw.id, sw.workflow_id, w.name AS workflow_name,
            floor(extract(epoch FROM sw.next_run_at) * 1000)::float8 AS slot_ms, sw.interval_seconds
       FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
-     WHERE sw.is_active AND sw.interval_seconds > 0 AND sw.next_run_at > now()
+     WHERE ${claimable(sql)} AND sw.next_run_at > now()
      ORDER BY sw.next_run_at, sw.id
      LIMIT ${limit}`;
   return rows.map((r) => ({

@@ -6,6 +6,7 @@
  * host's time zone the way parsing a `timestamp` text in JavaScript would.
  */
 import { isConnectionError, SESSION_LIMITS, StatementDeadlineError, withDeadline, type RenewablePool, type Sql } from "./db.ts";
+import type { TransactionSql } from "postgres";
 import type { ClaimedRow } from "./message.ts";
 import type { RowUpdate } from "./plan.ts";
 import { PAUSED_PREFIX } from "./slots.ts";
@@ -191,33 +192,31 @@ export interface RejectedRow {
  * Connection errors are rethrown untouched (the caller must then issue no statement at all).
  */
 export async function recordIsolated(sql: Sql, updates: readonly RowUpdate[]): Promise<RejectedRow[]> {
-  if (await underSavepoint(sql, () => recordOutcomes(sql, updates))) return [];
+  if (await underSavepoint(sql, (savepoint) => recordOutcomes(savepoint, updates))) return [];
   const rejected: RejectedRow[] = [];
   for (const update of updates) {
     let reason = "";
-    if (await underSavepoint(sql, () => recordOutcomes(sql, [update]), (why) => (reason = why))) continue;
-    const movedOn = await underSavepoint(sql, () => recordMoveOn(sql, update, reason));
+    if (await underSavepoint(sql, (savepoint) => recordOutcomes(savepoint, [update]), (why) => (reason = why))) continue;
+    const movedOn = await underSavepoint(sql, (savepoint) => recordMoveOn(savepoint, update, reason));
     rejected.push({ id: update.id, reason, movedOn });
   }
   return rejected;
 }
 
-/** Runs `work` under a savepoint: true if it succeeded, false (rolled back to it) on an SQL error. */
-async function underSavepoint(sql: Sql, work: () => Promise<void>, onError?: (reason: string) => void): Promise<boolean> {
-  // Pipelined: the savepoint and the statement go out together.
-  const savepoint = sql`SAVEPOINT rune_record`;
-  const statement = work();
-  statement.catch(() => {}); // awaited below, after the savepoint's own answer
-  await savepoint;
+/**
+ * Runs `work` under a savepoint: true if it succeeded, false (rolled back to it) on an SQL error.
+ * It must be postgres.js's own `savepoint`: inside `begin`, any failed query of the scope fails
+ * the whole transaction at its end, even one the caller caught; a savepoint is a scope of its own.
+ */
+async function underSavepoint(sql: Sql, work: (sql: Sql) => Promise<void>, onError?: (reason: string) => void): Promise<boolean> {
   try {
-    await statement;
+    await (sql as unknown as TransactionSql).savepoint((savepoint) => work(savepoint as unknown as Sql));
+    return true;
   } catch (error) {
     if (isConnectionError(error)) throw error;
     onError?.((error as Error).message);
-    await sql`ROLLBACK TO SAVEPOINT rune_record`;
     return false;
   }
-  return true;
 }
 
 export type InvalidReason =
@@ -329,8 +328,9 @@ export async function claimBatch(
   watch("BEGIN, locking and claiming due rows");
   const transaction = sql.begin(async (tx) => {
     const txSql = tx as unknown as Sql;
-    // Pipelined: one round trip. If the LOCK fails, the claim fails with it (aborted transaction).
-    const tableLock = txSql`LOCK TABLE scheduled_workflows IN ROW EXCLUSIVE MODE`;
+    // Pipelined: one round trip. `execute()` sends the LOCK now, before the claim (postgres.js
+    // sends a query only once awaited); if the LOCK fails, the claim fails with it.
+    const tableLock = txSql`LOCK TABLE scheduled_workflows IN ROW EXCLUSIVE MODE`.execute();
     const claim = claimDue(txSql, request);
     claim.catch(() => {}); // its error is the lock's when the lock fails; awaited below otherwise
     await step(tableLock);

@@ -28,14 +28,19 @@ describe("check-db", () => {
     try {
       await fresh.sql`INSERT INTO workflows (id, name) VALUES (1, 'w')`;
       await fresh.sql`INSERT INTO scheduled_workflows (workflow_id, next_run_at, interval_seconds, is_active) VALUES
-        (1, now(), 60, true), (1, now(), 0, true), (1, now(), NULL, true), (1, NULL, 60, true), (99, now(), 60, true), (1, now(), 60, false)`;
+        (1, now(), 60, true), (1, now(), 0, true), (1, now(), NULL, true), (1, NULL, 60, true), (99, now(), 60, true), (1, now(), 60, false),
+        (1, '-infinity', 60, true), (1, 'infinity', 60, true)`;
       const { code, stdout } = await checkDb(fresh.env, ["--json"]);
       expect(code).toBe(0);
       const report = JSON.parse(stdout);
       expect(report.counts).toEqual({
-        total: 6, active: 5, inactive: 1, dueNow: 1,
-        invalid: { "workflow missing": 1, "interval_seconds is NULL": 1, "interval_seconds <= 0": 1, "next_run_at is NULL": 1 },
+        total: 8, active: 7, inactive: 1, dueNow: 1,
+        invalid: {
+          "workflow missing": 1, "interval_seconds is NULL": 1, "interval_seconds <= 0": 1, "next_run_at is NULL": 1,
+          "next_run_at is not finite": 2,
+        },
       });
+      expect(report.warnings).toContain("2 active schedule(s) are invalid (next_run_at is not finite) and will not fire until fixed");
       expect(report.warnings).toContain("1 active schedule(s) are invalid (workflow missing) and will not fire until fixed");
     } finally {
       await fresh.drop();

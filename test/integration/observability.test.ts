@@ -145,7 +145,7 @@ describe("stats", () => {
       failing: 2,
       paused: 1,
       workflowMissing: 2,
-      invalid: { "workflow missing": 1, "interval_seconds is NULL": 1, "interval_seconds <= 0": 2, "next_run_at is NULL": 1 },
+      invalid: { "workflow missing": 1, "interval_seconds is NULL": 1, "interval_seconds <= 0": 2, "next_run_at is NULL": 1, "next_run_at is not finite": 0 },
     });
     expect(report.schedules.oldestDue.id).toBe(ids.overdue);
     expect(report.schedules.oldestDue.lateSeconds).toBeGreaterThanOrEqual(3600);

@@ -10,6 +10,8 @@
  *               real dead link; a close from either side is held back too.
  * - `resume()`  undoes refuse and stall: held bytes and closes flow again.
  * - `delay(ms)` adds latency to every chunk, both directions, order kept.
+ * - `throttle(bps)` limits each direction of each connection to about `bps` bytes a second
+ *               (0 lifts it): a slow link that still moves.
  * - `inject()`  writes raw bytes to every client (protocol-level faults, e.g. AMQP frames).
  */
 import net from "node:net";
@@ -30,6 +32,7 @@ export interface FaultProxy {
   stall(): void;
   resume(): void;
   delay(ms: number): void;
+  throttle(bytesPerSecond: number): void;
   inject(bytes: Uint8Array): void;
   close(): Promise<void>;
 }
@@ -51,19 +54,20 @@ export async function startProxy(target: ProxyTarget): Promise<FaultProxy> {
   };
   let mode: "forward" | "refuse" | "stall" = "forward";
   let delayMs = 0;
+  let throttleBps = 0;
   let accepted = 0;
 
   const forward = (from: net.Socket, to: net.Socket) => {
     let lastDue = 0;
     from.on("data", (chunk: Buffer) => {
-      if (delayMs <= 0) {
+      if (delayMs <= 0 && throttleBps <= 0) {
         if (!to.write(chunk) && mode !== "stall") {
           from.pause();
           to.once("drain", () => mode !== "stall" && from.resume());
         }
         return;
       }
-      const due = Math.max(Date.now() + delayMs, lastDue);
+      const due = Math.max(Date.now() + delayMs, lastDue) + (throttleBps > 0 ? (chunk.length * 1000) / throttleBps : 0);
       lastDue = due;
       setTimeout(() => to.destroyed || to.write(chunk), due - Date.now());
     });
@@ -142,6 +146,9 @@ export async function startProxy(target: ProxyTarget): Promise<FaultProxy> {
     },
     delay(ms) {
       delayMs = ms;
+    },
+    throttle(bytesPerSecond) {
+      throttleBps = bytesPerSecond;
     },
     inject(bytes) {
       for (const pair of pairs) pair.client.write(bytes);

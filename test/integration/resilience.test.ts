@@ -141,7 +141,7 @@ test("a stalled broker connection: the confirm timeout gives up, rows stay unrec
   // CONFIRM_TIMEOUT_MS is 10 s.
   expect(detectedMs).toBeGreaterThanOrEqual(9_000);
   expect(detectedMs).toBeLessThan(13_000);
-  expect(scheduler.output()).toContain("no confirm from the broker within 10000 ms");
+  expect(scheduler.output()).toContain("no confirm from the broker for 10000 ms");
   await expectUntouched(rig);
   expect(await rig.metric("unknown_outcomes_total")).toBe(5);
 
@@ -227,17 +227,16 @@ test("a broker that goes silent while the scheduler is idle: the AMQP heartbeat 
   await expectFiredOnceNoFailure(rig, 1, 10_000);
 }, 70_000);
 
-test("SCHEDULER_MAX_RETRIES consecutive failed reconnects at run time: a CRITICAL line, final statistics, exit 1, rows untouched", async () => {
+test("SCHEDULER_MAX_RETRIES bounds start-up only: a running scheduler with MAX_RETRIES=2 outlives more failed reconnects, rows untouched", async () => {
   const rig = await createRig(cleanups);
   const scheduler = await startReady(rig, { SCHEDULER_MAX_RETRIES: "2" });
   rig.mqProxy.refuse();
   rig.mqProxy.reset();
   await insertSchedules(rig.db.sql, Array.from({ length: 3 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })));
-  const cutAt = Date.now();
-  expect(await scheduler.proc.exited).toBe(1);
-  measure("broker refused, MAX_RETRIES=2 → exit 1", Date.now() - cutAt);
-  const output = scheduler.output();
-  expect(output).toMatch(new RegExp(`CRITICAL RabbitMQ failed 2 consecutive times; giving up where=amqp://guest:\\*\\*\\*@127\\.0\\.0\\.1:${rig.mqProxy.port}`));
-  expect(output).toContain("Final statistics:");
+  await scheduler.waitForLine(/ERROR RabbitMQ failed \(attempt 4\); retrying/, 20_000);
+  expect(scheduler.proc.exitCode).toBeNull();
+  expect(scheduler.output()).not.toMatch(/CRITICAL|giving up/);
   await expectUntouched(rig);
-}, 30_000);
+  rig.mqProxy.resume();
+  await expectFiredOnceNoFailure(rig, 3, 40_000);
+}, 70_000);

@@ -88,3 +88,26 @@ test("a broker that accepts but never answers: each attempt ends at SCHEDULER_CO
   expect(elapsed).toBeLessThan(8_000);
   expect(scheduler.output()).toMatch(/CRITICAL .*RabbitMQ/);
 }, 20_000);
+
+test("a database that does not exist is refused for good: exit 1 at the first attempt, whatever SCHEDULER_MAX_RETRIES says", async () => {
+  const rig = await createRig(cleanups);
+  const started = Date.now();
+  const scheduler = rig.start({ POSTGRES_DB: "rune_no_such_database", SCHEDULER_MAX_RETRIES: "0" });
+  expect(await scheduler.proc.exited).toBe(1);
+  expect(Date.now() - started).toBeLessThan(5_000);
+  const output = scheduler.output();
+  expect(output).toMatch(
+    /CRITICAL PostgreSQL refused for good at start-up; fix the configuration; giving up .*error="connecting: PostgreSQL database \\"rune_no_such_database\\" does not exist/,
+  );
+  expect(output).not.toMatch(/failed \(attempt 2/);
+}, 20_000);
+
+test("wrong RabbitMQ credentials are refused for good: exit 1 at the first attempt, the due row untouched", async () => {
+  const rig = await createRig(cleanups);
+  await insertSchedules(rig.db.sql, [{ dueInMs: -1_000, intervalSeconds: 60 }]);
+  const scheduler = rig.start({ RABBITMQ_PASSWORD: "wrong-password", SCHEDULER_MAX_RETRIES: "0" });
+  expect(await scheduler.proc.exited).toBe(1);
+  expect(scheduler.output()).toMatch(/CRITICAL RabbitMQ refused for good at start-up; fix the configuration; giving up .*rejected the credentials/);
+  const [row] = await rig.rows();
+  expect(row).toMatchObject({ run_count: 0, failure_count: 0, last_error: null, due: true });
+}, 20_000);

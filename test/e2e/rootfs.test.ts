@@ -238,6 +238,16 @@ describe("Dockerfile.scratch", () => {
     expect(IMAGE).toMatchObject({ user: "1000:1000", entrypoint: ["/rune-scheduler"], cmd: ["run"], healthcheck: ["/rune-scheduler", "healthcheck"] });
     expect(final.find((i) => i.keyword === "STOPSIGNAL")?.rest).toBe("SIGTERM");
   });
+
+  test("installs with patches/ in place and scripts on, so the binary carries the postgres.js patch", () => {
+    const all = instructions(DOCKERFILE);
+    const install = all.findIndex((i) => i.keyword === "RUN" && i.rest.startsWith("bun install"));
+    const patches = all.findIndex((i) => i.keyword === "COPY" && i.rest === "patches ./patches");
+    expect(patches).toBeGreaterThanOrEqual(0);
+    expect(patches).toBeLessThan(install);
+    expect(all[install]!.rest).not.toMatch(/--ignore-scripts|--production/);
+    expect(pkg.scripts.postinstall).toContain("patch-package");
+  });
 });
 
 describe("the root filesystem", () => {

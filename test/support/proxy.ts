@@ -60,7 +60,7 @@ export async function startProxy(target: ProxyTarget): Promise<FaultProxy> {
   const forward = (from: net.Socket, to: net.Socket) => {
     let lastDue = 0;
     from.on("data", (chunk: Buffer) => {
-      if (delayMs <= 0 && throttleBps <= 0) {
+      if (delayMs <= 0 && throttleBps <= 0 && queued.length === 0) {
         if (!to.write(chunk) && mode !== "stall") {
           from.pause();
           to.once("drain", () => mode !== "stall" && from.resume());
@@ -69,8 +69,23 @@ export async function startProxy(target: ProxyTarget): Promise<FaultProxy> {
       }
       const due = Math.max(Date.now() + delayMs, lastDue) + (throttleBps > 0 ? (chunk.length * 1000) / throttleBps : 0);
       lastDue = due;
-      setTimeout(() => to.destroyed || to.write(chunk), due - Date.now());
+      // One FIFO per direction, drained by one timer: separate timers per chunk could fire out
+      // of order (their deadlines round to whole milliseconds), which corrupts the stream.
+      queued.push({ due, chunk });
+      if (queued.length === 1) drainSoon();
     });
+    const queued: { due: number; chunk: Buffer }[] = [];
+    const drainSoon = () => {
+      const head = queued[0];
+      if (!head) return;
+      setTimeout(() => {
+        while (queued.length > 0 && queued[0]!.due <= Date.now() + 1) {
+          const { chunk } = queued.shift()!;
+          if (!to.destroyed) to.write(chunk);
+        }
+        drainSoon();
+      }, Math.max(0, head.due - Date.now()));
+    };
   };
 
   const server = net.createServer((client) => {

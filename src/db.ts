@@ -32,6 +32,16 @@ export const SESSION_LIMITS = {
  * read-only transaction: the old primary after a failover, now a standby); 25P03 (the session
  * was ended by idle_in_transaction_session_timeout).
  */
+/**
+ * A connection error whose session is still there to talk to: 25006 is answered on a working
+ * connection (it is the server's role that is wrong). Inside a transaction such an error may be
+ * met with a ROLLBACK as usual; every other connection error means the socket is gone, and not
+ * one more statement may be sent on it (see store.claimBatch).
+ */
+export function isSessionAlive(error: unknown): boolean {
+  return String((error as { code?: unknown })?.code ?? "") === "25006";
+}
+
 export function isConnectionError(error: unknown): boolean {
   const code = String((error as { code?: unknown })?.code ?? "");
   return (

@@ -5,7 +5,7 @@
  * is exact for both `timestamp` (read as UTC) and `timestamptz`, and never depends on the
  * host's time zone the way parsing a `timestamp` text in JavaScript would.
  */
-import { isConnectionError, SESSION_LIMITS, StatementDeadlineError, withDeadline, type RenewablePool, type Sql } from "./db.ts";
+import { isConnectionError, isSessionAlive, SESSION_LIMITS, StatementDeadlineError, withDeadline, type RenewablePool, type Sql } from "./db.ts";
 import type { TransactionSql } from "postgres";
 import type { ClaimedRow } from "./message.ts";
 import type { RowUpdate } from "./plan.ts";
@@ -319,7 +319,7 @@ export async function claimBatch(
       const value = await statement;
       if (!lost) return value;
     } catch (error) {
-      if (!lost && !isConnectionError(error)) throw error;
+      if (!lost && (!isConnectionError(error) || isSessionAlive(error))) throw error;
       lost = true;
     }
     return stranded();

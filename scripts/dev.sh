@@ -1,17 +1,52 @@
 #!/usr/bin/env bash
 # Quickstart: installs what is missing, starts local PostgreSQL and RabbitMQ if they are installed
-# but stopped, creates the database and the reference schema if missing, builds the binary and
-# runs the scheduler against them. Any variable already set in the environment wins.
+# but stopped, writes ./.env (never over an existing one) so every command run from here finds
+# them, creates the database, the reference schema and the NOTIFY trigger, builds the binary and
+# runs the scheduler. Any variable already set in the environment wins, over .env as well.
+#
+#   scripts/dev.sh [run flags…]   all of it, then `rune-scheduler run [run flags…]`
+#   scripts/dev.sh --no-run       all but the run: prints the next commands to try
+#   scripts/dev.sh --setup-only   .env and database only (no build, no run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+mode=run
+case "${1:-}" in
+  --setup-only) mode=setup; shift ;;
+  --no-run) mode=build; shift ;;
+esac
 
 [ -x node_modules/.bin/bun ] || npm ci --no-audit --no-fund
 bash scripts/services.sh
 
-export POSTGRES_HOST="${POSTGRES_HOST:-127.0.0.1}" POSTGRES_DB="${POSTGRES_DB:-rune}"
-export RABBITMQ_HOST="${RABBITMQ_HOST:-127.0.0.1}"
-# Create the database and the tables with the scheduler's own driver, so no psql is needed.
+if [ -e .env ]; then
+  echo "dev.sh: .env exists; leaving it as it is (delete it for a fresh one); every command run from here reads it"
+else
+  cat >.env <<EOF
+# Written by scripts/dev.sh for local development; rune-scheduler reads ./.env from the working
+# directory, and the real environment wins over it. dev.sh never overwrites this file.
+POSTGRES_HOST=${POSTGRES_HOST:-127.0.0.1}
+POSTGRES_DB=${POSTGRES_DB:-rune}
+RABBITMQ_HOST=${RABBITMQ_HOST:-127.0.0.1}
+SCHEDULER_NOTIFY_CHANNEL=${SCHEDULER_NOTIFY_CHANNEL:-rune_schedules}
+EOF
+  echo "dev.sh: wrote $(pwd)/.env (POSTGRES_HOST, POSTGRES_DB, RABBITMQ_HOST, SCHEDULER_NOTIFY_CHANNEL)"
+fi
+
+# The database, the tables and the trigger, with the scheduler's own config reader and driver
+# (so no psql is needed, and they land where the binary will look).
 node_modules/.bin/bun scripts/init-db.ts
 
+[ "$mode" = setup ] && exit 0
+
 node_modules/.bin/bun scripts/build.ts
+cat <<'EOF'
+
+dev.sh: ready. In another shell, from this directory, try:
+  ./dist/rune-scheduler check-db
+  node_modules/.bin/bun scripts/try.ts hello    # adds a schedule due now, every 60 s (README "Try it")
+  ./dist/rune-scheduler stats
+EOF
+[ "$mode" = build ] && exit 0
+echo
 exec ./dist/rune-scheduler run "$@"

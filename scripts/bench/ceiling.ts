@@ -71,7 +71,7 @@ export async function sqlCeiling(count: number, batch: number, payloadBytes: num
             FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
            WHERE sw.is_active AND sw.interval_seconds > 0 AND sw.next_run_at <= now()
            ORDER BY sw.next_run_at LIMIT ${batch}
-             FOR UPDATE OF sw SKIP LOCKED`;
+             FOR NO KEY UPDATE OF sw SKIP LOCKED`;
         if (rows.length === 0) return 0;
         const ids = rows.map((r) => r.id);
         const next = rows.map((r) => r.slot_ms + r.interval_seconds * 1000);

@@ -130,8 +130,10 @@ function explaining(sql: Sql, sink: (plan: Explained) => void): Sql {
   return new Proxy(sql, {
     apply(target, self, args: unknown[]) {
       const strings = args[0] as TemplateStringsArray | undefined;
-      if (!Array.isArray(strings) || !("raw" in strings)) return Reflect.apply(target, self, args);
-      const prefixed = Object.assign([...strings], { raw: [...strings.raw] });
+      // Only whole statements are explained, not the fragments (store.claimable) built inside them.
+      const statement = Array.isArray(strings) && "raw" in strings && /^\s*(SELECT|UPDATE|WITH)\b/i.test(strings[0] ?? "");
+      if (!statement) return Reflect.apply(target, self, args);
+      const prefixed = Object.assign([...strings!], { raw: [...strings!.raw] });
       prefixed[0] = `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${prefixed[0]}`;
       prefixed.raw[0] = prefixed[0]!;
       const query = Reflect.apply(target, self, [prefixed, ...args.slice(1)]) as Promise<{ "QUERY PLAN": Explained[] }[]>;

@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import type { Violation } from "./soak/check.ts";
 import { Aborted, runSoak, type SoakResult, type SoakSettings } from "./soak/run.ts";
 
 const HELP = `Usage: bun scripts/soak.ts --minutes N --replicas K [--seed S] [options]
@@ -71,6 +72,16 @@ function version(binary: string): string {
 
 const list = (map: Map<string, number>) => [...map].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
 
+/** Up to `limit` violations, taken in turn from each kind, so one flood does not hide the rest. */
+function firstOfEachKind(violations: readonly Violation[], limit: number): Violation[] {
+  const groups = [...Map.groupBy(violations, (v) => v.kind).values()];
+  const picked: Violation[] = [];
+  for (let round = 0; picked.length < Math.min(limit, violations.length); round += 1) {
+    for (const group of groups) if (group[round] && picked.length < limit) picked.push(group[round]!);
+  }
+  return picked;
+}
+
 function summary(result: SoakResult, binaryVersion: string): string {
   const { settings, check } = result;
   const eventsTotal = [...result.events.values()].reduce((a, b) => a + b, 0);
@@ -88,7 +99,7 @@ function summary(result: SoakResult, binaryVersion: string): string {
     `  missed counted:  ${check.missedCounted} slots in missed_runs`,
     `  slots checked:   ${check.slotsChecked} (${check.slotsExcluded} excluded: row held invalid by the soak)`,
     `  violations:      ${check.violations.length}${byKind.size ? ` (${list(byKind)})` : ""}`,
-    ...check.violations.slice(0, 20).map((v) => `    - [${v.kind}] ${v.detail}`),
+    ...firstOfEachKind(check.violations, 20).map((v) => `    - [${v.kind}] ${v.detail}`),
     ...(check.violations.length > 20 ? [`    … and ${check.violations.length - 20} more`] : []),
     `  result:          ${check.violations.length === 0 ? "PASS" : `FAIL (logs kept in ${result.logDir})`}`,
   ];

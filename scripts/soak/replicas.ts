@@ -41,7 +41,7 @@ export interface ReplicaOptions {
 function tail(path: string, bytes = 1_500): string {
   try {
     const text = readFileSync(path, "utf8");
-    return text.slice(-bytes).trim().split("\n").slice(-6).join("\n    ");
+    return text.slice(-bytes).trim().split("\n").slice(-3).join("\n      ");
   } catch {
     return "(no log)";
   }

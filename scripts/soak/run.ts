@@ -131,7 +131,10 @@ export async function runSoak(settings: SoakSettings, work: string, signal: Abor
         const handle = world.begin(fault.kind, fault.service, fault.target);
         later(fault.durationMs, () => handle.end());
       } else {
-        const ids = await world.invalidate(fault.how, fault.picks);
+        const ids = await world.invalidate(fault.how, fault.picks).catch((error) => {
+          log(`invalidate skipped: ${(error as Error).message}`);
+          return [];
+        });
         if (ids.length === 0) return false;
         later(fault.durationMs, () => world.restore(ids));
       }

@@ -133,6 +133,8 @@ export async function createWorld(replicas: number, httpPorts: readonly number[]
       const ids = [...new Set(picks.map((pick) => candidates[Math.floor(pick * candidates.length)]!))].filter((id) => id !== undefined);
       if (ids.length === 0) return [];
       await sql.begin(async (tx) => {
+        // A claim stuck behind a stalled link holds its rows until PostgreSQL ends it: wait, bounded.
+        await tx`SET LOCAL lock_timeout = '30s'`;
         // Locks first: a claim in flight commits before we read the value we will restore from.
         const before = await tx<{ id: number; interval_seconds: number; ms: number }[]>`
           SELECT id, interval_seconds, (extract(epoch FROM next_run_at) * 1000)::float8 AS ms

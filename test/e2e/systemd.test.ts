@@ -6,15 +6,17 @@
  * checks that ExecStart names an executable. The seccomp allow-list is checked against every
  * system call the binary makes under strace while it does its work. And the unit really runs:
  * systemd-nspawn boots this machine's own systemd in a container, which starts the unit with
- * all of its sandboxing, against the test's database and queue.
+ * all of its sandboxing, against the test's database and queue, with its passwords in root-only
+ * 0600 files that reach the dynamic user only through LoadCredential=.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadConfig, SETTINGS } from "../../src/config.ts";
 import { requireBinary } from "../support/binary.ts";
+import { createRabbitUser, type RabbitUser } from "../support/rabbit-user.ts";
 import { createTestDatabase, createTestQueue, insertSchedules, uniqueName, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
@@ -117,6 +119,13 @@ describe("rune-scheduler.service", () => {
     expect(seconds(service.get("RestartSec")![0]!)).toBeGreaterThan(0);
     expect(service.get("RestartPreventExitStatus")).toEqual(["2"]);
     expect(service.get("KillSignal")).toEqual(["SIGTERM"]);
+  });
+
+  test("hands the passwords over as credentials, so root-only files reach the dynamic user", () => {
+    expect(service.get("LoadCredential")).toEqual(["pg-password:/etc/rune/pg-password", "mq-password:/etc/rune/mq-password"]);
+    expect(service.get("Environment")).toEqual(["POSTGRES_PASSWORD_FILE=%d/pg-password", "RABBITMQ_PASSWORD_FILE=%d/mq-password"]);
+    // A password in the environment file would win over its credential (config reads it first).
+    expect(Object.keys(envFile(readFileSync(ENV_FILE, "utf8"))).filter((key) => /PASSWORD|_URL$|KEY$/.test(key))).toEqual([]);
   });
 
   test("gives a stop more time than the scheduler's shutdown timeout, default and example", () => {
@@ -237,6 +246,7 @@ describe("SystemCallFilter", () => {
 describe("under systemd", () => {
   let db: TestDatabase;
   let queue: TestQueue;
+  let user: RabbitUser;
   let container: Bun.Subprocess | null = null;
   const boot = () => join(root, "boot");
 
@@ -244,11 +254,15 @@ describe("under systemd", () => {
     db = await createTestDatabase();
     queue = await createTestQueue();
     await queue.consume();
+    // RabbitMQ checks passwords (the test PostgreSQL trusts local connections): connecting as
+    // this user proves the credential's content reached the scheduler.
+    user = await createRabbitUser({ configure: ".*", write: ".*", read: ".*" });
   });
 
   afterAll(async () => {
     container?.kill("SIGKILL");
     await container?.exited;
+    await user?.drop();
     await queue?.drop();
     await db?.drop();
   });
@@ -274,9 +288,18 @@ describe("under systemd", () => {
     // /usr is this machine's, read-only: the binary goes to /opt, the one change to the unit.
     const binary = `/opt/${uniqueName("rune")}/rune-scheduler`;
     writeFileSync(join(boot(), "path.conf"), `[Service]\nExecStart=\nExecStart=${binary} run\n`);
-    writeFileSync(join(boot(), "rune-test.target"), "[Unit]\nRequires=basic.target rune-scheduler.service\nAfter=basic.target rune-scheduler.service\n");
-    const env = { ...db.env, ...queue.env, SCHEDULER_HTTP_PORT: String(port), SCHEDULER_POLL_INTERVAL: "1" };
+    writeFileSync(join(boot(), "rune-test.target"), "[Unit]\nRequires=basic.target rune-scheduler.service\nWants=rune-direct.service\nAfter=basic.target rune-scheduler.service rune-direct.service\n");
+    // No password in the environment file: the unit's LoadCredential= brings them.
+    const env = { ...db.env, ...queue.env, RABBITMQ_USER: user.env.RABBITMQ_USER!, SCHEDULER_HTTP_PORT: String(port), SCHEDULER_POLL_INTERVAL: "1" };
     writeFileSync(join(boot(), "rune-scheduler.env"), Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join(""));
+    // The secrets as the README installs them: root-only, 0600, one trailing newline.
+    const secrets = join(boot(), "secrets");
+    mkdirSync(secrets, { recursive: true, mode: 0o700 });
+    writeFileSync(join(secrets, "pg-password"), "unused-by-trust-auth\n", { mode: 0o600 });
+    writeFileSync(join(secrets, "mq-password"), `${user.env.RABBITMQ_PASSWORD}\n`, { mode: 0o600 });
+    expect(statSync(join(secrets, "mq-password"))).toMatchObject({ uid: 0, mode: 0o100600 });
+    // The control: the same unit told to read the root-only file itself, as the README once said.
+    writeFileSync(join(boot(), "direct.conf"), "[Service]\nEnvironment=POSTGRES_PASSWORD_FILE=/etc/rune/pg-password\nRestart=no\n");
 
     container = Bun.spawn([
       "systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--directory=/", "--volatile=yes", "--console=pipe",
@@ -287,6 +310,10 @@ describe("under systemd", () => {
       `--bind-ro=${join(boot(), "path.conf")}:/etc/systemd/system/rune-scheduler.service.d/path.conf`,
       `--bind-ro=${join(boot(), "rune-test.target")}:/etc/systemd/system/rune-test.target`,
       `--bind-ro=${join(boot(), "rune-scheduler.env")}:/etc/rune-scheduler/rune-scheduler.env`,
+      `--bind-ro=${secrets}:/etc/rune`,
+      `--bind-ro=${UNIT_FILE}:/etc/systemd/system/rune-direct.service`,
+      `--bind-ro=${join(boot(), "path.conf")}:/etc/systemd/system/rune-direct.service.d/path.conf`,
+      `--bind-ro=${join(boot(), "direct.conf")}:/etc/systemd/system/rune-direct.service.d/direct.conf`,
       `--bind-ro=${requireBinary()}:${binary}`,
       "--boot", "--", "systemd.unit=rune-test.target",
     ], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
@@ -308,5 +335,9 @@ describe("under systemd", () => {
     expect(journal).toContain("Final statistics");
     expect(journal).toContain("rune-scheduler.service: Deactivated successfully.");
     expect(journal).not.toMatch(/timed out|Killing process|Failed with result/);
+    // Without the credential the dynamic user cannot read the 0600 root file: exit 2, named.
+    const direct = Bun.spawnSync(["journalctl", `--directory=${join(boot(), "journal")}`, "-u", "rune-direct.service", "-o", "cat", "--no-pager"]).stdout.toString();
+    expect(direct).toContain('configuration error: POSTGRES_PASSWORD_FILE="/etc/rune/pg-password" is invalid: expected a readable file (EACCES)');
+    expect(direct).toMatch(/rune-direct\.service: Main process exited, code=exited, status=2/);
   }, 60_000);
 });

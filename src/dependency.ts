@@ -64,3 +64,31 @@ export function isPermanentRefusal(error: unknown): boolean {
   // that this user may not declare: none of them heals by itself.
   return /ACCESS[_-]REFUSED|403|PLAIN login refused|NOT_ALLOWED|530|Expected ConnectionOpenOk/i.test(message);
 }
+
+export interface GiveUpInput {
+  /** False until the first complete cycle (start-up). */
+  readonly running: boolean;
+  readonly failures: number;
+  readonly maxRetries: number;
+  readonly outageMs: number;
+  readonly maxOutageMs: number;
+  readonly permanent: boolean;
+}
+
+/**
+ * Why to give up now, or null to retry (SPEC §4): at start-up after MAX_RETRIES consecutive
+ * failures or at once on a permanent refusal; once running only after MAX_OUTAGE, if set.
+ */
+export function giveUpReason(input: GiveUpInput): string | null {
+  if (!input.running) {
+    if (input.permanent) return "refused for good at start-up; fix the configuration";
+    if (input.maxRetries > 0 && input.failures >= input.maxRetries) {
+      return `failed ${input.failures} consecutive times at start-up (SCHEDULER_MAX_RETRIES=${input.maxRetries})`;
+    }
+    return null;
+  }
+  if (input.maxOutageMs > 0 && input.outageMs >= input.maxOutageMs) {
+    return `unavailable for ${(input.outageMs / 1000).toFixed(1)}s (SCHEDULER_MAX_OUTAGE=${input.maxOutageMs / 1000})`;
+  }
+  return null;
+}

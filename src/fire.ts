@@ -31,12 +31,20 @@ export interface FireTally {
   missed: number;
   paused: number;
   unknown: number;
-  /** Fire lag of each confirmed message, seconds. */
-  readonly lagsSeconds: number[];
+  /** Each confirmed fire, in batch order: for the lag histogram and the per-fire DEBUG line. */
+  readonly confirmed: ConfirmedFire[];
   /** `schedule N: reason` of each failed fire. */
   readonly failed: string[];
   /** Local time of the broker's answers, when anything was fired. */
   firedAtMs: number | null;
+}
+
+export interface ConfirmedFire {
+  readonly id: number;
+  readonly messageId: string;
+  readonly slotMs: number;
+  /** From the slot to the broker's confirm, seconds. */
+  readonly lagSeconds: number;
 }
 
 export interface FireResult {
@@ -52,7 +60,7 @@ export interface FireResult {
 }
 
 export function emptyTally(): FireTally {
-  return { executions: 0, failures: 0, skipped: 0, missed: 0, paused: 0, unknown: 0, lagsSeconds: [], failed: [], firedAtMs: null };
+  return { executions: 0, failures: 0, skipped: 0, missed: 0, paused: 0, unknown: 0, confirmed: [], failed: [], firedAtMs: null };
 }
 
 export async function fireBatch(deps: FireDeps, rows: ClaimedRow[], dbNowMs: number): Promise<FireResult> {
@@ -93,7 +101,9 @@ export async function fireBatch(deps: FireDeps, rows: ClaimedRow[], dbNowMs: num
       tally.firedAtMs = firedAt;
       if (update.outcome === "ok") {
         tally.executions += 1;
-        tally.lagsSeconds.push((firedAt - plan.row.slotMs) / 1000);
+        const { id, slotMs } = plan.row;
+        const messageId = plan.kind === "publish" ? plan.message.messageId : "";
+        tally.confirmed.push({ id, messageId, slotMs, lagSeconds: (firedAt - slotMs) / 1000 });
       } else {
         tally.failures += 1;
         tally.failed.push(`schedule ${plan.row.id}: ${update.error}`);

@@ -62,7 +62,7 @@ export function applyTally(metrics: Metrics, tally: FireTally): void {
   metrics.missed += tally.missed;
   metrics.paused += tally.paused;
   metrics.unknown += tally.unknown;
-  for (const lag of tally.lagsSeconds) observeLag(metrics, lag);
+  for (const fire of tally.confirmed) observeLag(metrics, fire.lagSeconds);
   if (tally.firedAtMs !== null) metrics.lastExecutionMs = tally.firedAtMs;
 }
 

@@ -1,17 +1,17 @@
 /**
  * The engine: one loop that claims and fires what is due, polls for what comes next, and sleeps
  * until then. Being a single loop, two cycles can never overlap, and `stop()` just waits for it.
- * It depends only on interfaces (store, publisher, clock), so it is tested against fakes too.
- * Design notes: README, "How scheduling works" and "Failure behaviour".
+ * It depends only on interfaces (store, publisher, clock, report), so it is tested against fakes
+ * too. It keeps its own status and reports what happens as events; src/reporter.ts turns those
+ * into log lines and counters. Design notes: README, "How scheduling works" and "Failure behaviour".
  */
 import { backoffDelay } from "./backoff.ts";
 import type { Publisher } from "./broker.ts";
 import type { Clock } from "./clock.ts";
-import { databaseFailure, DependencyError, isPermanentRefusal, TableLockedError, type Dependency } from "./dependency.ts";
+import { databaseFailure, DependencyError, giveUpReason, isPermanentRefusal, TableLockedError } from "./dependency.ts";
+import type { EngineStatus, Report } from "./events.ts";
 import { fireBatch, type FireResult } from "./fire.ts";
-import type { Logger } from "./log.ts";
 import type { ClaimedRow } from "./message.ts";
-import { applyTally, healthFailedLine, type Metrics } from "./metrics.ts";
 import type { PlanOptions, RowUpdate } from "./plan.ts";
 import type { BatchResult, ClaimRequest, InvalidRow, PollResult } from "./store.ts";
 
@@ -46,15 +46,11 @@ export interface EngineDeps {
   /** `onChange`: the link was lost, blocked or unblocked; the engine looks again at once. */
   readonly connectPublisher: (onChange: () => void) => Promise<Publisher>;
   readonly clock: Clock;
-  readonly log: Logger;
-  readonly metrics: Metrics;
+  /** Where every event goes (src/reporter.ts in the service). */
+  readonly report: Report;
   readonly options: EngineOptions;
   /** Injectable for tests; defaults to `backoffDelay`. */
   readonly retryDelay?: (attempt: number) => number;
-  /** Where each dependency is (redacted), for the lines that say it cannot be reached. */
-  readonly where?: Readonly<Partial<Record<Dependency, string>>>;
-  /** Turns a dependency's error into the operator's line (cause, where, what to try). */
-  readonly explain?: (dependency: Dependency, error: unknown) => string;
 }
 
 export interface Engine {
@@ -64,8 +60,7 @@ export interface Engine {
   wake(): void;
   /** Stops timers and polls; resolves after the claim transaction in flight has finished. */
   stop(): Promise<0 | 1>;
-  /** Local monotonic time of the loop's last progress (an iteration, a batch, a poll), for liveness. */
-  lastTickLocal(): number;
+  status(): EngineStatus;
 }
 
 const CONTENTION_MIN_MS = 25;
@@ -74,30 +69,42 @@ const CONTENTION_MAX_MS = 1_000;
 const LOCKED_RETRY_MS = 100;
 
 export function startEngine(deps: EngineDeps): Engine {
-  const { store, clock, log, metrics, options } = deps;
+  const { store, clock, report, options } = deps;
   const retryDelay = deps.retryDelay ?? ((attempt: number) => backoffDelay(attempt));
-  const explain = (dependency: Dependency, error: unknown) =>
-    deps.explain?.(dependency, error) ?? (error instanceof Error ? error.message : String(error));
   const invalidScanMs = options.invalidScanIntervalMs ?? Math.max(options.pollIntervalMs, 60_000);
-  const warnedInvalid = new Set<number>();
   /** Rows that cannot be planned or recorded: never claimed again by this process. */
   const setAside = new Map<number, string>();
+  let status: EngineStatus = {
+    database: "down",
+    broker: "down",
+    failures: 0,
+    outageSinceLocal: null,
+    lastProgressLocal: clock.local(),
+    tableLocked: false,
+  };
   let publisher: Publisher | null = null;
   let brokerMaxBodyBytes: number | null = null;
   let stopping = false;
   let wakeNow: (() => void) | null = null;
   let wakeRequested = false;
-  let lastTick = clock.local();
+  let backingOff = false;
   let lastPollLocal = clock.local();
   let contentionMs = 0;
   let nextInvalidScan = 0;
-  let backingOff = false;
-  let blockedSince: number | null = null;
-  let lockedSince: number | null = null;
+  let blockedSinceLocal: number | null = null;
+  let lockedSinceLocal = 0;
+
+  function setStatus(change: Partial<EngineStatus>): void {
+    const before = status;
+    status = { ...status, ...change };
+    if (status.database !== before.database || status.broker !== before.broker) report({ type: "status", status });
+  }
+  const progressed = () => setStatus({ lastProgressLocal: clock.local() });
 
   /** The broker link changed (lost, blocked, unblocked): readiness now, and a look unless backing off. */
   const onPublisherChange = () => {
-    if (!publisher?.connected || publisher.blocked) metrics.mqUp = false;
+    if (!publisher?.connected) setStatus({ broker: "down" });
+    else if (publisher.blocked) setStatus({ broker: "blocked" });
     if (backingOff) return;
     wakeRequested = true;
     wakeNow?.();
@@ -115,36 +122,44 @@ export function startEngine(deps: EngineDeps): Engine {
       wakeNow = finish;
     });
 
+  /** Sleeps without being woken: a NOTIFY or a broker event never shortens a back-off. */
+  async function backOff(ms: number): Promise<void> {
+    backingOff = true;
+    wakeRequested = false;
+    await sleep(ms);
+    backingOff = false;
+  }
+
   async function db<T>(doing: string, action: () => Promise<T>): Promise<T> {
     try {
       return await action();
     } catch (error) {
       const failure = databaseFailure(doing, error);
       // A lost connection needs a reconnect (and a new "established" line); an SQL error does not.
-      if (failure.lost) metrics.dbUp = false;
+      if (failure.lost) setStatus({ database: "down" });
       throw failure.error;
     }
   }
 
   async function ensureConnected(): Promise<Publisher> {
-    if (!metrics.dbUp) {
+    if (status.database === "down") {
       await db("connecting", () => store.ping());
-      metrics.dbUp = true;
-      log.info("Database connection pool established");
+      setStatus({ database: "up" });
+      report({ type: "connected", dependency: "PostgreSQL" });
     }
     if (!publisher || !publisher.connected) {
-      metrics.mqUp = false;
+      setStatus({ broker: "down" });
       const stale = publisher;
       publisher = null;
-      if (stale) log.error("RabbitMQ connection lost; reconnecting", { reason: stale.closedReason ?? "unknown", where: deps.where?.RabbitMQ });
+      if (stale) report({ type: "link lost", reason: stale.closedReason ?? "unknown" });
       await stale?.close().catch(() => {});
       try {
         publisher = await deps.connectPublisher(onPublisherChange);
       } catch (error) {
         throw new DependencyError("RabbitMQ", "connecting", error);
       }
-      metrics.mqUp = true;
-      log.info("RabbitMQ connection established");
+      setStatus({ broker: "up" });
+      report({ type: "connected", dependency: "RabbitMQ" });
     }
     return publisher;
   }
@@ -158,7 +173,7 @@ export function startEngine(deps: EngineDeps): Engine {
   function setRowAside(id: number, reason: string): void {
     if (setAside.has(id)) return;
     setAside.set(id, reason);
-    log.warn(`Schedule ${id} is set aside until the scheduler restarts: ${reason}`);
+    report({ type: "set aside", id, reason });
   }
 
   /** One claim transaction; returns whether more rows may be due right now. */
@@ -179,16 +194,11 @@ export function startEngine(deps: EngineDeps): Engine {
     const result = fired as FireResult | null;
     if (result === null) return { claimed: 0, more: false };
     // ORDER: counters and log lines only now, after the commit that recorded these outcomes.
-    applyTally(metrics, result.tally);
+    report({ type: "batch committed", tally: result.tally });
     for (const row of result.unplannable) setRowAside(row.id, row.message);
     for (const row of batch.rejected) {
-      metrics.failures += 1;
-      if (row.movedOn) log.warn(`Schedule ${row.id}: the database refused its outcome (${row.reason}); moved on to its next slot with last_error saying so`);
-      else setRowAside(row.id, `the database refused its outcome (${row.reason})`);
-    }
-    if (result.tally.failed.length > 0) {
-      log.warn(`${result.tally.failed.length} fire(s) failed and moved on`, { first: result.tally.failed[0] });
-      for (const failure of result.tally.failed) log.debug(`fire failed: ${failure}`);
+      report({ type: "outcome refused", id: row.id, reason: row.reason, movedOn: row.movedOn });
+      if (!row.movedOn) setRowAside(row.id, `the database refused its outcome (${row.reason})`);
     }
     // ORDER: the confirmed rows above are committed first; only then do we give up on the link.
     if (result.unknown !== null) {
@@ -202,13 +212,8 @@ export function startEngine(deps: EngineDeps): Engine {
     if (clock.local() < nextInvalidScan) return;
     nextInvalidScan = clock.local() + invalidScanMs;
     const invalid = await db("looking for invalid rows", () => store.findInvalid());
-    metrics.pausedNow = await db("counting paused schedules", () => store.countPaused());
-    metrics.invalidRows = invalid.length + setAside.size;
-    for (const row of invalid) {
-      if (warnedInvalid.has(row.id)) continue;
-      warnedInvalid.add(row.id);
-      log.warn(`Schedule ${row.id} is active but invalid (${row.reason}); it will not be fired until fixed`);
-    }
+    const pausedNow = await db("counting paused schedules", () => store.countPaused());
+    report({ type: "scanned", invalid, setAside: setAside.size, pausedNow });
   }
 
   /**
@@ -218,18 +223,18 @@ export function startEngine(deps: EngineDeps): Engine {
    */
   function isBlocked(current: Publisher): boolean {
     if (current.blocked) {
-      metrics.mqUp = false;
-      if (blockedSince === null) {
-        blockedSince = clock.local();
-        log.warn("RabbitMQ is blocking publishes (memory or disk alarm); not claiming until it lifts");
+      if (blockedSinceLocal === null) {
+        blockedSinceLocal = clock.local();
+        report({ type: "blocked" });
       }
+      setStatus({ broker: "blocked" });
       return true;
     }
-    if (blockedSince !== null) {
-      log.info(`RabbitMQ unblocked after ${((clock.local() - blockedSince) / 1000).toFixed(1)}s; claiming again`);
-      blockedSince = null;
-      metrics.mqUp = true;
+    if (blockedSinceLocal !== null) {
+      report({ type: "unblocked", afterMs: clock.local() - blockedSinceLocal });
+      blockedSinceLocal = null;
     }
+    setStatus({ broker: "up" });
     return false;
   }
 
@@ -238,12 +243,9 @@ export function startEngine(deps: EngineDeps): Engine {
     const before = clock.local();
     const result = await db("polling", () => store.poll(options.lookAheadMs, [...setAside.keys()]));
     clock.observe(result.dbNowMs, before, clock.local());
-    lastPollLocal = lastTick = clock.local();
-    metrics.checks += 1;
-    metrics.lastCheckMs = result.dbNowMs;
-    metrics.dueBacklog = result.dueCount;
-    const overdue = result.nextSlotMs !== null && result.nextSlotMs <= result.dbNowMs;
-    metrics.oldestOverdueSeconds = overdue ? (result.dbNowMs - result.nextSlotMs!) / 1000 : 0;
+    lastPollLocal = clock.local();
+    progressed();
+    report({ type: "polled", result });
     return result;
   }
 
@@ -254,10 +256,10 @@ export function startEngine(deps: EngineDeps): Engine {
       if (stopping) return 0;
       if (clock.local() - lastPollLocal >= options.pollIntervalMs) await pollOnce();
       const batch = await claimAndFire(current);
-      lastTick = clock.local();
-      if (lockedSince !== null) {
-        log.info(`scheduled_workflows is no longer locked after ${((clock.local() - lockedSince) / 1000).toFixed(1)}s; claiming again`);
-        lockedSince = null;
+      progressed();
+      if (status.tableLocked) {
+        report({ type: "table unlocked", afterMs: clock.local() - lockedSinceLocal });
+        setStatus({ tableLocked: false });
       }
       claimedTotal += batch.claimed;
       if (!batch.more) break;
@@ -265,7 +267,7 @@ export function startEngine(deps: EngineDeps): Engine {
     const result = await pollOnce();
     await scanInvalid();
 
-    if (result.nextSlotMs === null || blockedSince !== null) return options.pollIntervalMs;
+    if (result.nextSlotMs === null || status.broker === "blocked") return options.pollIntervalMs;
     if (result.nextSlotMs <= result.dbNowMs) {
       // Due but not ours: another replica holds the lock, or it became due a moment ago.
       // Back off a little each time we claimed nothing, so a held lock never makes a hot loop.
@@ -277,75 +279,66 @@ export function startEngine(deps: EngineDeps): Engine {
     return Math.min(options.pollIntervalMs, clock.msUntil(result.nextSlotMs) + 1);
   }
 
-  /** Sleeps without being woken: a NOTIFY or a broker event never shortens a back-off. */
-  async function backOff(ms: number): Promise<void> {
-    backingOff = true;
-    wakeRequested = false;
-    await sleep(ms);
-    backingOff = false;
+  /** A failed iteration: decide between waiting, retrying and giving up. Returns an exit code to give up with. */
+  async function failed(error: unknown, running: boolean): Promise<1 | null> {
+    if (error instanceof TableLockedError) {
+      // Nothing was claimed or published: wait for the lock, which is neither an outage nor a failure.
+      if (!status.tableLocked) {
+        lockedSinceLocal = clock.local();
+        setStatus({ tableLocked: true });
+        report({ type: "table locked", doing: error.doing });
+      }
+      await backOff(LOCKED_RETRY_MS);
+      return null;
+    }
+    // A cycle that recorded rows before it failed made progress: start counting afresh.
+    const failures = (error instanceof DependencyError && error.progressed ? 0 : status.failures) + 1;
+    const dependency = error instanceof DependencyError ? error.dependency : "scheduler";
+    if (dependency === "RabbitMQ") setStatus({ broker: "down" });
+    if (status.outageSinceLocal === null) {
+      setStatus({ outageSinceLocal: clock.local() });
+      report({ type: "outage began", status });
+    }
+    setStatus({ failures });
+    const why = giveUpReason({
+      running,
+      failures,
+      maxRetries: options.maxRetries,
+      outageMs: clock.local() - status.outageSinceLocal!,
+      maxOutageMs: options.maxOutageMs ?? 0,
+      permanent: isPermanentRefusal(error),
+    });
+    if (why !== null) {
+      report({ type: "gave up", dependency, why, error });
+      return 1;
+    }
+    const delayMs = retryDelay(failures);
+    const limit = !running && options.maxRetries > 0 ? options.maxRetries : null;
+    report({ type: "retrying", dependency, attempt: failures, limit, delayMs, error });
+    await backOff(delayMs);
+    return null;
   }
 
   async function loop(): Promise<0 | 1> {
-    let failures = 0;
-    let outageSince: number | null = null;
     /** Start-up ends with the first complete cycle: from then on an outage never ends the process by itself. */
     let running = false;
     while (!stopping) {
-      lastTick = clock.local();
+      progressed();
       try {
         const current = await ensureConnected();
         // A wake that arrives during the cycle below must still cut the following sleep short.
         wakeRequested = false;
         const sleepMs = await cycle(current);
-        if (failures > 0) {
-          const lasted = outageSince === null ? "" : ` (${((clock.local() - outageSince) / 1000).toFixed(1)}s)`;
-          log.info(`Recovered after ${failures} failed attempt(s)${lasted}`);
+        if (status.failures > 0) {
+          const since = status.outageSinceLocal;
+          report({ type: "recovered", failures: status.failures, outageMs: since === null ? null : clock.local() - since });
         }
-        failures = 0;
-        outageSince = null;
+        setStatus({ failures: 0, outageSinceLocal: null });
         running = true;
         await sleep(sleepMs);
       } catch (error) {
         if (stopping) break;
-        if (error instanceof TableLockedError) {
-          // Nothing was claimed or published: wait for the lock, which is neither an outage nor a failure.
-          if (lockedSince === null) {
-            lockedSince = clock.local();
-            log.warn(`scheduled_workflows is locked by another session (a CREATE INDEX without CONCURRENTLY, an ALTER TABLE?); nothing is claimed or published until it is released`, { waiting_on: error.doing });
-          }
-          await backOff(LOCKED_RETRY_MS);
-          continue;
-        }
-        // A cycle that recorded rows before it failed made progress: start counting afresh.
-        if (error instanceof DependencyError && error.progressed) failures = 0;
-        failures += 1;
-        const dependency = error instanceof DependencyError ? error.dependency : "scheduler";
-        if (dependency === "RabbitMQ") metrics.mqUp = false;
-        if (outageSince === null) {
-          outageSince = clock.local();
-          log.error(healthFailedLine(metrics));
-        }
-        const where = error instanceof DependencyError ? deps.where?.[error.dependency] : undefined;
-        const reason =
-          error instanceof DependencyError ? `${error.doing}: ${explain(error.dependency, error.cause)}` : (error as Error).message;
-        const outageMs = clock.local() - outageSince;
-        const giveUp = !running
-          ? isPermanentRefusal(error)
-            ? "refused for good at start-up; fix the configuration"
-            : options.maxRetries > 0 && failures >= options.maxRetries
-              ? `failed ${failures} consecutive times at start-up (SCHEDULER_MAX_RETRIES=${options.maxRetries})`
-              : null
-          : (options.maxOutageMs ?? 0) > 0 && outageMs >= options.maxOutageMs!
-            ? `unavailable for ${(outageMs / 1000).toFixed(1)}s (SCHEDULER_MAX_OUTAGE=${options.maxOutageMs! / 1000})`
-            : null;
-        if (giveUp !== null) {
-          log.critical(`${dependency} ${giveUp}; giving up`, { where, error: reason });
-          return 1;
-        }
-        const delay = retryDelay(failures);
-        const limit = !running && options.maxRetries > 0 ? `/${options.maxRetries}` : "";
-        log.error(`${dependency} failed (attempt ${failures}${limit}); retrying in ${(delay / 1000).toFixed(1)}s`, { where, error: reason });
-        await backOff(delay);
+        if ((await failed(error, running)) !== null) return 1;
       }
     }
     return 0;
@@ -354,7 +347,7 @@ export function startEngine(deps: EngineDeps): Engine {
   const done = loop().finally(async () => {
     const current = publisher;
     publisher = null;
-    metrics.mqUp = false;
+    setStatus({ broker: "down" });
     await current?.close().catch(() => {});
   });
 
@@ -370,6 +363,6 @@ export function startEngine(deps: EngineDeps): Engine {
       wakeNow?.();
       return done;
     },
-    lastTickLocal: () => lastTick,
+    status: () => status,
   };
 }

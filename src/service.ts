@@ -8,9 +8,11 @@ import type { Config } from "./config.ts";
 import { createDatabase, renewablePool } from "./db.ts";
 import { explainBrokerError, explainDatabaseError } from "./diagnose.ts";
 import { fernetSealer } from "./fernet.ts";
+import { ListenError } from "./cli/startup.ts";
 import { startHttp } from "./http.ts";
 import type { Logger } from "./log.ts";
 import { createMetrics, healthcheckLine, healthFailedLine } from "./metrics.ts";
+import { createReporter } from "./reporter.ts";
 import { startEngine, type Engine } from "./scheduler.ts";
 import { createEngineStore } from "./store.ts";
 import { VERSION_LINE } from "./version.ts";
@@ -41,26 +43,50 @@ export function describeConfig(config: Config): Record<string, unknown> {
   };
 }
 
+/**
+ * Starts everything, the HTTP port first: a port in use or an address this host lacks throws
+ * {@link ListenError} before any connection is opened, so nothing is left to close.
+ */
 export async function startService(config: Config, log: Logger): Promise<Service> {
   log.info(`rune-scheduler ${VERSION_LINE} starting`, describeConfig(config));
+  const metrics = createMetrics();
+  const clock = createClock();
+  /** Milliseconds since the engine loop last went round; set once the engine exists. */
+  let loopIdleMs: (() => number) | null = null;
+  const staleAfterMs = 2 * config.pollIntervalMs + 60_000;
+  let server: ReturnType<typeof startHttp> | null = null;
+  if (config.httpPort !== 0) {
+    try {
+      server = startHttp(config.httpHost, config.httpPort, {
+        metrics,
+        staleAfterMs,
+        // Before the engine exists the loop has not had a chance to stall.
+        loopIdleMs: () => loopIdleMs?.() ?? 0,
+        stats: () => ({ ...metrics, clockOffsetMs: clock.offsetMs() }),
+      });
+    } catch (error) {
+      throw new ListenError(config.httpHost, config.httpPort, error);
+    }
+  }
   // The engine's pool is renewed after a connection failure (see renewablePool); LISTEN keeps
   // its own connection, which postgres.js re-establishes by itself.
   const pool = renewablePool(() => createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 3 }));
   const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 1 });
-  const metrics = createMetrics();
-  const clock = createClock();
   const sealer = config.encryptionKey ? fernetSealer(config.encryptionKey) : null;
-  const engine: Engine = startEngine({
-    store: createEngineStore(pool),
-    connectPublisher: (onChange) => openBrokerLink(config.mq, config.connectTimeoutMs, onChange),
+  const report = createReporter({
+    log,
+    metrics,
     where: { PostgreSQL: config.db.where, RabbitMQ: config.mq.where },
     explain: (dependency, error) =>
       dependency === "PostgreSQL"
         ? explainDatabaseError(error, config.db, config.connectTimeoutMs)
         : explainBrokerError(error, config.mq, config.connectTimeoutMs),
+  });
+  const engine: Engine = startEngine({
+    store: createEngineStore(pool),
+    connectPublisher: (onChange) => openBrokerLink(config.mq, config.connectTimeoutMs, onChange),
     clock,
-    log,
-    metrics,
+    report,
     options: {
       pollIntervalMs: config.pollIntervalMs,
       lookAheadMs: config.lookAheadMs,
@@ -74,17 +100,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       seal: sealer ? (text: string) => sealer.encrypt(text) : null,
     },
   });
-
-  const staleAfterMs = 2 * config.pollIntervalMs + 60_000;
-  const server =
-    config.httpPort === 0
-      ? null
-      : startHttp(config.httpHost, config.httpPort, {
-          metrics,
-          staleAfterMs,
-          loopIdleMs: () => clock.local() - engine.lastTickLocal(),
-          stats: () => ({ ...metrics, clockOffsetMs: clock.offsetMs() }),
-        });
+  loopIdleMs = () => clock.local() - engine.status().lastProgressLocal;
   if (server) log.info(`HTTP health and metrics on http://${config.httpHost}:${server.port}`);
 
   const healthTimer = setInterval(() => {

@@ -1,0 +1,44 @@
+/**
+ * What the engine reports: every event it can emit, as one discriminated union. The engine and
+ * the batch code only say what happened; src/reporter.ts turns each event into SPEC's log lines
+ * and counters. Reported through one synchronous function, so order stays code order and a throw
+ * surfaces where it happened.
+ */
+import type { Dependency } from "./dependency.ts";
+import type { FireTally } from "./fire.ts";
+import type { InvalidRow, PollResult } from "./store.ts";
+
+/** The engine's own view of its dependencies (readiness and the `*_up` gauges come from it). */
+export interface EngineStatus {
+  readonly database: "up" | "down";
+  readonly broker: "up" | "down" | "blocked";
+  /** Consecutive failed attempts of the current outage (0 when none). */
+  readonly failures: number;
+  /** Local monotonic time the current outage began, or null. */
+  readonly outageSinceLocal: number | null;
+  /** Local monotonic time of the loop's last progress (an iteration, a batch, a poll). */
+  readonly lastProgressLocal: number;
+  /** True while scheduled_workflows is locked by another session and nothing can be claimed. */
+  readonly tableLocked: boolean;
+}
+
+export type EngineEvent =
+  | { readonly type: "status"; readonly status: EngineStatus }
+  | { readonly type: "connected"; readonly dependency: Dependency }
+  | { readonly type: "link lost"; readonly reason: string }
+  | { readonly type: "outage began"; readonly status: EngineStatus }
+  | { readonly type: "retrying"; readonly dependency: Dependency | "scheduler"; readonly attempt: number; readonly limit: number | null; readonly delayMs: number; readonly error: unknown }
+  | { readonly type: "recovered"; readonly failures: number; readonly outageMs: number | null }
+  | { readonly type: "gave up"; readonly dependency: Dependency | "scheduler"; readonly why: string; readonly error: unknown }
+  | { readonly type: "blocked" }
+  | { readonly type: "unblocked"; readonly afterMs: number }
+  | { readonly type: "table locked"; readonly doing: string }
+  | { readonly type: "table unlocked"; readonly afterMs: number }
+  | { readonly type: "polled"; readonly result: PollResult }
+  /** A claim transaction committed: its tally is now true. */
+  | { readonly type: "batch committed"; readonly tally: FireTally }
+  | { readonly type: "outcome refused"; readonly id: number; readonly reason: string; readonly movedOn: boolean }
+  | { readonly type: "set aside"; readonly id: number; readonly reason: string }
+  | { readonly type: "scanned"; readonly invalid: readonly InvalidRow[]; readonly setAside: number; readonly pausedNow: number };
+
+export type Report = (event: EngineEvent) => void;

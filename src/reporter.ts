@@ -1,0 +1,133 @@
+/**
+ * Turns engine events into every log line SPEC fixes and every counter and gauge, in one switch.
+ * The engine decides; this says so. Lines operators grep for (SPEC §7, ORIGINAL_DESIGN.md) are
+ * spelled here and nowhere else.
+ */
+import { DependencyError, type Dependency } from "./dependency.ts";
+import type { EngineEvent, Report } from "./events.ts";
+import type { Logger } from "./log.ts";
+import { applyTally, healthFailedLine, type Metrics } from "./metrics.ts";
+
+export interface ReporterDeps {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** Where each dependency is (redacted), for the lines that say it cannot be reached. */
+  readonly where?: Readonly<Partial<Record<Dependency, string>>>;
+  /** Turns a dependency's error into the operator's line (cause, where, what to try). */
+  readonly explain?: (dependency: Dependency, error: unknown) => string;
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function createReporter(deps: ReporterDeps): Report {
+  const { log, metrics } = deps;
+  /** Invalid rows already warned about: once per row per process (SPEC §4). */
+  const warnedInvalid = new Set<number>();
+
+  const whereOf = (dependency: Dependency | "scheduler") => (dependency === "scheduler" ? undefined : deps.where?.[dependency]);
+  const describe = (error: unknown): string => {
+    if (error instanceof DependencyError) {
+      const explained = deps.explain?.(error.dependency, error.cause) ?? messageOf(error.cause);
+      return `${error.doing}: ${explained}`;
+    }
+    return messageOf(error);
+  };
+
+  return function report(event: EngineEvent): void {
+    switch (event.type) {
+      case "status":
+        metrics.dbUp = event.status.database === "up";
+        metrics.mqUp = event.status.broker === "up";
+        return;
+      case "connected":
+        log.info(event.dependency === "PostgreSQL" ? "Database connection pool established" : "RabbitMQ connection established");
+        return;
+      case "link lost":
+        log.error("RabbitMQ connection lost; reconnecting", { reason: event.reason, where: deps.where?.RabbitMQ });
+        return;
+      case "outage began":
+        log.error(healthFailedLine({ dbUp: event.status.database === "up", mqUp: event.status.broker === "up" }));
+        return;
+      case "retrying": {
+        const limit = event.limit === null ? "" : `/${event.limit}`;
+        log.error(`${event.dependency} failed (attempt ${event.attempt}${limit}); retrying in ${seconds(event.delayMs)}`, {
+          where: whereOf(event.dependency),
+          error: describe(event.error),
+        });
+        return;
+      }
+      case "recovered":
+        log.info(`Recovered after ${event.failures} failed attempt(s)${event.outageMs === null ? "" : ` (${seconds(event.outageMs)})`}`);
+        return;
+      case "gave up":
+        log.critical(`${event.dependency} ${event.why}; giving up`, { where: whereOf(event.dependency), error: describe(event.error) });
+        return;
+      case "blocked":
+        log.warn("RabbitMQ is blocking publishes (memory or disk alarm); not claiming until it lifts");
+        return;
+      case "unblocked":
+        log.info(`RabbitMQ unblocked after ${seconds(event.afterMs)}; claiming again`);
+        return;
+      case "table locked":
+        log.warn(
+          "scheduled_workflows is locked by another session (a CREATE INDEX without CONCURRENTLY, an ALTER TABLE?); nothing is claimed or published until it is released",
+          { waiting_on: event.doing },
+        );
+        return;
+      case "table unlocked":
+        log.info(`scheduled_workflows is no longer locked after ${seconds(event.afterMs)}; claiming again`);
+        return;
+      case "polled": {
+        const { dbNowMs, nextSlotMs, dueCount } = event.result;
+        metrics.checks += 1;
+        metrics.lastCheckMs = dbNowMs;
+        metrics.dueBacklog = dueCount;
+        metrics.oldestOverdueSeconds = nextSlotMs !== null && nextSlotMs <= dbNowMs ? (dbNowMs - nextSlotMs) / 1000 : 0;
+        return;
+      }
+      case "batch committed":
+        reportBatch(event.tally);
+        return;
+      case "outcome refused":
+        metrics.failures += 1;
+        if (event.movedOn) {
+          log.warn(`Schedule ${event.id}: the database refused its outcome (${event.reason}); moved on to its next slot with last_error saying so`);
+        }
+        return;
+      case "set aside":
+        log.warn(`Schedule ${event.id} is set aside until the scheduler restarts: ${event.reason}`);
+        return;
+      case "scanned":
+        metrics.invalidRows = event.invalid.length + event.setAside;
+        metrics.pausedNow = event.pausedNow;
+        for (const row of event.invalid) {
+          if (warnedInvalid.has(row.id)) continue;
+          warnedInvalid.add(row.id);
+          log.warn(`Schedule ${row.id} is active but invalid (${row.reason}); it will not be fired until fixed`);
+        }
+        return;
+    }
+  };
+
+  function reportBatch(tally: Extract<EngineEvent, { type: "batch committed" }>["tally"]): void {
+    applyTally(metrics, tally);
+    const [first] = tally.confirmed;
+    if (first) {
+      const maxLag = tally.confirmed.reduce((max, fire) => Math.max(max, fire.lagSeconds), 0);
+      const others = [tally.failures > 0 && `${tally.failures} failed`, tally.skipped > 0 && `${tally.skipped} skipped`].filter(Boolean);
+      log.info(
+        `Fired ${tally.confirmed.length} schedule(s)${others.length > 0 ? ` (${others.join(", ")})` : ""}: first ${first.id} for ${iso(first.slotMs)}, lag ${Math.round(first.lagSeconds * 1000)} ms (max ${Math.round(maxLag * 1000)} ms)`,
+      );
+      for (const fire of tally.confirmed) log.debug(`fired schedule ${fire.id} messageId=${fire.messageId} lag_ms=${Math.round(fire.lagSeconds * 1000)}`);
+    }
+    if (tally.failed.length > 0) {
+      log.warn(`${tally.failed.length} fire(s) failed and moved on`, { first: tally.failed[0] });
+      for (const failure of tally.failed) log.debug(`fire failed: ${failure}`);
+    }
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,140 @@
+/** The reporter alone: an engine event in, SPEC's log line and counters out. No engine, no I/O. */
+import { describe, expect, test } from "bun:test";
+import { DependencyError } from "../../src/dependency.ts";
+import type { EngineStatus } from "../../src/events.ts";
+import { emptyTally } from "../../src/fire.ts";
+import { createLogger, type LogSink } from "../../src/log.ts";
+import { createMetrics } from "../../src/metrics.ts";
+import { createReporter } from "../../src/reporter.ts";
+
+function setup() {
+  const lines: string[] = [];
+  const sink: LogSink = { stdout: (line) => lines.push(line), stderr: (line) => lines.push(line) };
+  const log = createLogger({ level: "DEBUG", format: "text", sink });
+  const metrics = createMetrics(0);
+  const report = createReporter({
+    log,
+    metrics,
+    where: { PostgreSQL: "postgres@db:5432/rune", RabbitMQ: "amqp://guest:***@mq:5672" },
+    explain: (dependency, error) => `${dependency} explains: ${(error as Error).message}`,
+  });
+  // Strip the timestamp: "2026-… LEVEL text" → "LEVEL text".
+  const said = () => lines.map((line) => line.trimEnd().replace(/^\S+ /, ""));
+  return { report, metrics, said };
+}
+
+const STATUS: EngineStatus = { database: "up", broker: "up", failures: 0, outageSinceLocal: null, lastProgressLocal: 0, tableLocked: false };
+
+describe("reporter", () => {
+  test("connected: the two lines operators grep for", () => {
+    const { report, said } = setup();
+    report({ type: "connected", dependency: "PostgreSQL" });
+    report({ type: "connected", dependency: "RabbitMQ" });
+    expect(said()).toEqual(["INFO Database connection pool established", "INFO RabbitMQ connection established"]);
+  });
+
+  test("status mirrors into the *_up gauges without a line", () => {
+    const { report, metrics, said } = setup();
+    report({ type: "status", status: { ...STATUS, broker: "blocked" } });
+    expect([metrics.dbUp, metrics.mqUp]).toEqual([true, false]);
+    expect(said()).toEqual([]);
+  });
+
+  test("outage began: HEALTHCHECK FAILED with each dependency's state", () => {
+    const { report, said } = setup();
+    report({ type: "outage began", status: { ...STATUS, database: "down" } });
+    expect(said()).toEqual(["ERROR HEALTHCHECK FAILED | DB: down | MQ: up"]);
+  });
+
+  test("retrying: attempt, limit only at start-up, delay, where, and the explained cause", () => {
+    const { report, said } = setup();
+    const error = new DependencyError("PostgreSQL", "polling", new Error("connection refused"));
+    report({ type: "retrying", dependency: "PostgreSQL", attempt: 2, limit: 5, delayMs: 1_500, error });
+    report({ type: "retrying", dependency: "PostgreSQL", attempt: 9, limit: null, delayMs: 30_000, error });
+    expect(said()).toEqual([
+      'ERROR PostgreSQL failed (attempt 2/5); retrying in 1.5s where=postgres@db:5432/rune error="polling: PostgreSQL explains: connection refused"',
+      'ERROR PostgreSQL failed (attempt 9); retrying in 30.0s where=postgres@db:5432/rune error="polling: PostgreSQL explains: connection refused"',
+    ]);
+  });
+
+  test("gave up: one CRITICAL line naming the dependency, why, and where", () => {
+    const { report, said } = setup();
+    const error = new DependencyError("RabbitMQ", "connecting", new Error("ECONNREFUSED"));
+    report({ type: "gave up", dependency: "RabbitMQ", why: "unavailable for 61.0s (SCHEDULER_MAX_OUTAGE=60)", error });
+    expect(said()).toEqual([
+      'CRITICAL RabbitMQ unavailable for 61.0s (SCHEDULER_MAX_OUTAGE=60); giving up where=amqp://guest:***@mq:5672 error="connecting: RabbitMQ explains: ECONNREFUSED"',
+    ]);
+  });
+
+  test("recovered, link lost, blocked, unblocked, table locked and unlocked", () => {
+    const { report, said } = setup();
+    report({ type: "link lost", reason: "connection error: Heartbeat timeout" });
+    report({ type: "recovered", failures: 3, outageMs: 12_340 });
+    report({ type: "blocked" });
+    report({ type: "unblocked", afterMs: 2_000 });
+    report({ type: "table locked", doing: "claiming due schedules" });
+    report({ type: "table unlocked", afterMs: 20_050 });
+    expect(said()).toEqual([
+      'ERROR RabbitMQ connection lost; reconnecting reason="connection error: Heartbeat timeout" where=amqp://guest:***@mq:5672',
+      "INFO Recovered after 3 failed attempt(s) (12.3s)",
+      "WARNING RabbitMQ is blocking publishes (memory or disk alarm); not claiming until it lifts",
+      "INFO RabbitMQ unblocked after 2.0s; claiming again",
+      'WARNING scheduled_workflows is locked by another session (a CREATE INDEX without CONCURRENTLY, an ALTER TABLE?); nothing is claimed or published until it is released waiting_on="claiming due schedules"',
+      "INFO scheduled_workflows is no longer locked after 20.1s; claiming again",
+    ]);
+  });
+
+  test("polled: the poll-time gauges, and no line", () => {
+    const { report, metrics, said } = setup();
+    report({ type: "polled", result: { dbNowMs: 10_000, nextSlotMs: 7_500, dueCount: 4 } });
+    expect(metrics).toMatchObject({ checks: 1, lastCheckMs: 10_000, dueBacklog: 4, oldestOverdueSeconds: 2.5 });
+    report({ type: "polled", result: { dbNowMs: 11_000, nextSlotMs: 20_000, dueCount: 0 } });
+    expect(metrics).toMatchObject({ checks: 2, oldestOverdueSeconds: 0 });
+    expect(said()).toEqual([]);
+  });
+
+  test("batch committed: counters, one INFO line for the batch, a DEBUG line per fire, a WARNING for failures", () => {
+    const { report, metrics, said } = setup();
+    const tally = emptyTally();
+    tally.executions = 2;
+    tally.failures = 1;
+    tally.missed = 3;
+    tally.firedAtMs = 1_796_000_000_000;
+    tally.confirmed.push(
+      { id: 42, messageId: "42:1795999999990", slotMs: 1_795_999_999_990, lagSeconds: 0.01 },
+      { id: 43, messageId: "43:1795999999960", slotMs: 1_795_999_999_960, lagSeconds: 0.04 },
+    );
+    tally.failed.push("schedule 44: nacked by the broker");
+    report({ type: "batch committed", tally });
+    expect(metrics).toMatchObject({ executions: 2, failures: 1, missed: 3, lastExecutionMs: 1_796_000_000_000 });
+    expect(metrics.lag.count).toBe(2);
+    expect(said()).toEqual([
+      "INFO Fired 2 schedule(s) (1 failed): first 42 for 2026-11-30T00:53:19.990Z, lag 10 ms (max 40 ms)",
+      "DEBUG fired schedule 42 messageId=42:1795999999990 lag_ms=10",
+      "DEBUG fired schedule 43 messageId=43:1795999999960 lag_ms=40",
+      'WARNING 1 fire(s) failed and moved on first="schedule 44: nacked by the broker"',
+      "DEBUG fire failed: schedule 44: nacked by the broker",
+    ]);
+  });
+
+  test("scanned: invalid rows warned once per row, the gauges set each time", () => {
+    const { report, metrics, said } = setup();
+    const invalid = [{ id: 9, reason: "next_run_at is not finite" as const }];
+    report({ type: "scanned", invalid, setAside: 1, pausedNow: 2 });
+    report({ type: "scanned", invalid, setAside: 1, pausedNow: 3 });
+    expect(metrics).toMatchObject({ invalidRows: 2, pausedNow: 3 });
+    expect(said()).toEqual(["WARNING Schedule 9 is active but invalid (next_run_at is not finite); it will not be fired until fixed"]);
+  });
+
+  test("outcome refused and set aside", () => {
+    const { report, metrics, said } = setup();
+    report({ type: "outcome refused", id: 5, reason: "integer out of range", movedOn: true });
+    report({ type: "outcome refused", id: 6, reason: "trigger says no", movedOn: false });
+    report({ type: "set aside", id: 6, reason: "the database refused its outcome (trigger says no)" });
+    expect(metrics.failures).toBe(2);
+    expect(said()).toEqual([
+      "WARNING Schedule 5: the database refused its outcome (integer out of range); moved on to its next slot with last_error saying so",
+      "WARNING Schedule 6 is set aside until the scheduler restarts: the database refused its outcome (trigger says no)",
+    ]);
+  });
+});

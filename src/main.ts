@@ -1,4 +1,6 @@
-import { defineCommand, runMain } from "citty";
+import { defineCommand, type CommandDef } from "citty";
+import { completionCommand } from "./cli/completion.ts";
+import { runCli } from "./cli/runner.ts";
 import checkDb from "./commands/check-db.ts";
 import checkMq from "./commands/check-mq.ts";
 import healthcheck from "./commands/healthcheck.ts";
@@ -6,9 +8,11 @@ import run from "./commands/run.ts";
 import stats from "./commands/stats.ts";
 import { VERSION_LINE } from "./version.ts";
 
-const main = defineCommand({
+const PROGRAM = "rune-scheduler";
+
+const main: CommandDef = defineCommand({
   meta: {
-    name: "rune-scheduler",
+    name: PROGRAM,
     version: VERSION_LINE,
     description: "Publishes due PostgreSQL schedules to RabbitMQ, on time, once",
   },
@@ -18,11 +22,18 @@ const main = defineCommand({
     "check-mq": checkMq,
     stats,
     healthcheck,
+    completion: completionCommand(PROGRAM, () => main),
   },
 });
 
 // No top-level await: the compiled binary is built with bytecode, which needs a CommonJS-shaped entry.
-void runMain(main).then(() => {
+// healthcheck never exits 2, not even for a typo in a HEALTHCHECK line: Docker reserves that code.
+void runCli(PROGRAM, VERSION_LINE, main, process.argv.slice(2), { usageExitCodes: { healthcheck: 1 } }).then(
   // Open sockets (a pool closing, a heartbeat timer) must not keep a finished command alive.
-  process.exit(process.exitCode ?? 0);
-});
+  (code) => process.exit(code),
+  (error: unknown) => {
+    // Nothing should reach here; if something does, one line, not a minified stack.
+    process.stderr.write(`${PROGRAM}: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -4,7 +4,7 @@ import { createDatabase } from "../db.ts";
 import { formatHost, type DatabaseHost } from "../db-hosts.ts";
 import { explainDatabaseError } from "../diagnose.ts";
 import { dueIndexes, RECOMMENDED_INDEX, rowCounts, schemaProblems, tableColumns, type RowCounts } from "../schema-check.ts";
-import { configArgs, jsonArg, printReport, withConfig } from "./shared.ts";
+import { connectArgs, dbArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 
 export interface DatabaseReport {
   ok: boolean;
@@ -98,7 +98,7 @@ export function formatDatabaseReport(report: DatabaseReport): string {
 
 export default defineCommand({
   meta: { name: "check-db", description: "Check the PostgreSQL connection, tables, columns, index and invalid rows" },
-  args: { ...jsonArg, ...configArgs },
+  args: { ...jsonArg, ...dbArgs, ...connectArgs, ...logArgs },
   async run({ args }) {
     process.exitCode = await withConfig(args, async (config) => printReport(await checkDatabase(config), args.json, formatDatabaseReport));
   },

@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import { connectNode } from "../broker.ts";
 import type { Config } from "../config.ts";
 import { explainBrokerError } from "../diagnose.ts";
-import { configArgs, jsonArg, printReport, withConfig } from "./shared.ts";
+import { connectArgs, jsonArg, logArgs, mqArgs, printReport, withConfig } from "./shared.ts";
 
 /** One configured node: reachable (AMQP handshake done) or why not. */
 export interface BrokerNodeReport {
@@ -141,7 +141,7 @@ export function formatBrokerReport(report: BrokerReport): string {
 
 export default defineCommand({
   meta: { name: "check-mq", description: "Check the RabbitMQ connection, vhost and queue (passively)" },
-  args: { ...jsonArg, ...configArgs },
+  args: { ...jsonArg, ...mqArgs, ...connectArgs, ...logArgs },
   async run({ args }) {
     process.exitCode = await withConfig(args, async (config) => printReport(await checkBroker(config), args.json, formatBrokerReport));
   },

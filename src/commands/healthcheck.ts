@@ -6,8 +6,8 @@
 import { defineCommand, type ArgsDef } from "citty";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { ConfigError, loadConfig, processSources } from "../config.ts";
-import { configArgs, EXIT, flagsFrom } from "./shared.ts";
+import { ConfigError } from "../config.ts";
+import { EXIT, httpArgs, loadConfigFor } from "./shared.ts";
 
 /** The whole probe, connect to last byte; leaves the 3 s budget room for the process start. */
 export const HEALTHCHECK_TIMEOUT_MS = 2_500;
@@ -48,7 +48,7 @@ export function parseUrlArg(url: string): Target {
 export function resolveTarget(url: unknown, args: Record<string, unknown>): Target {
   if (typeof url === "string" && url !== "") return parseUrlArg(url);
   try {
-    const config = loadConfig(processSources(flagsFrom(args)));
+    const config = loadConfigFor(args);
     if (config.httpPort === 0) {
       return { error: "SCHEDULER_HTTP_PORT=0 turns the HTTP server off, so there is nothing to ask; enable it or pass --url" };
     }
@@ -127,7 +127,7 @@ export async function probeHealth(base: string, timeoutMs = HEALTHCHECK_TIMEOUT_
 export default defineCommand({
   meta: { name: "healthcheck", description: "Probe /healthz of the local instance (exit 0 healthy, 1 not): a HEALTHCHECK for images with no shell" },
   // Only the flags that say where to probe: the rest of the configuration is not its business.
-  args: { ...urlArg, "http-host": configArgs["http-host"]!, "http-port": configArgs["http-port"]! },
+  args: { ...urlArg, ...httpArgs },
   async run({ args }) {
     const target = resolveTarget(args.url, args);
     if ("error" in target) {

@@ -1,6 +1,8 @@
 import { defineCommand } from "citty";
+import { explainStartupFailure } from "../cli/startup.ts";
+import { flagName } from "../config.ts";
 import { startService, type Service } from "../service.ts";
-import { configArgs, EXIT, withConfig } from "./shared.ts";
+import { configArgs, EXIT, flagsFrom, withConfig } from "./shared.ts";
 
 const SIGNAL_DEBOUNCE_MS = 500;
 
@@ -18,7 +20,15 @@ export default defineCommand({
       };
       process.on("unhandledRejection", (reason) => fatal("Unhandled rejection", reason));
       process.on("uncaughtException", (error) => fatal("Uncaught exception", error));
-      service = await startService(config, log);
+      try {
+        service = await startService(config, log);
+      } catch (error) {
+        // One named line and the exit code SPEC §6 gives it; a stack trace helps nobody here.
+        const flags = flagsFrom(args);
+        const failure = explainStartupFailure(error, config, (env) => (flags[env] !== undefined ? `--${flagName(env)}` : env));
+        log.critical(failure.line);
+        return failure.exitCode;
+      }
       let firstSignalAt: number | null = null;
       const onSignal = (signal: NodeJS.Signals) => {
         // `timeout`, shells and some supervisors deliver one stop to the process and again to

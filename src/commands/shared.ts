@@ -1,17 +1,17 @@
 /** What every subcommand shares: configuration flags, loading config, and the exit-code contract. */
 import type { ArgsDef } from "citty";
+import { accessSync, constants, statSync } from "node:fs";
+import { resolve } from "node:path";
+import { allConfigArgs } from "../cli/options.ts";
 import { ConfigError, FLAG_SETTINGS, flagName, loadConfig, processSources, type Config } from "../config.ts";
 import { createLogger, type Logger } from "../log.ts";
+
+export { connectArgs, dbArgs, flagOf, httpArgs, logArgs, mqArgs } from "../cli/options.ts";
 
 export const EXIT = { ok: 0, failed: 1, badConfig: 2 } as const;
 
 /** One `--flag` per non-secret setting; secrets are never flags, since flags show in `ps`. */
-export const configArgs: ArgsDef = Object.fromEntries(
-  FLAG_SETTINGS.map((setting) => [
-    flagName(setting.env),
-    { type: "string", description: `overrides ${setting.env}`, valueHint: "value" },
-  ]),
-);
+export const configArgs: ArgsDef = allConfigArgs;
 
 export const jsonArg = {
   json: { type: "boolean", description: "print one JSON document", default: false },
@@ -27,6 +27,43 @@ export function flagsFrom(args: Record<string, unknown>): Record<string, string 
 }
 
 /**
+ * A ConfigError's line, naming what the user typed: the flag when the bad value came from one
+ * (`--poll-interval="abc" is invalid: …`), else the variable.
+ */
+export function configErrorLine(error: ConfigError, flags: Record<string, string | undefined>): string {
+  if (flags[error.variable] === undefined || !error.message.startsWith(`${error.variable}=`)) return error.message;
+  return `--${flagName(error.variable)}${error.message.slice(error.variable.length)}`;
+}
+
+/** Reads the configuration for `args`' flags; a ConfigError's message already names the flag. */
+export function loadConfigFor(args: Record<string, unknown>): Config {
+  const flags = flagsFrom(args);
+  try {
+    requireReadableDotenv();
+    return loadConfig(processSources(flags));
+  } catch (error) {
+    if (error instanceof ConfigError) error.message = configErrorLine(error, flags);
+    throw error;
+  }
+}
+
+/**
+ * A `.env` that exists but cannot be read is a mistake to report (config.ts reads a missing and
+ * an unreadable one alike as "none"), or its settings would be dropped without a word.
+ */
+function requireReadableDotenv(): void {
+  let problem: string | null = null;
+  try {
+    if (statSync(".env").isDirectory()) problem = "EISDIR";
+    else accessSync(".env", constants.R_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    if (code !== "ENOENT") problem = code;
+  }
+  if (problem) throw new ConfigError(".env", JSON.stringify(resolve(".env")), `a readable file (${problem}), or none`);
+}
+
+/**
  * Loads the config and runs `body`; a bad value prints its one line and yields exit code 2
  * before anything connects.
  */
@@ -36,7 +73,7 @@ export async function withConfig(
 ): Promise<number> {
   let config: Config;
   try {
-    config = loadConfig(processSources(flagsFrom(args)));
+    config = loadConfigFor(args);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`rune-scheduler: configuration error: ${error.message}\n`);

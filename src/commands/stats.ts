@@ -4,7 +4,7 @@ import { createDatabase } from "../db.ts";
 import { explainDatabaseError } from "../diagnose.ts";
 import { scheduleHealth, type ScheduleHealth } from "../stats.ts";
 import { httpGet, probeFailure, localBaseUrl, parseUrlArg, urlArg } from "./healthcheck.ts";
-import { configArgs, EXIT, jsonArg, printReport, withConfig } from "./shared.ts";
+import { connectArgs, dbArgs, EXIT, flagOf, httpArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 
 /** A running instance may be busy; `stats` must not hang on it. */
 export const LIVE_TIMEOUT_MS = 1_000;
@@ -149,7 +149,8 @@ export function formatStats(report: StatsReport): string {
 
 export default defineCommand({
   meta: { name: "stats", description: "Schedule health from the database, with live counters from a running instance when it answers" },
-  args: { ...jsonArg, ...urlArg, ...configArgs },
+  // The database, the overdue threshold (one poll interval) and where a running instance answers.
+  args: { ...jsonArg, ...urlArg, ...dbArgs, ...flagOf("SCHEDULER_POLL_INTERVAL"), ...httpArgs, ...connectArgs, ...logArgs },
   async run({ args }) {
     process.exitCode = await withConfig(args, async (config) => {
       let base: string | null = config.httpPort === 0 ? null : localBaseUrl(config.httpHost, config.httpPort);

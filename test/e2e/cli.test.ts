@@ -1,9 +1,11 @@
-/** The compiled binary as an operator runs it: help, version, config errors, streams, secrets, .env. */
+/** The compiled binary as an operator runs it: help, usage errors, completion, version, config and start-up errors, streams, secrets, .env. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { $ } from "bun";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runBinary, startBinary } from "../support/binary.ts";
+import { BINARY, runBinary, startBinary } from "../support/binary.ts";
+import { freePort } from "../support/faults.ts";
 import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
 
 const COMMANDS = ["run", "check-db", "check-mq", "stats", "healthcheck"] as const;
@@ -25,22 +27,294 @@ describe("help and version", () => {
     const { code, stdout } = await runBinary(["--version"], plain);
     expect(code).toBe(0);
     expect(stdout.trim()).toMatch(/^0\.1\.0 \(commit [0-9a-f]{12}(-dirty)?\)$/);
+    const sub = await runBinary(["check-db", "--version"], plain);
+    expect(sub.code).toBe(0);
+    expect(sub.stdout).toBe(stdout);
   });
 
-  test("--help lists every subcommand", async () => {
-    const { code, stdout } = await runBinary(["--help"], plain);
-    expect(code).toBe(0);
-    for (const command of COMMANDS) expect(stdout).toContain(command);
-    expect(stdout).toContain("USAGE rune-scheduler run|check-db|check-mq|stats|healthcheck");
+  test("bare rune-scheduler prints the help and exits 0; --help prints the same", async () => {
+    const bare = await runBinary([], {});
+    expect(bare.code).toBe(0);
+    expect(bare.stderr).toBe("");
+    const help = await runBinary(["--help"], {});
+    expect(help.stdout).toBe(bare.stdout);
+    expect(bare.stdout).toMatchInlineSnapshot(`
+      "rune-scheduler: Publishes due PostgreSQL schedules to RabbitMQ, on time, once
+
+      USAGE
+        rune-scheduler <command> [OPTIONS]
+
+      COMMANDS
+        run          Run the scheduler service (exit 0 clean stop, 1 critical, 2 bad config)
+        check-db     Check the PostgreSQL connection, tables, columns, index and invalid rows
+        check-mq     Check the RabbitMQ connection, vhost and queue (passively)
+        stats        Schedule health from the database, with live counters from a running instance when it answers
+        healthcheck  Probe /healthz of the local instance (exit 0 healthy, 1 not): a HEALTHCHECK for images with no shell
+        completion   Print a shell completion script (bash or zsh)
+
+      OPTIONS
+        -h, --help     show this help
+        -v, --version  print the version and the commit it was built from
+
+      Run \`rune-scheduler <command> --help\` for a command's options. Each flag overrides its environment
+      variable; ./.env is read too. Secrets have no flag (set them in the environment or *_FILE).
+      Exit codes: 0 ok, 1 failed, 2 bad configuration or usage (each command's help says more).
+      "
+    `);
   });
 
-  test("--help works on every subcommand and offers no flag for a secret", async () => {
-    for (const command of COMMANDS) {
-      const { code, stdout } = await runBinary([command, "--help"], plain);
-      expect(code).toBe(0);
-      expect(stdout).toContain(`rune-scheduler ${command}`);
+  test("each command's --help lists only its own options, each with its variable and default", async () => {
+    const help: Record<string, string> = {};
+    for (const command of [...COMMANDS, "completion"]) {
+      const { code, stdout, stderr } = await runBinary([command, "--help"], {});
+      expect({ command, code, stderr }).toEqual({ command, code: 0, stderr: "" });
       expect(stdout).not.toMatch(/password|encryption-key|database-url|rabbitmq-url/i);
+      help[command] = stdout;
     }
+    expect(help.run).toMatchInlineSnapshot(`
+      "rune-scheduler run: Run the scheduler service (exit 0 clean stop, 1 critical, 2 bad config)
+
+      USAGE
+        rune-scheduler run [OPTIONS]
+
+      OPTIONS
+        --postgres-host <host>            PostgreSQL host, or several for failover (a,b:5433)  [POSTGRES_HOST, default db]
+        --postgres-port <port>            PostgreSQL port  [POSTGRES_PORT, default 5432]
+        --postgres-db <name>              database name  [POSTGRES_DB, default rune]
+        --postgres-user <name>            database user  [POSTGRES_USER, default postgres]
+        --rabbitmq-host <host>            RabbitMQ host, or several nodes (a,b:5673)  [RABBITMQ_HOST, default rabbitmq]
+        --rabbitmq-port <port>            RabbitMQ port  [RABBITMQ_PORT, default 5672]
+        --rabbitmq-user <name>            RabbitMQ user  [RABBITMQ_USER, default guest]
+        --rabbitmq-queue <name>           durable queue the messages go to  [RABBITMQ_QUEUE, default workflow_queue]
+        --rabbitmq-queue-type <type>      classic or quorum: the type declared when the queue is missing  [RABBITMQ_QUEUE_TYPE, default classic]
+        --poll-interval <seconds>         seconds between polls  [SCHEDULER_POLL_INTERVAL, default 30]
+        --look-ahead <seconds>            seconds; a row due within it gets a precise timer  [SCHEDULER_LOOK_AHEAD, default 60]
+        --batch-size <n>                  rows claimed per transaction  [SCHEDULER_BATCH_SIZE, default 500]
+        --max-message-bytes <bytes>       a larger message is not sent (the fire is recorded as failed)  [SCHEDULER_MAX_MESSAGE_BYTES, default 16777216]
+        --misfire-grace <seconds>         seconds; a later slot is skipped (0 = always fire once)  [SCHEDULER_MISFIRE_GRACE, default 0]
+        --pause-after-failures <n>        deactivate a schedule after this many failed fires in a row (0 = never)  [SCHEDULER_PAUSE_AFTER_FAILURES, default 0]
+        --max-retries <n>                 failed start-up attempts before exit 1 (0 = retry forever)  [SCHEDULER_MAX_RETRIES, default 5]
+        --max-outage <seconds>            seconds without a dependency before exit 1 (0 = never)  [SCHEDULER_MAX_OUTAGE, default 0]
+        --batch-bytes <bytes>             message bytes in flight per claim transaction  [SCHEDULER_BATCH_BYTES, default 16777216]
+        --healthcheck-interval <seconds>  seconds between HEALTHCHECK log lines  [SCHEDULER_HEALTHCHECK_INTERVAL, default 300]
+        --connect-timeout <seconds>       seconds to open a connection, per host or node  [SCHEDULER_CONNECT_TIMEOUT, default 10]
+        --http-host <host>                address of the health and metrics server  [SCHEDULER_HTTP_HOST, default 127.0.0.1]
+        --http-port <port>                port of the health and metrics server (0 = off)  [SCHEDULER_HTTP_PORT, default 8080]
+        --shutdown-timeout <seconds>      seconds to finish the batch in flight on SIGTERM/SIGINT  [SCHEDULER_SHUTDOWN_TIMEOUT, default 10]
+        --notify-channel <channel>        PostgreSQL channel to LISTEN on for an immediate poll  [SCHEDULER_NOTIFY_CHANNEL, default unset]
+        --log-level <level>               DEBUG, INFO, WARNING, ERROR or CRITICAL  [LOG_LEVEL, default INFO]
+        --log-format <format>             text or json  [LOG_FORMAT, default text]
+        -h, --help                        show this help
+        --version                         print the version and the commit it was built from
+
+      A flag overrides its variable; the environment overrides ./.env. Secrets have no flag.
+      "
+    `);
+    expect(help["check-db"]).toMatchInlineSnapshot(`
+      "rune-scheduler check-db: Check the PostgreSQL connection, tables, columns, index and invalid rows
+
+      USAGE
+        rune-scheduler check-db [OPTIONS]
+
+      OPTIONS
+        --json                       print one JSON document
+        --postgres-host <host>       PostgreSQL host, or several for failover (a,b:5433)  [POSTGRES_HOST, default db]
+        --postgres-port <port>       PostgreSQL port  [POSTGRES_PORT, default 5432]
+        --postgres-db <name>         database name  [POSTGRES_DB, default rune]
+        --postgres-user <name>       database user  [POSTGRES_USER, default postgres]
+        --connect-timeout <seconds>  seconds to open a connection, per host or node  [SCHEDULER_CONNECT_TIMEOUT, default 10]
+        --log-level <level>          DEBUG, INFO, WARNING, ERROR or CRITICAL  [LOG_LEVEL, default INFO]
+        --log-format <format>        text or json  [LOG_FORMAT, default text]
+        -h, --help                   show this help
+        --version                    print the version and the commit it was built from
+
+      A flag overrides its variable; the environment overrides ./.env. Secrets have no flag.
+      "
+    `);
+    expect(help["check-mq"]).toMatchInlineSnapshot(`
+      "rune-scheduler check-mq: Check the RabbitMQ connection, vhost and queue (passively)
+
+      USAGE
+        rune-scheduler check-mq [OPTIONS]
+
+      OPTIONS
+        --json                        print one JSON document
+        --rabbitmq-host <host>        RabbitMQ host, or several nodes (a,b:5673)  [RABBITMQ_HOST, default rabbitmq]
+        --rabbitmq-port <port>        RabbitMQ port  [RABBITMQ_PORT, default 5672]
+        --rabbitmq-user <name>        RabbitMQ user  [RABBITMQ_USER, default guest]
+        --rabbitmq-queue <name>       durable queue the messages go to  [RABBITMQ_QUEUE, default workflow_queue]
+        --rabbitmq-queue-type <type>  classic or quorum: the type declared when the queue is missing  [RABBITMQ_QUEUE_TYPE, default classic]
+        --connect-timeout <seconds>   seconds to open a connection, per host or node  [SCHEDULER_CONNECT_TIMEOUT, default 10]
+        --log-level <level>           DEBUG, INFO, WARNING, ERROR or CRITICAL  [LOG_LEVEL, default INFO]
+        --log-format <format>         text or json  [LOG_FORMAT, default text]
+        -h, --help                    show this help
+        --version                     print the version and the commit it was built from
+
+      A flag overrides its variable; the environment overrides ./.env. Secrets have no flag.
+      "
+    `);
+    expect(help.stats).toMatchInlineSnapshot(`
+      "rune-scheduler stats: Schedule health from the database, with live counters from a running instance when it answers
+
+      USAGE
+        rune-scheduler stats [OPTIONS]
+
+      OPTIONS
+        --json                       print one JSON document
+        --url <http://host:port>     base URL of the instance to ask (default http://SCHEDULER_HTTP_HOST:SCHEDULER_HTTP_PORT)
+        --postgres-host <host>       PostgreSQL host, or several for failover (a,b:5433)  [POSTGRES_HOST, default db]
+        --postgres-port <port>       PostgreSQL port  [POSTGRES_PORT, default 5432]
+        --postgres-db <name>         database name  [POSTGRES_DB, default rune]
+        --postgres-user <name>       database user  [POSTGRES_USER, default postgres]
+        --poll-interval <seconds>    seconds between polls  [SCHEDULER_POLL_INTERVAL, default 30]
+        --http-host <host>           address of the health and metrics server  [SCHEDULER_HTTP_HOST, default 127.0.0.1]
+        --http-port <port>           port of the health and metrics server (0 = off)  [SCHEDULER_HTTP_PORT, default 8080]
+        --connect-timeout <seconds>  seconds to open a connection, per host or node  [SCHEDULER_CONNECT_TIMEOUT, default 10]
+        --log-level <level>          DEBUG, INFO, WARNING, ERROR or CRITICAL  [LOG_LEVEL, default INFO]
+        --log-format <format>        text or json  [LOG_FORMAT, default text]
+        -h, --help                   show this help
+        --version                    print the version and the commit it was built from
+
+      A flag overrides its variable; the environment overrides ./.env. Secrets have no flag.
+      "
+    `);
+    expect(help.healthcheck).toMatchInlineSnapshot(`
+      "rune-scheduler healthcheck: Probe /healthz of the local instance (exit 0 healthy, 1 not): a HEALTHCHECK for images with no shell
+
+      USAGE
+        rune-scheduler healthcheck [OPTIONS]
+
+      OPTIONS
+        --url <http://host:port>  base URL of the instance to ask (default http://SCHEDULER_HTTP_HOST:SCHEDULER_HTTP_PORT)
+        --http-host <host>        address of the health and metrics server  [SCHEDULER_HTTP_HOST, default 127.0.0.1]
+        --http-port <port>        port of the health and metrics server (0 = off)  [SCHEDULER_HTTP_PORT, default 8080]
+        -h, --help                show this help
+        --version                 print the version and the commit it was built from
+
+      A flag overrides its variable; the environment overrides ./.env. Secrets have no flag.
+      "
+    `);
+    expect(help.completion).toMatchInlineSnapshot(`
+      "rune-scheduler completion: Print a shell completion script (bash or zsh)
+
+      USAGE
+        rune-scheduler completion <SHELL>
+
+      ARGUMENTS
+        SHELL  bash or zsh
+
+      OPTIONS
+        -h, --help  show this help
+        --version   print the version and the commit it was built from
+      "
+    `);
+  });
+
+  test("help is coloured on a terminal only, and never with NO_COLOR", async () => {
+    const ESC = "\u001B[";
+    expect((await runBinary(["check-db", "--help"], {})).stdout).not.toContain(ESC);
+    // `script` gives the binary a terminal for stdout.
+    const onTty = (env: string) => $`script -qec ${`env ${env} ${BINARY} check-db --help`} /dev/null`.nothrow().quiet().text();
+    expect(await onTty("TERM=xterm")).toContain(`${ESC}36m--postgres-host`);
+    expect(await onTty("TERM=xterm NO_COLOR=1")).not.toContain(ESC);
+  });
+});
+
+describe("usage errors exit 2 with a suggestion", () => {
+  const cases: [string[], string][] = [
+    [["chek-db"], 'rune-scheduler: unknown command "chek-db"; did you mean check-db?\nRun `rune-scheduler --help` for usage.\n'],
+    [["--bogus-flag"], "rune-scheduler: unknown option --bogus-flag\nRun `rune-scheduler --help` for usage.\n"],
+    [["check-db", "--bogus-flag"], "rune-scheduler: unknown option --bogus-flag for check-db\nRun `rune-scheduler check-db --help` for usage.\n"],
+    [["check-db", "--postgres-hots", "h"], "rune-scheduler: unknown option --postgres-hots for check-db; did you mean --postgres-host?\nRun `rune-scheduler check-db --help` for usage.\n"],
+    [["check-db", "--poll-interval", "5"], "rune-scheduler: unknown option --poll-interval for check-db: it is an option of run, stats\nRun `rune-scheduler check-db --help` for usage.\n"],
+    [["check-db", "-x"], "rune-scheduler: unknown option -x for check-db\nRun `rune-scheduler check-db --help` for usage.\n"],
+    [["run", "--poll-interval"], "rune-scheduler: --poll-interval needs a value (--poll-interval <seconds> or --poll-interval=<seconds>)\nRun `rune-scheduler run --help` for usage.\n"],
+    [["check-db", "--json=yes"], 'rune-scheduler: --json takes no value (got "yes")\nRun `rune-scheduler check-db --help` for usage.\n'],
+    [["stats", "extra"], 'rune-scheduler: stats takes no arguments, got "extra"\nRun `rune-scheduler stats --help` for usage.\n'],
+    [["completion"], "rune-scheduler: completion needs SHELL\nRun `rune-scheduler completion --help` for usage.\n"],
+    [["completion", "fish"], 'rune-scheduler completion: unknown shell "fish"; expected bash or zsh\n'],
+  ];
+  for (const [args, expected] of cases) {
+    test(`rune-scheduler ${args.join(" ")}`, async () => {
+      const { code, stdout, stderr } = await runBinary(args, {});
+      expect({ code, stdout, stderr }).toEqual({ code: 2, stdout: "", stderr: expected });
+    });
+  }
+});
+
+test("healthcheck's usage errors exit 1, never 2 (Docker reserves 2 in a HEALTHCHECK)", async () => {
+  const { code, stderr } = await runBinary(["healthcheck", "--urll", "http://x"], {});
+  expect(stderr).toBe("rune-scheduler: unknown option --urll for healthcheck; did you mean --url?\nRun `rune-scheduler healthcheck --help` for usage.\n");
+  expect(code).toBe(1);
+});
+
+describe("completion", () => {
+  test("completion bash is valid bash and completes commands, flags and values", async () => {
+    const { code, stdout } = await runBinary(["completion", "bash"], {});
+    expect(code).toBe(0);
+    const file = join(mkdtempSync(join(tmpdir(), "rune-completion-")), "rune-scheduler.bash");
+    writeFileSync(file, stdout);
+    expect((await $`bash -n ${file}`.nothrow().quiet()).exitCode).toBe(0);
+    const complete = async (...words: string[]) =>
+      (await $`bash -c ${`source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _rune_scheduler; echo "\${COMPREPLY[*]}"`}`.text()).trim();
+    expect(await complete("rune-scheduler", "")).toBe([...COMMANDS, "completion", "--help", "--version"].join(" "));
+    expect(await complete("rune-scheduler", "che")).toBe("check-db check-mq");
+    expect(await complete("rune-scheduler", "check-db", "--postgres-h")).toBe("--postgres-host");
+    expect(await complete("rune-scheduler", "run", "--log-level", "")).toBe("DEBUG INFO WARNING ERROR CRITICAL");
+    expect(await complete("rune-scheduler", "completion", "")).toBe("bash zsh --help");
+  });
+
+  test("completion zsh is a #compdef script naming every command and its flags", async () => {
+    const { code, stdout } = await runBinary(["completion", "zsh"], {});
+    expect(code).toBe(0);
+    expect(stdout.split("\n")[0]).toBe("#compdef rune-scheduler");
+    for (const command of [...COMMANDS, "completion"]) expect(stdout).toContain(`\n        ${command}) _arguments `);
+    expect(stdout).toContain("'--poll-interval[seconds between polls]:poll-interval: '");
+    expect(stdout).toContain("'--log-level[DEBUG, INFO, WARNING, ERROR or CRITICAL]:log-level:(DEBUG INFO WARNING ERROR CRITICAL)'");
+  });
+});
+
+describe("run start-up failures: one named line, no stack trace", () => {
+  const noStack = (output: string) => {
+    expect(output).not.toMatch(/^\s+at /m);
+    expect(output).not.toContain("$bunfs");
+  };
+
+  test("a second instance on a taken HTTP port exits 1 with one line saying what to do", async () => {
+    const port = await freePort();
+    const first = startBinary(["run"], { ...db.env, ...queue.env, SCHEDULER_HTTP_PORT: String(port) });
+    try {
+      await first.waitForLine(/HTTP health and metrics on/);
+      const second = await runBinary(["run"], { ...db.env, ...queue.env, SCHEDULER_HTTP_PORT: String(port) });
+      expect(second.code).toBe(1);
+      expect(second.stderr).toMatch(
+        new RegExp(`^\\S+Z CRITICAL SCHEDULER_HTTP_PORT=${port} is already in use on 127\\.0\\.0\\.1; give each instance on a host its own port, or 0 to turn the server off\\n$`),
+      );
+      noStack(second.stdout + second.stderr);
+      // Nothing was connected: the port is checked first.
+      expect(second.stdout).not.toContain("connection");
+      const flagged = await runBinary(["run", "--http-port", String(port)], { ...db.env, ...queue.env });
+      expect(flagged.code).toBe(1);
+      expect(flagged.stderr).toContain(`CRITICAL --http-port=${port} is already in use on 127.0.0.1;`);
+    } finally {
+      await first.stop("SIGKILL");
+    }
+  });
+
+  test("an HTTP host that is not this machine's exits 2 naming it", async () => {
+    const { code, stdout, stderr } = await runBinary(["run"], { ...db.env, ...queue.env, SCHEDULER_HTTP_HOST: "10.255.255.1", SCHEDULER_HTTP_PORT: "18080" });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^\S+Z CRITICAL SCHEDULER_HTTP_HOST="10\.255\.255\.1" is not an address of this machine, so the HTTP server cannot listen there; use 127\.0\.0\.1, 0\.0\.0\.0 \(every interface\) or an address this host has\n$/);
+    noStack(stdout + stderr);
+  });
+
+  test("a .env that exists but cannot be read exits 2 naming it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rune-env-dir-"));
+    mkdirSync(join(dir, ".env"));
+    const { code, stdout, stderr } = await runBinary(["run"], {}, { cwd: dir });
+    expect(code).toBe(2);
+    expect(stdout).toBe("");
+    expect(stderr).toBe(`rune-scheduler: configuration error: .env="${dir}/.env" is invalid: expected a readable file (EISDIR), or none\n`);
   });
 });
 
@@ -70,10 +344,13 @@ describe("configuration errors", () => {
     expect(performance.now() - started).toBeLessThan(2_000);
   });
 
-  test("a CLI flag overrides the environment", async () => {
-    const { code, stderr } = await runBinary(["check-db", "--poll-interval", "0"], { SCHEDULER_POLL_INTERVAL: "5" });
+  test("a CLI flag overrides the environment, and its bad value is reported as the flag typed", async () => {
+    const { code, stderr } = await runBinary(["check-db", "--connect-timeout", "0"], { SCHEDULER_CONNECT_TIMEOUT: "5" });
     expect(code).toBe(2);
-    expect(stderr).toContain('SCHEDULER_POLL_INTERVAL="0" is invalid');
+    expect(stderr).toBe('rune-scheduler: configuration error: --connect-timeout="0" is invalid: expected a number of seconds from 0.001 to 2147483.647\n');
+    const run = await runBinary(["run", "--poll-interval=abc"], {});
+    expect(run.stderr).toBe('rune-scheduler: configuration error: --poll-interval="abc" is invalid: expected a number of seconds from 0.001 to 2147483.647\n');
+    expect(run.code).toBe(2);
   });
 
   test("a .env file in the working directory is honoured, and the environment beats it", async () => {
@@ -102,7 +379,7 @@ describe("log streams and secrets", () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/^\S+Z INFO rune-scheduler 0\.1\.0/m);
     expect(run.stdout).not.toMatch(/ (ERROR|CRITICAL|WARNING) /);
-    expect(run.stderr).toMatch(/^\S+Z CRITICAL PostgreSQL failed 1 consecutive times; giving up/m);
+    expect(run.stderr).toMatch(/^\S+Z CRITICAL PostgreSQL failed 1 consecutive times\b.*; giving up/m);
     expect(run.stderr).not.toMatch(/ INFO /);
     const outputs = [run.stdout, run.stderr];
     for (const command of ["check-db", "check-mq", "stats", "healthcheck", "--help"]) {

@@ -1,0 +1,73 @@
+/**
+ * The configuration flags, typed once: each is a non-secret setting of config.ts, spelled
+ * `flagName(env)`, with a short description; help adds its variable and default. Commands take
+ * only the groups they use, so `check-db --help` lists what check-db reads.
+ */
+import type { ArgsDef, StringArgDef } from "citty";
+import { FLAG_SETTINGS, flagName } from "../config.ts";
+
+const ABOUT = {
+  POSTGRES_HOST: ["PostgreSQL host, or several for failover (a,b:5433)", "host"],
+  POSTGRES_PORT: ["PostgreSQL port", "port"],
+  POSTGRES_DB: ["database name", "name"],
+  POSTGRES_USER: ["database user", "name"],
+  RABBITMQ_HOST: ["RabbitMQ host, or several nodes (a,b:5673)", "host"],
+  RABBITMQ_PORT: ["RabbitMQ port", "port"],
+  RABBITMQ_USER: ["RabbitMQ user", "name"],
+  RABBITMQ_QUEUE: ["durable queue the messages go to", "name"],
+  RABBITMQ_QUEUE_TYPE: ["classic or quorum: the type declared when the queue is missing", "type"],
+  SCHEDULER_POLL_INTERVAL: ["seconds between polls", "seconds"],
+  SCHEDULER_LOOK_AHEAD: ["seconds; a row due within it gets a precise timer", "seconds"],
+  SCHEDULER_BATCH_SIZE: ["rows claimed per transaction", "n"],
+  SCHEDULER_MAX_MESSAGE_BYTES: ["a larger message is not sent (the fire is recorded as failed)", "bytes"],
+  SCHEDULER_MISFIRE_GRACE: ["seconds; a later slot is skipped (0 = always fire once)", "seconds"],
+  SCHEDULER_PAUSE_AFTER_FAILURES: ["deactivate a schedule after this many failed fires in a row (0 = never)", "n"],
+  SCHEDULER_MAX_RETRIES: ["failed start-up attempts before exit 1 (0 = retry forever)", "n"],
+  SCHEDULER_MAX_OUTAGE: ["seconds without a dependency before exit 1 (0 = never)", "seconds"],
+  SCHEDULER_BATCH_BYTES: ["message bytes in flight per claim transaction", "bytes"],
+  SCHEDULER_HEALTHCHECK_INTERVAL: ["seconds between HEALTHCHECK log lines", "seconds"],
+  SCHEDULER_CONNECT_TIMEOUT: ["seconds to open a connection, per host or node", "seconds"],
+  SCHEDULER_HTTP_HOST: ["address of the health and metrics server", "host"],
+  SCHEDULER_HTTP_PORT: ["port of the health and metrics server (0 = off)", "port"],
+  SCHEDULER_SHUTDOWN_TIMEOUT: ["seconds to finish the batch in flight on SIGTERM/SIGINT", "seconds"],
+  SCHEDULER_NOTIFY_CHANNEL: ["PostgreSQL channel to LISTEN on for an immediate poll", "channel"],
+  LOG_LEVEL: ["DEBUG, INFO, WARNING, ERROR or CRITICAL", "level"],
+  LOG_FORMAT: ["text or json", "format"],
+} as const satisfies Record<string, readonly [description: string, valueHint: string]>;
+
+type FlagEnv = keyof typeof ABOUT;
+
+/** Values a shell can complete, for the settings that have a closed set. */
+export const FLAG_CHOICES: Partial<Record<string, readonly string[]>> = {
+  "log-level": ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+  "log-format": ["text", "json"],
+  "rabbitmq-queue-type": ["classic", "quorum"],
+};
+
+/** The setting behind a flag (`poll-interval` → SCHEDULER_POLL_INTERVAL, default "30"), if any. */
+export function settingOfFlag(flag: string): { env: string; default: string | null } | undefined {
+  return FLAG_SETTINGS.find((setting) => flagName(setting.env) === flag);
+}
+
+/** No `default` in the definition: citty would pass it on as if typed, and it would beat the environment. */
+function flags(...envs: string[]): Record<string, StringArgDef> {
+  return Object.fromEntries(
+    envs.map((env) => {
+      const [description, valueHint] = ABOUT[env as FlagEnv] ?? [`overrides ${env}`, "value"];
+      return [flagName(env), { type: "string", description, valueHint } satisfies StringArgDef];
+    }),
+  );
+}
+
+export const dbArgs = flags("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER") satisfies ArgsDef;
+export const mqArgs = flags("RABBITMQ_HOST", "RABBITMQ_PORT", "RABBITMQ_USER", "RABBITMQ_QUEUE", "RABBITMQ_QUEUE_TYPE") satisfies ArgsDef;
+export const connectArgs = flags("SCHEDULER_CONNECT_TIMEOUT") satisfies ArgsDef;
+export const httpArgs = flags("SCHEDULER_HTTP_HOST", "SCHEDULER_HTTP_PORT") satisfies ArgsDef;
+export const logArgs = flags("LOG_LEVEL", "LOG_FORMAT") satisfies ArgsDef;
+/** Every configuration flag: what `run` reads. */
+export const allConfigArgs = flags(...FLAG_SETTINGS.map((setting) => setting.env)) satisfies ArgsDef;
+/** One flag by its setting, for a command that needs just it (stats' overdue threshold). */
+export const flagOf = (env: FlagEnv): Record<string, StringArgDef> => flags(env);
+
+/** Every flag setting is described: a new setting without a line here shows "overrides X". */
+export const UNDESCRIBED = FLAG_SETTINGS.map((setting) => setting.env).filter((env) => !(env in ABOUT));

@@ -42,6 +42,8 @@ export interface World {
   overdue(seconds: number): Promise<number>;
   finalRows(): Promise<FinalRow[]>;
   received(): ReceivedMessage[];
+  /** When the consumer's own connection closed (then the record of messages is incomplete), or null. */
+  readonly consumerLostAt: number | null;
   /** Resolves once the queue is empty and nothing arrived for `quietMs` (bounded by `timeoutMs`). */
   drained(quietMs: number, timeoutMs: number): Promise<boolean>;
 }
@@ -52,6 +54,9 @@ export async function createWorld(replicas: number, httpPorts: readonly number[]
   const queue = await createTestQueue();
   cleanups.push(() => queue.drop());
   await queue.consume();
+  let consumerLostAt: number | null = null;
+  queue.connection.on("close", () => (consumerLostAt ??= Date.now()));
+  queue.connection.on("error", () => (consumerLostAt ??= Date.now()));
   const proxies: Record<Service, FaultProxy[]> = { pg: [], mq: [] };
   for (let index = 0; index < replicas; index += 1) {
     for (const [service, port] of [["pg", PG.port], ["mq", 5672]] as const) {
@@ -190,19 +195,29 @@ export async function createWorld(replicas: number, httpPorts: readonly number[]
     },
     received: () =>
       queue.messages.map((m) => ({ messageId: String(m.raw.properties.messageId), body: m.body, receivedAt: m.receivedAt })),
+    get consumerLostAt() {
+      return consumerLostAt;
+    },
     async drained(quietMs, timeoutMs) {
-      const channel = await queue.connection.createChannel();
+      if (consumerLostAt !== null) return false;
+      // amqplib can wait forever on a connection that died: every step races the deadline.
+      const deadline = Date.now() + timeoutMs;
+      const bounded = <T>(step: Promise<T>) =>
+        Promise.race([step, Bun.sleep(Math.max(0, deadline - Date.now())).then(() => Promise.reject(new Error("timed out")))]);
+      let channel: Awaited<ReturnType<typeof queue.connection.createChannel>> | null = null;
       try {
-        const deadline = Date.now() + timeoutMs;
+        channel = await bounded(queue.connection.createChannel());
         for (;;) {
           const seen = queue.messages.length;
           await Bun.sleep(quietMs);
-          const { messageCount } = await channel.checkQueue(queue.name);
+          const { messageCount } = await bounded(channel.checkQueue(queue.name));
           if (messageCount === 0 && queue.messages.length === seen) return true;
           if (Date.now() > deadline) return false;
         }
+      } catch {
+        return false;
       } finally {
-        await channel.close().catch(() => {});
+        void channel?.close().catch(() => {});
       }
     },
   };

@@ -11,13 +11,19 @@ CREATE TABLE IF NOT EXISTS scheduled_workflows (
   workflow_id      integer,
   is_active        boolean NOT NULL DEFAULT true,
   next_run_at      timestamp,
-  interval_seconds integer,
+  interval_seconds integer,          -- ignored (may be NULL) when cron_expression is set
   run_count        integer NOT NULL DEFAULT 0,
   failure_count    integer NOT NULL DEFAULT 0,
   last_run_at      timestamp,
   last_error       text,
-  updated_at       timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')
+  updated_at       timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'),
+  cron_expression  text,             -- optional (SPEC §2): 5 fields, or 6 with seconds first
+  timezone         text              -- optional: IANA zone of cron_expression; NULL = UTC
 );
+
+-- A database made by an older copy of this file gets the optional columns here too.
+ALTER TABLE scheduled_workflows ADD COLUMN IF NOT EXISTS cron_expression text;
+ALTER TABLE scheduled_workflows ADD COLUMN IF NOT EXISTS timezone text;
 
 -- The index every poll and claim uses. On a live table create it with
 -- CREATE INDEX CONCURRENTLY (which cannot run inside a transaction).

@@ -8,7 +8,12 @@ export interface ClaimedRow {
   readonly id: number;
   readonly workflowId: number;
   readonly slotMs: number;
+  /** Ignored when `cronExpression` is set (a NULL there is read as 0). */
   readonly intervalSeconds: number;
+  /** Absent or NULL: an interval schedule (the optional columns of SPEC §2). */
+  readonly cronExpression?: string | null;
+  /** IANA zone of `cronExpression`; NULL = UTC. */
+  readonly timezone?: string | null;
   readonly runCount: number;
   readonly failureCount: number;
   readonly workflowName: string | null;
@@ -40,15 +45,27 @@ export interface MessageContext {
   readonly missed: number;
   /** Seals workflow_data when ENCRYPTION_KEY is set. */
   readonly seal?: ((jsonText: string) => string) | null;
+  /** Who fired it: the engine (default), `trigger` ("manual") or `backfill`. */
+  readonly triggerSource?: TriggerSource;
+  /** Replaces the slot's id (`trigger` uses {@link manualMessageId}, which no slot can have). */
+  readonly messageId?: string;
 }
+
+export type TriggerSource = "scheduler" | "manual" | "backfill";
 
 /** `<schedule_id>:<slot epoch ms>`: the same for every attempt at one slot, so consumers can dedupe. */
 export function messageIdFor(scheduleId: number, slotMs: number): string {
   return `${scheduleId}:${Math.floor(slotMs)}`;
 }
 
+/** `<schedule_id>:manual:<epoch ms>`: never equal to a slot's id, which has no second colon. */
+export function manualMessageId(scheduleId: number, nowMs: number): string {
+  return `${scheduleId}:manual:${Math.floor(nowMs)}`;
+}
+
 export function buildMessage(row: ClaimedRow, context: MessageContext): OutgoingMessage {
-  const messageId = messageIdFor(row.id, row.slotMs);
+  const messageId = context.messageId ?? messageIdFor(row.id, row.slotMs);
+  const source = context.triggerSource ?? "scheduler";
   const scheduledFor = new Date(row.slotMs).toISOString();
   const data = row.workflowData ?? "null";
   const payload = context.seal
@@ -56,7 +73,7 @@ export function buildMessage(row: ClaimedRow, context: MessageContext): Outgoing
     : `"workflow_data":${data}`;
   const text =
     `{"workflow_id":${row.workflowId},"schedule_id":${row.id},${payload},` +
-    `"triggered_at":"${new Date(context.nowMs).toISOString()}","trigger_source":"scheduler",` +
+    `"triggered_at":"${new Date(context.nowMs).toISOString()}","trigger_source":"${source}",` +
     `"workflow_name":${JSON.stringify(row.workflowName)},"scheduled_for":"${scheduledFor}",` +
     `"run_number":${row.runCount + 1},"missed_runs":${context.missed}}`;
   const headers: Record<string, string | number> = { "x-schedule-id": row.id, "x-scheduled-for": scheduledFor };

@@ -3,7 +3,8 @@
  * write back once the broker has answered. No I/O here, so every rule is unit-tested on data.
  */
 import { buildMessage, type ClaimedRow, type OutgoingMessage } from "./message.ts";
-import { isMisfire, nextSlot, pauseReason, shouldPause, skipReason } from "./slots.ts";
+import { nextFire, scheduleOf } from "./schedule.ts";
+import { isMisfire, pauseReason, shouldPause, skipReason } from "./slots.ts";
 
 export interface PlanOptions {
   readonly misfireGraceMs: number;
@@ -59,10 +60,19 @@ export class UnplannableRow extends Error {
 
 /** Throws {@link UnplannableRow} when the row has no computable next slot (never for a claimable row). */
 export function planFire(row: ClaimedRow, nowMs: number, options: PlanOptions): FirePlan {
-  if (!Number.isFinite(row.slotMs) || !(row.intervalSeconds > 0)) {
+  const found = scheduleOf(row);
+  if (!Number.isFinite(row.slotMs) || (!found.ok && (row.cronExpression ?? null) === null)) {
     throw new UnplannableRow(row.id, `next_run_at ${row.slotMs} ms / interval_seconds ${row.intervalSeconds} cannot be computed`);
   }
-  const { nextMs, missed } = nextSlot(row.slotMs, row.intervalSeconds * 1000, nowMs);
+  // A cron row the claim let through with a bad expression or zone: set aside, with the parser's reason.
+  if (!found.ok) throw new UnplannableRow(row.id, found.reason);
+  let nextMs: number;
+  let missed: number;
+  try {
+    ({ nextMs, missed } = nextFire(found.schedule, row.slotMs, nowMs));
+  } catch (error) {
+    throw new UnplannableRow(row.id, (error as Error).message);
+  }
   if (!(Math.abs(nextMs) <= MAX_DATE_MS)) {
     throw new UnplannableRow(row.id, `its next slot (${nextMs} ms after 1970) is outside the representable range`);
   }

@@ -3,7 +3,8 @@
  * recommended index, and the rows the engine will refuse. Queries here, verdicts pure.
  */
 import type { Sql } from "./db.ts";
-import { claimable } from "./store.ts";
+import { describeSchedule } from "./schedule.ts";
+import { claimable, cronFields, NO_CRON_COLUMNS, type ScheduleColumns } from "./store.ts";
 
 type TypeFamily = "integer" | "boolean" | "timestamp" | "text" | "json";
 
@@ -31,6 +32,14 @@ export const REQUIRED_COLUMNS: Record<string, Record<string, TypeFamily>> = {
   workflows: { id: "integer", name: "text", workflow_data: "json" },
 };
 
+/** SPEC §2's optional columns: checked only when present; their absence means interval schedules only. */
+export const OPTIONAL_COLUMNS: Record<string, Record<string, TypeFamily>> = {
+  scheduled_workflows: { cron_expression: "text", timezone: "text" },
+};
+
+/** The migration that adds them, as the README shows it. */
+export const CRON_MIGRATION = "scripts/migrations/001_cron_columns.sql";
+
 export const RECOMMENDED_INDEX =
   "CREATE INDEX CONCURRENTLY scheduled_workflows_due_idx ON scheduled_workflows (next_run_at) WHERE is_active;";
 
@@ -49,10 +58,12 @@ export function schemaProblems(found: Record<string, Record<string, string> | nu
       problems.push({ table, problem: `table ${table} is missing; load scripts/schema.sql or run the Rune API migrations` });
       continue;
     }
-    for (const [column, family] of Object.entries(columns)) {
+    const optional = OPTIONAL_COLUMNS[table] ?? {};
+    for (const [column, family] of [...Object.entries(columns), ...Object.entries(optional)]) {
       const type = actual[column];
-      if (type === undefined) problems.push({ table, column, problem: `column ${table}.${column} is missing (expected ${family})` });
-      else if (!FAMILY_TYPES[family].some((prefix) => type.startsWith(prefix))) {
+      if (type === undefined) {
+        if (!(column in optional)) problems.push({ table, column, problem: `column ${table}.${column} is missing (expected ${family})` });
+      } else if (!FAMILY_TYPES[family].some((prefix) => type.startsWith(prefix))) {
         problems.push({ table, column, problem: `column ${table}.${column} has type ${type}, expected ${FAMILY_TYPES[family].join(" or ")}` });
       }
     }
@@ -88,8 +99,20 @@ export interface RowCounts {
   invalid: Record<string, number>;
 }
 
-/** Counts by the engine's own rules (a row is invalid for the first reason that applies). */
-export async function rowCounts(sql: Sql): Promise<RowCounts> {
+/** The optional columns a `tableColumns` result holds (the timezone column counts only beside cron_expression). */
+export function presentColumns(found: Record<string, string> | null): ScheduleColumns {
+  const cron = found !== null && "cron_expression" in found;
+  return { cronExpression: cron, timezone: cron && "timezone" in found };
+}
+
+/**
+ * Counts by the engine's own rules (a row is invalid for the first reason that applies). A cron
+ * row has no interval rule; its expression and zone are judged in JavaScript (see
+ * store.invalidCronRows), so the caller passes the ids of the bad ones as `skipIds`.
+ */
+export async function rowCounts(sql: Sql, columns: ScheduleColumns = NO_CRON_COLUMNS, skipIds: readonly number[] = []): Promise<RowCounts> {
+  const intervalRow = columns.cronExpression ? sql`sw.cron_expression IS NULL` : sql`true`;
+  const scheduled = columns.cronExpression ? sql`(sw.cron_expression IS NOT NULL OR sw.interval_seconds > 0)` : sql`sw.interval_seconds > 0`;
   const [row] = await sql<
     {
       total: number;
@@ -104,13 +127,13 @@ export async function rowCounts(sql: Sql): Promise<RowCounts> {
   >`
     SELECT count(*)::int AS total,
       count(*) FILTER (WHERE sw.is_active)::int AS active,
-      count(*) FILTER (WHERE ${claimable(sql)} AND w.id IS NOT NULL AND sw.next_run_at <= now())::int AS due_now,
+      count(*) FILTER (WHERE ${claimable(sql, skipIds, columns)} AND w.id IS NOT NULL AND sw.next_run_at <= now())::int AS due_now,
       count(*) FILTER (WHERE sw.is_active AND w.id IS NULL)::int AS workflow_missing,
-      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND sw.interval_seconds IS NULL)::int AS interval_null,
-      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND sw.interval_seconds <= 0)::int AS interval_not_positive,
-      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND sw.interval_seconds > 0
+      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND ${intervalRow} AND sw.interval_seconds IS NULL)::int AS interval_null,
+      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND ${intervalRow} AND sw.interval_seconds <= 0)::int AS interval_not_positive,
+      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND ${scheduled}
                          AND sw.next_run_at IS NULL)::int AS next_run_null,
-      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND sw.interval_seconds > 0
+      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND ${scheduled}
                          AND NOT isfinite(sw.next_run_at))::int AS next_run_infinite
       FROM scheduled_workflows sw LEFT JOIN workflows w ON w.id = sw.workflow_id`;
   const r = row!;
@@ -127,4 +150,25 @@ export async function rowCounts(sql: Sql): Promise<RowCounts> {
       "next_run_at is not finite": r.next_run_infinite,
     },
   };
+}
+
+export interface ScheduleKind {
+  /** `every 5m`, or `0 9 * * MON-FRI Europe/Berlin`. */
+  readonly schedule: string;
+  readonly count: number;
+}
+
+/** The most common schedule kinds of active rows, most rows first. */
+export async function scheduleKinds(sql: Sql, columns: ScheduleColumns, limit: number): Promise<ScheduleKind[]> {
+  const rows = await sql<{ interval_seconds: number | null; cron_expression: string | null; timezone: string | null; count: number }[]>`
+    SELECT CASE WHEN cron_expression IS NULL THEN interval_seconds END AS interval_seconds, cron_expression, timezone,
+           count(*)::int AS count
+      FROM (SELECT sw.interval_seconds, ${cronFields(sql, columns)} FROM scheduled_workflows sw WHERE sw.is_active) k
+     GROUP BY 1, 2, 3
+     ORDER BY count DESC, 2 NULLS FIRST, 1
+     LIMIT ${limit}`;
+  return rows.map((r) => ({
+    schedule: describeSchedule({ intervalSeconds: r.interval_seconds, cronExpression: r.cron_expression, timezone: r.timezone }),
+    count: r.count,
+  }));
 }

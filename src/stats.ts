@@ -4,9 +4,17 @@
  * "valid" means what the engine claims: active, with a workflow, `interval_seconds > 0`.
  */
 import type { Sql } from "./db.ts";
+import { describeSchedule } from "./schedule.ts";
 import { rowCounts, type RowCounts } from "./schema-check.ts";
 import { PAUSED_PREFIX } from "./slots.ts";
-import { claimable } from "./store.ts";
+import { claimable, cronFields, invalidCronRows, NO_CRON_COLUMNS, scheduleColumns, type InvalidCronRow, type ScheduleColumns } from "./store.ts";
+
+/** What `stats` reads with the optional columns: which are present, and the ids of bad cron rows. */
+export interface CronView {
+  readonly columns: ScheduleColumns;
+  readonly skipIds: readonly number[];
+}
+const NO_CRON: CronView = { columns: NO_CRON_COLUMNS, skipIds: [] };
 
 export interface HealthCounts {
   /** The database clock, epoch ms. */
@@ -21,10 +29,10 @@ export interface HealthCounts {
   workflowMissing: number;
 }
 
-export async function healthCounts(sql: Sql, overdueAfterMs: number): Promise<HealthCounts> {
+export async function healthCounts(sql: Sql, overdueAfterMs: number, cron: CronView = NO_CRON): Promise<HealthCounts> {
   const [row] = await sql<{ db_now_ms: number; overdue: number; failing: number; paused: number; workflow_missing: number }[]>`
     SELECT floor(extract(epoch FROM now()) * 1000)::float8 AS db_now_ms,
-      count(*) FILTER (WHERE ${claimable(sql)} AND w.id IS NOT NULL
+      count(*) FILTER (WHERE ${claimable(sql, cron.skipIds, cron.columns)} AND w.id IS NOT NULL
                          AND sw.next_run_at < now() - make_interval(secs => ${overdueAfterMs / 1000}))::int AS overdue,
       count(*) FILTER (WHERE sw.failure_count > 0)::int AS failing,
       count(*) FILTER (WHERE NOT sw.is_active AND starts_with(sw.last_error, ${PAUSED_PREFIX}))::int AS paused,
@@ -40,11 +48,11 @@ export interface OverdueRow {
 }
 
 /** The valid active row whose slot is the oldest not yet fired, or null when nothing is due. */
-export async function oldestDue(sql: Sql): Promise<OverdueRow | null> {
+export async function oldestDue(sql: Sql, cron: CronView = NO_CRON): Promise<OverdueRow | null> {
   const [row] = await sql<{ id: number; slot_ms: number }[]>`
     SELECT sw.id, floor(extract(epoch FROM sw.next_run_at) * 1000)::float8 AS slot_ms
       FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
-     WHERE ${claimable(sql)} AND sw.next_run_at <= now()
+     WHERE ${claimable(sql, cron.skipIds, cron.columns)} AND sw.next_run_at <= now()
      ORDER BY sw.next_run_at, sw.id
      LIMIT 1`;
   return row ? { id: row.id, slotMs: row.slot_ms } : null;
@@ -57,6 +65,10 @@ export interface FailingRow {
   isActive: boolean;
   failureCount: number;
   intervalSeconds: number | null;
+  cronExpression: string | null;
+  timezone: string | null;
+  /** The kind as an operator reads it: `every 5m` or `0 9 * * MON-FRI Europe/Berlin`. */
+  schedule: string;
   lastRunMs: number | null;
   lastError: string | null;
 }
@@ -66,7 +78,7 @@ export interface FailingRow {
  * so the order estimates it as `failure_count × interval_seconds` (each failure moved the row
  * on by at least one interval), then by `failure_count`.
  */
-export async function failingLongest(sql: Sql, limit: number): Promise<FailingRow[]> {
+export async function failingLongest(sql: Sql, limit: number, cron: CronView = NO_CRON): Promise<FailingRow[]> {
   const rows = await sql<
     {
       id: number;
@@ -75,11 +87,14 @@ export async function failingLongest(sql: Sql, limit: number): Promise<FailingRo
       is_active: boolean;
       failure_count: number;
       interval_seconds: number | null;
+      cron_expression: string | null;
+      timezone: string | null;
       last_run_ms: number | null;
       last_error: string | null;
     }[]
   >`
     SELECT sw.id, sw.workflow_id, w.name AS workflow_name, sw.is_active, sw.failure_count, sw.interval_seconds,
+           ${cronFields(sql, cron.columns)},
            floor(extract(epoch FROM sw.last_run_at) * 1000)::float8 AS last_run_ms, sw.last_error
       FROM scheduled_workflows sw LEFT JOIN workflows w ON w.id = sw.workflow_id
      WHERE sw.failure_count > 0
@@ -93,6 +108,9 @@ export async function failingLongest(sql: Sql, limit: number): Promise<FailingRo
     isActive: r.is_active,
     failureCount: r.failure_count,
     intervalSeconds: r.interval_seconds,
+    cronExpression: r.cron_expression,
+    timezone: r.timezone,
+    schedule: describeSchedule({ intervalSeconds: r.interval_seconds, cronExpression: r.cron_expression, timezone: r.timezone }),
     lastRunMs: r.last_run_ms,
     lastError: r.last_error,
   }));
@@ -103,16 +121,23 @@ export interface UpcomingRow {
   workflowId: number;
   workflowName: string;
   slotMs: number;
-  intervalSeconds: number;
+  /** NULL only on a cron row. */
+  intervalSeconds: number | null;
+  cronExpression: string | null;
+  timezone: string | null;
+  schedule: string;
 }
 
 /** The next valid active slots not yet due, soonest first. */
-export async function upcoming(sql: Sql, limit: number): Promise<UpcomingRow[]> {
-  const rows = await sql<{ id: number; workflow_id: number; workflow_name: string; slot_ms: number; interval_seconds: number }[]>`
+export async function upcoming(sql: Sql, limit: number, cron: CronView = NO_CRON): Promise<UpcomingRow[]> {
+  const rows = await sql<
+    { id: number; workflow_id: number; workflow_name: string; slot_ms: number; interval_seconds: number | null; cron_expression: string | null; timezone: string | null }[]
+  >`
     SELECT sw.id, sw.workflow_id, w.name AS workflow_name,
-           floor(extract(epoch FROM sw.next_run_at) * 1000)::float8 AS slot_ms, sw.interval_seconds
+           floor(extract(epoch FROM sw.next_run_at) * 1000)::float8 AS slot_ms, sw.interval_seconds,
+           ${cronFields(sql, cron.columns)}
       FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
-     WHERE ${claimable(sql)} AND sw.next_run_at > now()
+     WHERE ${claimable(sql, cron.skipIds, cron.columns)} AND sw.next_run_at > now()
      ORDER BY sw.next_run_at, sw.id
      LIMIT ${limit}`;
   return rows.map((r) => ({
@@ -121,6 +146,9 @@ export async function upcoming(sql: Sql, limit: number): Promise<UpcomingRow[]> 
     workflowName: r.workflow_name,
     slotMs: r.slot_ms,
     intervalSeconds: r.interval_seconds,
+    cronExpression: r.cron_expression,
+    timezone: r.timezone,
+    schedule: describeSchedule({ intervalSeconds: r.interval_seconds, cronExpression: r.cron_expression, timezone: r.timezone }),
   }));
 }
 
@@ -148,6 +176,8 @@ export interface ScheduleHealth {
   failing: FailingRow[];
   upcoming: UpcomingRow[];
   workflowMissing: OrphanRow[];
+  /** The optional cron columns found, and the active cron rows the engine will not fire (and why). */
+  cron: { columns: ScheduleColumns; invalid: InvalidCronRow[] };
 }
 
 export const LIST_LIMIT = 10;
@@ -159,16 +189,20 @@ export const LIST_LIMIT = 10;
 export async function scheduleHealth(sql: Sql, overdueAfterMs: number): Promise<ScheduleHealth> {
   return sql.begin("isolation level repeatable read read only", async (tx) => {
     const t = tx as unknown as Sql;
-    const base = await rowCounts(t);
-    const { dbNowMs, ...health } = await healthCounts(t, overdueAfterMs);
-    const due = await oldestDue(t);
+    const columns = await scheduleColumns(t);
+    const invalid = await invalidCronRows(t, 1000, columns);
+    const cron: CronView = { columns, skipIds: invalid.map((row) => row.id) };
+    const base = await rowCounts(t, columns, cron.skipIds);
+    const { dbNowMs, ...health } = await healthCounts(t, overdueAfterMs, cron);
+    const due = await oldestDue(t, cron);
     return {
       dbNowMs,
       counts: { ...base, ...health },
       oldestDue: due ? { ...due, lateSeconds: Math.max(0, (dbNowMs - due.slotMs) / 1000) } : null,
-      failing: await failingLongest(t, LIST_LIMIT),
-      upcoming: await upcoming(t, LIST_LIMIT),
+      failing: await failingLongest(t, LIST_LIMIT, cron),
+      upcoming: await upcoming(t, LIST_LIMIT, cron),
       workflowMissing: await missingWorkflows(t, LIST_LIMIT),
+      cron: { columns, invalid },
     };
   }) as Promise<ScheduleHealth>;
 }

@@ -9,6 +9,7 @@ import { isConnectionError, isSessionAlive, SESSION_LIMITS, StatementDeadlineErr
 import type { TransactionSql } from "postgres";
 import type { ClaimedRow } from "./message.ts";
 import type { RowUpdate } from "./plan.ts";
+import { scheduleOf } from "./schedule.ts";
 import { PAUSED_PREFIX } from "./slots.ts";
 
 export interface PollResult {
@@ -33,27 +34,58 @@ const TEXT = 25;
 const FLOAT8 = 701;
 
 /**
- * THE definition of a row the engine may claim (with `JOIN workflows w`): active, a positive
- * interval, a finite `next_run_at` (NULL fails `isfinite`), and not set aside by this process.
+ * The optional columns of SPEC §2 that this database has. Without them no statement names
+ * them: the SQL is the interval-only SQL of before.
+ */
+export interface ScheduleColumns {
+  readonly cronExpression: boolean;
+  readonly timezone: boolean;
+}
+
+export const NO_CRON_COLUMNS: ScheduleColumns = Object.freeze({ cronExpression: false, timezone: false });
+
+/** Which optional columns `scheduled_workflows` has (as the session's search_path finds it). */
+export async function scheduleColumns(sql: Sql): Promise<ScheduleColumns> {
+  const rows = await sql<{ name: string }[]>`
+    SELECT a.attname AS name FROM pg_attribute a
+     WHERE a.attrelid = to_regclass('scheduled_workflows') AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname IN ('cron_expression', 'timezone')`;
+  const names = new Set(rows.map((row) => row.name));
+  return { cronExpression: names.has("cron_expression"), timezone: names.has("cron_expression") && names.has("timezone") };
+}
+
+/** `sw.cron_expression` and `sw.timezone` as text, or NULLs when the columns are absent. */
+export function cronFields(sql: Sql, columns: ScheduleColumns) {
+  const expression = columns.cronExpression ? sql`sw.cron_expression::text` : sql`NULL::text`;
+  const zone = columns.timezone ? sql`sw.timezone::text` : sql`NULL::text`;
+  return sql`${expression} AS cron_expression, ${zone} AS timezone`;
+}
+
+/**
+ * THE definition of a row the engine may claim (with `JOIN workflows w`): active, scheduled (a
+ * cron expression, or else a positive interval), a finite `next_run_at` (NULL fails `isfinite`),
+ * and not skipped: set aside by this process, or a cron row whose expression or zone the engine's
+ * own parser refused (SQL cannot judge those; see {@link findInvalid}).
  * `'-infinity'` would otherwise sort first and have no next slot; `'infinity'` is never due.
  * Every statement that claims, counts or times due rows uses this one fragment.
  */
-export function claimable(sql: Sql, skipIds: readonly number[] = []) {
-  return sql`sw.is_active AND sw.interval_seconds > 0 AND isfinite(sw.next_run_at)
+export function claimable(sql: Sql, skipIds: readonly number[] = [], columns: ScheduleColumns = NO_CRON_COLUMNS) {
+  const scheduled = columns.cronExpression ? sql`(sw.cron_expression IS NOT NULL OR sw.interval_seconds > 0)` : sql`sw.interval_seconds > 0`;
+  return sql`sw.is_active AND ${scheduled} AND isfinite(sw.next_run_at)
     AND sw.id <> ALL(${sql.array(skipIds as number[], INT4)}::int4[])`;
 }
 
-export async function poll(sql: Sql, lookAheadMs: number, skipIds: readonly number[] = []): Promise<PollResult> {
+export async function poll(sql: Sql, lookAheadMs: number, skipIds: readonly number[] = [], columns: ScheduleColumns = NO_CRON_COLUMNS): Promise<PollResult> {
   const [row] = await sql<{ db_now_ms: number; next_slot_ms: number | null; due_count: number }[]>`
     SELECT (extract(epoch FROM now()) * 1000)::float8 AS db_now_ms,
       (SELECT (extract(epoch FROM sw.next_run_at) * 1000)::float8
          FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
-        WHERE ${claimable(sql, skipIds)}
+        WHERE ${claimable(sql, skipIds, columns)}
           AND sw.next_run_at <= now() + make_interval(secs => ${lookAheadMs / 1000})
         ORDER BY sw.next_run_at LIMIT 1) AS next_slot_ms,
       (SELECT count(*)::int FROM (
          SELECT 1 FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
-          WHERE ${claimable(sql, skipIds)} AND sw.next_run_at <= now()
+          WHERE ${claimable(sql, skipIds, columns)} AND sw.next_run_at <= now()
           LIMIT ${BACKLOG_CAP}) due) AS due_count`;
   return { dbNowMs: row!.db_now_ms, nextSlotMs: row!.next_slot_ms, dueCount: row!.due_count };
 }
@@ -69,6 +101,8 @@ export interface ClaimRequest {
   readonly budgetBytes?: number;
   /** Rows this process has set aside (see the engine's quarantine): never claimed. */
   readonly skipIds?: readonly number[];
+  /** The optional columns present (absent: none). */
+  readonly columns?: ScheduleColumns;
 }
 
 export interface Claimed {
@@ -90,12 +124,15 @@ export const MESSAGE_OVERHEAD_BYTES = 512;
  */
 export async function claimDue(sql: Sql, request: ClaimRequest): Promise<Claimed> {
   const budget = request.budgetBytes ?? Number.MAX_SAFE_INTEGER;
+  const columns = request.columns ?? NO_CRON_COLUMNS;
   const rows = await sql<
     {
       id: number;
       workflow_id: number;
       slot_ms: number;
       interval_seconds: number;
+      cron_expression: string | null;
+      timezone: string | null;
       run_count: number;
       failure_count: number;
       workflow_name: string | null;
@@ -104,7 +141,7 @@ export async function claimDue(sql: Sql, request: ClaimRequest): Promise<Claimed
       locked: number;
     }[]
   >`
-    SELECT id, workflow_id, slot_ms, interval_seconds, run_count, failure_count, workflow_name, workflow_data,
+    SELECT id, workflow_id, slot_ms, interval_seconds, cron_expression, timezone, run_count, failure_count, workflow_name, workflow_data,
            (extract(epoch FROM now()) * 1000)::float8 AS db_now_ms, locked
       FROM (SELECT c.*, count(*) OVER ()::int AS locked,
                    sum(coalesce(octet_length(c.workflow_data), 0) + ${MESSAGE_OVERHEAD_BYTES})
@@ -112,11 +149,12 @@ export async function claimDue(sql: Sql, request: ClaimRequest): Promise<Claimed
                    row_number() OVER (ORDER BY c.next_run_at, c.id) AS rn
               FROM (SELECT sw.id, sw.workflow_id, sw.next_run_at,
                            (extract(epoch FROM sw.next_run_at) * 1000)::float8 AS slot_ms,
-                           sw.interval_seconds, coalesce(sw.run_count, 0) AS run_count,
+                           coalesce(sw.interval_seconds, 0) AS interval_seconds, ${cronFields(sql, columns)},
+                           coalesce(sw.run_count, 0) AS run_count,
                            coalesce(sw.failure_count, 0) AS failure_count,
                            w.name AS workflow_name, w.workflow_data::text AS workflow_data
                       FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
-                     WHERE ${claimable(sql, request.skipIds)} AND sw.next_run_at <= now()
+                     WHERE ${claimable(sql, request.skipIds, columns)} AND sw.next_run_at <= now()
                      ORDER BY sw.next_run_at
                      LIMIT ${request.limit}
                        FOR NO KEY UPDATE OF sw SKIP LOCKED) c) r
@@ -131,6 +169,7 @@ export async function claimDue(sql: Sql, request: ClaimRequest): Promise<Claimed
       workflowId: r.workflow_id,
       slotMs: r.slot_ms,
       intervalSeconds: r.interval_seconds,
+      ...(r.cron_expression !== null ? { cronExpression: r.cron_expression, timezone: r.timezone } : {}),
       runCount: r.run_count,
       failureCount: r.failure_count,
       workflowName: r.workflow_name,
@@ -228,24 +267,70 @@ export type InvalidReason =
 
 export interface InvalidRow {
   readonly id: number;
-  readonly reason: InvalidReason;
+  /** One of {@link InvalidReason}, or for a cron row the parser's own reason. */
+  readonly reason: InvalidReason | string;
 }
 
 /** Active rows the engine will never claim, with why. Bounded: this scans the table. */
-export async function findInvalid(sql: Sql, limit = 1000): Promise<InvalidRow[]> {
-  return sql<InvalidRow[]>`
+export async function findInvalid(sql: Sql, limit = 1000, columns: ScheduleColumns = NO_CRON_COLUMNS): Promise<InvalidRow[]> {
+  const intervalRow = columns.cronExpression ? sql`sw.cron_expression IS NULL` : sql`true`;
+  const rows = await sql<InvalidRow[]>`
     SELECT sw.id, CASE
         WHEN w.id IS NULL THEN 'workflow missing'
-        WHEN sw.interval_seconds IS NULL THEN 'interval_seconds is NULL'
-        WHEN sw.interval_seconds <= 0 THEN 'interval_seconds <= 0'
+        WHEN ${intervalRow} AND sw.interval_seconds IS NULL THEN 'interval_seconds is NULL'
+        WHEN ${intervalRow} AND sw.interval_seconds <= 0 THEN 'interval_seconds <= 0'
         WHEN sw.next_run_at IS NULL THEN 'next_run_at is NULL'
         ELSE 'next_run_at is not finite' END AS reason
       FROM scheduled_workflows sw LEFT JOIN workflows w ON w.id = sw.workflow_id
      WHERE sw.is_active
-       AND (w.id IS NULL OR sw.interval_seconds IS NULL OR sw.interval_seconds <= 0
+       AND (w.id IS NULL OR (${intervalRow} AND (sw.interval_seconds IS NULL OR sw.interval_seconds <= 0))
             OR sw.next_run_at IS NULL OR NOT isfinite(sw.next_run_at))
      ORDER BY sw.id
      LIMIT ${limit}`;
+  const cron = columns.cronExpression ? await invalidCronRows(sql, limit, columns) : [];
+  return [...rows, ...cron].sort((a, b) => a.id - b.id).slice(0, limit);
+}
+
+/** A cron row whose expression or zone does not compile. */
+export interface InvalidCronRow extends InvalidRow {
+  readonly cronExpression: string;
+  readonly timezone: string | null;
+}
+
+/**
+ * Active cron rows (with a workflow and a finite `next_run_at`: otherwise they are invalid for
+ * that reason first) whose expression or zone the engine's parser refuses. Reads each distinct
+ * (expression, zone) once, so a large table of a few schedules costs one small query.
+ */
+export async function invalidCronRows(sql: Sql, limit = 1000, columns: ScheduleColumns = NO_CRON_COLUMNS): Promise<InvalidCronRow[]> {
+  if (!columns.cronExpression) return [];
+  const zone = columns.timezone ? sql`sw.timezone::text` : sql`NULL::text`;
+  const kinds = await sql<{ cron_expression: string; timezone: string | null }[]>`
+    SELECT DISTINCT sw.cron_expression::text AS cron_expression, ${zone} AS timezone
+      FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
+     WHERE sw.is_active AND sw.cron_expression IS NOT NULL AND isfinite(sw.next_run_at)`;
+  const bad = new Map<string, { expression: string; zone: string | null; reason: string }>();
+  for (const kind of kinds) {
+    const found = scheduleOf({ intervalSeconds: null, cronExpression: kind.cron_expression, timezone: kind.timezone });
+    if (!found.ok) bad.set(`${kind.cron_expression}\u0000${kind.timezone ?? ""}`, { expression: kind.cron_expression, zone: kind.timezone, reason: found.reason });
+  }
+  if (bad.size === 0) return [];
+  const expressions = [...bad.values()].map((b) => b.expression);
+  const zones = [...bad.values()].map((b) => b.zone);
+  const rows = await sql<{ id: number; cron_expression: string; timezone: string | null }[]>`
+    SELECT sw.id, sw.cron_expression::text AS cron_expression, ${zone} AS timezone
+      FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
+      JOIN unnest(${sql.array(expressions, TEXT)}::text[], ${sql.array(zones as string[], TEXT)}::text[]) AS b(expression, zone)
+        ON b.expression = sw.cron_expression::text AND b.zone IS NOT DISTINCT FROM ${zone}
+     WHERE sw.is_active AND isfinite(sw.next_run_at)
+     ORDER BY sw.id
+     LIMIT ${limit}`;
+  return rows.map((r) => ({
+    id: r.id,
+    reason: bad.get(`${r.cron_expression}\u0000${r.timezone ?? ""}`)!.reason,
+    cronExpression: r.cron_expression,
+    timezone: r.timezone,
+  }));
 }
 
 /** Schedules the scheduler itself deactivated (SCHEDULER_PAUSE_AFTER_FAILURES). Scans: call rarely. */
@@ -362,17 +447,59 @@ export async function claimBatch(
 /**
  * The engine's view of the database. Every statement has a deadline; a connection failure
  * retires the pool (see {@link RenewablePool}) and the engine's next call gets a fresh one.
+ *
+ * The optional cron columns are detected at the first statement (start-up), again at every
+ * invalid-row scan, and after a statement named a column that is gone (42703). Cron rows whose
+ * expression or zone does not compile are skipped by every poll and claim: the scan lists them
+ * (the engine warns once, with the parser's reason), and a claim that meets one first (the
+ * first claim, or a row changed since the scan) leaves it untouched and skips it from then on.
  */
 export function createEngineStore(pool: RenewablePool, deadlineMs: number = SESSION_LIMITS.statementDeadlineMs) {
   const statement = <T>(what: string, work: (sql: Sql) => Promise<T>) =>
     pool.use((sql) => withDeadline(what, work(sql), deadlineMs));
+  let columns: Promise<ScheduleColumns> | null = null;
+  const detect = (sql: Sql): Promise<ScheduleColumns> =>
+    (columns ??= scheduleColumns(sql).catch((error: unknown) => {
+      columns = null;
+      throw error;
+    }));
+  /** Statements that name the optional columns: a 42703 means they changed under us. */
+  const withColumns = async <T>(sql: Sql, work: (found: ScheduleColumns) => Promise<T>): Promise<T> => {
+    const found = await withDeadline("detecting the optional cron columns", detect(sql), deadlineMs);
+    try {
+      return await work(found);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === UNDEFINED_COLUMN) columns = null;
+      throw error;
+    }
+  };
+  let badCron = new Set<number>();
+  const skip = (ids: readonly number[] = []) => (badCron.size === 0 ? ids : [...ids, ...badCron]);
+  const plannable = (row: ClaimedRow) => {
+    if ((row.cronExpression ?? null) === null || scheduleOf(row).ok) return true;
+    badCron.add(row.id);
+    return false;
+  };
   return {
     ping: () => statement("ping", ping),
     poll: (lookAheadMs: number, skipIds?: readonly number[]) =>
-      statement("polling", (sql) => poll(sql, lookAheadMs, skipIds)),
+      statement("polling", (sql) => withColumns(sql, (found) => poll(sql, lookAheadMs, skip(skipIds), found))),
     claimBatch: (request: ClaimRequest, fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>) =>
-      pool.use((sql) => claimBatch(sql, request, fire, deadlineMs)),
-    findInvalid: () => statement("looking for invalid rows", (sql) => findInvalid(sql)),
+      pool.use((sql) =>
+        withColumns(sql, (found) =>
+          claimBatch(sql, { ...request, skipIds: skip(request.skipIds), columns: found }, (rows, dbNowMs) => fire(rows.filter(plannable), dbNowMs), deadlineMs),
+        ),
+      ),
+    findInvalid: () =>
+      statement("looking for invalid rows", async (sql) => {
+        columns = null;
+        const found = await withColumns(sql, (present) => findInvalid(sql, 1000, present));
+        badCron = new Set(found.filter((row) => "cronExpression" in row).map((row) => row.id));
+        return found;
+      }),
     countPaused: () => statement("counting paused schedules", countPaused),
   };
 }
+
+/** SQLSTATE 42703: a statement named a column that does not exist. */
+const UNDEFINED_COLUMN = "42703";

@@ -3,7 +3,20 @@ import type { Config } from "../config.ts";
 import { createDatabase } from "../db.ts";
 import { formatHost, type DatabaseHost } from "../db-hosts.ts";
 import { explainDatabaseError } from "../diagnose.ts";
-import { dueIndexes, RECOMMENDED_INDEX, rowCounts, schemaProblems, tableColumns, type RowCounts } from "../schema-check.ts";
+import { describeSchedule } from "../schedule.ts";
+import {
+  CRON_MIGRATION,
+  dueIndexes,
+  presentColumns,
+  RECOMMENDED_INDEX,
+  rowCounts,
+  scheduleKinds,
+  schemaProblems,
+  tableColumns,
+  type RowCounts,
+  type ScheduleKind,
+} from "../schema-check.ts";
+import { invalidCronRows, type InvalidCronRow, type ScheduleColumns } from "../store.ts";
 import { connectArgs, dbArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 
 export interface DatabaseReport {
@@ -14,6 +27,8 @@ export interface DatabaseReport {
   problems: string[];
   warnings: string[];
   counts?: RowCounts;
+  /** The optional cron columns (SPEC §2), the commonest schedule kinds, and cron rows that cannot fire. */
+  schedules?: { columns: ScheduleColumns; kinds: ScheduleKind[]; invalidCron: InvalidCronRow[] };
   /** With several hosts: each one on its own, so an operator sees which is the primary. */
   hosts?: HostReport[];
 }
@@ -61,10 +76,17 @@ export async function checkDatabase(config: Config): Promise<DatabaseReport> {
       if ((await dueIndexes(sql)).length === 0) {
         report.warnings.push(`no index on scheduled_workflows (next_run_at); every poll scans the table. Create it: ${RECOMMENDED_INDEX}`);
       }
-      report.counts = await rowCounts(sql);
+      const columns = presentColumns(found.scheduled_workflows);
+      const invalidCron = await invalidCronRows(sql, 1000, columns);
+      report.counts = await rowCounts(sql, columns, invalidCron.map((row) => row.id));
       for (const [reason, count] of Object.entries(report.counts.invalid)) {
         if (count > 0) report.warnings.push(`${count} active schedule(s) are invalid (${reason}) and will not fire until fixed`);
       }
+      for (const row of invalidCron.slice(0, 10)) {
+        report.warnings.push(`schedule ${row.id} (${describeSchedule({ intervalSeconds: null, ...row })}) is invalid and will not fire until fixed: ${row.reason}`);
+      }
+      if (invalidCron.length > 10) report.warnings.push(`${invalidCron.length - 10} more cron schedule(s) are invalid (see \`rune-scheduler stats --json\`)`);
+      report.schedules = { columns, kinds: await scheduleKinds(sql, columns, 10), invalidCron };
     }
     report.ok = report.problems.length === 0;
   } catch (error) {
@@ -92,6 +114,15 @@ export function formatDatabaseReport(report: DatabaseReport): string {
   if (report.counts) {
     const c = report.counts;
     lines.push(`  schedules: ${c.total} total, ${c.active} active, ${c.inactive} inactive, ${c.dueNow} due now`);
+  }
+  if (report.schedules) {
+    const { columns, kinds } = report.schedules;
+    lines.push(
+      columns.cronExpression
+        ? `  cron columns: cron_expression${columns.timezone ? ", timezone" : " (no timezone column: every cron row runs in UTC)"}`
+        : `  cron columns: absent, interval schedules only (to add them: ${CRON_MIGRATION})`,
+    );
+    if (kinds.length > 0) lines.push(`  active kinds: ${kinds.map((k) => `${k.schedule} ×${k.count}`).join(", ")}`);
   }
   return lines.join("\n");
 }

@@ -2,7 +2,8 @@ import { defineCommand } from "citty";
 import type { Config } from "../config.ts";
 import { createDatabase } from "../db.ts";
 import { explainDatabaseError } from "../diagnose.ts";
-import { scheduleHealth, type ScheduleHealth } from "../stats.ts";
+import { describeSchedule } from "../schedule.ts";
+import { LIST_LIMIT, scheduleHealth, type ScheduleHealth } from "../stats.ts";
 import { httpGet, probeFailure, localBaseUrl, parseUrlArg, urlArg } from "./healthcheck.ts";
 import { connectArgs, dbArgs, EXIT, flagOf, httpArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 
@@ -103,7 +104,8 @@ export function formatStats(report: StatsReport): string {
   const h = report.schedules;
   const c = h.counts;
   const late = h.oldestDue ? `  (oldest: #${h.oldestDue.id}, due ${iso(h.oldestDue.slotMs)}, ${duration(h.oldestDue.lateSeconds)} late)` : "";
-  const invalidTotal = Object.values(c.invalid).reduce((sum, n) => sum + n, 0);
+  const cronInvalid = h.cron?.invalid ?? [];
+  const invalidTotal = Object.values(c.invalid).reduce((sum, n) => sum + n, 0) + cronInvalid.length;
   const lines = [
     `Schedules in ${report.where} at ${iso(h.dbNowMs)} (database time)`,
     ...table(["", "count"], [
@@ -120,7 +122,12 @@ export function formatStats(report: StatsReport): string {
     ...Object.entries(c.invalid)
       .filter(([, count]) => count > 0)
       .map(([reason, count]) => `    ${reason}: ${count}`),
+    ...(cronInvalid.length > 0 ? [`    cron expression or time zone invalid: ${cronInvalid.length}`] : []),
   ];
+  if (cronInvalid.length > 0) {
+    lines.push("", "Invalid cron rows");
+    for (const r of cronInvalid.slice(0, LIST_LIMIT)) lines.push(`  #${r.id} ${describeSchedule({ intervalSeconds: null, ...r })}: ${clip(r.reason, 100)}`);
+  }
   if (h.workflowMissing.length > 0) {
     const ids = h.workflowMissing.map((r) => `#${r.id}→${r.workflowId ?? "NULL"}${r.isActive ? "" : " (inactive)"}`);
     lines.push("", `Workflow missing (schedule→workflow_id): ${ids.join(", ")}`);
@@ -128,10 +135,10 @@ export function formatStats(report: StatsReport): string {
   lines.push("", h.failing.length > 0 ? "Failing longest" : "Failing: none");
   if (h.failing.length > 0) {
     lines.push(...table(
-      ["id", "workflow", "failures", "every", "state", "last run", "last error"],
+      ["id", "workflow", "failures", "schedule", "state", "last run", "last error"],
       h.failing.map((r) => [
         String(r.id), clip(r.workflowName ?? `(missing ${r.workflowId})`, 24), String(r.failureCount),
-        r.intervalSeconds === null ? "-" : duration(r.intervalSeconds), r.isActive ? "active" : "inactive",
+        clip(r.schedule, 40), r.isActive ? "active" : "inactive",
         iso(r.lastRunMs), clip(r.lastError, 60),
       ]),
     ));
@@ -139,8 +146,8 @@ export function formatStats(report: StatsReport): string {
   lines.push("", h.upcoming.length > 0 ? "Next up" : "Next up: nothing scheduled");
   if (h.upcoming.length > 0) {
     lines.push(...table(
-      ["id", "workflow", "next run", "in", "every"],
-      h.upcoming.map((r) => [String(r.id), clip(r.workflowName, 24), iso(r.slotMs), duration((r.slotMs - h.dbNowMs) / 1000), duration(r.intervalSeconds)]),
+      ["id", "workflow", "next run", "in", "schedule"],
+      h.upcoming.map((r) => [String(r.id), clip(r.workflowName, 24), iso(r.slotMs), duration((r.slotMs - h.dbNowMs) / 1000), clip(r.schedule, 40)]),
     ));
   }
   lines.push("", ...formatLive(report.live));

@@ -323,3 +323,37 @@ describe("the binary in it, as uid/gid 1000 on a read-only root", () => {
     expect(row!.run_count).toBe(1);
   });
 });
+
+describe("time zones in the root filesystem, which has no zoneinfo", () => {
+  test("run computes cron times in Asia/Kathmandu (+05:45) and Australia/Lord_Howe (30-minute DST) from the runtime's own zone data", async () => {
+    expect(manifest.some((file) => file.includes("zoneinfo"))).toBe(false);
+    const rows: Record<string, number> = {};
+    for (const [zone, expression] of [["Asia/Kathmandu", "0 9 * * *"], ["Australia/Lord_Howe", "30 2 * * *"]] as const) {
+      const [workflow] = await db.sql<{ id: number }[]>`INSERT INTO workflows (name, workflow_data) VALUES (${zone}, '{}') RETURNING id`;
+      const [row] = await db.sql<{ id: number }[]>`
+        INSERT INTO scheduled_workflows (workflow_id, next_run_at, interval_seconds, cron_expression, timezone)
+        VALUES (${workflow!.id}, now() AT TIME ZONE 'UTC' - interval '1 second', NULL, ${expression}, ${zone}) RETURNING id`;
+      rows[zone] = row!.id;
+    }
+    const c = container(IMAGE.cmd, { ...db.env, ...queue.env, SCHEDULER_HTTP_PORT: "0", SCHEDULER_POLL_INTERVAL: "1" });
+    const next = await waitFor("both cron rows fired and moved on", async () => {
+      const found = await db.sql<{ id: number; next_ms: number; run_count: number }[]>`
+        SELECT id, (extract(epoch FROM next_run_at) * 1000)::float8 AS next_ms, run_count FROM scheduled_workflows
+         WHERE id IN ${db.sql(Object.values(rows))}`;
+      return found.every((r) => r.run_count === 1) ? new Map(found.map((r) => [r.id, r.next_ms])) : null;
+    });
+    c.kill("SIGTERM");
+    expect((await c.finished()).code).toBe(0);
+    const local = (zone: string, ms: number) =>
+      new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(ms);
+    const kathmandu = next.get(rows["Asia/Kathmandu"]!)!;
+    expect(new Date(kathmandu).toISOString()).toMatch(/T03:15:00\.000Z$/);
+    expect(local("Asia/Kathmandu", kathmandu)).toBe("09:00:00");
+    expect(kathmandu - Date.now()).toBeLessThanOrEqual(86_400_000);
+    const lordHowe = next.get(rows["Australia/Lord_Howe"]!)!;
+    // 02:30 there is 15:30Z (UTC+11, summer) or 16:00Z (UTC+10:30, winter), by the date.
+    expect(new Date(lordHowe).toISOString()).toMatch(/T(15:30|16:00):00\.000Z$/);
+    expect(local("Australia/Lord_Howe", lordHowe)).toBe("02:30:00");
+    expect(lordHowe - Date.now()).toBeLessThanOrEqual(86_400_000);
+  });
+});

@@ -7,45 +7,15 @@
 import { afterEach, expect, test } from "bun:test";
 import type { Publisher } from "../../src/broker.ts";
 import { createClock } from "../../src/clock.ts";
-import { createLogger, type LogSink } from "../../src/log.ts";
 import { createMetrics } from "../../src/metrics.ts";
-import { startEngine, type Engine, type EngineOptions, type EngineStore } from "../../src/scheduler.ts";
+import { startEngine, type Engine, type EngineOptions } from "../../src/scheduler.ts";
+import { fakeStore, memoryLog, OPTIONS as BASE, row } from "../support/engine-fakes.ts";
 import { waitFor } from "../support/services.ts";
 
-const OPTIONS: EngineOptions = {
-  pollIntervalMs: 60_000, lookAheadMs: 1_000, batchSize: 10, pauseAfterFailures: 0, maxRetries: 3,
-  misfireGraceMs: 0, maxMessageBytes: 1 << 20,
-};
+const OPTIONS: EngineOptions = { ...BASE, pollIntervalMs: 60_000, maxRetries: 3 };
 
 /** One row, due all along; every claim fires it and moves it an hour on. */
-function oneDueRow() {
-  const calls = { claims: 0, polls: 0 };
-  let slotMs = Date.now() - 1_000;
-  let locked = false;
-  const store: EngineStore = {
-    ping: async () => {},
-    async poll() {
-      calls.polls += 1;
-      return { dbNowMs: Date.now(), nextSlotMs: slotMs, dueCount: slotMs <= Date.now() ? 1 : 0 };
-    },
-    async claimBatch(_limit, fire) {
-      calls.claims += 1;
-      // SKIP LOCKED: while one claim holds the row, another claim finds nothing.
-      if (slotMs > Date.now() || locked) return { claimed: 0, locked: 0, rejected: [] };
-      locked = true;
-      try {
-        const updates = await fire([{ id: 1, workflowId: 1, slotMs, intervalSeconds: 3600, runCount: 0, failureCount: 0, workflowName: "wf", workflowData: "{}" }], Date.now());
-        if (updates.length > 0) slotMs = updates[0]!.nextMs;
-      } finally {
-        locked = false;
-      }
-      return { claimed: 1, locked: 1, rejected: [] };
-    },
-    findInvalid: async () => [],
-    countPaused: async () => 0,
-  };
-  return { store, calls };
-}
+const oneDueRow = () => fakeStore([row(1, Date.now() - 1_000)], Date.now);
 
 function linkFake() {
   const link = { connected: true, blocked: false, closedReason: null as string | null, connects: 0, published: 0, onChange: () => {} };
@@ -72,12 +42,6 @@ function linkFake() {
     };
   };
   return { link, connectPublisher };
-}
-
-function memoryLog() {
-  const lines: string[] = [];
-  const sink: LogSink = { stdout: (line) => lines.push(line), stderr: (line) => lines.push(line) };
-  return { log: createLogger({ level: "DEBUG", format: "text", sink }), lines };
 }
 
 let engine: Engine | null = null;

@@ -1,124 +1,15 @@
 /**
  * The engine against in-memory fakes of the store and the publisher: no services. Times are
  * real but short (intervals of tens of milliseconds), and every wait is on a condition.
+ * Outages, locks and partial batches: engine-outages.test.ts.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import type { Publisher } from "../../src/broker.ts";
 import { createClock } from "../../src/clock.ts";
-import { createLogger, type LogSink } from "../../src/log.ts";
-import type { ClaimedRow, OutgoingMessage } from "../../src/message.ts";
+import type { OutgoingMessage } from "../../src/message.ts";
 import { createMetrics } from "../../src/metrics.ts";
-import type { PublishOutcome, RowUpdate } from "../../src/plan.ts";
-import { startEngine, type Engine, type EngineOptions, type EngineStore } from "../../src/scheduler.ts";
-import type { InvalidRow } from "../../src/store.ts";
+import { startEngine, type Engine } from "../../src/scheduler.ts";
+import { fakePublisher, fakeStore, memoryLog, OPTIONS, row, type FakeRow } from "../support/engine-fakes.ts";
 import { waitFor } from "../support/services.ts";
-
-interface FakeRow {
-  id: number;
-  slotMs: number;
-  intervalSeconds: number;
-  runCount: number;
-  failureCount: number;
-  active: boolean;
-  lastError: string | null;
-}
-
-/** A table with the claim semantics of store.ts, judged by a database clock `dbNow`. */
-function fakeStore(rows: FakeRow[], dbNow: () => number) {
-  const calls = { claims: 0, polls: 0, pings: 0 };
-  let failNext: Error | null = null;
-  let failCommit: Error | null = null;
-  const invalid: InvalidRow[] = [];
-  const locked = new Set<number>();
-  const store: EngineStore = {
-    async ping() {
-      calls.pings += 1;
-      if (failNext) throw failNext;
-    },
-    async poll(lookAheadMs, skipIds) {
-      calls.polls += 1;
-      if (failNext) throw failNext;
-      const now = dbNow();
-      const valid = rows
-        .filter((r) => r.active && Number.isFinite(r.slotMs) && !skipIds.includes(r.id) && r.slotMs <= now + lookAheadMs)
-        .sort((a, b) => a.slotMs - b.slotMs);
-      return { dbNowMs: now, nextSlotMs: valid[0]?.slotMs ?? null, dueCount: valid.filter((r) => r.slotMs <= now).length };
-    },
-    async claimBatch({ limit, skipIds = [] }, fire) {
-      calls.claims += 1;
-      if (failNext) throw failNext;
-      const now = dbNow();
-      // FOR NO KEY UPDATE SKIP LOCKED: rows held by another open claim are passed over.
-      const due = rows
-        .filter((r) => r.active && !(r.slotMs > now) && !locked.has(r.id) && !skipIds.includes(r.id))
-        .sort((a, b) => a.slotMs - b.slotMs)
-        .slice(0, limit);
-      if (due.length === 0) return { claimed: 0, locked: 0, rejected: [] };
-      for (const r of due) locked.add(r.id);
-      const claimed: ClaimedRow[] = due.map((r) => ({ ...r, workflowId: 1, workflowName: "wf", workflowData: "{}" }));
-      let updates: RowUpdate[];
-      try {
-        updates = await fire(claimed, now);
-        if (failCommit) throw failCommit;
-      } finally {
-        for (const r of due) locked.delete(r.id);
-      }
-      for (const update of updates) {
-        const row = rows.find((r) => r.id === update.id)!;
-        row.slotMs = update.nextMs;
-        row.lastError = update.error;
-        if (update.outcome !== "skipped") row.runCount += 1;
-        row.failureCount = update.outcome === "ok" ? 0 : update.outcome === "failed" ? row.failureCount + 1 : row.failureCount;
-        if (update.pause) row.active = false;
-      }
-      return { claimed: due.length, locked: due.length, rejected: [] };
-    },
-    async findInvalid() {
-      return invalid;
-    },
-    async countPaused() {
-      return rows.filter((r) => !r.active && r.lastError?.startsWith("paused by rune-scheduler")).length;
-    },
-  };
-  return {
-    store,
-    calls,
-    invalid,
-    fail: (error: Error | null) => (failNext = error),
-    /** The next claims publish, then fail to commit (the updates are not applied). */
-    failCommit: (error: Error | null) => (failCommit = error),
-  };
-}
-
-function fakePublisher(answer: (message: OutgoingMessage) => PublishOutcome = () => ({ status: "confirmed" })) {
-  const published: OutgoingMessage[] = [];
-  const publisher: Publisher & { connected: boolean } = {
-    connected: true,
-    async publishBatch(messages) {
-      published.push(...messages);
-      return messages.map(answer);
-    },
-    async close() {
-      publisher.connected = false;
-    },
-  };
-  return { publisher, published };
-}
-
-function memoryLog() {
-  const lines: string[] = [];
-  const sink: LogSink = { stdout: (line) => lines.push(line), stderr: (line) => lines.push(line) };
-  return { log: createLogger({ level: "DEBUG", format: "text", sink }), lines };
-}
-
-const OPTIONS: EngineOptions = {
-  pollIntervalMs: 200, lookAheadMs: 1_000, batchSize: 10, pauseAfterFailures: 0, maxRetries: 0,
-  misfireGraceMs: 0, maxMessageBytes: 1 << 20,
-};
-
-const row = (id: number, slotMs: number, intervalSeconds = 3600): FakeRow => ({
-  id, slotMs, intervalSeconds, runCount: 0, failureCount: 0, active: true, lastError: null,
-});
 
 let engine: Engine | null = null;
 afterEach(async () => {
@@ -196,11 +87,12 @@ describe("engine", () => {
     const rows = [row(1, Date.now() - 10)];
     const { store, calls } = fakeStore(rows, Date.now);
     store.claimBatch = async () => ((calls.claims += 1), { claimed: 0, locked: 0, rejected: [] }); // another replica holds the lock
+    const started = performance.now();
     engine = startEngine({ store, connectPublisher: async () => fakePublisher().publisher, clock: createClock(), log: memoryLog().log, metrics: createMetrics(), options: OPTIONS });
-    await Bun.sleep(1_500);
-    // 25 ms doubling to 1 s: about 7 attempts in 1.5 s, never hundreds.
-    expect(calls.claims).toBeGreaterThan(3);
-    expect(calls.claims).toBeLessThan(15);
+    // 25 ms doubling to 1 s: the fifth claim comes after 25 + 50 + 100 + 200 ms, not at once.
+    await waitFor("five claims", () => calls.claims >= 5, 2_000, 5);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(340);
+    expect(calls.claims).toBe(5);
   });
 
   test("invalid rows are warned about once per process; the paused gauge comes from the same scan", async () => {

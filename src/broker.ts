@@ -3,9 +3,10 @@
  * publishing that reports a definite outcome per message (confirmed, failed, unknown).
  */
 import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from "amqplib";
-import type { BrokerConfig } from "./config.ts";
+import { ConfigError, type BrokerConfig } from "./config.ts";
 import type { OutgoingMessage } from "./message.ts";
 import type { PublishOutcome } from "./plan.ts";
+import { maskUrl } from "./redact.ts";
 
 /** AMQP heartbeat: a silently dead broker is noticed within about two of these. */
 export const HEARTBEAT_SECONDS = 10;
@@ -37,8 +38,27 @@ export interface BrokerLink extends Publisher {
   readonly blocked: boolean;
 }
 
-/** One node's URL (from `BrokerConfig.urls`) with our heartbeat and frame size unless it sets them. */
+/**
+ * Why a node URL cannot be used as it is, or null. amqplib 2 reads `heartbeat=0` as "no
+ * heartbeats" (0.10 took the broker's suggestion for it), and without heartbeats a broker that
+ * goes silent while the scheduler is idle is never noticed: /readyz would stay 200 over a dead link.
+ */
+export function brokerUrlProblem(nodeUrl: string): string | null {
+  const heartbeat = new URL(nodeUrl).searchParams.get("heartbeat");
+  // Read as amqplib reads it (parseInt), so "00" and "0s" count as the 0 they become.
+  if (heartbeat !== null && Number.parseInt(heartbeat, 10) === 0) {
+    return `no heartbeat=0 in the URL (it turns AMQP heartbeats off, so a silent broker is never noticed); omit it for ${HEARTBEAT_SECONDS} s, or give whole seconds of at least 1`;
+  }
+  return null;
+}
+
+/**
+ * One node's URL (from `BrokerConfig.urls`) with our heartbeat and frame size unless it sets them.
+ * Throws a {@link ConfigError} naming RABBITMQ_URL for a URL {@link brokerUrlProblem} refuses.
+ */
 export function brokerUrl(nodeUrl: string): string {
+  const problem = brokerUrlProblem(nodeUrl);
+  if (problem !== null) throw new ConfigError("RABBITMQ_URL", JSON.stringify(maskUrl(nodeUrl)), problem);
   const url = new URL(nodeUrl);
   if (!url.searchParams.has("heartbeat")) url.searchParams.set("heartbeat", String(HEARTBEAT_SECONDS));
   // Larger frames cut the per-message framing overhead of big workflow documents.

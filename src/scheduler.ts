@@ -291,8 +291,10 @@ export function startEngine(deps: EngineDeps): Engine {
       await backOff(LOCKED_RETRY_MS);
       return null;
     }
-    // A cycle that recorded rows before it failed made progress: start counting afresh.
-    const failures = (error instanceof DependencyError && error.progressed ? 0 : status.failures) + 1;
+    // A cycle that recorded rows before it failed made progress, not an outage: start afresh,
+    // both the attempt count and the outage clock (SCHEDULER_MAX_OUTAGE measures no progress).
+    if (error instanceof DependencyError && error.progressed) setStatus({ failures: 0, outageSinceLocal: null });
+    const failures = status.failures + 1;
     const dependency = error instanceof DependencyError ? error.dependency : "scheduler";
     if (dependency === "RabbitMQ") setStatus({ broker: "down" });
     if (status.outageSinceLocal === null) {

@@ -9,6 +9,7 @@ import { createLogger, type LogSink } from "../../src/log.ts";
 import type { ClaimedRow, OutgoingMessage } from "../../src/message.ts";
 import { createMetrics, type Metrics } from "../../src/metrics.ts";
 import type { PublishOutcome, RowUpdate } from "../../src/plan.ts";
+import { createReporter } from "../../src/reporter.ts";
 import { startEngine, type Engine, type EngineDeps, type EngineOptions, type EngineStore } from "../../src/scheduler.ts";
 import { MESSAGE_OVERHEAD_BYTES, type ClaimRequest, type InvalidRow } from "../../src/store.ts";
 
@@ -201,7 +202,8 @@ export interface Harness {
  * `publisher` as the only broker link (reconnecting hands it back, connected again).
  */
 export function launch(
-  parts: Omit<Partial<EngineDeps>, "options"> & { store: EngineStore; publisher?: Publisher & { connected: boolean }; options?: Partial<EngineOptions> },
+  parts: Omit<Partial<EngineDeps>, "options"> & {
+    metrics?: Metrics; store: EngineStore; publisher?: Publisher & { connected: boolean }; options?: Partial<EngineOptions> },
   running: Engine[],
 ): Harness {
   const { log, lines } = memoryLog();
@@ -210,10 +212,9 @@ export function launch(
   const publisher = parts.publisher ?? fakePublisher().publisher;
   const engine = startEngine({
     connectPublisher: async () => ((publisher.connected = true), publisher),
-    log,
+    report: createReporter({ log, metrics }),
     ...parts,
     clock,
-    metrics,
     options: { ...OPTIONS, ...parts.options },
   });
   running.push(engine);

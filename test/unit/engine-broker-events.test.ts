@@ -9,6 +9,7 @@ import type { Publisher } from "../../src/broker.ts";
 import { createClock } from "../../src/clock.ts";
 import { createMetrics } from "../../src/metrics.ts";
 import { startEngine, type Engine, type EngineOptions } from "../../src/scheduler.ts";
+import { createReporter } from "../../src/reporter.ts";
 import { fakeStore, memoryLog, OPTIONS as BASE, row } from "../support/engine-fakes.ts";
 import { waitFor } from "../support/services.ts";
 
@@ -56,7 +57,7 @@ test("does not claim while the broker blocks publishes, is not ready, and claims
   link.blocked = true;
   const metrics = createMetrics();
   const { log, lines } = memoryLog();
-  engine = startEngine({ store, connectPublisher, clock: createClock(), log, metrics, options: OPTIONS });
+  engine = startEngine({ store, connectPublisher, clock: createClock(), report: createReporter({ log, metrics }), options: OPTIONS });
   await waitFor("the first poll", () => calls.polls >= 1, 1_000);
   expect(calls.claims).toBe(0);
   expect(metrics.mqUp).toBe(false);
@@ -76,7 +77,7 @@ test("a link lost while idle is noticed at once: not ready, reconnected without 
   const { link, connectPublisher } = linkFake();
   const metrics = createMetrics();
   const { log, lines } = memoryLog();
-  engine = startEngine({ store, connectPublisher, clock: createClock(), log, metrics, options: OPTIONS });
+  engine = startEngine({ store, connectPublisher, clock: createClock(), report: createReporter({ log, metrics }), options: OPTIONS });
   await waitFor("the fire", () => link.published === 1, 1_000);
 
   link.connected = false;

@@ -356,7 +356,7 @@ describe("slow is not failed", () => {
       ...publisher,
       publishBatch: async (messages: readonly OutgoingMessage[]) => {
         if (h) {
-          staleness.push(h.clock.local() - h.engine.lastTickLocal());
+          staleness.push(h.clock.local() - h.engine.status().lastProgressLocal);
           checksSeen.push(h.metrics.checks);
         }
         return publisher.publishBatch(messages);

@@ -1,30 +1,14 @@
 /**
- * A `.env` parser for the usual shell-like form: `KEY=value`, optional `export `, single or
- * double quotes, `#` comments. Values are never expanded; a malformed line is ignored the way
- * docker and systemd ignore it, since the variables it would set are validated anyway.
+ * The `.env` file is read by the runtime's own parser, `node:util`'s `parseEnv` (Node's
+ * `--env-file` rules): `KEY=value`, optional `export `, single, double or backtick quotes (double
+ * quotes may span lines and turn `\n` into a line feed), `#` comments. Values are never expanded;
+ * a line it cannot read is skipped, since the variables it would set are validated anyway.
+ * An unquoted value ends at a `#`, even one inside a word: quote a value that holds one.
  */
+import { parseEnv } from "node:util";
+
 export function parseDotenv(text: string): Record<string, string> {
   const result: Record<string, string> = {};
-  for (const rawLine of text.split(/\r?\n/)) {
-    const line = rawLine.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
-    if (!match) continue;
-    const [, key, rest] = match as unknown as [string, string, string];
-    result[key] = unquote(rest);
-  }
+  for (const [key, value] of Object.entries(parseEnv(text))) if (value !== undefined) result[key] = value;
   return result;
-}
-
-function unquote(value: string): string {
-  const quote = value[0];
-  if ((quote === '"' || quote === "'") && value.length >= 2) {
-    const end = value.indexOf(quote, 1);
-    if (end > 0) {
-      const inner = value.slice(1, end);
-      return quote === '"' ? inner.replaceAll("\\n", "\n").replaceAll('\\"', '"') : inner;
-    }
-  }
-  // An unquoted value ends at a ` #` comment.
-  return value.replace(/\s+#.*$/, "").trim();
 }

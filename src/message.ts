@@ -78,6 +78,7 @@ export function buildMessage(row: ClaimedRow, context: MessageContext): Outgoing
     `"run_number":${row.runCount + 1},"missed_runs":${context.missed}}`;
   const headers: Record<string, string | number> = { "x-schedule-id": row.id, "x-scheduled-for": scheduledFor };
   if (context.seal) headers["x-encryption"] = "fernet";
+  headers.traceparent = newTraceparent();
   return {
     scheduleId: row.id,
     messageId,
@@ -92,4 +93,19 @@ export function buildMessage(row: ClaimedRow, context: MessageContext): Outgoing
       headers,
     },
   };
+}
+
+/**
+ * A W3C Trace Context `traceparent` (version 00, sampled): a fresh trace and span id for every
+ * fire (a retry of the same slot is a new fire), so a worker's trace of the run can start from
+ * it. Neither id may be all zeros (the spec calls that invalid), so such a draw is drawn again.
+ */
+export function newTraceparent(fill: (bytes: Uint8Array) => unknown = (bytes) => crypto.getRandomValues(bytes)): string {
+  const bytes = new Uint8Array(24);
+  const traceId = bytes.subarray(0, 16);
+  const spanId = bytes.subarray(16);
+  const zero = (part: Uint8Array) => part.every((byte) => byte === 0);
+  do fill(bytes);
+  while (zero(traceId) || zero(spanId));
+  return `00-${Buffer.from(traceId).toString("hex")}-${Buffer.from(spanId).toString("hex")}-01`;
 }

@@ -25,7 +25,7 @@ describe("buildMessage", () => {
     expect(message.properties).toEqual({
       persistent: true, mandatory: true, contentType: "application/json", messageId: `42:${SLOT}`,
       timestamp: Math.floor((SLOT + 1500) / 1000), appId: "rune-scheduler",
-      headers: { "x-schedule-id": 42, "x-scheduled-for": "2026-11-26T13:45:00.000Z" },
+      headers: { "x-schedule-id": 42, "x-scheduled-for": "2026-11-26T13:45:00.000Z", traceparent: expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/) },
     });
     expect(messageIdFor(42, SLOT + 0.7)).toBe(`42:${SLOT}`);
   });

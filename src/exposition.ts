@@ -69,3 +69,32 @@ export function currentProcessStats(startedMs: number): ProcessStats {
     startTimeSeconds: Math.floor(startedMs / 1000),
   };
 }
+
+/** What `/stats` is made from: the live counters plus the measured clock offset. */
+export type StatsSource = Metrics & { readonly clockOffsetMs: number };
+
+/** One cumulative fire-lag bucket of `/stats`: fires confirmed within `leMs` of their slot. */
+export interface LagBucket {
+  readonly leMs: number;
+  readonly count: number;
+}
+
+/**
+ * The `/stats` JSON: every time in whole milliseconds (a `…Ms` field is never fractional, so a
+ * reader can treat it as an integer), and the fire-lag histogram with each bucket's bound beside
+ * its count. Buckets are cumulative, as in `/metrics`; `lag.count` counts every fire.
+ */
+export function statsDocument(stats: StatsSource): Record<string, unknown> {
+  const document: Record<string, unknown> = { ...stats };
+  // Any time field a future counter adds is kept whole as well.
+  for (const [key, value] of Object.entries(document)) {
+    if (key.endsWith("Ms") && typeof value === "number" && Number.isFinite(value)) document[key] = Math.round(value);
+  }
+  const oldestOverdueMs = Math.round(stats.oldestOverdueSeconds * 1000);
+  document.oldestOverdueMs = oldestOverdueMs;
+  // Kept beside oldestOverdueMs for `stats` clients that read it; whole milliseconds too.
+  document.oldestOverdueSeconds = oldestOverdueMs / 1000;
+  const buckets: LagBucket[] = LAG_BUCKETS.map((bound, i) => ({ leMs: Math.round(bound * 1000), count: stats.lag.buckets[i] ?? 0 }));
+  document.lag = { buckets, count: stats.lag.count, sumMs: Math.round(stats.lag.sum * 1000) };
+  return document;
+}

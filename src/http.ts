@@ -1,6 +1,6 @@
 /** Health, readiness, metrics and stats over HTTP (Bun's own server). GET and HEAD only. */
 import type { Server } from "bun";
-import { currentProcessStats, renderMetrics } from "./exposition.ts";
+import { currentProcessStats, renderMetrics, statsDocument, type StatsSource } from "./exposition.ts";
 import type { Metrics } from "./metrics.ts";
 
 export interface HealthSource {
@@ -9,8 +9,8 @@ export interface HealthSource {
   loopIdleMs(): number;
   /** How long the loop may stay idle before it counts as stuck. */
   readonly staleAfterMs: number;
-  /** The JSON for `/stats`. */
-  stats(): unknown;
+  /** What `/stats` renders (see {@link statsDocument}). */
+  stats(): StatsSource;
 }
 
 export function healthStatus(source: HealthSource): { ok: boolean; reason: string } {
@@ -24,14 +24,25 @@ export function readiness(metrics: Metrics): { ok: boolean; reason: string } {
   return down.length === 0 ? { ok: true, reason: "ok" } : { ok: false, reason: `not connected: ${down.join(", ")}` };
 }
 
-const text = (body: string, status = 200, type = "text/plain; charset=utf-8") =>
-  new Response(body, { status, headers: { "content-type": type, "cache-control": "no-store" } });
+/** Every answer, errors included, is built here, so none of them can be cached by a proxy. */
+const NO_STORE = { "cache-control": "no-store" } as const;
+
+const text = (body: string, status = 200, type = "text/plain; charset=utf-8", extra: Record<string, string> = {}) =>
+  new Response(body, { status, headers: { "content-type": type, ...NO_STORE, ...extra } });
 
 export function handleRequest(request: Request, source: HealthSource): Response {
   if (request.method !== "GET" && request.method !== "HEAD") {
-    return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
+    return text("method not allowed\n", 405, undefined, { allow: "GET, HEAD" });
   }
-  const path = new URL(request.url).pathname;
+  try {
+    return route(new URL(request.url).pathname, source);
+  } catch {
+    // Not the error's text: an answer on a port is no place for internals.
+    return text("internal error\n", 500);
+  }
+}
+
+function route(path: string, source: HealthSource): Response {
   switch (path) {
     case "/healthz": {
       const health = healthStatus(source);
@@ -48,12 +59,18 @@ export function handleRequest(request: Request, source: HealthSource): Response 
         "text/plain; version=0.0.4; charset=utf-8",
       );
     case "/stats":
-      return text(JSON.stringify(source.stats()) + "\n", 200, "application/json");
+      return text(JSON.stringify(statsDocument(source.stats())) + "\n", 200, "application/json");
     default:
       return text("not found\n", 404);
   }
 }
 
 export function startHttp(host: string, port: number, source: HealthSource): Server<undefined> {
-  return Bun.serve({ hostname: host, port, fetch: (request) => handleRequest(request, source) });
+  return Bun.serve({
+    hostname: host,
+    port,
+    fetch: (request) => handleRequest(request, source),
+    // Whatever still escapes (Bun's own errors) is answered in the same uncacheable form.
+    error: () => text("internal error\n", 500),
+  });
 }

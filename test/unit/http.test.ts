@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { localBaseUrl, parseUrlArg } from "../../src/commands/healthcheck.ts";
 import { handleRequest, type HealthSource } from "../../src/http.ts";
-import { createMetrics } from "../../src/metrics.ts";
+import { createMetrics, LAG_BUCKETS, observeLag } from "../../src/metrics.ts";
 import { parseExposition } from "../support/prometheus.ts";
 
 /** A fake engine: connections up, loop idle for `idleMs`. */
@@ -87,6 +87,84 @@ describe("handleRequest", () => {
 
   test("ignores a query string", () => {
     expect(get("/healthz?verbose=1").status).toBe(200);
+  });
+
+  test("sends Cache-Control: no-store on every answer: 200, 503, 404, 405, HEAD and 500", () => {
+    const failing: HealthSource = { ...source(), stats: () => { throw new Error("boom"); } };
+    const answers: [string, Response, number][] = [
+      ["GET /healthz", get("/healthz"), 200],
+      ["GET /healthz stale", get("/healthz", source({ idleMs: 125_400 })), 503],
+      ["GET /readyz", get("/readyz"), 200],
+      ["GET /readyz down", get("/readyz", source({ dbUp: false })), 503],
+      ["GET /metrics", get("/metrics"), 200],
+      ["GET /stats", get("/stats"), 200],
+      ["HEAD /metrics", get("/metrics", source(), "HEAD"), 200],
+      ["GET /nope", get("/nope"), 404],
+      ["POST /healthz", get("/healthz", source(), "POST"), 405],
+      ["DELETE /nope", get("/nope", source(), "DELETE"), 405],
+      ["GET /stats failing", get("/stats", failing), 500],
+    ];
+    for (const [what, response, status] of answers) {
+      expect([what, response.status, response.headers.get("cache-control")]).toEqual([what, status, "no-store"]);
+    }
+  });
+
+  test("a failing handler answers 500 without its error text", async () => {
+    const failing: HealthSource = { ...source(), stats: () => { throw new Error("secret detail"); } };
+    const response = get("/stats", failing);
+    expect(response.status).toBe(500);
+    expect(await response.text()).toBe("internal error\n");
+  });
+});
+
+describe("/stats", () => {
+  /** Every number in the document, with its path. */
+  const numbers = (value: unknown, path = ""): [string, number][] => {
+    if (typeof value === "number") return [[path, value]];
+    if (Array.isArray(value)) return value.flatMap((item, i) => numbers(item, `${path}[${i}]`));
+    if (value !== null && typeof value === "object") return Object.entries(value).flatMap(([key, item]) => numbers(item, path ? `${path}.${key}` : key));
+    return [];
+  };
+
+  interface StatsJson extends Record<string, unknown> {
+    lag: { buckets: { leMs: number; count: number }[]; count: number; sumMs: number };
+  }
+  const statsOf = async (health: HealthSource = source()) => (await get("/stats", health).json()) as StatsJson;
+
+  function busySource(): HealthSource {
+    const health = source();
+    Object.assign(health.metrics, { lastCheckMs: 1_795_000_120_500.734, lastExecutionMs: 1_795_000_119_000.25, oldestOverdueSeconds: 93.5004567 });
+    for (const lag of [0.0012345, 0.004, 0.02, 0.3, 7.25, 400]) observeLag(health.metrics, lag);
+    return { ...health, stats: () => ({ ...health.metrics, clockOffsetMs: -3.4567 }) };
+  }
+
+  test("has no fractional milliseconds anywhere", async () => {
+    const document = await statsOf(busySource());
+    const fractional = numbers(document).filter(([path, value]) => !path.endsWith("oldestOverdueSeconds") && !Number.isInteger(value));
+    expect(fractional).toEqual([]);
+    expect(document).toMatchObject({
+      lastCheckMs: 1_795_000_120_501, lastExecutionMs: 1_795_000_119_000, clockOffsetMs: -3,
+      oldestOverdueMs: 93_500, oldestOverdueSeconds: 93.5, startedMs: 1_795_000_000_000,
+    });
+  });
+
+  test("gives each lag bucket its bound in milliseconds beside its cumulative count", async () => {
+    const { lag } = await statsOf(busySource());
+    expect(lag.buckets.map((bucket) => bucket.leMs)).toEqual(LAG_BUCKETS.map((bound) => Math.round(bound * 1000)));
+    expect(lag.buckets.map((bucket) => bucket.leMs)).toEqual([5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000]);
+    expect(lag.buckets.slice(0, 4)).toEqual([{ leMs: 5, count: 2 }, { leMs: 10, count: 2 }, { leMs: 25, count: 3 }, { leMs: 50, count: 3 }]);
+    expect(lag.buckets.at(-1)).toEqual({ leMs: 300_000, count: 5 });
+    expect(lag.count).toBe(6);
+    expect(lag.sumMs).toBe(Math.round((0.0012345 + 0.004 + 0.02 + 0.3 + 7.25 + 400) * 1000));
+  });
+
+  test("keeps the counters the stats command reads", async () => {
+    const document = await statsOf();
+    expect(Object.keys(document)).toEqual(expect.arrayContaining([
+      "checks", "executions", "failures", "skipped", "missed", "paused", "unknown", "lastCheckMs", "lastExecutionMs",
+      "dbUp", "mqUp", "dueBacklog", "oldestOverdueMs", "oldestOverdueSeconds", "invalidRows", "pausedNow", "lag", "startedMs", "clockOffsetMs",
+    ]));
+    expect(document).toMatchObject({ lastCheckMs: null, lastExecutionMs: null, executions: 7 });
   });
 });
 

@@ -6,6 +6,7 @@ import checkMq from "./commands/check-mq.ts";
 import healthcheck from "./commands/healthcheck.ts";
 import run from "./commands/run.ts";
 import stats from "./commands/stats.ts";
+import { trigger, pause, resume, backfill } from "./commands/verbs.ts";
 import { VERSION_LINE } from "./version.ts";
 
 const PROGRAM = "rune-scheduler";
@@ -22,6 +23,10 @@ const main: CommandDef = defineCommand({
     "check-mq": checkMq,
     stats,
     healthcheck,
+    trigger,
+    pause,
+    resume,
+    backfill,
     completion: completionCommand(PROGRAM, () => main),
   },
 });

@@ -9,6 +9,8 @@ import { freePort } from "../support/faults.ts";
 import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
 
 const COMMANDS = ["run", "check-db", "check-mq", "stats", "healthcheck"] as const;
+/** The operator verbs (test/e2e/operator.test.ts covers them). */
+const VERBS = ["trigger", "pause", "resume", "backfill"] as const;
 const plain = { NO_COLOR: "1" };
 
 let db: TestDatabase;
@@ -50,6 +52,10 @@ describe("help and version", () => {
         check-mq     Check the RabbitMQ connection, vhost and queue (passively)
         stats        Schedule health from the database, with live counters from a running instance when it answers
         healthcheck  Probe /healthz of the local instance (exit 0 healthy, 1 not): a HEALTHCHECK for images with no shell
+        trigger      Publish one message for a schedule now and record it as a fire (next_run_at stays)
+        pause        Deactivate a schedule, keeping the reason in last_error
+        resume       Reactivate a schedule at its next slot after now
+        backfill     Publish the slots of a schedule in a past window, each with its own id (lists them without --yes; at most 1000)
         completion   Print a shell completion script (bash or zsh)
 
       OPTIONS
@@ -257,7 +263,7 @@ describe("completion", () => {
     expect((await $`bash -n ${file}`.nothrow().quiet()).exitCode).toBe(0);
     const complete = async (...words: string[]) =>
       (await $`bash -c ${`source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _rune_scheduler; echo "\${COMPREPLY[*]}"`}`.text()).trim();
-    expect(await complete("rune-scheduler", "")).toBe([...COMMANDS, "completion", "--help", "--version"].join(" "));
+    expect(await complete("rune-scheduler", "")).toBe([...COMMANDS, ...VERBS, "completion", "--help", "--version"].join(" "));
     expect(await complete("rune-scheduler", "che")).toBe("check-db check-mq");
     expect(await complete("rune-scheduler", "check-db", "--postgres-h")).toBe("--postgres-host");
     expect(await complete("rune-scheduler", "run", "--log-level", "")).toBe("DEBUG INFO WARNING ERROR CRITICAL");

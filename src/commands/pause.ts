@@ -1,0 +1,29 @@
+import { defineCommand } from "citty";
+import { pauseSchedule } from "../operator.ts";
+import { connectArgs, dbArgs, jsonArg, logArgs } from "./shared.ts";
+import { badArgument, idArg, parseId, runVerb } from "./verb.ts";
+
+export default defineCommand({
+  meta: { name: "pause", description: "Deactivate a schedule, keeping the reason in last_error" },
+  args: {
+    ...idArg,
+    reason: { type: "string", description: "why, kept in last_error (shown by stats)", valueHint: "text" },
+    ...jsonArg,
+    ...dbArgs,
+    ...connectArgs,
+    ...logArgs,
+  },
+  async run({ args }) {
+    const id = parseId(args.id);
+    if (id === null) {
+      process.exitCode = badArgument("pause", `ID ${JSON.stringify(args.id)} is invalid: expected a schedule id (a positive integer)`);
+      return;
+    }
+    const reason = typeof args.reason === "string" && args.reason.trim() !== "" ? args.reason.trim() : null;
+    process.exitCode = await runVerb(args, "pause", false, async ({ sql }) => {
+      const done = await pauseSchedule(sql, id, reason);
+      const was = done.wasActive ? "" : " (it was already inactive)";
+      return { text: `ok paused schedule ${id}${was}: last_error "${done.lastError}"`, json: { ...done } };
+    });
+  },
+});

@@ -1,0 +1,27 @@
+import { defineCommand } from "citty";
+import { triggerSchedule } from "../operator.ts";
+import { connectArgs, dbArgs, flagOf, jsonArg, logArgs, mqArgs } from "./shared.ts";
+import { badArgument, idArg, parseId, runVerb } from "./verb.ts";
+
+export default defineCommand({
+  meta: {
+    name: "trigger",
+    description: "Publish one message for a schedule now and record it as a fire (next_run_at stays)",
+  },
+  // The database and broker `run` uses, and the message size limit it applies.
+  args: { ...idArg, ...jsonArg, ...dbArgs, ...mqArgs, ...flagOf("SCHEDULER_MAX_MESSAGE_BYTES"), ...connectArgs, ...logArgs },
+  async run({ args }) {
+    const id = parseId(args.id);
+    if (id === null) {
+      process.exitCode = badArgument("trigger", `ID ${JSON.stringify(args.id)} is invalid: expected a schedule id (a positive integer)`);
+      return;
+    }
+    process.exitCode = await runVerb(args, "trigger", true, async ({ sql, publisher, messages }) => {
+      const done = await triggerSchedule(sql, publisher!, id, messages);
+      return {
+        text: `ok triggered schedule ${id} (${done.schedule}): message ${done.messageId} confirmed by the broker, run ${done.runNumber} recorded; next_run_at unchanged`,
+        json: { ...done },
+      };
+    });
+  },
+});

@@ -1,0 +1,85 @@
+/**
+ * What the operator verbs share: the ID argument, and one run shape (config, database, broker
+ * when needed, one line or one JSON document, exit 0 / 1 / 2).
+ */
+import type { ArgsDef } from "citty";
+import { openBrokerLink, type BrokerLink } from "../broker.ts";
+import type { Config } from "../config.ts";
+import { createDatabase, type Sql } from "../db.ts";
+import { explainBrokerError, explainDatabaseError } from "../diagnose.ts";
+import { fernetSealer } from "../fernet.ts";
+import { OperatorError, type MessageOptions } from "../operator.ts";
+import { EXIT, printJson, withConfig } from "./shared.ts";
+
+export const idArg = {
+  id: { type: "positional", description: "the schedule (scheduled_workflows.id)", valueHint: "ID", required: true },
+} as const satisfies ArgsDef;
+
+const MAX_INT4 = 2 ** 31 - 1;
+
+/** A schedule id as typed, or null. */
+export function parseId(value: unknown): number | null {
+  if (typeof value !== "string" || !/^[1-9]\d{0,9}$/.test(value)) return null;
+  const id = Number(value);
+  return id <= MAX_INT4 ? id : null;
+}
+
+/** A bad argument: one line, exit 2, nothing connected. */
+export function badArgument(verb: string, message: string): number {
+  process.stderr.write(`rune-scheduler: ${verb}: ${message}\n`);
+  return EXIT.badConfig;
+}
+
+export interface VerbContext {
+  readonly config: Config;
+  readonly sql: Sql;
+  /** Present when the verb asked for the broker. */
+  readonly publisher: BrokerLink | null;
+  readonly messages: MessageOptions;
+}
+
+export interface VerbResult {
+  /** What stdout shows (text mode). */
+  readonly text: string;
+  readonly json: Record<string, unknown>;
+}
+
+/** Thrown by a verb's body for a failure that is already one explained line. */
+class Explained extends Error {}
+
+/**
+ * Loads the config (exit 2 on a bad value), connects, runs `body`, prints its result (exit 0)
+ * or one `FAILED …` line (exit 1): an OperatorError's own line, or where and why a connection failed.
+ */
+export function runVerb(args: Record<string, unknown>, verb: string, needsBroker: boolean, body: (context: VerbContext) => Promise<VerbResult>): Promise<number> {
+  return withConfig(args, async (config) => {
+    const json = args.json === true;
+    const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 1, applicationName: `rune-scheduler ${verb}` });
+    let publisher: BrokerLink | null = null;
+    const sealer = config.encryptionKey ? fernetSealer(config.encryptionKey) : null;
+    const messages: MessageOptions = { maxMessageBytes: config.maxMessageBytes, seal: sealer ? (text) => sealer.encrypt(text) : null };
+    try {
+      if (needsBroker) {
+        publisher = await openBrokerLink(config.mq, config.connectTimeoutMs).catch((error: unknown) => {
+          throw new Explained(explainBrokerError(error, config.mq, config.connectTimeoutMs));
+        });
+      }
+      const result = await body({ config, sql, publisher, messages });
+      if (json) printJson({ ok: true, command: verb, ...result.json });
+      else process.stdout.write(result.text + "\n");
+      return EXIT.ok;
+    } catch (error) {
+      const line =
+        error instanceof OperatorError || error instanceof Explained
+          ? error.message
+          : explainDatabaseError(error, config.db, config.connectTimeoutMs);
+      const failure = error instanceof OperatorError ? error.kind : error instanceof Explained ? "broker unreachable" : "database";
+      if (json) printJson({ ok: false, command: verb, failure, error: line });
+      else process.stderr.write(`FAILED ${line}\n`);
+      return EXIT.failed;
+    } finally {
+      await publisher?.close().catch(() => {});
+      await sql.end({ timeout: 1 }).catch(() => {});
+    }
+  });
+}

@@ -1,0 +1,252 @@
+/**
+ * The operator's verbs (SPEC §6): trigger, pause, resume, backfill. One function per verb,
+ * `sql` first, I/O passed in; the commands only parse arguments and print.
+ *
+ * SAFE BESIDE A RUNNING SCHEDULER: every verb that writes locks its row first with
+ * `FOR NO KEY UPDATE` (the engine's claim lock, but waiting, not SKIP LOCKED), bounded by
+ * {@link ROW_LOCK_TIMEOUT_MS}. A claim that holds the row makes the verb wait for its commit; a
+ * verb that holds it makes the engine's claim skip the row until the verb commits. So a row is
+ * written by one of them at a time, each write whole.
+ */
+import type { Publisher } from "./broker.ts";
+import type { Sql } from "./db.ts";
+import { buildMessage, manualMessageId, type ClaimedRow, type OutgoingMessage } from "./message.ts";
+import type { PublishOutcome } from "./plan.ts";
+import { describeSchedule, nextSlotAfter, scheduleOf, slotsInWindow, type Schedule } from "./schedule.ts";
+import { cronFields, scheduleColumns } from "./store.ts";
+
+/** How long a verb waits for a row another session (a scheduler's claim) holds. */
+export const ROW_LOCK_TIMEOUT_MS = 10_000;
+/** The most slots one `backfill` publishes; a larger window is refused, not cut. */
+export const MAX_BACKFILL_SLOTS = 1_000;
+/** `last_error` of a row paused by `pause` (stats shows it; it is not "paused by scheduler"). */
+export const OPERATOR_PAUSE_PREFIX = "paused by operator";
+
+export type OperatorFailure = "unknown id" | "inactive" | "invalid" | "locked" | "broker refused" | "too many slots" | "not past";
+
+/** A verb's failure: `message` is the one line the operator sees. */
+export class OperatorError extends Error {
+  constructor(
+    readonly kind: OperatorFailure,
+    message: string,
+  ) {
+    super(message);
+    this.name = "OperatorError";
+  }
+}
+
+export interface OperatorRow extends ClaimedRow {
+  readonly isActive: boolean;
+  readonly hasWorkflow: boolean;
+  /** next_run_at, epoch ms (not finite when NULL or ±infinity). */
+  readonly slotMs: number;
+  readonly rawIntervalSeconds: number | null;
+  /** now(): the transaction's start. */
+  readonly dbNowMs: number;
+  /** clock_timestamp() when the row was read (after its lock was granted). */
+  readonly clockMs: number;
+  readonly lastRunMs: number | null;
+}
+
+/** One schedule with its workflow, optionally locked for this transaction (waiting, bounded). */
+export async function loadRow(sql: Sql, id: number, lock: boolean): Promise<OperatorRow> {
+  const columns = await scheduleColumns(sql);
+  const rows = await sql<
+    {
+      id: number; workflow_id: number; is_active: boolean; slot_ms: number | null; interval_seconds: number | null;
+      cron_expression: string | null; timezone: string | null; run_count: number; failure_count: number;
+      has_workflow: boolean; workflow_name: string | null; workflow_data: string | null; db_now_ms: number;
+      clock_ms: number; last_run_ms: number | null;
+    }[]
+  >`
+    SELECT sw.id, sw.workflow_id, sw.is_active, (extract(epoch FROM sw.next_run_at) * 1000)::float8 AS slot_ms,
+           sw.interval_seconds, ${cronFields(sql, columns)}, coalesce(sw.run_count, 0) AS run_count,
+           coalesce(sw.failure_count, 0) AS failure_count, w.id IS NOT NULL AS has_workflow,
+           w.name AS workflow_name, w.workflow_data::text AS workflow_data,
+           (extract(epoch FROM now()) * 1000)::float8 AS db_now_ms,
+           (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS clock_ms,
+           (extract(epoch FROM sw.last_run_at) * 1000)::float8 AS last_run_ms
+      FROM scheduled_workflows sw LEFT JOIN workflows w ON w.id = sw.workflow_id
+     WHERE sw.id = ${id}
+     ${lock ? sql`FOR NO KEY UPDATE OF sw` : sql``}`;
+  const r = rows[0];
+  if (!r) throw new OperatorError("unknown id", `schedule ${id} does not exist`);
+  return {
+    id: r.id, workflowId: r.workflow_id, isActive: r.is_active, slotMs: r.slot_ms ?? Number.NaN,
+    intervalSeconds: r.interval_seconds ?? 0, rawIntervalSeconds: r.interval_seconds,
+    cronExpression: r.cron_expression, timezone: r.timezone, runCount: r.run_count, failureCount: r.failure_count,
+    hasWorkflow: r.has_workflow, workflowName: r.workflow_name, workflowData: r.workflow_data, dbNowMs: r.db_now_ms,
+    clockMs: r.clock_ms, lastRunMs: r.last_run_ms,
+  };
+}
+
+/** The row's schedule, or the named failure; `needsSlot`: the verb needs next_run_at (an interval grid, a fire). */
+function scheduleFor(row: OperatorRow, needsSlot: boolean): Schedule {
+  const invalid = (why: string) => new OperatorError("invalid", `schedule ${row.id} is invalid (${why}); fix the row first`);
+  if (!row.hasWorkflow) throw invalid(`workflow ${row.workflowId} is missing`);
+  const found = scheduleOf({ intervalSeconds: row.rawIntervalSeconds, cronExpression: row.cronExpression, timezone: row.timezone });
+  if (!found.ok) throw invalid(found.reason);
+  if ((needsSlot || found.schedule.kind === "interval") && !Number.isFinite(row.slotMs)) throw invalid("next_run_at is NULL or not finite");
+  return found.schedule;
+}
+
+function requireActive(row: OperatorRow, verb: string): void {
+  if (!row.isActive) throw new OperatorError("inactive", `schedule ${row.id} is inactive, so it is not ${verb}; \`rune-scheduler resume ${row.id}\` first`);
+}
+
+/** Runs `work` in a transaction whose row locks wait at most {@link ROW_LOCK_TIMEOUT_MS}. */
+async function locked<T>(sql: Sql, id: number, work: (tx: Sql) => Promise<T>): Promise<T> {
+  try {
+    return (await sql.begin(async (tx) => {
+      const t = tx as unknown as Sql;
+      await t`SELECT set_config('lock_timeout', ${`${ROW_LOCK_TIMEOUT_MS}ms`}, true)`;
+      return work(t);
+    })) as T;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "55P03") {
+      throw new OperatorError("locked", `schedule ${id} stayed locked by another session (a scheduler firing it?) for ${ROW_LOCK_TIMEOUT_MS / 1000}s; nothing was changed; try again`);
+    }
+    throw error;
+  }
+}
+
+export interface MessageOptions {
+  readonly seal?: ((jsonText: string) => string) | null;
+  readonly maxMessageBytes: number;
+}
+
+function checkedSize(message: OutgoingMessage, options: MessageOptions, id: number): OutgoingMessage {
+  if (message.body.byteLength > options.maxMessageBytes) {
+    throw new OperatorError("broker refused", `schedule ${id}: message of ${message.body.byteLength} bytes exceeds SCHEDULER_MAX_MESSAGE_BYTES=${options.maxMessageBytes}; not sent`);
+  }
+  return message;
+}
+
+function refusal(outcome: PublishOutcome, what: string): string | null {
+  if (outcome.status === "confirmed") return null;
+  if (outcome.status === "unknown") return `the RabbitMQ link was lost before the broker confirmed ${what} (${outcome.reason}); it may or may not have been delivered`;
+  return `RabbitMQ did not take ${what}: ${outcome.reason}`;
+}
+
+export interface Triggered {
+  readonly id: number;
+  readonly messageId: string;
+  readonly triggeredAt: string;
+  readonly runNumber: number;
+  readonly schedule: string;
+}
+
+/**
+ * `trigger`: one message now (trigger_source "manual", id `<id>:manual:<ms>`), confirmed, then
+ * recorded as a confirmed fire is (last_run_at, run_count, failure_count, last_error), all under
+ * the row lock; `next_run_at` is never touched. A refused publish records nothing.
+ */
+export async function triggerSchedule(sql: Sql, publisher: Publisher, id: number, options: MessageOptions): Promise<Triggered> {
+  return locked(sql, id, async (tx) => {
+    const row = await loadRow(tx, id, true);
+    requireActive(row, "triggered");
+    scheduleFor(row, false);
+    // ORDER: the time is read after the lock was granted, and is later than the last recorded
+    // run: two triggers waiting on one row started their transactions at the same now(), and
+    // would otherwise share a message id (a consumer would drop the second as a duplicate).
+    const nowMs = Math.max(Math.floor(row.clockMs), Math.floor(row.lastRunMs ?? 0) + 1);
+    const messageId = manualMessageId(id, nowMs);
+    const message = checkedSize(
+      buildMessage({ ...row, slotMs: nowMs }, { nowMs, missed: 0, seal: options.seal ?? null, triggerSource: "manual", messageId }),
+      options,
+      id,
+    );
+    const [outcome] = await publisher.publishBatch([message]);
+    const refused = refusal(outcome!, `message ${messageId}`);
+    if (refused) throw new OperatorError("broker refused", `${refused}; schedule ${id} was not changed`);
+    await tx`
+      UPDATE scheduled_workflows SET last_run_at = to_timestamp(${nowMs} / 1000.0), run_count = coalesce(run_count, 0) + 1,
+             failure_count = 0, last_error = NULL, updated_at = now()
+       WHERE id = ${id}`;
+    return { id, messageId, triggeredAt: new Date(nowMs).toISOString(), runNumber: row.runCount + 1, schedule: describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds }) };
+  });
+}
+
+export interface Paused {
+  readonly id: number;
+  readonly wasActive: boolean;
+  readonly lastError: string;
+}
+
+/** `pause`: is_active off, `last_error` = "paused by operator[: reason]". Pausing a paused row just restates the reason. */
+export async function pauseSchedule(sql: Sql, id: number, reason: string | null): Promise<Paused> {
+  return locked(sql, id, async (tx) => {
+    const row = await loadRow(tx, id, true);
+    const lastError = reason ? `${OPERATOR_PAUSE_PREFIX}: ${reason}` : OPERATOR_PAUSE_PREFIX;
+    await tx`UPDATE scheduled_workflows SET is_active = false, last_error = ${lastError}, updated_at = now() WHERE id = ${id}`;
+    return { id, wasActive: row.isActive, lastError };
+  });
+}
+
+export interface Resumed {
+  readonly id: number;
+  readonly wasActive: boolean;
+  /** The next slot after now on the schedule's own grid (or the next cron time); null when it was already active. */
+  readonly nextRunAt: string | null;
+  readonly schedule: string;
+}
+
+/** `resume`: active again at the next slot after now (no burst of what it missed), failure_count 0, last_error NULL. */
+export async function resumeSchedule(sql: Sql, id: number): Promise<Resumed> {
+  return locked(sql, id, async (tx) => {
+    const row = await loadRow(tx, id, true);
+    const schedule = scheduleFor(row, false);
+    const shown = describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds });
+    if (row.isActive) return { id, wasActive: true, nextRunAt: null, schedule: shown };
+    const nextMs = nextSlotAfter(schedule, row.slotMs, row.dbNowMs);
+    if (nextMs === null) throw new OperatorError("invalid", `schedule ${id} is invalid (its expression has no time after now)`);
+    await tx`
+      UPDATE scheduled_workflows SET is_active = true, next_run_at = to_timestamp(${nextMs} / 1000.0),
+             failure_count = 0, last_error = NULL, updated_at = now()
+       WHERE id = ${id}`;
+    return { id, wasActive: false, nextRunAt: new Date(nextMs).toISOString(), schedule: shown };
+  });
+}
+
+export interface BackfillPlan {
+  readonly row: OperatorRow;
+  readonly schedule: string;
+  /** Slots in [from, to), epoch ms, ascending. */
+  readonly slots: readonly number[];
+}
+
+/** The slots `backfill` would publish: at most {@link MAX_BACKFILL_SLOTS}, all before the database's now. */
+export async function planBackfill(sql: Sql, id: number, fromMs: number, toMs: number): Promise<BackfillPlan> {
+  const row = await loadRow(sql, id, false);
+  requireActive(row, "backfilled");
+  const schedule = scheduleFor(row, false);
+  const shown = describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds });
+  if (toMs > row.dbNowMs) {
+    throw new OperatorError("not past", `--to ${new Date(toMs).toISOString()} is after the database's now (${new Date(row.dbNowMs).toISOString()}): backfill publishes past slots only, the scheduler fires the others`);
+  }
+  const { slots, more } = slotsInWindow(schedule, row.slotMs, fromMs, toMs, MAX_BACKFILL_SLOTS);
+  if (more) {
+    throw new OperatorError("too many slots", `the window holds more than ${MAX_BACKFILL_SLOTS} slots of schedule ${id} (${shown}); narrow --from/--to (at most ${MAX_BACKFILL_SLOTS} a run)`);
+  }
+  return { row, schedule: shown, slots };
+}
+
+/** The backfill messages: each slot's own id `<id>:<slot ms>` (the id the scheduler gives it), trigger_source "backfill". */
+export function backfillMessages(plan: BackfillPlan, nowMs: number, options: MessageOptions): OutgoingMessage[] {
+  return plan.slots.map((slotMs, i) =>
+    checkedSize(
+      buildMessage({ ...plan.row, slotMs, runCount: plan.row.runCount + i }, { nowMs, missed: 0, seal: options.seal ?? null, triggerSource: "backfill" }),
+      options,
+      plan.row.id,
+    ),
+  );
+}
+
+/** Publishes them and waits for the broker; the row is not changed. Returns the refused ones. */
+export async function publishBackfill(publisher: Publisher, messages: readonly OutgoingMessage[]): Promise<{ messageId: string; reason: string }[]> {
+  const outcomes = await publisher.publishBatch(messages);
+  return outcomes.flatMap((outcome, i) => {
+    const refused = refusal(outcome, `message ${messages[i]!.messageId}`);
+    return refused ? [{ messageId: messages[i]!.messageId, reason: refused }] : [];
+  });
+}

@@ -1,5 +1,5 @@
 /**
- * `bun run bench [options]`: the performance benchmark of issue #7, against the local PostgreSQL
+ * `bun run bench [options]`: the performance benchmark of issues #7 and #12, against the local PostgreSQL
  * and RabbitMQ and the compiled binary. Prints a Markdown table of medians (each with its
  * ceiling measured in the same run, and the noise between runs) and writes every sample as JSON.
  * Each measurement makes its own database and queue and removes them, even when interrupted.
@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { cleanupAll, describeHardware, leftovers, waitForServices } from "./bench/env.ts";
-import { buildReport, renderTable } from "./bench/report.ts";
+import { buildReport } from "./bench/report.ts";
+import { renderCpuTable, renderTable } from "./bench/table.ts";
 import { DEFAULTS, runOnce, SECTIONS, SMOKE, type Run, type Section, type Settings } from "./bench/suite.ts";
 
 const HELP = `Usage: bun run bench [options]
@@ -23,10 +24,12 @@ const HELP = `Usage: bun run bench [options]
   --precision-seconds S   the precision window (default ${DEFAULTS.precisionSpreadMs / 1000})
   --idle-rows N           rows a day ahead while idle (default ${DEFAULTS.idleRows})
   --idle-seconds S        idle measurement window (default ${DEFAULTS.idleWindowMs / 1000})
-  --startup-samples N     starts timed per run (default ${DEFAULTS.startupSamples})
+  --startup-samples N     starts timed per run, to /readyz and to the first message (default ${DEFAULTS.startupSamples})
+  --startup-rows N        rows already due when the first message is timed (default ${DEFAULTS.startupRows})
   --poll-rows N           table size for the poll/claim EXPLAIN ANALYZE (default ${DEFAULTS.pollRows})
   --poll-due N            rows due at the EXPLAIN (default ${DEFAULTS.pollDue}: one full claim)
   --payload-bytes N       size of each workflow_data document (default ${DEFAULTS.payloadBytes})
+  --small-bytes N         body size of the small-message publish ceiling (default ${DEFAULTS.smallBodyBytes})
   --binary PATH           the scheduler under test (default dist/rune-scheduler)
   --out PATH              JSON results (default bench-results/bench-<time>.json)
 `;
@@ -46,9 +49,11 @@ const { values } = parseArgs({
     "idle-rows": { type: "string" },
     "idle-seconds": { type: "string" },
     "startup-samples": { type: "string" },
+    "startup-rows": { type: "string" },
     "poll-rows": { type: "string" },
     "poll-due": { type: "string" },
     "payload-bytes": { type: "string" },
+    "small-bytes": { type: "string" },
     binary: { type: "string" },
     out: { type: "string" },
   },
@@ -90,9 +95,11 @@ function settingsFromArgs(): Settings {
     idleRows: count("idle-rows", values["idle-rows"]),
     idleWindowMs: seconds("idle-seconds", values["idle-seconds"]),
     startupSamples: count("startup-samples", values["startup-samples"]),
+    startupRows: count("startup-rows", values["startup-rows"]),
     pollRows: count("poll-rows", values["poll-rows"]),
     pollDue: count("poll-due", values["poll-due"]),
     payloadBytes: count("payload-bytes", values["payload-bytes"], 0),
+    smallBodyBytes: count("small-bytes", values["small-bytes"]),
   };
   const explicit = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
   const binary = resolve(values.binary ?? resolve(import.meta.dir, "../dist/rune-scheduler"));
@@ -144,18 +151,19 @@ async function finalCleanup(): Promise<void> {
 
 const report = buildReport(runs);
 const table = renderTable(report, runs.length);
+const cpuTable = renderCpuTable(report);
 const command = `bun run bench${Bun.argv.length > 2 ? ` ${Bun.argv.slice(2).join(" ")}` : ""}`;
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(
   out,
   JSON.stringify(
-    { command, scheduler: version, hardware, settings, startedAt, finishedAt: new Date(), summary: report, table, runs },
+    { command, scheduler: version, hardware, settings, startedAt, finishedAt: new Date(), summary: report, table, cpuTable, runs },
     null,
     2,
   ) + "\n",
 );
 
-process.stdout.write(`${command}\n${version}\nHardware: ${hardware.summary}\n\n${table}\n\n`);
+process.stdout.write(`${command}\n${version}\nHardware: ${hardware.summary}\n\n${table}\n\n${cpuTable ? `${cpuTable}\n\n` : ""}`);
 const missed = report.targets.filter((t) => !t.met);
 process.stdout.write(
   missed.length === 0 ? "All targets met.\n" : `Targets missed: ${missed.map((t) => `${t.figure} = ${t.value} (target ${t.target})`).join("; ")}\n`,

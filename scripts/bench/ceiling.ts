@@ -1,41 +1,64 @@
 /**
  * Ceilings, measured in the same run as the scheduler they bound:
- * - publish: a bare amqplib confirm channel sending the scheduler's own messages (same bytes,
- *   same properties, persistent, mandatory) in batches of `batch`, waiting for the broker's
- *   confirms after each batch, as the scheduler does per claim;
+ * - publish, same messages: a bare amqplib confirm channel sending the scheduler's own messages
+ *   (same bytes, same properties, persistent, mandatory) in batches of `batch`, waiting for the
+ *   broker's confirms after each batch, as the scheduler does per claim;
+ * - publish, small messages: the same loop with about 240-byte JSON bodies, persistent, no other
+ *   property, mandatory off: what a bare publisher of small messages gets from this broker;
  * - SQL: a bare claim-and-advance loop, `batch` rows a transaction (SELECT … FOR UPDATE SKIP
  *   LOCKED with the workflow join, UPDATE … FROM unnest, COMMIT), with no publishing.
+ * Each publish ceiling sends into a fresh durable queue. Messages are built before the clock starts.
  */
-import amqp from "amqplib";
+import amqp, { type Options } from "amqplib";
 import { createDatabase, createQueue, MQ_URL, nowMs } from "./env.ts";
-import { insertSchedulesAt, insertWorkflows, remainingDue, sampleMessages, dbNowMs } from "./data.ts";
+import { insertSchedulesAt, insertWorkflows, remainingDue, sampleMessages, smallMessages, dbNowMs } from "./data.ts";
 
 export interface Rate {
   readonly count: number;
   readonly seconds: number;
   readonly perSecond: number;
-  /** Body size of each message (publish ceiling only). */
+  /** Body size of each message (publish ceilings only). */
   readonly messageBytes?: number;
 }
 
 const rate = (count: number, ms: number): Rate => ({ count, seconds: ms / 1000, perSecond: count / (ms / 1000) });
 
+type Message = { readonly body: Buffer; readonly options: Options.Publish };
+
+/** The scheduler's own messages for `count` schedules of `payloadBytes`. */
 export async function publishCeiling(count: number, batch: number, payloadBytes: number): Promise<Rate> {
   const db = await createDatabase("rune_bench_ceiling");
+  let messages: Message[];
+  try {
+    messages = (await sampleMessages(db.sql, count, payloadBytes)).map((m) => ({ body: m.body, options: { ...m.properties } }));
+  } finally {
+    await db.drop();
+  }
+  return publishLoop(messages, batch);
+}
+
+/** `count` small JSON messages of about `bodyBytes` bytes, persistent, mandatory off. */
+export async function smallPublishCeiling(count: number, batch: number, bodyBytes: number): Promise<Rate> {
+  return publishLoop(
+    smallMessages(count, bodyBytes).map((body) => ({ body, options: { persistent: true } })),
+    batch,
+  );
+}
+
+/** Publishes `messages` in batches of `batch`, `waitForConfirms` after each; times first publish → last confirm. */
+async function publishLoop(messages: readonly Message[], batch: number): Promise<Rate> {
   const queue = await createQueue("rune_bench_ceiling");
   try {
-    const messages = await sampleMessages(db.sql, count, payloadBytes);
-    await db.drop();
     // The same connection options as src/broker.ts (frame size, Nagle off).
     const connection = await amqp.connect(`${MQ_URL}?frameMax=131072&heartbeat=10`, { noDelay: true, clientProperties: { connection_name: "rune-bench-ceiling" } });
     connection.on("error", () => {}); // a broker restart is noticed by the measurement's guard
     try {
       const channel = await connection.createConfirmChannel();
+      const count = messages.length;
       const started = nowMs();
       for (let from = 0; from < count; from += batch) {
         for (let i = from; i < Math.min(count, from + batch); i++) {
-          const { mandatory, ...properties } = messages[i]!.properties;
-          if (!channel.publish("", queue.name, messages[i]!.body, { ...properties, mandatory })) {
+          if (!channel.publish("", queue.name, messages[i]!.body, messages[i]!.options)) {
             await new Promise((resolve) => channel.once("drain", resolve));
           }
         }
@@ -50,7 +73,6 @@ export async function publishCeiling(count: number, batch: number, payloadBytes:
     }
   } finally {
     await queue.drop();
-    await db.drop();
   }
 }
 

@@ -83,6 +83,20 @@ export async function sampleMessages(sql: Sql, count: number, payloadBytes: numb
   return messages;
 }
 
+/**
+ * `count` small JSON bodies of exactly `bytes` bytes each (unless `bytes` is below the bare
+ * fields): ids, a name and a time, padded; for the small-message publish ceiling.
+ */
+export function smallMessages(count: number, bytes: number): Buffer[] {
+  const at = new Date().toISOString();
+  const bodies: Buffer[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const bare = `{"workflow_id":${i + 1},"schedule_id":${i + 1},"workflow_name":"bench-${i + 1}","scheduled_for":"${at}","run_number":1,"pad":""}`;
+    bodies[i] = Buffer.from(`${bare.slice(0, -2)}${"x".repeat(Math.max(0, bytes - bare.length))}"}`);
+  }
+  return bodies;
+}
+
 /** A small deterministic PRNG (mulberry32), so every run spreads its slots the same way. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;

@@ -111,6 +111,12 @@ export interface BenchQueue {
   readonly connection: ChannelModel;
   readonly channel: Channel;
   depth(): Promise<number>;
+  /**
+   * Starts watching for the first message (a consumer with prefetch 1, before the publisher
+   * starts). `arrived` resolves with the local time it was delivered; the message is then put
+   * back (its channel is closed unacknowledged), so the queue depth still counts every message.
+   */
+  watchFirst(): Promise<{ arrived: Promise<number>; stop(): Promise<void> }>;
   drop(): Promise<void>;
 }
 
@@ -138,6 +144,20 @@ export async function createQueue(prefix = "rune_bench"): Promise<BenchQueue> {
     connection,
     channel,
     depth: async () => (await channel.checkQueue(name)).messageCount,
+    watchFirst: async () => {
+      const watcher = await connection.createChannel();
+      await watcher.prefetch(1);
+      let resolveArrived!: (at: number) => void;
+      const arrived = new Promise<number>((resolve) => (resolveArrived = resolve));
+      let closed: Promise<void> | null = null;
+      const close = () => (closed ??= watcher.close().catch(() => {}));
+      await watcher.consume(name, (message) => {
+        if (!message || closed) return;
+        resolveArrived(nowMs());
+        void close();
+      });
+      return { arrived, stop: close };
+    },
     drop,
   };
 }

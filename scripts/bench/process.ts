@@ -2,7 +2,7 @@
  * The compiled scheduler as a child process (environment per SPEC §3, HTTP server on a free
  * port for /readyz and /stats), and what /proc says about it and the machine.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { nowMs, PG, register } from "./env.ts";
 
@@ -25,6 +25,8 @@ export interface Scheduler {
   /** Resolves with the local time /readyz first answered 200. */
   ready(timeoutMs?: number): Promise<number>;
   output(): string;
+  /** Whether the process is still running (a scheduler that exited during a measurement fails it). */
+  running(): boolean;
   stop(): Promise<void>;
 }
 
@@ -63,6 +65,7 @@ export async function startScheduler(binary: string, db: string, queue: string, 
     port,
     spawnedAt,
     output: () => text,
+    running: () => proc.exitCode === null && proc.signalCode === null,
     stop,
     async ready(timeoutMs = 15_000) {
       const deadline = spawnedAt + timeoutMs;
@@ -92,6 +95,30 @@ export function processSample(pid: number): { rssBytes: number; anonBytes: numbe
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const ticks = Number(fields[11]) + Number(fields[12]);
   return { rssBytes: kb("VmRSS") * 1024, anonBytes: kb("RssAnon") * 1024, cpuSeconds: ticks / CLOCK_TICKS };
+}
+
+/**
+ * CPU time, in seconds, of every process whose command is one of `commands` (e.g. "beam.smp" for
+ * RabbitMQ, "postgres" for PostgreSQL and its backends), summed per command. Processes that exit
+ * between two samples take their CPU time with them, so a difference is a slight undercount; on a
+ * shared machine it also counts the other clients' PostgreSQL backends.
+ */
+export function cpuByCommand(commands: readonly string[]): Record<string, number> {
+  const totals: Record<string, number> = Object.fromEntries(commands.map((c) => [c, 0]));
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // exited meanwhile
+    }
+    const command = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    if (!(command in totals)) continue;
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    totals[command]! += (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  }
+  return totals;
 }
 
 /** Busy and total CPU time of the whole machine (all cores), from /proc/stat, in seconds. */

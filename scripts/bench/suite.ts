@@ -3,14 +3,15 @@
  * are measured right before the scheduler figure they bound, so both see the same machine load.
  */
 import { loadavg } from "node:os";
-import { publishCeiling, sqlCeiling, type Rate } from "./ceiling.ts";
+import { publishCeiling, smallPublishCeiling, sqlCeiling, type Rate } from "./ceiling.ts";
 import { runBurst, type BurstResult } from "./burst.ts";
 import { runIdle, type IdleResult } from "./idle.ts";
 import { runPollCost, type PollCostResult } from "./pollcost.ts";
 import { runPrecision, type PrecisionResult } from "./precision.ts";
+import { runStartup, type StartupResult } from "./startup.ts";
 import { serviceGuard, waitForServices } from "./env.ts";
 
-export const SECTIONS = ["burst", "replicas", "precision", "idle", "pollcost"] as const;
+export const SECTIONS = ["burst", "replicas", "precision", "idle", "startup", "pollcost"] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface Settings {
@@ -26,6 +27,8 @@ export interface Settings {
   readonly idleWindowMs: number;
   readonly idleSettleMs: number;
   readonly startupSamples: number;
+  /** Rows already due when the start-up to the first message is timed. */
+  readonly startupRows: number;
   readonly pollRows: number;
   readonly pollDue: number;
   readonly pollSamples: number;
@@ -34,6 +37,8 @@ export interface Settings {
   /** The scheduler's SCHEDULER_LOOK_AHEAD default, for the poll statement. */
   readonly lookAheadMs: number;
   readonly payloadBytes: number;
+  /** Body size of the small-message publish ceiling. */
+  readonly smallBodyBytes: number;
   readonly leadMs: number;
 }
 
@@ -49,12 +54,14 @@ export const DEFAULTS: Omit<Settings, "binary"> = {
   idleWindowMs: 30_000,
   idleSettleMs: 2_000,
   startupSamples: 5,
+  startupRows: 1_000,
   pollRows: 1_000_000,
   pollDue: 500,
   pollSamples: 5,
   batch: 500,
   lookAheadMs: 60_000,
   payloadBytes: 256,
+  smallBodyBytes: 240,
   leadMs: 4_000,
 };
 
@@ -69,6 +76,7 @@ export const SMOKE: Partial<Settings> = {
   idleWindowMs: 2_000,
   idleSettleMs: 200,
   startupSamples: 1,
+  startupRows: 100,
   pollRows: 5_000,
   pollDue: 100,
   pollSamples: 1,
@@ -77,7 +85,10 @@ export const SMOKE: Partial<Settings> = {
 
 export interface BurstRun {
   readonly rows: number;
+  /** The scheduler's own messages. */
   readonly publishCeiling: Rate;
+  /** Small (about 240-byte) bodies, persistent, mandatory off. */
+  readonly smallCeiling: Rate;
   readonly sqlCeiling: Rate;
   readonly burst: BurstResult;
 }
@@ -91,6 +102,7 @@ export interface Run {
   replicas?: BurstResult[];
   precision?: PrecisionResult;
   idle?: IdleResult;
+  startup?: StartupResult;
   pollCost?: PollCostResult;
 }
 
@@ -126,32 +138,37 @@ export async function runOnce(settings: Settings, index: number, progress: Progr
     }
   };
   const has = (section: Section) => settings.sections.includes(section);
-  const base = { binary: settings.binary, payloadBytes: settings.payloadBytes, leadMs: settings.leadMs };
+  const base = { binary: settings.binary, payloadBytes: settings.payloadBytes };
 
   if (has("burst")) {
     run.burst = [];
     for (const rows of settings.burstRows) {
       const publish = await measure(`publish ceiling ${rows}`, () => publishCeiling(rows, settings.batch, settings.payloadBytes));
+      const small = await measure(`small-message ceiling ${rows}`, () => smallPublishCeiling(rows, settings.batch, settings.smallBodyBytes));
       const sql = await measure(`SQL ceiling ${rows}`, () => sqlCeiling(rows, settings.batch, settings.payloadBytes));
       const burst = await measure(`burst ${rows}`, () => runBurst({ ...base, rows, replicas: 1 }));
       progress(
-        `burst ${rows}: ${burst.seconds.toFixed(2)} s, ${fmt(burst.firesPerSecond)} fires/s ` +
-          `(publish ceiling ${fmt(publish.perSecond)}/s, SQL ceiling ${fmt(sql.perSecond)}/s)`,
+        `burst ${rows}: ${fmt(burst.fromStartFiresPerSecond)} fires/s from start (${burst.fromStartSeconds.toFixed(2)} s), ` +
+          `${fmt(burst.fromFirstFiresPerSecond)} from the first message (at ${burst.firstMessageMs.toFixed(0)} ms); ` +
+          `ceilings: publish ${fmt(publish.perSecond)}/s, small ${fmt(small.perSecond)}/s, SQL ${fmt(sql.perSecond)}/s`,
       );
-      run.burst.push({ rows, publishCeiling: publish, sqlCeiling: sql, burst });
+      run.burst.push({ rows, publishCeiling: publish, smallCeiling: small, sqlCeiling: sql, burst });
     }
   }
   if (has("replicas")) {
     run.replicas = [];
     for (const replicas of settings.replicas) {
       const result = await measure(`replicas ${replicas}`, () => runBurst({ ...base, rows: settings.replicaRows, replicas }));
-      progress(`replicas ${replicas}: ${fmt(result.firesPerSecond)} fires/s, ${result.duplicates} duplicates, split ${result.perReplica.join("/")}`);
+      progress(
+        `replicas ${replicas}: ${fmt(result.fromStartFiresPerSecond)} fires/s from start, ${fmt(result.fromFirstFiresPerSecond)} from the first message, ` +
+          `${result.duplicates} duplicates, split ${result.perReplica.join("/")}`,
+      );
       run.replicas.push(result);
     }
   }
   if (has("precision")) {
     run.precision = await measure("precision", () =>
-      runPrecision({ ...base, rows: settings.precisionRows, spreadMs: settings.precisionSpreadMs }),
+      runPrecision({ ...base, leadMs: settings.leadMs, rows: settings.precisionRows, spreadMs: settings.precisionSpreadMs }),
     );
     const p = run.precision;
     progress(`precision: p50 ${p.p50Ms.toFixed(1)} ms, p99 ${p.p99Ms.toFixed(1)} ms, max ${p.maxMs.toFixed(1)} ms`);
@@ -169,6 +186,12 @@ export async function runOnce(settings: Settings, index: number, progress: Progr
     );
     const i = run.idle;
     progress(`idle: ${i.rssMedianMB.toFixed(1)} MB, ${i.cpuPercent.toFixed(2)} % CPU; startup ${i.startupMs.map((ms) => ms.toFixed(0)).join(", ")} ms`);
+  }
+  if (has("startup")) {
+    run.startup = await measure("startup", () =>
+      runStartup({ binary: settings.binary, rows: settings.startupRows, samples: settings.startupSamples, payloadBytes: settings.payloadBytes }),
+    );
+    progress(`startup: first message ${run.startup.firstMessageMs.map((ms) => ms.toFixed(0)).join(", ")} ms after spawn`);
   }
   if (has("pollcost")) {
     run.pollCost = await measure("poll cost", () =>

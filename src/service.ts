@@ -13,7 +13,7 @@ import { startHttp } from "./http.ts";
 import type { Logger } from "./log.ts";
 import { createMetrics, healthcheckLine, healthFailedLine } from "./metrics.ts";
 import { createReporter } from "./reporter.ts";
-import { startEngine, type Engine } from "./scheduler.ts";
+import { CLAIM_LANES, startEngine, type Engine } from "./scheduler.ts";
 import { createEngineStore } from "./store.ts";
 import { VERSION_LINE } from "./version.ts";
 
@@ -70,7 +70,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
   }
   // The engine's pool is renewed after a connection failure (see renewablePool); LISTEN keeps
   // its own connection, which postgres.js re-establishes by itself.
-  const pool = renewablePool(() => createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 3 }));
+  // One connection per claim lane, and one for polls.
+  const pool = renewablePool(() => createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: CLAIM_LANES + 1 }));
   const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 1 });
   const sealer = config.encryptionKey ? fernetSealer(config.encryptionKey) : null;
   const report = createReporter({

@@ -398,10 +398,10 @@ describe("the byte budget", () => {
     const h = launch({ store: fake.store, options: { pollIntervalMs: 60_000, batchSize: 10, batchBytes: 2 * perRow } }, running);
 
     await waitFor("every row fired", () => h.metrics.executions === 5, 1_000, 2);
-    // Two rows a claim: 2 + 2 + 1, all before the first poll.
-    const firstPoll = fake.trace.find((call) => call.op === "poll");
-    expect(firstPoll?.handed).toBe(5);
-    expect(fake.trace.filter((call) => call.op === "claim").map((call) => call.handed).slice(0, 3)).toEqual([0, 2, 4]);
+    // Two rows a claim (2 + 2 + 1, in up to two lanes at once), all before the first poll.
+    const firstPoll = fake.trace.findIndex((call) => call.op === "poll");
+    expect(fake.trace[firstPoll]?.handed).toBe(5);
+    expect(fake.trace.slice(0, firstPoll).filter((call) => call.op === "claim").length).toBeGreaterThanOrEqual(3);
   });
 });
 

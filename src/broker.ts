@@ -6,10 +6,10 @@ import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } fro
 import { ConfigError, type BrokerConfig } from "./config.ts";
 import type { OutgoingMessage } from "./message.ts";
 import type { PublishOutcome } from "./plan.ts";
+import { brokerUrlProblem, HEARTBEAT_SECONDS } from "./amqp-url.ts";
 import { maskUrl } from "./redact.ts";
 
-/** AMQP heartbeat: a silently dead broker is noticed within about two of these. */
-export const HEARTBEAT_SECONDS = 10;
+export { brokerUrlProblem, HEARTBEAT_SECONDS };
 /**
  * A batch that hears no confirm for this long counts as unknown (the rows stay due) and the link
  * is reset. Silence, not total time: a large batch on a slow link that keeps confirming goes on.
@@ -36,20 +36,6 @@ export interface BrokerLink extends Publisher {
   readonly closedReason: string | null;
   /** True while the broker applies flow control (memory or disk alarm). */
   readonly blocked: boolean;
-}
-
-/**
- * Why a node URL cannot be used as it is, or null. amqplib 2 reads `heartbeat=0` as "no
- * heartbeats" (0.10 took the broker's suggestion for it), and without heartbeats a broker that
- * goes silent while the scheduler is idle is never noticed: /readyz would stay 200 over a dead link.
- */
-export function brokerUrlProblem(nodeUrl: string): string | null {
-  const heartbeat = new URL(nodeUrl).searchParams.get("heartbeat");
-  // Read as amqplib reads it (parseInt), so "00" and "0s" count as the 0 they become.
-  if (heartbeat !== null && Number.parseInt(heartbeat, 10) === 0) {
-    return `no heartbeat=0 in the URL (it turns AMQP heartbeats off, so a silent broker is never noticed); omit it for ${HEARTBEAT_SECONDS} s, or give whole seconds of at least 1`;
-  }
-  return null;
 }
 
 /**

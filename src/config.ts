@@ -6,6 +6,7 @@
  * working directory, then the default. `DATABASE_URL` / `RABBITMQ_URL` override their parts.
  */
 import { readFileSync } from "node:fs";
+import { brokerUrlProblem } from "./amqp-url.ts";
 import { formatHost, parseHostList, splitDatabaseUrl, TARGET_SESSION_ATTRS, type DatabaseHost, type TargetSessionAttrs } from "./db-hosts.ts";
 import { parseDotenv } from "./dotenv.ts";
 import { isFernetKey } from "./fernet.ts";
@@ -373,6 +374,8 @@ function brokerUrls(get: Getter, fail: Fail): { urls: string[]; vhost: string } 
     if (!parsed || !["amqp:", "amqps:"].includes(parsed.protocol) || parsed.hostname === "" || parsed.hostname.includes(",")) {
       fail("RABBITMQ_URL", "amqp://user:password@host:port/vhost (or amqps://), comma-separated for several nodes");
     }
+    const problem = brokerUrlProblem(url);
+    if (problem !== null) fail("RABBITMQ_URL", problem);
     const path = parsed!.pathname.replace(/^\//, "");
     return path === "" ? "/" : decodeURIComponent(path);
   });

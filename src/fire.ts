@@ -42,6 +42,8 @@ export interface FireTally {
 export interface ConfirmedFire {
   readonly id: number;
   readonly messageId: string;
+  /** The W3C trace context the message carries, so a worker's trace can be found from the log. */
+  readonly traceparent: string;
   readonly slotMs: number;
   /** From the slot to the broker's confirm, seconds. */
   readonly lagSeconds: number;
@@ -102,8 +104,9 @@ export async function fireBatch(deps: FireDeps, rows: ClaimedRow[], dbNowMs: num
       if (update.outcome === "ok") {
         tally.executions += 1;
         const { id, slotMs } = plan.row;
-        const messageId = plan.kind === "publish" ? plan.message.messageId : "";
-        tally.confirmed.push({ id, messageId, slotMs, lagSeconds: (firedAt - slotMs) / 1000 });
+        const message = plan.kind === "publish" ? plan.message : null;
+        const traceparent = String(message?.properties.headers.traceparent ?? "");
+        tally.confirmed.push({ id, messageId: message?.messageId ?? "", traceparent, slotMs, lagSeconds: (firedAt - slotMs) / 1000 });
       } else {
         tally.failures += 1;
         tally.failed.push(`schedule ${plan.row.id}: ${update.error}`);

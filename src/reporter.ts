@@ -119,7 +119,9 @@ export function createReporter(deps: ReporterDeps): Report {
       log.info(
         `Fired ${tally.confirmed.length} schedule(s)${others.length > 0 ? ` (${others.join(", ")})` : ""}: first ${first.id} for ${iso(first.slotMs)}, lag ${Math.round(first.lagSeconds * 1000)} ms (max ${Math.round(maxLag * 1000)} ms)`,
       );
-      for (const fire of tally.confirmed) log.debug(`fired schedule ${fire.id} messageId=${fire.messageId} lag_ms=${Math.round(fire.lagSeconds * 1000)}`);
+      for (const fire of tally.confirmed) {
+        log.debug(`fired schedule ${fire.id} messageId=${fire.messageId} traceparent=${fire.traceparent} lag_ms=${Math.round(fire.lagSeconds * 1000)}`);
+      }
     }
     if (tally.failed.length > 0) {
       log.warn(`${tally.failed.length} fire(s) failed and moved on`, { first: tally.failed[0] });

@@ -287,3 +287,12 @@ describe("several PostgreSQL hosts (failover)", () => {
     expect(errorOf({ DATABASE_URL: "postgres:///db" }).message).toContain("is invalid: expected postgres://user:password@host:port/database");
   });
 });
+
+describe("heartbeat=0 in RABBITMQ_URL", () => {
+  test("is a bad configuration (exit 2 before connecting), naming the variable with the password masked", () => {
+    expect(() => loadConfig({ env: { RABBITMQ_URL: "amqp://guest:s3cret@mq:5672/?heartbeat=0" } })).toThrow(
+      'RABBITMQ_URL="amqp://guest:***@mq:5672/?heartbeat=0" is invalid: expected no heartbeat=0 in the URL',
+    );
+    expect(loadConfig({ env: { RABBITMQ_URL: "amqp://guest:s3cret@mq:5672/?heartbeat=5" } }).mq.urls).toHaveLength(1);
+  });
+});

@@ -101,8 +101,8 @@ describe("reporter", () => {
     tally.missed = 3;
     tally.firedAtMs = 1_796_000_000_000;
     tally.confirmed.push(
-      { id: 42, messageId: "42:1795999999990", slotMs: 1_795_999_999_990, lagSeconds: 0.01 },
-      { id: 43, messageId: "43:1795999999960", slotMs: 1_795_999_999_960, lagSeconds: 0.04 },
+      { id: 42, messageId: "42:1795999999990", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", slotMs: 1_795_999_999_990, lagSeconds: 0.01 },
+      { id: 43, messageId: "43:1795999999960", traceparent: "00-1af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01", slotMs: 1_795_999_999_960, lagSeconds: 0.04 },
     );
     tally.failed.push("schedule 44: nacked by the broker");
     report({ type: "batch committed", tally });
@@ -110,8 +110,8 @@ describe("reporter", () => {
     expect(metrics.lag.count).toBe(2);
     expect(said()).toEqual([
       "INFO Fired 2 schedule(s) (1 failed): first 42 for 2026-11-30T00:53:19.990Z, lag 10 ms (max 40 ms)",
-      "DEBUG fired schedule 42 messageId=42:1795999999990 lag_ms=10",
-      "DEBUG fired schedule 43 messageId=43:1795999999960 lag_ms=40",
+      "DEBUG fired schedule 42 messageId=42:1795999999990 traceparent=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01 lag_ms=10",
+      "DEBUG fired schedule 43 messageId=43:1795999999960 traceparent=00-1af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01 lag_ms=40",
       'WARNING 1 fire(s) failed and moved on first="schedule 44: nacked by the broker"',
       "DEBUG fire failed: schedule 44: nacked by the broker",
     ]);

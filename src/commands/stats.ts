@@ -4,7 +4,7 @@ import { createDatabase } from "../db.ts";
 import { explainDatabaseError } from "../diagnose.ts";
 import { describeSchedule } from "../schedule.ts";
 import { LIST_LIMIT, scheduleHealth, type ScheduleHealth } from "../stats.ts";
-import { httpGet, probeFailure, localBaseUrl, parseUrlArg, urlArg } from "./healthcheck.ts";
+import { httpGet, localBaseUrl, parseUrlArg, probeFailure, urlArg } from "./http-probe.ts";
 import { connectArgs, dbArgs, EXIT, flagOf, httpArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 
 /** A running instance may be busy; `stats` must not hang on it. */

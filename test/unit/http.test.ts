@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { localBaseUrl, parseUrlArg } from "../../src/commands/healthcheck.ts";
+import { localBaseUrl, parseUrlArg } from "../../src/commands/http-probe.ts";
 import { handleRequest, type HealthSource } from "../../src/http.ts";
 import { createMetrics, LAG_BUCKETS, observeLag } from "../../src/metrics.ts";
 import { parseExposition } from "../support/prometheus.ts";

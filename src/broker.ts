@@ -3,7 +3,8 @@
  * publishing that reports a definite outcome per message (confirmed, failed, unknown).
  */
 import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from "amqplib";
-import { ConfigError, type BrokerConfig } from "./config.ts";
+import type { BrokerConfig } from "./config-values.ts";
+import { ConfigError } from "./config.ts";
 import type { OutgoingMessage } from "./message.ts";
 import type { PublishOutcome } from "./plan.ts";
 import { brokerUrlProblem, HEARTBEAT_SECONDS } from "./amqp-url.ts";

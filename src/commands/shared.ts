@@ -3,8 +3,9 @@ import type { ArgsDef } from "citty";
 import { accessSync, constants, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { allConfigArgs } from "../cli/options.ts";
-import { ConfigError, FLAG_SETTINGS, flagName, loadConfig, processSources, type Config } from "../config.ts";
+import { ConfigError, loadConfig, processSources, type Config } from "../config.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { FLAG_SETTINGS, flagName } from "../settings.ts";
 
 export { connectArgs, dbArgs, flagOf, httpArgs, logArgs, mqArgs } from "../cli/options.ts";
 

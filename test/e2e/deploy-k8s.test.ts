@@ -17,7 +17,8 @@ import { Deployment, type IDeployment } from "kubernetes-models/apps/v1/Deployme
 import { PodDisruptionBudget, type IPodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
 import { Service, type IService } from "kubernetes-models/v1/Service";
 import { ServiceMonitor, type IServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor";
-import { loadConfig, SETTINGS } from "../../src/config.ts";
+import { loadConfig } from "../../src/config.ts";
+import { SETTINGS } from "../../src/settings.ts";
 
 const DIR = resolve(import.meta.dir, "../../scripts/deploy/k8s");
 

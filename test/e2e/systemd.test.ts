@@ -14,7 +14,8 @@ import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, r
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { loadConfig, SETTINGS } from "../../src/config.ts";
+import { loadConfig } from "../../src/config.ts";
+import { SETTINGS } from "../../src/settings.ts";
 import { requireBinary } from "../support/binary.ts";
 import { createRabbitUser, type RabbitUser } from "../support/rabbit-user.ts";
 import { createTestDatabase, createTestQueue, insertSchedules, uniqueName, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";

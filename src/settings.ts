@@ -1,0 +1,59 @@
+/**
+ * The table of every setting the program reads: its variable, default and kind. `loadConfig`
+ * (config.ts) resolves and validates them; the CLI layer derives its flags from this table.
+ */
+
+/** `secret` and `url` values may hold credentials: they are scrubbed from logs, shown masked and may come from `*_FILE`. */
+export type SettingKind = "string" | "secret" | "url";
+export interface Setting {
+  readonly env: string;
+  readonly default: string | null;
+  readonly kind: SettingKind;
+}
+
+const s = (env: string, def: string | null, kind: SettingKind = "string"): Setting => ({ env, default: def, kind });
+
+/** Every variable the program reads. Secrets and URLs have no CLI flag: flags show in `ps`. */
+export const SETTINGS = [
+  s("DATABASE_URL", null, "url"),
+  s("POSTGRES_HOST", "db"),
+  s("POSTGRES_PORT", "5432"),
+  s("POSTGRES_DB", "rune"),
+  s("POSTGRES_USER", "postgres"),
+  s("POSTGRES_PASSWORD", "postgres", "secret"),
+  s("RABBITMQ_URL", null, "url"),
+  s("RABBITMQ_HOST", "rabbitmq"),
+  s("RABBITMQ_PORT", "5672"),
+  s("RABBITMQ_USER", "guest"),
+  s("RABBITMQ_PASSWORD", "guest", "secret"),
+  s("RABBITMQ_QUEUE", "workflow_queue"),
+  s("RABBITMQ_QUEUE_TYPE", "classic"),
+  s("SCHEDULER_POLL_INTERVAL", "30"),
+  s("SCHEDULER_LOOK_AHEAD", "60"),
+  s("SCHEDULER_BATCH_SIZE", "500"),
+  s("SCHEDULER_MAX_MESSAGE_BYTES", "16777216"),
+  s("SCHEDULER_MISFIRE_GRACE", "0"),
+  s("SCHEDULER_PAUSE_AFTER_FAILURES", "0"),
+  s("SCHEDULER_MAX_RETRIES", "5"),
+  s("SCHEDULER_MAX_OUTAGE", "0"),
+  s("SCHEDULER_BATCH_BYTES", "16777216"),
+  s("SCHEDULER_HEALTHCHECK_INTERVAL", "300"),
+  s("SCHEDULER_CONNECT_TIMEOUT", "10"),
+  s("SCHEDULER_HTTP_HOST", "127.0.0.1"),
+  s("SCHEDULER_HTTP_PORT", "8080"),
+  s("SCHEDULER_SHUTDOWN_TIMEOUT", "10"),
+  s("SCHEDULER_NOTIFY_CHANNEL", null),
+  s("LOG_LEVEL", "INFO"),
+  s("LOG_FORMAT", "text"),
+  s("ENCRYPTION_KEY", null, "secret"),
+] as const satisfies readonly Setting[];
+
+export type SettingName = (typeof SETTINGS)[number]["env"];
+
+/** `SCHEDULER_POLL_INTERVAL` → `poll-interval`, `POSTGRES_HOST` → `postgres-host`. */
+export function flagName(env: string): string {
+  return env.replace(/^SCHEDULER_/, "").toLowerCase().replaceAll("_", "-");
+}
+
+/** The settings that may be given as CLI flags (everything but secrets and URLs). */
+export const FLAG_SETTINGS = SETTINGS.filter((setting) => setting.kind === "string");

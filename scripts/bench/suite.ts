@@ -43,7 +43,7 @@ export interface Settings {
 }
 
 export const DEFAULTS: Omit<Settings, "binary"> = {
-  runs: 3,
+  runs: 5,
   sections: SECTIONS,
   burstRows: [10_000, 100_000],
   replicas: [1, 2, 3],

@@ -7,6 +7,7 @@ import type { BrokerConfig } from "./config-values.ts";
 import { ConfigError } from "./config.ts";
 import type { OutgoingMessage } from "./message.ts";
 import type { PublishOutcome } from "./plan.ts";
+import type { Publisher } from "./ports.ts";
 import { brokerUrlProblem, HEARTBEAT_SECONDS } from "./amqp-url.ts";
 import { maskUrl } from "./redact.ts";
 
@@ -18,19 +19,6 @@ export { brokerUrlProblem, HEARTBEAT_SECONDS };
 export const CONFIRM_TIMEOUT_MS = 10_000;
 /** A close handshake not finished by then is cut: a dead or stalled link never sends CloseOk. */
 export const CLOSE_TIMEOUT_MS = 2_000;
-
-export interface Publisher {
-  /** Publishes every message, waits for the broker, returns one outcome per message, in order. */
-  publishBatch(messages: readonly OutgoingMessage[]): Promise<PublishOutcome[]>;
-  readonly connected: boolean;
-  /** True while the broker applies flow control (memory or disk alarm); absent: never blocks. */
-  readonly blocked?: boolean;
-  /** Why the link is gone, once it is. */
-  readonly closedReason?: string | null;
-  /** The broker's max message body size, once it refused a larger message by closing the channel. */
-  readonly maxBodyBytes?: number | null;
-  close(): Promise<void>;
-}
 
 export interface BrokerLink extends Publisher {
   /** Set once the connection is gone; a new link must be made. */

@@ -4,7 +4,6 @@
  * It changes no counter and writes no log line: the engine applies the tally only once the
  * transaction that records these updates has committed.
  */
-import type { Publisher } from "./broker.ts";
 import type { Clock } from "./clock.ts";
 import type { ClaimedRow } from "./message.ts";
 import {
@@ -16,6 +15,7 @@ import {
   type PublishOutcome,
   type RowUpdate,
 } from "./plan.ts";
+import type { Publisher } from "./ports.ts";
 
 export interface FireDeps {
   readonly publisher: Publisher;

@@ -8,10 +8,10 @@
  * verb that holds it makes the engine's claim skip the row until the verb commits. So a row is
  * written by one of them at a time, each write whole.
  */
-import type { Publisher } from "./broker.ts";
 import type { Sql } from "./db.ts";
 import { buildMessage, manualMessageId, type ClaimedRow, type OutgoingMessage } from "./message.ts";
 import type { PublishOutcome } from "./plan.ts";
+import type { Publisher } from "./ports.ts";
 import { describeSchedule, nextSlotAfter, scheduleOf, slotsInWindow, type Schedule } from "./schedule.ts";
 import { cronFields, scheduleColumns } from "./store.ts";
 

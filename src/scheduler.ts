@@ -6,25 +6,15 @@
  * into log lines and counters. Design notes: README, "How scheduling works" and "Failure behaviour".
  */
 import { backoffDelay } from "./backoff.ts";
-import type { Publisher } from "./broker.ts";
 import type { Clock } from "./clock.ts";
 import { databaseFailure, DependencyError, giveUpReason, isPermanentRefusal, TableLockedError } from "./dependency.ts";
 import type { EngineStatus, Report } from "./events.ts";
 import { fireBatch, type FireResult } from "./fire.ts";
-import type { ClaimedRow } from "./message.ts";
-import type { PlanOptions, RowUpdate } from "./plan.ts";
-import type { BatchResult, ClaimRequest, InvalidRow, PollResult } from "./store.ts";
+import type { PlanOptions } from "./plan.ts";
+import type { EngineStore, Publisher } from "./ports.ts";
+import type { BatchResult, ClaimRequest, PollResult } from "./store.ts";
 
 export { DependencyError };
-
-export interface EngineStore {
-  ping(): Promise<void>;
-  poll(lookAheadMs: number, skipIds: readonly number[]): Promise<PollResult>;
-  /** One claim transaction: lock due rows, let `fire` publish them, write its updates, commit. */
-  claimBatch(request: ClaimRequest, fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>): Promise<BatchResult>;
-  findInvalid(): Promise<InvalidRow[]>;
-  countPaused(): Promise<number>;
-}
 
 export interface EngineOptions extends PlanOptions {
   readonly pollIntervalMs: number;

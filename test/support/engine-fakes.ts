@@ -3,14 +3,14 @@
  * src/scheduler.ts: no services. Every fake counts its calls and keeps a trace, so tests wait on
  * conditions ("three claims", "attempt 2 logged") instead of sleeping.
  */
-import type { Publisher } from "../../src/broker.ts";
 import { createClock, type Clock } from "../../src/clock.ts";
 import { createLogger, type LogSink } from "../../src/log.ts";
 import type { ClaimedRow, OutgoingMessage } from "../../src/message.ts";
 import { createMetrics, type Metrics } from "../../src/metrics.ts";
 import type { PublishOutcome, RowUpdate } from "../../src/plan.ts";
+import type { EngineStore, Publisher } from "../../src/ports.ts";
 import { createReporter } from "../../src/reporter.ts";
-import { startEngine, type Engine, type EngineDeps, type EngineOptions, type EngineStore } from "../../src/scheduler.ts";
+import { startEngine, type Engine, type EngineDeps, type EngineOptions } from "../../src/scheduler.ts";
 import { MESSAGE_OVERHEAD_BYTES, type ClaimRequest, type InvalidRow } from "../../src/store.ts";
 
 export interface FakeRow {

@@ -5,9 +5,9 @@
  * that happens within a second happened because of the event.
  */
 import { afterEach, expect, test } from "bun:test";
-import type { Publisher } from "../../src/broker.ts";
 import { createClock } from "../../src/clock.ts";
 import { createMetrics } from "../../src/metrics.ts";
+import type { Publisher } from "../../src/ports.ts";
 import { startEngine, type Engine, type EngineOptions } from "../../src/scheduler.ts";
 import { createReporter } from "../../src/reporter.ts";
 import { fakeStore, memoryLog, OPTIONS as BASE, row } from "../support/engine-fakes.ts";

@@ -3,8 +3,8 @@
  * once, so one claims and records while another waits for its confirms. Against fakes.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import type { Publisher } from "../../src/broker.ts";
 import type { OutgoingMessage } from "../../src/message.ts";
+import type { Publisher } from "../../src/ports.ts";
 import { CLAIM_LANES, type Engine } from "../../src/scheduler.ts";
 import { connectionRefused, fakeStore, launch, row } from "../support/engine-fakes.ts";
 import { waitFor } from "../support/services.ts";

@@ -11,7 +11,6 @@ import type { Publisher } from "./ports.ts";
 import { brokerUrlProblem, HEARTBEAT_SECONDS } from "./amqp-url.ts";
 import { maskUrl } from "./redact.ts";
 
-export { brokerUrlProblem, HEARTBEAT_SECONDS };
 /**
  * A batch that hears no confirm for this long counts as unknown (the rows stay due) and the link
  * is reset. Silence, not total time: a large batch on a slow link that keeps confirming goes on.

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { brokerUrl, brokerUrlProblem, HEARTBEAT_SECONDS } from "../../src/broker.ts";
+import { brokerUrlProblem, HEARTBEAT_SECONDS } from "../../src/amqp-url.ts";
+import { brokerUrl } from "../../src/broker.ts";
 import { ConfigError } from "../../src/config.ts";
 
 describe("brokerUrl", () => {

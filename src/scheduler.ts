@@ -14,7 +14,6 @@ import type { PlanOptions } from "./plan.ts";
 import type { EngineStore, Publisher } from "./ports.ts";
 import type { BatchResult, ClaimRequest, PollResult } from "./store.ts";
 
-
 export interface EngineOptions extends PlanOptions {
   readonly pollIntervalMs: number;
   readonly lookAheadMs: number;

@@ -5,7 +5,7 @@
  */
 import { copyFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort } from "../../test/support/faults.ts";
+import { freePort } from "../../test/support/ports.ts";
 import { checkInvariants, type CheckResult, type FaultWindow, type Violation } from "./check.ts";
 import { describe, label, mulberry32, planEvents, type Fault } from "./plan.ts";
 import { createReplica, type Replica } from "./replicas.ts";

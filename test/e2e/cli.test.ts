@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BINARY, runBinary, startBinary } from "../support/binary.ts";
-import { freePort } from "../support/faults.ts";
+import { freePort } from "../support/ports.ts";
 import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
 
 const COMMANDS = ["run", "check-db", "check-mq", "stats", "healthcheck"] as const;

@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parser } from "@prometheus-io/lezer-promql";
 import { startBinary, type Running } from "../support/binary.ts";
-import { freePort } from "../support/faults.ts";
+import { freePort } from "../support/ports.ts";
 import { parseExposition, type Exposition } from "../support/prometheus.ts";
 import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { runBinary } from "../support/binary.ts";
-import { freePort } from "../support/faults.ts";
+import { freePort } from "../support/ports.ts";
 import { testScope } from "../support/scope.ts";
 import { insertSchedules, waitFor, type TestDatabase } from "../support/services.ts";
 

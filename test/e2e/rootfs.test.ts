@@ -9,11 +9,11 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { collectOutput, requireBinary } from "../support/binary.ts";
+import { freePort } from "../support/ports.ts";
 import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
@@ -179,14 +179,6 @@ async function startNxdomainDns() {
     },
   });
   return { queries, close: () => socket.close() };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const { port } = server.address() as { port: number };
-  await new Promise((done) => server.close(done));
-  return port;
 }
 
 function filesUnder(dir: string): string[] {

@@ -11,12 +11,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadConfig } from "../../src/config.ts";
 import { SETTINGS } from "../../src/settings.ts";
 import { requireBinary } from "../support/binary.ts";
+import { freePort } from "../support/ports.ts";
 import { createRabbitUser, type RabbitUser } from "../support/rabbit-user.ts";
 import { createTestDatabase, createTestQueue, insertSchedules, uniqueName, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
 
@@ -62,15 +62,6 @@ function seconds(span: string): number {
   if (!match) throw new Error(`unsupported time span ${span}`);
   const factor = { ms: 0.001, s: 1, sec: 1, min: 60, m: 60 }[match[2] ?? "s"]!;
   return Number(match[1]) * factor;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
 }
 
 function analyze(args: string[]): { code: number; output: string } {

@@ -7,7 +7,8 @@ import { afterEach, expect, test } from "bun:test";
 import { BrokerConnectError, connectBroker, connectNode } from "../../src/broker.ts";
 import { loadConfig } from "../../src/config.ts";
 import { runBinary } from "../support/binary.ts";
-import { createRig, freePort } from "../support/faults.ts";
+import { createRig } from "../support/faults.ts";
+import { freePort } from "../support/ports.ts";
 import { startProxy, type FaultProxy } from "../support/proxy.ts";
 import { createTestQueue, insertSchedules, waitFor } from "../support/services.ts";
 

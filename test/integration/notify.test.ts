@@ -1,7 +1,7 @@
 /** SCHEDULER_NOTIFY_CHANNEL: a NOTIFY makes the scheduler claim at once; and no HTTP answer holds a secret. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { startBinary, type Running } from "../support/binary.ts";
-import { freePort } from "../support/faults.ts";
+import { freePort } from "../support/ports.ts";
 import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
 
 const SECRETS = { POSTGRES_PASSWORD: "Pg-Notify-Sekr1t", ENCRYPTION_KEY: "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=" };

@@ -3,6 +3,7 @@ import type { Server } from "bun";
 import type postgres from "postgres";
 import { pauseReason } from "../../src/slots.ts";
 import { runBinary, startBinary, type Running } from "../support/binary.ts";
+import { freePort } from "../support/ports.ts";
 import { parseExposition, sampleValue } from "../support/prometheus.ts";
 import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
 
@@ -14,14 +15,6 @@ let queue: TestQueue;
 let scheduler: Running | null = null;
 let base: string;
 const servers: Server<undefined>[] = [];
-
-/** A port nothing listens on (taken, then released). */
-function closedPort(): number {
-  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
-  const port = server.port!;
-  server.stop(true);
-  return port;
-}
 
 function serve(fetch: () => Response | Promise<Response>): string {
   const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch });
@@ -35,7 +28,7 @@ const withoutPort = (text: string) => text.replace(/127\.0\.0\.1:\d+/g, "127.0.0
 beforeAll(async () => {
   [db, seeded, queue] = await Promise.all([createTestDatabase(), createTestDatabase(), createTestQueue()]);
   await queue.consume();
-  const port = closedPort();
+  const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   scheduler = startBinary(["run"], { ...db.env, ...queue.env, SCHEDULER_POLL_INTERVAL: "1", SCHEDULER_HTTP_PORT: String(port) });
   await scheduler.waitForLine(/HTTP health and metrics on/);
@@ -163,7 +156,7 @@ describe("stats", () => {
   });
 
   test("prints a table, and says when no running instance answered", async () => {
-    const url = `http://127.0.0.1:${closedPort()}`;
+    const url = `http://127.0.0.1:${await freePort()}`;
     const result = await runBinary(["stats", "--url", url], seeded.env);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`Schedules in postgres@127.0.0.1:5432/${seeded.name} at `);
@@ -186,7 +179,7 @@ describe("stats", () => {
   });
 
   test("exits 1 with one explained line when the database is unreachable", async () => {
-    const port = String(closedPort());
+    const port = String(await freePort());
     const result = await runBinary(["stats"], { ...seeded.env, POSTGRES_PORT: port });
     expect(result.code).toBe(1);
     expect(result.stdout).toBe("");
@@ -227,7 +220,7 @@ describe("healthcheck", () => {
   });
 
   test("exits 1 when nothing is listening", async () => {
-    const result = await runBinary(["healthcheck", "--url", `http://127.0.0.1:${closedPort()}`], {});
+    const result = await runBinary(["healthcheck", "--url", `http://127.0.0.1:${await freePort()}`], {});
     expect([result.code, withoutPort(result.stderr)]).toEqual([1, "unhealthy: no answer from http://127.0.0.1:PORT/healthz: connection refused\n"]);
   });
 

@@ -6,7 +6,7 @@
 import { afterEach, expect, test } from "bun:test";
 import amqp, { type ChannelModel } from "amqplib";
 import { startBinary } from "../support/binary.ts";
-import { freePort } from "../support/faults.ts";
+import { freePort } from "../support/ports.ts";
 import { createTestDatabase, insertSchedules, MQ_URL, uniqueName, waitFor, type TestDatabase } from "../support/services.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];

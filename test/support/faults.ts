@@ -2,8 +2,8 @@
  * A scheduler wired through fault proxies: its own database, queue, PostgreSQL and RabbitMQ
  * proxies and HTTP port, plus the probes the resilience tests assert on (rows, readiness).
  */
-import net from "node:net";
 import { startBinary, type Running } from "./binary.ts";
+import { freePort } from "./ports.ts";
 import { startProxy, type FaultProxy } from "./proxy.ts";
 import { createTestDatabase, createTestQueue, PG, type TestDatabase, type TestQueue } from "./services.ts";
 
@@ -31,14 +31,6 @@ export interface RowState {
   failure_count: number;
   last_error: string | null;
   due: boolean;
-}
-
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** Builds a rig; everything it creates is registered with `cleanups` (run in reverse). */

@@ -187,6 +187,18 @@ export function refusedSizeLimit(closeText: string): number | null {
   return match ? Number(match[1]) : null;
 }
 
+/**
+ * What to do about a batch returned NO_ROUTE (its queue is missing), given when it was published
+ * and when this link last declared the queue: declared since the batch went out, the batch only
+ * met the same disappearance (retry it); missing again right after a declaration, something
+ * deletes it on purpose (fail the fires); otherwise declare it again.
+ */
+export function queueRecovery(at: { publishedAtMs: number; declaredAtMs: number; nowMs: number }): "already declared" | "vanished again" | "declare" {
+  if (at.publishedAtMs < at.declaredAtMs) return "already declared";
+  if (at.nowMs - at.declaredAtMs < REDECLARE_GUARD_MS) return "vanished again";
+  return "declare";
+}
+
 function brokerLink(
   connection: ChannelModel,
   channel: ConfirmChannel,
@@ -198,6 +210,7 @@ function brokerLink(
   let blocked = false;
   let maxBodyBytes: number | null = null;
   let declaredAt = Number.NEGATIVE_INFINITY;
+  let redeclaring: Promise<PublishOutcome> | null = null;
   /** Batches waiting for confirms; each is settled "unknown" if the link drops. */
   const inFlight = new Set<(reason: string) => void>();
   const returned = new Map<string, { code: number; text: string }>();
@@ -238,17 +251,25 @@ function brokerLink(
    * environment's fault, not the rows'. Declare it again and let the rows be claimed again;
    * only a queue that cannot be declared (or vanishes again at once) fails the fires.
    */
-  async function recoverQueue(why: string): Promise<PublishOutcome> {
-    if (Date.now() - declaredAt < REDECLARE_GUARD_MS) {
+  async function recoverQueue(why: string, publishedAtMs: number): Promise<PublishOutcome> {
+    // Batches in flight at once (claim lanes) share one declaration: a batch published before
+    // the queue was last declared was returned because of the same disappearance.
+    if (redeclaring !== null) return redeclaring;
+    const decision = queueRecovery({ publishedAtMs, declaredAtMs: declaredAt, nowMs: Date.now() });
+    if (decision === "already declared") return { status: "retry", reason: `queue "${queue}" was missing (${why}) and has been declared again` };
+    if (decision === "vanished again") {
       return { status: "failed", reason: `returned by the broker as unroutable: ${why}; queue "${queue}" vanished again right after it was declared` };
     }
-    try {
-      await redeclareQueue();
-      declaredAt = Date.now();
-      return { status: "retry", reason: `queue "${queue}" was missing (${why}) and has been declared again` };
-    } catch (error) {
-      return { status: "failed", reason: `returned by the broker as unroutable: ${why}; declaring queue "${queue}" failed: ${(error as Error).message}` };
-    }
+    redeclaring = (async (): Promise<PublishOutcome> => {
+      try {
+        await redeclareQueue();
+        declaredAt = Date.now();
+        return { status: "retry", reason: `queue "${queue}" was missing (${why}) and has been declared again` };
+      } catch (error) {
+        return { status: "failed", reason: `returned by the broker as unroutable: ${why}; declaring queue "${queue}" failed: ${(error as Error).message}` };
+      }
+    })().finally(() => (redeclaring = null));
+    return redeclaring;
   }
 
   async function publishBatch(messages: readonly OutgoingMessage[]): Promise<PublishOutcome[]> {
@@ -256,7 +277,8 @@ function brokerLink(
     if (messages.length === 0) return [];
     if (closedReason !== null) return messages.map(() => ({ status: "unknown", reason: closedReason! }));
     let pending = messages.length;
-    let lastHeardMs = Date.now();
+    const publishedAtMs = Date.now();
+    let lastHeardMs = publishedAtMs;
     const noRoute: number[] = [];
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
@@ -329,7 +351,7 @@ function brokerLink(
       inFlight.delete(abandon);
     }
     if (noRoute.length > 0) {
-      const recovered = await recoverQueue((outcomes[noRoute[0]!] as { reason: string }).reason);
+      const recovered = await recoverQueue((outcomes[noRoute[0]!] as { reason: string }).reason, publishedAtMs);
       for (const i of noRoute) outcomes[i] = recovered;
     }
     return outcomes as PublishOutcome[];

@@ -2,16 +2,13 @@
  * Rows and messages that cannot be fired normally (SPEC §4 "Invalid rows", "Outcome per row"):
  * each gets its handling, the normal rows beside them keep firing, and nothing loops hot.
  */
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import amqp from "amqplib";
 import { startBinary } from "../support/binary.ts";
-import { createRig } from "../support/faults.ts";
-import { createTestDatabase, createTestQueue, insertSchedules, MQ_URL, waitFor } from "../support/services.ts";
+import { testScope } from "../support/scope.ts";
+import { bulkInsert, createTestDatabase, createTestQueue, insertSchedules, MQ_URL, waitFor } from "../support/services.ts";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-});
+const scope = testScope();
 
 const stderrLines = (output: string) => output.split("\n").filter((line) => / (WARNING|ERROR|CRITICAL) /.test(line));
 
@@ -28,7 +25,7 @@ const UNICODE = {
 };
 
 test("invalid rows are never claimed and warned about once; NULL, deep and unusual-Unicode data fire; too large fails with the reason", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const sql = rig.db.sql;
   const [workflow] = await sql<{ id: number }[]>`INSERT INTO workflows (name, workflow_data) VALUES ('ok', '{"a": 1}') RETURNING id`;
   const wf = workflow!.id;
@@ -84,11 +81,11 @@ test("invalid rows are never claimed and warned about once; NULL, deep and unusu
 }, 30_000);
 
 test("a queue deleted under a running scheduler is declared again: the fire is retried, not failed, and lands in the new queue", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const scheduler = rig.start();
   await scheduler.waitForLine(/RabbitMQ connection established/);
   const admin = await amqp.connect(MQ_URL);
-  cleanups.push(() => admin.close());
+  scope.defer(() => admin.close());
   const channel = await admin.createChannel();
   await channel.deleteQueue(rig.queue.name);
   const [lost] = await insertSchedules(rig.db.sql, [{ dueInMs: -100, intervalSeconds: 3600 }]);
@@ -106,15 +103,36 @@ test("a queue deleted under a running scheduler is declared again: the fire is r
   expect(scheduler.output()).not.toMatch(/CRITICAL|Uncaught/);
 }, 30_000);
 
+test("a queue deleted in the middle of a burst (two claim lanes in flight) is declared again once, and no row is marked failed", async () => {
+  const rig = await scope.rig();
+  await bulkInsert(rig.db, 3_000, 3600, "(now() AT TIME ZONE 'UTC') + interval '2 seconds'");
+  const scheduler = rig.start();
+  await scheduler.waitForLine(/RabbitMQ connection established/);
+  const admin = await amqp.connect(MQ_URL);
+  scope.defer(() => admin.close());
+  const channel = await admin.createChannel();
+  await waitFor("the burst under way", () => rig.queue.messages.length > 0, 15_000, 1);
+  await channel.deleteQueue(rig.queue.name);
+  const [done] = await waitFor("every row recorded", async () => {
+    const rows = await rig.db.sql<{ fired: number; failed: number }[]>`
+      SELECT count(*) FILTER (WHERE run_count = 1)::int AS fired, count(*) FILTER (WHERE failure_count > 0)::int AS failed
+        FROM scheduled_workflows`;
+    return rows[0]!.fired + rows[0]!.failed === 3_000 ? rows : null;
+  }, 30_000, 100);
+  expect(done).toEqual({ fired: 3_000, failed: 0 });
+  expect((await channel.checkQueue(rig.queue.name)).messageCount).toBeGreaterThan(0);
+  expect(scheduler.output()).not.toMatch(/vanished again|CRITICAL|Uncaught/);
+}, 60_000);
+
 test("a full queue with x-overflow reject-publish: the nack is a failed fire with the reason, the scheduler keeps running", async () => {
   const db = await createTestDatabase();
-  cleanups.push(() => db.drop());
+  scope.defer(() => db.drop());
   // No consumer: the first message fills the queue, the second is refused.
   const queue = await createTestQueue({ arguments: { "x-max-length": 1, "x-overflow": "reject-publish" } });
-  cleanups.push(() => queue.drop());
+  scope.defer(() => queue.drop());
   const [first] = await insertSchedules(db.sql, [{ dueInMs: -2_000, intervalSeconds: 3600 }]);
   const scheduler = startBinary(["run"], { ...db.env, ...queue.env, SCHEDULER_POLL_INTERVAL: "1" });
-  cleanups.push(() => scheduler.stop("SIGKILL"));
+  scope.defer(() => scheduler.stop("SIGKILL"));
   await waitFor("the first fire", async () => {
     const [row] = await db.sql<{ run_count: number }[]>`SELECT run_count FROM scheduled_workflows WHERE id = ${first!}`;
     return row!.run_count === 1;

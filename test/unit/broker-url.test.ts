@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { brokerUrlProblem, HEARTBEAT_SECONDS } from "../../src/amqp-url.ts";
-import { brokerUrl } from "../../src/broker.ts";
+import { brokerUrl, queueRecovery } from "../../src/broker.ts";
 import { ConfigError } from "../../src/config.ts";
 
 describe("brokerUrl", () => {
@@ -38,5 +38,18 @@ describe("brokerUrl", () => {
   test("accepts a positive heartbeat and a URL without one", () => {
     expect(brokerUrlProblem("amqp://mq?heartbeat=1")).toBeNull();
     expect(brokerUrlProblem("amqp://mq")).toBeNull();
+  });
+});
+
+describe("queueRecovery (a batch returned NO_ROUTE)", () => {
+  test("declares the queue when it was not declared lately", () => {
+    expect(queueRecovery({ publishedAtMs: 1_000, declaredAtMs: Number.NEGATIVE_INFINITY, nowMs: 1_010 })).toBe("declare");
+    expect(queueRecovery({ publishedAtMs: 20_000, declaredAtMs: 1_000, nowMs: 20_010 })).toBe("declare");
+  });
+  test("retries without declaring again a batch published before the last declaration (another lane's)", () => {
+    expect(queueRecovery({ publishedAtMs: 1_000, declaredAtMs: 1_005, nowMs: 1_020 })).toBe("already declared");
+  });
+  test("fails the fires when the queue vanished again right after it was declared", () => {
+    expect(queueRecovery({ publishedAtMs: 1_010, declaredAtMs: 1_005, nowMs: 1_030 })).toBe("vanished again");
   });
 });

@@ -3,7 +3,7 @@
  * (no retry can help), and whether it is a table lock (wait, do not count it as a failure).
  */
 import { isConnectionError } from "./db.ts";
-import { LOCK_NOT_AVAILABLE } from "./store.ts";
+import { LOCK_NOT_AVAILABLE } from "./claim-batch.ts";
 
 export type Dependency = "PostgreSQL" | "RabbitMQ";
 

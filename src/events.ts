@@ -6,7 +6,8 @@
  */
 import type { Dependency } from "./dependency.ts";
 import type { FireTally } from "./fire.ts";
-import type { InvalidRow, PollResult } from "./store.ts";
+import type { PollResult } from "./store.ts";
+import type { InvalidRow } from "./store-invalid.ts";
 
 /** The engine's own view of its dependencies (readiness and the `*_up` gauges come from it). */
 export interface EngineStatus {

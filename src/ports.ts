@@ -5,7 +5,9 @@
  */
 import type { ClaimedRow, OutgoingMessage } from "./message.ts";
 import type { PublishOutcome, RowUpdate } from "./plan.ts";
-import type { BatchResult, ClaimRequest, InvalidRow, PollResult } from "./store.ts";
+import type { BatchResult } from "./claim-batch.ts";
+import type { ClaimRequest, PollResult } from "./store.ts";
+import type { InvalidRow } from "./store-invalid.ts";
 
 /** The database side: built by `createEngineStore` (src/store.ts). */
 export interface EngineStore {

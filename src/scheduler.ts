@@ -12,7 +12,8 @@ import type { EngineStatus, Report } from "./events.ts";
 import { fireBatch, type FireResult } from "./fire.ts";
 import type { PlanOptions } from "./plan.ts";
 import type { EngineStore, Publisher } from "./ports.ts";
-import type { BatchResult, ClaimRequest, PollResult } from "./store.ts";
+import type { BatchResult } from "./claim-batch.ts";
+import type { ClaimRequest, PollResult } from "./store.ts";
 
 export interface EngineOptions extends PlanOptions {
   readonly pollIntervalMs: number;

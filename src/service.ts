@@ -14,7 +14,7 @@ import type { Logger } from "./log.ts";
 import { createMetrics, healthcheckLine, healthFailedLine } from "./metrics.ts";
 import { createReporter } from "./reporter.ts";
 import { CLAIM_LANES, startEngine, type Engine } from "./scheduler.ts";
-import { createEngineStore } from "./store.ts";
+import { createEngineStore } from "./engine-store.ts";
 import { VERSION_LINE } from "./version.ts";
 
 export interface Service {

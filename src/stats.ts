@@ -7,7 +7,8 @@ import type { Sql } from "./db.ts";
 import { describeSchedule } from "./schedule.ts";
 import { rowCounts, type RowCounts } from "./schema-check.ts";
 import { PAUSED_PREFIX } from "./slots.ts";
-import { claimable, cronFields, invalidCronRows, NO_CRON_COLUMNS, scheduleColumns, type InvalidCronRow, type ScheduleColumns } from "./store.ts";
+import { claimable, cronFields, NO_CRON_COLUMNS, scheduleColumns, type ScheduleColumns } from "./store.ts";
+import { invalidCronRows, type InvalidCronRow } from "./store-invalid.ts";
 
 /** What `stats` reads with the optional columns: which are present, and the ids of bad cron rows. */
 export interface CronView {

@@ -7,7 +7,8 @@
  * Data: one workflow per schedule; every 20th schedule inactive; the first `due` ids due in the
  * last second (by default one full claim); the rest spread uniformly over the next day.
  */
-import { claimDue, poll, recordOutcomes } from "../../src/store.ts";
+import { claimDue, poll } from "../../src/store.ts";
+import { recordOutcomes } from "../../src/store-record.ts";
 import type { RowUpdate } from "../../src/plan.ts";
 import { createDatabase, nowMs, type Sql } from "./env.ts";
 import { insertWorkflows } from "./data.ts";

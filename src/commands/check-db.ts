@@ -16,7 +16,8 @@ import {
   type RowCounts,
   type ScheduleKind,
 } from "../schema-check.ts";
-import { invalidCronRows, type InvalidCronRow, type ScheduleColumns } from "../store.ts";
+import type { ScheduleColumns } from "../store.ts";
+import { invalidCronRows, type InvalidCronRow } from "../store-invalid.ts";
 import { connectArgs, dbArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 
 export interface DatabaseReport {

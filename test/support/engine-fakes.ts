@@ -11,7 +11,8 @@ import type { PublishOutcome, RowUpdate } from "../../src/plan.ts";
 import type { EngineStore, Publisher } from "../../src/ports.ts";
 import { createReporter } from "../../src/reporter.ts";
 import { startEngine, type Engine, type EngineDeps, type EngineOptions } from "../../src/scheduler.ts";
-import { MESSAGE_OVERHEAD_BYTES, type ClaimRequest, type InvalidRow } from "../../src/store.ts";
+import { MESSAGE_OVERHEAD_BYTES, type ClaimRequest } from "../../src/store.ts";
+import type { InvalidRow } from "../../src/store-invalid.ts";
 
 export interface FakeRow {
   id: number;

@@ -1,0 +1,104 @@
+/** One claim transaction: the table lock, the claim, the publish, the write-back, the commit (SPEC §4 "Claim & fire"). */
+import { isConnectionError, isSessionAlive, SESSION_LIMITS, StatementDeadlineError, type Sql } from "./db.ts";
+import type { ClaimedRow } from "./message.ts";
+import type { RowUpdate } from "./plan.ts";
+import { claimDue, type ClaimRequest } from "./store.ts";
+import { recordIsolated, type RejectedRow } from "./store-record.ts";
+
+/** What a transaction callback returns once its connection is gone: a promise that never settles. */
+const stranded = () => new Promise<never>(() => {});
+
+/** What one claim transaction did. */
+export interface BatchResult {
+  /** Rows claimed and handed to `fire`. */
+  readonly claimed: number;
+  /** Rows locked: more than `claimed` when the byte budget cut the batch (more are due). */
+  readonly locked: number;
+  /** Rows whose outcome the database refused to record as planned (see {@link recordIsolated}). */
+  readonly rejected: readonly RejectedRow[];
+}
+
+/** SQLSTATE 55P03: `lock_timeout` ran out (SESSION_LIMITS.lockTimeoutMs). */
+export const LOCK_NOT_AVAILABLE = "55P03";
+
+/**
+ * One claim transaction. ORDER MATTERS: the table lock the UPDATE needs is taken first, then the
+ * rows are locked, `fire` publishes them and waits for the broker, and only then are the
+ * outcomes written and the transaction committed; a crash at any point before the commit
+ * leaves every row due again (at-least-once, same message ids).
+ *
+ * THE TABLE LOCK FIRST: row locks (`FOR NO KEY UPDATE`) are granted under a SHARE lock (a plain
+ * CREATE INDEX), but the UPDATE is not; without this, a batch would be published, its UPDATE
+ * would wait until the statement timeout, roll back, and be published again. Taking ROW
+ * EXCLUSIVE (what the UPDATE takes anyway) before claiming means nothing is published that
+ * cannot be recorded: under such a lock the LOCK waits `lock_timeout` and fails with 55P03,
+ * having claimed and published nothing, and the engine tries again.
+ *
+ * CONNECTION LOSS: once the connection is gone (closed, or silent past `deadlineMs` in a
+ * statement), the callback must issue NO further statement, not even the ROLLBACK postgres.js
+ * sends when a callback throws: postgres.js 3.4.9 writes it to the dead socket from a timer, and
+ * that TypeError cannot be caught and ends the process (porsager/postgres#1208). So the callback
+ * is stranded (left pending; nothing refers to it, so it is collected) and this function rejects
+ * with the connection error. The server rolls the transaction back when the session ends.
+ */
+export async function claimBatch(
+  sql: Sql,
+  request: ClaimRequest,
+  fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>,
+  deadlineMs: number = SESSION_LIMITS.statementDeadlineMs,
+): Promise<BatchResult> {
+  let lost = false;
+  let giveUp!: (error: Error) => void;
+  const gaveUp = new Promise<never>((_, reject) => (giveUp = reject));
+  let watchdog: ReturnType<typeof setTimeout> | undefined;
+  const watch = (what: string) => {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(() => {
+      lost = true;
+      giveUp(new StatementDeadlineError(what, deadlineMs));
+    }, deadlineMs);
+  };
+  const step = async <T>(statement: Promise<T>): Promise<T> => {
+    try {
+      const value = await statement;
+      if (!lost) return value;
+    } catch (error) {
+      if (!lost && (!isConnectionError(error) || isSessionAlive(error))) throw error;
+      lost = true;
+    }
+    return stranded();
+  };
+
+  watch("BEGIN, locking and claiming due rows");
+  const transaction = sql.begin(async (tx) => {
+    const txSql = tx as unknown as Sql;
+    // Pipelined: one round trip. `execute()` sends the LOCK now, before the claim (postgres.js
+    // sends a query only once awaited); if the LOCK fails, the claim fails with it.
+    const tableLock = txSql`LOCK TABLE scheduled_workflows IN ROW EXCLUSIVE MODE`.execute();
+    const claim = claimDue(txSql, request);
+    claim.catch(() => {}); // its error is the lock's when the lock fails; awaited below otherwise
+    await step(tableLock);
+    const { rows, dbNowMs, locked } = await step(claim);
+    if (rows.length === 0) return { claimed: 0, locked, rejected: [] };
+    // Publishing has its own bound (the broker's confirm deadline).
+    clearTimeout(watchdog);
+    let updates: RowUpdate[];
+    try {
+      updates = await fire(rows, dbNowMs);
+    } catch (error) {
+      if (lost) return stranded();
+      throw error;
+    }
+    if (lost) return stranded();
+    watch("recording outcomes and COMMIT");
+    const rejected = await step(recordIsolated(txSql, updates));
+    return { claimed: rows.length, locked, rejected };
+  });
+  // postgres.js rejects `begin` as soon as the connection closes, even while `fire` still runs.
+  transaction.catch(() => (lost = true));
+  try {
+    return await Promise.race([transaction, gaveUp]);
+  } finally {
+    clearTimeout(watchdog);
+  }
+}

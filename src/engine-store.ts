@@ -1,0 +1,68 @@
+/** The engine's port to PostgreSQL (ports.ts EngineStore), over a renewable pool, with every statement bounded. */
+import { claimBatch } from "./claim-batch.ts";
+import { SESSION_LIMITS, withDeadline, type RenewablePool, type Sql } from "./db.ts";
+import type { ClaimedRow } from "./message.ts";
+import type { RowUpdate } from "./plan.ts";
+import { scheduleOf } from "./schedule.ts";
+import { ping, poll, scheduleColumns, type ClaimRequest, type ScheduleColumns } from "./store.ts";
+import { countPaused, findInvalid } from "./store-invalid.ts";
+
+/**
+ * The engine's view of the database. Every statement has a deadline; a connection failure
+ * retires the pool (see {@link RenewablePool}) and the engine's next call gets a fresh one.
+ *
+ * The optional cron columns are detected at the first statement (start-up), again at every
+ * invalid-row scan, and after a statement named a column that is gone (42703). Cron rows whose
+ * expression or zone does not compile are skipped by every poll and claim: the scan lists them
+ * (the engine warns once, with the parser's reason), and a claim that meets one first (the
+ * first claim, or a row changed since the scan) leaves it untouched and skips it from then on.
+ */
+export function createEngineStore(pool: RenewablePool, deadlineMs: number = SESSION_LIMITS.statementDeadlineMs) {
+  const statement = <T>(what: string, work: (sql: Sql) => Promise<T>) =>
+    pool.use((sql) => withDeadline(what, work(sql), deadlineMs));
+  let columns: Promise<ScheduleColumns> | null = null;
+  const detect = (sql: Sql): Promise<ScheduleColumns> =>
+    (columns ??= scheduleColumns(sql).catch((error: unknown) => {
+      columns = null;
+      throw error;
+    }));
+  /** Statements that name the optional columns: a 42703 means they changed under us. */
+  const withColumns = async <T>(sql: Sql, work: (found: ScheduleColumns) => Promise<T>): Promise<T> => {
+    const found = await withDeadline("detecting the optional cron columns", detect(sql), deadlineMs);
+    try {
+      return await work(found);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === UNDEFINED_COLUMN) columns = null;
+      throw error;
+    }
+  };
+  let badCron = new Set<number>();
+  const skip = (ids: readonly number[] = []) => (badCron.size === 0 ? ids : [...ids, ...badCron]);
+  const plannable = (row: ClaimedRow) => {
+    if ((row.cronExpression ?? null) === null || scheduleOf(row).ok) return true;
+    badCron.add(row.id);
+    return false;
+  };
+  return {
+    ping: () => statement("ping", ping),
+    poll: (lookAheadMs: number, skipIds?: readonly number[]) =>
+      statement("polling", (sql) => withColumns(sql, (found) => poll(sql, lookAheadMs, skip(skipIds), found))),
+    claimBatch: (request: ClaimRequest, fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>) =>
+      pool.use((sql) =>
+        withColumns(sql, (found) =>
+          claimBatch(sql, { ...request, skipIds: skip(request.skipIds), columns: found }, (rows, dbNowMs) => fire(rows.filter(plannable), dbNowMs), deadlineMs),
+        ),
+      ),
+    findInvalid: () =>
+      statement("looking for invalid rows", async (sql) => {
+        columns = null;
+        const found = await withColumns(sql, (present) => findInvalid(sql, 1000, present));
+        badCron = new Set(found.filter((row) => "cronExpression" in row).map((row) => row.id));
+        return found;
+      }),
+    countPaused: () => statement("counting paused schedules", countPaused),
+  };
+}
+
+/** SQLSTATE 42703: a statement named a column that does not exist. */
+const UNDEFINED_COLUMN = "42703";

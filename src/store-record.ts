@@ -1,0 +1,88 @@
+/**
+ * Writing a claim's outcomes back (SPEC §4 "Outcome per row", "No row stops the others"): one
+ * statement for the batch, and a row the database refuses isolated under a savepoint.
+ */
+import type { TransactionSql } from "postgres";
+import { isConnectionError, type Sql } from "./db.ts";
+import { BOOL, FLOAT8, INT4, TEXT } from "./pg-types.ts";
+import type { RowUpdate } from "./plan.ts";
+
+/** Writes every row's outcome in one statement (SPEC §4 "Outcome per row"). */
+export async function recordOutcomes(sql: Sql, updates: readonly RowUpdate[]): Promise<void> {
+  if (updates.length === 0) return;
+  const ids = updates.map((u) => u.id);
+  const next = updates.map((u) => u.nextMs);
+  const outcomes = updates.map((u) => u.outcome);
+  const errors = updates.map((u) => u.error);
+  const pauses = updates.map((u) => u.pause);
+  await sql`
+    UPDATE scheduled_workflows sw SET
+      next_run_at   = to_timestamp(u.next_ms / 1000.0),
+      last_run_at   = CASE WHEN u.outcome = 'skipped' THEN sw.last_run_at ELSE now() END,
+      run_count     = CASE WHEN u.outcome = 'skipped' THEN sw.run_count ELSE coalesce(sw.run_count, 0) + 1 END,
+      failure_count = CASE u.outcome WHEN 'ok' THEN 0
+                                     WHEN 'failed' THEN coalesce(sw.failure_count, 0) + 1
+                                     ELSE sw.failure_count END,
+      last_error    = u.error,
+      is_active     = sw.is_active AND NOT u.pause,
+      updated_at    = now()
+    FROM unnest(${sql.array(ids, INT4)}::int4[], ${sql.array(next, FLOAT8)}::float8[],
+                ${sql.array(outcomes, TEXT)}::text[], ${sql.array(errors as string[], TEXT)}::text[],
+                ${sql.array(pauses, BOOL)}::bool[])
+      AS u(id, next_ms, outcome, error, pause)
+    WHERE sw.id = u.id`;
+}
+
+/**
+ * The fallback for a row whose full write-back the database rejected (a trigger, a constraint,
+ * `run_count` at the int4 limit): move it on and say why, so it does not fire again at once.
+ */
+export async function recordMoveOn(sql: Sql, update: RowUpdate, reason: string): Promise<void> {
+  await sql`
+    UPDATE scheduled_workflows SET next_run_at = to_timestamp(${update.nextMs} / 1000.0),
+           last_error = ${`rune-scheduler could not record this fire (${update.outcome}): ${reason}`}
+     WHERE id = ${update.id}`;
+}
+
+/** A row whose outcome could not be written as planned. */
+export interface RejectedRow {
+  readonly id: number;
+  readonly reason: string;
+  /** True when {@link recordMoveOn} saved it; false when even that failed (the row is untouched). */
+  readonly movedOn: boolean;
+}
+
+/**
+ * Writes every outcome, isolating a row the database refuses. ORDER MATTERS: the batch UPDATE
+ * runs under a savepoint, so a refusal caused by one row rolls back only that statement and
+ * the rows whose messages were confirmed are still recorded in this transaction; published
+ * messages are never left unrecorded because of another row (they would be published again).
+ * Connection errors are rethrown untouched (the caller must then issue no statement at all).
+ */
+export async function recordIsolated(sql: Sql, updates: readonly RowUpdate[]): Promise<RejectedRow[]> {
+  if (await underSavepoint(sql, (savepoint) => recordOutcomes(savepoint, updates))) return [];
+  const rejected: RejectedRow[] = [];
+  for (const update of updates) {
+    let reason = "";
+    if (await underSavepoint(sql, (savepoint) => recordOutcomes(savepoint, [update]), (why) => (reason = why))) continue;
+    const movedOn = await underSavepoint(sql, (savepoint) => recordMoveOn(savepoint, update, reason));
+    rejected.push({ id: update.id, reason, movedOn });
+  }
+  return rejected;
+}
+
+/**
+ * Runs `work` under a savepoint: true if it succeeded, false (rolled back to it) on an SQL error.
+ * It must be postgres.js's own `savepoint`: inside `begin`, any failed query of the scope fails
+ * the whole transaction at its end, even one the caller caught; a savepoint is a scope of its own.
+ */
+async function underSavepoint(sql: Sql, work: (sql: Sql) => Promise<void>, onError?: (reason: string) => void): Promise<boolean> {
+  try {
+    await (sql as unknown as TransactionSql).savepoint((savepoint) => work(savepoint as unknown as Sql));
+    return true;
+  } catch (error) {
+    if (isConnectionError(error)) throw error;
+    onError?.((error as Error).message);
+    return false;
+  }
+}

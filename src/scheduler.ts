@@ -5,6 +5,7 @@
  * too. It keeps its own status and reports what happens as events; src/reporter.ts turns those
  * into log lines and counters. Design notes: README, "How scheduling works" and "Failure behaviour".
  */
+import { createAlarm } from "./alarm.ts";
 import { backoffDelay } from "./backoff.ts";
 import type { Clock } from "./clock.ts";
 import { databaseFailure, DependencyError, giveUpReason, isPermanentRefusal, TableLockedError } from "./dependency.ts";
@@ -79,9 +80,7 @@ export function startEngine(deps: EngineDeps): Engine {
   let publisher: Publisher | null = null;
   let brokerMaxBodyBytes: number | null = null;
   let stopping = false;
-  let wakeNow: (() => void) | null = null;
-  let wakeRequested = false;
-  let backingOff = false;
+  const alarm = createAlarm();
   let lastPollLocal = clock.local();
   let contentionMs = 0;
   let nextInvalidScan = 0;
@@ -99,30 +98,8 @@ export function startEngine(deps: EngineDeps): Engine {
   const onPublisherChange = () => {
     if (!publisher?.connected) setStatus({ broker: "down" });
     else if (publisher.blocked) setStatus({ broker: "blocked" });
-    if (backingOff) return;
-    wakeRequested = true;
-    wakeNow?.();
+    alarm.wake();
   };
-
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      if (stopping || wakeRequested || ms <= 0) return resolve();
-      const timer = setTimeout(() => finish(), ms);
-      const finish = () => {
-        clearTimeout(timer);
-        wakeNow = null;
-        resolve();
-      };
-      wakeNow = finish;
-    });
-
-  /** Sleeps without being woken: a NOTIFY or a broker event never shortens a back-off. */
-  async function backOff(ms: number): Promise<void> {
-    backingOff = true;
-    wakeRequested = false;
-    await sleep(ms);
-    backingOff = false;
-  }
 
   async function db<T>(doing: string, action: () => Promise<T>): Promise<T> {
     try {
@@ -320,7 +297,7 @@ export function startEngine(deps: EngineDeps): Engine {
         setStatus({ tableLocked: true });
         report({ type: "table locked", doing: error.doing });
       }
-      await backOff(LOCKED_RETRY_MS);
+      await alarm.backOff(LOCKED_RETRY_MS);
       return null;
     }
     // A cycle that recorded rows before it failed made progress, not an outage: start afresh,
@@ -349,7 +326,7 @@ export function startEngine(deps: EngineDeps): Engine {
     const delayMs = retryDelay(failures);
     const limit = !running && options.maxRetries > 0 ? options.maxRetries : null;
     report({ type: "retrying", dependency, attempt: failures, limit, delayMs, error });
-    await backOff(delayMs);
+    await alarm.backOff(delayMs);
     return null;
   }
 
@@ -361,7 +338,7 @@ export function startEngine(deps: EngineDeps): Engine {
       try {
         const current = await ensureConnected();
         // A wake that arrives during the cycle below must still cut the following sleep short.
-        wakeRequested = false;
+        alarm.clearWake();
         const sleepMs = await cycle(current);
         if (status.failures > 0) {
           const since = status.outageSinceLocal;
@@ -369,7 +346,7 @@ export function startEngine(deps: EngineDeps): Engine {
         }
         setStatus({ failures: 0, outageSinceLocal: null });
         running = true;
-        await sleep(sleepMs);
+        await alarm.sleep(sleepMs);
       } catch (error) {
         if (stopping) break;
         if ((await failed(error, running)) !== null) return 1;
@@ -387,14 +364,10 @@ export function startEngine(deps: EngineDeps): Engine {
 
   return {
     done,
-    wake() {
-      if (backingOff) return;
-      wakeRequested = true;
-      wakeNow?.();
-    },
+    wake: () => alarm.wake(),
     async stop() {
       stopping = true;
-      wakeNow?.();
+      alarm.stop();
       return done;
     },
     status: () => status,

@@ -1,22 +1,20 @@
 /** `check-db` with several hosts reports each one: reachable or not, primary or standby, read-only or not. */
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { runBinary } from "../support/binary.ts";
 import { startHostileServer } from "../support/hostile.ts";
 import { startProxy } from "../support/proxy.ts";
+import { testScope } from "../support/scope.ts";
 import { createTestDatabase, PG } from "../support/services.ts";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-});
+const scope = testScope();
 
 test("one line per host; ok while one host serves, FAILED with every host's line when none does", async () => {
   const db = await createTestDatabase();
-  cleanups.push(() => db.drop());
+  scope.defer(() => db.drop());
   const down = await startProxy({ host: PG.host, port: PG.port });
   const up = await startProxy({ host: PG.host, port: PG.port });
   const closer = await startHostileServer("close");
-  cleanups.push(() => down.close(), () => up.close(), () => closer.close());
+  scope.defer(() => down.close(), () => up.close(), () => closer.close());
   down.refuse();
   const env = { POSTGRES_DB: db.name, POSTGRES_USER: PG.user, SCHEDULER_CONNECT_TIMEOUT: "2" };
 
@@ -40,10 +38,10 @@ test("one line per host; ok while one host serves, FAILED with every host's line
 
 test("target_session_attrs=read-write: a read-only host is reported as such and the check fails when no host is writable", async () => {
   const db = await createTestDatabase();
-  cleanups.push(() => db.drop());
+  scope.defer(() => db.drop());
   const a = await startProxy({ host: PG.host, port: PG.port });
   const b = await startProxy({ host: PG.host, port: PG.port });
-  cleanups.push(() => a.close(), () => b.close());
+  scope.defer(() => a.close(), () => b.close());
   await db.sql.unsafe(`ALTER DATABASE ${db.name} SET default_transaction_read_only = on`);
   const url = `postgres://postgres@127.0.0.1:${a.port},127.0.0.1:${b.port}/${db.name}?target_session_attrs=read-write`;
   const { code, stderr } = await runBinary(["check-db"], { DATABASE_URL: url, SCHEDULER_CONNECT_TIMEOUT: "2" });

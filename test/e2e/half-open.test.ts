@@ -4,23 +4,21 @@
  * `run` retries with back-off instead of opening hundreds of connections a second. (Unpatched
  * postgres.js 3.4.9 hung check-db and stats forever and stormed from run: porsager/postgres#1193.)
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { runBinary, startBinary, type Running } from "../support/binary.ts";
 import { startHostileServer, type HostileMode, type HostileServer } from "../support/hostile.ts";
+import { testScope } from "../support/scope.ts";
 import { MQ_URL } from "../support/services.ts";
 
 const CONNECT_TIMEOUT_S = 3;
 /** Start-up of the binary, and a loaded machine. */
 const MARGIN_MS = 2_500;
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-});
+const scope = testScope();
 
 async function hostile(mode: HostileMode): Promise<HostileServer> {
   const server = await startHostileServer(mode);
-  cleanups.push(() => server.close());
+  scope.defer(() => server.close());
   return server;
 }
 
@@ -65,7 +63,7 @@ describe("run against a server that accepts and closes", () => {
   test("keeps retrying with back-off, logs the named line, and never storms", async () => {
     const server = await hostile("close");
     const scheduler: Running = startBinary(["run"], envFor(server, { SCHEDULER_MAX_RETRIES: "0", SCHEDULER_POLL_INTERVAL: "1" }));
-    cleanups.push(() => scheduler.stop("SIGKILL"));
+    scope.defer(() => scheduler.stop("SIGKILL"));
     await scheduler.waitForLine(/closed the connection during start-up/, CONNECT_TIMEOUT_S * 1000 + MARGIN_MS);
     const seenAt = server.accepted;
     const windowStarted = performance.now();
@@ -81,7 +79,7 @@ describe("run against a server that accepts and closes", () => {
   test("SCHEDULER_MAX_RETRIES bounds the attempts at start-up: exit 1 with a CRITICAL line", async () => {
     const server = await hostile("close");
     const scheduler = startBinary(["run"], envFor(server, { SCHEDULER_MAX_RETRIES: "2", SCHEDULER_CONNECT_TIMEOUT: "1" }));
-    cleanups.push(() => scheduler.stop("SIGKILL"));
+    scope.defer(() => scheduler.stop("SIGKILL"));
     const code = await Promise.race([scheduler.proc.exited, Bun.sleep(20_000).then(() => "still running")]);
     expect(code).toBe(1);
     expect(scheduler.output()).toMatch(/CRITICAL/);

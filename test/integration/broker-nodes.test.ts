@@ -3,23 +3,20 @@
  * RabbitMQ stand for two nodes of a cluster. Connects go to the first node that answers, each
  * reconnect starts after the node tried last, and `check-mq` reports every node.
  */
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { BrokerConnectError, connectBroker, connectNode } from "../../src/broker.ts";
 import { loadConfig } from "../../src/config.ts";
 import { runBinary } from "../support/binary.ts";
-import { createRig } from "../support/faults.ts";
 import { freePort } from "../support/ports.ts";
 import { startProxy, type FaultProxy } from "../support/proxy.ts";
+import { testScope } from "../support/scope.ts";
 import { createTestQueue, insertSchedules, waitFor } from "../support/services.ts";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-});
+const scope = testScope();
 
 async function node(): Promise<FaultProxy> {
   const proxy = await startProxy({ host: "127.0.0.1", port: 5672 });
-  cleanups.push(() => proxy.close());
+  scope.defer(() => proxy.close());
   return proxy;
 }
 
@@ -30,13 +27,13 @@ test("connectBroker skips a refusing node, and the next connect starts after the
   const { mq } = loadConfig({ env: { RABBITMQ_HOST: hosts(a, b) } });
   a.refuse();
   const first = await connectBroker(mq, 3_000);
-  cleanups.push(() => first.close().catch(() => {}));
+  scope.defer(() => first.close().catch(() => {}));
   expect([a.openConnections, b.openConnections]).toEqual([0, 1]);
 
   a.resume();
   const acceptedByB = b.acceptedConnections;
   const second = await connectBroker(mq, 3_000);
-  cleanups.push(() => second.close().catch(() => {}));
+  scope.defer(() => second.close().catch(() => {}));
   // Started at a (after b, the node last used), so b was not even tried.
   expect(a.openConnections).toBe(1);
   expect(b.acceptedConnections).toBe(acceptedByB);
@@ -65,7 +62,7 @@ test("a node that accepts and then says nothing costs one connect timeout, then 
   a.stall();
   const started = Date.now();
   const connection = await connectBroker(mq, 1_000);
-  cleanups.push(() => connection.close().catch(() => {}));
+  scope.defer(() => connection.close().catch(() => {}));
   expect(Date.now() - started).toBeGreaterThanOrEqual(900);
   expect(Date.now() - started).toBeLessThan(3_000);
   expect(b.openConnections).toBe(1);
@@ -84,7 +81,7 @@ test("connectNode bounds the handshake by the connect timeout", async () => {
 });
 
 test("run: connects through the second node while the first is down, and follows back to the first when the second goes", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const [a, b] = [await node(), await node()];
   a.refuse();
   const scheduler = rig.start({ RABBITMQ_HOST: hosts(a, b), SCHEDULER_MAX_RETRIES: "0" });
@@ -107,7 +104,7 @@ test("run: connects through the second node while the first is down, and follows
 
 test("check-mq reports each node, and is ok when one works and the queue checks pass", async () => {
   const queue = await createTestQueue();
-  cleanups.push(() => queue.drop());
+  scope.defer(() => queue.drop());
   const dead = await freePort();
   const env = { RABBITMQ_QUEUE: queue.name, SCHEDULER_CONNECT_TIMEOUT: "5" };
 

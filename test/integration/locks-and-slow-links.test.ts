@@ -3,14 +3,12 @@
  * another session, a foreign key from another table, a byte budget per batch, and a broker link
  * that is slow but moving. Real locks, real PostgreSQL and RabbitMQ, the fault proxy for the link.
  */
-import { afterEach, expect, test } from "bun:test";
-import { createRig, duplicates, type Rig } from "../support/faults.ts";
+import { expect, test } from "bun:test";
+import { duplicates, type Rig } from "../support/faults.ts";
+import { testScope } from "../support/scope.ts";
 import { bulkInsert, insertSchedules, waitFor } from "../support/services.ts";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-});
+const scope = testScope();
 
 const measure = (what: string, value: string) => console.log(`[measure] ${what}: ${value}`);
 
@@ -30,11 +28,11 @@ const firedCount = async (rig: Rig) => {
 };
 
 test("a SHARE lock held for 20 s (a plain CREATE INDEX): nothing is published under it, then 200 due rows go once each", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const scheduler = await startReady(rig);
   await bulkInsert(rig.db, 200, 3600, "(now() AT TIME ZONE 'UTC') + interval '1 second'");
   const holder = await rig.db.sql.reserve();
-  cleanups.push(async () => holder.release());
+  scope.defer(async () => holder.release());
   await holder`BEGIN`;
   await holder`LOCK TABLE scheduled_workflows IN SHARE MODE`;
   const lockedAt = Date.now();
@@ -61,7 +59,7 @@ test("a SHARE lock held for 20 s (a plain CREATE INDEX): nothing is published un
 }, 60_000);
 
 test("an insert that checks a foreign key to a claimed row is not blocked by the claim (FOR NO KEY UPDATE)", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   await rig.db.sql`CREATE TABLE runs (id serial PRIMARY KEY, schedule_id int NOT NULL REFERENCES scheduled_workflows (id))`;
   await startReady(rig);
   // Slow confirms hold the claim transaction (and its row locks) open.
@@ -94,7 +92,7 @@ test("an insert that checks a foreign key to a claimed row is not blocked by the
 }, 30_000);
 
 test("SCHEDULER_BATCH_BYTES bounds the message bytes of one claim: 30 rows of 200 KB in batches of at most 4", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const payload = { blob: "x".repeat(200_000) };
   await insertSchedules(rig.db.sql, Array.from({ length: 30 }, () => ({ dueInMs: -100, intervalSeconds: 3600, data: payload })));
   const scheduler = await startReady(rig, { SCHEDULER_BATCH_BYTES: "1000000" });
@@ -109,7 +107,7 @@ test("SCHEDULER_BATCH_BYTES bounds the message bytes of one claim: 30 rows of 20
 }, 40_000);
 
 test("a slow broker link that keeps confirming: a batch taking longer than the confirm deadline goes through once, with no failure", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const scheduler = await startReady(rig);
   // 12 messages of 500 KB at about 400 KB/s: some 15 s for the batch, confirms arriving all along.
   rig.mqProxy.throttle(400_000);

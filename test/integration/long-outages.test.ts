@@ -5,14 +5,12 @@
  * what fell due once the dependency is back. SCHEDULER_MAX_OUTAGE is the opt-in way out.
  * The times from a dependency's return to the first fire are printed (`[measure] …`).
  */
-import { afterEach, expect, test } from "bun:test";
-import { createRig, duplicates, type Rig } from "../support/faults.ts";
+import { expect, test } from "bun:test";
+import { duplicates, type Rig } from "../support/faults.ts";
+import { testScope } from "../support/scope.ts";
 import { insertSchedules, waitFor } from "../support/services.ts";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-});
+const scope = testScope();
 
 const measure = (what: string, ms: number) => console.log(`[measure] ${what}: ${(ms / 1000).toFixed(2)} s`);
 
@@ -36,7 +34,7 @@ async function firstFireAfter(rig: Rig, count: number, timeoutMs: number) {
 }
 
 test("a 60 s broker outage with default settings: still running, not ready, HEALTHCHECK FAILED, then every due row fires once", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const scheduler = await startReady(rig);
   rig.mqProxy.refuse();
   rig.mqProxy.reset();
@@ -66,7 +64,7 @@ test("a 60 s broker outage with default settings: still running, not ready, HEAL
 }, 130_000);
 
 test("a 30 s database outage with default settings: still running, not ready, then every due row fires once", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const scheduler = await startReady(rig);
   await insertSchedules(rig.db.sql, Array.from({ length: 20 }, () => ({ dueInMs: 3_000, intervalSeconds: 3600 })));
   rig.pgProxy.refuse();
@@ -89,7 +87,7 @@ test("a 30 s database outage with default settings: still running, not ready, th
 }, 100_000);
 
 test("SCHEDULER_MAX_OUTAGE: a running scheduler gives up after that long without a dependency, with a CRITICAL line and exit 1", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const scheduler = await startReady(rig, { SCHEDULER_MAX_OUTAGE: "4" });
   rig.mqProxy.refuse();
   rig.mqProxy.reset();
@@ -110,7 +108,7 @@ test("SCHEDULER_MAX_OUTAGE: a running scheduler gives up after that long without
 }, 30_000);
 
 test("a NOTIFY storm during a broker outage does not shorten the back-off", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   await rig.db.sql.unsafe(`
     CREATE FUNCTION storm_notify() RETURNS trigger AS $$ BEGIN PERFORM pg_notify('rune_storm', ''); RETURN NULL; END $$ LANGUAGE plpgsql;
     CREATE TRIGGER storm_notify AFTER INSERT OR UPDATE ON scheduled_workflows FOR EACH STATEMENT EXECUTE FUNCTION storm_notify();`);

@@ -3,14 +3,12 @@
  * computed or recorded, beside normal ones. The normal rows fire once, each edge row gets its
  * own outcome, nothing is published twice, and the scheduler keeps running.
  */
-import { afterEach, expect, test } from "bun:test";
-import { createRig, duplicates } from "../support/faults.ts";
+import { expect, test } from "bun:test";
+import { duplicates } from "../support/faults.ts";
+import { testScope } from "../support/scope.ts";
 import { insertSchedules, waitFor } from "../support/services.ts";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-});
+const scope = testScope();
 
 interface Row {
   id: number;
@@ -22,7 +20,7 @@ interface Row {
 }
 
 test("'-infinity', 'infinity', year 9999, a century late, the largest interval and run_count at the int4 limit: every other row fires once", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const normal = await insertSchedules(rig.db.sql, Array.from({ length: 5 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })));
   const [workflow] = await rig.db.sql<{ id: number }[]>`INSERT INTO workflows (name, workflow_data) VALUES ('edge', '{}') RETURNING id`;
   const edge = async (nextRunAt: string, intervalSeconds: number, runCount = 0) => {

@@ -9,17 +9,15 @@
  * an exit code, not the end of this test run. POSTGRES_1208_LIBRARY points the child at another
  * copy of postgres.js (e.g. an unpatched one from `npm pack postgres@3.4.9`) to see it fail.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { startProxy, type FaultProxy } from "../support/proxy.ts";
+import { testScope } from "../support/scope.ts";
 import { PG } from "../support/services.ts";
 
 const FIXTURE = new URL("../fixtures/postgres-1208-child.ts", import.meta.url).pathname;
 const LIBRARY = process.env.POSTGRES_1208_LIBRARY ?? Bun.resolveSync("postgres", import.meta.dir);
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const scope = testScope({ strictCleanup: true });
 
 async function* linesOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   const decoder = new TextDecoder();
@@ -47,13 +45,13 @@ interface Run {
  */
 async function twoTransactionsThenReset(after: "strand" | "throw" | "statement" | "parameter" | "commit"): Promise<Run> {
   const proxy: FaultProxy = await startProxy({ host: PG.host, port: PG.port });
-  cleanups.push(() => proxy.close());
+  scope.defer(() => proxy.close());
   const child = Bun.spawn([process.execPath, FIXTURE, LIBRARY, String(proxy.port), after], {
     stdin: "pipe",
     stdout: "pipe",
     stderr: "pipe",
   });
-  cleanups.push(() => child.kill());
+  scope.defer(() => child.kill());
   const stderr = new Response(child.stderr).text();
   const lines = linesOf(child.stdout);
   const stdout: string[] = [];

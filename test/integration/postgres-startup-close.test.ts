@@ -3,22 +3,20 @@
  * with no delay when a server closes cleanly during start-up, and the query never settles
  * (porsager/postgres#1193); with several hosts that all fail it loops the same way (#1188).
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import net from "node:net";
 import postgres from "postgres";
 import { startHostileServer, type HostileServer } from "../support/hostile.ts";
 import { startProxy } from "../support/proxy.ts";
+import { testScope } from "../support/scope.ts";
 import { PG } from "../support/services.ts";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  // Bounded: an unpatched postgres.js never finishes ending a pool stuck in its reconnect loop.
-  for (const cleanup of cleanups.splice(0).reverse()) await Promise.race([cleanup().catch(() => {}), Bun.sleep(2000)]);
-});
+// Cleanups are bounded: an unpatched postgres.js never finishes ending a pool stuck in its reconnect loop.
+const scope = testScope({ cleanupTimeoutMs: 2000 });
 
 async function hostile(mode: "close" | "garbage"): Promise<HostileServer> {
   const server = await startHostileServer(mode);
-  cleanups.push(() => server.close());
+  scope.defer(() => server.close());
   return server;
 }
 
@@ -45,7 +43,7 @@ describe("postgres.js start-up against a server that accepts and closes", () => 
     test(`rejects with CONNECTION_CLOSED within connect_timeout, retrying with back-off (${mode})`, async () => {
       const server = await hostile(mode);
       const sql = postgres({ host: "127.0.0.1", port: server.port, connect_timeout: CONNECT_TIMEOUT_S, max: 1 });
-      cleanups.push(() => sql.end({ timeout: 0 }));
+      scope.defer(() => sql.end({ timeout: 0 }));
       const got = await outcome(sql, CONNECT_TIMEOUT_S * 1000 + 3000);
       expect(got.result).toBe("rejected");
       expect(got.code).toBe("CONNECTION_CLOSED");
@@ -59,7 +57,7 @@ describe("postgres.js start-up against a server that accepts and closes", () => 
   test("the error names the host and port that closed", async () => {
     const server = await hostile("close");
     const sql = postgres({ host: "127.0.0.1", port: server.port, connect_timeout: 1, max: 1 });
-    cleanups.push(() => sql.end({ timeout: 0 }));
+    scope.defer(() => sql.end({ timeout: 0 }));
     const error = (await sql`SELECT 1`.catch((e: unknown) => e)) as { code: string; address: string; port: number; message: string };
     expect(error.code).toBe("CONNECTION_CLOSED");
     expect(error.address).toBe("127.0.0.1");
@@ -77,10 +75,10 @@ describe("postgres.js start-up against a server that accepts and closes", () => 
       client.pipe(upstream).pipe(client);
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    scope.defer(() => new Promise((resolve) => server.close(resolve)));
     const port = (server.address() as net.AddressInfo).port;
     const sql = postgres({ host: "127.0.0.1", port, user: PG.user, database: "postgres", connect_timeout: 5, max: 1 });
-    cleanups.push(() => sql.end({ timeout: 0 }));
+    scope.defer(() => sql.end({ timeout: 0 }));
     const got = await outcome(sql, 8000);
     expect(got.result).toBe("ok");
     expect(accepted).toBe(4);
@@ -91,17 +89,17 @@ describe("postgres.js with several hosts", () => {
   test("connects through the second host when the first closes during start-up", async () => {
     const server = await hostile("close");
     const sql = manyHosts({ host: ["127.0.0.1", PG.host], port: [server.port, PG.port], user: PG.user, database: "postgres", connect_timeout: 3, max: 1 });
-    cleanups.push(() => sql.end({ timeout: 0 }));
+    scope.defer(() => sql.end({ timeout: 0 }));
     const got = await outcome(sql, 6000);
     expect(got.result).toBe("ok");
   });
 
   test("moves on to the second host when the first is silent past connect_timeout", async () => {
     const silent = await startProxy({ host: PG.host, port: PG.port });
-    cleanups.push(() => silent.close());
+    scope.defer(() => silent.close());
     silent.stall();
     const sql = manyHosts({ host: ["127.0.0.1", PG.host], port: [silent.port, PG.port], user: PG.user, database: "postgres", connect_timeout: 1, max: 1 });
-    cleanups.push(() => sql.end({ timeout: 0 }));
+    scope.defer(() => sql.end({ timeout: 0 }));
     const got = await outcome(sql, 4000);
     expect(got.result).toBe("ok");
     expect(got.elapsedMs).toBeGreaterThan(900);
@@ -110,11 +108,11 @@ describe("postgres.js with several hosts", () => {
   test("rejects with the last host's error when every host refuses, instead of looping", async () => {
     const a = await startProxy({ host: PG.host, port: PG.port });
     const b = await startProxy({ host: PG.host, port: PG.port });
-    cleanups.push(() => a.close(), () => b.close());
+    scope.defer(() => a.close(), () => b.close());
     a.refuse();
     b.refuse();
     const sql = manyHosts({ host: ["127.0.0.1", "127.0.0.1"], port: [a.port, b.port], connect_timeout: 2, max: 1 });
-    cleanups.push(() => sql.end({ timeout: 0 }));
+    scope.defer(() => sql.end({ timeout: 0 }));
     const got = await outcome(sql, 5000);
     expect(got.result).toBe("rejected");
     expect(got.elapsedMs).toBeLessThan(2500);
@@ -124,7 +122,7 @@ describe("postgres.js with several hosts", () => {
   test("target_session_attrs=read-write rejects when no host is writable, instead of looping", async () => {
     const a = await startProxy({ host: PG.host, port: PG.port });
     const b = await startProxy({ host: PG.host, port: PG.port });
-    cleanups.push(() => a.close(), () => b.close());
+    scope.defer(() => a.close(), () => b.close());
     // Both hosts are the one server, made to look like standbys for these sessions only.
     const sql = manyHosts({ host: ["127.0.0.1", "127.0.0.1"],
       port: [a.port, b.port],
@@ -135,7 +133,7 @@ describe("postgres.js with several hosts", () => {
       target_session_attrs: "read-write",
       connection: { default_transaction_read_only: "on" },
     });
-    cleanups.push(() => sql.end({ timeout: 0 }));
+    scope.defer(() => sql.end({ timeout: 0 }));
     const got = await outcome(sql, 5000);
     expect(got.result).toBe("rejected");
     expect(got.elapsedMs).toBeLessThan(2500);

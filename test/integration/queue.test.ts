@@ -1,14 +1,12 @@
 /** RABBITMQ_QUEUE and RABBITMQ_QUEUE_TYPE (SPEC §3): declared if missing, used as it is if it exists. */
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { $ } from "bun";
 import amqp from "amqplib";
 import { startBinary } from "../support/binary.ts";
+import { testScope } from "../support/scope.ts";
 import { createTestDatabase, insertSchedules, MQ_URL, uniqueName, waitFor } from "../support/services.ts";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-});
+const scope = testScope();
 
 async function queueType(name: string): Promise<string | null> {
   const listing = await $`rabbitmqctl -q list_queues name type`.quiet().text();
@@ -17,7 +15,7 @@ async function queueType(name: string): Promise<string | null> {
 }
 
 async function deleteLater(name: string) {
-  cleanups.push(async () => {
+  scope.defer(async () => {
     const connection = await amqp.connect(MQ_URL);
     await (await connection.createChannel()).deleteQueue(name);
     await connection.close();
@@ -26,12 +24,12 @@ async function deleteLater(name: string) {
 
 test("a missing queue is declared durable with RABBITMQ_QUEUE_TYPE=quorum, and messages land in it", async () => {
   const db = await createTestDatabase();
-  cleanups.push(() => db.drop());
+  scope.defer(() => db.drop());
   const name = uniqueName("rune_quorum");
   await deleteLater(name);
   await insertSchedules(db.sql, [{ dueInMs: -10, intervalSeconds: 3600 }]);
   const scheduler = startBinary(["run"], { ...db.env, RABBITMQ_HOST: "127.0.0.1", RABBITMQ_QUEUE: name, RABBITMQ_QUEUE_TYPE: "quorum" });
-  cleanups.push(() => scheduler.stop("SIGKILL"));
+  scope.defer(() => scheduler.stop("SIGKILL"));
   await waitFor("the row to fire", async () => {
     const [row] = await db.sql<{ run_count: number }[]>`SELECT run_count FROM scheduled_workflows`;
     return row!.run_count === 1;
@@ -45,7 +43,7 @@ test("a missing queue is declared durable with RABBITMQ_QUEUE_TYPE=quorum, and m
 
 test("an existing classic queue is used as it is, even when RABBITMQ_QUEUE_TYPE says quorum", async () => {
   const db = await createTestDatabase();
-  cleanups.push(() => db.drop());
+  scope.defer(() => db.drop());
   const name = uniqueName("rune_classic");
   const connection = await amqp.connect(MQ_URL);
   await (await connection.createChannel()).assertQueue(name, { durable: true, arguments: { "x-queue-type": "classic", "x-max-priority": 5 } });
@@ -53,7 +51,7 @@ test("an existing classic queue is used as it is, even when RABBITMQ_QUEUE_TYPE 
   await deleteLater(name);
   await insertSchedules(db.sql, [{ dueInMs: -10, intervalSeconds: 3600 }]);
   const scheduler = startBinary(["run"], { ...db.env, RABBITMQ_HOST: "127.0.0.1", RABBITMQ_QUEUE: name, RABBITMQ_QUEUE_TYPE: "quorum" });
-  cleanups.push(() => scheduler.stop("SIGKILL"));
+  scope.defer(() => scheduler.stop("SIGKILL"));
   await waitFor("the row to fire", async () => {
     const [row] = await db.sql<{ run_count: number; failure_count: number }[]>`SELECT run_count, failure_count FROM scheduled_workflows`;
     return row!.run_count === 1 && row!.failure_count === 0;

@@ -4,14 +4,12 @@
  * not-ready, reconnects and resumes; nothing is marked failed and no slot is lost.
  * Detection and recovery times are printed (`[measure] …`) for the README's failure section.
  */
-import { afterEach, expect, test } from "bun:test";
-import { createRig, duplicates, type Rig } from "../support/faults.ts";
+import { expect, test } from "bun:test";
+import { duplicates, type Rig } from "../support/faults.ts";
+import { testScope } from "../support/scope.ts";
 import { insertSchedules, waitFor } from "../support/services.ts";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-});
+const scope = testScope();
 
 const measure = (what: string, ms: number) => console.log(`[measure] ${what}: ${(ms / 1000).toFixed(1)} s`);
 
@@ -50,7 +48,7 @@ async function expectUntouched(rig: Rig) {
 }
 
 test("broker connection cut mid-run: not ready at once, rows due during the outage are published once after recovery", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const scheduler = await startReady(rig);
   rig.mqProxy.refuse();
   rig.mqProxy.reset();
@@ -76,7 +74,7 @@ test("broker connection cut mid-run: not ready at once, rows due during the outa
 }, 40_000);
 
 test("database connection cut mid-run: not ready, rows due during the outage are published once after recovery", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const scheduler = await startReady(rig);
   rig.pgProxy.refuse();
   rig.pgProxy.reset();
@@ -100,7 +98,7 @@ test("database connection cut mid-run: not ready, rows due during the outage are
 }, 40_000);
 
 test("database connection cut while the claim transaction waits for confirms: no crash, every row recorded once it is back", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const scheduler = await startReady(rig);
   // Slow confirms hold the claim transaction open long enough to cut it.
   rig.mqProxy.delay(1_000);
@@ -130,7 +128,7 @@ test("database connection cut while the claim transaction waits for confirms: no
 }, 40_000);
 
 test("a stalled broker connection: the confirm timeout gives up, rows stay unrecorded, and fire after recovery", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const scheduler = await startReady(rig);
   rig.mqProxy.stall();
   const stalledAt = Date.now();
@@ -156,7 +154,7 @@ test("a stalled broker connection: the confirm timeout gives up, rows stay unrec
 }, 60_000);
 
 test("a stalled database connection: the statement deadline notices, the scheduler reconnects and fires once", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const scheduler = await startReady(rig);
   rig.pgProxy.stall();
   const stalledAt = Date.now();
@@ -188,7 +186,7 @@ function connectionFrame(method: 60 | 61, reason = ""): Uint8Array {
 }
 
 test("broker flow control (connection.blocked): stops claiming, not ready, rows untouched; resumes on unblocked", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const scheduler = await startReady(rig);
   await waitFor("one broker connection", () => rig.mqProxy.openConnections === 1, 2_000);
   // The scheduler is idle, so the broker is only sending heartbeats: a frame boundary.
@@ -210,7 +208,7 @@ test("broker flow control (connection.blocked): stops claiming, not ready, rows 
 }, 40_000);
 
 test("a broker that goes silent while the scheduler is idle: the AMQP heartbeat notices within 30 s, then it reconnects", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const scheduler = await startReady(rig);
   rig.mqProxy.stall();
   const stalledAt = Date.now();
@@ -228,7 +226,7 @@ test("a broker that goes silent while the scheduler is idle: the AMQP heartbeat 
 }, 70_000);
 
 test("SCHEDULER_MAX_RETRIES bounds start-up only: a running scheduler with MAX_RETRIES=2 outlives more failed reconnects, rows untouched", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const scheduler = await startReady(rig, { SCHEDULER_MAX_RETRIES: "2" });
   rig.mqProxy.refuse();
   rig.mqProxy.reset();

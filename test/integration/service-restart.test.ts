@@ -3,16 +3,14 @@
  * and started. These touch the SHARED services, so every test brings the service back in a
  * `finally` and waits until it answers; the outages are kept to a few seconds.
  */
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import amqp, { type ChannelModel } from "amqplib";
 import { startBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
+import { testScope } from "../support/scope.ts";
 import { createTestDatabase, insertSchedules, MQ_URL, uniqueName, waitFor, type TestDatabase } from "../support/services.ts";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-});
+const scope = testScope();
 
 async function run(command: string[], timeoutMs = 60_000): Promise<number> {
   const proc = Bun.spawn(command, { stdout: "ignore", stderr: "ignore", timeout: timeoutMs });
@@ -70,12 +68,12 @@ async function consume(queue: string, ids: string[]): Promise<ChannelModel> {
 
 test("RabbitMQ stop_app / start_app: not ready during the outage, rows due meanwhile are published once after, none failed", async () => {
   const db = await createTestDatabase();
-  cleanups.push(() => db.drop());
+  scope.defer(() => db.drop());
   const queue = uniqueName("rune_q");
   const setup = await amqp.connect(MQ_URL);
   await (await setup.createChannel()).assertQueue(queue, { durable: true });
   await setup.close();
-  cleanups.push(async () => {
+  scope.defer(async () => {
     const admin = await amqp.connect(MQ_URL);
     await (await admin.createChannel()).deleteQueue(queue);
     await admin.close();
@@ -89,7 +87,7 @@ test("RabbitMQ stop_app / start_app: not ready during the outage, rows due meanw
     SCHEDULER_MAX_RETRIES: "0",
     SCHEDULER_HTTP_PORT: String(httpPort),
   });
-  cleanups.push(() => scheduler.stop("SIGKILL"));
+  scope.defer(() => scheduler.stop("SIGKILL"));
   await scheduler.waitForLine(/RabbitMQ connection established/);
 
   let stoppedAt = 0;
@@ -110,7 +108,7 @@ test("RabbitMQ stop_app / start_app: not ready during the outage, rows due meanw
   console.log(`[measure] RabbitMQ stop_app → /readyz 503: ${(detectedMs / 1000).toFixed(1)} s; start_app done → rows published: ${((Date.now() - backAt) / 1000).toFixed(1)} s`);
   const ids: string[] = [];
   const consumer = await consume(queue, ids);
-  cleanups.push(() => consumer.close());
+  scope.defer(() => consumer.close());
   await waitFor("10 messages", () => ids.length >= 10, 10_000);
   expect(new Set(ids).size).toBe(10);
   expect(ids).toHaveLength(10);
@@ -121,14 +119,14 @@ test("RabbitMQ stop_app / start_app: not ready during the outage, rows due meanw
 
 test("PostgreSQL stopped and started: not ready during the outage, rows due meanwhile are published once after, none failed", async () => {
   const db = await createTestDatabase();
-  cleanups.push(() => db.drop());
+  scope.defer(() => db.drop());
   const queue = uniqueName("rune_q");
   const ids: string[] = [];
   const setup = await amqp.connect(MQ_URL);
   await (await setup.createChannel()).assertQueue(queue, { durable: true });
   await setup.close();
   const consumer = await consume(queue, ids);
-  cleanups.push(async () => {
+  scope.defer(async () => {
     await consumer.close();
     const admin = await amqp.connect(MQ_URL);
     await (await admin.createChannel()).deleteQueue(queue);
@@ -143,7 +141,7 @@ test("PostgreSQL stopped and started: not ready during the outage, rows due mean
     SCHEDULER_MAX_RETRIES: "0",
     SCHEDULER_HTTP_PORT: String(httpPort),
   });
-  cleanups.push(() => scheduler.stop("SIGKILL"));
+  scope.defer(() => scheduler.stop("SIGKILL"));
   await scheduler.waitForLine(/RabbitMQ connection established/);
   // Due two seconds out: they fall due while the server is down.
   await insertSchedules(db.sql, Array.from({ length: 10 }, () => ({ dueInMs: 2_000, intervalSeconds: 3600 })));

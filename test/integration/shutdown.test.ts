@@ -3,15 +3,13 @@
  * abandoned before anything is recorded; final statistics; exit 0 within
  * SCHEDULER_SHUTDOWN_TIMEOUT. A second signal at least 0.5 s later exits at once.
  */
-import { afterEach, expect, test } from "bun:test";
-import { createRig, duplicates, type Rig } from "../support/faults.ts";
+import { expect, test } from "bun:test";
+import { duplicates, type Rig } from "../support/faults.ts";
+import { testScope } from "../support/scope.ts";
 import { bulkInsert } from "../support/services.ts";
 import { insertSchedules, waitFor } from "../support/services.ts";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-});
+const scope = testScope();
 
 async function claimOpen(rig: Rig): Promise<boolean> {
   const [row] = await rig.db.sql<{ n: number }[]>`
@@ -21,7 +19,7 @@ async function claimOpen(rig: Rig): Promise<boolean> {
 }
 
 test("SIGTERM in the middle of 5,000 due rows: exit 0 in time, and every row is either recorded with its message confirmed or untouched", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   await bulkInsert(rig.db, 5_000, 3600, "now() AT TIME ZONE 'UTC' - interval '1 second'");
   const scheduler = rig.start({ SCHEDULER_BATCH_SIZE: "500", SCHEDULER_SHUTDOWN_TIMEOUT: "10" });
   await scheduler.waitForLine(/RabbitMQ connection established/);
@@ -58,7 +56,7 @@ test("SIGTERM in the middle of 5,000 due rows: exit 0 in time, and every row is 
 }, 60_000);
 
 test("SIGINT while the broker is silent: the batch is given up at SCHEDULER_SHUTDOWN_TIMEOUT, exit 0, rows untouched", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const scheduler = rig.start({ SCHEDULER_SHUTDOWN_TIMEOUT: "3" });
   await scheduler.waitForLine(/RabbitMQ connection established/);
   rig.mqProxy.stall();
@@ -82,7 +80,7 @@ test("SIGINT while the broker is silent: the batch is given up at SCHEDULER_SHUT
 }, 30_000);
 
 test("a second SIGTERM at least 0.5 s after the first exits at once", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const scheduler = rig.start({ SCHEDULER_SHUTDOWN_TIMEOUT: "30" });
   await scheduler.waitForLine(/RabbitMQ connection established/);
   rig.mqProxy.stall();

@@ -3,20 +3,17 @@
  * 1 s doubling with jitter, become ready and fire once it answers, or give up after
  * SCHEDULER_MAX_RETRIES attempts with a CRITICAL line that names it, exit 1.
  */
-import { afterEach, expect, test } from "bun:test";
-import { createRig } from "../support/faults.ts";
+import { expect, test } from "bun:test";
+import { testScope } from "../support/scope.ts";
 import { insertSchedules, waitFor } from "../support/services.ts";
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-});
+const scope = testScope();
 
 /** The delays of "retrying in N.Ns" lines, in seconds. */
 const retryDelays = (output: string) => [...output.matchAll(/retrying in ([\d.]+)s/g)].map((m) => Number(m[1]));
 
 test("starts with the broker unreachable, backs off 1 s doubling, then becomes ready and fires the due row once", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const [id] = await insertSchedules(rig.db.sql, [{ dueInMs: -1_000, intervalSeconds: 3600 }]);
   rig.mqProxy.refuse();
   const scheduler = rig.start({ SCHEDULER_MAX_RETRIES: "5" });
@@ -47,7 +44,7 @@ test("starts with the broker unreachable, backs off 1 s doubling, then becomes r
 }, 30_000);
 
 test("PostgreSQL never reachable with SCHEDULER_MAX_RETRIES=2: a CRITICAL line naming it and where, exit 1 within seconds", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   rig.pgProxy.refuse();
   const started = Date.now();
   const scheduler = rig.start({ SCHEDULER_MAX_RETRIES: "2" });
@@ -64,7 +61,7 @@ test("PostgreSQL never reachable with SCHEDULER_MAX_RETRIES=2: a CRITICAL line n
 }, 20_000);
 
 test("RabbitMQ never reachable with SCHEDULER_MAX_RETRIES=2: a CRITICAL line naming it, exit 1, the due row untouched", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   await insertSchedules(rig.db.sql, [{ dueInMs: -1_000, intervalSeconds: 60 }]);
   rig.mqProxy.refuse();
   const scheduler = rig.start({ SCHEDULER_MAX_RETRIES: "2" });
@@ -77,7 +74,7 @@ test("RabbitMQ never reachable with SCHEDULER_MAX_RETRIES=2: a CRITICAL line nam
 }, 20_000);
 
 test("a broker that accepts but never answers: each attempt ends at SCHEDULER_CONNECT_TIMEOUT, exit 1 in bounded time", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   rig.mqProxy.stall();
   const started = Date.now();
   const scheduler = rig.start({ SCHEDULER_MAX_RETRIES: "2", SCHEDULER_CONNECT_TIMEOUT: "2" });
@@ -90,7 +87,7 @@ test("a broker that accepts but never answers: each attempt ends at SCHEDULER_CO
 }, 20_000);
 
 test("a database that does not exist is refused for good: exit 1 at the first attempt, whatever SCHEDULER_MAX_RETRIES says", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   const started = Date.now();
   const scheduler = rig.start({ POSTGRES_DB: "rune_no_such_database", SCHEDULER_MAX_RETRIES: "0" });
   expect(await scheduler.proc.exited).toBe(1);
@@ -103,7 +100,7 @@ test("a database that does not exist is refused for good: exit 1 at the first at
 }, 20_000);
 
 test("wrong RabbitMQ credentials are refused for good: exit 1 at the first attempt, the due row untouched", async () => {
-  const rig = await createRig(cleanups);
+  const rig = await scope.rig();
   await insertSchedules(rig.db.sql, [{ dueInMs: -1_000, intervalSeconds: 60 }]);
   const scheduler = rig.start({ RABBITMQ_PASSWORD: "wrong-password", SCHEDULER_MAX_RETRIES: "0" });
   expect(await scheduler.proc.exited).toBe(1);

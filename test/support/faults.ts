@@ -33,20 +33,20 @@ export interface RowState {
   due: boolean;
 }
 
-/** Builds a rig; everything it creates is registered with `cleanups` (run in reverse). */
+/** Builds a rig; everything it creates is handed to `defer` (a test scope's, which runs them in reverse). */
 export async function createRig(
-  cleanups: (() => Promise<unknown>)[],
+  defer: (cleanup: () => Promise<unknown>) => void,
   options: { queueArguments?: Record<string, unknown> } = {},
 ): Promise<Rig> {
   const db = await createTestDatabase();
-  cleanups.push(() => db.drop());
+  defer(() => db.drop());
   const queue = await createTestQueue({ arguments: options.queueArguments });
-  cleanups.push(() => queue.drop());
+  defer(() => queue.drop());
   await queue.consume();
   const pgProxy = await startProxy({ host: PG.host, port: PG.port });
-  cleanups.push(() => pgProxy.close());
+  defer(() => pgProxy.close());
   const mqProxy = await startProxy({ host: "127.0.0.1", port: 5672 });
-  cleanups.push(() => mqProxy.close());
+  defer(() => mqProxy.close());
   const httpPort = await freePort();
   const env = {
     ...db.env,
@@ -67,7 +67,7 @@ export async function createRig(
     env,
     start(extra = {}) {
       const scheduler = startBinary(["run"], { ...env, ...extra });
-      cleanups.push(() => scheduler.stop("SIGKILL"));
+      defer(() => scheduler.stop("SIGKILL"));
       return scheduler;
     },
     async readyz() {

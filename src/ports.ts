@@ -1,6 +1,6 @@
 /**
  * The engine's ports: what src/scheduler.ts (and the batch code in src/fire.ts) needs from the
- * database and the broker, and nothing more. The service plugs in src/store.ts and src/broker.ts;
+ * database and the broker, and nothing more. The service plugs in src/engine-store.ts and a broker link;
  * the unit tests plug in the fakes of test/support/engine-fakes.ts.
  */
 import type { ClaimedRow, OutgoingMessage } from "./message.ts";
@@ -9,7 +9,7 @@ import type { BatchResult } from "./claim-batch.ts";
 import type { ClaimRequest, PollResult } from "./store.ts";
 import type { InvalidRow } from "./store-invalid.ts";
 
-/** The database side: built by `createEngineStore` (src/store.ts). */
+/** The database side: built by `createEngineStore` (src/engine-store.ts). */
 export interface EngineStore {
   ping(): Promise<void>;
   poll(lookAheadMs: number, skipIds: readonly number[]): Promise<PollResult>;
@@ -19,7 +19,7 @@ export interface EngineStore {
   countPaused(): Promise<number>;
 }
 
-/** The broker side: a `BrokerLink` (src/broker.ts) is one. */
+/** The broker side: a `BrokerLink` (opened by `openBrokerLink`, src/broker.ts) is one. */
 export interface Publisher {
   /** Publishes every message, waits for the broker, returns one outcome per message, in order. */
   publishBatch(messages: readonly OutgoingMessage[]): Promise<PublishOutcome[]>;

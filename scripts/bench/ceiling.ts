@@ -11,6 +11,7 @@
  */
 import amqp, { type Options } from "amqplib";
 import { createDatabase, createQueue, MQ_URL, nowMs } from "./env.ts";
+import { cpuByCommand, machineSample } from "./process.ts";
 import { insertSchedulesAt, insertWorkflows, remainingDue, sampleMessages, smallMessages, dbNowMs } from "./data.ts";
 
 export interface Rate {
@@ -19,6 +20,39 @@ export interface Rate {
   readonly perSecond: number;
   /** Body size of each message (publish ceilings only). */
   readonly messageBytes?: number;
+  /**
+   * CPU over the measurement, in % of one core: this process (the publisher, or the SQL loop's
+   * client), RabbitMQ and PostgreSQL (all its processes), and the whole machine in % of all cores.
+   */
+  readonly cpu?: CeilingCpu;
+}
+
+export interface CeilingCpu {
+  readonly clientPercent: number;
+  readonly brokerPercent: number;
+  readonly postgresPercent: number;
+  readonly machineBusyPercent: number;
+}
+
+/** Starts a CPU account of this process, RabbitMQ, PostgreSQL and the machine; `stop` gives it over the elapsed time. */
+function cpuAccount(): { stop(elapsedMs: number): CeilingCpu } {
+  const own = process.cpuUsage();
+  const services = cpuByCommand(["beam.smp", "postgres"]);
+  const machine = machineSample();
+  return {
+    stop(elapsedMs) {
+      const ownNow = process.cpuUsage(own);
+      const servicesNow = cpuByCommand(["beam.smp", "postgres"]);
+      const machineNow = machineSample();
+      const pct = (seconds: number) => (100 * seconds) / (elapsedMs / 1000);
+      return {
+        clientPercent: pct((ownNow.user + ownNow.system) / 1e6),
+        brokerPercent: pct(servicesNow["beam.smp"]! - services["beam.smp"]!),
+        postgresPercent: pct(servicesNow.postgres! - services.postgres!),
+        machineBusyPercent: (100 * (machineNow.busySeconds - machine.busySeconds)) / (machineNow.totalSeconds - machine.totalSeconds),
+      };
+    },
+  };
 }
 
 const rate = (count: number, ms: number): Rate => ({ count, seconds: ms / 1000, perSecond: count / (ms / 1000) });
@@ -55,6 +89,7 @@ async function publishLoop(messages: readonly Message[], batch: number): Promise
     try {
       const channel = await connection.createConfirmChannel();
       const count = messages.length;
+      const account = cpuAccount();
       const started = nowMs();
       for (let from = 0; from < count; from += batch) {
         for (let i = from; i < Math.min(count, from + batch); i++) {
@@ -65,9 +100,10 @@ async function publishLoop(messages: readonly Message[], batch: number): Promise
         await channel.waitForConfirms();
       }
       const elapsed = nowMs() - started;
+      const cpu = account.stop(elapsed);
       const depth = await queue.depth();
       if (depth !== count) throw new Error(`publish ceiling: ${depth} messages in the queue, expected ${count}`);
-      return { ...rate(count, elapsed), messageBytes: messages[0]!.body.byteLength };
+      return { ...rate(count, elapsed), messageBytes: messages[0]!.body.byteLength, cpu };
     } finally {
       await connection.close().catch(() => {});
     }
@@ -84,6 +120,7 @@ export async function sqlCeiling(count: number, batch: number, payloadBytes: num
     await insertWorkflows(sql, count, payloadBytes);
     await insertSchedulesAt(sql, count, slotMs);
     await sql`ANALYZE`;
+    const account = cpuAccount();
     const started = nowMs();
     for (;;) {
       const claimed = await sql.begin(async (tx) => {
@@ -108,9 +145,10 @@ export async function sqlCeiling(count: number, batch: number, payloadBytes: num
       if (claimed < batch) break;
     }
     const elapsed = nowMs() - started;
+    const cpu = account.stop(elapsed);
     const left = await remainingDue(sql, slotMs);
     if (left !== 0) throw new Error(`SQL ceiling: ${left} rows not advanced`);
-    return rate(count, elapsed);
+    return { ...rate(count, elapsed), cpu };
   } finally {
     await db.drop();
   }

@@ -7,6 +7,7 @@
 import { summarize, type Summary } from "./stats.ts";
 import { fmt, type Run } from "./suite.ts";
 import type { BurstResult } from "./burst.ts";
+import type { CeilingCpu } from "./ceiling.ts";
 import type { Statement } from "./pollcost.ts";
 
 type IndexState = "withIndex" | "withoutIndex";
@@ -55,6 +56,8 @@ export interface Report {
     startToSmall: Summary;
     firstToSame: Summary;
     firstToSmall: Summary;
+    /** CPU during each ceiling (medians), when every run measured it. */
+    ceilingCpu: { publish: CpuSummary; small: CpuSummary; sql: CpuSummary } | null;
   } & BurstSummary)[];
   replicas: ({
     rows: number;
@@ -74,6 +77,28 @@ export interface Report {
   firstMessage: { rows: number; ms: Summary } | null;
   pollCost: ({ rows: number; due: number } & Record<IndexState, Record<Statement, { executionMs: Summary; roundTripMs: Summary; plan: string }>>) | null;
   targets: { figure: string; value: string; target: string; met: boolean }[];
+}
+
+export interface CpuSummary {
+  client: Summary;
+  broker: Summary;
+  postgres: Summary;
+  machineBusy: Summary;
+}
+
+function cpuSummary(samples: readonly (CeilingCpu | undefined)[]): CpuSummary | null {
+  if (samples.some((s) => s === undefined)) return null;
+  const of = (pick: (c: CeilingCpu) => number) => summarize(samples.map((c) => pick(c!)));
+  return { client: of((c) => c.clientPercent), broker: of((c) => c.brokerPercent), postgres: of((c) => c.postgresPercent), machineBusy: of((c) => c.machineBusyPercent) };
+}
+
+/**
+ * A ratio with two decimals, or three when two would round it onto its goal from the other side
+ * (0.998 shown as "1.00" beside a missed "≥ 1.00" reads as a contradiction).
+ */
+export function ratioText(value: number, goal: number): string {
+  const two = value.toFixed(2);
+  return two === goal.toFixed(2) && value < goal ? value.toFixed(3) : two;
 }
 
 const defined = <T>(values: (T | undefined)[]): T[] => values.filter((v): v is T => v !== undefined);
@@ -111,13 +136,18 @@ export function buildReport(runs: readonly Run[]): Report {
       startToSmall: ratio(samples.map((s) => [s.burst.fromStartFiresPerSecond, s.smallCeiling.perSecond])),
       firstToSame: ratio(samples.map((s) => [s.burst.fromFirstFiresPerSecond, s.publishCeiling.perSecond])),
       firstToSmall: ratio(samples.map((s) => [s.burst.fromFirstFiresPerSecond, s.smallCeiling.perSecond])),
+      ceilingCpu: ((publish, small, sql) => (publish && small && sql ? { publish, small, sql } : null))(
+        cpuSummary(samples.map((s) => s.publishCeiling.cpu)),
+        cpuSummary(samples.map((s) => s.smallCeiling.cpu)),
+        cpuSummary(samples.map((s) => s.sqlCeiling.cpu)),
+      ),
       ...burstSummary(samples.map((s) => s.burst)),
     };
     report.burst.push(entry);
     const same = entry.firstToSame.median;
     const small = entry.startToSmall.median;
-    target(`burst ${fmt(rows)}, from the first message`, `${same.toFixed(2)} × same-message ceiling`, `≥ ${TARGETS.burstSameFromFirst.toFixed(2)} ×`, same >= TARGETS.burstSameFromFirst);
-    target(`burst ${fmt(rows)}, from process start`, `${small.toFixed(2)} × small-message ceiling`, `≥ ${TARGETS.burstSmallFromStart.toFixed(2)} ×`, small >= TARGETS.burstSmallFromStart);
+    target(`burst ${fmt(rows)}, from the first message`, `${ratioText(same, TARGETS.burstSameFromFirst)} × same-message ceiling`, `≥ ${TARGETS.burstSameFromFirst.toFixed(2)} ×`, same >= TARGETS.burstSameFromFirst);
+    target(`burst ${fmt(rows)}, from process start`, `${ratioText(small, TARGETS.burstSmallFromStart)} × small-message ceiling`, `≥ ${TARGETS.burstSmallFromStart.toFixed(2)} ×`, small >= TARGETS.burstSmallFromStart);
   }
 
   const replicaRuns = runs.filter((r) => r.replicas);
@@ -142,7 +172,7 @@ export function buildReport(runs: readonly Run[]): Report {
     report.replicas.push(entry);
     if (replicas > 1) {
       const r = entry.startToOne.median;
-      target(`replicas ${replicas} vs 1, from process start`, `${r.toFixed(2)} ×`, `≥ ${TARGETS.replicasToOne.toFixed(2)} ×`, r >= TARGETS.replicasToOne);
+      target(`replicas ${replicas} vs 1, from process start`, `${ratioText(r, TARGETS.replicasToOne)} ×`, `≥ ${TARGETS.replicasToOne.toFixed(2)} ×`, r >= TARGETS.replicasToOne);
     }
   }
   if (report.replicas.length > 0) {

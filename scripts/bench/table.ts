@@ -4,12 +4,12 @@
  */
 import type { Summary } from "./stats.ts";
 import { fmt } from "./suite.ts";
-import { TARGETS, type Report } from "./report.ts";
+import { ratioText, TARGETS, type Report } from "./report.ts";
 
 const noise = (s: Summary, digits = 0, unit = "") =>
   s.samples.length < 2 ? "1 run" : `${s.min.toFixed(digits)}–${s.max.toFixed(digits)}${unit} (±${((s.spread / 2) * 100).toFixed(0)} %)`;
 const rate = (s: Summary) => fmt(s.median);
-const x = (s: Summary) => `${s.median.toFixed(2)} ×`;
+const x = (s: Summary, goal = Number.NaN) => `${ratioText(s.median, goal)} ×`;
 const mark = (met: boolean) => (met ? "yes" : "**no**");
 const met = (report: Report, figure: string) => report.targets.find((t) => t.figure === figure)?.met ?? false;
 
@@ -31,10 +31,10 @@ export function renderTable(report: Report, runs: number): string {
       `publish, small messages ${rate(b.smallCeiling)} msg/s (${b.smallBytes}-byte bodies); SQL claim+advance ${rate(b.sqlCeiling)} rows/s`;
     lines.push(
       `| Burst: ${fmt(b.rows)} rows already due, from process start | ${b.fromStartSeconds.median.toFixed(2)} s = **${rate(b.fromStart)} fires/s** ` +
-        `(first message at ${b.firstMessageMs.median.toFixed(0)} ms) | ${ceilings} | **${x(b.startToSmall)} small**; ${x(b.startToSame)} same | ` +
+        `(first message at ${b.firstMessageMs.median.toFixed(0)} ms) | ${ceilings} | **${x(b.startToSmall, TARGETS.burstSmallFromStart)} small**; ${x(b.startToSame)} same | ` +
         `≥ ${TARGETS.burstSmallFromStart.toFixed(2)} × small | ${mark(met(report, `burst ${fmt(b.rows)}, from process start`))} | ${noise(b.fromStart, 0, " fires/s")} |`,
       `| Burst: ${fmt(b.rows)} rows, from the first message | ${b.fromFirstSeconds.median.toFixed(2)} s = **${rate(b.fromFirst)} fires/s** | ` +
-        `the same | **${x(b.firstToSame)} same**; ${x(b.firstToSmall)} small | ≥ ${TARGETS.burstSameFromFirst.toFixed(2)} × same | ` +
+        `the same | **${x(b.firstToSame, TARGETS.burstSameFromFirst)} same**; ${x(b.firstToSmall)} small | ≥ ${TARGETS.burstSameFromFirst.toFixed(2)} × same | ` +
         `${mark(met(report, `burst ${fmt(b.rows)}, from the first message`))} | ${noise(b.fromFirst, 0, " fires/s")} |`,
     );
   }
@@ -43,7 +43,7 @@ export function renderTable(report: Report, runs: number): string {
     const goal = one ? "0 duplicates" : `≥ ${TARGETS.replicasToOne.toFixed(2)} × 1 replica, 0 duplicates`;
     const ok = r.duplicates === 0 && (one || met(report, `replicas ${r.replicas} vs 1, from process start`));
     const small = r.startToSmall ? `; ${x(r.startToSmall)} small` : "";
-    const ratios = one ? `${small.slice(2) || "—"}` : `**${x(r.startToOne)} 1 replica** (from the first message ${x(r.firstToOne)})${small}`;
+    const ratios = one ? `${small.slice(2) || "—"}` : `**${x(r.startToOne, TARGETS.replicasToOne)} 1 replica** (from the first message ${x(r.firstToOne)})${small}`;
     lines.push(
       `| Replicas: ${r.replicas} × ${fmt(r.rows)} rows already due, from process start | **${rate(r.fromStart)} fires/s** ` +
         `(from the first message ${rate(r.fromFirst)}), ${r.duplicates} duplicates, split ${shares(r.splits[r.splits.length - 1]!)} | ` +
@@ -107,17 +107,34 @@ export function renderTable(report: Report, runs: number): string {
   return lines.join("\n");
 }
 
-/** CPU during each burst, from process start to the end: medians over the runs, in % of one core. */
+/**
+ * CPU during each burst (from process start to the end) and during each ceiling: medians over
+ * the runs, in % of one core (the machine: % of all cores).
+ */
 export function renderCpuTable(report: Report): string {
-  const rows = [
-    ...report.burst.map((b) => ({ what: `Burst of ${fmt(b.rows)}, 1 replica`, s: b })),
-    ...report.replicas.filter((r) => r.replicas > 1).map((r) => ({ what: `Burst of ${fmt(r.rows)}, ${r.replicas} replicas`, s: r })),
-  ];
-  if (rows.length === 0) return "";
   const pct = (s: Summary) => `${s.median.toFixed(0)} %`;
+  const line = (what: string, client: string, c: { broker: Summary; postgres: Summary; machineBusy: Summary }, own: Summary) =>
+    `| ${what} | ${client} ${pct(own)} | ${pct(c.broker)} | ${pct(c.postgres)} | ${pct(c.machineBusy)} |`;
+  const lines: string[] = [];
+  for (const b of report.burst) {
+    const burst = { broker: b.brokerCpu, postgres: b.postgresCpu, machineBusy: b.machineBusy };
+    lines.push(line(`Burst of ${fmt(b.rows)}, 1 replica, from process start`, "scheduler", burst, b.schedulerCpu));
+    if (b.ceilingCpu) {
+      const { publish, small, sql } = b.ceilingCpu;
+      lines.push(
+        line(`Publish ceiling, same messages, ${fmt(b.rows)}`, "bare publisher", publish, publish.client),
+        line(`Publish ceiling, small messages, ${fmt(b.rows)}`, "bare publisher", small, small.client),
+        line(`SQL ceiling, ${fmt(b.rows)} rows`, "SQL loop", sql, sql.client),
+      );
+    }
+  }
+  for (const r of report.replicas.filter((r) => r.replicas > 1)) {
+    lines.push(line(`Burst of ${fmt(r.rows)}, ${r.replicas} replicas, from process start`, "schedulers", { broker: r.brokerCpu, postgres: r.postgresCpu, machineBusy: r.machineBusy }, r.schedulerCpu));
+  }
+  if (lines.length === 0) return "";
   return [
-    "| During the burst (from process start) | Scheduler(s), % of one core | RabbitMQ (beam.smp) | PostgreSQL (all backends) | Whole machine, % of all cores |",
+    "| During | Client, % of one core | RabbitMQ (beam.smp) | PostgreSQL (all its processes) | Whole machine, % of both cores |",
     "|---|---|---|---|---|",
-    ...rows.map(({ what, s }) => `| ${what} | ${pct(s.schedulerCpu)} | ${pct(s.brokerCpu)} | ${pct(s.postgresCpu)} | ${pct(s.machineBusy)} |`),
+    ...lines,
   ].join("\n");
 }

@@ -42,6 +42,9 @@ describe("bun run bench --smoke", () => {
       expect(burst.smallCeiling).toMatchObject({ count: 300, messageBytes: 240 });
       expect(burst.smallCeiling.perSecond).toBeGreaterThan(0);
       expect(burst.sqlCeiling.perSecond).toBeGreaterThan(0);
+      for (const ceiling of [burst.publishCeiling, burst.smallCeiling, burst.sqlCeiling]) {
+        expect(Object.keys(ceiling.cpu).sort()).toEqual(["brokerPercent", "clientPercent", "machineBusyPercent", "postgresPercent"]);
+      }
       // From process start includes the wait for the first message; from the first message does not.
       const b = burst.burst;
       expect(b.firstMessageMs).toBeGreaterThan(0);
@@ -109,7 +112,8 @@ describe("bun run bench --smoke", () => {
         expect(result.table).toContain(`| ${row}`);
       }
       expect(result.table).toContain("publish, small messages");
-      expect(result.cpuTable).toContain("| Burst of 300, 3 replicas |");
+      expect(result.cpuTable).toContain("| Burst of 300, 3 replicas, from process start |");
+      expect(result.cpuTable).toContain("| Publish ceiling, small messages, 300 |");
       expect(stdout).toContain(result.table);
       expect(stdout).toContain(result.cpuTable);
 

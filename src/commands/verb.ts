@@ -3,7 +3,8 @@
  * when needed, one line or one JSON document, exit 0 / 1 / 2).
  */
 import type { ArgsDef } from "citty";
-import { openBrokerLink, type BrokerLink } from "../broker.ts";
+import type { BrokerLink } from "../broker-link.ts";
+import { openBrokerLink } from "../broker.ts";
 import type { Config } from "../config.ts";
 import { createDatabase, type Sql } from "../db.ts";
 import { explainBrokerError, explainDatabaseError } from "../diagnose.ts";

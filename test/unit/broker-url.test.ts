@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { brokerUrlProblem, HEARTBEAT_SECONDS } from "../../src/amqp-url.ts";
-import { brokerUrl, queueRecovery } from "../../src/broker.ts";
+import { queueRecovery } from "../../src/broker-link.ts";
+import { brokerUrl } from "../../src/broker.ts";
 import { ConfigError } from "../../src/config.ts";
 
 describe("brokerUrl", () => {

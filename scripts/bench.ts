@@ -9,8 +9,8 @@ import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { cleanupAll, describeHardware, leftovers, waitForServices } from "./bench/env.ts";
 import { buildReport } from "./bench/report.ts";
+import { DEFAULTS, type Run, runOnce, SECTIONS, type Section, type Settings, SMOKE } from "./bench/suite.ts";
 import { renderCpuTable, renderTable } from "./bench/table.ts";
-import { DEFAULTS, runOnce, SECTIONS, SMOKE, type Run, type Section, type Settings } from "./bench/suite.ts";
 
 const HELP = `Usage: bun run bench [options]
 
@@ -82,8 +82,10 @@ function list(flag: string, value: string | undefined): number[] | undefined {
 
 function settingsFromArgs(): Settings {
   const sections = values.sections?.split(",").map((s) => s.trim());
-  for (const section of sections ?? []) if (!SECTIONS.includes(section as Section)) fail(`unknown section "${section}" (one of ${SECTIONS.join(", ")})`);
-  const seconds = (flag: string, value: string | undefined) => (value === undefined ? undefined : count(flag, value)! * 1000);
+  for (const section of sections ?? [])
+    if (!SECTIONS.includes(section as Section)) fail(`unknown section "${section}" (one of ${SECTIONS.join(", ")})`);
+  const seconds = (flag: string, value: string | undefined) =>
+    value === undefined ? undefined : count(flag, value)! * 1000;
   const given: Partial<Settings> = {
     runs: count("runs", values.runs),
     sections: sections as Section[] | undefined,
@@ -146,7 +148,10 @@ async function finalCleanup(): Promise<void> {
   if (leftovers() === 0) return;
   await waitForServices(60_000).catch(() => {});
   await cleanupAll();
-  if (leftovers() > 0) process.stderr.write(`bench: ${leftovers()} database(s) or queue(s) could not be removed (prefix rune_bench_${process.pid}_)\n`);
+  if (leftovers() > 0)
+    process.stderr.write(
+      `bench: ${leftovers()} database(s) or queue(s) could not be removed (prefix rune_bench_${process.pid}_)\n`,
+    );
 }
 
 const report = buildReport(runs);
@@ -156,16 +161,31 @@ const command = `bun run bench${Bun.argv.length > 2 ? ` ${Bun.argv.slice(2).join
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(
   out,
-  JSON.stringify(
-    { command, scheduler: version, hardware, settings, startedAt, finishedAt: new Date(), summary: report, table, cpuTable, runs },
+  `${JSON.stringify(
+    {
+      command,
+      scheduler: version,
+      hardware,
+      settings,
+      startedAt,
+      finishedAt: new Date(),
+      summary: report,
+      table,
+      cpuTable,
+      runs,
+    },
     null,
     2,
-  ) + "\n",
+  )}\n`,
 );
 
-process.stdout.write(`${command}\n${version}\nHardware: ${hardware.summary}\n\n${table}\n\n${cpuTable ? `${cpuTable}\n\n` : ""}`);
+process.stdout.write(
+  `${command}\n${version}\nHardware: ${hardware.summary}\n\n${table}\n\n${cpuTable ? `${cpuTable}\n\n` : ""}`,
+);
 const missed = report.targets.filter((t) => !t.met);
 process.stdout.write(
-  missed.length === 0 ? "All targets met.\n" : `Targets missed: ${missed.map((t) => `${t.figure} = ${t.value} (target ${t.target})`).join("; ")}\n`,
+  missed.length === 0
+    ? "All targets met.\n"
+    : `Targets missed: ${missed.map((t) => `${t.figure} = ${t.value} (target ${t.target})`).join("; ")}\n`,
 );
 process.stdout.write(`JSON: ${out}\n`);

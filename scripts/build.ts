@@ -4,8 +4,9 @@
  * The git commit is baked in for `--version`. Bun's own start-up autoloading of .env, bunfig,
  * tsconfig and package.json is turned off: configuration is read by src/config.ts alone.
  */
-import { $ } from "bun";
+
 import { parseArgs } from "node:util";
+import { $ } from "bun";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),

@@ -5,13 +5,13 @@
  * For first-time users and the quickstart only: in production the Rune API owns the tables.
  */
 import { readFileSync } from "node:fs";
-import { ConfigError, loadConfig, processSources } from "../src/config.ts";
+import { type Config, ConfigError, loadConfig, processSources } from "../src/config.ts";
 import { createDatabase } from "../src/db.ts";
 import { explainDatabaseError } from "../src/diagnose.ts";
 import { notifyTriggerSql } from "./notify-trigger.ts";
 
 async function main(): Promise<number> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig(processSources());
   } catch (error) {
@@ -34,9 +34,13 @@ async function main(): Promise<number> {
     console.log(`init-db: schema ready in ${database} (scripts/schema.sql)`);
     if (config.notifyChannel) {
       await sql.begin((tx) => tx.unsafe(notifyTriggerSql(config.notifyChannel!)));
-      console.log(`init-db: trigger rune_schedules_notify installed: changes by the API NOTIFY "${config.notifyChannel}"`);
+      console.log(
+        `init-db: trigger rune_schedules_notify installed: changes by the API NOTIFY "${config.notifyChannel}"`,
+      );
     } else {
-      console.log("init-db: SCHEDULER_NOTIFY_CHANNEL is not set; no NOTIFY trigger installed (new rows wait for the next poll)");
+      console.log(
+        "init-db: SCHEDULER_NOTIFY_CHANNEL is not set; no NOTIFY trigger installed (new rows wait for the next poll)",
+      );
     }
     return 0;
   } catch (error) {

@@ -70,7 +70,11 @@ function version(binary: string): string {
   return (result.stdout ?? "").trim().split("\n")[0] || "unknown version";
 }
 
-const list = (map: Map<string, number>) => [...map].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
+const list = (map: Map<string, number>) =>
+  [...map]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ") || "none";
 
 /** Up to `limit` violations, taken in turn from each kind, so one flood does not hide the rest. */
 function firstOfEachKind(violations: readonly Violation[], limit: number): Violation[] {
@@ -104,7 +108,7 @@ function summary(result: SoakResult, binaryVersion: string): string {
     ...(check.violations.length > 20 ? [`    … and ${check.violations.length - 20} more`] : []),
     `  result:          ${check.violations.length === 0 ? "PASS" : `FAIL (logs kept in ${result.logDir})`}`,
   ];
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 async function main(): Promise<number> {

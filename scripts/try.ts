@@ -20,7 +20,11 @@ const USAGE = "usage: bun scripts/try.ts hello | sql < statements.sql | watch";
 
 async function runSql(text: string): Promise<number> {
   const config = loadConfig(processSources());
-  const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 1, applicationName: "rune-scheduler try" });
+  const sql = createDatabase(config.db, {
+    connectTimeoutMs: config.connectTimeoutMs,
+    max: 1,
+    applicationName: "rune-scheduler try",
+  });
   try {
     const results = await sql.unsafe(text).simple();
     // One statement gives its rows; several give one result each.

@@ -65,7 +65,11 @@ export function refusedSizeLimit(closeText: string): number | null {
  * met the same disappearance (retry it); missing again right after a declaration, something
  * deletes it on purpose (fail the fires); otherwise declare it again.
  */
-export function queueRecovery(at: { publishedAtMs: number; declaredAtMs: number; nowMs: number }): "already declared" | "vanished again" | "declare" {
+export function queueRecovery(at: {
+  publishedAtMs: number;
+  declaredAtMs: number;
+  nowMs: number;
+}): "already declared" | "vanished again" | "declare" {
   if (at.publishedAtMs < at.declaredAtMs) return "already declared";
   if (at.nowMs - at.declaredAtMs < REDECLARE_GUARD_MS) return "vanished again";
   return "declare";
@@ -115,7 +119,11 @@ export function brokerLink(
   channel.on("return", (message: ConsumeMessage) => {
     const id = message.properties.messageId as string | undefined;
     const fields = message.fields as unknown as { replyCode?: number; replyText?: string };
-    if (id) returned.set(id, { code: fields.replyCode ?? 0, text: `${fields.replyCode ?? ""} ${fields.replyText ?? "returned"}`.trim() });
+    if (id)
+      returned.set(id, {
+        code: fields.replyCode ?? 0,
+        text: `${fields.replyCode ?? ""} ${fields.replyText ?? "returned"}`.trim(),
+      });
   });
 
   /**
@@ -128,9 +136,13 @@ export function brokerLink(
     // the queue was last declared was returned because of the same disappearance.
     if (redeclaring !== null) return redeclaring;
     const decision = queueRecovery({ publishedAtMs, declaredAtMs: declaredAt, nowMs: Date.now() });
-    if (decision === "already declared") return { status: "retry", reason: `queue "${queue}" was missing (${why}) and has been declared again` };
+    if (decision === "already declared")
+      return { status: "retry", reason: `queue "${queue}" was missing (${why}) and has been declared again` };
     if (decision === "vanished again") {
-      return { status: "failed", reason: `returned by the broker as unroutable: ${why}; queue "${queue}" vanished again right after it was declared` };
+      return {
+        status: "failed",
+        reason: `returned by the broker as unroutable: ${why}; queue "${queue}" vanished again right after it was declared`,
+      };
     }
     redeclaring = (async (): Promise<PublishOutcome> => {
       try {
@@ -138,7 +150,10 @@ export function brokerLink(
         declaredAt = Date.now();
         return { status: "retry", reason: `queue "${queue}" was missing (${why}) and has been declared again` };
       } catch (error) {
-        return { status: "failed", reason: `returned by the broker as unroutable: ${why}; declaring queue "${queue}" failed: ${(error as Error).message}` };
+        return {
+          status: "failed",
+          reason: `returned by the broker as unroutable: ${why}; declaring queue "${queue}" failed: ${(error as Error).message}`,
+        };
       }
     })().finally(() => (redeclaring = null));
     return redeclaring;
@@ -197,7 +212,8 @@ export function brokerLink(
             // amqplib calls back with "message nacked" for a real nack, and with "channel closed"
             // for every message still unconfirmed when the channel goes: that one is unknown.
             if (error && error.message !== "message nacked") settle(i, { status: "unknown", reason: error.message });
-            else if (error) settle(i, { status: "failed", reason: "nacked by the broker (queue full, rejected or broker error)" });
+            else if (error)
+              settle(i, { status: "failed", reason: "nacked by the broker (queue full, rejected or broker error)" });
             else if (returnedWhy?.code === NO_ROUTE) {
               noRoute.push(i);
               settle(i, { status: "failed", reason: returnedWhy.text }); // replaced below

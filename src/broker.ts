@@ -3,10 +3,10 @@
  * connect, and a ready publisher (src/broker-link.ts) on top.
  */
 import amqp, { type ChannelModel } from "amqplib";
-import type { BrokerConfig } from "./config-values.ts";
-import { ConfigError } from "./config.ts";
 import { brokerUrlProblem, HEARTBEAT_SECONDS } from "./amqp-url.ts";
-import { brokerLink, type BrokerLink } from "./broker-link.ts";
+import { type BrokerLink, brokerLink } from "./broker-link.ts";
+import { ConfigError } from "./config.ts";
+import type { BrokerConfig } from "./config-values.ts";
 import { maskUrl } from "./redact.ts";
 
 /**
@@ -39,8 +39,15 @@ export async function connectNode(nodeUrl: string, connectTimeoutMs: number): Pr
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      opening.then((late) => late.close().catch(() => {}), () => {});
-      reject(Object.assign(new Error(`connect ETIMEDOUT: no AMQP handshake within ${connectTimeoutMs} ms`), { code: "ETIMEDOUT" }));
+      opening.then(
+        (late) => late.close().catch(() => {}),
+        () => {},
+      );
+      reject(
+        Object.assign(new Error(`connect ETIMEDOUT: no AMQP handshake within ${connectTimeoutMs} ms`), {
+          code: "ETIMEDOUT",
+        }),
+      );
     }, connectTimeoutMs);
   });
   try {
@@ -120,7 +127,11 @@ export async function ensureQueue(connection: ChannelModel, mq: BrokerConfig): P
  * Connects, ensures the queue and opens the confirm channel: a ready publisher. `onChange` is
  * called when the link is lost, blocked or unblocked (not when the scheduler closes it).
  */
-export async function openBrokerLink(mq: BrokerConfig, connectTimeoutMs: number, onChange?: () => void): Promise<BrokerLink> {
+export async function openBrokerLink(
+  mq: BrokerConfig,
+  connectTimeoutMs: number,
+  onChange?: () => void,
+): Promise<BrokerLink> {
   const connection = await connectBroker(mq, connectTimeoutMs);
   // An "error" event with no listener would throw; failures are reported through "close" and the link.
   connection.on("error", () => {});

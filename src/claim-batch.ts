@@ -1,9 +1,9 @@
 /** One claim transaction: the table lock, the claim, the publish, the write-back, the commit (SPEC §4 "Claim & fire"). */
-import { isConnectionError, isSessionAlive, SESSION_LIMITS, StatementDeadlineError, type Sql } from "./db.ts";
+import { isConnectionError, isSessionAlive, SESSION_LIMITS, type Sql, StatementDeadlineError } from "./db.ts";
 import type { ClaimedRow } from "./message.ts";
 import type { RowUpdate } from "./plan.ts";
-import { claimDue, type ClaimRequest } from "./store.ts";
-import { recordIsolated, type RejectedRow } from "./store-record.ts";
+import { type ClaimRequest, claimDue } from "./store.ts";
+import { type RejectedRow, recordIsolated } from "./store-record.ts";
 
 /** What a transaction callback returns once its connection is gone: a promise that never settles. */
 const stranded = () => new Promise<never>(() => {});

@@ -4,7 +4,14 @@
  * `fail`, so the error names the variable and shows its value the way config.ts masks it.
  */
 import { brokerUrlProblem } from "./amqp-url.ts";
-import { formatHost, parseHostList, splitDatabaseUrl, TARGET_SESSION_ATTRS, type DatabaseHost, type TargetSessionAttrs } from "./db-hosts.ts";
+import {
+  type DatabaseHost,
+  formatHost,
+  parseHostList,
+  splitDatabaseUrl,
+  TARGET_SESSION_ATTRS,
+  type TargetSessionAttrs,
+} from "./db-hosts.ts";
 import { maskUrl } from "./redact.ts";
 import type { SettingName } from "./settings.ts";
 
@@ -51,7 +58,12 @@ export type Getter = (name: SettingName) => string;
 export type Fail = (name: SettingName, expected: string) => never;
 
 /** Every count has an upper bound: what the code (or the column it lands in) can hold. */
-export function number(get: Getter, fail: Fail, name: SettingName, opts: { min: number; max: number; integer?: boolean }): number {
+export function number(
+  get: Getter,
+  fail: Fail,
+  name: SettingName,
+  opts: { min: number; max: number; integer?: boolean },
+): number {
   const text = get(name).trim();
   const value = Number(text);
   const ok =
@@ -68,7 +80,12 @@ export function number(get: Getter, fail: Fail, name: SettingName, opts: { min: 
  * Seconds (fractions allowed) → whole milliseconds, from 1 ms to `maxMs`: a positive value
  * under 1 ms would round to 0. `zero` allows 0 where it means "off".
  */
-export function seconds(get: Getter, fail: Fail, name: SettingName, opts: { zero?: boolean; maxMs?: number } = {}): number {
+export function seconds(
+  get: Getter,
+  fail: Fail,
+  name: SettingName,
+  opts: { zero?: boolean; maxMs?: number } = {},
+): number {
   const maxMs = opts.maxMs ?? MAX_DURATION_MS;
   const text = get(name).trim();
   const value = Number(text);
@@ -99,7 +116,8 @@ export function databaseConfig(get: Getter, fail: Fail): DatabaseConfig {
     if (!split || split.hosts === "") fail("DATABASE_URL", "postgres://user:password@host:port/database");
     const { hosts, rest: u } = split!;
     const mode = u.searchParams.get("sslmode") ?? "disable";
-    if (!(SSL_MODES as readonly string[]).includes(mode)) fail("DATABASE_URL", `sslmode to be one of ${SSL_MODES.join(", ")}`);
+    if (!(SSL_MODES as readonly string[]).includes(mode))
+      fail("DATABASE_URL", `sslmode to be one of ${SSL_MODES.join(", ")}`);
     sslmode = mode as SslMode;
     const attrs = u.searchParams.get("target_session_attrs") ?? "any";
     if (!(TARGET_SESSION_ATTRS as readonly string[]).includes(attrs)) {
@@ -147,11 +165,18 @@ export function brokerConfig(get: Getter, fail: Fail): BrokerConfig {
  * starts, so a comma inside a password still works. One vhost for all: the queue lives in it.
  */
 function brokerUrls(get: Getter, fail: Fail): { urls: string[]; vhost: string } {
-  const urls = get("RABBITMQ_URL").split(/\s*,\s*(?=amqps?:\/\/)/i).map((url) => url.trim());
+  const urls = get("RABBITMQ_URL")
+    .split(/\s*,\s*(?=amqps?:\/\/)/i)
+    .map((url) => url.trim());
   const vhosts = urls.map((url) => {
     const parsed = parseUrl(url);
     // A comma in the host is a mistake ("amqp://a,b"), not a name: each node needs its own URL.
-    if (!parsed || !["amqp:", "amqps:"].includes(parsed.protocol) || parsed.hostname === "" || parsed.hostname.includes(",")) {
+    if (
+      !parsed ||
+      !["amqp:", "amqps:"].includes(parsed.protocol) ||
+      parsed.hostname === "" ||
+      parsed.hostname.includes(",")
+    ) {
       fail("RABBITMQ_URL", "amqp://user:password@host:port/vhost (or amqps://), comma-separated for several nodes");
     }
     const problem = brokerUrlProblem(url);

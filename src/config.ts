@@ -6,10 +6,18 @@
  * working directory, then the default. `DATABASE_URL` / `RABBITMQ_URL` override their parts.
  */
 import { readFileSync } from "node:fs";
-import { brokerConfig, databaseConfig, number, parseUrl, seconds, type BrokerConfig, type DatabaseConfig } from "./config-values.ts";
+import {
+  type BrokerConfig,
+  brokerConfig,
+  type DatabaseConfig,
+  databaseConfig,
+  number,
+  parseUrl,
+  seconds,
+} from "./config-values.ts";
 import { parseDotenv } from "./dotenv.ts";
 import { isFernetKey } from "./fernet.ts";
-import { LOG_FORMATS, parseLogLevel, type LogFormat, type LogLevel } from "./levels.ts";
+import { LOG_FORMATS, type LogFormat, type LogLevel, parseLogLevel } from "./levels.ts";
 import { maskUrl } from "./redact.ts";
 import { SETTINGS, type Setting, type SettingName } from "./settings.ts";
 
@@ -91,8 +99,7 @@ export function loadConfig(sources: ConfigSources): Config {
   const readFile = sources.readFile ?? ((path: string) => readFileSync(path, "utf8"));
   const secrets: string[] = [];
 
-  const lookup = (name: string): string | undefined =>
-    sources.flags?.[name] ?? sources.env[name] ?? fromDotenv[name];
+  const lookup = (name: string): string | undefined => sources.flags?.[name] ?? sources.env[name] ?? fromDotenv[name];
 
   const raw = (setting: Setting): string | null => {
     const direct = lookup(setting.env);
@@ -139,7 +146,8 @@ export function loadConfig(sources: ConfigSources): Config {
   // Each node's URL carries the password, and an error may quote one URL rather than the list.
   if (get("RABBITMQ_URL") !== "") secrets.push(...mq.urls.filter((url) => parseUrl(url)?.password));
 
-  const logLevel = parseLogLevel(get("LOG_LEVEL")) ?? fail("LOG_LEVEL", "one of DEBUG, INFO, WARNING, WARN, ERROR, CRITICAL");
+  const logLevel =
+    parseLogLevel(get("LOG_LEVEL")) ?? fail("LOG_LEVEL", "one of DEBUG, INFO, WARNING, WARN, ERROR, CRITICAL");
   const format = get("LOG_FORMAT").trim().toLowerCase();
   if (!(LOG_FORMATS as readonly string[]).includes(format)) fail("LOG_FORMAT", "text or json");
 
@@ -148,7 +156,8 @@ export function loadConfig(sources: ConfigSources): Config {
     fail("SCHEDULER_NOTIFY_CHANNEL", "a PostgreSQL identifier (letters, digits, _ and $; at most 63)");
   }
   const key = get("ENCRYPTION_KEY");
-  if (key !== "" && !isFernetKey(key)) fail("ENCRYPTION_KEY", "a Fernet key: 32 bytes in URL-safe base64 (44 characters)");
+  if (key !== "" && !isFernetKey(key))
+    fail("ENCRYPTION_KEY", "a Fernet key: 32 bytes in URL-safe base64 (44 characters)");
   const httpHost = get("SCHEDULER_HTTP_HOST").trim();
   if (httpHost === "") fail("SCHEDULER_HTTP_HOST", "a host name or address to listen on");
 
@@ -158,7 +167,11 @@ export function loadConfig(sources: ConfigSources): Config {
     pollIntervalMs: seconds(get, fail, "SCHEDULER_POLL_INTERVAL"),
     lookAheadMs: seconds(get, fail, "SCHEDULER_LOOK_AHEAD", { zero: true, maxMs: MAX_LOOK_AHEAD_MS }),
     batchSize: number(get, fail, "SCHEDULER_BATCH_SIZE", { min: 1, max: 10_000, integer: true }),
-    maxMessageBytes: number(get, fail, "SCHEDULER_MAX_MESSAGE_BYTES", { min: 1, max: 512 * 1024 * 1024, integer: true }),
+    maxMessageBytes: number(get, fail, "SCHEDULER_MAX_MESSAGE_BYTES", {
+      min: 1,
+      max: 512 * 1024 * 1024,
+      integer: true,
+    }),
     misfireGraceMs: seconds(get, fail, "SCHEDULER_MISFIRE_GRACE", { zero: true }),
     pauseAfterFailures: number(get, fail, "SCHEDULER_PAUSE_AFTER_FAILURES", { min: 0, max: MAX_INT4, integer: true }),
     maxRetries: number(get, fail, "SCHEDULER_MAX_RETRIES", { min: 0, max: MAX_INT4, integer: true }),

@@ -26,7 +26,9 @@ export interface CronSchedule {
   nextAfter(afterMs: number): number | null;
 }
 
-export type CompiledCron = { readonly ok: true; readonly schedule: CronSchedule } | { readonly ok: false; readonly reason: string };
+export type CompiledCron =
+  | { readonly ok: true; readonly schedule: CronSchedule }
+  | { readonly ok: false; readonly reason: string };
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
@@ -82,7 +84,11 @@ function transitionIn(zone: string, lo: number, hi: number): number {
 
 /** Every instant whose wall time in `zone` is `wallMs`, earliest first: none (a gap), one, or two (an overlap). */
 export function instantsOf(zone: string, wallMs: number): number[] {
-  const offsets = new Set([zoneOffsetMs(zone, wallMs - DAY), zoneOffsetMs(zone, wallMs), zoneOffsetMs(zone, wallMs + DAY)]);
+  const offsets = new Set([
+    zoneOffsetMs(zone, wallMs - DAY),
+    zoneOffsetMs(zone, wallMs),
+    zoneOffsetMs(zone, wallMs + DAY),
+  ]);
   const found = new Set<number>();
   for (const offset of offsets) {
     const instant = wallMs - offset;
@@ -130,7 +136,10 @@ export function compileCron(expression: string, timezone: string | null): Compil
   try {
     matcher = new Cron(expression.trim(), { utcOffset: 0, mode: "5-or-6-parts", domAndDow: false });
   } catch (error) {
-    return { ok: false, reason: `cron expression ${JSON.stringify(expression)} is invalid: ${(error as Error).message}` };
+    return {
+      ok: false,
+      reason: `cron expression ${JSON.stringify(expression)} is invalid: ${(error as Error).message}`,
+    };
   }
   const nextWall = (wallMs: number): number | null => matcher.nextRun(new Date(wallMs))?.getTime() ?? null;
   // No year field: a pattern that matches once matches again every few years at most.

@@ -20,7 +20,9 @@ export function parseHostList(text: string, defaultPort: number): DatabaseHost[]
     const entry = raw.trim();
     // [v6]:port, [v6], name:port, name, or a bare IPv6 address (more than one colon).
     const bareV6 = /^[0-9a-f.]*:[0-9a-f.]*:[0-9a-f.:]*$/i.test(entry);
-    const match = bareV6 ? [entry, entry] : (/^\[([^\]]+)\](?::(\d+))?$/.exec(entry) ?? /^([^:[\]]+)(?::(\d+))?$/.exec(entry));
+    const match = bareV6
+      ? [entry, entry]
+      : (/^\[([^\]]+)\](?::(\d+))?$/.exec(entry) ?? /^([^:[\]]+)(?::(\d+))?$/.exec(entry));
     if (!match || match[1] === undefined || match[1] === "") return null;
     const port = match[2] === undefined ? defaultPort : Number(match[2]);
     if (!Number.isInteger(port) || port < 1 || port > 65535) return null;
@@ -44,7 +46,10 @@ export function splitDatabaseUrl(url: string): { hosts: string; rest: URL } | nu
   if (!match) return null;
   const [, scheme, userinfo, hosts, tail] = match;
   try {
-    return { hosts: decodeURIComponent(hosts!), rest: new URL(`${scheme}${userinfo === undefined ? "" : `${userinfo}@`}localhost${tail}`) };
+    return {
+      hosts: decodeURIComponent(hosts!),
+      rest: new URL(`${scheme}${userinfo === undefined ? "" : `${userinfo}@`}localhost${tail}`),
+    };
   } catch {
     return null;
   }

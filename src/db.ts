@@ -129,7 +129,8 @@ export function renewablePool(connect: () => Sql): RenewablePool {
   let current: Sql | null = null;
   return {
     async use(work) {
-      const sql = (current ??= connect());
+      current ??= connect();
+      const sql = current;
       try {
         return await work(sql);
       } catch (error) {

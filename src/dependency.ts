@@ -2,8 +2,9 @@
  * How the engine tells its failures apart: which dependency, whether the cause is permanent
  * (no retry can help), and whether it is a table lock (wait, do not count it as a failure).
  */
-import { isConnectionError } from "./db.ts";
+
 import { LOCK_NOT_AVAILABLE } from "./claim-batch.ts";
+import { isConnectionError } from "./db.ts";
 
 export type Dependency = "PostgreSQL" | "RabbitMQ";
 
@@ -39,7 +40,8 @@ export class TableLockedError extends Error {
 /** Wraps a database failure as the engine needs it; `lost` is true when the connection is gone. */
 export function databaseFailure(doing: string, error: unknown): { error: Error; lost: boolean } {
   if (error instanceof DependencyError || error instanceof TableLockedError) return { error, lost: false };
-  if ((error as { code?: unknown })?.code === LOCK_NOT_AVAILABLE) return { error: new TableLockedError(doing, error), lost: false };
+  if ((error as { code?: unknown })?.code === LOCK_NOT_AVAILABLE)
+    return { error: new TableLockedError(doing, error), lost: false };
   return { error: new DependencyError("PostgreSQL", doing, error), lost: isConnectionError(error) };
 }
 

@@ -1,10 +1,10 @@
 /** The engine's port to PostgreSQL (ports.ts EngineStore), over a renewable pool, with every statement bounded. */
 import { claimBatch } from "./claim-batch.ts";
-import { SESSION_LIMITS, withDeadline, type RenewablePool, type Sql } from "./db.ts";
+import { type RenewablePool, SESSION_LIMITS, type Sql, withDeadline } from "./db.ts";
 import type { ClaimedRow } from "./message.ts";
 import type { RowUpdate } from "./plan.ts";
 import { scheduleOf } from "./schedule.ts";
-import { ping, poll, scheduleColumns, type ClaimRequest, type ScheduleColumns } from "./store.ts";
+import { type ClaimRequest, ping, poll, type ScheduleColumns, scheduleColumns } from "./store.ts";
 import { countPaused, findInvalid } from "./store-invalid.ts";
 
 /**
@@ -50,7 +50,12 @@ export function createEngineStore(pool: RenewablePool, deadlineMs: number = SESS
     claimBatch: (request: ClaimRequest, fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>) =>
       pool.use((sql) =>
         withColumns(sql, (found) =>
-          claimBatch(sql, { ...request, skipIds: skip(request.skipIds), columns: found }, (rows, dbNowMs) => fire(rows.filter(plannable), dbNowMs), deadlineMs),
+          claimBatch(
+            sql,
+            { ...request, skipIds: skip(request.skipIds), columns: found },
+            (rows, dbNowMs) => fire(rows.filter(plannable), dbNowMs),
+            deadlineMs,
+          ),
         ),
       ),
     findInvalid: () =>

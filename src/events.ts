@@ -28,9 +28,21 @@ export type EngineEvent =
   | { readonly type: "connected"; readonly dependency: Dependency }
   | { readonly type: "link lost"; readonly reason: string }
   | { readonly type: "outage began"; readonly status: EngineStatus }
-  | { readonly type: "retrying"; readonly dependency: Dependency | "scheduler"; readonly attempt: number; readonly limit: number | null; readonly delayMs: number; readonly error: unknown }
+  | {
+      readonly type: "retrying";
+      readonly dependency: Dependency | "scheduler";
+      readonly attempt: number;
+      readonly limit: number | null;
+      readonly delayMs: number;
+      readonly error: unknown;
+    }
   | { readonly type: "recovered"; readonly failures: number; readonly outageMs: number | null }
-  | { readonly type: "gave up"; readonly dependency: Dependency | "scheduler"; readonly why: string; readonly error: unknown }
+  | {
+      readonly type: "gave up";
+      readonly dependency: Dependency | "scheduler";
+      readonly why: string;
+      readonly error: unknown;
+    }
   | { readonly type: "blocked" }
   | { readonly type: "unblocked"; readonly afterMs: number }
   | { readonly type: "table locked"; readonly doing: string }
@@ -40,6 +52,11 @@ export type EngineEvent =
   | { readonly type: "batch committed"; readonly tally: FireTally }
   | { readonly type: "outcome refused"; readonly id: number; readonly reason: string; readonly movedOn: boolean }
   | { readonly type: "set aside"; readonly id: number; readonly reason: string }
-  | { readonly type: "scanned"; readonly invalid: readonly InvalidRow[]; readonly setAside: number; readonly pausedNow: number };
+  | {
+      readonly type: "scanned";
+      readonly invalid: readonly InvalidRow[];
+      readonly setAside: number;
+      readonly pausedNow: number;
+    };
 
 export type Report = (event: EngineEvent) => void;

@@ -34,31 +34,81 @@ const single = (value: number): Sample[] => [["", value]];
 
 export function renderMetrics(metrics: Metrics, process: ProcessStats): string {
   const seconds = (ms: number | null) => (ms === null ? 0 : ms / 1000);
-  const histogram: Sample[] = LAG_BUCKETS.map((bound, i): Sample => [`_bucket{le="${bound}"}`, metrics.lag.buckets[i]!]);
-  histogram.push([`_bucket{le="+Inf"}`, metrics.lag.count], ["_sum", metrics.lag.sum], ["_count", metrics.lag.count]);
-  return (
-    [
-      family("checks_total", "counter", "Polls of the schedule table.", single(metrics.checks)),
-      family("executions_total", "counter", "Fires confirmed by the broker.", single(metrics.executions)),
-      family("failures_total", "counter", "Fires recorded as failed (nack, unroutable, too large).", single(metrics.failures)),
-      family("skipped_misfires_total", "counter", "Slots skipped as later than SCHEDULER_MISFIRE_GRACE.", single(metrics.skipped)),
-      family("missed_slots_total", "counter", "Slots passed over because a schedule was late by more than one interval.", single(metrics.missed)),
-      family("unknown_outcomes_total", "counter", "Publishes whose outcome was lost with the broker link; the slot fires again.", single(metrics.unknown)),
-      family("paused_schedules_total", "counter", "Schedules this process deactivated after SCHEDULER_PAUSE_AFTER_FAILURES.", single(metrics.paused)),
-      family("fire_lag_seconds", "histogram", "Delay from a slot to the broker's confirm of its message.", histogram),
-      family("last_check_timestamp_seconds", "gauge", "Database time of the last poll.", single(seconds(metrics.lastCheckMs))),
-      family("last_execution_timestamp_seconds", "gauge", "Time of the last fire.", single(seconds(metrics.lastExecutionMs))),
-      family("database_up", "gauge", "1 while PostgreSQL is reachable.", single(metrics.dbUp ? 1 : 0)),
-      family("broker_up", "gauge", "1 while RabbitMQ is connected.", single(metrics.mqUp ? 1 : 0)),
-      family("due_backlog", "gauge", "Valid active schedules due now (at the last poll).", single(metrics.dueBacklog)),
-      family("oldest_overdue_seconds", "gauge", "Age of the oldest due slot not yet fired (at the last poll).", single(metrics.oldestOverdueSeconds)),
-      family("paused_schedules", "gauge", "Schedules deactivated by rune-scheduler after repeated failures (database count, refreshed every minute or poll).", single(metrics.pausedNow)),
-      family("invalid_schedules", "gauge", "Active schedules that cannot fire (bad interval, no next_run_at, workflow missing).", single(metrics.invalidRows)),
-      family("process_resident_memory_bytes", "gauge", "Resident memory of this process.", single(process.residentBytes)),
-      family("process_cpu_seconds_total", "counter", "CPU time used by this process.", single(process.cpuSecondsTotal)),
-      family("process_start_time_seconds", "gauge", "Start time of this process.", single(process.startTimeSeconds)),
-    ].join("\n") + "\n"
+  const histogram: Sample[] = LAG_BUCKETS.map(
+    (bound, i): Sample => [`_bucket{le="${bound}"}`, metrics.lag.buckets[i]!],
   );
+  histogram.push([`_bucket{le="+Inf"}`, metrics.lag.count], ["_sum", metrics.lag.sum], ["_count", metrics.lag.count]);
+  return `${[
+    family("checks_total", "counter", "Polls of the schedule table.", single(metrics.checks)),
+    family("executions_total", "counter", "Fires confirmed by the broker.", single(metrics.executions)),
+    family(
+      "failures_total",
+      "counter",
+      "Fires recorded as failed (nack, unroutable, too large).",
+      single(metrics.failures),
+    ),
+    family(
+      "skipped_misfires_total",
+      "counter",
+      "Slots skipped as later than SCHEDULER_MISFIRE_GRACE.",
+      single(metrics.skipped),
+    ),
+    family(
+      "missed_slots_total",
+      "counter",
+      "Slots passed over because a schedule was late by more than one interval.",
+      single(metrics.missed),
+    ),
+    family(
+      "unknown_outcomes_total",
+      "counter",
+      "Publishes whose outcome was lost with the broker link; the slot fires again.",
+      single(metrics.unknown),
+    ),
+    family(
+      "paused_schedules_total",
+      "counter",
+      "Schedules this process deactivated after SCHEDULER_PAUSE_AFTER_FAILURES.",
+      single(metrics.paused),
+    ),
+    family("fire_lag_seconds", "histogram", "Delay from a slot to the broker's confirm of its message.", histogram),
+    family(
+      "last_check_timestamp_seconds",
+      "gauge",
+      "Database time of the last poll.",
+      single(seconds(metrics.lastCheckMs)),
+    ),
+    family(
+      "last_execution_timestamp_seconds",
+      "gauge",
+      "Time of the last fire.",
+      single(seconds(metrics.lastExecutionMs)),
+    ),
+    family("database_up", "gauge", "1 while PostgreSQL is reachable.", single(metrics.dbUp ? 1 : 0)),
+    family("broker_up", "gauge", "1 while RabbitMQ is connected.", single(metrics.mqUp ? 1 : 0)),
+    family("due_backlog", "gauge", "Valid active schedules due now (at the last poll).", single(metrics.dueBacklog)),
+    family(
+      "oldest_overdue_seconds",
+      "gauge",
+      "Age of the oldest due slot not yet fired (at the last poll).",
+      single(metrics.oldestOverdueSeconds),
+    ),
+    family(
+      "paused_schedules",
+      "gauge",
+      "Schedules deactivated by rune-scheduler after repeated failures (database count, refreshed every minute or poll).",
+      single(metrics.pausedNow),
+    ),
+    family(
+      "invalid_schedules",
+      "gauge",
+      "Active schedules that cannot fire (bad interval, no next_run_at, workflow missing).",
+      single(metrics.invalidRows),
+    ),
+    family("process_resident_memory_bytes", "gauge", "Resident memory of this process.", single(process.residentBytes)),
+    family("process_cpu_seconds_total", "counter", "CPU time used by this process.", single(process.cpuSecondsTotal)),
+    family("process_start_time_seconds", "gauge", "Start time of this process.", single(process.startTimeSeconds)),
+  ].join("\n")}\n`;
 }
 
 export function currentProcessStats(startedMs: number): ProcessStats {
@@ -94,7 +144,10 @@ export function statsDocument(stats: StatsSource): Record<string, unknown> {
   document.oldestOverdueMs = oldestOverdueMs;
   // Kept beside oldestOverdueMs for `stats` clients that read it; whole milliseconds too.
   document.oldestOverdueSeconds = oldestOverdueMs / 1000;
-  const buckets: LagBucket[] = LAG_BUCKETS.map((bound, i) => ({ leMs: Math.round(bound * 1000), count: stats.lag.buckets[i] ?? 0 }));
+  const buckets: LagBucket[] = LAG_BUCKETS.map((bound, i) => ({
+    leMs: Math.round(bound * 1000),
+    count: stats.lag.buckets[i] ?? 0,
+  }));
   document.lag = { buckets, count: stats.lag.count, sumMs: Math.round(stats.lag.sum * 1000) };
   return document;
 }

@@ -7,13 +7,13 @@
 import type { Clock } from "./clock.ts";
 import type { ClaimedRow } from "./message.ts";
 import {
-  planFire,
-  rowUpdate,
-  UnplannableRow,
   type FirePlan,
   type PlanOptions,
   type PublishOutcome,
+  planFire,
   type RowUpdate,
+  rowUpdate,
+  UnplannableRow,
 } from "./plan.ts";
 import type { Publisher } from "./ports.ts";
 
@@ -62,7 +62,17 @@ export interface FireResult {
 }
 
 export function emptyTally(): FireTally {
-  return { executions: 0, failures: 0, skipped: 0, missed: 0, paused: 0, unknown: 0, confirmed: [], failed: [], firedAtMs: null };
+  return {
+    executions: 0,
+    failures: 0,
+    skipped: 0,
+    missed: 0,
+    paused: 0,
+    unknown: 0,
+    confirmed: [],
+    failed: [],
+    firedAtMs: null,
+  };
 }
 
 export async function fireBatch(deps: FireDeps, rows: ClaimedRow[], dbNowMs: number): Promise<FireResult> {
@@ -74,7 +84,9 @@ export async function fireBatch(deps: FireDeps, rows: ClaimedRow[], dbNowMs: num
     try {
       plans.push(planFire(row, dbNowMs, options));
     } catch (error) {
-      unplannable.push(error instanceof UnplannableRow ? error : new UnplannableRow(row.id, String((error as Error).message)));
+      unplannable.push(
+        error instanceof UnplannableRow ? error : new UnplannableRow(row.id, String((error as Error).message)),
+      );
     }
   }
   const toPublish = plans.filter((plan): plan is Extract<FirePlan, { kind: "publish" }> => plan.kind === "publish");
@@ -106,7 +118,13 @@ export async function fireBatch(deps: FireDeps, rows: ClaimedRow[], dbNowMs: num
         const { id, slotMs } = plan.row;
         const message = plan.kind === "publish" ? plan.message : null;
         const traceparent = String(message?.properties.headers.traceparent ?? "");
-        tally.confirmed.push({ id, messageId: message?.messageId ?? "", traceparent, slotMs, lagSeconds: (firedAt - slotMs) / 1000 });
+        tally.confirmed.push({
+          id,
+          messageId: message?.messageId ?? "",
+          traceparent,
+          slotMs,
+          lagSeconds: (firedAt - slotMs) / 1000,
+        });
       } else {
         tally.failures += 1;
         tally.failed.push(`schedule ${plan.row.id}: ${update.error}`);

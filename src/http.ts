@@ -1,6 +1,6 @@
 /** Health, readiness, metrics and stats over HTTP (Bun's own server). GET and HEAD only. */
 import type { Server } from "bun";
-import { currentProcessStats, renderMetrics, statsDocument, type StatsSource } from "./exposition.ts";
+import { currentProcessStats, renderMetrics, type StatsSource, statsDocument } from "./exposition.ts";
 import type { Metrics } from "./metrics.ts";
 
 export interface HealthSource {
@@ -15,7 +15,8 @@ export interface HealthSource {
 
 export function healthStatus(source: HealthSource): { ok: boolean; reason: string } {
   const idle = source.loopIdleMs();
-  if (idle > source.staleAfterMs) return { ok: false, reason: `engine loop has not run for ${Math.round(idle / 1000)}s` };
+  if (idle > source.staleAfterMs)
+    return { ok: false, reason: `engine loop has not run for ${Math.round(idle / 1000)}s` };
   return { ok: true, reason: "ok" };
 }
 
@@ -59,7 +60,7 @@ function route(path: string, source: HealthSource): Response {
         "text/plain; version=0.0.4; charset=utf-8",
       );
     case "/stats":
-      return text(JSON.stringify(statsDocument(source.stats())) + "\n", 200, "application/json");
+      return text(`${JSON.stringify(statsDocument(source.stats()))}\n`, 200, "application/json");
     default:
       return text("not found\n", 404);
   }

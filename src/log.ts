@@ -2,8 +2,8 @@
  * Logging: consola as a level filter plus one reporter that writes text or JSON lines,
  * DEBUG/INFO to stdout and WARNING and above to stderr, with every secret scrubbed.
  */
-import { createConsola, type ConsolaReporter, type LogObject } from "consola/core";
-import { levelRank, type LogFormat, type LogLevel } from "./levels.ts";
+import { type ConsolaReporter, createConsola, type LogObject } from "consola/core";
+import { type LogFormat, type LogLevel, levelRank } from "./levels.ts";
 import { redact } from "./redact.ts";
 
 export type Fields = Record<string, unknown>;
@@ -57,7 +57,7 @@ export function createLogger(options: LoggerOptions): Logger {
     log(logObj: LogObject) {
       const level = LEVEL_OF_TYPE[logObj.type] ?? "INFO";
       if (levelRank(level) < threshold) return;
-      const line = redact(formatLine(options.format, level, logObj), secrets) + "\n";
+      const line = `${redact(formatLine(options.format, level, logObj), secrets)}\n`;
       if (levelRank(level) >= levelRank("WARNING")) sink.stderr(line);
       else sink.stdout(line);
     },
@@ -101,7 +101,7 @@ function formatLine(format: LogFormat, level: LogLevel, logObj: LogObject): stri
     .filter(([key]) => key !== "stack")
     .map(([key, value]) => `${key}=${formatValue(value)}`);
   const stack = typeof fields.stack === "string" ? `\n${fields.stack}` : "";
-  return `${time} ${level} ${text}${pairs.length ? " " + pairs.join(" ") : ""}${stack}`;
+  return `${time} ${level} ${text}${pairs.length ? ` ${pairs.join(" ")}` : ""}${stack}`;
 }
 
 function errorFields(error: Error, key = "error"): Fields {

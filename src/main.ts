@@ -1,4 +1,4 @@
-import { defineCommand, type CommandDef } from "citty";
+import { type CommandDef, defineCommand } from "citty";
 import { completionCommand } from "./cli/completion.ts";
 import { runCli } from "./cli/runner.ts";
 import checkDb from "./commands/check-db.ts";
@@ -6,7 +6,7 @@ import checkMq from "./commands/check-mq.ts";
 import healthcheck from "./commands/healthcheck.ts";
 import run from "./commands/run.ts";
 import stats from "./commands/stats.ts";
-import { trigger, pause, resume, backfill } from "./commands/verbs.ts";
+import { backfill, pause, resume, trigger } from "./commands/verbs.ts";
 import { VERSION_LINE } from "./version.ts";
 
 const PROGRAM = "rune-scheduler";

@@ -100,7 +100,9 @@ export function buildMessage(row: ClaimedRow, context: MessageContext): Outgoing
  * fire (a retry of the same slot is a new fire), so a worker's trace of the run can start from
  * it. Neither id may be all zeros (the spec calls that invalid), so such a draw is drawn again.
  */
-export function newTraceparent(fill: (bytes: Uint8Array) => unknown = (bytes) => crypto.getRandomValues(bytes)): string {
+export function newTraceparent(
+  fill: (bytes: Uint8Array) => unknown = (bytes) => crypto.getRandomValues(bytes),
+): string {
   const bytes = new Uint8Array(24);
   const traceId = bytes.subarray(0, 16);
   const spanId = bytes.subarray(16);

@@ -9,10 +9,10 @@
  * written by one of them at a time, each write whole.
  */
 import type { Sql } from "./db.ts";
-import { buildMessage, manualMessageId, type ClaimedRow, type OutgoingMessage } from "./message.ts";
+import { buildMessage, type ClaimedRow, manualMessageId, type OutgoingMessage } from "./message.ts";
 import type { PublishOutcome } from "./plan.ts";
 import type { Publisher } from "./ports.ts";
-import { describeSchedule, nextSlotAfter, scheduleOf, slotsInWindow, type Schedule } from "./schedule.ts";
+import { describeSchedule, nextSlotAfter, type Schedule, scheduleOf, slotsInWindow } from "./schedule.ts";
 import { cronFields, scheduleColumns } from "./store.ts";
 
 /** How long a verb waits for a row another session (a scheduler's claim) holds. */
@@ -22,7 +22,14 @@ export const MAX_BACKFILL_SLOTS = 1_000;
 /** `last_error` of a row paused by `pause` (stats shows it; it is not "paused by scheduler"). */
 export const OPERATOR_PAUSE_PREFIX = "paused by operator";
 
-export type OperatorFailure = "unknown id" | "inactive" | "invalid" | "locked" | "broker refused" | "too many slots" | "not past";
+export type OperatorFailure =
+  | "unknown id"
+  | "inactive"
+  | "invalid"
+  | "locked"
+  | "broker refused"
+  | "too many slots"
+  | "not past";
 
 /** A verb's failure: `message` is the one line the operator sees. */
 export class OperatorError extends Error {
@@ -53,10 +60,21 @@ export async function loadRow(sql: Sql, id: number, lock: boolean): Promise<Oper
   const columns = await scheduleColumns(sql);
   const rows = await sql<
     {
-      id: number; workflow_id: number; is_active: boolean; slot_ms: number | null; interval_seconds: number | null;
-      cron_expression: string | null; timezone: string | null; run_count: number; failure_count: number;
-      has_workflow: boolean; workflow_name: string | null; workflow_data: string | null; db_now_ms: number;
-      clock_ms: number; last_run_ms: number | null;
+      id: number;
+      workflow_id: number;
+      is_active: boolean;
+      slot_ms: number | null;
+      interval_seconds: number | null;
+      cron_expression: string | null;
+      timezone: string | null;
+      run_count: number;
+      failure_count: number;
+      has_workflow: boolean;
+      workflow_name: string | null;
+      workflow_data: string | null;
+      db_now_ms: number;
+      clock_ms: number;
+      last_run_ms: number | null;
     }[]
   >`
     SELECT sw.id, sw.workflow_id, sw.is_active, (extract(epoch FROM sw.next_run_at) * 1000)::float8 AS slot_ms,
@@ -72,26 +90,47 @@ export async function loadRow(sql: Sql, id: number, lock: boolean): Promise<Oper
   const r = rows[0];
   if (!r) throw new OperatorError("unknown id", `schedule ${id} does not exist`);
   return {
-    id: r.id, workflowId: r.workflow_id, isActive: r.is_active, slotMs: r.slot_ms ?? Number.NaN,
-    intervalSeconds: r.interval_seconds ?? 0, rawIntervalSeconds: r.interval_seconds,
-    cronExpression: r.cron_expression, timezone: r.timezone, runCount: r.run_count, failureCount: r.failure_count,
-    hasWorkflow: r.has_workflow, workflowName: r.workflow_name, workflowData: r.workflow_data, dbNowMs: r.db_now_ms,
-    clockMs: r.clock_ms, lastRunMs: r.last_run_ms,
+    id: r.id,
+    workflowId: r.workflow_id,
+    isActive: r.is_active,
+    slotMs: r.slot_ms ?? Number.NaN,
+    intervalSeconds: r.interval_seconds ?? 0,
+    rawIntervalSeconds: r.interval_seconds,
+    cronExpression: r.cron_expression,
+    timezone: r.timezone,
+    runCount: r.run_count,
+    failureCount: r.failure_count,
+    hasWorkflow: r.has_workflow,
+    workflowName: r.workflow_name,
+    workflowData: r.workflow_data,
+    dbNowMs: r.db_now_ms,
+    clockMs: r.clock_ms,
+    lastRunMs: r.last_run_ms,
   };
 }
 
 /** The row's schedule, or the named failure; `needsSlot`: the verb needs next_run_at (an interval grid, a fire). */
 function scheduleFor(row: OperatorRow, needsSlot: boolean): Schedule {
-  const invalid = (why: string) => new OperatorError("invalid", `schedule ${row.id} is invalid (${why}); fix the row first`);
+  const invalid = (why: string) =>
+    new OperatorError("invalid", `schedule ${row.id} is invalid (${why}); fix the row first`);
   if (!row.hasWorkflow) throw invalid(`workflow ${row.workflowId} is missing`);
-  const found = scheduleOf({ intervalSeconds: row.rawIntervalSeconds, cronExpression: row.cronExpression, timezone: row.timezone });
+  const found = scheduleOf({
+    intervalSeconds: row.rawIntervalSeconds,
+    cronExpression: row.cronExpression,
+    timezone: row.timezone,
+  });
   if (!found.ok) throw invalid(found.reason);
-  if ((needsSlot || found.schedule.kind === "interval") && !Number.isFinite(row.slotMs)) throw invalid("next_run_at is NULL or not finite");
+  if ((needsSlot || found.schedule.kind === "interval") && !Number.isFinite(row.slotMs))
+    throw invalid("next_run_at is NULL or not finite");
   return found.schedule;
 }
 
 function requireActive(row: OperatorRow, verb: string): void {
-  if (!row.isActive) throw new OperatorError("inactive", `schedule ${row.id} is inactive, so it is not ${verb}; \`rune-scheduler resume ${row.id}\` first`);
+  if (!row.isActive)
+    throw new OperatorError(
+      "inactive",
+      `schedule ${row.id} is inactive, so it is not ${verb}; \`rune-scheduler resume ${row.id}\` first`,
+    );
 }
 
 /** Runs `work` in a transaction whose row locks wait at most {@link ROW_LOCK_TIMEOUT_MS}. */
@@ -104,7 +143,10 @@ async function locked<T>(sql: Sql, id: number, work: (tx: Sql) => Promise<T>): P
     })) as T;
   } catch (error) {
     if ((error as { code?: unknown }).code === "55P03") {
-      throw new OperatorError("locked", `schedule ${id} stayed locked by another session (a scheduler firing it?) for ${ROW_LOCK_TIMEOUT_MS / 1000}s; nothing was changed; try again`);
+      throw new OperatorError(
+        "locked",
+        `schedule ${id} stayed locked by another session (a scheduler firing it?) for ${ROW_LOCK_TIMEOUT_MS / 1000}s; nothing was changed; try again`,
+      );
     }
     throw error;
   }
@@ -117,14 +159,18 @@ export interface MessageOptions {
 
 function checkedSize(message: OutgoingMessage, options: MessageOptions, id: number): OutgoingMessage {
   if (message.body.byteLength > options.maxMessageBytes) {
-    throw new OperatorError("broker refused", `schedule ${id}: message of ${message.body.byteLength} bytes exceeds SCHEDULER_MAX_MESSAGE_BYTES=${options.maxMessageBytes}; not sent`);
+    throw new OperatorError(
+      "broker refused",
+      `schedule ${id}: message of ${message.body.byteLength} bytes exceeds SCHEDULER_MAX_MESSAGE_BYTES=${options.maxMessageBytes}; not sent`,
+    );
   }
   return message;
 }
 
 function refusal(outcome: PublishOutcome, what: string): string | null {
   if (outcome.status === "confirmed") return null;
-  if (outcome.status === "unknown") return `the RabbitMQ link was lost before the broker confirmed ${what} (${outcome.reason}); it may or may not have been delivered`;
+  if (outcome.status === "unknown")
+    return `the RabbitMQ link was lost before the broker confirmed ${what} (${outcome.reason}); it may or may not have been delivered`;
   return `RabbitMQ did not take ${what}: ${outcome.reason}`;
 }
 
@@ -141,7 +187,12 @@ export interface Triggered {
  * recorded as a confirmed fire is (last_run_at, run_count, failure_count, last_error), all under
  * the row lock; `next_run_at` is never touched. A refused publish records nothing.
  */
-export async function triggerSchedule(sql: Sql, publisher: Publisher, id: number, options: MessageOptions): Promise<Triggered> {
+export async function triggerSchedule(
+  sql: Sql,
+  publisher: Publisher,
+  id: number,
+  options: MessageOptions,
+): Promise<Triggered> {
   return locked(sql, id, async (tx) => {
     const row = await loadRow(tx, id, true);
     requireActive(row, "triggered");
@@ -152,7 +203,10 @@ export async function triggerSchedule(sql: Sql, publisher: Publisher, id: number
     const nowMs = Math.max(Math.floor(row.clockMs), Math.floor(row.lastRunMs ?? 0) + 1);
     const messageId = manualMessageId(id, nowMs);
     const message = checkedSize(
-      buildMessage({ ...row, slotMs: nowMs }, { nowMs, missed: 0, seal: options.seal ?? null, triggerSource: "manual", messageId }),
+      buildMessage(
+        { ...row, slotMs: nowMs },
+        { nowMs, missed: 0, seal: options.seal ?? null, triggerSource: "manual", messageId },
+      ),
       options,
       id,
     );
@@ -163,7 +217,13 @@ export async function triggerSchedule(sql: Sql, publisher: Publisher, id: number
       UPDATE scheduled_workflows SET last_run_at = to_timestamp(${nowMs} / 1000.0), run_count = coalesce(run_count, 0) + 1,
              failure_count = 0, last_error = NULL, updated_at = now()
        WHERE id = ${id}`;
-    return { id, messageId, triggeredAt: new Date(nowMs).toISOString(), runNumber: row.runCount + 1, schedule: describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds }) };
+    return {
+      id,
+      messageId,
+      triggeredAt: new Date(nowMs).toISOString(),
+      runNumber: row.runCount + 1,
+      schedule: describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds }),
+    };
   });
 }
 
@@ -199,7 +259,8 @@ export async function resumeSchedule(sql: Sql, id: number): Promise<Resumed> {
     const shown = describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds });
     if (row.isActive) return { id, wasActive: true, nextRunAt: null, schedule: shown };
     const nextMs = nextSlotAfter(schedule, row.slotMs, row.dbNowMs);
-    if (nextMs === null) throw new OperatorError("invalid", `schedule ${id} is invalid (its expression has no time after now)`);
+    if (nextMs === null)
+      throw new OperatorError("invalid", `schedule ${id} is invalid (its expression has no time after now)`);
     await tx`
       UPDATE scheduled_workflows SET is_active = true, next_run_at = to_timestamp(${nextMs} / 1000.0),
              failure_count = 0, last_error = NULL, updated_at = now()
@@ -222,11 +283,17 @@ export async function planBackfill(sql: Sql, id: number, fromMs: number, toMs: n
   const schedule = scheduleFor(row, false);
   const shown = describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds });
   if (toMs > row.dbNowMs) {
-    throw new OperatorError("not past", `--to ${new Date(toMs).toISOString()} is after the database's now (${new Date(row.dbNowMs).toISOString()}): backfill publishes past slots only, the scheduler fires the others`);
+    throw new OperatorError(
+      "not past",
+      `--to ${new Date(toMs).toISOString()} is after the database's now (${new Date(row.dbNowMs).toISOString()}): backfill publishes past slots only, the scheduler fires the others`,
+    );
   }
   const { slots, more } = slotsInWindow(schedule, row.slotMs, fromMs, toMs, MAX_BACKFILL_SLOTS);
   if (more) {
-    throw new OperatorError("too many slots", `the window holds more than ${MAX_BACKFILL_SLOTS} slots of schedule ${id} (${shown}); narrow --from/--to (at most ${MAX_BACKFILL_SLOTS} a run)`);
+    throw new OperatorError(
+      "too many slots",
+      `the window holds more than ${MAX_BACKFILL_SLOTS} slots of schedule ${id} (${shown}); narrow --from/--to (at most ${MAX_BACKFILL_SLOTS} a run)`,
+    );
   }
   return { row, schedule: shown, slots };
 }
@@ -235,7 +302,10 @@ export async function planBackfill(sql: Sql, id: number, fromMs: number, toMs: n
 export function backfillMessages(plan: BackfillPlan, nowMs: number, options: MessageOptions): OutgoingMessage[] {
   return plan.slots.map((slotMs, i) =>
     checkedSize(
-      buildMessage({ ...plan.row, slotMs, runCount: plan.row.runCount + i }, { nowMs, missed: 0, seal: options.seal ?? null, triggerSource: "backfill" }),
+      buildMessage(
+        { ...plan.row, slotMs, runCount: plan.row.runCount + i },
+        { nowMs, missed: 0, seal: options.seal ?? null, triggerSource: "backfill" },
+      ),
       options,
       plan.row.id,
     ),
@@ -243,7 +313,10 @@ export function backfillMessages(plan: BackfillPlan, nowMs: number, options: Mes
 }
 
 /** Publishes them and waits for the broker; the row is not changed. Returns the refused ones. */
-export async function publishBackfill(publisher: Publisher, messages: readonly OutgoingMessage[]): Promise<{ messageId: string; reason: string }[]> {
+export async function publishBackfill(
+  publisher: Publisher,
+  messages: readonly OutgoingMessage[],
+): Promise<{ messageId: string; reason: string }[]> {
   const outcomes = await publisher.publishBatch(messages);
   return outcomes.flatMap((outcome, i) => {
     const refused = refusal(outcome, `message ${messages[i]!.messageId}`);

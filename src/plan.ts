@@ -62,7 +62,10 @@ export class UnplannableRow extends Error {
 export function planFire(row: ClaimedRow, nowMs: number, options: PlanOptions): FirePlan {
   const found = scheduleOf(row);
   if (!Number.isFinite(row.slotMs) || (!found.ok && (row.cronExpression ?? null) === null)) {
-    throw new UnplannableRow(row.id, `next_run_at ${row.slotMs} ms / interval_seconds ${row.intervalSeconds} cannot be computed`);
+    throw new UnplannableRow(
+      row.id,
+      `next_run_at ${row.slotMs} ms / interval_seconds ${row.intervalSeconds} cannot be computed`,
+    );
   }
   // A cron row the claim let through with a bad expression or zone: set aside, with the parser's reason.
   if (!found.ok) throw new UnplannableRow(row.id, found.reason);

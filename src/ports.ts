@@ -3,9 +3,10 @@
  * database and the broker, and nothing more. The service plugs in src/engine-store.ts and a broker link;
  * the unit tests plug in the fakes of test/support/engine-fakes.ts.
  */
+
+import type { BatchResult } from "./claim-batch.ts";
 import type { ClaimedRow, OutgoingMessage } from "./message.ts";
 import type { PublishOutcome, RowUpdate } from "./plan.ts";
-import type { BatchResult } from "./claim-batch.ts";
 import type { ClaimRequest, PollResult } from "./store.ts";
 import type { InvalidRow } from "./store-invalid.ts";
 
@@ -14,7 +15,10 @@ export interface EngineStore {
   ping(): Promise<void>;
   poll(lookAheadMs: number, skipIds: readonly number[]): Promise<PollResult>;
   /** One claim transaction: lock due rows, let `fire` publish them, write its updates, commit. */
-  claimBatch(request: ClaimRequest, fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>): Promise<BatchResult>;
+  claimBatch(
+    request: ClaimRequest,
+    fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>,
+  ): Promise<BatchResult>;
   findInvalid(): Promise<InvalidRow[]>;
   countPaused(): Promise<number>;
 }

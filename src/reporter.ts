@@ -3,7 +3,7 @@
  * The engine decides; this says so. Lines operators grep for (SPEC §7, ORIGINAL_DESIGN.md) are
  * spelled here and nowhere else.
  */
-import { DependencyError, type Dependency } from "./dependency.ts";
+import { type Dependency, DependencyError } from "./dependency.ts";
 import type { EngineEvent, Report } from "./events.ts";
 import type { Logger } from "./log.ts";
 import { applyTally, healthFailedLine, type Metrics } from "./metrics.ts";
@@ -25,7 +25,8 @@ export function createReporter(deps: ReporterDeps): Report {
   /** Invalid rows already warned about: once per row per process (SPEC §4). */
   const warnedInvalid = new Set<number>();
 
-  const whereOf = (dependency: Dependency | "scheduler") => (dependency === "scheduler" ? undefined : deps.where?.[dependency]);
+  const whereOf = (dependency: Dependency | "scheduler") =>
+    dependency === "scheduler" ? undefined : deps.where?.[dependency];
   const describe = (error: unknown): string => {
     if (error instanceof DependencyError) {
       const explained = deps.explain?.(error.dependency, error.cause) ?? messageOf(error.cause);
@@ -41,7 +42,11 @@ export function createReporter(deps: ReporterDeps): Report {
         metrics.mqUp = event.status.broker === "up";
         return;
       case "connected":
-        log.info(event.dependency === "PostgreSQL" ? "Database connection pool established" : "RabbitMQ connection established");
+        log.info(
+          event.dependency === "PostgreSQL"
+            ? "Database connection pool established"
+            : "RabbitMQ connection established",
+        );
         return;
       case "link lost":
         log.error("RabbitMQ connection lost; reconnecting", { reason: event.reason, where: deps.where?.RabbitMQ });
@@ -51,17 +56,25 @@ export function createReporter(deps: ReporterDeps): Report {
         return;
       case "retrying": {
         const limit = event.limit === null ? "" : `/${event.limit}`;
-        log.error(`${event.dependency} failed (attempt ${event.attempt}${limit}); retrying in ${seconds(event.delayMs)}`, {
-          where: whereOf(event.dependency),
-          error: describe(event.error),
-        });
+        log.error(
+          `${event.dependency} failed (attempt ${event.attempt}${limit}); retrying in ${seconds(event.delayMs)}`,
+          {
+            where: whereOf(event.dependency),
+            error: describe(event.error),
+          },
+        );
         return;
       }
       case "recovered":
-        log.info(`Recovered after ${event.failures} failed attempt(s)${event.outageMs === null ? "" : ` (${seconds(event.outageMs)})`}`);
+        log.info(
+          `Recovered after ${event.failures} failed attempt(s)${event.outageMs === null ? "" : ` (${seconds(event.outageMs)})`}`,
+        );
         return;
       case "gave up":
-        log.critical(`${event.dependency} ${event.why}; giving up`, { where: whereOf(event.dependency), error: describe(event.error) });
+        log.critical(`${event.dependency} ${event.why}; giving up`, {
+          where: whereOf(event.dependency),
+          error: describe(event.error),
+        });
         return;
       case "blocked":
         log.warn("RabbitMQ is blocking publishes (memory or disk alarm); not claiming until it lifts");
@@ -92,7 +105,9 @@ export function createReporter(deps: ReporterDeps): Report {
       case "outcome refused":
         metrics.failures += 1;
         if (event.movedOn) {
-          log.warn(`Schedule ${event.id}: the database refused its outcome (${event.reason}); moved on to its next slot with last_error saying so`);
+          log.warn(
+            `Schedule ${event.id}: the database refused its outcome (${event.reason}); moved on to its next slot with last_error saying so`,
+          );
         }
         return;
       case "set aside":
@@ -115,12 +130,17 @@ export function createReporter(deps: ReporterDeps): Report {
     const [first] = tally.confirmed;
     if (first) {
       const maxLag = tally.confirmed.reduce((max, fire) => Math.max(max, fire.lagSeconds), 0);
-      const others = [tally.failures > 0 && `${tally.failures} failed`, tally.skipped > 0 && `${tally.skipped} skipped`].filter(Boolean);
+      const others = [
+        tally.failures > 0 && `${tally.failures} failed`,
+        tally.skipped > 0 && `${tally.skipped} skipped`,
+      ].filter(Boolean);
       log.info(
         `Fired ${tally.confirmed.length} schedule(s)${others.length > 0 ? ` (${others.join(", ")})` : ""}: first ${first.id} for ${iso(first.slotMs)}, lag ${Math.round(first.lagSeconds * 1000)} ms (max ${Math.round(maxLag * 1000)} ms)`,
       );
       for (const fire of tally.confirmed) {
-        log.debug(`fired schedule ${fire.id} messageId=${fire.messageId} traceparent=${fire.traceparent} lag_ms=${Math.round(fire.lagSeconds * 1000)}`);
+        log.debug(
+          `fired schedule ${fire.id} messageId=${fire.messageId} traceparent=${fire.traceparent} lag_ms=${Math.round(fire.lagSeconds * 1000)}`,
+        );
       }
     }
     if (tally.failed.length > 0) {

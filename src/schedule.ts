@@ -3,8 +3,8 @@
  * expression in a zone) and the slot arithmetic every caller shares: the next fire of the
  * engine, the next slot of `resume`, the slots of a `backfill` window, and how `stats` shows it.
  */
-import { compileCron, type CronSchedule } from "./cron.ts";
-import { nextSlot, type NextSlot } from "./slots.ts";
+import { type CronSchedule, compileCron } from "./cron.ts";
+import { type NextSlot, nextSlot } from "./slots.ts";
 
 export type Schedule =
   | { readonly kind: "interval"; readonly intervalMs: number }
@@ -17,7 +17,9 @@ export interface ScheduleFields {
   readonly timezone?: string | null;
 }
 
-export type ScheduleOrReason = { readonly ok: true; readonly schedule: Schedule } | { readonly ok: false; readonly reason: string };
+export type ScheduleOrReason =
+  | { readonly ok: true; readonly schedule: Schedule }
+  | { readonly ok: false; readonly reason: string };
 
 const compiled = new Map<string, ScheduleOrReason>();
 /** Compiled expressions kept; a table rarely holds more than a few hundred distinct ones. */
@@ -31,13 +33,16 @@ export function scheduleOf(fields: ScheduleFields): ScheduleOrReason {
     let found = compiled.get(key);
     if (!found) {
       const result = compileCron(expression, fields.timezone ?? null);
-      found = result.ok ? { ok: true, schedule: { kind: "cron", cron: result.schedule } } : { ok: false, reason: result.reason };
+      found = result.ok
+        ? { ok: true, schedule: { kind: "cron", cron: result.schedule } }
+        : { ok: false, reason: result.reason };
       if (compiled.size >= CACHE_LIMIT) compiled.clear();
       compiled.set(key, found);
     }
     return found;
   }
-  if (fields.intervalSeconds === null || fields.intervalSeconds === undefined) return { ok: false, reason: "interval_seconds is NULL" };
+  if (fields.intervalSeconds === null || fields.intervalSeconds === undefined)
+    return { ok: false, reason: "interval_seconds is NULL" };
   if (!(fields.intervalSeconds > 0)) return { ok: false, reason: "interval_seconds <= 0" };
   return { ok: true, schedule: { kind: "interval", intervalMs: fields.intervalSeconds * 1000 } };
 }
@@ -62,7 +67,10 @@ export interface NextFire extends NextSlot {
 export function nextFire(schedule: Schedule, slotMs: number, nowMs: number): NextFire {
   if (schedule.kind === "interval") return { ...nextSlot(slotMs, schedule.intervalMs, nowMs), missedCapped: false };
   const nextMs = schedule.cron.nextAfter(Math.max(nowMs, slotMs));
-  if (nextMs === null) throw new RangeError(`cron expression ${JSON.stringify(schedule.cron.expression)} has no time after ${new Date(nowMs).toISOString()}`);
+  if (nextMs === null)
+    throw new RangeError(
+      `cron expression ${JSON.stringify(schedule.cron.expression)} has no time after ${new Date(nowMs).toISOString()}`,
+    );
   let missed = 0;
   for (let t = schedule.cron.nextAfter(slotMs); t !== null && t <= nowMs; t = schedule.cron.nextAfter(t)) {
     if (missed === MISSED_CAP) return { nextMs, missed, missedCapped: true };
@@ -90,7 +98,13 @@ export interface WindowSlots {
 }
 
 /** The slots of a schedule in [fromMs, toMs): on the grid through `anchorMs`, or the expression's times. */
-export function slotsInWindow(schedule: Schedule, anchorMs: number, fromMs: number, toMs: number, max: number): WindowSlots {
+export function slotsInWindow(
+  schedule: Schedule,
+  anchorMs: number,
+  fromMs: number,
+  toMs: number,
+  max: number,
+): WindowSlots {
   const slots: number[] = [];
   if (schedule.kind === "interval") {
     const step = schedule.intervalMs;
@@ -112,13 +126,17 @@ export function duration(seconds: number): string {
   const s = Math.round(Math.abs(seconds));
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${s % 60 ? `${s % 60}s` : ""}`;
-  if (s < 86_400) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60) ? `${Math.floor((s % 3600) / 60)}m` : ""}`;
+  if (s < 86_400)
+    return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60) ? `${Math.floor((s % 3600) / 60)}m` : ""}`;
   return `${Math.floor(s / 86_400)}d${Math.floor((s % 86_400) / 3600) ? `${Math.floor((s % 86_400) / 3600)}h` : ""}`;
 }
 
 /** The kind as `stats` and `check-db` show it: `every 5m`, or `0 9 * * MON-FRI Europe/Berlin`. */
 export function describeSchedule(fields: ScheduleFields): string {
-  if (fields.cronExpression !== null && fields.cronExpression !== undefined) return `${fields.cronExpression} ${fields.timezone ?? "UTC"}`;
+  if (fields.cronExpression !== null && fields.cronExpression !== undefined)
+    return `${fields.cronExpression} ${fields.timezone ?? "UTC"}`;
   if (fields.intervalSeconds === null || fields.intervalSeconds === undefined) return "interval NULL";
-  return fields.intervalSeconds > 0 ? `every ${duration(fields.intervalSeconds)}` : `every ${fields.intervalSeconds}s (invalid)`;
+  return fields.intervalSeconds > 0
+    ? `every ${duration(fields.intervalSeconds)}`
+    : `every ${fields.intervalSeconds}s (invalid)`;
 }

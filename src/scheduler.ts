@@ -7,13 +7,13 @@
  */
 import { createAlarm } from "./alarm.ts";
 import { backoffDelay } from "./backoff.ts";
+import type { BatchResult } from "./claim-batch.ts";
 import type { Clock } from "./clock.ts";
-import { databaseFailure, DependencyError, giveUpReason, isPermanentRefusal, TableLockedError } from "./dependency.ts";
+import { DependencyError, databaseFailure, giveUpReason, isPermanentRefusal, TableLockedError } from "./dependency.ts";
 import type { EngineStatus, Report } from "./events.ts";
-import { fireBatch, type FireResult } from "./fire.ts";
+import { type FireResult, fireBatch } from "./fire.ts";
 import type { PlanOptions } from "./plan.ts";
 import type { EngineStore, Publisher } from "./ports.ts";
-import type { BatchResult } from "./claim-batch.ts";
 import type { ClaimRequest, PollResult } from "./store.ts";
 
 export interface EngineOptions extends PlanOptions {
@@ -118,7 +118,7 @@ export function startEngine(deps: EngineDeps): Engine {
       setStatus({ database: "up" });
       report({ type: "connected", dependency: "PostgreSQL" });
     }
-    if (!publisher || !publisher.connected) {
+    if (!publisher?.connected) {
       setStatus({ broker: "down" });
       const stale = publisher;
       publisher = null;
@@ -150,7 +150,11 @@ export function startEngine(deps: EngineDeps): Engine {
   /** One claim transaction; returns whether more rows may be due right now. */
   async function claimAndFire(current: Publisher): Promise<{ claimed: number; more: boolean; full: boolean }> {
     let fired: FireResult | null = null;
-    const request: ClaimRequest = { limit: options.batchSize, budgetBytes: options.batchBytes, skipIds: [...setAside.keys()] };
+    const request: ClaimRequest = {
+      limit: options.batchSize,
+      budgetBytes: options.batchBytes,
+      skipIds: [...setAside.keys()],
+    };
     let batch: BatchResult;
     try {
       batch = await db("claiming due schedules", () =>
@@ -173,7 +177,12 @@ export function startEngine(deps: EngineDeps): Engine {
     }
     // ORDER: the confirmed rows above are committed first; only then do we give up on the link.
     if (result.unknown !== null) {
-      throw new DependencyError("RabbitMQ", "publishing", new Error(`interrupted: ${result.unknown}`), result.updates.length > 0);
+      throw new DependencyError(
+        "RabbitMQ",
+        "publishing",
+        new Error(`interrupted: ${result.unknown}`),
+        result.updates.length > 0,
+      );
     }
     // Full: more rows are due than this batch took (its limit, or the byte budget, cut it).
     const full = batch.locked >= options.batchSize || batch.claimed < batch.locked;
@@ -342,7 +351,11 @@ export function startEngine(deps: EngineDeps): Engine {
         const sleepMs = await cycle(current);
         if (status.failures > 0) {
           const since = status.outageSinceLocal;
-          report({ type: "recovered", failures: status.failures, outageMs: since === null ? null : clock.local() - since });
+          report({
+            type: "recovered",
+            failures: status.failures,
+            outageMs: since === null ? null : clock.local() - since,
+          });
         }
         setStatus({ failures: 0, outageSinceLocal: null });
         running = true;

@@ -55,16 +55,24 @@ export function schemaProblems(found: Record<string, Record<string, string> | nu
   for (const [table, columns] of Object.entries(REQUIRED_COLUMNS)) {
     const actual = found[table];
     if (!actual) {
-      problems.push({ table, problem: `table ${table} is missing; load scripts/schema.sql or run the Rune API migrations` });
+      problems.push({
+        table,
+        problem: `table ${table} is missing; load scripts/schema.sql or run the Rune API migrations`,
+      });
       continue;
     }
     const optional = OPTIONAL_COLUMNS[table] ?? {};
     for (const [column, family] of [...Object.entries(columns), ...Object.entries(optional)]) {
       const type = actual[column];
       if (type === undefined) {
-        if (!(column in optional)) problems.push({ table, column, problem: `column ${table}.${column} is missing (expected ${family})` });
+        if (!(column in optional))
+          problems.push({ table, column, problem: `column ${table}.${column} is missing (expected ${family})` });
       } else if (!FAMILY_TYPES[family].some((prefix) => type.startsWith(prefix))) {
-        problems.push({ table, column, problem: `column ${table}.${column} has type ${type}, expected ${FAMILY_TYPES[family].join(" or ")}` });
+        problems.push({
+          table,
+          column,
+          problem: `column ${table}.${column} has type ${type}, expected ${FAMILY_TYPES[family].join(" or ")}`,
+        });
       }
     }
   }
@@ -110,9 +118,15 @@ export function presentColumns(found: Record<string, string> | null): ScheduleCo
  * row has no interval rule; its expression and zone are judged in JavaScript (see
  * store.invalidCronRows), so the caller passes the ids of the bad ones as `skipIds`.
  */
-export async function rowCounts(sql: Sql, columns: ScheduleColumns = NO_CRON_COLUMNS, skipIds: readonly number[] = []): Promise<RowCounts> {
+export async function rowCounts(
+  sql: Sql,
+  columns: ScheduleColumns = NO_CRON_COLUMNS,
+  skipIds: readonly number[] = [],
+): Promise<RowCounts> {
   const intervalRow = columns.cronExpression ? sql`sw.cron_expression IS NULL` : sql`true`;
-  const scheduled = columns.cronExpression ? sql`(sw.cron_expression IS NOT NULL OR sw.interval_seconds > 0)` : sql`sw.interval_seconds > 0`;
+  const scheduled = columns.cronExpression
+    ? sql`(sw.cron_expression IS NOT NULL OR sw.interval_seconds > 0)`
+    : sql`sw.interval_seconds > 0`;
   const [row] = await sql<
     {
       total: number;
@@ -160,7 +174,9 @@ export interface ScheduleKind {
 
 /** The most common schedule kinds of active rows, most rows first. */
 export async function scheduleKinds(sql: Sql, columns: ScheduleColumns, limit: number): Promise<ScheduleKind[]> {
-  const rows = await sql<{ interval_seconds: number | null; cron_expression: string | null; timezone: string | null; count: number }[]>`
+  const rows = await sql<
+    { interval_seconds: number | null; cron_expression: string | null; timezone: string | null; count: number }[]
+  >`
     SELECT CASE WHEN cron_expression IS NULL THEN interval_seconds END AS interval_seconds, cron_expression, timezone,
            count(*)::int AS count
       FROM (SELECT sw.interval_seconds, ${cronFields(sql, columns)} FROM scheduled_workflows sw WHERE sw.is_active) k
@@ -168,7 +184,11 @@ export async function scheduleKinds(sql: Sql, columns: ScheduleColumns, limit: n
      ORDER BY count DESC, 2 NULLS FIRST, 1
      LIMIT ${limit}`;
   return rows.map((r) => ({
-    schedule: describeSchedule({ intervalSeconds: r.interval_seconds, cronExpression: r.cron_expression, timezone: r.timezone }),
+    schedule: describeSchedule({
+      intervalSeconds: r.interval_seconds,
+      cronExpression: r.cron_expression,
+      timezone: r.timezone,
+    }),
     count: r.count,
   }));
 }

@@ -3,18 +3,18 @@
  * The one place that turns a Config into running parts; everything below takes plain values.
  */
 import { openBrokerLink } from "./broker.ts";
+import { ListenError } from "./cli/startup.ts";
 import { createClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { createDatabase, renewablePool } from "./db.ts";
 import { explainBrokerError, explainDatabaseError } from "./diagnose.ts";
+import { createEngineStore } from "./engine-store.ts";
 import { fernetSealer } from "./fernet.ts";
-import { ListenError } from "./cli/startup.ts";
 import { startHttp } from "./http.ts";
 import type { Logger } from "./log.ts";
 import { createMetrics, healthcheckLine, healthFailedLine } from "./metrics.ts";
 import { createReporter } from "./reporter.ts";
-import { CLAIM_LANES, startEngine, type Engine } from "./scheduler.ts";
-import { createEngineStore } from "./engine-store.ts";
+import { CLAIM_LANES, type Engine, startEngine } from "./scheduler.ts";
 import { VERSION_LINE } from "./version.ts";
 
 export interface Service {
@@ -71,7 +71,9 @@ export async function startService(config: Config, log: Logger): Promise<Service
   // The engine's pool is renewed after a connection failure (see renewablePool); LISTEN keeps
   // its own connection, which postgres.js re-establishes by itself.
   // One connection per claim lane, and one for polls.
-  const pool = renewablePool(() => createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: CLAIM_LANES + 1 }));
+  const pool = renewablePool(() =>
+    createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: CLAIM_LANES + 1 }),
+  );
   const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 1 });
   const sealer = config.encryptionKey ? fernetSealer(config.encryptionKey) : null;
   const report = createReporter({
@@ -113,7 +115,11 @@ export async function startService(config: Config, log: Logger): Promise<Service
   if (config.notifyChannel) {
     const channel = config.notifyChannel;
     sql
-      .listen(channel, () => engine.wake(), () => log.info(`Listening for notifications on "${channel}"`))
+      .listen(
+        channel,
+        () => engine.wake(),
+        () => log.info(`Listening for notifications on "${channel}"`),
+      )
       .then((listening) => (unlisten = listening.unlisten))
       .catch((error: Error) => log.error(`LISTEN ${channel} failed; polling only`, { error: error.message }));
   }

@@ -52,7 +52,10 @@ export type SettingName = (typeof SETTINGS)[number]["env"];
 
 /** `SCHEDULER_POLL_INTERVAL` → `poll-interval`, `POSTGRES_HOST` → `postgres-host`. */
 export function flagName(env: string): string {
-  return env.replace(/^SCHEDULER_/, "").toLowerCase().replaceAll("_", "-");
+  return env
+    .replace(/^SCHEDULER_/, "")
+    .toLowerCase()
+    .replaceAll("_", "-");
 }
 
 /** The settings that may be given as CLI flags (everything but secrets and URLs). */

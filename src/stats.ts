@@ -5,10 +5,10 @@
  */
 import type { Sql } from "./db.ts";
 import { describeSchedule } from "./schedule.ts";
-import { rowCounts, type RowCounts } from "./schema-check.ts";
+import { type RowCounts, rowCounts } from "./schema-check.ts";
 import { PAUSED_PREFIX } from "./slots.ts";
-import { claimable, cronFields, NO_CRON_COLUMNS, scheduleColumns, type ScheduleColumns } from "./store.ts";
-import { invalidCronRows, type InvalidCronRow } from "./store-invalid.ts";
+import { claimable, cronFields, NO_CRON_COLUMNS, type ScheduleColumns, scheduleColumns } from "./store.ts";
+import { type InvalidCronRow, invalidCronRows } from "./store-invalid.ts";
 
 /** What `stats` reads with the optional columns: which are present, and the ids of bad cron rows. */
 export interface CronView {
@@ -31,7 +31,9 @@ export interface HealthCounts {
 }
 
 export async function healthCounts(sql: Sql, overdueAfterMs: number, cron: CronView = NO_CRON): Promise<HealthCounts> {
-  const [row] = await sql<{ db_now_ms: number; overdue: number; failing: number; paused: number; workflow_missing: number }[]>`
+  const [row] = await sql<
+    { db_now_ms: number; overdue: number; failing: number; paused: number; workflow_missing: number }[]
+  >`
     SELECT floor(extract(epoch FROM now()) * 1000)::float8 AS db_now_ms,
       count(*) FILTER (WHERE ${claimable(sql, cron.skipIds, cron.columns)} AND w.id IS NOT NULL
                          AND sw.next_run_at < now() - make_interval(secs => ${overdueAfterMs / 1000}))::int AS overdue,
@@ -40,7 +42,13 @@ export async function healthCounts(sql: Sql, overdueAfterMs: number, cron: CronV
       count(*) FILTER (WHERE w.id IS NULL)::int AS workflow_missing
       FROM scheduled_workflows sw LEFT JOIN workflows w ON w.id = sw.workflow_id`;
   const r = row!;
-  return { dbNowMs: r.db_now_ms, overdue: r.overdue, failing: r.failing, paused: r.paused, workflowMissing: r.workflow_missing };
+  return {
+    dbNowMs: r.db_now_ms,
+    overdue: r.overdue,
+    failing: r.failing,
+    paused: r.paused,
+    workflowMissing: r.workflow_missing,
+  };
 }
 
 export interface OverdueRow {
@@ -111,7 +119,11 @@ export async function failingLongest(sql: Sql, limit: number, cron: CronView = N
     intervalSeconds: r.interval_seconds,
     cronExpression: r.cron_expression,
     timezone: r.timezone,
-    schedule: describeSchedule({ intervalSeconds: r.interval_seconds, cronExpression: r.cron_expression, timezone: r.timezone }),
+    schedule: describeSchedule({
+      intervalSeconds: r.interval_seconds,
+      cronExpression: r.cron_expression,
+      timezone: r.timezone,
+    }),
     lastRunMs: r.last_run_ms,
     lastError: r.last_error,
   }));
@@ -132,7 +144,15 @@ export interface UpcomingRow {
 /** The next valid active slots not yet due, soonest first. */
 export async function upcoming(sql: Sql, limit: number, cron: CronView = NO_CRON): Promise<UpcomingRow[]> {
   const rows = await sql<
-    { id: number; workflow_id: number; workflow_name: string; slot_ms: number; interval_seconds: number | null; cron_expression: string | null; timezone: string | null }[]
+    {
+      id: number;
+      workflow_id: number;
+      workflow_name: string;
+      slot_ms: number;
+      interval_seconds: number | null;
+      cron_expression: string | null;
+      timezone: string | null;
+    }[]
   >`
     SELECT sw.id, sw.workflow_id, w.name AS workflow_name,
            floor(extract(epoch FROM sw.next_run_at) * 1000)::float8 AS slot_ms, sw.interval_seconds,
@@ -149,7 +169,11 @@ export async function upcoming(sql: Sql, limit: number, cron: CronView = NO_CRON
     intervalSeconds: r.interval_seconds,
     cronExpression: r.cron_expression,
     timezone: r.timezone,
-    schedule: describeSchedule({ intervalSeconds: r.interval_seconds, cronExpression: r.cron_expression, timezone: r.timezone }),
+    schedule: describeSchedule({
+      intervalSeconds: r.interval_seconds,
+      cronExpression: r.cron_expression,
+      timezone: r.timezone,
+    }),
   }));
 }
 

@@ -19,7 +19,11 @@ export interface InvalidRow {
 }
 
 /** Active rows the engine will never claim, with why. Bounded: this scans the table. */
-export async function findInvalid(sql: Sql, limit = 1000, columns: ScheduleColumns = NO_CRON_COLUMNS): Promise<InvalidRow[]> {
+export async function findInvalid(
+  sql: Sql,
+  limit = 1000,
+  columns: ScheduleColumns = NO_CRON_COLUMNS,
+): Promise<InvalidRow[]> {
   const intervalRow = columns.cronExpression ? sql`sw.cron_expression IS NULL` : sql`true`;
   const rows = await sql<InvalidRow[]>`
     SELECT sw.id, CASE
@@ -49,7 +53,11 @@ export interface InvalidCronRow extends InvalidRow {
  * that reason first) whose expression or zone the engine's parser refuses. Reads each distinct
  * (expression, zone) once, so a large table of a few schedules costs one small query.
  */
-export async function invalidCronRows(sql: Sql, limit = 1000, columns: ScheduleColumns = NO_CRON_COLUMNS): Promise<InvalidCronRow[]> {
+export async function invalidCronRows(
+  sql: Sql,
+  limit = 1000,
+  columns: ScheduleColumns = NO_CRON_COLUMNS,
+): Promise<InvalidCronRow[]> {
   if (!columns.cronExpression) return [];
   const zone = columns.timezone ? sql`sw.timezone::text` : sql`NULL::text`;
   const kinds = await sql<{ cron_expression: string; timezone: string | null }[]>`
@@ -59,7 +67,12 @@ export async function invalidCronRows(sql: Sql, limit = 1000, columns: ScheduleC
   const bad = new Map<string, { expression: string; zone: string | null; reason: string }>();
   for (const kind of kinds) {
     const found = scheduleOf({ intervalSeconds: null, cronExpression: kind.cron_expression, timezone: kind.timezone });
-    if (!found.ok) bad.set(`${kind.cron_expression}\u0000${kind.timezone ?? ""}`, { expression: kind.cron_expression, zone: kind.timezone, reason: found.reason });
+    if (!found.ok)
+      bad.set(`${kind.cron_expression}\u0000${kind.timezone ?? ""}`, {
+        expression: kind.cron_expression,
+        zone: kind.timezone,
+        reason: found.reason,
+      });
   }
   if (bad.size === 0) return [];
   const expressions = [...bad.values()].map((b) => b.expression);

@@ -64,7 +64,14 @@ export async function recordIsolated(sql: Sql, updates: readonly RowUpdate[]): P
   const rejected: RejectedRow[] = [];
   for (const update of updates) {
     let reason = "";
-    if (await underSavepoint(sql, (savepoint) => recordOutcomes(savepoint, [update]), (why) => (reason = why))) continue;
+    if (
+      await underSavepoint(
+        sql,
+        (savepoint) => recordOutcomes(savepoint, [update]),
+        (why) => (reason = why),
+      )
+    )
+      continue;
     const movedOn = await underSavepoint(sql, (savepoint) => recordMoveOn(savepoint, update, reason));
     rejected.push({ id: update.id, reason, movedOn });
   }
@@ -76,7 +83,11 @@ export async function recordIsolated(sql: Sql, updates: readonly RowUpdate[]): P
  * It must be postgres.js's own `savepoint`: inside `begin`, any failed query of the scope fails
  * the whole transaction at its end, even one the caller caught; a savepoint is a scope of its own.
  */
-async function underSavepoint(sql: Sql, work: (sql: Sql) => Promise<void>, onError?: (reason: string) => void): Promise<boolean> {
+async function underSavepoint(
+  sql: Sql,
+  work: (sql: Sql) => Promise<void>,
+  onError?: (reason: string) => void,
+): Promise<boolean> {
   try {
     await (sql as unknown as TransactionSql).savepoint((savepoint) => work(savepoint as unknown as Sql));
     return true;

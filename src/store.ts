@@ -24,7 +24,6 @@ export interface PollResult {
  */
 export const BACKLOG_CAP = 10_000;
 
-
 /**
  * The optional columns of SPEC §2 that this database has. Without them no statement names
  * them: the SQL is the interval-only SQL of before.
@@ -43,7 +42,10 @@ export async function scheduleColumns(sql: Sql): Promise<ScheduleColumns> {
      WHERE a.attrelid = to_regclass('scheduled_workflows') AND a.attnum > 0 AND NOT a.attisdropped
        AND a.attname IN ('cron_expression', 'timezone')`;
   const names = new Set(rows.map((row) => row.name));
-  return { cronExpression: names.has("cron_expression"), timezone: names.has("cron_expression") && names.has("timezone") };
+  return {
+    cronExpression: names.has("cron_expression"),
+    timezone: names.has("cron_expression") && names.has("timezone"),
+  };
 }
 
 /** `sw.cron_expression` and `sw.timezone` as text, or NULLs when the columns are absent. */
@@ -62,12 +64,19 @@ export function cronFields(sql: Sql, columns: ScheduleColumns) {
  * Every statement that claims, counts or times due rows uses this one fragment.
  */
 export function claimable(sql: Sql, skipIds: readonly number[] = [], columns: ScheduleColumns = NO_CRON_COLUMNS) {
-  const scheduled = columns.cronExpression ? sql`(sw.cron_expression IS NOT NULL OR sw.interval_seconds > 0)` : sql`sw.interval_seconds > 0`;
+  const scheduled = columns.cronExpression
+    ? sql`(sw.cron_expression IS NOT NULL OR sw.interval_seconds > 0)`
+    : sql`sw.interval_seconds > 0`;
   return sql`sw.is_active AND ${scheduled} AND isfinite(sw.next_run_at)
     AND sw.id <> ALL(${sql.array(skipIds as number[], INT4)}::int4[])`;
 }
 
-export async function poll(sql: Sql, lookAheadMs: number, skipIds: readonly number[] = [], columns: ScheduleColumns = NO_CRON_COLUMNS): Promise<PollResult> {
+export async function poll(
+  sql: Sql,
+  lookAheadMs: number,
+  skipIds: readonly number[] = [],
+  columns: ScheduleColumns = NO_CRON_COLUMNS,
+): Promise<PollResult> {
   const [row] = await sql<{ db_now_ms: number; next_slot_ms: number | null; due_count: number }[]>`
     SELECT (extract(epoch FROM now()) * 1000)::float8 AS db_now_ms,
       (SELECT (extract(epoch FROM sw.next_run_at) * 1000)::float8

@@ -86,7 +86,8 @@ export function checkInvariants(input: CheckInput): CheckResult {
       add("bad messageId", `messageId ${message.messageId} for schedule ${scheduleId} slot ${iso(slotMs)}`);
       continue;
     }
-    if (!Number.isInteger(missed) || missed < 0) add("bad missed_runs", `${message.messageId}: missed_runs ${message.body.missed_runs}`);
+    if (!Number.isInteger(missed) || missed < 0)
+      add("bad missed_runs", `${message.messageId}: missed_runs ${message.body.missed_runs}`);
     const entry = byId.get(message.messageId);
     if (entry) {
       entry.receipts.push(message.receivedAt);
@@ -110,7 +111,9 @@ export function checkInvariants(input: CheckInput): CheckResult {
       // Each further copy needs its own cause: a fault that began before it arrived, ended at most
       // the window before it, and ended after (or just before) the previous copy arrived; the
       // previous copy's commit was what the fault lost. A copy with no such fault is a violation.
-      const causes = input.faults.filter((f) => f.startMs <= copy && copy <= f.endMs + input.duplicateWindowMs && previous <= f.endMs + 2_000);
+      const causes = input.faults.filter(
+        (f) => f.startMs <= copy && copy <= f.endMs + input.duplicateWindowMs && previous <= f.endMs + 2_000,
+      );
       const latest = causes.sort((a, b) => b.startMs - a.startMs)[0];
       if (latest) {
         duplicatesNearFault += 1;
@@ -119,7 +122,10 @@ export function checkInvariants(input: CheckInput): CheckResult {
     }
     if (unexplained.length > 0) {
       const at = unexplained.slice(0, 3).map(iso).join(", ") + (unexplained.length > 3 ? ", …" : "");
-      add("duplicate away from any kill/cut", `${messageId} received ${receipts.length} times (first ${iso(receipts[0]!)}); ${unexplained.length} copies with no fault before them: ${at}`);
+      add(
+        "duplicate away from any kill/cut",
+        `${messageId} received ${receipts.length} times (first ${iso(receipts[0]!)}); ${unexplained.length} copies with no fault before them: ${at}`,
+      );
     }
     const row = rows.get(entry.scheduleId);
     if (!row) {
@@ -132,14 +138,18 @@ export function checkInvariants(input: CheckInput): CheckResult {
       continue;
     }
     const finalNext = finals.get(entry.scheduleId)?.nextMs;
-    if (finalNext != null && entry.slotMs >= finalNext) add("fired beyond the row's final next_run_at", `${messageId} ≥ ${iso(finalNext)}`);
+    if (finalNext != null && entry.slotMs >= finalNext)
+      add("fired beyond the row's final next_run_at", `${messageId} ≥ ${iso(finalNext)}`);
     const slots = coverage.get(entry.scheduleId) ?? new Map<number, string>();
     coverage.set(entry.scheduleId, slots);
     const index = offset / row.intervalMs;
     for (let n = index; n <= index + entry.missed; n += 1) {
       const other = slots.get(n);
       if (other !== undefined) {
-        add("slot accounted twice", `schedule ${entry.scheduleId} slot ${iso(row.anchorMs + n * row.intervalMs)}: by ${other} and ${messageId}`);
+        add(
+          "slot accounted twice",
+          `schedule ${entry.scheduleId} slot ${iso(row.anchorMs + n * row.intervalMs)}: by ${other} and ${messageId}`,
+        );
       } else slots.set(n, messageId);
     }
   }
@@ -155,9 +165,13 @@ export function checkInvariants(input: CheckInput): CheckResult {
     if (final.intervalSeconds === null || final.intervalSeconds * 1000 !== row.intervalMs) {
       add("row's interval changed", `schedule ${row.id}: interval_seconds ${final.intervalSeconds}`);
     }
-    if ((final.nextMs - row.anchorMs) % row.intervalMs !== 0) add("final next_run_at off the grid", `schedule ${row.id}: ${iso(final.nextMs)}`);
+    if ((final.nextMs - row.anchorMs) % row.intervalMs !== 0)
+      add("final next_run_at off the grid", `schedule ${row.id}: ${iso(final.nextMs)}`);
     if (final.failureCount !== 0 || final.lastError !== null) {
-      add("row blamed", `schedule ${row.id}: failure_count ${final.failureCount}, last_error ${JSON.stringify(final.lastError)}`);
+      add(
+        "row blamed",
+        `schedule ${row.id}: failure_count ${final.failureCount}, last_error ${JSON.stringify(final.lastError)}`,
+      );
     }
     const slots = coverage.get(row.id);
     const excluded = input.exclusions.filter((window) => window.id === row.id);
@@ -167,7 +181,11 @@ export function checkInvariants(input: CheckInput): CheckResult {
         continue;
       }
       slotsChecked += 1;
-      if (!slots?.has(n)) add("slot neither fired nor counted missed", `schedule ${row.id} slot ${iso(slot)} (interval ${row.intervalMs / 1000}s)`);
+      if (!slots?.has(n))
+        add(
+          "slot neither fired nor counted missed",
+          `schedule ${row.id} slot ${iso(slot)} (interval ${row.intervalMs / 1000}s)`,
+        );
     }
   }
 

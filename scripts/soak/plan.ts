@@ -111,8 +111,10 @@ export function planEvents(rng: Rng, options: PlanOptions): PlannedEvent[] {
     const service: Service = rng() < 0.5 ? "pg" : "mq";
     const target: Target = rng() < 0.3 ? "all" : replica;
     const atMs = Math.round(at);
-    if (kind === "kill") events.push({ atMs, fault: { kind, replica, restartAfterMs: Math.round(between(rng, 2_000, 6_000)) } });
-    else if (kind === "term") events.push({ atMs, fault: { kind, replica, restartAfterMs: Math.round(between(rng, 1_000, 4_000)) } });
+    if (kind === "kill")
+      events.push({ atMs, fault: { kind, replica, restartAfterMs: Math.round(between(rng, 2_000, 6_000)) } });
+    else if (kind === "term")
+      events.push({ atMs, fault: { kind, replica, restartAfterMs: Math.round(between(rng, 1_000, 4_000)) } });
     else if (kind === "invalidate") {
       const picks = Array.from({ length: intBetween(rng, 1, 5) }, () => rng());
       const how = rng() < 0.5 ? "null-interval" : "neg-infinity";

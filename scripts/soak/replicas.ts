@@ -75,11 +75,17 @@ export function createReplica(index: number, options: ReplicaOptions): Replica {
     const now = Date.now();
     const what = `replica ${index} (incarnation ${incarnation}) exited with ${code ?? child.signalCode}`;
     if (was === "running") {
-      options.violations.push({ kind: "live replica exited", detail: `${what} while running; log ${logPath}:\n    ${tail(logPath)}` });
+      options.violations.push({
+        kind: "live replica exited",
+        detail: `${what} while running; log ${logPath}:\n    ${tail(logPath)}`,
+      });
     } else if (options.faultedBetween(index, spawnedAt, now)) {
       options.tally("start-up exit during a fault (expected)");
     } else {
-      options.violations.push({ kind: "start-up exit without a fault", detail: `${what} at start-up; log ${logPath}:\n    ${tail(logPath)}` });
+      options.violations.push({
+        kind: "start-up exit without a fault",
+        detail: `${what} at start-up; log ${logPath}:\n    ${tail(logPath)}`,
+      });
     }
     self.restartAfter(options.restartDelayMs);
   };
@@ -110,7 +116,13 @@ export function createReplica(index: number, options: ReplicaOptions): Replica {
       spawnedAt = Date.now();
       void child.exited.then((code) => onExit(child, logPath, code));
       readyTimer = setInterval(async () => {
-        if (state === "starting" && proc === child && (await readyz()) === 200 && state === "starting" && proc === child) {
+        if (
+          state === "starting" &&
+          proc === child &&
+          (await readyz()) === 200 &&
+          state === "starting" &&
+          proc === child
+        ) {
           state = "running";
           if (readyTimer) clearInterval(readyTimer);
           readyTimer = null;

@@ -6,8 +6,8 @@
 import { copyFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../../test/support/ports.ts";
-import { checkInvariants, type CheckResult, type FaultWindow, type Violation } from "./check.ts";
-import { describe, label, mulberry32, planEvents, type Fault } from "./plan.ts";
+import { type CheckResult, checkInvariants, type FaultWindow, type Violation } from "./check.ts";
+import { describe, type Fault, label, mulberry32, planEvents } from "./plan.ts";
 import { createReplica, type Replica } from "./replicas.ts";
 import { createWorld, type World } from "./world.ts";
 
@@ -69,7 +69,10 @@ export async function runSoak(settings: SoakSettings, work: string, signal: Abor
     const deadline = Date.now() + timeoutMs;
     while (!(await condition())) {
       if (Date.now() > deadline) {
-        violations.push({ kind: "did not settle", detail: `${what} within ${timeoutMs / 1000}s after the faults ended` });
+        violations.push({
+          kind: "did not settle",
+          detail: `${what} within ${timeoutMs / 1000}s after the faults ended`,
+        });
         return false;
       }
       await sleep(250);
@@ -112,7 +115,8 @@ export async function runSoak(settings: SoakSettings, work: string, signal: Abor
           logDir: work,
           env: world.envFor,
           httpPort: (i) => ports[i]!,
-          faultedBetween: (i, from, to) => world.linkFaults.some((f) => f.replicas.includes(i) && f.startMs <= to && f.endMs >= from),
+          faultedBetween: (i, from, to) =>
+            world.linkFaults.some((f) => f.replicas.includes(i) && f.startMs <= to && f.endMs >= from),
           violations,
           tally: (what) => count(tally, what),
           restartDelayMs: 5_000,
@@ -121,17 +125,27 @@ export async function runSoak(settings: SoakSettings, work: string, signal: Abor
     }
     cleanups.push(async () => Promise.all(replicas.map((replica) => replica.stop("SIGKILL", 2_000))));
     for (const replica of replicas) replica.start();
-    const up = await waitUntil("every replica ready at start", () => replicas.every((r) => r.state === "running"), 60_000);
+    const up = await waitUntil(
+      "every replica ready at start",
+      () => replicas.every((r) => r.state === "running"),
+      60_000,
+    );
     if (!up) throw new Error(`replicas did not become ready; logs in ${work}`);
 
     const execute = async (fault: Fault): Promise<boolean> => {
       if (fault.kind === "kill" || fault.kind === "term") {
         const replica = replicas[fault.replica]!;
-        if (fault.kind === "kill" ? replica.state !== "running" && replica.state !== "starting" : replica.state !== "running") return false;
+        if (
+          fault.kind === "kill"
+            ? replica.state !== "running" && replica.state !== "starting"
+            : replica.state !== "running"
+        )
+          return false;
         if (fault.kind === "kill") kills.push({ kind: "kill", startMs: Date.now(), endMs: Date.now() });
         track(
           replica.stop(fault.kind === "kill" ? "SIGKILL" : "SIGTERM", 15_000).then((code) => {
-            if (fault.kind === "term" && code !== 0) violations.push({ kind: "SIGTERM not exit 0", detail: `replica ${fault.replica}: exit ${code}` });
+            if (fault.kind === "term" && code !== 0)
+              violations.push({ kind: "SIGTERM not exit 0", detail: `replica ${fault.replica}: exit ${code}` });
             if (!chaosOver) replica.restartAfter(fault.restartAfterMs);
           }),
         );
@@ -180,13 +194,23 @@ export async function runSoak(settings: SoakSettings, work: string, signal: Abor
       },
       120_000,
     );
-    await waitUntil("no valid row overdue", async () => (await world.overdue(2 * settings.pollSeconds + 1)) === 0, 60_000);
+    await waitUntil(
+      "no valid row overdue",
+      async () => (await world.overdue(2 * settings.pollSeconds + 1)) === 0,
+      60_000,
+    );
     await sleep(2 * settings.pollSeconds * 1000);
     const codes = await Promise.all(replicas.map((replica) => replica.stop("SIGTERM", 20_000)));
-    codes.forEach((code, index) => code !== 0 && violations.push({ kind: "final SIGTERM not exit 0", detail: `replica ${index}: exit ${code}` }));
-    if (!(await world.drained(1_500, 30_000))) violations.push({ kind: "did not settle", detail: "the queue did not drain within 30s" });
+    for (const [index, code] of codes.entries()) {
+      if (code !== 0) violations.push({ kind: "final SIGTERM not exit 0", detail: `replica ${index}: exit ${code}` });
+    }
+    if (!(await world.drained(1_500, 30_000)))
+      violations.push({ kind: "did not settle", detail: "the queue did not drain within 30s" });
     if (world.consumerLostAt !== null) {
-      violations.push({ kind: "soak consumer lost", detail: `its connection closed at ${new Date(world.consumerLostAt).toISOString()}: the record of messages is incomplete` });
+      violations.push({
+        kind: "soak consumer lost",
+        detail: `its connection closed at ${new Date(world.consumerLostAt).toISOString()}: the record of messages is incomplete`,
+      });
     }
 
     const input = {
@@ -201,7 +225,17 @@ export async function runSoak(settings: SoakSettings, work: string, signal: Abor
     writeFileSync(join(work, "run.json"), JSON.stringify({ settings, plan, ...input }));
     const check = checkInvariants(input);
     check.violations.unshift(...violations);
-    return { settings, chaosMs, totalMs: Date.now() - startedAt, events, skipped, tally, check, logDir: work, longestPauseMs };
+    return {
+      settings,
+      chaosMs,
+      totalMs: Date.now() - startedAt,
+      events,
+      skipped,
+      tally,
+      check,
+      logDir: work,
+      longestPauseMs,
+    };
   } finally {
     clearInterval(heartbeat);
     chaosOver = true;

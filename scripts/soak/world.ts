@@ -3,8 +3,15 @@
  * PostgreSQL and one RabbitMQ fault proxy per replica (so one replica's link or all links can be
  * cut). It applies link faults and invalid-row episodes and remembers their windows for the checks.
  */
-import { startProxy, type FaultProxy } from "../../test/support/proxy.ts";
-import { createTestDatabase, createTestQueue, insertSchedules, PG, type TestDatabase, type TestQueue } from "../../test/support/services.ts";
+import { type FaultProxy, startProxy } from "../../test/support/proxy.ts";
+import {
+  createTestDatabase,
+  createTestQueue,
+  insertSchedules,
+  PG,
+  type TestDatabase,
+  type TestQueue,
+} from "../../test/support/services.ts";
 import type { Exclusion, FaultWindow, FinalRow, InitialRow, ReceivedMessage } from "./check.ts";
 import { intBetween, type Rng, type Service, type Target } from "./plan.ts";
 
@@ -48,7 +55,12 @@ export interface World {
   drained(quietMs: number, timeoutMs: number): Promise<boolean>;
 }
 
-export async function createWorld(replicas: number, httpPorts: readonly number[], pollSeconds: number, cleanups: (() => Promise<unknown>)[]): Promise<World> {
+export async function createWorld(
+  replicas: number,
+  httpPorts: readonly number[],
+  pollSeconds: number,
+  cleanups: (() => Promise<unknown>)[],
+): Promise<World> {
   const db = await createTestDatabase();
   cleanups.push(() => db.drop());
   const queue = await createTestQueue();
@@ -59,7 +71,10 @@ export async function createWorld(replicas: number, httpPorts: readonly number[]
   queue.connection.on("error", () => (consumerLostAt ??= Date.now()));
   const proxies: Record<Service, FaultProxy[]> = { pg: [], mq: [] };
   for (let index = 0; index < replicas; index += 1) {
-    for (const [service, port] of [["pg", PG.port], ["mq", 5672]] as const) {
+    for (const [service, port] of [
+      ["pg", PG.port],
+      ["mq", 5672],
+    ] as const) {
       const proxy = await startProxy({ host: "127.0.0.1", port });
       cleanups.push(() => proxy.close());
       proxies[service].push(proxy);
@@ -72,7 +87,8 @@ export async function createWorld(replicas: number, httpPorts: readonly number[]
   const invalid = new Map<number, Invalid>();
   const grid = new Map<number, InitialRow>();
   const sql = db.sql;
-  const dbNowMs = async () => (await sql<{ ms: number }[]>`SELECT (extract(epoch FROM now()) * 1000)::float8 AS ms`)[0]!.ms;
+  const dbNowMs = async () =>
+    (await sql<{ ms: number }[]>`SELECT (extract(epoch FROM now()) * 1000)::float8 AS ms`)[0]!.ms;
 
   const world: World = {
     db,
@@ -98,7 +114,11 @@ export async function createWorld(replicas: number, httpPorts: readonly number[]
       await sql`UPDATE scheduled_workflows SET next_run_at = date_trunc('milliseconds', next_run_at)`;
       const rows = await sql<{ id: number; interval_seconds: number; ms: number }[]>`
         SELECT id, interval_seconds, (extract(epoch FROM next_run_at) * 1000)::float8 AS ms FROM scheduled_workflows ORDER BY id`;
-      const initial = rows.map((row) => ({ id: row.id, intervalMs: row.interval_seconds * 1000, anchorMs: Math.round(row.ms) }));
+      const initial = rows.map((row) => ({
+        id: row.id,
+        intervalMs: row.interval_seconds * 1000,
+        anchorMs: Math.round(row.ms),
+      }));
       for (const row of initial) grid.set(row.id, row);
       return initial;
     },
@@ -109,7 +129,13 @@ export async function createWorld(replicas: number, httpPorts: readonly number[]
     },
     begin(kind, service, target) {
       const chosen = indexes(target);
-      const window = { kind: `${kind} ${service}`, service, replicas: chosen, startMs: Date.now(), endMs: Number.POSITIVE_INFINITY };
+      const window = {
+        kind: `${kind} ${service}`,
+        service,
+        replicas: chosen,
+        startMs: Date.now(),
+        endMs: Number.POSITIVE_INFINITY,
+      };
       linkFaults.push(window);
       for (const index of chosen) {
         const proxy = proxies[service][index]!;
@@ -135,7 +161,9 @@ export async function createWorld(replicas: number, httpPorts: readonly number[]
     },
     async invalidate(how, picks) {
       const candidates = [...grid.keys()].filter((id) => !invalid.has(id));
-      const ids = [...new Set(picks.map((pick) => candidates[Math.floor(pick * candidates.length)]!))].filter((id) => id !== undefined);
+      const ids = [...new Set(picks.map((pick) => candidates[Math.floor(pick * candidates.length)]!))].filter(
+        (id) => id !== undefined,
+      );
       if (ids.length === 0) return [];
       await sql.begin(async (tx) => {
         // A claim stuck behind a stalled link holds its rows until PostgreSQL ends it: wait, bounded.
@@ -144,9 +172,16 @@ export async function createWorld(replicas: number, httpPorts: readonly number[]
         const before = await tx<{ id: number; interval_seconds: number; ms: number }[]>`
           SELECT id, interval_seconds, (extract(epoch FROM next_run_at) * 1000)::float8 AS ms
             FROM scheduled_workflows WHERE id = ANY(${ids}) FOR UPDATE`;
-        if (how === "null-interval") await tx`UPDATE scheduled_workflows SET interval_seconds = NULL WHERE id = ANY(${ids})`;
+        if (how === "null-interval")
+          await tx`UPDATE scheduled_workflows SET interval_seconds = NULL WHERE id = ANY(${ids})`;
         else await tx`UPDATE scheduled_workflows SET next_run_at = '-infinity' WHERE id = ANY(${ids})`;
-        for (const row of before) invalid.set(row.id, { id: row.id, how, intervalSeconds: row.interval_seconds, oldNextMs: Math.round(row.ms) });
+        for (const row of before)
+          invalid.set(row.id, {
+            id: row.id,
+            how,
+            intervalSeconds: row.interval_seconds,
+            oldNextMs: Math.round(row.ms),
+          });
       });
       return ids;
     },
@@ -182,7 +217,15 @@ export async function createWorld(replicas: number, httpPorts: readonly number[]
       return row!.n;
     },
     async finalRows() {
-      const rows = await sql<{ id: number; ms: number | null; interval_seconds: number | null; failure_count: number; last_error: string | null }[]>`
+      const rows = await sql<
+        {
+          id: number;
+          ms: number | null;
+          interval_seconds: number | null;
+          failure_count: number;
+          last_error: string | null;
+        }[]
+      >`
         SELECT id, (extract(epoch FROM next_run_at) * 1000)::float8 AS ms, interval_seconds, failure_count, last_error
           FROM scheduled_workflows ORDER BY id`;
       return rows.map((row) => ({
@@ -194,7 +237,11 @@ export async function createWorld(replicas: number, httpPorts: readonly number[]
       }));
     },
     received: () =>
-      queue.messages.map((m) => ({ messageId: String(m.raw.properties.messageId), body: m.body, receivedAt: m.receivedAt })),
+      queue.messages.map((m) => ({
+        messageId: String(m.raw.properties.messageId),
+        body: m.body,
+        receivedAt: m.receivedAt,
+      })),
     get consumerLostAt() {
       return consumerLostAt;
     },
@@ -203,7 +250,10 @@ export async function createWorld(replicas: number, httpPorts: readonly number[]
       // amqplib can wait forever on a connection that died: every step races the deadline.
       const deadline = Date.now() + timeoutMs;
       const bounded = <T>(step: Promise<T>) =>
-        Promise.race([step, Bun.sleep(Math.max(0, deadline - Date.now())).then(() => Promise.reject(new Error("timed out")))]);
+        Promise.race([
+          step,
+          Bun.sleep(Math.max(0, deadline - Date.now())).then(() => Promise.reject(new Error("timed out"))),
+        ]);
       let channel: Awaited<ReturnType<typeof queue.connection.createChannel>> | null = null;
       try {
         channel = await bounded(queue.connection.createChannel());

@@ -2,7 +2,7 @@
  * `rune-scheduler completion bash|zsh`: a completion script written from the command tree
  * itself, so a new command or flag is completed without touching this file.
  */
-import { defineCommand, type CommandDef } from "citty";
+import { type CommandDef, defineCommand } from "citty";
 import { argsOf, metaOf, subCommandsOf } from "./help.ts";
 import { FLAG_CHOICES } from "./options.ts";
 
@@ -27,7 +27,11 @@ async function describeTree(root: CommandDef): Promise<CommandInfo[]> {
       flags: [
         ...Object.entries(args)
           .filter(([, def]) => def.type !== "positional")
-          .map(([flag, def]) => ({ name: flag, description: def.description ?? "", takesValue: def.type !== "boolean" })),
+          .map(([flag, def]) => ({
+            name: flag,
+            description: def.description ?? "",
+            takesValue: def.type !== "boolean",
+          })),
         { name: "help", description: "show this help", takesValue: false },
       ],
       positionalChoices: name === "completion" ? SHELLS : [],
@@ -40,9 +44,13 @@ const bashWords = (words: readonly string[]) => words.join(" ");
 
 export function bashScript(program: string, commands: readonly CommandInfo[]): string {
   const fn = `_${program.replaceAll("-", "_")}`;
-  const valueFlags = [...new Set(commands.flatMap((c) => c.flags.filter((f) => f.takesValue).map((f) => `--${f.name}`)))];
+  const valueFlags = [
+    ...new Set(commands.flatMap((c) => c.flags.filter((f) => f.takesValue).map((f) => `--${f.name}`))),
+  ];
   const cases = commands
-    .map((c) => `    ${c.name}) words="${bashWords([...c.positionalChoices, ...c.flags.map((f) => `--${f.name}`)])}" ;;`)
+    .map(
+      (c) => `    ${c.name}) words="${bashWords([...c.positionalChoices, ...c.flags.map((f) => `--${f.name}`)])}" ;;`,
+    )
     .join("\n");
   const choices = Object.entries(FLAG_CHOICES)
     .map(([flag, values]) => `    --${flag}) COMPREPLY=($(compgen -W "${bashWords(values!)}" -- "$cur")); return ;;`)
@@ -73,7 +81,8 @@ complete -F ${fn} ${program}
 }
 
 /** Inside single quotes, for an _arguments spec: no quote, and no brackets or colons in the text. */
-const zshText = (text: string) => text.replaceAll("'", "").replaceAll("[", "(").replaceAll("]", ")").replaceAll(":", " -");
+const zshText = (text: string) =>
+  text.replaceAll("'", "").replaceAll("[", "(").replaceAll("]", ")").replaceAll(":", " -");
 
 export function zshScript(program: string, commands: readonly CommandInfo[]): string {
   const fn = `_${program.replaceAll("-", "_")}`;

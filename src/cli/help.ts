@@ -38,7 +38,8 @@ export async function subCommandsOf(command: CommandDef): Promise<Record<string,
   const subs = command.subCommands;
   const resolved = (typeof subs === "function" ? await subs() : await subs) ?? {};
   const out: Record<string, CommandDef> = {};
-  for (const [name, sub] of Object.entries(resolved)) out[name] = (typeof sub === "function" ? await (sub as () => CommandDef)() : await sub) as CommandDef;
+  for (const [name, sub] of Object.entries(resolved))
+    out[name] = (typeof sub === "function" ? await (sub as () => CommandDef)() : await sub) as CommandDef;
   return out;
 }
 
@@ -54,12 +55,19 @@ function optionRow(name: string, def: ArgDef, style: Style): [string, string] {
   if (setting) notes.push(setting.env, `default ${setting.default ?? "unset"}`);
   else if (def.default !== undefined && def.type !== "boolean") notes.push(`default ${def.default}`);
   if (def.required) notes.push("required");
-  const described = [def.description ?? "", notes.length > 0 ? style.dim(`[${notes.join(", ")}]`) : ""].filter(Boolean).join("  ");
+  const described = [def.description ?? "", notes.length > 0 ? style.dim(`[${notes.join(", ")}]`) : ""]
+    .filter(Boolean)
+    .join("  ");
   return [`--${name}${value}`, described];
 }
 
 /** Help for a command of `program` (or for the program itself, when `name` is null). */
-export async function renderHelp(program: string, name: string | null, command: CommandDef, style: Style): Promise<string> {
+export async function renderHelp(
+  program: string,
+  name: string | null,
+  command: CommandDef,
+  style: Style,
+): Promise<string> {
   const meta = await metaOf(command);
   const args = await argsOf(command);
   const subs = await subCommandsOf(command);
@@ -69,7 +77,9 @@ export async function renderHelp(program: string, name: string | null, command: 
   const usage = [
     full,
     Object.keys(subs).length > 0 ? "<command>" : "",
-    ...positionals.map(([arg, def]) => (def.required === false || def.default !== undefined ? `[${arg.toUpperCase()}]` : `<${arg.toUpperCase()}>`)),
+    ...positionals.map(([arg, def]) =>
+      def.required === false || def.default !== undefined ? `[${arg.toUpperCase()}]` : `<${arg.toUpperCase()}>`,
+    ),
     options.length > 0 || Object.keys(subs).length > 0 ? "[OPTIONS]" : "",
   ].filter(Boolean);
   const lines = [`${full}: ${meta.description ?? ""}`, "", style.heading("USAGE"), `  ${usage.join(" ")}`, ""];
@@ -82,7 +92,14 @@ export async function renderHelp(program: string, name: string | null, command: 
     lines.push(style.heading("COMMANDS"), ...table(rows, style), "");
   }
   if (positionals.length > 0) {
-    lines.push(style.heading("ARGUMENTS"), ...table(positionals.map(([arg, def]) => [arg.toUpperCase(), def.description ?? ""]), style), "");
+    lines.push(
+      style.heading("ARGUMENTS"),
+      ...table(
+        positionals.map(([arg, def]) => [arg.toUpperCase(), def.description ?? ""]),
+        style,
+      ),
+      "",
+    );
   }
   const rows = options.map(([option, def]) => optionRow(option, def, style));
   rows.push(["-h, --help", "show this help"]);
@@ -97,5 +114,5 @@ export async function renderHelp(program: string, name: string | null, command: 
   } else if (options.some(([option]) => settingOfFlag(option))) {
     lines.push("A flag overrides its variable; the environment overrides ./.env. Secrets have no flag.");
   }
-  return lines.join("\n").trimEnd() + "\n";
+  return `${lines.join("\n").trimEnd()}\n`;
 }

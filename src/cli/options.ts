@@ -60,7 +60,13 @@ function flags(...envs: string[]): Record<string, StringArgDef> {
 }
 
 export const dbArgs = flags("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER") satisfies ArgsDef;
-export const mqArgs = flags("RABBITMQ_HOST", "RABBITMQ_PORT", "RABBITMQ_USER", "RABBITMQ_QUEUE", "RABBITMQ_QUEUE_TYPE") satisfies ArgsDef;
+export const mqArgs = flags(
+  "RABBITMQ_HOST",
+  "RABBITMQ_PORT",
+  "RABBITMQ_USER",
+  "RABBITMQ_QUEUE",
+  "RABBITMQ_QUEUE_TYPE",
+) satisfies ArgsDef;
 export const connectArgs = flags("SCHEDULER_CONNECT_TIMEOUT") satisfies ArgsDef;
 export const httpArgs = flags("SCHEDULER_HTTP_HOST", "SCHEDULER_HTTP_PORT") satisfies ArgsDef;
 export const logArgs = flags("LOG_LEVEL", "LOG_FORMAT") satisfies ArgsDef;

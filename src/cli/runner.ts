@@ -4,7 +4,7 @@
  * its arguments strictly, answers --help and --version, then hands the arguments to citty.
  * Usage errors exit 2, like a bad configuration value.
  */
-import { runCommand, type CommandDef } from "citty";
+import { type CommandDef, runCommand } from "citty";
 import { EXIT } from "../commands/shared.ts";
 import { argsOf, renderHelp, styleFor, subCommandsOf } from "./help.ts";
 import { checkTokens, nearest } from "./strict.ts";
@@ -30,7 +30,13 @@ export interface CliOptions {
 }
 
 /** Runs `argv` (without the program name) and resolves with the exit code. */
-export async function runCli(program: string, version: string, root: CommandDef, argv: readonly string[], options: CliOptions = {}): Promise<number> {
+export async function runCli(
+  program: string,
+  version: string,
+  root: CommandDef,
+  argv: readonly string[],
+  options: CliOptions = {},
+): Promise<number> {
   const io = options.io ?? processIo();
   const style = styleFor({ isTTY: io.stdoutIsTTY }, io.env);
   const usageError = (message: string, helpHint: string, command?: string) => {
@@ -45,7 +51,10 @@ export async function runCli(program: string, version: string, root: CommandDef,
   }
   if (at < 0) {
     // A bare call is a request for help, not a failure.
-    if (leading.some((token) => token === "-v" || token === "--version") && !leading.some((t) => t === "-h" || t === "--help")) {
+    if (
+      leading.some((token) => token === "-v" || token === "--version") &&
+      !leading.some((t) => t === "-h" || t === "--help")
+    ) {
       io.out(`${version}\n`);
     } else {
       io.out(await renderHelp(program, null, root, style));
@@ -59,11 +68,17 @@ export async function runCli(program: string, version: string, root: CommandDef,
     return usageError(`unknown command "${name}"${guess ? `; did you mean ${guess}?` : ""}`, program);
   }
   if (leading.length > 0) {
-    io.out(leading.some((t) => t === "-h" || t === "--help") ? await renderHelp(program, name, command, style) : `${version}\n`);
+    io.out(
+      leading.some((t) => t === "-h" || t === "--help")
+        ? await renderHelp(program, name, command, style)
+        : `${version}\n`,
+    );
     return EXIT.ok;
   }
   const rest = argv.slice(at + 1);
-  const optionsOf = Object.fromEntries(await Promise.all(Object.entries(commands).map(async ([n, c]) => [n, await argsOf(c)] as const)));
+  const optionsOf = Object.fromEntries(
+    await Promise.all(Object.entries(commands).map(async ([n, c]) => [n, await argsOf(c)] as const)),
+  );
   const elsewhere = (flag: string) =>
     Object.keys(commands).filter((other) => {
       const def = optionsOf[other]?.[flag];

@@ -48,7 +48,10 @@ export function explainStartupFailure(error: unknown, config: Config, name: (env
         };
       case "ENOTFOUND":
       case "EAI_AGAIN":
-        return { line: `${host} does not resolve to an address to listen on; use 127.0.0.1, 0.0.0.0 or an address this host has`, exitCode: 2 };
+        return {
+          line: `${host} does not resolve to an address to listen on; use 127.0.0.1, 0.0.0.0 or an address this host has`,
+          exitCode: 2,
+        };
       default:
         return {
           line: `the HTTP server ${error.message}${error.code ? ` [${error.code}]` : ""}; check ${name("SCHEDULER_HTTP_HOST")} and ${name("SCHEDULER_HTTP_PORT")} (0 turns the server off)`,
@@ -58,5 +61,8 @@ export function explainStartupFailure(error: unknown, config: Config, name: (env
   }
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown })?.code;
-  return { line: `start-up failed: ${message}${code !== undefined ? ` [${String(code)}]` : ""} (db ${config.db.where}, mq ${config.mq.where})`, exitCode: 1 };
+  return {
+    line: `start-up failed: ${message}${code !== undefined ? ` [${String(code)}]` : ""} (db ${config.db.where}, mq ${config.mq.where})`,
+    exitCode: 1,
+  };
 }

@@ -32,12 +32,15 @@ export function nearest(typed: string, candidates: readonly string[]): string | 
   }
   if (best === null) return null;
   if (bestDistance <= Math.max(2, Math.floor(typed.length / 3))) return best;
-  const partial = candidates.filter((candidate) => candidate.includes(typed) || (typed.length >= 4 && typed.includes(candidate)));
+  const partial = candidates.filter(
+    (candidate) => candidate.includes(typed) || (typed.length >= 4 && typed.includes(candidate)),
+  );
   return partial.length === 1 ? partial[0]! : null;
 }
 
 /** citty treats a definition without a type as a string. */
-const isValueFlag = (def: ArgDef | undefined) => def !== undefined && def.type !== "boolean" && def.type !== "positional";
+const isValueFlag = (def: ArgDef | undefined) =>
+  def !== undefined && def.type !== "boolean" && def.type !== "positional";
 
 /**
  * Checks `tokens` (what follows the command name) against `args`. Flags are `--name value`,
@@ -89,7 +92,8 @@ export function checkTokens(
     }
     if (!token.startsWith("--")) return { kind: "error", message: unknownOption(command, token, flagNames, []) };
     const [rawName, inlineValue] = splitOnce(token.slice(2));
-    const negated = rawName.startsWith("no-") && args[rawName.slice(3)]?.type === "boolean" && inlineValue === undefined;
+    const negated =
+      rawName.startsWith("no-") && args[rawName.slice(3)]?.type === "boolean" && inlineValue === undefined;
     const name = negated ? rawName.slice(3) : rawName;
     const def = args[name];
     if (def === undefined || def.type === "positional") {
@@ -99,7 +103,10 @@ export function checkTokens(
       if (inlineValue !== undefined) continue;
       const next = tokens[i + 1];
       if (next === undefined || (next.startsWith("--") && next.length > 2)) {
-        return { kind: "error", message: `--${name} needs a value (--${name} <${def.valueHint ?? "value"}> or --${name}=<${def.valueHint ?? "value"}>)` };
+        return {
+          kind: "error",
+          message: `--${name} needs a value (--${name} <${def.valueHint ?? "value"}> or --${name}=<${def.valueHint ?? "value"}>)`,
+        };
       }
       i++;
     } else if (inlineValue !== undefined && inlineValue !== "true" && inlineValue !== "false") {
@@ -108,7 +115,9 @@ export function checkTokens(
   }
   if (help) return { kind: "help" };
   if (version) return { kind: "version" };
-  const missing = positionals.slice(seenPositionals).find(([, def]) => def.required !== false && def.default === undefined);
+  const missing = positionals
+    .slice(seenPositionals)
+    .find(([, def]) => def.required !== false && def.default === undefined);
   if (missing) return { kind: "error", message: `${command} needs ${missing[0].toUpperCase()}` };
   return { kind: "run" };
 }
@@ -118,7 +127,12 @@ function splitOnce(text: string): [string, string | undefined] {
   return at < 0 ? [text, undefined] : [text.slice(0, at), text.slice(at + 1)];
 }
 
-function unknownOption(command: string, typed: string, flagNames: readonly string[], others: readonly string[]): string {
+function unknownOption(
+  command: string,
+  typed: string,
+  flagNames: readonly string[],
+  others: readonly string[],
+): string {
   if (others.length > 0) return `unknown option ${typed} for ${command}: it is an option of ${others.join(", ")}`;
   const guess = nearest(typed.replace(/^-+/, ""), [...flagNames, "help", "version"]);
   return `unknown option ${typed} for ${command}${guess ? `; did you mean --${guess}?` : ""}`;

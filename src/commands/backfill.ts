@@ -23,7 +23,11 @@ export default defineCommand({
   },
   args: {
     ...idArg,
-    from: { type: "string", description: "start of the window, inclusive (ISO 8601 with a zone, e.g. 2026-11-25T00:00:00Z)", valueHint: "time" },
+    from: {
+      type: "string",
+      description: "start of the window, inclusive (ISO 8601 with a zone, e.g. 2026-11-25T00:00:00Z)",
+      valueHint: "time",
+    },
     to: { type: "string", description: "end of the window, exclusive, not after now", valueHint: "time" },
     yes: { type: "boolean", description: "publish (without it: list what would be published)", default: false },
     ...jsonArg,
@@ -38,27 +42,50 @@ export default defineCommand({
     const fromMs = parseInstant(args.from);
     const toMs = parseInstant(args.to);
     const expected = "expected an ISO 8601 time with a zone, e.g. 2026-11-25T00:00:00Z";
-    if (id === null) process.exitCode = badArgument("backfill", `ID ${JSON.stringify(args.id)} is invalid: expected a schedule id (a positive integer)`);
-    else if (fromMs === undefined || toMs === undefined) process.exitCode = badArgument("backfill", "--from and --to are required: the window [from, to) to fill");
-    else if (fromMs === null) process.exitCode = badArgument("backfill", `--from ${JSON.stringify(args.from)} is invalid: ${expected}`);
-    else if (toMs === null) process.exitCode = badArgument("backfill", `--to ${JSON.stringify(args.to)} is invalid: ${expected}`);
-    else if (toMs! <= fromMs) process.exitCode = badArgument("backfill", `--to ${args.to} must be later than --from ${args.from}`);
-    if (id === null || fromMs === null || toMs === null || fromMs === undefined || toMs === undefined || toMs <= fromMs) return;
+    if (id === null)
+      process.exitCode = badArgument(
+        "backfill",
+        `ID ${JSON.stringify(args.id)} is invalid: expected a schedule id (a positive integer)`,
+      );
+    else if (fromMs === undefined || toMs === undefined)
+      process.exitCode = badArgument("backfill", "--from and --to are required: the window [from, to) to fill");
+    else if (fromMs === null)
+      process.exitCode = badArgument("backfill", `--from ${JSON.stringify(args.from)} is invalid: ${expected}`);
+    else if (toMs === null)
+      process.exitCode = badArgument("backfill", `--to ${JSON.stringify(args.to)} is invalid: ${expected}`);
+    else if (toMs! <= fromMs)
+      process.exitCode = badArgument("backfill", `--to ${args.to} must be later than --from ${args.from}`);
+    if (id === null || fromMs === null || toMs === null || fromMs === undefined || toMs === undefined || toMs <= fromMs)
+      return;
     const publish = args.yes === true;
     process.exitCode = await runVerb(args, "backfill", publish, async ({ sql, publisher, messages }) => {
       const plan = await planBackfill(sql, id, fromMs, toMs);
       const slots = plan.slots.map((slot) => ({ slot: iso(slot), messageId: messageIdFor(id, slot) }));
       const head = `schedule ${id} (${plan.schedule}), ${iso(fromMs)} to ${iso(toMs)}: ${slots.length} slot(s)`;
       const listing = slots.map((s) => `  ${s.slot}  ${s.messageId}`);
-      const json = { id, schedule: plan.schedule, from: iso(fromMs), to: iso(toMs), slots, published: false, confirmed: 0 };
+      const json = {
+        id,
+        schedule: plan.schedule,
+        from: iso(fromMs),
+        to: iso(toMs),
+        slots,
+        published: false,
+        confirmed: 0,
+      };
       if (!publish || slots.length === 0) {
-        const tail = slots.length === 0 ? "nothing to publish" : `not published: pass --yes to publish these ${slots.length} message(s)`;
+        const tail =
+          slots.length === 0
+            ? "nothing to publish"
+            : `not published: pass --yes to publish these ${slots.length} message(s)`;
         return { text: [`ok ${head}`, ...listing, tail].join("\n"), json };
       }
       const refused = await publishBackfill(publisher!, backfillMessages(plan, plan.row.dbNowMs, messages));
       if (refused.length > 0) {
         const first = refused[0]!;
-        throw new OperatorError("broker refused", `${refused.length} of ${slots.length} backfill message(s) of schedule ${id} were not confirmed (first: ${first.messageId}: ${first.reason}); publish again to retry: consumers drop the ones they already have by message id`);
+        throw new OperatorError(
+          "broker refused",
+          `${refused.length} of ${slots.length} backfill message(s) of schedule ${id} were not confirmed (first: ${first.messageId}: ${first.reason}); publish again to retry: consumers drop the ones they already have by message id`,
+        );
       }
       return {
         text: [`ok published ${head}, each confirmed by the broker (trigger_source backfill)`, ...listing].join("\n"),

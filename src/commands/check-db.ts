@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import type { Config } from "../config.ts";
 import { createDatabase } from "../db.ts";
-import { formatHost, type DatabaseHost } from "../db-hosts.ts";
+import { type DatabaseHost, formatHost } from "../db-hosts.ts";
 import { explainDatabaseError } from "../diagnose.ts";
 import { describeSchedule } from "../schedule.ts";
 import {
@@ -9,15 +9,15 @@ import {
   dueIndexes,
   presentColumns,
   RECOMMENDED_INDEX,
+  type RowCounts,
   rowCounts,
+  type ScheduleKind,
   scheduleKinds,
   schemaProblems,
   tableColumns,
-  type RowCounts,
-  type ScheduleKind,
 } from "../schema-check.ts";
 import type { ScheduleColumns } from "../store.ts";
-import { invalidCronRows, type InvalidCronRow } from "../store-invalid.ts";
+import { type InvalidCronRow, invalidCronRows } from "../store-invalid.ts";
 import { connectArgs, dbArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 
 export interface DatabaseReport {
@@ -47,11 +47,20 @@ export interface HostReport {
 /** Connects to one host alone (no target_session_attrs) and asks what it is. Never throws. */
 async function probeHost(config: Config, host: DatabaseHost): Promise<HostReport> {
   const db = { ...config.db, ...host, hosts: [host], targetSessionAttrs: null };
-  const sql = createDatabase(db, { connectTimeoutMs: config.connectTimeoutMs, max: 1, applicationName: "rune-scheduler check-db" });
+  const sql = createDatabase(db, {
+    connectTimeoutMs: config.connectTimeoutMs,
+    max: 1,
+    applicationName: "rune-scheduler check-db",
+  });
   try {
     const [state] = await sql<{ standby: boolean; read_only: boolean }[]>`
       SELECT pg_is_in_recovery() AS standby, current_setting('transaction_read_only') = 'on' AS read_only`;
-    return { where: formatHost(host), ok: true, role: state!.standby ? "standby" : "primary", readOnly: state!.read_only };
+    return {
+      where: formatHost(host),
+      ok: true,
+      role: state!.standby ? "standby" : "primary",
+      readOnly: state!.read_only,
+    };
   } catch (error) {
     return { where: formatHost(host), ok: false, error: explainDatabaseError(error, db, config.connectTimeoutMs) };
   } finally {
@@ -62,7 +71,8 @@ async function probeHost(config: Config, host: DatabaseHost): Promise<HostReport
 /** Connects and checks everything `run` relies on in the database. Never throws. */
 export async function checkDatabase(config: Config): Promise<DatabaseReport> {
   const report: DatabaseReport = { ok: false, where: config.db.where, problems: [], warnings: [] };
-  const probes = config.db.hosts.length > 1 ? Promise.all(config.db.hosts.map((host) => probeHost(config, host))) : null;
+  const probes =
+    config.db.hosts.length > 1 ? Promise.all(config.db.hosts.map((host) => probeHost(config, host))) : null;
   // The checks themselves go where `run` would: the first host that fits target_session_attrs.
   const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 1 });
   try {
@@ -75,18 +85,30 @@ export async function checkDatabase(config: Config): Promise<DatabaseReport> {
     report.problems = schemaProblems(found).map((p) => p.problem);
     if (report.problems.length === 0) {
       if ((await dueIndexes(sql)).length === 0) {
-        report.warnings.push(`no index on scheduled_workflows (next_run_at); every poll scans the table. Create it: ${RECOMMENDED_INDEX}`);
+        report.warnings.push(
+          `no index on scheduled_workflows (next_run_at); every poll scans the table. Create it: ${RECOMMENDED_INDEX}`,
+        );
       }
       const columns = presentColumns(found.scheduled_workflows);
       const invalidCron = await invalidCronRows(sql, 1000, columns);
-      report.counts = await rowCounts(sql, columns, invalidCron.map((row) => row.id));
+      report.counts = await rowCounts(
+        sql,
+        columns,
+        invalidCron.map((row) => row.id),
+      );
       for (const [reason, count] of Object.entries(report.counts.invalid)) {
-        if (count > 0) report.warnings.push(`${count} active schedule(s) are invalid (${reason}) and will not fire until fixed`);
+        if (count > 0)
+          report.warnings.push(`${count} active schedule(s) are invalid (${reason}) and will not fire until fixed`);
       }
       for (const row of invalidCron.slice(0, 10)) {
-        report.warnings.push(`schedule ${row.id} (${describeSchedule({ intervalSeconds: null, ...row })}) is invalid and will not fire until fixed: ${row.reason}`);
+        report.warnings.push(
+          `schedule ${row.id} (${describeSchedule({ intervalSeconds: null, ...row })}) is invalid and will not fire until fixed: ${row.reason}`,
+        );
       }
-      if (invalidCron.length > 10) report.warnings.push(`${invalidCron.length - 10} more cron schedule(s) are invalid (see \`rune-scheduler stats --json\`)`);
+      if (invalidCron.length > 10)
+        report.warnings.push(
+          `${invalidCron.length - 10} more cron schedule(s) are invalid (see \`rune-scheduler stats --json\`)`,
+        );
       report.schedules = { columns, kinds: await scheduleKinds(sql, columns, 10), invalidCron };
     }
     report.ok = report.problems.length === 0;
@@ -132,6 +154,8 @@ export default defineCommand({
   meta: { name: "check-db", description: "Check the PostgreSQL connection, tables, columns, index and invalid rows" },
   args: { ...jsonArg, ...dbArgs, ...connectArgs, ...logArgs },
   async run({ args }) {
-    process.exitCode = await withConfig(args, async (config) => printReport(await checkDatabase(config), args.json, formatDatabaseReport));
+    process.exitCode = await withConfig(args, async (config) =>
+      printReport(await checkDatabase(config), args.json, formatDatabaseReport),
+    );
   },
 });

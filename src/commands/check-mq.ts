@@ -43,7 +43,10 @@ export async function checkBroker(config: Config): Promise<BrokerReport> {
   for (const spare of usable.slice(1)) await spare.connection!.close().catch(() => {});
   const connection = usable[0]?.connection ?? null;
   if (connection === null) {
-    report.error = report.nodes.length === 1 ? report.nodes[0]!.error : `no RabbitMQ node could be used (${report.nodes.length} tried)`;
+    report.error =
+      report.nodes.length === 1
+        ? report.nodes[0]!.error
+        : `no RabbitMQ node could be used (${report.nodes.length} tried)`;
     return report;
   }
   report.where = usable[0]!.node.where;
@@ -71,7 +74,11 @@ export async function checkBroker(config: Config): Promise<BrokerReport> {
   return report;
 }
 
-async function probeNode(url: string, where: string, config: Config): Promise<{ node: BrokerNodeReport; connection: ChannelModel | null }> {
+async function probeNode(
+  url: string,
+  where: string,
+  config: Config,
+): Promise<{ node: BrokerNodeReport; connection: ChannelModel | null }> {
   try {
     const connection = await connectNode(url, config.connectTimeoutMs);
     connection.on("error", () => {});
@@ -127,10 +134,17 @@ export function formatBrokerReport(report: BrokerReport): string {
   // With one node its line is the report; with several, each gets its own.
   const nodeLines =
     report.nodes.length > 1
-      ? report.nodes.map((node) => (node.ok ? `  node ok: RabbitMQ ${node.serverVersion ?? "?"} at ${node.where}` : `  node FAILED: ${node.error}`))
+      ? report.nodes.map((node) =>
+          node.ok
+            ? `  node ok: RabbitMQ ${node.serverVersion ?? "?"} at ${node.where}`
+            : `  node FAILED: ${node.error}`,
+        )
       : [];
   if (report.error && !report.queueState) return [`FAILED ${report.error}`, ...nodeLines].join("\n");
-  const lines = [`${report.ok ? "ok" : "FAILED"} RabbitMQ ${report.serverVersion ?? "?"} at ${report.where} vhost "${report.vhost}"`, ...nodeLines];
+  const lines = [
+    `${report.ok ? "ok" : "FAILED"} RabbitMQ ${report.serverVersion ?? "?"} at ${report.where} vhost "${report.vhost}"`,
+    ...nodeLines,
+  ];
   if (report.error) lines.push(`  error: ${report.error}`);
   if (report.queueState === "exists") {
     lines.push(`  queue "${report.queue}": ${report.messages} message(s) ready, ${report.consumers} consumer(s)`);
@@ -143,6 +157,8 @@ export default defineCommand({
   meta: { name: "check-mq", description: "Check the RabbitMQ connection, vhost and queue (passively)" },
   args: { ...jsonArg, ...mqArgs, ...connectArgs, ...logArgs },
   async run({ args }) {
-    process.exitCode = await withConfig(args, async (config) => printReport(await checkBroker(config), args.json, formatBrokerReport));
+    process.exitCode = await withConfig(args, async (config) =>
+      printReport(await checkBroker(config), args.json, formatBrokerReport),
+    );
   },
 });

@@ -17,7 +17,9 @@ export function resolveTarget(url: unknown, args: Record<string, unknown>): Targ
   try {
     const config = loadConfigFor(args);
     if (config.httpPort === 0) {
-      return { error: "SCHEDULER_HTTP_PORT=0 turns the HTTP server off, so there is nothing to ask; enable it or pass --url" };
+      return {
+        error: "SCHEDULER_HTTP_PORT=0 turns the HTTP server off, so there is nothing to ask; enable it or pass --url",
+      };
     }
     return { base: localBaseUrl(config.httpHost, config.httpPort) };
   } catch (error) {
@@ -29,7 +31,10 @@ export function resolveTarget(url: unknown, args: Record<string, unknown>): Targ
 const firstLine = (text: string) => text.trim().split("\n")[0]!.slice(0, 200);
 
 /** Probes `<base>/healthz`; the line to print and whether it was healthy. Never throws. */
-export async function probeHealth(base: string, timeoutMs = HEALTHCHECK_TIMEOUT_MS): Promise<{ ok: boolean; line: string }> {
+export async function probeHealth(
+  base: string,
+  timeoutMs = HEALTHCHECK_TIMEOUT_MS,
+): Promise<{ ok: boolean; line: string }> {
   const url = `${base}/healthz`;
   try {
     const answer = await httpGet(url, timeoutMs);
@@ -42,7 +47,10 @@ export async function probeHealth(base: string, timeoutMs = HEALTHCHECK_TIMEOUT_
 }
 
 export default defineCommand({
-  meta: { name: "healthcheck", description: "Probe /healthz of the local instance (exit 0 healthy, 1 not): a HEALTHCHECK for images with no shell" },
+  meta: {
+    name: "healthcheck",
+    description: "Probe /healthz of the local instance (exit 0 healthy, 1 not): a HEALTHCHECK for images with no shell",
+  },
   // Only the flags that say where to probe: the rest of the configuration is not its business.
   args: { ...urlArg, ...httpArgs },
   async run({ args }) {
@@ -53,7 +61,7 @@ export default defineCommand({
       return;
     }
     const result = await probeHealth(target.base);
-    (result.ok ? process.stdout : process.stderr).write(result.line + "\n");
+    (result.ok ? process.stdout : process.stderr).write(`${result.line}\n`);
     process.exitCode = result.ok ? EXIT.ok : EXIT.failed;
   },
 });

@@ -2,9 +2,10 @@
  * Asking a running instance over HTTP, shared by `healthcheck` and `stats`: the `--url` argument,
  * the local address of a configured listener, and a GET with a deadline on the whole exchange.
  */
-import type { ArgsDef } from "citty";
+
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
+import type { ArgsDef } from "citty";
 
 const MAX_BODY_BYTES = 1 << 20;
 
@@ -69,7 +70,10 @@ export function httpGet(url: string, timeoutMs: number): Promise<HttpAnswer> {
       });
       response.on("error", fail);
     });
-    const timer = setTimeout(() => request.destroy(new ProbeTimeout(`timed out after ${timeoutMs / 1000}s`)), timeoutMs);
+    const timer = setTimeout(
+      () => request.destroy(new ProbeTimeout(`timed out after ${timeoutMs / 1000}s`)),
+      timeoutMs,
+    );
     function fail(error: Error) {
       clearTimeout(timer);
       reject(error);

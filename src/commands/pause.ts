@@ -16,7 +16,10 @@ export default defineCommand({
   async run({ args }) {
     const id = parseId(args.id);
     if (id === null) {
-      process.exitCode = badArgument("pause", `ID ${JSON.stringify(args.id)} is invalid: expected a schedule id (a positive integer)`);
+      process.exitCode = badArgument(
+        "pause",
+        `ID ${JSON.stringify(args.id)} is invalid: expected a schedule id (a positive integer)`,
+      );
       return;
     }
     const reason = typeof args.reason === "string" && args.reason.trim() !== "" ? args.reason.trim() : null;

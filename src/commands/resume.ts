@@ -9,7 +9,10 @@ export default defineCommand({
   async run({ args }) {
     const id = parseId(args.id);
     if (id === null) {
-      process.exitCode = badArgument("resume", `ID ${JSON.stringify(args.id)} is invalid: expected a schedule id (a positive integer)`);
+      process.exitCode = badArgument(
+        "resume",
+        `ID ${JSON.stringify(args.id)} is invalid: expected a schedule id (a positive integer)`,
+      );
       return;
     }
     process.exitCode = await runVerb(args, "resume", false, async ({ sql }) => {

@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { explainStartupFailure } from "../cli/startup.ts";
-import { startService, type Service } from "../service.ts";
+import { type Service, startService } from "../service.ts";
 import { flagName } from "../settings.ts";
 import { configArgs, EXIT, flagsFrom, withConfig } from "./shared.ts";
 
@@ -25,7 +25,9 @@ export default defineCommand({
       } catch (error) {
         // One named line and the exit code SPEC §6 gives it; a stack trace helps nobody here.
         const flags = flagsFrom(args);
-        const failure = explainStartupFailure(error, config, (env) => (flags[env] !== undefined ? `--${flagName(env)}` : env));
+        const failure = explainStartupFailure(error, config, (env) =>
+          flags[env] !== undefined ? `--${flagName(env)}` : env,
+        );
         log.critical(failure.line);
         return failure.exitCode;
       }

@@ -1,9 +1,10 @@
 /** What every subcommand shares: configuration flags, loading config, and the exit-code contract. */
-import type { ArgsDef } from "citty";
+
 import { accessSync, constants, statSync } from "node:fs";
 import { resolve } from "node:path";
+import type { ArgsDef } from "citty";
 import { allConfigArgs } from "../cli/options.ts";
-import { ConfigError, loadConfig, processSources, type Config } from "../config.ts";
+import { type Config, ConfigError, loadConfig, processSources } from "../config.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { FLAG_SETTINGS, flagName } from "../settings.ts";
 
@@ -87,12 +88,16 @@ export async function withConfig(
 }
 
 export function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + "\n");
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** Prints a check's report (JSON, or text: stdout when ok, stderr when not) and returns its exit code. */
-export function printReport<R extends { ok: boolean }>(report: R, json: boolean, format: (report: R) => string): number {
+export function printReport<R extends { ok: boolean }>(
+  report: R,
+  json: boolean,
+  format: (report: R) => string,
+): number {
   if (json) printJson(report);
-  else (report.ok ? process.stdout : process.stderr).write(format(report) + "\n");
+  else (report.ok ? process.stdout : process.stderr).write(`${format(report)}\n`);
   return report.ok ? EXIT.ok : EXIT.failed;
 }

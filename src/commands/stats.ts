@@ -3,7 +3,7 @@ import type { Config } from "../config.ts";
 import { createDatabase } from "../db.ts";
 import { explainDatabaseError } from "../diagnose.ts";
 import { describeSchedule } from "../schedule.ts";
-import { LIST_LIMIT, scheduleHealth, type ScheduleHealth } from "../stats.ts";
+import { LIST_LIMIT, type ScheduleHealth, scheduleHealth } from "../stats.ts";
 import { httpGet, localBaseUrl, parseUrlArg, probeFailure, urlArg } from "./http-probe.ts";
 import { connectArgs, dbArgs, EXIT, flagOf, httpArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 
@@ -40,7 +40,11 @@ export async function liveCounters(base: string | null, why: string): Promise<Li
 /** Reads the database (and a running instance, at the same time). Never throws. */
 export async function collectStats(config: Config, base: string | null): Promise<StatsReport> {
   const live = liveCounters(base, "SCHEDULER_HTTP_PORT=0 and no --url: not asking a running instance");
-  const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 1, applicationName: "rune-scheduler stats" });
+  const sql = createDatabase(config.db, {
+    connectTimeoutMs: config.connectTimeoutMs,
+    max: 1,
+    applicationName: "rune-scheduler stats",
+  });
   let schedules: ScheduleHealth | undefined;
   let error: string | undefined;
   try {
@@ -48,7 +52,8 @@ export async function collectStats(config: Config, base: string | null): Promise
   } catch (failure) {
     error = explainDatabaseError(failure, config.db, config.connectTimeoutMs);
     // Undefined table or column: the schema is not what the engine expects.
-    if (["42P01", "42703"].includes(String((failure as { code?: unknown }).code))) error += "; run `rune-scheduler check-db` for what is missing";
+    if (["42P01", "42703"].includes(String((failure as { code?: unknown }).code)))
+      error += "; run `rune-scheduler check-db` for what is missing";
   } finally {
     await sql.end({ timeout: 1 }).catch(() => {});
   }
@@ -74,20 +79,30 @@ export function duration(seconds: number): string {
   const s = Math.round(Math.abs(seconds));
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${s % 60 ? `${s % 60}s` : ""}`;
-  if (s < 86_400) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60) ? `${Math.floor((s % 3600) / 60)}m` : ""}`;
+  if (s < 86_400)
+    return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60) ? `${Math.floor((s % 3600) / 60)}m` : ""}`;
   return `${Math.floor(s / 86_400)}d${Math.floor((s % 86_400) / 3600) ? `${Math.floor((s % 86_400) / 3600)}h` : ""}`;
 }
 
 /** Left-aligned columns, two spaces apart, under a header row. */
 export function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => "  " + cells.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    "  " +
+    cells
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   return [line(header), ...rows.map(line)];
 }
 
 function formatLive(live: LiveCounters): string[] {
   if (!live.answered) {
-    return [live.url === null ? `Live counters: ${live.reason}` : `Live counters: no running instance answered at ${live.url} (${live.reason})`];
+    return [
+      live.url === null
+        ? `Live counters: ${live.reason}`
+        : `Live counters: no running instance answered at ${live.url} (${live.reason})`,
+    ];
   }
   const s = live.stats as Record<string, number | boolean | null>;
   const ms = (key: string) => (typeof s[key] === "number" ? (s[key] as number) : null);
@@ -103,22 +118,27 @@ export function formatStats(report: StatsReport): string {
   if (!report.ok || !report.schedules) return `FAILED ${report.error ?? "no data"}`;
   const h = report.schedules;
   const c = h.counts;
-  const late = h.oldestDue ? `  (oldest: #${h.oldestDue.id}, due ${iso(h.oldestDue.slotMs)}, ${duration(h.oldestDue.lateSeconds)} late)` : "";
+  const late = h.oldestDue
+    ? `  (oldest: #${h.oldestDue.id}, due ${iso(h.oldestDue.slotMs)}, ${duration(h.oldestDue.lateSeconds)} late)`
+    : "";
   const cronInvalid = h.cron?.invalid ?? [];
   const invalidTotal = Object.values(c.invalid).reduce((sum, n) => sum + n, 0) + cronInvalid.length;
   const lines = [
     `Schedules in ${report.where} at ${iso(h.dbNowMs)} (database time)`,
-    ...table(["", "count"], [
-      ["total", String(c.total)],
-      ["active", String(c.active)],
-      ["inactive", String(c.inactive)],
-      ["due now", String(c.dueNow)],
-      [`overdue > ${duration(report.overdueAfterSeconds)}`, `${c.overdue}${late}`],
-      ["failing", String(c.failing)],
-      ["paused by scheduler", String(c.paused)],
-      ["workflow missing", String(c.workflowMissing)],
-      ["invalid (active)", String(invalidTotal)],
-    ]).slice(1),
+    ...table(
+      ["", "count"],
+      [
+        ["total", String(c.total)],
+        ["active", String(c.active)],
+        ["inactive", String(c.inactive)],
+        ["due now", String(c.dueNow)],
+        [`overdue > ${duration(report.overdueAfterSeconds)}`, `${c.overdue}${late}`],
+        ["failing", String(c.failing)],
+        ["paused by scheduler", String(c.paused)],
+        ["workflow missing", String(c.workflowMissing)],
+        ["invalid (active)", String(invalidTotal)],
+      ],
+    ).slice(1),
     ...Object.entries(c.invalid)
       .filter(([, count]) => count > 0)
       .map(([reason, count]) => `    ${reason}: ${count}`),
@@ -126,7 +146,8 @@ export function formatStats(report: StatsReport): string {
   ];
   if (cronInvalid.length > 0) {
     lines.push("", "Invalid cron rows");
-    for (const r of cronInvalid.slice(0, LIST_LIMIT)) lines.push(`  #${r.id} ${describeSchedule({ intervalSeconds: null, ...r })}: ${clip(r.reason, 100)}`);
+    for (const r of cronInvalid.slice(0, LIST_LIMIT))
+      lines.push(`  #${r.id} ${describeSchedule({ intervalSeconds: null, ...r })}: ${clip(r.reason, 100)}`);
   }
   if (h.workflowMissing.length > 0) {
     const ids = h.workflowMissing.map((r) => `#${r.id}→${r.workflowId ?? "NULL"}${r.isActive ? "" : " (inactive)"}`);
@@ -134,30 +155,55 @@ export function formatStats(report: StatsReport): string {
   }
   lines.push("", h.failing.length > 0 ? "Failing longest" : "Failing: none");
   if (h.failing.length > 0) {
-    lines.push(...table(
-      ["id", "workflow", "failures", "schedule", "state", "last run", "last error"],
-      h.failing.map((r) => [
-        String(r.id), clip(r.workflowName ?? `(missing ${r.workflowId})`, 24), String(r.failureCount),
-        clip(r.schedule, 40), r.isActive ? "active" : "inactive",
-        iso(r.lastRunMs), clip(r.lastError, 60),
-      ]),
-    ));
+    lines.push(
+      ...table(
+        ["id", "workflow", "failures", "schedule", "state", "last run", "last error"],
+        h.failing.map((r) => [
+          String(r.id),
+          clip(r.workflowName ?? `(missing ${r.workflowId})`, 24),
+          String(r.failureCount),
+          clip(r.schedule, 40),
+          r.isActive ? "active" : "inactive",
+          iso(r.lastRunMs),
+          clip(r.lastError, 60),
+        ]),
+      ),
+    );
   }
   lines.push("", h.upcoming.length > 0 ? "Next up" : "Next up: nothing scheduled");
   if (h.upcoming.length > 0) {
-    lines.push(...table(
-      ["id", "workflow", "next run", "in", "schedule"],
-      h.upcoming.map((r) => [String(r.id), clip(r.workflowName, 24), iso(r.slotMs), duration((r.slotMs - h.dbNowMs) / 1000), clip(r.schedule, 40)]),
-    ));
+    lines.push(
+      ...table(
+        ["id", "workflow", "next run", "in", "schedule"],
+        h.upcoming.map((r) => [
+          String(r.id),
+          clip(r.workflowName, 24),
+          iso(r.slotMs),
+          duration((r.slotMs - h.dbNowMs) / 1000),
+          clip(r.schedule, 40),
+        ]),
+      ),
+    );
   }
   lines.push("", ...formatLive(report.live));
   return lines.join("\n");
 }
 
 export default defineCommand({
-  meta: { name: "stats", description: "Schedule health from the database, with live counters from a running instance when it answers" },
+  meta: {
+    name: "stats",
+    description: "Schedule health from the database, with live counters from a running instance when it answers",
+  },
   // The database, the overdue threshold (one poll interval) and where a running instance answers.
-  args: { ...jsonArg, ...urlArg, ...dbArgs, ...flagOf("SCHEDULER_POLL_INTERVAL"), ...httpArgs, ...connectArgs, ...logArgs },
+  args: {
+    ...jsonArg,
+    ...urlArg,
+    ...dbArgs,
+    ...flagOf("SCHEDULER_POLL_INTERVAL"),
+    ...httpArgs,
+    ...connectArgs,
+    ...logArgs,
+  },
   async run({ args }) {
     process.exitCode = await withConfig(args, async (config) => {
       let base: string | null = config.httpPort === 0 ? null : localBaseUrl(config.httpHost, config.httpPort);

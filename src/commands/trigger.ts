@@ -9,11 +9,22 @@ export default defineCommand({
     description: "Publish one message for a schedule now and record it as a fire (next_run_at stays)",
   },
   // The database and broker `run` uses, and the message size limit it applies.
-  args: { ...idArg, ...jsonArg, ...dbArgs, ...mqArgs, ...flagOf("SCHEDULER_MAX_MESSAGE_BYTES"), ...connectArgs, ...logArgs },
+  args: {
+    ...idArg,
+    ...jsonArg,
+    ...dbArgs,
+    ...mqArgs,
+    ...flagOf("SCHEDULER_MAX_MESSAGE_BYTES"),
+    ...connectArgs,
+    ...logArgs,
+  },
   async run({ args }) {
     const id = parseId(args.id);
     if (id === null) {
-      process.exitCode = badArgument("trigger", `ID ${JSON.stringify(args.id)} is invalid: expected a schedule id (a positive integer)`);
+      process.exitCode = badArgument(
+        "trigger",
+        `ID ${JSON.stringify(args.id)} is invalid: expected a schedule id (a positive integer)`,
+      );
       return;
     }
     process.exitCode = await runVerb(args, "trigger", true, async ({ sql, publisher, messages }) => {

@@ -3,13 +3,13 @@
  * when needed, one line or one JSON document, exit 0 / 1 / 2).
  */
 import type { ArgsDef } from "citty";
-import type { BrokerLink } from "../broker-link.ts";
 import { openBrokerLink } from "../broker.ts";
+import type { BrokerLink } from "../broker-link.ts";
 import type { Config } from "../config.ts";
 import { createDatabase, type Sql } from "../db.ts";
 import { explainBrokerError, explainDatabaseError } from "../diagnose.ts";
 import { fernetSealer } from "../fernet.ts";
-import { OperatorError, type MessageOptions } from "../operator.ts";
+import { type MessageOptions, OperatorError } from "../operator.ts";
 import { EXIT, printJson, withConfig } from "./shared.ts";
 
 export const idArg = {
@@ -52,13 +52,25 @@ class Explained extends Error {}
  * Loads the config (exit 2 on a bad value), connects, runs `body`, prints its result (exit 0)
  * or one `FAILED …` line (exit 1): an OperatorError's own line, or where and why a connection failed.
  */
-export function runVerb(args: Record<string, unknown>, verb: string, needsBroker: boolean, body: (context: VerbContext) => Promise<VerbResult>): Promise<number> {
+export function runVerb(
+  args: Record<string, unknown>,
+  verb: string,
+  needsBroker: boolean,
+  body: (context: VerbContext) => Promise<VerbResult>,
+): Promise<number> {
   return withConfig(args, async (config) => {
     const json = args.json === true;
-    const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 1, applicationName: `rune-scheduler ${verb}` });
+    const sql = createDatabase(config.db, {
+      connectTimeoutMs: config.connectTimeoutMs,
+      max: 1,
+      applicationName: `rune-scheduler ${verb}`,
+    });
     let publisher: BrokerLink | null = null;
     const sealer = config.encryptionKey ? fernetSealer(config.encryptionKey) : null;
-    const messages: MessageOptions = { maxMessageBytes: config.maxMessageBytes, seal: sealer ? (text) => sealer.encrypt(text) : null };
+    const messages: MessageOptions = {
+      maxMessageBytes: config.maxMessageBytes,
+      seal: sealer ? (text) => sealer.encrypt(text) : null,
+    };
     try {
       if (needsBroker) {
         publisher = await openBrokerLink(config.mq, config.connectTimeoutMs).catch((error: unknown) => {
@@ -67,14 +79,15 @@ export function runVerb(args: Record<string, unknown>, verb: string, needsBroker
       }
       const result = await body({ config, sql, publisher, messages });
       if (json) printJson({ ok: true, command: verb, ...result.json });
-      else process.stdout.write(result.text + "\n");
+      else process.stdout.write(`${result.text}\n`);
       return EXIT.ok;
     } catch (error) {
       const line =
         error instanceof OperatorError || error instanceof Explained
           ? error.message
           : explainDatabaseError(error, config.db, config.connectTimeoutMs);
-      const failure = error instanceof OperatorError ? error.kind : error instanceof Explained ? "broker unreachable" : "database";
+      const failure =
+        error instanceof OperatorError ? error.kind : error instanceof Explained ? "broker unreachable" : "database";
       if (json) printJson({ ok: false, command: verb, failure, error: line });
       else process.stderr.write(`FAILED ${line}\n`);
       return EXIT.failed;

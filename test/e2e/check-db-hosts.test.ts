@@ -14,7 +14,11 @@ test("one line per host; ok while one host serves, FAILED with every host's line
   const down = await startProxy({ host: PG.host, port: PG.port });
   const up = await startProxy({ host: PG.host, port: PG.port });
   const closer = await startHostileServer("close");
-  scope.defer(() => down.close(), () => up.close(), () => closer.close());
+  scope.defer(
+    () => down.close(),
+    () => up.close(),
+    () => closer.close(),
+  );
   down.refuse();
   const env = { POSTGRES_DB: db.name, POSTGRES_USER: PG.user, SCHEDULER_CONNECT_TIMEOUT: "2" };
 
@@ -29,7 +33,10 @@ test("one line per host; ok while one host serves, FAILED with every host's line
     `  host 127.0.0.1:${closer.port} FAILED: PostgreSQL at 127.0.0.1:${closer.port} closed the connection during start-up or before answering; is PostgreSQL itself listening there, or a proxy with no healthy backend? check POSTGRES_HOST/POSTGRES_PORT, the proxy's backends and the server log`,
   ]);
 
-  const none = await runBinary(["check-db", "--json"], { ...env, POSTGRES_HOST: `127.0.0.1:${down.port},127.0.0.1:${closer.port}` });
+  const none = await runBinary(["check-db", "--json"], {
+    ...env,
+    POSTGRES_HOST: `127.0.0.1:${down.port},127.0.0.1:${closer.port}`,
+  });
   expect(none.code).toBe(1);
   const report = JSON.parse(none.stdout);
   expect(report.ok).toBe(false);
@@ -41,7 +48,10 @@ test("target_session_attrs=read-write: a read-only host is reported as such and 
   scope.defer(() => db.drop());
   const a = await startProxy({ host: PG.host, port: PG.port });
   const b = await startProxy({ host: PG.host, port: PG.port });
-  scope.defer(() => a.close(), () => b.close());
+  scope.defer(
+    () => a.close(),
+    () => b.close(),
+  );
   await db.sql.unsafe(`ALTER DATABASE ${db.name} SET default_transaction_read_only = on`);
   const url = `postgres://postgres@127.0.0.1:${a.port},127.0.0.1:${b.port}/${db.name}?target_session_attrs=read-write`;
   const { code, stderr } = await runBinary(["check-db"], { DATABASE_URL: url, SCHEDULER_CONNECT_TIMEOUT: "2" });

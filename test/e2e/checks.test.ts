@@ -1,9 +1,15 @@
 /** `check-db` and `check-mq`: every failure mode names the cause, the place and what to try. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { $ } from "bun";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { $ } from "bun";
 import { runBinary } from "../support/binary.ts";
-import { createTestDatabase, createTestQueue, uniqueName, type TestDatabase, type TestQueue } from "../support/services.ts";
+import {
+  createTestDatabase,
+  createTestQueue,
+  type TestDatabase,
+  type TestQueue,
+  uniqueName,
+} from "../support/services.ts";
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -13,7 +19,8 @@ afterAll(async () => {
   await db.drop();
 });
 
-const checkDb = (env: Record<string, string>, args: string[] = []) => runBinary(["check-db", ...args], { SCHEDULER_CONNECT_TIMEOUT: "10", ...env });
+const checkDb = (env: Record<string, string>, args: string[] = []) =>
+  runBinary(["check-db", ...args], { SCHEDULER_CONNECT_TIMEOUT: "10", ...env });
 
 describe("check-db", () => {
   test("a fresh database loaded with scripts/schema.sql prints ok and exits 0", async () => {
@@ -34,14 +41,24 @@ describe("check-db", () => {
       expect(code).toBe(0);
       const report = JSON.parse(stdout);
       expect(report.counts).toEqual({
-        total: 8, active: 7, inactive: 1, dueNow: 1,
+        total: 8,
+        active: 7,
+        inactive: 1,
+        dueNow: 1,
         invalid: {
-          "workflow missing": 1, "interval_seconds is NULL": 1, "interval_seconds <= 0": 1, "next_run_at is NULL": 1,
+          "workflow missing": 1,
+          "interval_seconds is NULL": 1,
+          "interval_seconds <= 0": 1,
+          "next_run_at is NULL": 1,
           "next_run_at is not finite": 2,
         },
       });
-      expect(report.warnings).toContain("2 active schedule(s) are invalid (next_run_at is not finite) and will not fire until fixed");
-      expect(report.warnings).toContain("1 active schedule(s) are invalid (workflow missing) and will not fire until fixed");
+      expect(report.warnings).toContain(
+        "2 active schedule(s) are invalid (next_run_at is not finite) and will not fire until fixed",
+      );
+      expect(report.warnings).toContain(
+        "1 active schedule(s) are invalid (workflow missing) and will not fire until fixed",
+      );
     } finally {
       await fresh.drop();
     }
@@ -52,24 +69,32 @@ describe("check-db", () => {
     const { code, stderr } = await checkDb({ POSTGRES_HOST: "127.0.0.1", POSTGRES_PORT: "1" });
     expect(code).toBe(1);
     expect(performance.now() - started).toBeLessThan(10_000);
-    expect(stderr).toBe("FAILED PostgreSQL refused the connection at 127.0.0.1:1; is it running and listening there? check POSTGRES_HOST/POSTGRES_PORT\n");
+    expect(stderr).toBe(
+      "FAILED PostgreSQL refused the connection at 127.0.0.1:1; is it running and listening there? check POSTGRES_HOST/POSTGRES_PORT\n",
+    );
   });
 
   test("an unresolvable host", async () => {
     const { code, stderr } = await checkDb({ POSTGRES_HOST: "no-such-host.invalid" });
     expect(code).toBe(1);
-    expect(stderr).toContain('PostgreSQL host "no-such-host.invalid" cannot be resolved; check POSTGRES_HOST (or DATABASE_URL) and DNS');
+    expect(stderr).toContain(
+      'PostgreSQL host "no-such-host.invalid" cannot be resolved; check POSTGRES_HOST (or DATABASE_URL) and DNS',
+    );
   });
 
   test("sslmode=require against a server without TLS names the handshake and what to check", async () => {
     const [{ ssl }] = (await db.sql`SHOW ssl`) as unknown as [{ ssl: string }];
-    const { code, stderr } = await checkDb({ DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${db.name}?sslmode=require` });
+    const { code, stderr } = await checkDb({
+      DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${db.name}?sslmode=require`,
+    });
     if (ssl === "on") {
       expect(code).toBe(0); // this server speaks TLS: "require" encrypts and succeeds
       return;
     }
     expect(code).toBe(1);
-    expect(stderr).toMatch(/^FAILED PostgreSQL at 127\.0\.0\.1:5432: the TLS handshake failed \(.+\); check sslmode in DATABASE_URL against the server's ssl setting and certificate\n$/);
+    expect(stderr).toMatch(
+      /^FAILED PostgreSQL at 127\.0\.0\.1:5432: the TLS handshake failed \(.+\); check sslmode in DATABASE_URL against the server's ssl setting and certificate\n$/,
+    );
     const prefer = await checkDb({ DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${db.name}?sslmode=prefer` });
     expect(prefer.code).toBe(0);
   });
@@ -77,7 +102,9 @@ describe("check-db", () => {
   test("a missing database", async () => {
     const { code, stderr } = await checkDb({ POSTGRES_HOST: "127.0.0.1", POSTGRES_DB: "rune_no_such_db" });
     expect(code).toBe(1);
-    expect(stderr).toContain('PostgreSQL database "rune_no_such_db" does not exist at 127.0.0.1:5432; create it (createdb rune_no_such_db) or set POSTGRES_DB');
+    expect(stderr).toContain(
+      'PostgreSQL database "rune_no_such_db" does not exist at 127.0.0.1:5432; create it (createdb rune_no_such_db) or set POSTGRES_DB',
+    );
   });
 
   test("a wrong password (a password-protected role, removed afterwards)", async () => {
@@ -92,10 +119,14 @@ describe("check-db", () => {
       const env = { POSTGRES_HOST: "127.0.0.1", POSTGRES_DB: db.name, POSTGRES_USER: role };
       const wrong = await checkDb({ ...env, POSTGRES_PASSWORD: "wrong-password" });
       expect(wrong.code).toBe(1);
-      expect(wrong.stderr).toContain(`PostgreSQL rejected the password for user "${role}" at 127.0.0.1:5432; check POSTGRES_PASSWORD`);
+      expect(wrong.stderr).toContain(
+        `PostgreSQL rejected the password for user "${role}" at 127.0.0.1:5432; check POSTGRES_PASSWORD`,
+      );
       expect(wrong.stderr + wrong.stdout).not.toContain("wrong-password");
       const right = await checkDb({ ...env, POSTGRES_PASSWORD: "right-password" });
-      expect(right.stderr).toContain(`PostgreSQL user "${role}" lacks a privilege at 127.0.0.1:5432 (permission denied`);
+      expect(right.stderr).toContain(
+        `PostgreSQL user "${role}" lacks a privilege at 127.0.0.1:5432 (permission denied`,
+      );
       expect(right.code).toBe(1);
       await db.sql.unsafe(`GRANT SELECT, UPDATE ON scheduled_workflows, workflows TO ${role}`);
       expect((await checkDb({ ...env, POSTGRES_PASSWORD: "right-password" })).code).toBe(0);
@@ -112,14 +143,18 @@ describe("check-db", () => {
     try {
       const none = await checkDb(broken.env);
       expect(none.code).toBe(1);
-      expect(none.stderr).toContain("error: table scheduled_workflows is missing; load scripts/schema.sql or run the Rune API migrations");
+      expect(none.stderr).toContain(
+        "error: table scheduled_workflows is missing; load scripts/schema.sql or run the Rune API migrations",
+      );
       await broken.sql.unsafe(readFileSync("scripts/schema.sql", "utf8"));
       await broken.sql`ALTER TABLE scheduled_workflows DROP COLUMN last_error`;
       await broken.sql`ALTER TABLE scheduled_workflows ALTER COLUMN interval_seconds TYPE text`;
       const bad = await checkDb(broken.env);
       expect(bad.code).toBe(1);
       expect(bad.stderr).toContain("error: column scheduled_workflows.last_error is missing (expected text)");
-      expect(bad.stderr).toContain("error: column scheduled_workflows.interval_seconds has type text, expected integer or bigint or smallint");
+      expect(bad.stderr).toContain(
+        "error: column scheduled_workflows.interval_seconds has type text, expected integer or bigint or smallint",
+      );
     } finally {
       await broken.drop();
     }
@@ -148,16 +183,28 @@ describe("check-mq", () => {
   afterAll(async () => {
     await queue.drop();
   });
-  const checkMq = (env: Record<string, string>, args: string[] = []) => runBinary(["check-mq", ...args], { SCHEDULER_CONNECT_TIMEOUT: "10", ...env });
+  const checkMq = (env: Record<string, string>, args: string[] = []) =>
+    runBinary(["check-mq", ...args], { SCHEDULER_CONNECT_TIMEOUT: "10", ...env });
 
   test("an existing queue: ok with depth and consumers", async () => {
     const { code, stdout } = await checkMq(queue.env, ["--json"]);
     expect(code).toBe(0);
-    expect(JSON.parse(stdout)).toMatchObject({ ok: true, queue: queue.name, queueState: "exists", messages: 0, consumers: 0, vhost: "/" });
+    expect(JSON.parse(stdout)).toMatchObject({
+      ok: true,
+      queue: queue.name,
+      queueState: "exists",
+      messages: 0,
+      consumers: 0,
+      vhost: "/",
+    });
   });
 
   test("a missing queue: reports it would be declared, exit 0", async () => {
-    const { code, stdout } = await checkMq({ ...queue.env, RABBITMQ_QUEUE: "rune_missing_q", RABBITMQ_QUEUE_TYPE: "quorum" });
+    const { code, stdout } = await checkMq({
+      ...queue.env,
+      RABBITMQ_QUEUE: "rune_missing_q",
+      RABBITMQ_QUEUE_TYPE: "quorum",
+    });
     expect(code).toBe(0);
     expect(stdout).toContain('note: queue "rune_missing_q" does not exist; `run` will declare it (durable, quorum)');
   });
@@ -177,7 +224,10 @@ describe("check-mq", () => {
   });
 
   test("a wrong vhost", async () => {
-    const { code, stderr } = await checkMq({ RABBITMQ_URL: "amqp://guest:guest@127.0.0.1:5672/rune-no-such-vhost", RABBITMQ_QUEUE: queue.name });
+    const { code, stderr } = await checkMq({
+      RABBITMQ_URL: "amqp://guest:guest@127.0.0.1:5672/rune-no-such-vhost",
+      RABBITMQ_QUEUE: queue.name,
+    });
     expect(code).toBe(1);
     expect(stderr).toContain('refused vhost "rune-no-such-vhost": it does not exist or the user may not use it');
     expect(stderr).not.toContain("guest:guest");
@@ -187,9 +237,17 @@ describe("check-mq", () => {
     const user = uniqueName("rune_mq");
     await $`rabbitmqctl -q add_user ${user} right-password`.quiet();
     try {
-      const { code, stderr } = await checkMq({ RABBITMQ_HOST: "127.0.0.1", RABBITMQ_USER: user, RABBITMQ_PASSWORD: "wrong-password" });
+      const { code, stderr } = await checkMq({
+        RABBITMQ_HOST: "127.0.0.1",
+        RABBITMQ_USER: user,
+        RABBITMQ_PASSWORD: "wrong-password",
+      });
       expect(code).toBe(1);
-      expect(stderr).toContain("RabbitMQ rejected the credentials at amqp://" + user + ":***@127.0.0.1:5672; check RABBITMQ_USER and RABBITMQ_PASSWORD");
+      expect(stderr).toContain(
+        "RabbitMQ rejected the credentials at amqp://" +
+          user +
+          ":***@127.0.0.1:5672; check RABBITMQ_USER and RABBITMQ_PASSWORD",
+      );
       expect(stderr).not.toContain("wrong-password");
     } finally {
       await $`rabbitmqctl -q delete_user ${user}`.quiet().nothrow();
@@ -203,7 +261,9 @@ describe("check-mq", () => {
     try {
       const { code, stderr } = await checkMq({ ...queue.env, RABBITMQ_QUEUE: name });
       expect(code).toBe(1);
-      expect(stderr).toContain(`error: queue "${name}" exists but is not durable, so messages are lost when the broker restarts`);
+      expect(stderr).toContain(
+        `error: queue "${name}" exists but is not durable, so messages are lost when the broker restarts`,
+      );
       expect(stderr).toContain("inequivalent arg 'durable'");
     } finally {
       const cleanup = await queue.connection.createChannel();

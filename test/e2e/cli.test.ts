@@ -1,12 +1,19 @@
 /** The compiled binary as an operator runs it: help, usage errors, completion, version, config and start-up errors, streams, secrets, .env. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { $ } from "bun";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { $ } from "bun";
 import { BINARY, runBinary, startBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
-import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
+import {
+  createTestDatabase,
+  createTestQueue,
+  insertSchedules,
+  type TestDatabase,
+  type TestQueue,
+  waitFor,
+} from "../support/services.ts";
 
 const COMMANDS = ["run", "check-db", "check-mq", "stats", "healthcheck"] as const;
 /** The operator verbs (test/e2e/operator.test.ts covers them). */
@@ -220,7 +227,8 @@ describe("help and version", () => {
     const ESC = "\u001B[";
     expect((await runBinary(["check-db", "--help"], {})).stdout).not.toContain(ESC);
     // `script` gives the binary a terminal for stdout.
-    const onTty = (env: string) => $`script -qec ${`env ${env} ${BINARY} check-db --help`} /dev/null`.nothrow().quiet().text();
+    const onTty = (env: string) =>
+      $`script -qec ${`env ${env} ${BINARY} check-db --help`} /dev/null`.nothrow().quiet().text();
     expect(await onTty("TERM=xterm")).toContain(`${ESC}36m--postgres-host`);
     expect(await onTty("TERM=xterm NO_COLOR=1")).not.toContain(ESC);
   });
@@ -228,15 +236,39 @@ describe("help and version", () => {
 
 describe("usage errors exit 2 with a suggestion", () => {
   const cases: [string[], string][] = [
-    [["chek-db"], 'rune-scheduler: unknown command "chek-db"; did you mean check-db?\nRun `rune-scheduler --help` for usage.\n'],
+    [
+      ["chek-db"],
+      'rune-scheduler: unknown command "chek-db"; did you mean check-db?\nRun `rune-scheduler --help` for usage.\n',
+    ],
     [["--bogus-flag"], "rune-scheduler: unknown option --bogus-flag\nRun `rune-scheduler --help` for usage.\n"],
-    [["check-db", "--bogus-flag"], "rune-scheduler: unknown option --bogus-flag for check-db\nRun `rune-scheduler check-db --help` for usage.\n"],
-    [["check-db", "--postgres-hots", "h"], "rune-scheduler: unknown option --postgres-hots for check-db; did you mean --postgres-host?\nRun `rune-scheduler check-db --help` for usage.\n"],
-    [["check-db", "--poll-interval", "5"], "rune-scheduler: unknown option --poll-interval for check-db: it is an option of run, stats\nRun `rune-scheduler check-db --help` for usage.\n"],
-    [["check-db", "-x"], "rune-scheduler: unknown option -x for check-db\nRun `rune-scheduler check-db --help` for usage.\n"],
-    [["run", "--poll-interval"], "rune-scheduler: --poll-interval needs a value (--poll-interval <seconds> or --poll-interval=<seconds>)\nRun `rune-scheduler run --help` for usage.\n"],
-    [["check-db", "--json=yes"], 'rune-scheduler: --json takes no value (got "yes")\nRun `rune-scheduler check-db --help` for usage.\n'],
-    [["stats", "extra"], 'rune-scheduler: stats takes no arguments, got "extra"\nRun `rune-scheduler stats --help` for usage.\n'],
+    [
+      ["check-db", "--bogus-flag"],
+      "rune-scheduler: unknown option --bogus-flag for check-db\nRun `rune-scheduler check-db --help` for usage.\n",
+    ],
+    [
+      ["check-db", "--postgres-hots", "h"],
+      "rune-scheduler: unknown option --postgres-hots for check-db; did you mean --postgres-host?\nRun `rune-scheduler check-db --help` for usage.\n",
+    ],
+    [
+      ["check-db", "--poll-interval", "5"],
+      "rune-scheduler: unknown option --poll-interval for check-db: it is an option of run, stats\nRun `rune-scheduler check-db --help` for usage.\n",
+    ],
+    [
+      ["check-db", "-x"],
+      "rune-scheduler: unknown option -x for check-db\nRun `rune-scheduler check-db --help` for usage.\n",
+    ],
+    [
+      ["run", "--poll-interval"],
+      "rune-scheduler: --poll-interval needs a value (--poll-interval <seconds> or --poll-interval=<seconds>)\nRun `rune-scheduler run --help` for usage.\n",
+    ],
+    [
+      ["check-db", "--json=yes"],
+      'rune-scheduler: --json takes no value (got "yes")\nRun `rune-scheduler check-db --help` for usage.\n',
+    ],
+    [
+      ["stats", "extra"],
+      'rune-scheduler: stats takes no arguments, got "extra"\nRun `rune-scheduler stats --help` for usage.\n',
+    ],
     [["completion"], "rune-scheduler: completion needs SHELL\nRun `rune-scheduler completion --help` for usage.\n"],
     [["completion", "fish"], 'rune-scheduler completion: unknown shell "fish"; expected bash or zsh\n'],
   ];
@@ -250,7 +282,9 @@ describe("usage errors exit 2 with a suggestion", () => {
 
 test("healthcheck's usage errors exit 1, never 2 (Docker reserves 2 in a HEALTHCHECK)", async () => {
   const { code, stderr } = await runBinary(["healthcheck", "--urll", "http://x"], {});
-  expect(stderr).toBe("rune-scheduler: unknown option --urll for healthcheck; did you mean --url?\nRun `rune-scheduler healthcheck --help` for usage.\n");
+  expect(stderr).toBe(
+    "rune-scheduler: unknown option --urll for healthcheck; did you mean --url?\nRun `rune-scheduler healthcheck --help` for usage.\n",
+  );
   expect(code).toBe(1);
 });
 
@@ -262,8 +296,12 @@ describe("completion", () => {
     writeFileSync(file, stdout);
     expect((await $`bash -n ${file}`.nothrow().quiet()).exitCode).toBe(0);
     const complete = async (...words: string[]) =>
-      (await $`bash -c ${`source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _rune_scheduler; echo "\${COMPREPLY[*]}"`}`.text()).trim();
-    expect(await complete("rune-scheduler", "")).toBe([...COMMANDS, ...VERBS, "completion", "--help", "--version"].join(" "));
+      (
+        await $`bash -c ${`source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _rune_scheduler; echo "\${COMPREPLY[*]}"`}`.text()
+      ).trim();
+    expect(await complete("rune-scheduler", "")).toBe(
+      [...COMMANDS, ...VERBS, "completion", "--help", "--version"].join(" "),
+    );
     expect(await complete("rune-scheduler", "che")).toBe("check-db check-mq");
     expect(await complete("rune-scheduler", "check-db", "--postgres-h")).toBe("--postgres-host");
     expect(await complete("rune-scheduler", "run", "--log-level", "")).toBe("DEBUG INFO WARNING ERROR CRITICAL");
@@ -276,7 +314,9 @@ describe("completion", () => {
     expect(stdout.split("\n")[0]).toBe("#compdef rune-scheduler");
     for (const command of [...COMMANDS, "completion"]) expect(stdout).toContain(`\n        ${command}) _arguments `);
     expect(stdout).toContain("'--poll-interval[seconds between polls]:poll-interval: '");
-    expect(stdout).toContain("'--log-level[DEBUG, INFO, WARNING, ERROR or CRITICAL]:log-level:(DEBUG INFO WARNING ERROR CRITICAL)'");
+    expect(stdout).toContain(
+      "'--log-level[DEBUG, INFO, WARNING, ERROR or CRITICAL]:log-level:(DEBUG INFO WARNING ERROR CRITICAL)'",
+    );
   });
 });
 
@@ -294,7 +334,9 @@ describe("run start-up failures: one named line, no stack trace", () => {
       const second = await runBinary(["run"], { ...db.env, ...queue.env, SCHEDULER_HTTP_PORT: String(port) });
       expect(second.code).toBe(1);
       expect(second.stderr).toMatch(
-        new RegExp(`^\\S+Z CRITICAL SCHEDULER_HTTP_PORT=${port} is already in use on 127\\.0\\.0\\.1; give each instance on a host its own port, or 0 to turn the server off\\n$`),
+        new RegExp(
+          `^\\S+Z CRITICAL SCHEDULER_HTTP_PORT=${port} is already in use on 127\\.0\\.0\\.1; give each instance on a host its own port, or 0 to turn the server off\\n$`,
+        ),
       );
       noStack(second.stdout + second.stderr);
       // Nothing was connected: the port is checked first.
@@ -308,9 +350,16 @@ describe("run start-up failures: one named line, no stack trace", () => {
   });
 
   test("an HTTP host that is not this machine's exits 2 naming it", async () => {
-    const { code, stdout, stderr } = await runBinary(["run"], { ...db.env, ...queue.env, SCHEDULER_HTTP_HOST: "10.255.255.1", SCHEDULER_HTTP_PORT: "18080" });
+    const { code, stdout, stderr } = await runBinary(["run"], {
+      ...db.env,
+      ...queue.env,
+      SCHEDULER_HTTP_HOST: "10.255.255.1",
+      SCHEDULER_HTTP_PORT: "18080",
+    });
     expect(code).toBe(2);
-    expect(stderr).toMatch(/^\S+Z CRITICAL SCHEDULER_HTTP_HOST="10\.255\.255\.1" is not an address of this machine, so the HTTP server cannot listen there; use 127\.0\.0\.1, 0\.0\.0\.0 \(every interface\) or an address this host has\n$/);
+    expect(stderr).toMatch(
+      /^\S+Z CRITICAL SCHEDULER_HTTP_HOST="10\.255\.255\.1" is not an address of this machine, so the HTTP server cannot listen there; use 127\.0\.0\.1, 0\.0\.0\.0 \(every interface\) or an address this host has\n$/,
+    );
     noStack(stdout + stderr);
   });
 
@@ -320,7 +369,9 @@ describe("run start-up failures: one named line, no stack trace", () => {
     const { code, stdout, stderr } = await runBinary(["run"], {}, { cwd: dir });
     expect(code).toBe(2);
     expect(stdout).toBe("");
-    expect(stderr).toBe(`rune-scheduler: configuration error: .env="${dir}/.env" is invalid: expected a readable file (EISDIR), or none\n`);
+    expect(stderr).toBe(
+      `rune-scheduler: configuration error: .env="${dir}/.env" is invalid: expected a readable file (EISDIR), or none\n`,
+    );
   });
 });
 
@@ -339,7 +390,9 @@ describe("configuration errors", () => {
   test("healthcheck answers a bad config with 1 (SPEC §6: 0 healthy, 1 not; Docker reserves 2), naming the variable", async () => {
     const { code, stdout, stderr } = await runBinary(["healthcheck"], { ...plain, SCHEDULER_POLL_INTERVAL: "abc" });
     expect(code).toBe(1);
-    expect(stdout + stderr).toContain('SCHEDULER_POLL_INTERVAL="abc" is invalid: expected a number of seconds from 0.001 to 2147483.647');
+    expect(stdout + stderr).toContain(
+      'SCHEDULER_POLL_INTERVAL="abc" is invalid: expected a number of seconds from 0.001 to 2147483.647',
+    );
   });
 
   test("a bad value is refused before any connection is tried", async () => {
@@ -351,11 +404,17 @@ describe("configuration errors", () => {
   });
 
   test("a CLI flag overrides the environment, and its bad value is reported as the flag typed", async () => {
-    const { code, stderr } = await runBinary(["check-db", "--connect-timeout", "0"], { SCHEDULER_CONNECT_TIMEOUT: "5" });
+    const { code, stderr } = await runBinary(["check-db", "--connect-timeout", "0"], {
+      SCHEDULER_CONNECT_TIMEOUT: "5",
+    });
     expect(code).toBe(2);
-    expect(stderr).toBe('rune-scheduler: configuration error: --connect-timeout="0" is invalid: expected a number of seconds from 0.001 to 2147483.647\n');
+    expect(stderr).toBe(
+      'rune-scheduler: configuration error: --connect-timeout="0" is invalid: expected a number of seconds from 0.001 to 2147483.647\n',
+    );
     const run = await runBinary(["run", "--poll-interval=abc"], {});
-    expect(run.stderr).toBe('rune-scheduler: configuration error: --poll-interval="abc" is invalid: expected a number of seconds from 0.001 to 2147483.647\n');
+    expect(run.stderr).toBe(
+      'rune-scheduler: configuration error: --poll-interval="abc" is invalid: expected a number of seconds from 0.001 to 2147483.647\n',
+    );
     expect(run.code).toBe(2);
   });
 
@@ -380,7 +439,15 @@ describe("log streams and secrets", () => {
   const leaks = (text: string) => Object.values(SECRETS).filter((secret) => text.includes(secret));
 
   test("INFO goes to stdout and ERROR/CRITICAL to stderr; no secret appears in any command's output", async () => {
-    const failing = { ...SECRETS, POSTGRES_HOST: "127.0.0.1", POSTGRES_PORT: "1", RABBITMQ_HOST: "127.0.0.1", RABBITMQ_PORT: "1", SCHEDULER_MAX_RETRIES: "1", LOG_LEVEL: "debug" };
+    const failing = {
+      ...SECRETS,
+      POSTGRES_HOST: "127.0.0.1",
+      POSTGRES_PORT: "1",
+      RABBITMQ_HOST: "127.0.0.1",
+      RABBITMQ_PORT: "1",
+      SCHEDULER_MAX_RETRIES: "1",
+      LOG_LEVEL: "debug",
+    };
     const run = await runBinary(["run"], failing);
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/^\S+Z INFO rune-scheduler 0\.1\.0/m);
@@ -392,7 +459,10 @@ describe("log streams and secrets", () => {
       const result = await runBinary([command], failing);
       outputs.push(result.stdout, result.stderr);
     }
-    const urls = { DATABASE_URL: `postgres://u:${SECRETS.POSTGRES_PASSWORD}@127.0.0.1:1/x`, RABBITMQ_URL: `amqp://u:${SECRETS.RABBITMQ_PASSWORD}@127.0.0.1:1/vh` };
+    const urls = {
+      DATABASE_URL: `postgres://u:${SECRETS.POSTGRES_PASSWORD}@127.0.0.1:1/x`,
+      RABBITMQ_URL: `amqp://u:${SECRETS.RABBITMQ_PASSWORD}@127.0.0.1:1/vh`,
+    };
     for (const command of ["check-db", "check-mq", "--help"]) {
       const result = await runBinary([command, "--json"], urls);
       outputs.push(result.stdout, result.stderr);
@@ -407,7 +477,13 @@ describe("log streams and secrets", () => {
     await queue.consume();
     // guest's real password is needed to publish; the other secrets are as distinctive as above.
     const { RABBITMQ_PASSWORD: _, ...secrets } = SECRETS;
-    const scheduler = startBinary(["run"], { ...db.env, ...queue.env, ...secrets, LOG_LEVEL: "DEBUG", LOG_FORMAT: "json" });
+    const scheduler = startBinary(["run"], {
+      ...db.env,
+      ...queue.env,
+      ...secrets,
+      LOG_LEVEL: "DEBUG",
+      LOG_FORMAT: "json",
+    });
     try {
       await waitFor("the message", () => queue.messages[0]);
       expect(queue.messages[0]!.body).toHaveProperty("workflow_data_encrypted");

@@ -43,10 +43,15 @@ const scheduler = compose.services.scheduler!;
 
 /** Where Compose mounts each secret of a service: /run/secrets/<name> unless given a target. */
 function mounts(service: Service): Map<string, string> {
-  return new Map((service.secrets ?? []).map((ref) => {
-    const { source, target } = typeof ref === "string" ? { source: ref, target: undefined } : ref;
-    return [source, target === undefined ? `/run/secrets/${source}` : target.startsWith("/") ? target : `/run/secrets/${target}`];
-  }));
+  return new Map(
+    (service.secrets ?? []).map((ref) => {
+      const { source, target } = typeof ref === "string" ? { source: ref, target: undefined } : ref;
+      return [
+        source,
+        target === undefined ? `/run/secrets/${source}` : target.startsWith("/") ? target : `/run/secrets/${target}`,
+      ];
+    }),
+  );
 }
 
 /** A Go duration as Compose takes it ("15s", "1m30s") in seconds. */
@@ -65,7 +70,10 @@ describe("scripts/deploy/compose.yaml", () => {
     expect(Object.keys(compose.services).sort()).toEqual(["db", "rabbitmq", "scheduler"]);
     expect(scheduler.build).toEqual({ context: "../..", dockerfile: "Dockerfile.scratch" });
     expect(existsSync(join(resolve(HERE, scheduler.build!.context), scheduler.build!.dockerfile))).toBe(true);
-    expect(scheduler.depends_on).toEqual({ db: { condition: "service_healthy" }, rabbitmq: { condition: "service_healthy" } });
+    expect(scheduler.depends_on).toEqual({
+      db: { condition: "service_healthy" },
+      rabbitmq: { condition: "service_healthy" },
+    });
     for (const name of ["db", "rabbitmq"]) expect(compose.services[name]!.healthcheck?.test[0]).toBe("CMD");
     // The reference schema is mounted from the repository, where it is.
     const schema = compose.services.db!.volumes!.find((volume) => volume.includes("docker-entrypoint-initdb.d"))!;
@@ -73,7 +81,11 @@ describe("scripts/deploy/compose.yaml", () => {
   });
 
   test("gives every password as a file secret, mounted where a *_FILE variable points", () => {
-    expect(Object.values(compose.secrets).every((secret) => typeof secret.file === "string" && secret.environment === undefined)).toBe(true);
+    expect(
+      Object.values(compose.secrets).every(
+        (secret) => typeof secret.file === "string" && secret.environment === undefined,
+      ),
+    ).toBe(true);
     const env = scheduler.environment!;
     const files = Object.entries(env).filter(([key]) => key.endsWith("_FILE"));
     expect(Object.fromEntries(files)).toEqual({
@@ -83,7 +95,9 @@ describe("scripts/deploy/compose.yaml", () => {
     const mounted = new Set(mounts(scheduler).values());
     for (const [, path] of files) expect(mounted).toContain(path);
     // PostgreSQL's image reads the same secret for the user it creates.
-    expect(compose.services.db!.environment!.POSTGRES_PASSWORD_FILE).toBe(mounts(compose.services.db!).get("pg-password")!);
+    expect(compose.services.db!.environment!.POSTGRES_PASSWORD_FILE).toBe(
+      mounts(compose.services.db!).get("pg-password")!,
+    );
     // RabbitMQ 3.9+ has no password variable: its user comes from a conf.d file.
     expect(mounts(compose.services.rabbitmq!).get("rabbitmq-conf")).toMatch(/^\/etc\/rabbitmq\/conf\.d\/[^/]+\.conf$/);
     // The secret files live in a directory git ignores, so nobody commits them.
@@ -96,7 +110,10 @@ describe("scripts/deploy/compose.yaml", () => {
       for (const [key, value] of Object.entries(service.environment ?? {})) {
         const where = `${name}.${key}`;
         expect({ where, secret: /PASS(WORD)?$|_URL$|KEY$|SECRET/.test(key) }).toEqual({ where, secret: false });
-        expect({ where, value: String(value) }).not.toEqual({ where, value: expect.stringMatching(/:\/\/[^/@]*:[^/@]*@/) });
+        expect({ where, value: String(value) }).not.toEqual({
+          where,
+          value: expect.stringMatching(/:\/\/[^/@]*:[^/@]*@/),
+        });
       }
     }
   });
@@ -125,8 +142,14 @@ describe("scripts/deploy/compose.yaml", () => {
   test("stops with more grace than the scheduler's shutdown timeout, read-only and without capabilities", () => {
     const shutdown = loadConfig({ env: scheduler.environment!, readFile: () => "x" }).shutdownTimeoutMs / 1000;
     expect(seconds(scheduler.stop_grace_period!)).toBeGreaterThan(shutdown);
-    expect({ read_only: scheduler.read_only, cap_drop: scheduler.cap_drop, security_opt: scheduler.security_opt }).toEqual({
-      read_only: true, cap_drop: ["ALL"], security_opt: ["no-new-privileges:true"],
+    expect({
+      read_only: scheduler.read_only,
+      cap_drop: scheduler.cap_drop,
+      security_opt: scheduler.security_opt,
+    }).toEqual({
+      read_only: true,
+      cap_drop: ["ALL"],
+      security_opt: ["no-new-privileges:true"],
     });
   });
 });

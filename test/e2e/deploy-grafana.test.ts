@@ -10,17 +10,41 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parser } from "@prometheus-io/lezer-promql";
-import { startBinary, type Running } from "../support/binary.ts";
+import { type Running, startBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
-import { parseExposition, type Exposition } from "../support/prometheus.ts";
-import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
+import { type Exposition, parseExposition } from "../support/prometheus.ts";
+import {
+  createTestDatabase,
+  createTestQueue,
+  insertSchedules,
+  type TestDatabase,
+  type TestQueue,
+  waitFor,
+} from "../support/services.ts";
 
 const FILE = resolve(import.meta.dir, "../../scripts/deploy/grafana/rune-scheduler.json");
 
-interface Target { expr?: string; refId: string }
-interface Panel { title: string; type: string; targets?: Target[]; panels?: Panel[] }
-interface Variable { name: string; type: string; query?: string | { query: string } }
-interface Dashboard { uid: string; title: string; panels: Panel[]; templating: { list: Variable[] } }
+interface Target {
+  expr?: string;
+  refId: string;
+}
+interface Panel {
+  title: string;
+  type: string;
+  targets?: Target[];
+  panels?: Panel[];
+}
+interface Variable {
+  name: string;
+  type: string;
+  query?: string | { query: string };
+}
+interface Dashboard {
+  uid: string;
+  title: string;
+  panels: Panel[];
+  templating: { list: Variable[] };
+}
 
 const dashboard = JSON.parse(readFileSync(FILE, "utf8")) as Dashboard;
 
@@ -29,7 +53,8 @@ function expressions(): { where: string; expr: string }[] {
   const found: { where: string; expr: string }[] = [];
   const walk = (panels: Panel[]) => {
     for (const panel of panels) {
-      for (const target of panel.targets ?? []) if (target.expr) found.push({ where: `${panel.title} ${target.refId}`, expr: target.expr });
+      for (const target of panel.targets ?? [])
+        if (target.expr) found.push({ where: `${panel.title} ${target.refId}`, expr: target.expr });
       walk(panel.panels ?? []);
     }
   };
@@ -55,7 +80,8 @@ function metricNames(expr: string): { names: string[]; error: string | null } {
   let error: string | null = null;
   const cursor = parser.parse(text).cursor();
   do {
-    if (cursor.type.isError) error ??= `syntax error at ${cursor.from}: ${JSON.stringify(text.slice(Math.max(0, cursor.from - 20), cursor.from + 20))}`;
+    if (cursor.type.isError)
+      error ??= `syntax error at ${cursor.from}: ${JSON.stringify(text.slice(Math.max(0, cursor.from - 20), cursor.from + 20))}`;
     if (cursor.name !== "VectorSelector") continue;
     const selector = cursor.node;
     const identifier = selector.getChild("Identifier");
@@ -64,7 +90,8 @@ function metricNames(expr: string): { names: string[]; error: string | null } {
     for (const matcher of selector.getChild("LabelMatchers")?.getChildren("UnquotedLabelMatcher") ?? []) {
       const label = matcher.getChild("LabelName");
       const value = matcher.getChild("StringLiteral");
-      if (label && value && text.slice(label.from, label.to) === "__name__") names.push(JSON.parse(text.slice(value.from, value.to)));
+      if (label && value && text.slice(label.from, label.to) === "__name__")
+        names.push(JSON.parse(text.slice(value.from, value.to)));
     }
   } while (cursor.next());
   return { names, error };
@@ -72,7 +99,11 @@ function metricNames(expr: string): { names: string[]; error: string | null } {
 
 describe("metricNames", () => {
   test("finds every selector's metric, in functions, aggregations, binary operators and {__name__=…}", () => {
-    expect(metricNames('histogram_quantile(0.9, sum by (le) (rate(a_bucket{job=~"$job"}[$__rate_interval]))) / b + time() - max(c offset 5m) + {__name__="d"}')).toEqual({
+    expect(
+      metricNames(
+        'histogram_quantile(0.9, sum by (le) (rate(a_bucket{job=~"$job"}[$__rate_interval]))) / b + time() - max(c offset 5m) + {__name__="d"}',
+      ),
+    ).toEqual({
       names: ["a_bucket", "b", "c", "d"],
       error: null,
     });
@@ -95,7 +126,12 @@ describe("scripts/deploy/grafana/rune-scheduler.json", () => {
     await queue.consume();
     const [id] = await insertSchedules(db.sql, [{ dueInMs: -1_000, intervalSeconds: 3600, name: "grafana" }]);
     const port = await freePort();
-    scheduler = startBinary(["run"], { ...db.env, ...queue.env, SCHEDULER_HTTP_PORT: String(port), SCHEDULER_POLL_INTERVAL: "1" });
+    scheduler = startBinary(["run"], {
+      ...db.env,
+      ...queue.env,
+      SCHEDULER_HTTP_PORT: String(port),
+      SCHEDULER_POLL_INTERVAL: "1",
+    });
     // After a fire every family has its series, the histogram's buckets included.
     await waitFor("the fire", () => queue.messages.find((m) => m.body.schedule_id === id), 30_000);
     const text = await waitFor("a scrape that counts the fire", async () => {
@@ -117,12 +153,18 @@ describe("scripts/deploy/grafana/rune-scheduler.json", () => {
   });
 
   test("every query parses as PromQL", () => {
-    expect(expressions().map(({ where, expr }) => ({ where, error: metricNames(expr).error })).filter((q) => q.error)).toEqual([]);
+    expect(
+      expressions()
+        .map(({ where, expr }) => ({ where, error: metricNames(expr).error }))
+        .filter((q) => q.error),
+    ).toEqual([]);
   });
 
   test("every metric a query names is a series the running binary exposes", () => {
     expect(exposition.problems).toEqual([]);
-    const served = new Set([...exposition.families.values()].flatMap((family) => family.samples.map((sample) => sample.name)));
+    const served = new Set(
+      [...exposition.families.values()].flatMap((family) => family.samples.map((sample) => sample.name)),
+    );
     const named = expressions().flatMap(({ where, expr }) => metricNames(expr).names.map((name) => ({ where, name })));
     expect(named.length).toBeGreaterThan(20);
     expect(named.filter(({ name }) => !served.has(name))).toEqual([]);
@@ -130,7 +172,8 @@ describe("scripts/deploy/grafana/rune-scheduler.json", () => {
 
   test("shows every metric the binary exposes somewhere", () => {
     const named = new Set(expressions().flatMap(({ expr }) => metricNames(expr).names));
-    const shown = (family: string) => [family, `${family}_bucket`, `${family}_sum`, `${family}_count`].some((name) => named.has(name));
+    const shown = (family: string) =>
+      [family, `${family}_bucket`, `${family}_sum`, `${family}_count`].some((name) => named.has(name));
     expect([...exposition.families.keys()].filter((family) => !shown(family))).toEqual([]);
   });
 });

@@ -12,11 +12,14 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { parseAllDocuments } from "yaml";
+import {
+  type IServiceMonitor,
+  ServiceMonitor,
+} from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor";
 import { Deployment, type IDeployment } from "kubernetes-models/apps/v1/Deployment";
-import { PodDisruptionBudget, type IPodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
-import { Service, type IService } from "kubernetes-models/v1/Service";
-import { ServiceMonitor, type IServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor";
+import { type IPodDisruptionBudget, PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
+import { type IService, Service } from "kubernetes-models/v1/Service";
+import { parseAllDocuments } from "yaml";
 import { loadConfig } from "../../src/config.ts";
 import { SETTINGS } from "../../src/settings.ts";
 
@@ -36,13 +39,17 @@ interface Manifest {
 }
 
 function load(): Manifest[] {
-  const files = readdirSync(DIR).filter((name) => /\.ya?ml$/.test(name)).sort();
-  return files.flatMap((file) =>
-    parseAllDocuments(readFileSync(join(DIR, file), "utf8"), { version: "1.1" }).map((doc) => {
-      if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0]!.message}`);
-      return { file, data: doc.toJS() as Manifest["data"] };
-    }),
-  ).filter((manifest) => manifest.data !== null);
+  const files = readdirSync(DIR)
+    .filter((name) => /\.ya?ml$/.test(name))
+    .sort();
+  return files
+    .flatMap((file) =>
+      parseAllDocuments(readFileSync(join(DIR, file), "utf8"), { version: "1.1" }).map((doc) => {
+        if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0]!.message}`);
+        return { file, data: doc.toJS() as Manifest["data"] };
+      }),
+    )
+    .filter((manifest) => manifest.data !== null);
 }
 
 /** The schema's complaint about `data`, or null when it is valid. */
@@ -58,7 +65,7 @@ function schemaError(data: Manifest["data"]): string | null {
 }
 
 const manifests = load();
-const one = <T,>(kind: string): T => {
+const one = <T>(kind: string): T => {
   const found = manifests.filter((m) => m.data.kind === kind);
   if (found.length !== 1) throw new Error(`expected one ${kind}, found ${found.length}`);
   return found[0]!.data as T;
@@ -70,12 +77,20 @@ const env = Object.fromEntries((container.env ?? []).map((variable) => [variable
 
 describe("scripts/deploy/k8s", () => {
   test("holds a Deployment, a Service, a ServiceMonitor and a PodDisruptionBudget", () => {
-    expect(manifests.map((m) => m.data.kind).sort()).toEqual(["Deployment", "PodDisruptionBudget", "Service", "ServiceMonitor"]);
+    expect(manifests.map((m) => m.data.kind).sort()).toEqual([
+      "Deployment",
+      "PodDisruptionBudget",
+      "Service",
+      "ServiceMonitor",
+    ]);
   });
 
-  test.each(manifests.map((m) => [`${m.file}: ${m.data.kind}`, m] as const))("%s is valid against its schema", (_, manifest) => {
-    expect(schemaError(manifest.data)).toBeNull();
-  });
+  test.each(manifests.map((m) => [`${m.file}: ${m.data.kind}`, m] as const))(
+    "%s is valid against its schema",
+    (_, manifest) => {
+      expect(schemaError(manifest.data)).toBeNull();
+    },
+  );
 
   test("the schemas are really applied: a wrong type or a missing required field is refused", () => {
     const wrongType = structuredClone(deployment) as Manifest["data"];
@@ -83,7 +98,9 @@ describe("scripts/deploy/k8s", () => {
     expect(schemaError(wrongType)).toContain("replicas must be integer");
     const noName = structuredClone(deployment) as unknown as IDeployment;
     delete (noName.spec!.template.spec!.containers[0] as { name?: string }).name;
-    expect(schemaError(noName as unknown as Manifest["data"])).toContain("containers/0 must have required property name");
+    expect(schemaError(noName as unknown as Manifest["data"])).toContain(
+      "containers/0 must have required property name",
+    );
     const monitor = structuredClone(one<IServiceMonitor>("ServiceMonitor"));
     (monitor.spec.endpoints![0] as { port: unknown }).port = 8080;
     expect(schemaError(monitor as unknown as Manifest["data"])).toContain("port must be string");
@@ -97,7 +114,11 @@ describe("scripts/deploy/k8s", () => {
   });
 
   test("runs as uid 1000, non-root, read-only, without privilege escalation or capabilities, under RuntimeDefault seccomp", () => {
-    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } });
+    expect(pod.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      seccompProfile: { type: "RuntimeDefault" },
+    });
     expect(container.securityContext).toMatchObject({
       runAsNonRoot: true,
       runAsUser: 1000,
@@ -146,7 +167,9 @@ describe("scripts/deploy/k8s", () => {
     expect(matches(service.spec!.selector)).toBe(true);
     expect(matches(budget.spec!.selector!.matchLabels)).toBe(true);
     // The monitor finds the Service by its labels and scrapes the named port's /metrics.
-    expect(Object.entries(monitor.spec.selector.matchLabels!).every(([k, v]) => service.metadata!.labels![k] === v)).toBe(true);
+    expect(
+      Object.entries(monitor.spec.selector.matchLabels!).every(([k, v]) => service.metadata!.labels![k] === v),
+    ).toBe(true);
     expect(monitor.spec.endpoints).toEqual([expect.objectContaining({ port: "http", path: "/metrics" })]);
     expect(service.spec!.ports).toEqual([expect.objectContaining({ name: "http", port: 8080, targetPort: "http" })]);
     // With two replicas, a drain may take one, never both.

@@ -5,10 +5,10 @@
  * .env (a developer's) is never touched; POSTGRES_DB names a database of this test's own.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { $ } from "bun";
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { $ } from "bun";
 import postgres from "postgres";
 import { notifyTriggerSql } from "../../scripts/notify-trigger.ts";
 import { runBinary } from "../support/binary.ts";
@@ -43,7 +43,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const ENV_FILE = (db: string) => `# Written by scripts/dev.sh for local development; rune-scheduler reads ./.env from the working
+const ENV_FILE = (
+  db: string,
+) => `# Written by scripts/dev.sh for local development; rune-scheduler reads ./.env from the working
 # directory, and the real environment wins over it. dev.sh never overwrites this file.
 POSTGRES_HOST=127.0.0.1
 POSTGRES_DB=${db}
@@ -55,9 +57,13 @@ test("dev.sh --setup-only writes .env, creates the database and the schema, inst
   expect(first.stderr).toBe("");
   expect(first.code).toBe(0);
   expect(readFileSync(join(dir, ".env"), "utf8")).toBe(ENV_FILE(database));
-  expect(first.stdout).toContain(`dev.sh: wrote ${dir}/.env (POSTGRES_HOST, POSTGRES_DB, RABBITMQ_HOST, SCHEDULER_NOTIFY_CHANNEL)`);
+  expect(first.stdout).toContain(
+    `dev.sh: wrote ${dir}/.env (POSTGRES_HOST, POSTGRES_DB, RABBITMQ_HOST, SCHEDULER_NOTIFY_CHANNEL)`,
+  );
   expect(first.stdout).toContain(`init-db: created database ${database}`);
-  expect(first.stdout).toContain('init-db: trigger rune_schedules_notify installed: changes by the API NOTIFY "rune_schedules"');
+  expect(first.stdout).toContain(
+    'init-db: trigger rune_schedules_notify installed: changes by the API NOTIFY "rune_schedules"',
+  );
 });
 
 test("a second run leaves the existing .env alone and says so", async () => {
@@ -76,9 +82,16 @@ test("the binary run from that directory picks the .env up (no variable set)", a
 test("the trigger notifies on the API's INSERT, not on an UPDATE made as application_name rune-scheduler", async () => {
   const listener = postgres({ ...PG, database, max: 1, onnotice: () => {} });
   const api = postgres({ ...PG, database, max: 1, onnotice: () => {}, connection: { application_name: "rune-api" } });
-  const engine = postgres({ ...PG, database, max: 1, onnotice: () => {}, connection: { application_name: "rune-scheduler" } });
+  const engine = postgres({
+    ...PG,
+    database,
+    max: 1,
+    onnotice: () => {},
+    connection: { application_name: "rune-scheduler" },
+  });
   try {
-    const [trigger] = await listener`SELECT tgname FROM pg_trigger WHERE tgrelid = 'scheduled_workflows'::regclass AND NOT tgisinternal`;
+    const [trigger] =
+      await listener`SELECT tgname FROM pg_trigger WHERE tgrelid = 'scheduled_workflows'::regclass AND NOT tgisinternal`;
     expect(trigger?.tgname).toBe("rune_schedules_notify");
     const received: string[] = [];
     let markerSeen!: () => void;
@@ -102,5 +115,7 @@ test("the trigger notifies on the API's INSERT, not on an UPDATE made as applica
 });
 
 test("the README shows the trigger dev.sh installs, word for word", () => {
-  expect(readFileSync(join(ROOT, "README.md"), "utf8")).toContain("```sql\n" + notifyTriggerSql("rune_schedules") + "```");
+  expect(readFileSync(join(ROOT, "README.md"), "utf8")).toContain(
+    `\`\`\`sql\n${notifyTriggerSql("rune_schedules")}\`\`\``,
+  );
 });

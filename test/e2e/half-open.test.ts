@@ -5,8 +5,8 @@
  * postgres.js 3.4.9 hung check-db and stats forever and stormed from run: porsager/postgres#1193.)
  */
 import { describe, expect, test } from "bun:test";
-import { runBinary, startBinary, type Running } from "../support/binary.ts";
-import { startHostileServer, type HostileMode, type HostileServer } from "../support/hostile.ts";
+import { type Running, runBinary, startBinary } from "../support/binary.ts";
+import { type HostileMode, type HostileServer, startHostileServer } from "../support/hostile.ts";
 import { testScope } from "../support/scope.ts";
 import { MQ_URL } from "../support/services.ts";
 
@@ -62,7 +62,10 @@ for (const mode of ["close", "garbage"] as const) {
 describe("run against a server that accepts and closes", () => {
   test("keeps retrying with back-off, logs the named line, and never storms", async () => {
     const server = await hostile("close");
-    const scheduler: Running = startBinary(["run"], envFor(server, { SCHEDULER_MAX_RETRIES: "0", SCHEDULER_POLL_INTERVAL: "1" }));
+    const scheduler: Running = startBinary(
+      ["run"],
+      envFor(server, { SCHEDULER_MAX_RETRIES: "0", SCHEDULER_POLL_INTERVAL: "1" }),
+    );
     scope.defer(() => scheduler.stop("SIGKILL"));
     await scheduler.waitForLine(/closed the connection during start-up/, CONNECT_TIMEOUT_S * 1000 + MARGIN_MS);
     const seenAt = server.accepted;
@@ -78,7 +81,10 @@ describe("run against a server that accepts and closes", () => {
 
   test("SCHEDULER_MAX_RETRIES bounds the attempts at start-up: exit 1 with a CRITICAL line", async () => {
     const server = await hostile("close");
-    const scheduler = startBinary(["run"], envFor(server, { SCHEDULER_MAX_RETRIES: "2", SCHEDULER_CONNECT_TIMEOUT: "1" }));
+    const scheduler = startBinary(
+      ["run"],
+      envFor(server, { SCHEDULER_MAX_RETRIES: "2", SCHEDULER_CONNECT_TIMEOUT: "1" }),
+    );
     scope.defer(() => scheduler.stop("SIGKILL"));
     const code = await Promise.race([scheduler.proc.exited, Bun.sleep(20_000).then(() => "still running")]);
     expect(code).toBe(1);

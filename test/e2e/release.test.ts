@@ -30,10 +30,16 @@ let out: string;
 let release: { code: number; output: string };
 
 /** The ELF facts that decide where a binary runs: class, byte order, machine, loader. */
-async function elf(path: string): Promise<{ class64: boolean; littleEndian: boolean; machine: string; interpreter: string | null }> {
-  const head = Buffer.from(await Bun.file(path).slice(0, 1 << 16).arrayBuffer());
+async function elf(
+  path: string,
+): Promise<{ class64: boolean; littleEndian: boolean; machine: string; interpreter: string | null }> {
+  const head = Buffer.from(
+    await Bun.file(path)
+      .slice(0, 1 << 16)
+      .arrayBuffer(),
+  );
   expect(head.subarray(0, 4).toString("latin1")).toBe("\x7fELF");
-  const machines: Record<number, string> = { 0x3e: "x86-64", 0xb7: "aarch64" };
+  const machines: Record<number, string> = { 62: "x86-64", 183: "aarch64" };
   const phoff = Number(head.readBigUInt64LE(0x20));
   const phentsize = head.readUInt16LE(0x36);
   let interpreter: string | null = null;
@@ -44,7 +50,12 @@ async function elf(path: string): Promise<{ class64: boolean; littleEndian: bool
     const size = Number(head.readBigUInt64LE(ph + 32));
     interpreter = head.subarray(offset, offset + size - 1).toString("latin1");
   }
-  return { class64: head[4] === 2, littleEndian: head[5] === 1, machine: machines[head.readUInt16LE(0x12)] ?? "other", interpreter };
+  return {
+    class64: head[4] === 2,
+    littleEndian: head[5] === 1,
+    machine: machines[head.readUInt16LE(0x12)] ?? "other",
+    interpreter,
+  };
 }
 
 function versionPattern(): RegExp {
@@ -52,14 +63,27 @@ function versionPattern(): RegExp {
   return new RegExp(`^${pkg.version.replaceAll(".", "\\.")} \\(commit ${head}(-dirty)?\\)\\n$`);
 }
 
-async function run(argv: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn(argv, { env: { PATH: "/usr/bin:/bin", HOME: "/tmp", ...env }, cwd: out, stdout: "pipe", stderr: "pipe", timeout: 30_000 });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+async function run(
+  argv: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = Bun.spawn(argv, {
+    env: { PATH: "/usr/bin:/bin", HOME: "/tmp", ...env },
+    cwd: out,
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: 30_000,
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { code, stdout, stderr };
 }
 
 /** Glibc-only symbols Debian's libstdc++ and libgcc_s refer to, for musl's loader. */
-const GLIBC_SHIM = String.raw`
+const GLIBC_SHIM = `
 #include <locale.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -79,20 +103,32 @@ function muslLibraryDir(): string {
   mkdirSync(dir, { recursive: true });
   const muslLibc = realpathSync(MUSL_LOADER);
   // The binary asks for Alpine's name of musl; Debian's libstdc++ asks for glibc's names.
-  for (const name of ["libc.musl-x86_64.so.1", "libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2"]) symlinkSync(muslLibc, join(dir, name));
+  for (const name of ["libc.musl-x86_64.so.1", "libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2"])
+    symlinkSync(muslLibc, join(dir, name));
   for (const lib of ["/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/usr/lib/x86_64-linux-gnu/libgcc_s.so.1"]) {
     symlinkSync(lib, join(dir, lib.split("/").at(-1)!));
   }
   writeFileSync(join(dir, "shim.c"), GLIBC_SHIM);
-  const cc = Bun.spawnSync(["musl-gcc", "-shared", "-fPIC", "-O2", "-o", join(dir, "libglibcshim.so"), join(dir, "shim.c")], { stderr: "pipe" });
+  const cc = Bun.spawnSync(
+    ["musl-gcc", "-shared", "-fPIC", "-O2", "-o", join(dir, "libglibcshim.so"), join(dir, "shim.c")],
+    { stderr: "pipe" },
+  );
   if (cc.exitCode !== 0) throw new Error(`musl-gcc failed: ${cc.stderr}`);
   return dir;
 }
 
 beforeAll(async () => {
   out = mkdtempSync(join(tmpdir(), "rune-release-"));
-  const proc = Bun.spawn(["bash", join(REPO, "scripts/release.sh"), out], { cwd: REPO, stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const proc = Bun.spawn(["bash", join(REPO, "scripts/release.sh"), out], {
+    cwd: REPO,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   release = { code, output: stdout + stderr };
 }, 180_000);
 
@@ -109,7 +145,11 @@ describe("scripts/release.sh", () => {
   test("writes SHA256SUMS that match the four binaries and list nothing else", async () => {
     const lines = readFileSync(join(out, "SHA256SUMS"), "utf8").trim().split("\n");
     const listed = Object.fromEntries(lines.map((line) => line.split(/\s+\*?/)).map(([hash, file]) => [file!, hash!]));
-    expect(Object.keys(listed).sort()).toEqual(Object.keys(EXPECTED).map((name) => PREFIX + name).sort());
+    expect(Object.keys(listed).sort()).toEqual(
+      Object.keys(EXPECTED)
+        .map((name) => PREFIX + name)
+        .sort(),
+    );
     for (const [file, hash] of Object.entries(listed)) {
       const actual = new Bun.CryptoHasher("sha256").update(await Bun.file(join(out, file)).arrayBuffer()).digest("hex");
       expect({ file, hash: actual }).toEqual({ file, hash });
@@ -118,7 +158,12 @@ describe("scripts/release.sh", () => {
 
   test("each binary is a 64-bit little-endian ELF for its machine that asks for its libc's loader", async () => {
     for (const [name, want] of Object.entries(EXPECTED)) {
-      expect({ name, ...(await elf(join(out, PREFIX + name))) }).toEqual({ name, class64: true, littleEndian: true, ...want });
+      expect({ name, ...(await elf(join(out, PREFIX + name))) }).toEqual({
+        name,
+        class64: true,
+        littleEndian: true,
+        ...want,
+      });
     }
   });
 

@@ -14,7 +14,14 @@ import { join, relative, resolve } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { collectOutput, requireBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
-import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
+import {
+  createTestDatabase,
+  createTestQueue,
+  insertSchedules,
+  type TestDatabase,
+  type TestQueue,
+  waitFor,
+} from "../support/services.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
 const DOCKERFILE = readFileSync(join(REPO, "Dockerfile.scratch"), "utf8");
@@ -64,7 +71,7 @@ const IMAGE = finalStage(DOCKERFILE);
  * namespaces (everything is undone when PID 1 exits): read-only root, /proc, a tmpfs /dev with
  * the standard nodes, /etc/hosts and /etc/resolv.conf bind-mounted, then the USER via chroot.
  */
-const RUNTIME = String.raw`
+const RUNTIME = `
 set -eu
 root=$1 hosts=$2 resolv=$3 user=$4; shift 4
 mount --bind "$root" "$root"
@@ -114,11 +121,33 @@ interface Container {
 
 function container(args: string[], env: Record<string, string>): Container {
   const proc = Bun.spawn(
-    ["unshare", "--mount", "--pid", "--fork", "--propagation", "private", "sh", "-c", RUNTIME, "runtime",
-      root, join(work, "hosts"), join(work, "resolv.conf"), IMAGE.user, ...IMAGE.entrypoint, ...args],
+    [
+      "unshare",
+      "--mount",
+      "--pid",
+      "--fork",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      RUNTIME,
+      "runtime",
+      root,
+      join(work, "hosts"),
+      join(work, "resolv.conf"),
+      IMAGE.user,
+      ...IMAGE.entrypoint,
+      ...args,
+    ],
     {
       // What Docker puts in the environment of a container of this image.
-      env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", HOSTNAME: "rune-test", HOME: "/nonexistent", ...IMAGE.env, ...env },
+      env: {
+        PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        HOSTNAME: "rune-test",
+        HOME: "/nonexistent",
+        ...IMAGE.env,
+        ...env,
+      },
       stdin: "ignore",
       stdout: "pipe",
       stderr: "pipe",
@@ -222,12 +251,27 @@ describe("Dockerfile.scratch", () => {
     const all = instructions(DOCKERFILE);
     const bunVersion = all.find((i) => i.keyword === "ARG" && i.rest.startsWith("BUN_VERSION="))!.rest.split("=")[1];
     expect(bunVersion).toBe(pkg.devDependencies.bun);
-    expect(all.filter((i) => i.keyword === "FROM").map((i) => i.rest)).toEqual(["oven/bun:${BUN_VERSION} AS build", "scratch"]);
+    expect(all.filter((i) => i.keyword === "FROM").map((i) => i.rest)).toEqual([
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the Dockerfile's own ARG reference, verbatim
+      "oven/bun:${BUN_VERSION} AS build",
+      "scratch",
+    ]);
     const final = all.slice(all.findLastIndex((i) => i.keyword === "FROM"));
-    expect(final.filter((i) => ["COPY", "ADD", "RUN"].includes(i.keyword)).map((i) => `${i.keyword} ${i.rest}`)).toEqual(["COPY --from=build /rootfs/ /"]);
-    expect(all.some((i) => i.keyword === "RUN" && i.rest === "bash scripts/rootfs.sh /out/rune-scheduler /rootfs")).toBe(true);
-    expect(all.find((i) => i.keyword === "ARG" && i.rest.startsWith("RUNE_VERSION="))!.rest).toBe(`RUNE_VERSION=${pkg.version}`);
-    expect(IMAGE).toMatchObject({ user: "1000:1000", entrypoint: ["/rune-scheduler"], cmd: ["run"], healthcheck: ["/rune-scheduler", "healthcheck"] });
+    expect(
+      final.filter((i) => ["COPY", "ADD", "RUN"].includes(i.keyword)).map((i) => `${i.keyword} ${i.rest}`),
+    ).toEqual(["COPY --from=build /rootfs/ /"]);
+    expect(
+      all.some((i) => i.keyword === "RUN" && i.rest === "bash scripts/rootfs.sh /out/rune-scheduler /rootfs"),
+    ).toBe(true);
+    expect(all.find((i) => i.keyword === "ARG" && i.rest.startsWith("RUNE_VERSION="))!.rest).toBe(
+      `RUNE_VERSION=${pkg.version}`,
+    );
+    expect(IMAGE).toMatchObject({
+      user: "1000:1000",
+      entrypoint: ["/rune-scheduler"],
+      cmd: ["run"],
+      healthcheck: ["/rune-scheduler", "healthcheck"],
+    });
     expect(final.find((i) => i.keyword === "STOPSIGNAL")?.rest).toBe("SIGTERM");
   });
 
@@ -249,14 +293,21 @@ describe("the root filesystem", () => {
     const libraries = manifest.filter((file) => /^lib(64|32)?\//.test(file));
     expect(libraries.some((file) => /\/ld-linux[^/]*\.so\.\d$/.test(file))).toBe(true);
     expect(libraries.some((file) => file.endsWith("/libc.so.6"))).toBe(true);
-    expect(manifest.filter((file) => !libraries.includes(file)).sort()).toEqual(
-      ["etc/group", "etc/passwd", "etc/ssl/certs/ca-certificates.crt", "rune-scheduler"],
-    );
+    expect(manifest.filter((file) => !libraries.includes(file)).sort()).toEqual([
+      "etc/group",
+      "etc/passwd",
+      "etc/ssl/certs/ca-certificates.crt",
+      "rune-scheduler",
+    ]);
     expect(readFileSync(join(root, "etc/passwd"), "utf8")).toMatch(/^rune:x:1000:1000:/m);
     expect(readFileSync(join(root, "etc/group"), "utf8")).toMatch(/^rune:x:1000:/m);
     for (const file of manifest) {
       const st = statSync(join(root, file));
-      expect({ file, uid: st.uid, writableByOthers: (st.mode & 0o022) !== 0 }).toEqual({ file, uid: 0, writableByOthers: false });
+      expect({ file, uid: st.uid, writableByOthers: (st.mode & 0o022) !== 0 }).toEqual({
+        file,
+        uid: 0,
+        writableByOthers: false,
+      });
     }
   });
 });
@@ -264,7 +315,9 @@ describe("the root filesystem", () => {
 describe("the binary in it, as uid/gid 1000 on a read-only root", () => {
   test("reports its version and commit", async () => {
     const { code, output } = await runToEnd(["--version"]);
-    expect(output.trim()).toMatch(new RegExp(`^${pkg.version.replaceAll(".", "\\.")} \\(commit [0-9a-f]{12}(-dirty)?\\)$`));
+    expect(output.trim()).toMatch(
+      new RegExp(`^${pkg.version.replaceAll(".", "\\.")} \\(commit [0-9a-f]{12}(-dirty)?\\)$`),
+    );
     expect(code).toBe(0);
   });
 
@@ -291,21 +344,57 @@ describe("the binary in it, as uid/gid 1000 on a read-only root", () => {
   test("run, as PID 1 with the image's CMD, publishes a due row, passes its HEALTHCHECK and stops cleanly on SIGTERM", async () => {
     const [id] = await insertSchedules(db.sql, [{ dueInMs: -1_000, intervalSeconds: 3600, name: "in-a-container" }]);
     const port = await freePort();
-    const c = container(IMAGE.cmd, { ...db.env, ...queue.env, SCHEDULER_HTTP_PORT: String(port), SCHEDULER_POLL_INTERVAL: "1" });
-    const message = await waitFor("the message published from inside the root filesystem", () => queue.messages.find((m) => m.body.schedule_id === id));
-    expect(message.body).toMatchObject({ schedule_id: id, workflow_name: "in-a-container", trigger_source: "scheduler", run_number: 1 });
+    const c = container(IMAGE.cmd, {
+      ...db.env,
+      ...queue.env,
+      SCHEDULER_HTTP_PORT: String(port),
+      SCHEDULER_POLL_INTERVAL: "1",
+    });
+    const message = await waitFor("the message published from inside the root filesystem", () =>
+      queue.messages.find((m) => m.body.schedule_id === id),
+    );
+    expect(message.body).toMatchObject({
+      schedule_id: id,
+      workflow_name: "in-a-container",
+      trigger_source: "scheduler",
+      run_number: 1,
+    });
     // SCHEDULER_HTTP_HOST=0.0.0.0 from the image: reachable from outside the container.
-    const health = await waitFor("/healthz", async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200);
+    const health = await waitFor(
+      "/healthz",
+      async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200,
+    );
     expect(health).toBe(true);
     // The image's HEALTHCHECK, as `docker exec` runs it: in the container's namespaces and root,
     // as its user, with its environment (there is no shell to run anything else).
-    const probe = Bun.spawn(["nsenter", `--target=${c.pid1()}`, "--mount", "--pid", "--root", "--wd", `--setuid=${IMAGE.user.split(":")[0]}`, `--setgid=${IMAGE.user.split(":")[1]}`, ...IMAGE.healthcheck], {
-      env: { PATH: "/usr/bin:/bin", ...IMAGE.env, SCHEDULER_HTTP_PORT: String(port) },
-      stdout: "pipe",
-      stderr: "pipe",
+    const probe = Bun.spawn(
+      [
+        "nsenter",
+        `--target=${c.pid1()}`,
+        "--mount",
+        "--pid",
+        "--root",
+        "--wd",
+        `--setuid=${IMAGE.user.split(":")[0]}`,
+        `--setgid=${IMAGE.user.split(":")[1]}`,
+        ...IMAGE.healthcheck,
+      ],
+      {
+        env: { PATH: "/usr/bin:/bin", ...IMAGE.env, SCHEDULER_HTTP_PORT: String(port) },
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
+    const [probeOut, probeErr, probeCode] = await Promise.all([
+      new Response(probe.stdout).text(),
+      new Response(probe.stderr).text(),
+      probe.exited,
+    ]);
+    expect({ probeOut, probeErr, probeCode }).toEqual({
+      probeOut: expect.stringMatching(/^healthy/),
+      probeErr: "",
+      probeCode: 0,
     });
-    const [probeOut, probeErr, probeCode] = await Promise.all([new Response(probe.stdout).text(), new Response(probe.stderr).text(), probe.exited]);
-    expect({ probeOut, probeErr, probeCode }).toEqual({ probeOut: expect.stringMatching(/^healthy/), probeErr: "", probeCode: 0 });
 
     c.kill("SIGTERM");
     const { code, output } = await c.finished();
@@ -320,8 +409,13 @@ describe("time zones in the root filesystem, which has no zoneinfo", () => {
   test("run computes cron times in Asia/Kathmandu (+05:45) and Australia/Lord_Howe (30-minute DST) from the runtime's own zone data", async () => {
     expect(manifest.some((file) => file.includes("zoneinfo"))).toBe(false);
     const rows: Record<string, number> = {};
-    for (const [zone, expression] of [["Asia/Kathmandu", "0 9 * * *"], ["Australia/Lord_Howe", "30 2 * * *"]] as const) {
-      const [workflow] = await db.sql<{ id: number }[]>`INSERT INTO workflows (name, workflow_data) VALUES (${zone}, '{}') RETURNING id`;
+    for (const [zone, expression] of [
+      ["Asia/Kathmandu", "0 9 * * *"],
+      ["Australia/Lord_Howe", "30 2 * * *"],
+    ] as const) {
+      const [workflow] = await db.sql<
+        { id: number }[]
+      >`INSERT INTO workflows (name, workflow_data) VALUES (${zone}, '{}') RETURNING id`;
       const [row] = await db.sql<{ id: number }[]>`
         INSERT INTO scheduled_workflows (workflow_id, next_run_at, interval_seconds, cron_expression, timezone)
         VALUES (${workflow!.id}, now() AT TIME ZONE 'UTC' - interval '1 second', NULL, ${expression}, ${zone}) RETURNING id`;
@@ -337,7 +431,12 @@ describe("time zones in the root filesystem, which has no zoneinfo", () => {
     c.kill("SIGTERM");
     expect((await c.finished()).code).toBe(0);
     const local = (zone: string, ms: number) =>
-      new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(ms);
+      new Intl.DateTimeFormat("en-GB", {
+        timeZone: zone,
+        hour: "2-digit",
+        minute: "2-digit",
+        second: "2-digit",
+      }).format(ms);
     const kathmandu = next.get(rows["Asia/Kathmandu"]!)!;
     expect(new Date(kathmandu).toISOString()).toMatch(/T03:15:00\.000Z$/);
     expect(local("Asia/Kathmandu", kathmandu)).toBe("09:00:00");

@@ -10,7 +10,18 @@
  * 0600 files that reach the dynamic user only through LoadCredential=.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadConfig } from "../../src/config.ts";
@@ -18,7 +29,15 @@ import { SETTINGS } from "../../src/settings.ts";
 import { requireBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
 import { createRabbitUser, type RabbitUser } from "../support/rabbit-user.ts";
-import { createTestDatabase, createTestQueue, insertSchedules, uniqueName, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
+import {
+  createTestDatabase,
+  createTestQueue,
+  insertSchedules,
+  type TestDatabase,
+  type TestQueue,
+  uniqueName,
+  waitFor,
+} from "../support/services.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
 const UNIT_FILE = join(REPO, "scripts/systemd/rune-scheduler.service");
@@ -65,7 +84,12 @@ function seconds(span: string): number {
 }
 
 function analyze(args: string[]): { code: number; output: string } {
-  const result = Bun.spawnSync(["systemd-analyze", ...args], { cwd: root, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SYSTEMD_COLORS: "0" } });
+  const result = Bun.spawnSync(["systemd-analyze", ...args], {
+    cwd: root,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SYSTEMD_COLORS: "0" },
+  });
   return { code: result.exitCode, output: result.stdout.toString() + result.stderr.toString() };
 }
 
@@ -97,7 +121,13 @@ describe("rune-scheduler.service", () => {
   });
 
   test(`scores an exposure of ${MAX_EXPOSURE} or less in systemd-analyze security --offline`, () => {
-    const { code, output } = analyze(["security", "--offline=true", `--root=${root}`, "--no-pager", "rune-scheduler.service"]);
+    const { code, output } = analyze([
+      "security",
+      "--offline=true",
+      `--root=${root}`,
+      "--no-pager",
+      "rune-scheduler.service",
+    ]);
     expect(code).toBe(0);
     const score = Number(/Overall exposure level for rune-scheduler\.service: (\d+\.\d)/.exec(output)?.[1]);
     expect(score).toBeLessThanOrEqual(MAX_EXPOSURE);
@@ -114,10 +144,18 @@ describe("rune-scheduler.service", () => {
   });
 
   test("hands the passwords over as credentials, so root-only files reach the dynamic user", () => {
-    expect(service.get("LoadCredential")).toEqual(["pg-password:/etc/rune/pg-password", "mq-password:/etc/rune/mq-password"]);
-    expect(service.get("Environment")).toEqual(["POSTGRES_PASSWORD_FILE=%d/pg-password", "RABBITMQ_PASSWORD_FILE=%d/mq-password"]);
+    expect(service.get("LoadCredential")).toEqual([
+      "pg-password:/etc/rune/pg-password",
+      "mq-password:/etc/rune/mq-password",
+    ]);
+    expect(service.get("Environment")).toEqual([
+      "POSTGRES_PASSWORD_FILE=%d/pg-password",
+      "RABBITMQ_PASSWORD_FILE=%d/mq-password",
+    ]);
     // A password in the environment file would win over its credential (config reads it first).
-    expect(Object.keys(envFile(readFileSync(ENV_FILE, "utf8"))).filter((key) => /PASSWORD|_URL$|KEY$/.test(key))).toEqual([]);
+    expect(
+      Object.keys(envFile(readFileSync(ENV_FILE, "utf8"))).filter((key) => /PASSWORD|_URL$|KEY$/.test(key)),
+    ).toEqual([]);
   });
 
   test("gives a stop more time than the scheduler's shutdown timeout, default and example", () => {
@@ -130,10 +168,20 @@ describe("rune-scheduler.service", () => {
 
   test("carries the hardening the issue asks for", () => {
     expect(service.get("DynamicUser") ?? service.get("User")).toBeDefined();
-    expect(Object.fromEntries(
-      ["NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices", "CapabilityBoundingSet", "RestrictAddressFamilies", "MemoryMax"]
-        .map((key) => [key, service.get(key)]),
-    )).toEqual({
+    expect(
+      Object.fromEntries(
+        [
+          "NoNewPrivileges",
+          "ProtectSystem",
+          "ProtectHome",
+          "PrivateTmp",
+          "PrivateDevices",
+          "CapabilityBoundingSet",
+          "RestrictAddressFamilies",
+          "MemoryMax",
+        ].map((key) => [key, service.get(key)]),
+      ),
+    ).toEqual({
       NoNewPrivileges: ["yes"],
       ProtectSystem: ["strict"],
       ProtectHome: ["yes"],
@@ -228,8 +276,18 @@ describe("SystemCallFilter", () => {
 
     const used = new Set([...checks.map((c) => c.log), run.log].flatMap((log) => [...syscalls(log)]));
     const filters = service.get("SystemCallFilter")!;
-    const allowed = new Set(filters.filter((f) => !f.startsWith("~")).flatMap((f) => f.split(/\s+/)).flatMap((g) => [...group(g)]));
-    const denied = new Set(filters.filter((f) => f.startsWith("~")).flatMap((f) => f.slice(1).split(/\s+/)).flatMap((g) => [...group(g)]));
+    const allowed = new Set(
+      filters
+        .filter((f) => !f.startsWith("~"))
+        .flatMap((f) => f.split(/\s+/))
+        .flatMap((g) => [...group(g)]),
+    );
+    const denied = new Set(
+      filters
+        .filter((f) => f.startsWith("~"))
+        .flatMap((f) => f.slice(1).split(/\s+/))
+        .flatMap((g) => [...group(g)]),
+    );
     expect(used.size).toBeGreaterThan(20);
     expect([...used].filter((name) => !allowed.has(name) || denied.has(name)).sort()).toEqual([]);
   });
@@ -266,9 +324,7 @@ describe("under systemd", () => {
         if (readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0] !== binary) continue;
         const status = readFileSync(`/proc/${pid}/status`, "utf8");
         return Object.fromEntries(status.split("\n").map((line) => line.split(/:\s*/, 2) as [string, string]));
-      } catch {
-        continue; // a process that ended while we looked
-      }
+      } catch {}
     }
     return null;
   }
@@ -280,10 +336,24 @@ describe("under systemd", () => {
     // /usr is this machine's, read-only: the binary goes to /opt, the one change to the unit.
     const binary = `/opt/${uniqueName("rune")}/rune-scheduler`;
     writeFileSync(join(boot(), "path.conf"), `[Service]\nExecStart=\nExecStart=${binary} run\n`);
-    writeFileSync(join(boot(), "rune-test.target"), "[Unit]\nRequires=basic.target rune-scheduler.service\nWants=rune-direct.service\nAfter=basic.target rune-scheduler.service rune-direct.service\n");
+    writeFileSync(
+      join(boot(), "rune-test.target"),
+      "[Unit]\nRequires=basic.target rune-scheduler.service\nWants=rune-direct.service\nAfter=basic.target rune-scheduler.service rune-direct.service\n",
+    );
     // No password in the environment file: the unit's LoadCredential= brings them.
-    const env = { ...db.env, ...queue.env, RABBITMQ_USER: user.env.RABBITMQ_USER!, SCHEDULER_HTTP_PORT: String(port), SCHEDULER_POLL_INTERVAL: "1" };
-    writeFileSync(join(boot(), "rune-scheduler.env"), Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join(""));
+    const env = {
+      ...db.env,
+      ...queue.env,
+      RABBITMQ_USER: user.env.RABBITMQ_USER!,
+      SCHEDULER_HTTP_PORT: String(port),
+      SCHEDULER_POLL_INTERVAL: "1",
+    };
+    writeFileSync(
+      join(boot(), "rune-scheduler.env"),
+      Object.entries(env)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join(""),
+    );
     // The secrets as the README installs them: root-only, 0600, one trailing newline.
     const secrets = join(boot(), "secrets");
     mkdirSync(secrets, { recursive: true, mode: 0o700 });
@@ -291,45 +361,92 @@ describe("under systemd", () => {
     writeFileSync(join(secrets, "mq-password"), `${user.env.RABBITMQ_PASSWORD}\n`, { mode: 0o600 });
     expect(statSync(join(secrets, "mq-password"))).toMatchObject({ uid: 0, mode: 0o100600 });
     // The control: the same unit told to read the root-only file itself, as the README once said.
-    writeFileSync(join(boot(), "direct.conf"), "[Service]\nEnvironment=POSTGRES_PASSWORD_FILE=/etc/rune/pg-password\nRestart=no\n");
+    writeFileSync(
+      join(boot(), "direct.conf"),
+      "[Service]\nEnvironment=POSTGRES_PASSWORD_FILE=/etc/rune/pg-password\nRestart=no\n",
+    );
 
-    container = Bun.spawn([
-      "systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--directory=/", "--volatile=yes", "--console=pipe",
-      `--machine=${uniqueName("rune").replaceAll("_", "-").slice(0, 60)}`,
-      "--bind-ro=/etc/nsswitch.conf", "--bind-ro=/etc/passwd", "--bind-ro=/etc/group", "--bind-ro=/etc/hosts",
-      `--bind=${join(boot(), "journal")}:/var/log/journal`,
-      `--bind-ro=${UNIT_FILE}:/etc/systemd/system/rune-scheduler.service`,
-      `--bind-ro=${join(boot(), "path.conf")}:/etc/systemd/system/rune-scheduler.service.d/path.conf`,
-      `--bind-ro=${join(boot(), "rune-test.target")}:/etc/systemd/system/rune-test.target`,
-      `--bind-ro=${join(boot(), "rune-scheduler.env")}:/etc/rune-scheduler/rune-scheduler.env`,
-      `--bind-ro=${secrets}:/etc/rune`,
-      `--bind-ro=${UNIT_FILE}:/etc/systemd/system/rune-direct.service`,
-      `--bind-ro=${join(boot(), "path.conf")}:/etc/systemd/system/rune-direct.service.d/path.conf`,
-      `--bind-ro=${join(boot(), "direct.conf")}:/etc/systemd/system/rune-direct.service.d/direct.conf`,
-      `--bind-ro=${requireBinary()}:${binary}`,
-      "--boot", "--", "systemd.unit=rune-test.target",
-    ], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    container = Bun.spawn(
+      [
+        "systemd-nspawn",
+        "--quiet",
+        "--register=no",
+        "--keep-unit",
+        "--directory=/",
+        "--volatile=yes",
+        "--console=pipe",
+        `--machine=${uniqueName("rune").replaceAll("_", "-").slice(0, 60)}`,
+        "--bind-ro=/etc/nsswitch.conf",
+        "--bind-ro=/etc/passwd",
+        "--bind-ro=/etc/group",
+        "--bind-ro=/etc/hosts",
+        `--bind=${join(boot(), "journal")}:/var/log/journal`,
+        `--bind-ro=${UNIT_FILE}:/etc/systemd/system/rune-scheduler.service`,
+        `--bind-ro=${join(boot(), "path.conf")}:/etc/systemd/system/rune-scheduler.service.d/path.conf`,
+        `--bind-ro=${join(boot(), "rune-test.target")}:/etc/systemd/system/rune-test.target`,
+        `--bind-ro=${join(boot(), "rune-scheduler.env")}:/etc/rune-scheduler/rune-scheduler.env`,
+        `--bind-ro=${secrets}:/etc/rune`,
+        `--bind-ro=${UNIT_FILE}:/etc/systemd/system/rune-direct.service`,
+        `--bind-ro=${join(boot(), "path.conf")}:/etc/systemd/system/rune-direct.service.d/path.conf`,
+        `--bind-ro=${join(boot(), "direct.conf")}:/etc/systemd/system/rune-direct.service.d/direct.conf`,
+        `--bind-ro=${requireBinary()}:${binary}`,
+        "--boot",
+        "--",
+        "systemd.unit=rune-test.target",
+      ],
+      { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
+    );
 
-    await waitFor("the message published by the service", () => queue.messages.find((m) => m.body.schedule_id === id), 30_000);
+    await waitFor(
+      "the message published by the service",
+      () => queue.messages.find((m) => m.body.schedule_id === id),
+      30_000,
+    );
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     const status = statusOf(binary)!;
     expect(Number(status.Uid!.split(/\s+/)[0])).toBeGreaterThanOrEqual(61184); // DynamicUser's range
-    expect({ NoNewPrivs: status.NoNewPrivs, Seccomp: status.Seccomp, CapBnd: status.CapBnd, CapEff: status.CapEff }).toEqual({
-      NoNewPrivs: "1", Seccomp: "2", CapBnd: "0000000000000000", CapEff: "0000000000000000",
+    expect({
+      NoNewPrivs: status.NoNewPrivs,
+      Seccomp: status.Seccomp,
+      CapBnd: status.CapBnd,
+      CapEff: status.CapEff,
+    }).toEqual({
+      NoNewPrivs: "1",
+      Seccomp: "2",
+      CapBnd: "0000000000000000",
+      CapEff: "0000000000000000",
     });
 
     // nspawn turns SIGTERM into a halt of the container: systemd stops the unit with KillSignal.
     container.kill("SIGTERM");
     expect(await container.exited).toBe(0);
     container = null;
-    const journal = Bun.spawnSync(["journalctl", `--directory=${join(boot(), "journal")}`, "-u", "rune-scheduler.service", "-o", "cat", "--no-pager"]).stdout.toString();
+    const journal = Bun.spawnSync([
+      "journalctl",
+      `--directory=${join(boot(), "journal")}`,
+      "-u",
+      "rune-scheduler.service",
+      "-o",
+      "cat",
+      "--no-pager",
+    ]).stdout.toString();
     expect(journal).toContain("SIGTERM received");
     expect(journal).toContain("Final statistics");
     expect(journal).toContain("rune-scheduler.service: Deactivated successfully.");
     expect(journal).not.toMatch(/timed out|Killing process|Failed with result/);
     // Without the credential the dynamic user cannot read the 0600 root file: exit 2, named.
-    const direct = Bun.spawnSync(["journalctl", `--directory=${join(boot(), "journal")}`, "-u", "rune-direct.service", "-o", "cat", "--no-pager"]).stdout.toString();
-    expect(direct).toContain('configuration error: POSTGRES_PASSWORD_FILE="/etc/rune/pg-password" is invalid: expected a readable file (EACCES)');
+    const direct = Bun.spawnSync([
+      "journalctl",
+      `--directory=${join(boot(), "journal")}`,
+      "-u",
+      "rune-direct.service",
+      "-o",
+      "cat",
+      "--no-pager",
+    ]).stdout.toString();
+    expect(direct).toContain(
+      'configuration error: POSTGRES_PASSWORD_FILE="/etc/rune/pg-password" is invalid: expected a readable file (EACCES)',
+    );
     expect(direct).toMatch(/rune-direct\.service: Main process exited, code=exited, status=2/);
   }, 60_000);
 });

@@ -8,7 +8,7 @@ import { BrokerConnectError, connectBroker, connectNode } from "../../src/broker
 import { loadConfig } from "../../src/config.ts";
 import { runBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
-import { startProxy, type FaultProxy } from "../support/proxy.ts";
+import { type FaultProxy, startProxy } from "../support/proxy.ts";
 import { testScope } from "../support/scope.ts";
 import { createTestQueue, insertSchedules, waitFor } from "../support/services.ts";
 
@@ -113,7 +113,7 @@ test("check-mq reports each node, and is ok when one works and the queue checks 
   expect(some.stdout.split("\n")).toEqual([
     expect.stringMatching(/^ok RabbitMQ \S+ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672 vhost "\/"$/),
     `  node FAILED: RabbitMQ refused the connection at amqp://guest:***@127.0.0.1:${dead}; is it running and listening there? check RABBITMQ_HOST/RABBITMQ_PORT`,
-    expect.stringMatching(/^  node ok: RabbitMQ \S+ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672$/),
+    expect.stringMatching(/^ {2}node ok: RabbitMQ \S+ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672$/),
     `  queue "${queue.name}": 0 message(s) ready, 0 consumer(s)`,
     "  note: no consumer is attached: messages will wait in the queue",
     "",

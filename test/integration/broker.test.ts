@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { openBrokerLink } from "../../src/broker.ts";
 import { loadConfig } from "../../src/config.ts";
 import { buildMessage } from "../../src/message.ts";
-import { startProxy, type FaultProxy } from "../support/proxy.ts";
+import { type FaultProxy, startProxy } from "../support/proxy.ts";
 import { createTestQueue, type TestQueue } from "../support/services.ts";
 
 let queue: TestQueue;
@@ -20,7 +20,16 @@ afterAll(async () => {
 const messages = (count: number) =>
   Array.from({ length: count }, (_, i) =>
     buildMessage(
-      { id: i + 1, workflowId: 1, slotMs: Date.now(), intervalSeconds: 60, runCount: 0, failureCount: 0, workflowName: "w", workflowData: "{}" },
+      {
+        id: i + 1,
+        workflowId: 1,
+        slotMs: Date.now(),
+        intervalSeconds: 60,
+        runCount: 0,
+        failureCount: 0,
+        workflowName: "w",
+        workflowData: "{}",
+      },
       { nowMs: Date.now(), missed: 0 },
     ),
   );

@@ -7,12 +7,20 @@ import { expect, test } from "bun:test";
 import { runBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
 import { testScope } from "../support/scope.ts";
-import { insertSchedules, waitFor, type TestDatabase } from "../support/services.ts";
+import { insertSchedules, type TestDatabase, waitFor } from "../support/services.ts";
 
 const scope = testScope();
 
-async function insertCron(db: TestDatabase, expression: string, timezone: string | null, dueSql: string, name = "cron"): Promise<number> {
-  const [workflow] = await db.sql<{ id: number }[]>`INSERT INTO workflows (name, workflow_data) VALUES (${name}, '{"k": 1}') RETURNING id`;
+async function insertCron(
+  db: TestDatabase,
+  expression: string,
+  timezone: string | null,
+  dueSql: string,
+  name = "cron",
+): Promise<number> {
+  const [workflow] = await db.sql<
+    { id: number }[]
+  >`INSERT INTO workflows (name, workflow_data) VALUES (${name}, '{"k": 1}') RETURNING id`;
   const [row] = await db.sql.unsafe<{ id: number }[]>(
     `INSERT INTO scheduled_workflows (workflow_id, next_run_at, interval_seconds, cron_expression, timezone)
      VALUES ($1, ${dueSql}, NULL, $2, $3) RETURNING id`,
@@ -22,14 +30,21 @@ async function insertCron(db: TestDatabase, expression: string, timezone: string
 }
 
 const rowState = (db: TestDatabase, id: number) =>
-  db.sql<{ next_ms: number; run_count: number; failure_count: number; last_error: string | null; updated_ms: number }[]>`
+  db.sql<
+    { next_ms: number; run_count: number; failure_count: number; last_error: string | null; updated_ms: number }[]
+  >`
     SELECT (extract(epoch FROM next_run_at) * 1000)::float8 AS next_ms, run_count, failure_count, last_error,
            (extract(epoch FROM updated_at) * 1000)::float8 AS updated_ms
       FROM scheduled_workflows WHERE id = ${id}`.then((rows) => rows[0]!);
 
 test("a `* * * * * *` row fires once a second, each message on its second boundary, next_run_at on the next one", async () => {
   const { db, queue } = await scope.setup({ consume: true });
-  const id = await insertCron(db, "* * * * * *", "Asia/Kathmandu", "date_trunc('second', now() AT TIME ZONE 'UTC') + interval '1 second'");
+  const id = await insertCron(
+    db,
+    "* * * * * *",
+    "Asia/Kathmandu",
+    "date_trunc('second', now() AT TIME ZONE 'UTC') + interval '1 second'",
+  );
   const scheduler = scope.start({ ...db.env, ...queue.env, SCHEDULER_POLL_INTERVAL: "1" });
   await waitFor("four messages", () => queue.messages.length >= 4, 15_000);
   const slots = queue.messages.slice(0, 4).map((m) => Date.parse(m.body.scheduled_for as string));
@@ -50,16 +65,46 @@ test("a `* * * * * *` row fires once a second, each message on its second bounda
 
 test("a bad expression and an unknown zone are warned once with the parser's reason and never touched; the rows beside them fire", async () => {
   const { db, queue } = await scope.setup({ consume: true });
-  const bad = await insertCron(db, "61 * * * *", null, "now() AT TIME ZONE 'UTC' - interval '1 minute'", "bad-expression");
-  const zone = await insertCron(db, "*/5 * * * *", "Mars/Olympus", "now() AT TIME ZONE 'UTC' - interval '1 minute'", "bad-zone");
+  const bad = await insertCron(
+    db,
+    "61 * * * *",
+    null,
+    "now() AT TIME ZONE 'UTC' - interval '1 minute'",
+    "bad-expression",
+  );
+  const zone = await insertCron(
+    db,
+    "*/5 * * * *",
+    "Mars/Olympus",
+    "now() AT TIME ZONE 'UTC' - interval '1 minute'",
+    "bad-zone",
+  );
   const [normal] = await insertSchedules(db.sql, [{ dueInMs: -1_000, intervalSeconds: 3600, name: "normal" }]);
-  const good = await insertCron(db, "0 9 * * MON-FRI", "Europe/Berlin", "now() AT TIME ZONE 'UTC' - interval '1 second'", "good-cron");
+  const good = await insertCron(
+    db,
+    "0 9 * * MON-FRI",
+    "Europe/Berlin",
+    "now() AT TIME ZONE 'UTC' - interval '1 second'",
+    "good-cron",
+  );
   const before = [await rowState(db, bad), await rowState(db, zone)];
   const port = await freePort();
-  const scheduler = scope.start({ ...db.env, ...queue.env, SCHEDULER_POLL_INTERVAL: "0.2", SCHEDULER_HTTP_PORT: String(port) });
-  const checks = async () => ((await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as { checks: number }).checks;
-  await waitFor("both valid rows fired", () => [normal, good].every((id) => queue.messages.some((m) => m.body.schedule_id === id)));
-  await scheduler.waitForLine(new RegExp(`Schedule ${bad} is active but invalid \\(cron expression "61 \\* \\* \\* \\*" is invalid: CronPattern: Invalid value for minute: 61\\)`));
+  const scheduler = scope.start({
+    ...db.env,
+    ...queue.env,
+    SCHEDULER_POLL_INTERVAL: "0.2",
+    SCHEDULER_HTTP_PORT: String(port),
+  });
+  const checks = async () =>
+    ((await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as { checks: number }).checks;
+  await waitFor("both valid rows fired", () =>
+    [normal, good].every((id) => queue.messages.some((m) => m.body.schedule_id === id)),
+  );
+  await scheduler.waitForLine(
+    new RegExp(
+      `Schedule ${bad} is active but invalid \\(cron expression "61 \\* \\* \\* \\*" is invalid: CronPattern: Invalid value for minute: 61\\)`,
+    ),
+  );
   await scheduler.waitForLine(new RegExp(`Schedule ${zone} is active but invalid \\(unknown time zone "Mars/Olympus"`));
   // Several more polls and claims: still untouched, and warned only once each.
   const seen = await checks();
@@ -70,7 +115,12 @@ test("a bad expression and an unknown zone are warned once with the parser's rea
   expect(scheduler.output()).not.toContain("set aside");
   // The cron row moved to its next time in its zone: a weekday at 09:00 Berlin (07:00 or 08:00 UTC).
   const next = (await rowState(db, good)).next_ms;
-  const berlin = new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Berlin", weekday: "short", hour: "2-digit", minute: "2-digit" }).format(next);
+  const berlin = new Intl.DateTimeFormat("en-GB", {
+    timeZone: "Europe/Berlin",
+    weekday: "short",
+    hour: "2-digit",
+    minute: "2-digit",
+  }).format(next);
   expect(berlin).toMatch(/^(Mon|Tue|Wed|Thu|Fri) 09:00$/);
   await scheduler.stop();
 
@@ -79,10 +129,15 @@ test("a bad expression and an unknown zone are warned once with the parser's rea
   const report = JSON.parse(stats.stdout);
   expect(report.schedules.cron.columns).toEqual({ cronExpression: true, timezone: true });
   expect(report.schedules.cron.invalid.map((r: { id: number }) => r.id)).toEqual([bad, zone]);
-  expect(report.schedules.upcoming.map((r: { schedule: string }) => r.schedule).sort()).toEqual(["0 9 * * MON-FRI Europe/Berlin", "every 1h"]);
+  expect(report.schedules.upcoming.map((r: { schedule: string }) => r.schedule).sort()).toEqual([
+    "0 9 * * MON-FRI Europe/Berlin",
+    "every 1h",
+  ]);
   const text = await runBinary(["stats"], { ...db.env, SCHEDULER_HTTP_PORT: "0" });
   expect(text.stdout).toContain("    cron expression or time zone invalid: 2");
-  expect(text.stdout).toContain(`  #${bad} 61 * * * * UTC: cron expression "61 * * * *" is invalid: CronPattern: Invalid value for minute: 61`);
+  expect(text.stdout).toContain(
+    `  #${bad} 61 * * * * UTC: cron expression "61 * * * *" is invalid: CronPattern: Invalid value for minute: 61`,
+  );
   expect(text.stdout).toMatch(/0 9 \* \* MON-FRI Europe\/Berlin/);
 
   const check = await runBinary(["check-db"], db.env);
@@ -91,7 +146,9 @@ test("a bad expression and an unknown zone are warned once with the parser's rea
   expect(check.stdout).toContain("  active kinds: ");
   expect(check.stdout).toContain("0 9 * * MON-FRI Europe/Berlin ×1");
   expect(check.stdout).toContain("every 1h ×1");
-  expect(check.stdout).toContain(`warning: schedule ${zone} (*/5 * * * * Mars/Olympus) is invalid and will not fire until fixed: unknown time zone "Mars/Olympus"`);
+  expect(check.stdout).toContain(
+    `warning: schedule ${zone} (*/5 * * * * Mars/Olympus) is invalid and will not fire until fixed: unknown time zone "Mars/Olympus"`,
+  );
 });
 
 test("a database without the optional columns works as before: interval rows fire, check-db and stats say interval only", async () => {
@@ -107,8 +164,13 @@ test("a database without the optional columns works as before: interval rows fir
   await scheduler.stop();
   const check = await runBinary(["check-db"], db.env);
   expect(check.code).toBe(0);
-  expect(check.stdout).toContain("  cron columns: absent, interval schedules only (to add them: scripts/migrations/001_cron_columns.sql)");
+  expect(check.stdout).toContain(
+    "  cron columns: absent, interval schedules only (to add them: scripts/migrations/001_cron_columns.sql)",
+  );
   const stats = await runBinary(["stats", "--json"], { ...db.env, SCHEDULER_HTTP_PORT: "0" });
   expect(stats.code).toBe(0);
-  expect(JSON.parse(stats.stdout).schedules.cron).toEqual({ columns: { cronExpression: false, timezone: false }, invalid: [] });
+  expect(JSON.parse(stats.stdout).schedules.cron).toEqual({
+    columns: { cronExpression: false, timezone: false },
+    invalid: [],
+  });
 });

@@ -1,11 +1,18 @@
 /** ENCRYPTION_KEY end to end: the published message carries a Fernet token a Python worker opens. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { fernetDecrypt } from "../../src/fernet.ts";
-import { startBinary, type Running } from "../support/binary.ts";
-import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
+import { type Running, startBinary } from "../support/binary.ts";
+import {
+  createTestDatabase,
+  createTestQueue,
+  insertSchedules,
+  type TestDatabase,
+  type TestQueue,
+  waitFor,
+} from "../support/services.ts";
 
 const KEY = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
-const DATA = { api_token: "tok-123", nested: { list: [1, "two", null], emoji: "🗝️", quote: "a\"b" } };
+const DATA = { api_token: "tok-123", nested: { list: [1, "two", null], emoji: "🗝️", quote: 'a"b' } };
 
 let db: TestDatabase;
 let queue: TestQueue;
@@ -37,7 +44,11 @@ test("workflow_data is replaced by a Fernet token of its JSON text, with header 
 test("Python's cryptography.fernet opens the published token", async () => {
   const message = await waitFor("the sealed message", () => queue.messages[0]);
   const python = Bun.spawnSync(
-    ["/usr/bin/python3", "-c", "import sys,json; from cryptography.fernet import Fernet; k,t=sys.stdin.read().split('\\n'); print(json.dumps(json.loads(Fernet(k.encode()).decrypt(t.encode()))))"],
+    [
+      "/usr/bin/python3",
+      "-c",
+      "import sys,json; from cryptography.fernet import Fernet; k,t=sys.stdin.read().split('\\n'); print(json.dumps(json.loads(Fernet(k.encode()).decrypt(t.encode()))))",
+    ],
     { stdin: Buffer.from(`${KEY}\n${message.body.workflow_data_encrypted}`) },
   );
   expect(python.stderr.toString()).toBe("");

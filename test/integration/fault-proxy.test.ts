@@ -1,7 +1,7 @@
 /** The test proxy itself, against a local echo server: each fault does what it says. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import net from "node:net";
-import { startProxy, type FaultProxy } from "../support/proxy.ts";
+import { type FaultProxy, startProxy } from "../support/proxy.ts";
 import { waitFor } from "../support/services.ts";
 
 let echo: net.Server;

@@ -69,12 +69,7 @@ const value = (answer: Answer | undefined): string => {
   return answer.value;
 };
 
-const PAYLOADS = [
-  "",
-  "hello",
-  JSON.stringify({ report: "nightly", tags: ["é", "🙂"], n: 42 }),
-  "x".repeat(1024),
-];
+const PAYLOADS = ["", "hello", JSON.stringify({ report: "nightly", tags: ["é", "🙂"], n: 42 }), "x".repeat(1024)];
 
 describe(`Fernet interop with Python (${python ?? "no interpreter found"})`, () => {
   test("a Python interpreter with cryptography.fernet is available", () => {
@@ -83,7 +78,9 @@ describe(`Fernet interop with Python (${python ?? "no interpreter found"})`, () 
 
   test("Python opens tokens we seal, within a 60 s TTL", () => {
     const key = value(runPython([{ op: "generate_key" }])[0]);
-    const answers = runPython(PAYLOADS.map((text) => ({ op: "decrypt", key, token: fernetEncrypt(key, text), ttl: 60 })));
+    const answers = runPython(
+      PAYLOADS.map((text) => ({ op: "decrypt", key, token: fernetEncrypt(key, text), ttl: 60 })),
+    );
     expect(answers.map(value)).toEqual(PAYLOADS);
   });
 

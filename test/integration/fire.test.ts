@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startBinary, type Running } from "../support/binary.ts";
-import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
+import { type Running, startBinary } from "../support/binary.ts";
+import {
+  createTestDatabase,
+  createTestQueue,
+  insertSchedules,
+  type TestDatabase,
+  type TestQueue,
+  waitFor,
+} from "../support/services.ts";
 
 let db: TestDatabase;
 let queue: TestQueue;
@@ -20,7 +27,9 @@ afterAll(async () => {
 
 describe("run against real PostgreSQL and RabbitMQ", () => {
   test("publishes a due row once with the exact body and properties, and records it", async () => {
-    const [id] = await insertSchedules(db.sql, [{ dueInMs: -1_500, intervalSeconds: 3600, data: { url: "https://x", n: [1, 2] }, name: "nightly-report" }]);
+    const [id] = await insertSchedules(db.sql, [
+      { dueInMs: -1_500, intervalSeconds: 3600, data: { url: "https://x", n: [1, 2] }, name: "nightly-report" },
+    ]);
     const [before] = await db.sql<{ slot: string; workflow_id: number }[]>`
       SELECT to_char(next_run_at, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS slot, workflow_id FROM scheduled_workflows WHERE id = ${id!}`;
     scheduler = startBinary(["run"], { ...db.env, ...queue.env, SCHEDULER_POLL_INTERVAL: "1" });
@@ -28,8 +37,15 @@ describe("run against real PostgreSQL and RabbitMQ", () => {
     const slotMs = Date.parse(before!.slot);
 
     expect(Object.keys(message.body)).toEqual([
-      "workflow_id", "schedule_id", "workflow_data", "triggered_at", "trigger_source",
-      "workflow_name", "scheduled_for", "run_number", "missed_runs",
+      "workflow_id",
+      "schedule_id",
+      "workflow_data",
+      "triggered_at",
+      "trigger_source",
+      "workflow_name",
+      "scheduled_for",
+      "run_number",
+      "missed_runs",
     ]);
     expect(message.body).toMatchObject({
       workflow_id: before!.workflow_id,
@@ -55,7 +71,16 @@ describe("run against real PostgreSQL and RabbitMQ", () => {
     expect(Math.abs(properties.timestamp * 1000 - Date.now())).toBeLessThan(60_000);
 
     const row = await waitFor("the row to advance", async () => {
-      const [r] = await db.sql<{ next_ms: number; run_count: number; failure_count: number; last_error: string | null; last_run: boolean; updated: boolean }[]>`
+      const [r] = await db.sql<
+        {
+          next_ms: number;
+          run_count: number;
+          failure_count: number;
+          last_error: string | null;
+          last_run: boolean;
+          updated: boolean;
+        }[]
+      >`
         SELECT (extract(epoch FROM next_run_at) * 1000)::float8 AS next_ms, run_count, failure_count, last_error,
                last_run_at IS NOT NULL AS last_run, updated_at >= next_run_at - interval '3600 seconds' AS updated
           FROM scheduled_workflows WHERE id = ${id!}`;

@@ -14,10 +14,18 @@ test("HEALTHCHECK OK | checks=… executions=… failures=… last_check=… las
   await insertSchedules(db.sql, [{ dueInMs: -10, intervalSeconds: 3600 }]);
   const scheduler = start({ ...db.env, ...queue.env });
   const line = await scheduler.waitForLine(/HEALTHCHECK OK .*executions=1 /, 10_000);
-  expect(line).toMatch(new RegExp(`^${ISO} INFO HEALTHCHECK OK \\| checks=\\d+ executions=1 failures=0 last_check=${ISO} last_execution=${ISO}$`));
+  expect(line).toMatch(
+    new RegExp(
+      `^${ISO} INFO HEALTHCHECK OK \\| checks=\\d+ executions=1 failures=0 last_check=${ISO} last_execution=${ISO}$`,
+    ),
+  );
   await waitFor("a second line", () => scheduler.output().split("HEALTHCHECK OK").length > 2, 5_000);
   expect(await scheduler.stop("SIGTERM")).toBe(0);
-  expect(scheduler.output()).toMatch(new RegExp(`${ISO} INFO Final statistics: checks=\\d+ executions=1 failures=0 last_check=${ISO} last_execution=${ISO}`));
+  expect(scheduler.output()).toMatch(
+    new RegExp(
+      `${ISO} INFO Final statistics: checks=\\d+ executions=1 failures=0 last_check=${ISO} last_execution=${ISO}`,
+    ),
+  );
 });
 
 test("HEALTHCHECK FAILED | DB: … | MQ: … while a dependency is down", async () => {

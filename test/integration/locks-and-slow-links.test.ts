@@ -23,7 +23,9 @@ async function startReady(rig: Rig, extra: Record<string, string> = {}) {
 const perBatch = (output: string) => [...output.matchAll(/ INFO Fired (\d+) schedule\(s\)/g)].map((m) => Number(m[1]));
 
 const firedCount = async (rig: Rig) => {
-  const [row] = await rig.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM scheduled_workflows WHERE run_count > 0`;
+  const [row] = await rig.db.sql<
+    { n: number }[]
+  >`SELECT count(*)::int AS n FROM scheduled_workflows WHERE run_count > 0`;
   return row!.n;
 };
 
@@ -60,7 +62,8 @@ test("a SHARE lock held for 20 s (a plain CREATE INDEX): nothing is published un
 
 test("an insert that checks a foreign key to a claimed row is not blocked by the claim (FOR NO KEY UPDATE)", async () => {
   const rig = await scope.rig();
-  await rig.db.sql`CREATE TABLE runs (id serial PRIMARY KEY, schedule_id int NOT NULL REFERENCES scheduled_workflows (id))`;
+  await rig.db
+    .sql`CREATE TABLE runs (id serial PRIMARY KEY, schedule_id int NOT NULL REFERENCES scheduled_workflows (id))`;
   await startReady(rig);
   // Slow confirms hold the claim transaction (and its row locks) open.
   rig.mqProxy.delay(1_500);
@@ -94,7 +97,10 @@ test("an insert that checks a foreign key to a claimed row is not blocked by the
 test("SCHEDULER_BATCH_BYTES bounds the message bytes of one claim: 30 rows of 200 KB in batches of at most 4", async () => {
   const rig = await scope.rig();
   const payload = { blob: "x".repeat(200_000) };
-  await insertSchedules(rig.db.sql, Array.from({ length: 30 }, () => ({ dueInMs: -100, intervalSeconds: 3600, data: payload })));
+  await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 30 }, () => ({ dueInMs: -100, intervalSeconds: 3600, data: payload })),
+  );
   const scheduler = await startReady(rig, { SCHEDULER_BATCH_BYTES: "1000000" });
   await waitFor("30 messages", () => new Set(rig.messageIds()).size === 30, 20_000);
   // One INFO line per committed claim says how many it fired.
@@ -113,7 +119,10 @@ test("a slow broker link that keeps confirming: a batch taking longer than the c
   rig.mqProxy.throttle(400_000);
   const payload = { blob: "y".repeat(500_000) };
   const startedAt = Date.now();
-  await insertSchedules(rig.db.sql, Array.from({ length: 12 }, () => ({ dueInMs: -100, intervalSeconds: 3600, data: payload })));
+  await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 12 }, () => ({ dueInMs: -100, intervalSeconds: 3600, data: payload })),
+  );
   await waitFor("12 rows recorded", async () => (await firedCount(rig)) === 12, 40_000, 100);
   const tookMs = Date.now() - startedAt;
   measure("12 × 500 KB through a 400 KB/s link", `${(tookMs / 1000).toFixed(1)} s`);

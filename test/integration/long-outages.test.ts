@@ -23,14 +23,20 @@ async function startReady(rig: Rig, extra: Record<string, string> = {}) {
 }
 
 async function expectUntouched(rig: Rig) {
-  for (const row of await rig.rows()) expect(row).toMatchObject({ run_count: 0, failure_count: 0, last_error: null, due: true });
+  for (const row of await rig.rows())
+    expect(row).toMatchObject({ run_count: 0, failure_count: 0, last_error: null, due: true });
 }
 
 async function firstFireAfter(rig: Rig, count: number, timeoutMs: number) {
-  return waitFor(`${count} rows fired`, async () => {
-    const rows = await rig.rows();
-    return rows.length === count && rows.every((r) => r.run_count === 1) ? rows : null;
-  }, timeoutMs, 20);
+  return waitFor(
+    `${count} rows fired`,
+    async () => {
+      const rows = await rig.rows();
+      return rows.length === count && rows.every((r) => r.run_count === 1) ? rows : null;
+    },
+    timeoutMs,
+    20,
+  );
 }
 
 test("a 60 s broker outage with default settings: still running, not ready, HEALTHCHECK FAILED, then every due row fires once", async () => {
@@ -40,7 +46,10 @@ test("a 60 s broker outage with default settings: still running, not ready, HEAL
   rig.mqProxy.reset();
   await waitFor("not ready", async () => (await rig.readyz()) === 503, 5_000);
   await scheduler.waitForLine(/ERROR HEALTHCHECK FAILED \| DB: up \| MQ: down/, 5_000);
-  await insertSchedules(rig.db.sql, Array.from({ length: 20 }, () => ({ dueInMs: 500, intervalSeconds: 3600 })));
+  await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 20 }, () => ({ dueInMs: 500, intervalSeconds: 3600 })),
+  );
 
   // The outage itself: well past the five attempts that used to end the process (8–15 s).
   await Bun.sleep(60_000);
@@ -66,7 +75,10 @@ test("a 60 s broker outage with default settings: still running, not ready, HEAL
 test("a 30 s database outage with default settings: still running, not ready, then every due row fires once", async () => {
   const rig = await scope.rig();
   const scheduler = await startReady(rig);
-  await insertSchedules(rig.db.sql, Array.from({ length: 20 }, () => ({ dueInMs: 3_000, intervalSeconds: 3600 })));
+  await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 20 }, () => ({ dueInMs: 3_000, intervalSeconds: 3600 })),
+  );
   rig.pgProxy.refuse();
   rig.pgProxy.reset();
   await waitFor("not ready", async () => (await rig.readyz()) === 503, 5_000);
@@ -92,7 +104,10 @@ test("SCHEDULER_MAX_OUTAGE: a running scheduler gives up after that long without
   rig.mqProxy.refuse();
   rig.mqProxy.reset();
   const cutAt = Date.now();
-  await insertSchedules(rig.db.sql, Array.from({ length: 3 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })));
+  await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 3 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })),
+  );
   expect(await scheduler.proc.exited).toBe(1);
   const tookMs = Date.now() - cutAt;
   measure("broker refused, MAX_OUTAGE=4 → exit 1", tookMs);
@@ -101,7 +116,9 @@ test("SCHEDULER_MAX_OUTAGE: a running scheduler gives up after that long without
   expect(tookMs).toBeLessThan(12_000);
   const output = scheduler.output();
   expect(output).toMatch(
-    new RegExp(`CRITICAL RabbitMQ unavailable for [\\d.]+s \\(SCHEDULER_MAX_OUTAGE=4\\); giving up where=amqp://guest:\\*\\*\\*@127\\.0\\.0\\.1:${rig.mqProxy.port}`),
+    new RegExp(
+      `CRITICAL RabbitMQ unavailable for [\\d.]+s \\(SCHEDULER_MAX_OUTAGE=4\\); giving up where=amqp://guest:\\*\\*\\*@127\\.0\\.0\\.1:${rig.mqProxy.port}`,
+    ),
   );
   expect(output).toContain("Final statistics:");
   await expectUntouched(rig);

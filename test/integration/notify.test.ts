@@ -1,10 +1,20 @@
 /** SCHEDULER_NOTIFY_CHANNEL: a NOTIFY makes the scheduler claim at once; and no HTTP answer holds a secret. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { startBinary, type Running } from "../support/binary.ts";
+import { type Running, startBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
-import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
+import {
+  createTestDatabase,
+  createTestQueue,
+  insertSchedules,
+  type TestDatabase,
+  type TestQueue,
+  waitFor,
+} from "../support/services.ts";
 
-const SECRETS = { POSTGRES_PASSWORD: "Pg-Notify-Sekr1t", ENCRYPTION_KEY: "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=" };
+const SECRETS = {
+  POSTGRES_PASSWORD: "Pg-Notify-Sekr1t",
+  ENCRYPTION_KEY: "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=",
+};
 
 let db: TestDatabase;
 let queue: TestQueue;
@@ -18,7 +28,9 @@ beforeAll(async () => {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   scheduler = startBinary(["run"], {
-    ...db.env, ...queue.env, ...SECRETS,
+    ...db.env,
+    ...queue.env,
+    ...SECRETS,
     // Polls a minute apart: a fire within seconds can only come from the notification.
     SCHEDULER_POLL_INTERVAL: "60",
     SCHEDULER_NOTIFY_CHANNEL: "rune_schedules",
@@ -45,7 +57,9 @@ test("a NOTIFY on SCHEDULER_NOTIFY_CHANNEL claims a newly due row at once, not a
 });
 
 test("no HTTP endpoint answers with a secret", async () => {
-  const bodies = await Promise.all(["/healthz", "/readyz", "/metrics", "/stats"].map(async (path) => (await fetch(base + path)).text()));
+  const bodies = await Promise.all(
+    ["/healthz", "/readyz", "/metrics", "/stats"].map(async (path) => (await fetch(base + path)).text()),
+  );
   const all = bodies.join("\n");
   expect(all).toContain("rune_scheduler_executions_total");
   for (const secret of Object.values(SECRETS)) expect(all).not.toContain(secret);

@@ -2,10 +2,17 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
 import type postgres from "postgres";
 import { pauseReason } from "../../src/slots.ts";
-import { runBinary, startBinary, type Running } from "../support/binary.ts";
+import { type Running, runBinary, startBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
 import { parseExposition, sampleValue } from "../support/prometheus.ts";
-import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
+import {
+  createTestDatabase,
+  createTestQueue,
+  insertSchedules,
+  type TestDatabase,
+  type TestQueue,
+  waitFor,
+} from "../support/services.ts";
 
 /** The database the running scheduler fires from. */
 let db: TestDatabase;
@@ -30,7 +37,12 @@ beforeAll(async () => {
   await queue.consume();
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  scheduler = startBinary(["run"], { ...db.env, ...queue.env, SCHEDULER_POLL_INTERVAL: "1", SCHEDULER_HTTP_PORT: String(port) });
+  scheduler = startBinary(["run"], {
+    ...db.env,
+    ...queue.env,
+    SCHEDULER_POLL_INTERVAL: "1",
+    SCHEDULER_HTTP_PORT: String(port),
+  });
   await scheduler.waitForLine(/HTTP health and metrics on/);
   await waitFor("the scheduler to be ready", async () => (await fetch(`${base}/readyz`)).status === 200);
 });
@@ -73,7 +85,12 @@ describe("HTTP endpoints of a running scheduler", () => {
   test("serves /stats as JSON with the live counters", async () => {
     const response = await fetch(`${base}/stats`);
     expect(response.headers.get("content-type")).toBe("application/json");
-    expect(await response.json()).toMatchObject({ dbUp: true, mqUp: true, checks: expect.any(Number), executions: expect.any(Number) });
+    expect(await response.json()).toMatchObject({
+      dbUp: true,
+      mqUp: true,
+      checks: expect.any(Number),
+      executions: expect.any(Number),
+    });
   });
 
   test("answers HEAD without a body, refuses POST with 405, and unknown paths with 404", async () => {
@@ -86,21 +103,33 @@ describe("HTTP endpoints of a running scheduler", () => {
 
 /** One row of every kind `stats` tells apart; returns their ids by kind. */
 async function seedEveryKind(sql: postgres.Sql) {
-  const [upcomingA, upcomingB, due, overdue, failing, paused, inactive, switchedOff, intervalNull, intervalZero, intervalNegative, nextNull] =
-    (await insertSchedules(sql, [
-      { dueInMs: 600_000, intervalSeconds: 60, name: "upcoming-a" },
-      { dueInMs: 1_200_000, intervalSeconds: 60, name: "upcoming-b" },
-      { dueInMs: -5_000, intervalSeconds: 60, name: "due" },
-      { dueInMs: -3_600_000, intervalSeconds: 60, name: "overdue" },
-      { dueInMs: 300_000, intervalSeconds: 60, name: "failing" },
-      { dueInMs: 300_000, intervalSeconds: 60, name: "paused" },
-      { dueInMs: 300_000, intervalSeconds: 60, name: "inactive" },
-      { dueInMs: 300_000, intervalSeconds: 60, name: "switched-off" },
-      { dueInMs: 60_000, intervalSeconds: 60, name: "interval-null" },
-      { dueInMs: -60_000, intervalSeconds: 0, name: "interval-zero" },
-      { dueInMs: -60_000, intervalSeconds: -5, name: "interval-negative" },
-      { dueInMs: 60_000, intervalSeconds: 60, name: "next-null" },
-    ])) as number[];
+  const [
+    upcomingA,
+    upcomingB,
+    due,
+    overdue,
+    failing,
+    paused,
+    inactive,
+    switchedOff,
+    intervalNull,
+    intervalZero,
+    intervalNegative,
+    nextNull,
+  ] = (await insertSchedules(sql, [
+    { dueInMs: 600_000, intervalSeconds: 60, name: "upcoming-a" },
+    { dueInMs: 1_200_000, intervalSeconds: 60, name: "upcoming-b" },
+    { dueInMs: -5_000, intervalSeconds: 60, name: "due" },
+    { dueInMs: -3_600_000, intervalSeconds: 60, name: "overdue" },
+    { dueInMs: 300_000, intervalSeconds: 60, name: "failing" },
+    { dueInMs: 300_000, intervalSeconds: 60, name: "paused" },
+    { dueInMs: 300_000, intervalSeconds: 60, name: "inactive" },
+    { dueInMs: 300_000, intervalSeconds: 60, name: "switched-off" },
+    { dueInMs: 60_000, intervalSeconds: 60, name: "interval-null" },
+    { dueInMs: -60_000, intervalSeconds: 0, name: "interval-zero" },
+    { dueInMs: -60_000, intervalSeconds: -5, name: "interval-negative" },
+    { dueInMs: 60_000, intervalSeconds: 60, name: "next-null" },
+  ])) as number[];
   await sql`UPDATE scheduled_workflows SET failure_count = 3, last_error = 'broker nacked the message' WHERE id = ${failing!}`;
   await sql`UPDATE scheduled_workflows SET is_active = false, failure_count = 5,
               last_error = ${pauseReason(5, "broker nacked the message")} WHERE id = ${paused!}`;
@@ -114,7 +143,17 @@ async function seedEveryKind(sql: postgres.Sql) {
     VALUES (999999, true, now() AT TIME ZONE 'UTC' - interval '1 hour', 60),
            (999998, false, now() AT TIME ZONE 'UTC', 60)
     RETURNING id`;
-  return { upcomingA, upcomingB, due, overdue, failing, paused, intervalZero, intervalNegative, orphans: orphans.map((r) => r.id) };
+  return {
+    upcomingA,
+    upcomingB,
+    due,
+    overdue,
+    failing,
+    paused,
+    intervalZero,
+    intervalNegative,
+    orphans: orphans.map((r) => r.id),
+  };
 }
 
 describe("stats", () => {
@@ -124,11 +163,18 @@ describe("stats", () => {
   });
 
   test("--json counts every kind of row and includes a running instance's counters", async () => {
-    const result = await runBinary(["stats", "--json", "--url", base], { ...seeded.env, SCHEDULER_POLL_INTERVAL: "30" });
+    const result = await runBinary(["stats", "--json", "--url", base], {
+      ...seeded.env,
+      SCHEDULER_POLL_INTERVAL: "30",
+    });
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout);
-    expect(report).toMatchObject({ ok: true, where: `postgres@127.0.0.1:5432/${seeded.name}`, overdueAfterSeconds: 30 });
+    expect(report).toMatchObject({
+      ok: true,
+      where: `postgres@127.0.0.1:5432/${seeded.name}`,
+      overdueAfterSeconds: 30,
+    });
     expect(report.schedules.counts).toEqual({
       total: 14,
       active: 10,
@@ -138,15 +184,30 @@ describe("stats", () => {
       failing: 2,
       paused: 1,
       workflowMissing: 2,
-      invalid: { "workflow missing": 1, "interval_seconds is NULL": 1, "interval_seconds <= 0": 2, "next_run_at is NULL": 1, "next_run_at is not finite": 0 },
+      invalid: {
+        "workflow missing": 1,
+        "interval_seconds is NULL": 1,
+        "interval_seconds <= 0": 2,
+        "next_run_at is NULL": 1,
+        "next_run_at is not finite": 0,
+      },
     });
     expect(report.schedules.oldestDue.id).toBe(ids.overdue);
     expect(report.schedules.oldestDue.lateSeconds).toBeGreaterThanOrEqual(3600);
     expect(report.schedules.oldestDue.lateSeconds).toBeLessThan(3660);
     // Longest failing first: 5 fires × 60 s before 3 × 60 s.
     expect(report.schedules.failing.map((r: { id: number }) => r.id)).toEqual([ids.paused, ids.failing]);
-    expect(report.schedules.failing[1]).toMatchObject({ failureCount: 3, isActive: true, lastError: "broker nacked the message", workflowName: "failing" });
-    expect(report.schedules.upcoming.map((r: { id: number }) => r.id)).toEqual([ids.failing, ids.upcomingA, ids.upcomingB]);
+    expect(report.schedules.failing[1]).toMatchObject({
+      failureCount: 3,
+      isActive: true,
+      lastError: "broker nacked the message",
+      workflowName: "failing",
+    });
+    expect(report.schedules.upcoming.map((r: { id: number }) => r.id)).toEqual([
+      ids.failing,
+      ids.upcomingA,
+      ids.upcomingB,
+    ]);
     expect(report.schedules.workflowMissing).toEqual([
       { id: ids.orphans[0], workflowId: 999999, isActive: true },
       { id: ids.orphans[1], workflowId: 999998, isActive: false },
@@ -165,7 +226,9 @@ describe("stats", () => {
     expect(result.stdout).toMatch(/^ {4}interval_seconds <= 0: 2$/m);
     expect(result.stdout).toContain("Failing longest\n  id");
     expect(result.stdout).toContain("Next up\n  id");
-    expect(withoutPort(result.stdout)).toEndWith("Live counters: no running instance answered at http://127.0.0.1:PORT (connection refused)\n");
+    expect(withoutPort(result.stdout)).toEndWith(
+      "Live counters: no running instance answered at http://127.0.0.1:PORT (connection refused)\n",
+    );
   });
 
   test("does not ask for live counters when the HTTP server is off and no --url is given", async () => {
@@ -189,7 +252,10 @@ describe("stats", () => {
     `);
     const json = await runBinary(["stats", "--json"], { ...seeded.env, POSTGRES_PORT: port });
     expect(json.code).toBe(1);
-    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, error: expect.stringContaining("refused the connection") });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      ok: false,
+      error: expect.stringContaining("refused the connection"),
+    });
   });
 
   test("exits 2 on a bad configuration value or a bad --url, before connecting", async () => {
@@ -215,19 +281,29 @@ describe("healthcheck", () => {
       HTTP_PROXY: "http://127.0.0.1:9",
       http_proxy: "http://127.0.0.1:9",
     });
-    expect([result.code, withoutPort(result.stdout), result.stderr]).toEqual([0, "healthy: http://127.0.0.1:PORT/healthz answered 200 ok\n", ""]);
+    expect([result.code, withoutPort(result.stdout), result.stderr]).toEqual([
+      0,
+      "healthy: http://127.0.0.1:PORT/healthz answered 200 ok\n",
+      "",
+    ]);
     expect((await runBinary(["healthcheck", "--url", base], {})).code).toBe(0);
   });
 
   test("exits 1 when nothing is listening", async () => {
     const result = await runBinary(["healthcheck", "--url", `http://127.0.0.1:${await freePort()}`], {});
-    expect([result.code, withoutPort(result.stderr)]).toEqual([1, "unhealthy: no answer from http://127.0.0.1:PORT/healthz: connection refused\n"]);
+    expect([result.code, withoutPort(result.stderr)]).toEqual([
+      1,
+      "unhealthy: no answer from http://127.0.0.1:PORT/healthz: connection refused\n",
+    ]);
   });
 
   test("exits 1 with the server's reason when /healthz answers 503", async () => {
     const url = serve(() => new Response("engine loop has not run for 200s\n", { status: 503 }));
     const result = await runBinary(["healthcheck", "--url", url], {});
-    expect([result.code, withoutPort(result.stderr)]).toEqual([1, "unhealthy: http://127.0.0.1:PORT/healthz answered 503: engine loop has not run for 200s\n"]);
+    expect([result.code, withoutPort(result.stderr)]).toEqual([
+      1,
+      "unhealthy: http://127.0.0.1:PORT/healthz answered 503: engine loop has not run for 200s\n",
+    ]);
   });
 
   test("exits 1 within 3 s when /healthz never answers", async () => {
@@ -235,7 +311,10 @@ describe("healthcheck", () => {
     const started = performance.now();
     const result = await runBinary(["healthcheck", "--url", url], {});
     expect(performance.now() - started).toBeLessThan(3_000);
-    expect([result.code, withoutPort(result.stderr)]).toEqual([1, "unhealthy: no answer from http://127.0.0.1:PORT/healthz: timed out after 2.5s\n"]);
+    expect([result.code, withoutPort(result.stderr)]).toEqual([
+      1,
+      "unhealthy: no answer from http://127.0.0.1:PORT/healthz: timed out after 2.5s\n",
+    ]);
   });
 
   test("exits 1, never Docker's reserved 2, when there is nothing to probe or the config is bad", async () => {

@@ -4,11 +4,13 @@
  * old primary after a failover) renews the pool instead of failing forever on the same sessions.
  */
 import { describe, expect, test } from "bun:test";
-import { startProxy, type FaultProxy } from "../support/proxy.ts";
+import { type FaultProxy, startProxy } from "../support/proxy.ts";
 import { testScope } from "../support/scope.ts";
 import { insertSchedules, PG, waitFor } from "../support/services.ts";
 
-const scope = testScope({ env: { SCHEDULER_POLL_INTERVAL: "1", SCHEDULER_CONNECT_TIMEOUT: "2", SCHEDULER_MAX_RETRIES: "0" } });
+const scope = testScope({
+  env: { SCHEDULER_POLL_INTERVAL: "1", SCHEDULER_CONNECT_TIMEOUT: "2", SCHEDULER_MAX_RETRIES: "0" },
+});
 
 async function proxy(): Promise<FaultProxy> {
   const p = await startProxy({ host: PG.host, port: PG.port });
@@ -22,7 +24,11 @@ describe("several database hosts", () => {
     const [a, b] = [await proxy(), await proxy()];
     await insertSchedules(db.sql, [{ dueInMs: 0, intervalSeconds: 1 }]);
     a.refuse();
-    const scheduler = scope.start({ ...db.env, ...queue.env, POSTGRES_HOST: `127.0.0.1:${a.port},127.0.0.1:${b.port}` });
+    const scheduler = scope.start({
+      ...db.env,
+      ...queue.env,
+      POSTGRES_HOST: `127.0.0.1:${a.port},127.0.0.1:${b.port}`,
+    });
     await waitFor("a fire through the second host", () => queue.messages.length >= 1, 20_000);
     expect(b.acceptedConnections).toBeGreaterThan(0);
 

@@ -21,8 +21,13 @@ interface Row {
 
 test("'-infinity', 'infinity', year 9999, a century late, the largest interval and run_count at the int4 limit: every other row fires once", async () => {
   const rig = await scope.rig();
-  const normal = await insertSchedules(rig.db.sql, Array.from({ length: 5 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })));
-  const [workflow] = await rig.db.sql<{ id: number }[]>`INSERT INTO workflows (name, workflow_data) VALUES ('edge', '{}') RETURNING id`;
+  const normal = await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 5 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })),
+  );
+  const [workflow] = await rig.db.sql<
+    { id: number }[]
+  >`INSERT INTO workflows (name, workflow_data) VALUES ('edge', '{}') RETURNING id`;
   const edge = async (nextRunAt: string, intervalSeconds: number, runCount = 0) => {
     const [row] = await rig.db.sql<{ id: number }[]>`
       INSERT INTO scheduled_workflows (workflow_id, next_run_at, interval_seconds, run_count)
@@ -74,7 +79,9 @@ test("'-infinity', 'infinity', year 9999, a century late, the largest interval a
   expect(full.last_error).toStartWith("rune-scheduler could not record this fire (ok): integer out of range");
 
   const output = scheduler.output();
-  expect(output.match(new RegExp(`Schedule ${minusInfinity} is active but invalid \\(next_run_at is not finite\\)`, "g"))).toHaveLength(1);
+  expect(
+    output.match(new RegExp(`Schedule ${minusInfinity} is active but invalid \\(next_run_at is not finite\\)`, "g")),
+  ).toHaveLength(1);
   expect(output).toContain(`Schedule ${plusInfinity} is active but invalid (next_run_at is not finite)`);
   expect(output).toContain(`Schedule ${runCountAtLimit}: the database refused its outcome (integer out of range)`);
   expect(output).not.toMatch(/CRITICAL|Uncaught|HEALTHCHECK FAILED/);

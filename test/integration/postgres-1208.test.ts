@@ -10,7 +10,7 @@
  * copy of postgres.js (e.g. an unpatched one from `npm pack postgres@3.4.9`) to see it fail.
  */
 import { describe, expect, test } from "bun:test";
-import { startProxy, type FaultProxy } from "../support/proxy.ts";
+import { type FaultProxy, startProxy } from "../support/proxy.ts";
 import { testScope } from "../support/scope.ts";
 import { PG } from "../support/services.ts";
 
@@ -43,7 +43,9 @@ interface Run {
  * refused meanwhile, as by a server that is down), lets the callbacks do `after`, then lets the
  * proxy forward again and has the child query the pool once more.
  */
-async function twoTransactionsThenReset(after: "strand" | "throw" | "statement" | "parameter" | "commit"): Promise<Run> {
+async function twoTransactionsThenReset(
+  after: "strand" | "throw" | "statement" | "parameter" | "commit",
+): Promise<Run> {
   const proxy: FaultProxy = await startProxy({ host: PG.host, port: PG.port });
   scope.defer(() => proxy.close());
   const child = Bun.spawn([process.execPath, FIXTURE, LIBRARY, String(proxy.port), after], {
@@ -92,39 +94,59 @@ function expectSurvived(run: Run, pool = "pool ok") {
 const TIMEOUT_MS = 30_000;
 
 describe("postgres.js with two transactions open when their connections are reset", () => {
-  test("rejects both and survives when the callbacks issue nothing more (stranded, as claimBatch does)", async () => {
-    expectSurvived(await twoTransactionsThenReset("strand"));
-  }, TIMEOUT_MS);
+  test(
+    "rejects both and survives when the callbacks issue nothing more (stranded, as claimBatch does)",
+    async () => {
+      expectSurvived(await twoTransactionsThenReset("strand"));
+    },
+    TIMEOUT_MS,
+  );
 
-  test("survives the ROLLBACK postgres.js sends when a callback throws after the reset", async () => {
-    const run = await twoTransactionsThenReset("throw");
-    expectSurvived(run);
-    expect(run.stdout).toContain("callback 0 rejected");
-    expect(run.stdout).toContain("callback 1 rejected");
-  }, TIMEOUT_MS);
+  test(
+    "survives the ROLLBACK postgres.js sends when a callback throws after the reset",
+    async () => {
+      const run = await twoTransactionsThenReset("throw");
+      expectSurvived(run);
+      expect(run.stdout).toContain("callback 0 rejected");
+      expect(run.stdout).toContain("callback 1 rejected");
+    },
+    TIMEOUT_MS,
+  );
 
-  test("rejects a statement a callback issues after the reset, catchably, and survives the COMMIT", async () => {
-    const run = await twoTransactionsThenReset("statement");
-    expectSurvived(run);
-    expect(run.stdout).toContain("callback 0 statement rejected CONNECTION_CLOSED");
-    expect(run.stdout).toContain("callback 1 statement rejected CONNECTION_CLOSED");
-  }, TIMEOUT_MS);
+  test(
+    "rejects a statement a callback issues after the reset, catchably, and survives the COMMIT",
+    async () => {
+      const run = await twoTransactionsThenReset("statement");
+      expectSurvived(run);
+      expect(run.stdout).toContain("callback 0 statement rejected CONNECTION_CLOSED");
+      expect(run.stdout).toContain("callback 1 statement rejected CONNECTION_CLOSED");
+    },
+    TIMEOUT_MS,
+  );
 
-  test("survives the COMMIT postgres.js sends when a callback returns after the reset", async () => {
-    const run = await twoTransactionsThenReset("commit");
-    expectSurvived(run);
-    expect(run.stdout).toContain("callback 0 fulfilled");
-    expect(run.stdout).toContain("callback 1 fulfilled");
-  }, TIMEOUT_MS);
+  test(
+    "survives the COMMIT postgres.js sends when a callback returns after the reset",
+    async () => {
+      const run = await twoTransactionsThenReset("commit");
+      expectSurvived(run);
+      expect(run.stdout).toContain("callback 0 fulfilled");
+      expect(run.stdout).toContain("callback 1 fulfilled");
+    },
+    TIMEOUT_MS,
+  );
 
-  test("rejects a statement with a parameter after the reset, catchably; the pool stays wedged", async () => {
-    const run = await twoTransactionsThenReset("parameter");
-    // Not fixed by the patch (upstream PR #1215's ground): such a statement makes postgres.js move
-    // the closed connection to its "full" queue, where the pool never takes it again. The reason
-    // claimBatch strands its callback rather than go on. If this starts to say "pool ok", an
-    // upgrade fixed it: update the README.
-    expectSurvived(run, "pool failed hang");
-    expect(run.stdout).toContain("callback 0 statement rejected CONNECTION_CLOSED");
-    expect(run.stdout).toContain("callback 1 statement rejected CONNECTION_CLOSED");
-  }, TIMEOUT_MS);
+  test(
+    "rejects a statement with a parameter after the reset, catchably; the pool stays wedged",
+    async () => {
+      const run = await twoTransactionsThenReset("parameter");
+      // Not fixed by the patch (upstream PR #1215's ground): such a statement makes postgres.js move
+      // the closed connection to its "full" queue, where the pool never takes it again. The reason
+      // claimBatch strands its callback rather than go on. If this starts to say "pool ok", an
+      // upgrade fixed it: update the README.
+      expectSurvived(run, "pool failed hang");
+      expect(run.stdout).toContain("callback 0 statement rejected CONNECTION_CLOSED");
+      expect(run.stdout).toContain("callback 1 statement rejected CONNECTION_CLOSED");
+    },
+    TIMEOUT_MS,
+  );
 });

@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import net from "node:net";
 import postgres from "postgres";
-import { startHostileServer, type HostileServer } from "../support/hostile.ts";
+import { type HostileServer, startHostileServer } from "../support/hostile.ts";
 import { startProxy } from "../support/proxy.ts";
 import { testScope } from "../support/scope.ts";
 import { PG } from "../support/services.ts";
@@ -36,7 +36,8 @@ async function outcome(sql: postgres.Sql, ms: number): Promise<{ result: string;
 const CONNECT_TIMEOUT_S = 2;
 
 /** postgres.js takes arrays of hosts and ports at run time; its types admit only one. */
-const manyHosts = (options: Record<string, unknown>) => postgres(options as postgres.Options<{}>);
+const manyHosts = (options: Record<string, unknown>) =>
+  postgres(options as postgres.Options<Record<string, postgres.PostgresType>>);
 
 describe("postgres.js start-up against a server that accepts and closes", () => {
   for (const mode of ["close", "garbage"] as const) {
@@ -58,7 +59,12 @@ describe("postgres.js start-up against a server that accepts and closes", () => 
     const server = await hostile("close");
     const sql = postgres({ host: "127.0.0.1", port: server.port, connect_timeout: 1, max: 1 });
     scope.defer(() => sql.end({ timeout: 0 }));
-    const error = (await sql`SELECT 1`.catch((e: unknown) => e)) as { code: string; address: string; port: number; message: string };
+    const error = (await sql`SELECT 1`.catch((e: unknown) => e)) as {
+      code: string;
+      address: string;
+      port: number;
+      message: string;
+    };
     expect(error.code).toBe("CONNECTION_CLOSED");
     expect(error.address).toBe("127.0.0.1");
     expect(error.port).toBe(server.port);
@@ -88,7 +94,14 @@ describe("postgres.js start-up against a server that accepts and closes", () => 
 describe("postgres.js with several hosts", () => {
   test("connects through the second host when the first closes during start-up", async () => {
     const server = await hostile("close");
-    const sql = manyHosts({ host: ["127.0.0.1", PG.host], port: [server.port, PG.port], user: PG.user, database: "postgres", connect_timeout: 3, max: 1 });
+    const sql = manyHosts({
+      host: ["127.0.0.1", PG.host],
+      port: [server.port, PG.port],
+      user: PG.user,
+      database: "postgres",
+      connect_timeout: 3,
+      max: 1,
+    });
     scope.defer(() => sql.end({ timeout: 0 }));
     const got = await outcome(sql, 6000);
     expect(got.result).toBe("ok");
@@ -98,7 +111,14 @@ describe("postgres.js with several hosts", () => {
     const silent = await startProxy({ host: PG.host, port: PG.port });
     scope.defer(() => silent.close());
     silent.stall();
-    const sql = manyHosts({ host: ["127.0.0.1", PG.host], port: [silent.port, PG.port], user: PG.user, database: "postgres", connect_timeout: 1, max: 1 });
+    const sql = manyHosts({
+      host: ["127.0.0.1", PG.host],
+      port: [silent.port, PG.port],
+      user: PG.user,
+      database: "postgres",
+      connect_timeout: 1,
+      max: 1,
+    });
     scope.defer(() => sql.end({ timeout: 0 }));
     const got = await outcome(sql, 4000);
     expect(got.result).toBe("ok");
@@ -108,7 +128,10 @@ describe("postgres.js with several hosts", () => {
   test("rejects with the last host's error when every host refuses, instead of looping", async () => {
     const a = await startProxy({ host: PG.host, port: PG.port });
     const b = await startProxy({ host: PG.host, port: PG.port });
-    scope.defer(() => a.close(), () => b.close());
+    scope.defer(
+      () => a.close(),
+      () => b.close(),
+    );
     a.refuse();
     b.refuse();
     const sql = manyHosts({ host: ["127.0.0.1", "127.0.0.1"], port: [a.port, b.port], connect_timeout: 2, max: 1 });
@@ -122,9 +145,13 @@ describe("postgres.js with several hosts", () => {
   test("target_session_attrs=read-write rejects when no host is writable, instead of looping", async () => {
     const a = await startProxy({ host: PG.host, port: PG.port });
     const b = await startProxy({ host: PG.host, port: PG.port });
-    scope.defer(() => a.close(), () => b.close());
+    scope.defer(
+      () => a.close(),
+      () => b.close(),
+    );
     // Both hosts are the one server, made to look like standbys for these sessions only.
-    const sql = manyHosts({ host: ["127.0.0.1", "127.0.0.1"],
+    const sql = manyHosts({
+      host: ["127.0.0.1", "127.0.0.1"],
       port: [a.port, b.port],
       user: PG.user,
       database: "postgres",

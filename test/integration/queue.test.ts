@@ -1,7 +1,7 @@
 /** RABBITMQ_QUEUE and RABBITMQ_QUEUE_TYPE (SPEC §3): declared if missing, used as it is if it exists. */
 import { expect, test } from "bun:test";
-import { $ } from "bun";
 import amqp from "amqplib";
+import { $ } from "bun";
 import { startBinary } from "../support/binary.ts";
 import { testScope } from "../support/scope.ts";
 import { createTestDatabase, insertSchedules, MQ_URL, uniqueName, waitFor } from "../support/services.ts";
@@ -28,12 +28,21 @@ test("a missing queue is declared durable with RABBITMQ_QUEUE_TYPE=quorum, and m
   const name = uniqueName("rune_quorum");
   await deleteLater(name);
   await insertSchedules(db.sql, [{ dueInMs: -10, intervalSeconds: 3600 }]);
-  const scheduler = startBinary(["run"], { ...db.env, RABBITMQ_HOST: "127.0.0.1", RABBITMQ_QUEUE: name, RABBITMQ_QUEUE_TYPE: "quorum" });
+  const scheduler = startBinary(["run"], {
+    ...db.env,
+    RABBITMQ_HOST: "127.0.0.1",
+    RABBITMQ_QUEUE: name,
+    RABBITMQ_QUEUE_TYPE: "quorum",
+  });
   scope.defer(() => scheduler.stop("SIGKILL"));
-  await waitFor("the row to fire", async () => {
-    const [row] = await db.sql<{ run_count: number }[]>`SELECT run_count FROM scheduled_workflows`;
-    return row!.run_count === 1;
-  }, 15_000);
+  await waitFor(
+    "the row to fire",
+    async () => {
+      const [row] = await db.sql<{ run_count: number }[]>`SELECT run_count FROM scheduled_workflows`;
+      return row!.run_count === 1;
+    },
+    15_000,
+  );
   expect(await queueType(name)).toBe("quorum");
   const connection = await amqp.connect(MQ_URL);
   const { messageCount } = await (await connection.createChannel()).checkQueue(name);
@@ -46,16 +55,30 @@ test("an existing classic queue is used as it is, even when RABBITMQ_QUEUE_TYPE 
   scope.defer(() => db.drop());
   const name = uniqueName("rune_classic");
   const connection = await amqp.connect(MQ_URL);
-  await (await connection.createChannel()).assertQueue(name, { durable: true, arguments: { "x-queue-type": "classic", "x-max-priority": 5 } });
+  await (await connection.createChannel()).assertQueue(name, {
+    durable: true,
+    arguments: { "x-queue-type": "classic", "x-max-priority": 5 },
+  });
   await connection.close();
   await deleteLater(name);
   await insertSchedules(db.sql, [{ dueInMs: -10, intervalSeconds: 3600 }]);
-  const scheduler = startBinary(["run"], { ...db.env, RABBITMQ_HOST: "127.0.0.1", RABBITMQ_QUEUE: name, RABBITMQ_QUEUE_TYPE: "quorum" });
+  const scheduler = startBinary(["run"], {
+    ...db.env,
+    RABBITMQ_HOST: "127.0.0.1",
+    RABBITMQ_QUEUE: name,
+    RABBITMQ_QUEUE_TYPE: "quorum",
+  });
   scope.defer(() => scheduler.stop("SIGKILL"));
-  await waitFor("the row to fire", async () => {
-    const [row] = await db.sql<{ run_count: number; failure_count: number }[]>`SELECT run_count, failure_count FROM scheduled_workflows`;
-    return row!.run_count === 1 && row!.failure_count === 0;
-  }, 15_000);
+  await waitFor(
+    "the row to fire",
+    async () => {
+      const [row] = await db.sql<
+        { run_count: number; failure_count: number }[]
+      >`SELECT run_count, failure_count FROM scheduled_workflows`;
+      return row!.run_count === 1 && row!.failure_count === 0;
+    },
+    15_000,
+  );
   expect(await queueType(name)).toBe("classic");
   expect(scheduler.output()).not.toMatch(/ERROR|PRECONDITION/);
 });

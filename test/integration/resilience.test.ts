@@ -44,7 +44,8 @@ async function expectFiredOnceNoFailure(rig: Rig, count: number, timeoutMs = 15_
 }
 
 async function expectUntouched(rig: Rig) {
-  for (const row of await rig.rows()) expect(row).toMatchObject({ run_count: 0, failure_count: 0, last_error: null, due: true });
+  for (const row of await rig.rows())
+    expect(row).toMatchObject({ run_count: 0, failure_count: 0, last_error: null, due: true });
 }
 
 test("broker connection cut mid-run: not ready at once, rows due during the outage are published once after recovery", async () => {
@@ -58,7 +59,10 @@ test("broker connection cut mid-run: not ready at once, rows due during the outa
   expect(await rig.metric("broker_up")).toBe(0);
   expect(await rig.metric("database_up")).toBe(1);
 
-  await insertSchedules(rig.db.sql, Array.from({ length: 20 }, () => ({ dueInMs: 200, intervalSeconds: 3600 })));
+  await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 20 }, () => ({ dueInMs: 200, intervalSeconds: 3600 })),
+  );
   // Two failed reconnects later the rows are long due, yet nobody touched them.
   await scheduler.waitForLine(/RabbitMQ failed \(attempt 2\)/, 10_000);
   await expectUntouched(rig);
@@ -83,7 +87,10 @@ test("database connection cut mid-run: not ready, rows due during the outage are
   measure("database reset → /readyz 503 (next poll)", Date.now() - cutAt);
   expect(await rig.metric("database_up")).toBe(0);
 
-  await insertSchedules(rig.db.sql, Array.from({ length: 20 }, () => ({ dueInMs: 200, intervalSeconds: 3600 })));
+  await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 20 }, () => ({ dueInMs: 200, intervalSeconds: 3600 })),
+  );
   await scheduler.waitForLine(/PostgreSQL failed \(attempt 2\)/, 10_000);
   await expectUntouched(rig);
   expect(rig.queue.messages).toHaveLength(0);
@@ -102,7 +109,10 @@ test("database connection cut while the claim transaction waits for confirms: no
   const scheduler = await startReady(rig);
   // Slow confirms hold the claim transaction open long enough to cut it.
   rig.mqProxy.delay(1_000);
-  await insertSchedules(rig.db.sql, Array.from({ length: 10 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })));
+  await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 10 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })),
+  );
   await waitFor(
     "the claim transaction to be open",
     async () => {
@@ -132,7 +142,10 @@ test("a stalled broker connection: the confirm timeout gives up, rows stay unrec
   const scheduler = await startReady(rig);
   rig.mqProxy.stall();
   const stalledAt = Date.now();
-  await insertSchedules(rig.db.sql, Array.from({ length: 5 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })));
+  await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 5 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })),
+  );
   await waitFor("not ready", async () => (await rig.readyz()) === 503, 15_000, 100);
   const detectedMs = Date.now() - stalledAt;
   measure("broker stall (publish in flight) → /readyz 503", detectedMs);
@@ -158,7 +171,10 @@ test("a stalled database connection: the statement deadline notices, the schedul
   const scheduler = await startReady(rig);
   rig.pgProxy.stall();
   const stalledAt = Date.now();
-  await insertSchedules(rig.db.sql, Array.from({ length: 5 }, () => ({ dueInMs: 500, intervalSeconds: 3600 })));
+  await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 5 }, () => ({ dueInMs: 500, intervalSeconds: 3600 })),
+  );
   await waitFor("not ready", async () => (await rig.readyz()) === 503, 30_000, 100);
   const detectedMs = Date.now() - stalledAt;
   measure("database stall → /readyz 503", detectedMs);
@@ -177,7 +193,10 @@ test("a stalled database connection: the statement deadline notices, the schedul
 /** AMQP 0-9-1 connection.blocked / connection.unblocked frames (class 10, methods 60/61, channel 0). */
 function connectionFrame(method: 60 | 61, reason = ""): Uint8Array {
   const text = Buffer.from(reason, "utf8");
-  const payload = Buffer.concat([Buffer.from([0, 10, 0, method]), method === 60 ? Buffer.concat([Buffer.from([text.length]), text]) : Buffer.alloc(0)]);
+  const payload = Buffer.concat([
+    Buffer.from([0, 10, 0, method]),
+    method === 60 ? Buffer.concat([Buffer.from([text.length]), text]) : Buffer.alloc(0),
+  ]);
   const header = Buffer.alloc(7);
   header.writeUInt8(1, 0);
   header.writeUInt16BE(0, 1);
@@ -193,7 +212,10 @@ test("broker flow control (connection.blocked): stops claiming, not ready, rows 
   rig.mqProxy.inject(connectionFrame(60, "low on memory"));
   await waitFor("not ready", async () => (await rig.readyz()) === 503, 5_000);
   await scheduler.waitForLine(/blocking publishes/);
-  await insertSchedules(rig.db.sql, Array.from({ length: 5 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })));
+  await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 5 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })),
+  );
   const checks = (await rig.metric("checks_total"))!;
   // Two more polls: the rows are due all along, and nothing claims them.
   await waitFor("two more polls", async () => ((await rig.metric("checks_total")) ?? 0) >= checks + 2, 10_000, 100);
@@ -218,7 +240,10 @@ test("a broker that goes silent while the scheduler is idle: the AMQP heartbeat 
   // HEARTBEAT_SECONDS is 10: two missed checks, 20–30 s.
   expect(detectedMs).toBeGreaterThanOrEqual(19_000);
   expect(detectedMs).toBeLessThan(33_000);
-  await scheduler.waitForLine(/ERROR RabbitMQ connection lost; reconnecting reason="connection error: Heartbeat timeout"/, 2_000);
+  await scheduler.waitForLine(
+    /ERROR RabbitMQ connection lost; reconnecting reason="connection error: Heartbeat timeout"/,
+    2_000,
+  );
   rig.mqProxy.resume();
   await waitFor("ready again", async () => (await rig.readyz()) === 200, 15_000, 100);
   await insertSchedules(rig.db.sql, [{ dueInMs: -100, intervalSeconds: 3600 }]);
@@ -230,7 +255,10 @@ test("SCHEDULER_MAX_RETRIES bounds start-up only: a running scheduler with MAX_R
   const scheduler = await startReady(rig, { SCHEDULER_MAX_RETRIES: "2" });
   rig.mqProxy.refuse();
   rig.mqProxy.reset();
-  await insertSchedules(rig.db.sql, Array.from({ length: 3 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })));
+  await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 3 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })),
+  );
   await scheduler.waitForLine(/ERROR RabbitMQ failed \(attempt 4\); retrying/, 20_000);
   expect(scheduler.proc.exitCode).toBeNull();
   expect(scheduler.output()).not.toMatch(/CRITICAL|giving up/);

@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { createRabbitUser } from "../support/rabbit-user.ts";
 import { testScope } from "../support/scope.ts";
-import { createTestQueue, insertSchedules, waitFor, type TestDatabase } from "../support/services.ts";
+import { type createTestQueue, insertSchedules, type TestDatabase, waitFor } from "../support/services.ts";
 
 const scope = testScope();
 const start = scope.start;
@@ -27,7 +27,10 @@ describe("timing", () => {
     const { db, queue } = await setup();
     await queue.consume();
     const offsets = [500, 900, 1_300, 1_700, 2_100, 2_500, 3_000];
-    await insertSchedules(db.sql, offsets.map((dueInMs) => ({ dueInMs, intervalSeconds: 3600 })));
+    await insertSchedules(
+      db.sql,
+      offsets.map((dueInMs) => ({ dueInMs, intervalSeconds: 3600 })),
+    );
     start({ ...db.env, ...queue.env });
     await waitFor("every slot", () => queue.messages.length === offsets.length, 15_000);
     for (const message of queue.messages) {
@@ -59,7 +62,9 @@ describe("timing", () => {
     start({ ...db.env, ...queue.env });
     const message = await waitFor("the message", () => queue.messages[0]);
     expect(message.body.missed_runs).toBe(9);
-    const [after] = await waitFor("the update", async () => ((await rowsOf(db))[0]!.run_count === 1 ? rowsOf(db) : null));
+    const [after] = await waitFor("the update", async () =>
+      (await rowsOf(db))[0]!.run_count === 1 ? rowsOf(db) : null,
+    );
     expect(after!.next_ms).toBeCloseTo(before!.next_ms + 10 * 6_000, 0);
     expect(after!.next_ms).toBeGreaterThan(Date.now());
     await Bun.sleep(1_000);
@@ -79,7 +84,9 @@ describe("timing", () => {
       return rows.every((r) => r.next_ms > Date.now()) ? rows : null;
     });
     expect(rows[0]).toMatchObject({ run_count: 0, failure_count: 0, is_active: true });
-    expect(rows[0]!.last_error).toMatch(/^skipped by rune-scheduler: slot .* was 30\.\d{3}s late, more than SCHEDULER_MISFIRE_GRACE=5s$/);
+    expect(rows[0]!.last_error).toMatch(
+      /^skipped by rune-scheduler: slot .* was 30\.\d{3}s late, more than SCHEDULER_MISFIRE_GRACE=5s$/,
+    );
     expect(rows[1]).toMatchObject({ run_count: 1, last_error: null });
     await waitFor("the in-grace message", () => queue.messages.length === 1);
     expect(queue.messages[0]!.body.schedule_id).toBe(rows[1]!.id);
@@ -92,7 +99,9 @@ describe("failed fires", () => {
     const { db, queue } = await setup({ arguments: { "x-max-length": 0, "x-overflow": "reject-publish" } });
     await insertSchedules(db.sql, [{ dueInMs: -100, intervalSeconds: 3600 }]);
     start({ ...db.env, ...queue.env });
-    const [row] = await waitFor("the failure", async () => ((await rowsOf(db))[0]!.failure_count === 1 ? rowsOf(db) : null));
+    const [row] = await waitFor("the failure", async () =>
+      (await rowsOf(db))[0]!.failure_count === 1 ? rowsOf(db) : null,
+    );
     expect(row!.last_error).toBe("nacked by the broker (queue full, rejected or broker error)");
     expect(row!.run_count).toBe(1);
     expect(row!.next_ms).toBeGreaterThan(Date.now());
@@ -109,7 +118,11 @@ describe("failed fires", () => {
     await scheduler.waitForLine(/RabbitMQ connection established/);
     const channel = await queue.connection.createChannel();
     await channel.deleteQueue(queue.name);
-    const [row] = await waitFor("the pause", async () => ((await rowsOf(db))[0]!.is_active ? null : rowsOf(db)), 10_000);
+    const [row] = await waitFor(
+      "the pause",
+      async () => ((await rowsOf(db))[0]!.is_active ? null : rowsOf(db)),
+      10_000,
+    );
     expect(row!.failure_count).toBe(2);
     expect(row!.last_error).toStartWith(
       `paused by rune-scheduler after 2 consecutive failed fires; last: returned by the broker as unroutable: 312 NO_ROUTE; declaring queue "${queue.name}" failed: `,

@@ -8,7 +8,14 @@ import amqp, { type ChannelModel } from "amqplib";
 import { startBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
 import { testScope } from "../support/scope.ts";
-import { createTestDatabase, insertSchedules, MQ_URL, uniqueName, waitFor, type TestDatabase } from "../support/services.ts";
+import {
+  createTestDatabase,
+  insertSchedules,
+  MQ_URL,
+  type TestDatabase,
+  uniqueName,
+  waitFor,
+} from "../support/services.ts";
 
 const scope = testScope();
 
@@ -97,7 +104,10 @@ test("RabbitMQ stop_app / start_app: not ready during the outage, rows due meanw
     stoppedAt = Date.now();
     await waitFor("not ready", async () => (await readyz(httpPort)) === 503, 10_000);
     detectedMs = Date.now() - stoppedAt;
-    await insertSchedules(db.sql, Array.from({ length: 10 }, () => ({ dueInMs: 100, intervalSeconds: 3600 })));
+    await insertSchedules(
+      db.sql,
+      Array.from({ length: 10 }, () => ({ dueInMs: 100, intervalSeconds: 3600 })),
+    );
     await scheduler.waitForLine(/RabbitMQ failed \(attempt 2\)/, 15_000);
     for (const row of await rowsOf(db)) expect(row).toEqual({ run_count: 0, failure_count: 0, last_error: null });
   } finally {
@@ -105,7 +115,9 @@ test("RabbitMQ stop_app / start_app: not ready during the outage, rows due meanw
   }
   const backAt = Date.now();
   await waitFor("10 rows recorded", async () => (await rowsOf(db)).every((r) => r.run_count === 1), 40_000, 100);
-  console.log(`[measure] RabbitMQ stop_app → /readyz 503: ${(detectedMs / 1000).toFixed(1)} s; start_app done → rows published: ${((Date.now() - backAt) / 1000).toFixed(1)} s`);
+  console.log(
+    `[measure] RabbitMQ stop_app → /readyz 503: ${(detectedMs / 1000).toFixed(1)} s; start_app done → rows published: ${((Date.now() - backAt) / 1000).toFixed(1)} s`,
+  );
   const ids: string[] = [];
   const consumer = await consume(queue, ids);
   scope.defer(() => consumer.close());
@@ -144,7 +156,10 @@ test("PostgreSQL stopped and started: not ready during the outage, rows due mean
   scope.defer(() => scheduler.stop("SIGKILL"));
   await scheduler.waitForLine(/RabbitMQ connection established/);
   // Due two seconds out: they fall due while the server is down.
-  await insertSchedules(db.sql, Array.from({ length: 10 }, () => ({ dueInMs: 2_000, intervalSeconds: 3600 })));
+  await insertSchedules(
+    db.sql,
+    Array.from({ length: 10 }, () => ({ dueInMs: 2_000, intervalSeconds: 3600 })),
+  );
 
   let detectedMs = 0;
   try {
@@ -160,7 +175,9 @@ test("PostgreSQL stopped and started: not ready during the outage, rows due mean
   const backAt = Date.now();
   await waitFor("10 messages", () => ids.length >= 10, 40_000, 100);
   await waitFor("10 rows recorded", async () => (await rowsOf(db)).every((r) => r.run_count === 1), 10_000, 100);
-  console.log(`[measure] PostgreSQL stop → /readyz 503: ${(detectedMs / 1000).toFixed(1)} s; started → rows published: ${((Date.now() - backAt) / 1000).toFixed(1)} s`);
+  console.log(
+    `[measure] PostgreSQL stop → /readyz 503: ${(detectedMs / 1000).toFixed(1)} s; started → rows published: ${((Date.now() - backAt) / 1000).toFixed(1)} s`,
+  );
   expect(new Set(ids).size).toBe(10);
   expect(ids).toHaveLength(10);
   for (const row of await rowsOf(db)) expect(row).toEqual({ run_count: 1, failure_count: 0, last_error: null });

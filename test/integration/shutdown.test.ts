@@ -6,8 +6,7 @@
 import { expect, test } from "bun:test";
 import { duplicates, type Rig } from "../support/faults.ts";
 import { testScope } from "../support/scope.ts";
-import { bulkInsert } from "../support/services.ts";
-import { insertSchedules, waitFor } from "../support/services.ts";
+import { bulkInsert, insertSchedules, waitFor } from "../support/services.ts";
 
 const scope = testScope();
 
@@ -60,7 +59,10 @@ test("SIGINT while the broker is silent: the batch is given up at SCHEDULER_SHUT
   const scheduler = rig.start({ SCHEDULER_SHUTDOWN_TIMEOUT: "3" });
   await scheduler.waitForLine(/RabbitMQ connection established/);
   rig.mqProxy.stall();
-  await insertSchedules(rig.db.sql, Array.from({ length: 5 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })));
+  await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 5 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })),
+  );
   await waitFor("the claim transaction to wait for confirms", () => claimOpen(rig), 5_000, 20);
   const signalledAt = Date.now();
   scheduler.proc.kill("SIGINT");
@@ -76,7 +78,8 @@ test("SIGINT while the broker is silent: the batch is given up at SCHEDULER_SHUT
   expect(scheduler.output()).not.toContain("Second SIGINT");
   // The process is gone, so PostgreSQL rolls the claim back: nothing recorded, all still due.
   await waitFor("the claim to be rolled back", async () => !(await claimOpen(rig)), 5_000);
-  for (const row of await rig.rows()) expect(row).toMatchObject({ run_count: 0, failure_count: 0, last_error: null, due: true });
+  for (const row of await rig.rows())
+    expect(row).toMatchObject({ run_count: 0, failure_count: 0, last_error: null, due: true });
 }, 30_000);
 
 test("a second SIGTERM at least 0.5 s after the first exits at once", async () => {

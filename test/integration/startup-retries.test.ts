@@ -27,7 +27,11 @@ test("starts with the broker unreachable, backs off 1 s doubling, then becomes r
   await waitFor("the message", () => rig.queue.messages.length === 1, 10_000);
   const recoveredMs = Date.now() - resumedAt;
   await waitFor("ready", async () => (await rig.readyz()) === 200, 5_000);
-  const [row] = await waitFor("the row to advance", async () => ((await rig.rows())[0]!.run_count === 1 ? rig.rows() : null), 5_000);
+  const [row] = await waitFor(
+    "the row to advance",
+    async () => ((await rig.rows())[0]!.run_count === 1 ? rig.rows() : null),
+    5_000,
+  );
   expect(row).toMatchObject({ id, run_count: 1, failure_count: 0, last_error: null, due: false });
 
   // Full jitter over the upper half: attempt n waits between 2^(n-1)/2 and 2^(n-1) seconds.
@@ -53,7 +57,10 @@ test("PostgreSQL never reachable with SCHEDULER_MAX_RETRIES=2: a CRITICAL line n
   expect(code).toBe(1);
   // Two attempts and one back-off of 0.5–1 s.
   expect(elapsed).toBeLessThan(6_000);
-  const critical = scheduler.output().split("\n").filter((line) => line.includes(" CRITICAL "));
+  const critical = scheduler
+    .output()
+    .split("\n")
+    .filter((line) => line.includes(" CRITICAL "));
   expect(critical.length).toBeGreaterThanOrEqual(1);
   expect(critical[0]).toContain("PostgreSQL");
   expect(critical[0]).toContain(`127.0.0.1:${rig.pgProxy.port}`);
@@ -66,7 +73,10 @@ test("RabbitMQ never reachable with SCHEDULER_MAX_RETRIES=2: a CRITICAL line nam
   rig.mqProxy.refuse();
   const scheduler = rig.start({ SCHEDULER_MAX_RETRIES: "2" });
   expect(await scheduler.proc.exited).toBe(1);
-  const critical = scheduler.output().split("\n").filter((line) => line.includes(" CRITICAL "));
+  const critical = scheduler
+    .output()
+    .split("\n")
+    .filter((line) => line.includes(" CRITICAL "));
   expect(critical[0]).toContain("RabbitMQ");
   expect(critical[0]).toContain(`127.0.0.1:${rig.mqProxy.port}`);
   const [row] = await rig.rows();
@@ -104,7 +114,9 @@ test("wrong RabbitMQ credentials are refused for good: exit 1 at the first attem
   await insertSchedules(rig.db.sql, [{ dueInMs: -1_000, intervalSeconds: 60 }]);
   const scheduler = rig.start({ RABBITMQ_PASSWORD: "wrong-password", SCHEDULER_MAX_RETRIES: "0" });
   expect(await scheduler.proc.exited).toBe(1);
-  expect(scheduler.output()).toMatch(/CRITICAL RabbitMQ refused for good at start-up; fix the configuration; giving up .*rejected the credentials/);
+  expect(scheduler.output()).toMatch(
+    /CRITICAL RabbitMQ refused for good at start-up; fix the configuration; giving up .*rejected the credentials/,
+  );
   const [row] = await rig.rows();
   expect(row).toMatchObject({ run_count: 0, failure_count: 0, last_error: null, due: true });
 }, 20_000);

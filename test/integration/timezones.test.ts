@@ -13,11 +13,15 @@ async function fireOnce(columnType: "timestamp" | "timestamptz", hostZone: strin
   await db.sql.unsafe(`ALTER DATABASE ${db.name} SET timezone = '${databaseZone}'`);
   if (columnType === "timestamptz") {
     for (const column of ["next_run_at", "last_run_at", "updated_at"]) {
-      await db.sql.unsafe(`ALTER TABLE scheduled_workflows ALTER COLUMN ${column} TYPE timestamptz USING ${column} AT TIME ZONE 'UTC'`);
+      await db.sql.unsafe(
+        `ALTER TABLE scheduled_workflows ALTER COLUMN ${column} TYPE timestamptz USING ${column} AT TIME ZONE 'UTC'`,
+      );
     }
   }
   await insertSchedules(db.sql, [{ dueInMs: 1_500, intervalSeconds: 3600 }]);
-  const [before] = await db.sql<{ slot_ms: number }[]>`SELECT (extract(epoch FROM next_run_at) * 1000)::float8 AS slot_ms FROM scheduled_workflows`;
+  const [before] = await db.sql<
+    { slot_ms: number }[]
+  >`SELECT (extract(epoch FROM next_run_at) * 1000)::float8 AS slot_ms FROM scheduled_workflows`;
   scope.start({ ...db.env, ...queue.env, TZ: hostZone });
   const message = await waitFor("the message", () => queue.messages[0], 10_000);
   const slotMs = Math.floor(before!.slot_ms);
@@ -35,5 +39,7 @@ async function fireOnce(columnType: "timestamp" | "timestamptz", hostZone: strin
   expect(Math.abs(after!.last_run_ms! - Date.now())).toBeLessThan(10_000);
 }
 
-test("timestamp columns holding UTC, host in UTC−10 and database defaulting to UTC+14", () => fireOnce("timestamp", "Pacific/Honolulu", "Pacific/Kiritimati"));
-test("timestamptz columns, host in UTC+14 and database defaulting to UTC−10", () => fireOnce("timestamptz", "Pacific/Kiritimati", "Pacific/Honolulu"));
+test("timestamp columns holding UTC, host in UTC−10 and database defaulting to UTC+14", () =>
+  fireOnce("timestamp", "Pacific/Honolulu", "Pacific/Kiritimati"));
+test("timestamptz columns, host in UTC+14 and database defaulting to UTC−10", () =>
+  fireOnce("timestamptz", "Pacific/Kiritimati", "Pacific/Honolulu"));

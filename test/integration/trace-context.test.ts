@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { startBinary, type Running } from "../support/binary.ts";
-import { createTestDatabase, createTestQueue, insertSchedules, waitFor, type TestDatabase, type TestQueue } from "../support/services.ts";
+import { type Running, startBinary } from "../support/binary.ts";
+import {
+  createTestDatabase,
+  createTestQueue,
+  insertSchedules,
+  type TestDatabase,
+  type TestQueue,
+  waitFor,
+} from "../support/services.ts";
 
 const TRACEPARENT = /^00-(?!0{32})([0-9a-f]{32})-(?!0{16})([0-9a-f]{16})-01$/;
 
@@ -26,7 +33,9 @@ test("each consumed message carries a valid W3C traceparent header, a different 
     { dueInMs: -1_000, intervalSeconds: 3600, name: "trace-b" },
   ]);
   scheduler = startBinary(["run"], { ...db.env, ...queue.env, SCHEDULER_POLL_INTERVAL: "1" });
-  const messages = await waitFor("two messages", () => (queue.messages.length >= 2 ? queue.messages.slice(0, 2) : null));
+  const messages = await waitFor("two messages", () =>
+    queue.messages.length >= 2 ? queue.messages.slice(0, 2) : null,
+  );
 
   const parents = messages.map((message) => String(message.raw.properties.headers?.traceparent));
   for (const parent of parents) expect(parent).toMatch(TRACEPARENT);

@@ -20,7 +20,11 @@ export interface Finished {
   stderr: string;
 }
 
-export async function runBinary(args: string[], env: Record<string, string>, options: { cwd?: string; timeoutMs?: number } = {}): Promise<Finished> {
+export async function runBinary(
+  args: string[],
+  env: Record<string, string>,
+  options: { cwd?: string; timeoutMs?: number } = {},
+): Promise<Finished> {
   const proc = Bun.spawn([requireBinary(), ...args], {
     env: baseEnv(env),
     cwd: options.cwd ?? "/tmp",
@@ -28,7 +32,11 @@ export async function runBinary(args: string[], env: Record<string, string>, opt
     stderr: "pipe",
     timeout: options.timeoutMs ?? 30_000,
   });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { code, stdout, stderr };
 }
 
@@ -66,7 +74,9 @@ export function startBinary(args: string[], env: Record<string, string>, options
     async waitForLine(pattern, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const line = output().split("\n").find((candidate) => pattern.test(candidate));
+        const line = output()
+          .split("\n")
+          .find((candidate) => pattern.test(candidate));
         if (line) return line;
         if (proc.exitCode !== null || Date.now() > deadline) {
           throw new Error(`no line matching ${pattern} (exit ${proc.exitCode}); output so far:\n${output()}`);

@@ -3,15 +3,15 @@
  * src/scheduler.ts: no services. Every fake counts its calls and keeps a trace, so tests wait on
  * conditions ("three claims", "attempt 2 logged") instead of sleeping.
  */
-import { createClock, type Clock } from "../../src/clock.ts";
+import { type Clock, createClock } from "../../src/clock.ts";
 import { createLogger, type LogSink } from "../../src/log.ts";
 import type { ClaimedRow, OutgoingMessage } from "../../src/message.ts";
 import { createMetrics, type Metrics } from "../../src/metrics.ts";
 import type { PublishOutcome, RowUpdate } from "../../src/plan.ts";
 import type { EngineStore, Publisher } from "../../src/ports.ts";
 import { createReporter } from "../../src/reporter.ts";
-import { startEngine, type Engine, type EngineDeps, type EngineOptions } from "../../src/scheduler.ts";
-import { MESSAGE_OVERHEAD_BYTES, type ClaimRequest } from "../../src/store.ts";
+import { type Engine, type EngineDeps, type EngineOptions, startEngine } from "../../src/scheduler.ts";
+import { type ClaimRequest, MESSAGE_OVERHEAD_BYTES } from "../../src/store.ts";
 import type { InvalidRow } from "../../src/store-invalid.ts";
 
 export interface FakeRow {
@@ -26,7 +26,13 @@ export interface FakeRow {
 }
 
 export const row = (id: number, slotMs: number, intervalSeconds = 3600): FakeRow => ({
-  id, slotMs, intervalSeconds, runCount: 0, failureCount: 0, active: true, lastError: null,
+  id,
+  slotMs,
+  intervalSeconds,
+  runCount: 0,
+  failureCount: 0,
+  active: true,
+  lastError: null,
 });
 
 /** One store call, in call order: `handed` is how many rows had been handed to `fire` by then. */
@@ -73,9 +79,15 @@ export function fakeStore(rows: FakeRow[], dbNow: () => number) {
       if (failNext) throw failNext;
       const now = dbNow();
       const valid = rows
-        .filter((r) => r.active && Number.isFinite(r.slotMs) && !skipIds.includes(r.id) && r.slotMs <= now + lookAheadMs)
+        .filter(
+          (r) => r.active && Number.isFinite(r.slotMs) && !skipIds.includes(r.id) && r.slotMs <= now + lookAheadMs,
+        )
         .sort((a, b) => a.slotMs - b.slotMs);
-      return { dbNowMs: now, nextSlotMs: valid[0]?.slotMs ?? null, dueCount: valid.filter((r) => r.slotMs <= now).length };
+      return {
+        dbNowMs: now,
+        nextSlotMs: valid[0]?.slotMs ?? null,
+        dueCount: valid.filter((r) => r.slotMs <= now).length,
+      };
     },
     async claimBatch(request, fire) {
       calls.claims += 1;
@@ -99,7 +111,12 @@ export function fakeStore(rows: FakeRow[], dbNow: () => number) {
       });
       for (const r of taken) locked.add(r.id);
       handed.push(...taken.map((r) => r.id));
-      const claimed: ClaimedRow[] = taken.map((r) => ({ ...r, workflowId: 1, workflowName: "wf", workflowData: r.workflowData ?? "{}" }));
+      const claimed: ClaimedRow[] = taken.map((r) => ({
+        ...r,
+        workflowId: 1,
+        workflowName: "wf",
+        workflowData: r.workflowData ?? "{}",
+      }));
       let updates: RowUpdate[];
       try {
         updates = await fire(claimed, now);
@@ -112,7 +129,8 @@ export function fakeStore(rows: FakeRow[], dbNow: () => number) {
         target.slotMs = update.nextMs;
         target.lastError = update.error;
         if (update.outcome !== "skipped") target.runCount += 1;
-        target.failureCount = update.outcome === "ok" ? 0 : update.outcome === "failed" ? target.failureCount + 1 : target.failureCount;
+        target.failureCount =
+          update.outcome === "ok" ? 0 : update.outcome === "failed" ? target.failureCount + 1 : target.failureCount;
         if (update.pause) target.active = false;
       }
       return { claimed: taken.length, locked: due.length, rejected: [] };
@@ -175,8 +193,13 @@ export const matching = (lines: readonly string[], pattern: RegExp) => lines.fil
 export const lineTime = (line: string) => Date.parse(line.slice(0, line.indexOf(" ")));
 
 export const OPTIONS: EngineOptions = {
-  pollIntervalMs: 200, lookAheadMs: 1_000, batchSize: 10, pauseAfterFailures: 0, maxRetries: 0,
-  misfireGraceMs: 0, maxMessageBytes: 1 << 20,
+  pollIntervalMs: 200,
+  lookAheadMs: 1_000,
+  batchSize: 10,
+  pauseAfterFailures: 0,
+  maxRetries: 0,
+  misfireGraceMs: 0,
+  maxMessageBytes: 1 << 20,
 };
 
 /** A connection error as postgres.js or amqplib reports one (a lost link, not a refusal). */
@@ -204,7 +227,11 @@ export interface Harness {
  */
 export function launch(
   parts: Omit<Partial<EngineDeps>, "options"> & {
-    metrics?: Metrics; store: EngineStore; publisher?: Publisher & { connected: boolean }; options?: Partial<EngineOptions> },
+    metrics?: Metrics;
+    store: EngineStore;
+    publisher?: Publisher & { connected: boolean };
+    options?: Partial<EngineOptions>;
+  },
   running: Engine[],
 ): Harness {
   const { log, lines } = memoryLog();

@@ -2,9 +2,9 @@
  * A scheduler wired through fault proxies: its own database, queue, PostgreSQL and RabbitMQ
  * proxies and HTTP port, plus the probes the resilience tests assert on (rows, readiness).
  */
-import { startBinary, type Running } from "./binary.ts";
+import { type Running, startBinary } from "./binary.ts";
 import { freePort } from "./ports.ts";
-import { startProxy, type FaultProxy } from "./proxy.ts";
+import { type FaultProxy, startProxy } from "./proxy.ts";
 import { createTestDatabase, createTestQueue, PG, type TestDatabase, type TestQueue } from "./services.ts";
 
 export interface Rig {

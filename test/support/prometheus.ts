@@ -118,36 +118,54 @@ export function parseExposition(text: string): Exposition {
         if (!(TYPES as readonly string[]).includes(rest.trim())) problem(`unknown type "${rest}" for ${name}`);
         family.type = rest.trim() as MetricType;
         if (family.type === "counter" && !name.endsWith("_total")) problem(`counter ${name} does not end in _total`);
-        if (family.type !== "counter" && name.endsWith("_total")) problem(`${family.type} ${name} ends in _total, which is for counters`);
+        if (family.type !== "counter" && name.endsWith("_total"))
+          problem(`${family.type} ${name} ends in _total, which is for counters`);
       }
       return;
     }
     if (raw.startsWith("#")) return; // a plain comment
     const name = /^[^\s{]+/.exec(raw)?.[0] ?? "";
-    if (!METRIC_NAME.test(name)) return void problem(`invalid metric name "${name}"`);
+    if (!METRIC_NAME.test(name)) {
+      problem(`invalid metric name "${name}"`);
+      return;
+    }
     let rest = raw.slice(name.length);
     let labels: Record<string, string> = {};
     if (rest.startsWith("{")) {
       const parsed = parseLabels(rest, 0);
-      if (typeof parsed === "string") return void problem(parsed);
+      if (typeof parsed === "string") {
+        problem(parsed);
+        return;
+      }
       labels = parsed.labels;
       rest = rest.slice(parsed.end);
     }
     const parts = rest.trim().split(/\s+/);
-    if (!rest.startsWith(" ") || parts.length < 1 || parts.length > 2) return void problem(`expected "name{labels} value [timestamp]"`);
+    if (!rest.startsWith(" ") || parts.length < 1 || parts.length > 2) {
+      problem(`expected "name{labels} value [timestamp]"`);
+      return;
+    }
     const value = parseFloatValue(parts[0]!);
     if (value === null) problem(`value "${parts[0]}" of ${name} is not a float`);
-    if (parts[1] !== undefined && !/^-?\d+$/.test(parts[1])) problem(`timestamp "${parts[1]}" of ${name} is not an integer`);
+    if (parts[1] !== undefined && !/^-?\d+$/.test(parts[1]))
+      problem(`timestamp "${parts[1]}" of ${name} is not an integer`);
     const family = familyOf(name, families);
-    if (!family) return void problem(`sample ${name} has no # HELP and # TYPE before it`);
+    if (!family) {
+      problem(`sample ${name} has no # HELP and # TYPE before it`);
+      return;
+    }
     if (family.help === null) problem(`sample ${name} has no # HELP before it`);
     if (family.type === null) problem(`sample ${name} has no # TYPE before it`);
     if (current !== family && family.samples.length > 0) problem(`samples of ${family.name} are not together`);
     current = family;
-    const series = `${name}{${Object.keys(labels).sort().map((k) => `${k}=${JSON.stringify(labels[k])}`).join(",")}}`;
+    const series = `${name}{${Object.keys(labels)
+      .sort()
+      .map((k) => `${k}=${JSON.stringify(labels[k])}`)
+      .join(",")}}`;
     if (seen.has(series)) problem(`duplicate series ${series}`);
     seen.add(series);
-    if (family.type === "counter" && value !== null && !(value >= 0)) problem(`counter ${name} is ${parts[0]}, must be ≥ 0`);
+    if (family.type === "counter" && value !== null && !(value >= 0))
+      problem(`counter ${name} is ${parts[0]}, must be ≥ 0`);
     family.samples.push({ name, labels, value: value ?? NaN, line: n });
   });
   for (const family of families.values()) {
@@ -168,7 +186,8 @@ function histogramProblems(family: Family): string[] {
     groups.set(key, group);
     if (sample.name === `${family.name}_bucket`) {
       const bound = le === undefined ? null : parseFloatValue(le);
-      if (bound === null || Number.isNaN(bound)) problems.push(`line ${sample.line}: bucket of ${family.name} has le="${le ?? ""}"`);
+      if (bound === null || Number.isNaN(bound))
+        problems.push(`line ${sample.line}: bucket of ${family.name} has le="${le ?? ""}"`);
       else group.buckets.push([bound, sample.value]);
     } else if (sample.name === `${family.name}_sum`) group.sum = sample.value;
     else if (sample.name === `${family.name}_count`) group.count = sample.value;
@@ -179,25 +198,35 @@ function histogramProblems(family: Family): string[] {
     for (let i = 1; i < group.buckets.length; i++) {
       const [previousBound, previous] = group.buckets[i - 1]!;
       const [bound, count] = group.buckets[i]!;
-      if (!(bound > previousBound)) problems.push(`${where}: le="${bound}" does not follow le="${previousBound}" in increasing order`);
-      if (!(count >= previous)) problems.push(`${where}: bucket le="${bound}" (${count}) is below le="${previousBound}" (${previous}): not cumulative`);
+      if (!(bound > previousBound))
+        problems.push(`${where}: le="${bound}" does not follow le="${previousBound}" in increasing order`);
+      if (!(count >= previous))
+        problems.push(
+          `${where}: bucket le="${bound}" (${count}) is below le="${previousBound}" (${previous}): not cumulative`,
+        );
     }
     const inf = group.buckets.find(([bound]) => bound === Infinity);
     if (!inf) problems.push(`${where}: no le="+Inf" bucket`);
     if (group.count === undefined) problems.push(`${where}: no _count`);
     if (group.sum === undefined) problems.push(`${where}: no _sum`);
-    if (inf && group.count !== undefined && inf[1] !== group.count) problems.push(`${where}: +Inf bucket (${inf[1]}) differs from _count (${group.count})`);
+    if (inf && group.count !== undefined && inf[1] !== group.count)
+      problems.push(`${where}: +Inf bucket (${inf[1]}) differs from _count (${group.count})`);
   }
   return problems;
 }
 
 /** The value of the one sample named `name` with exactly these labels (default: none). */
-export function sampleValue(exposition: Exposition, name: string, labels: Record<string, string> = {}): number | undefined {
+export function sampleValue(
+  exposition: Exposition,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   for (const family of exposition.families.values()) {
     for (const sample of family.samples) {
       if (sample.name !== name) continue;
       const keys = Object.keys(sample.labels);
-      if (keys.length === Object.keys(labels).length && keys.every((k) => sample.labels[k] === labels[k])) return sample.value;
+      if (keys.length === Object.keys(labels).length && keys.every((k) => sample.labels[k] === labels[k]))
+        return sample.value;
     }
   }
   return undefined;

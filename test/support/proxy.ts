@@ -78,13 +78,16 @@ export async function startProxy(target: ProxyTarget): Promise<FaultProxy> {
     const drainSoon = () => {
       const head = queued[0];
       if (!head) return;
-      setTimeout(() => {
-        while (queued.length > 0 && queued[0]!.due <= Date.now() + 1) {
-          const { chunk } = queued.shift()!;
-          if (!to.destroyed) to.write(chunk);
-        }
-        drainSoon();
-      }, Math.max(0, head.due - Date.now()));
+      setTimeout(
+        () => {
+          while (queued.length > 0 && queued[0]!.due <= Date.now() + 1) {
+            const { chunk } = queued.shift()!;
+            if (!to.destroyed) to.write(chunk);
+          }
+          drainSoon();
+        },
+        Math.max(0, head.due - Date.now()),
+      );
     };
   };
 

@@ -13,7 +13,11 @@ export interface RabbitUser {
 }
 
 /** `configure`, `write`, `read` are RabbitMQ permission regexes ("^$" allows nothing, ".*" everything). */
-export async function createRabbitUser(permissions: { configure: string; write: string; read: string }): Promise<RabbitUser> {
+export async function createRabbitUser(permissions: {
+  configure: string;
+  write: string;
+  read: string;
+}): Promise<RabbitUser> {
   const name = uniqueName("rune_user");
   const password = "test-password";
   await $`rabbitmqctl -q add_user ${name} ${password}`.quiet();

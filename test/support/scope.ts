@@ -4,7 +4,7 @@
  * in reverse order of registration.
  */
 import { afterEach } from "bun:test";
-import { startBinary, type Running } from "./binary.ts";
+import { type Running, startBinary } from "./binary.ts";
 import { createRig, type Rig } from "./faults.ts";
 import { createTestDatabase, createTestQueue, type TestDatabase, type TestQueue } from "./services.ts";
 
@@ -37,7 +37,9 @@ export function testScope(options: ScopeOptions = {}) {
   };
   return {
     defer,
-    async setup(setupOptions: { queue?: Parameters<typeof createTestQueue>[0]; consume?: boolean } = {}): Promise<{ db: TestDatabase; queue: TestQueue }> {
+    async setup(
+      setupOptions: { queue?: Parameters<typeof createTestQueue>[0]; consume?: boolean } = {},
+    ): Promise<{ db: TestDatabase; queue: TestQueue }> {
       const db = await createTestDatabase();
       defer(() => db.drop());
       const queue = await createTestQueue(setupOptions.queue);

@@ -2,9 +2,10 @@
  * Real PostgreSQL and RabbitMQ for tests: every test file gets its own database and queue,
  * named uniquely, so files never see each other's rows or messages.
  */
+
+import { readFileSync } from "node:fs";
 import amqp, { type ChannelModel, type ConsumeMessage } from "amqplib";
 import postgres from "postgres";
-import { readFileSync } from "node:fs";
 
 export const PG = { host: "127.0.0.1", port: 5432, user: "postgres" } as const;
 export const MQ_URL = "amqp://guest:guest@127.0.0.1:5672";
@@ -61,7 +62,9 @@ export interface TestQueue {
   drop(): Promise<void>;
 }
 
-export async function createTestQueue(options: { declare?: boolean; arguments?: Record<string, unknown> } = {}): Promise<TestQueue> {
+export async function createTestQueue(
+  options: { declare?: boolean; arguments?: Record<string, unknown> } = {},
+): Promise<TestQueue> {
   const name = uniqueName("rune_q");
   const connection = await amqp.connect(MQ_URL);
   const channel = await connection.createChannel();
@@ -92,7 +95,12 @@ export async function createTestQueue(options: { declare?: boolean; arguments?: 
 }
 
 /** Polls `condition` until it holds or the deadline passes (then fails with `what`). */
-export async function waitFor<T>(what: string, condition: () => T | Promise<T>, timeoutMs = 15_000, everyMs = 25): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  what: string,
+  condition: () => T | Promise<T>,
+  timeoutMs = 15_000,
+  everyMs = 25,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -102,7 +110,8 @@ export async function waitFor<T>(what: string, condition: () => T | Promise<T>, 
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ""}`);
     await Bun.sleep(everyMs);
   }
 }
@@ -126,8 +135,15 @@ export async function insertSchedules(
 }
 
 /** `count` schedules of one workflow due at `firstDueSql` (an SQL expression in database time). */
-export async function bulkInsert(db: TestDatabase, count: number, intervalSeconds: number, firstDueSql: string): Promise<void> {
-  const [workflow] = await db.sql<{ id: number }[]>`INSERT INTO workflows (name, workflow_data) VALUES ('bulk', '{"k": 1}') RETURNING id`;
+export async function bulkInsert(
+  db: TestDatabase,
+  count: number,
+  intervalSeconds: number,
+  firstDueSql: string,
+): Promise<void> {
+  const [workflow] = await db.sql<
+    { id: number }[]
+  >`INSERT INTO workflows (name, workflow_data) VALUES ('bulk', '{"k": 1}') RETURNING id`;
   await db.sql.unsafe(
     `INSERT INTO scheduled_workflows (workflow_id, next_run_at, interval_seconds)
      SELECT $1, ${firstDueSql}, $2 FROM generate_series(1, $3)`,

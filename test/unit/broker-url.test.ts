@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { brokerUrlProblem, HEARTBEAT_SECONDS } from "../../src/amqp-url.ts";
-import { queueRecovery } from "../../src/broker-link.ts";
 import { brokerUrl } from "../../src/broker.ts";
+import { queueRecovery } from "../../src/broker-link.ts";
 import { ConfigError } from "../../src/config.ts";
 
 describe("brokerUrl", () => {
@@ -44,7 +44,9 @@ describe("brokerUrl", () => {
 
 describe("queueRecovery (a batch returned NO_ROUTE)", () => {
   test("declares the queue when it was not declared lately", () => {
-    expect(queueRecovery({ publishedAtMs: 1_000, declaredAtMs: Number.NEGATIVE_INFINITY, nowMs: 1_010 })).toBe("declare");
+    expect(queueRecovery({ publishedAtMs: 1_000, declaredAtMs: Number.NEGATIVE_INFINITY, nowMs: 1_010 })).toBe(
+      "declare",
+    );
     expect(queueRecovery({ publishedAtMs: 20_000, declaredAtMs: 1_000, nowMs: 20_010 })).toBe("declare");
   });
   test("retries without declaring again a batch published before the last declaration (another lane's)", () => {

@@ -20,10 +20,16 @@ describe("nearest", () => {
 });
 
 describe("checkTokens", () => {
-  const check = (...tokens: string[]) => checkTokens("cmd", tokens, ARGS, (flag) => (flag === "http-port" ? ["run"] : []));
+  const check = (...tokens: string[]) =>
+    checkTokens("cmd", tokens, ARGS, (flag) => (flag === "http-port" ? ["run"] : []));
   test("accepts known flags in every spelling, one positional, and anything after --", () => {
-    expect(check("7", "--json", "--poll-interval", "5", "--poll-interval=6", "--no-json", "--json=false", "--reason", "-1")).toEqual({ kind: "run" });
-    expect(check("7", "--", "--json")).toEqual({ kind: "error", message: 'cmd takes 1 argument (ID), got "--json" too' });
+    expect(
+      check("7", "--json", "--poll-interval", "5", "--poll-interval=6", "--no-json", "--json=false", "--reason", "-1"),
+    ).toEqual({ kind: "run" });
+    expect(check("7", "--", "--json")).toEqual({
+      kind: "error",
+      message: 'cmd takes 1 argument (ID), got "--json" too',
+    });
   });
   test("help and version win over a run, but not over an unknown flag", () => {
     expect(check("--poll-interval", "5", "-h")).toEqual({ kind: "help" });
@@ -31,10 +37,22 @@ describe("checkTokens", () => {
     expect(check("--help", "--nope").kind).toBe("error");
   });
   test("names what is wrong", () => {
-    expect(check("7", "--jsn")).toEqual({ kind: "error", message: "unknown option --jsn for cmd; did you mean --json?" });
-    expect(check("7", "--http-port", "1")).toEqual({ kind: "error", message: "unknown option --http-port for cmd: it is an option of run" });
-    expect(check("7", "--poll-interval")).toEqual({ kind: "error", message: "--poll-interval needs a value (--poll-interval <seconds> or --poll-interval=<seconds>)" });
-    expect(check("7", "--reason", "--json")).toEqual({ kind: "error", message: "--reason needs a value (--reason <value> or --reason=<value>)" });
+    expect(check("7", "--jsn")).toEqual({
+      kind: "error",
+      message: "unknown option --jsn for cmd; did you mean --json?",
+    });
+    expect(check("7", "--http-port", "1")).toEqual({
+      kind: "error",
+      message: "unknown option --http-port for cmd: it is an option of run",
+    });
+    expect(check("7", "--poll-interval")).toEqual({
+      kind: "error",
+      message: "--poll-interval needs a value (--poll-interval <seconds> or --poll-interval=<seconds>)",
+    });
+    expect(check("7", "--reason", "--json")).toEqual({
+      kind: "error",
+      message: "--reason needs a value (--reason <value> or --reason=<value>)",
+    });
     expect(check("7", "--json=1")).toEqual({ kind: "error", message: '--json takes no value (got "1")' });
     expect(check()).toEqual({ kind: "error", message: "cmd needs ID" });
   });

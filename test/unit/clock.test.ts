@@ -34,7 +34,9 @@ test("database errors become one actionable line naming the place", () => {
   expect(explainDatabaseError({ code: "ECONNREFUSED" }, place, 10_000)).toBe(
     "PostgreSQL refused the connection at db.internal:5433; is it running and listening there? check POSTGRES_HOST/POSTGRES_PORT",
   );
-  expect(explainDatabaseError({ code: "28P01" }, place, 10_000)).toContain('rejected the password for user "rune" at db.internal:5433');
+  expect(explainDatabaseError({ code: "28P01" }, place, 10_000)).toContain(
+    'rejected the password for user "rune" at db.internal:5433',
+  );
   expect(explainDatabaseError({ code: "3D000" }, place, 10_000)).toContain('database "rune" does not exist');
   expect(explainDatabaseError({ code: "ENOTFOUND" }, place, 10_000)).toContain('host "db.internal" cannot be resolved');
   expect(explainDatabaseError({ code: "CONNECT_TIMEOUT" }, place, 10_000)).toContain("did not answer within 10s");
@@ -42,7 +44,17 @@ test("database errors become one actionable line naming the place", () => {
 
 test("broker errors become one actionable line", () => {
   const place = { where: "amqp://u:***@mq:5672/vh", vhost: "vh" };
-  expect(explainBrokerError(new Error("Handshake terminated by server: 403 (ACCESS-REFUSED)"), place, 10_000)).toContain("rejected the credentials");
-  expect(explainBrokerError(new Error("Handshake terminated by server: 530 (NOT-ALLOWED) with message \"NOT_ALLOWED - vhost vh not found\""), place, 10_000)).toContain('refused vhost "vh"');
-  expect(explainBrokerError({ code: "ECONNREFUSED", message: "x" }, place, 10_000)).toContain("refused the connection at amqp://u:***@mq:5672/vh");
+  expect(
+    explainBrokerError(new Error("Handshake terminated by server: 403 (ACCESS-REFUSED)"), place, 10_000),
+  ).toContain("rejected the credentials");
+  expect(
+    explainBrokerError(
+      new Error('Handshake terminated by server: 530 (NOT-ALLOWED) with message "NOT_ALLOWED - vhost vh not found"'),
+      place,
+      10_000,
+    ),
+  ).toContain('refused vhost "vh"');
+  expect(explainBrokerError({ code: "ECONNREFUSED", message: "x" }, place, 10_000)).toContain(
+    "refused the connection at amqp://u:***@mq:5672/vh",
+  );
 });

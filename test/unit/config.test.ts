@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ConfigError, loadConfig, type ConfigSources } from "../../src/config.ts";
+import { ConfigError, type ConfigSources, loadConfig } from "../../src/config.ts";
 
 const KEY = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
 const load = (env: Record<string, string>, extra: Partial<ConfigSources> = {}) => loadConfig({ env, ...extra });
@@ -17,12 +17,35 @@ function errorOf(env: Record<string, string>, extra: Partial<ConfigSources> = {}
 describe("defaults", () => {
   test("match SPEC §3", () => {
     const config = load({});
-    expect(config.db).toMatchObject({ host: "db", port: 5432, database: "rune", user: "postgres", password: "postgres" });
-    expect(config.mq).toMatchObject({ url: "amqp://guest:guest@rabbitmq:5672", vhost: "/", queue: "workflow_queue", queueType: "classic" });
+    expect(config.db).toMatchObject({
+      host: "db",
+      port: 5432,
+      database: "rune",
+      user: "postgres",
+      password: "postgres",
+    });
+    expect(config.mq).toMatchObject({
+      url: "amqp://guest:guest@rabbitmq:5672",
+      vhost: "/",
+      queue: "workflow_queue",
+      queueType: "classic",
+    });
     expect(config).toMatchObject({
-      pollIntervalMs: 30_000, lookAheadMs: 60_000, batchSize: 500, maxMessageBytes: 16_777_216, misfireGraceMs: 0,
-      pauseAfterFailures: 0, maxRetries: 5, healthcheckIntervalMs: 300_000, httpHost: "127.0.0.1", httpPort: 8080,
-      shutdownTimeoutMs: 10_000, logLevel: "INFO", logFormat: "text", encryptionKey: null, notifyChannel: null,
+      pollIntervalMs: 30_000,
+      lookAheadMs: 60_000,
+      batchSize: 500,
+      maxMessageBytes: 16_777_216,
+      misfireGraceMs: 0,
+      pauseAfterFailures: 0,
+      maxRetries: 5,
+      healthcheckIntervalMs: 300_000,
+      httpHost: "127.0.0.1",
+      httpPort: 8080,
+      shutdownTimeoutMs: 10_000,
+      logLevel: "INFO",
+      logFormat: "text",
+      encryptionKey: null,
+      notifyChannel: null,
     });
     expect(Object.isFrozen(config)).toBe(true);
     // Public defaults are not secrets: scrubbing "postgres" would mangle every log line.
@@ -42,7 +65,13 @@ describe("sources", () => {
 
   test("DATABASE_URL overrides the five parts, percent-decoded", () => {
     const config = load({ POSTGRES_HOST: "ignored", DATABASE_URL: "postgresql://u%40x:p%2Fw@pg.example:6543/my%20db" });
-    expect(config.db).toMatchObject({ host: "pg.example", port: 6543, database: "my db", user: "u@x", password: "p/w" });
+    expect(config.db).toMatchObject({
+      host: "pg.example",
+      port: 6543,
+      database: "my db",
+      user: "u@x",
+      password: "p/w",
+    });
     expect(config.db.where).toBe("u@x@pg.example:6543/my db");
     expect(config.secrets).toContain("postgresql://u%40x:p%2Fw@pg.example:6543/my%20db");
   });
@@ -62,7 +91,12 @@ describe("sources", () => {
   });
 
   test("parts build an AMQP URL with encoded credentials", () => {
-    const config = load({ RABBITMQ_USER: "a b", RABBITMQ_PASSWORD: "p@ss:w/rd", RABBITMQ_HOST: "h", RABBITMQ_PORT: "1234" });
+    const config = load({
+      RABBITMQ_USER: "a b",
+      RABBITMQ_PASSWORD: "p@ss:w/rd",
+      RABBITMQ_HOST: "h",
+      RABBITMQ_PORT: "1234",
+    });
     expect(config.mq.url).toBe("amqp://a%20b:p%40ss%3Aw%2Frd@h:1234");
     expect(config.secrets).toContain("p@ss:w/rd");
   });
@@ -81,28 +115,64 @@ describe("sources", () => {
   test("LOG_LEVEL accepts any case and WARN", () => {
     expect(load({ LOG_LEVEL: "warn" }).logLevel).toBe("WARNING");
     expect(load({ LOG_LEVEL: "Debug" }).logLevel).toBe("DEBUG");
-    expect(load({ LOG_LEVEL: "critical", LOG_FORMAT: "JSON" })).toMatchObject({ logLevel: "CRITICAL", logFormat: "json" });
+    expect(load({ LOG_LEVEL: "critical", LOG_FORMAT: "JSON" })).toMatchObject({
+      logLevel: "CRITICAL",
+      logFormat: "json",
+    });
   });
 });
 
 describe("bad values stop with one line naming the variable, the value and what was expected", () => {
   const cases: [Record<string, string>, string][] = [
-    [{ SCHEDULER_POLL_INTERVAL: "abc" }, 'SCHEDULER_POLL_INTERVAL="abc" is invalid: expected a number of seconds from 0.001 to 2147483.647'],
-    [{ SCHEDULER_POLL_INTERVAL: "0" }, 'SCHEDULER_POLL_INTERVAL="0" is invalid: expected a number of seconds from 0.001 to 2147483.647'],
-    [{ SCHEDULER_POLL_INTERVAL: "-3" }, 'SCHEDULER_POLL_INTERVAL="-3" is invalid: expected a number of seconds from 0.001 to 2147483.647'],
+    [
+      { SCHEDULER_POLL_INTERVAL: "abc" },
+      'SCHEDULER_POLL_INTERVAL="abc" is invalid: expected a number of seconds from 0.001 to 2147483.647',
+    ],
+    [
+      { SCHEDULER_POLL_INTERVAL: "0" },
+      'SCHEDULER_POLL_INTERVAL="0" is invalid: expected a number of seconds from 0.001 to 2147483.647',
+    ],
+    [
+      { SCHEDULER_POLL_INTERVAL: "-3" },
+      'SCHEDULER_POLL_INTERVAL="-3" is invalid: expected a number of seconds from 0.001 to 2147483.647',
+    ],
     [{ SCHEDULER_BATCH_SIZE: "1.5" }, 'SCHEDULER_BATCH_SIZE="1.5" is invalid: expected a whole number from 1 to 10000'],
     [{ SCHEDULER_BATCH_SIZE: "" }, 'SCHEDULER_BATCH_SIZE="" is invalid: expected a whole number from 1 to 10000'],
-    [{ SCHEDULER_MAX_RETRIES: "-1" }, 'SCHEDULER_MAX_RETRIES="-1" is invalid: expected a whole number from 0 to 2147483647'],
-    [{ SCHEDULER_MISFIRE_GRACE: "soon" }, 'SCHEDULER_MISFIRE_GRACE="soon" is invalid: expected 0 or a number of seconds from 0.001 to 2147483.647'],
-    [{ SCHEDULER_HTTP_PORT: "70000" }, 'SCHEDULER_HTTP_PORT="70000" is invalid: expected a whole number from 0 to 65535'],
+    [
+      { SCHEDULER_MAX_RETRIES: "-1" },
+      'SCHEDULER_MAX_RETRIES="-1" is invalid: expected a whole number from 0 to 2147483647',
+    ],
+    [
+      { SCHEDULER_MISFIRE_GRACE: "soon" },
+      'SCHEDULER_MISFIRE_GRACE="soon" is invalid: expected 0 or a number of seconds from 0.001 to 2147483.647',
+    ],
+    [
+      { SCHEDULER_HTTP_PORT: "70000" },
+      'SCHEDULER_HTTP_PORT="70000" is invalid: expected a whole number from 0 to 65535',
+    ],
     [{ POSTGRES_PORT: "x" }, 'POSTGRES_PORT="x" is invalid: expected a TCP port from 1 to 65535'],
-    [{ LOG_LEVEL: "verbose" }, 'LOG_LEVEL="verbose" is invalid: expected one of DEBUG, INFO, WARNING, WARN, ERROR, CRITICAL'],
+    [
+      { LOG_LEVEL: "verbose" },
+      'LOG_LEVEL="verbose" is invalid: expected one of DEBUG, INFO, WARNING, WARN, ERROR, CRITICAL',
+    ],
     [{ LOG_FORMAT: "xml" }, 'LOG_FORMAT="xml" is invalid: expected text or json'],
     [{ RABBITMQ_QUEUE_TYPE: "stream" }, 'RABBITMQ_QUEUE_TYPE="stream" is invalid: expected classic or quorum'],
-    [{ SCHEDULER_NOTIFY_CHANNEL: "bad-name" }, 'SCHEDULER_NOTIFY_CHANNEL="bad-name" is invalid: expected a PostgreSQL identifier (letters, digits, _ and $; at most 63)'],
-    [{ DATABASE_URL: "mysql://u:hunter22@h/db" }, 'DATABASE_URL="mysql://u:***@h/db" is invalid: expected postgres://user:password@host:port/database'],
-    [{ RABBITMQ_URL: "http://u:hunter22@h" }, 'RABBITMQ_URL="http://u:***@h" is invalid: expected amqp://user:password@host:port/vhost (or amqps://), comma-separated for several nodes'],
-    [{ ENCRYPTION_KEY: "not-a-key-hunter22" }, "ENCRYPTION_KEY=(hidden) is invalid: expected a Fernet key: 32 bytes in URL-safe base64 (44 characters)"],
+    [
+      { SCHEDULER_NOTIFY_CHANNEL: "bad-name" },
+      'SCHEDULER_NOTIFY_CHANNEL="bad-name" is invalid: expected a PostgreSQL identifier (letters, digits, _ and $; at most 63)',
+    ],
+    [
+      { DATABASE_URL: "mysql://u:hunter22@h/db" },
+      'DATABASE_URL="mysql://u:***@h/db" is invalid: expected postgres://user:password@host:port/database',
+    ],
+    [
+      { RABBITMQ_URL: "http://u:hunter22@h" },
+      'RABBITMQ_URL="http://u:***@h" is invalid: expected amqp://user:password@host:port/vhost (or amqps://), comma-separated for several nodes',
+    ],
+    [
+      { ENCRYPTION_KEY: "not-a-key-hunter22" },
+      "ENCRYPTION_KEY=(hidden) is invalid: expected a Fernet key: 32 bytes in URL-safe base64 (44 characters)",
+    ],
   ];
   for (const [env, message] of cases) {
     test(Object.keys(env)[0]!, () => {
@@ -115,11 +185,14 @@ describe("bad values stop with one line naming the variable, the value and what 
   }
 
   test("an unreadable *_FILE names the file variable and the reason", () => {
-    const error = errorOf({ RABBITMQ_PASSWORD_FILE: "/nope" }, {
-      readFile: () => {
-        throw Object.assign(new Error("no such file"), { code: "ENOENT" });
+    const error = errorOf(
+      { RABBITMQ_PASSWORD_FILE: "/nope" },
+      {
+        readFile: () => {
+          throw Object.assign(new Error("no such file"), { code: "ENOENT" });
+        },
       },
-    });
+    );
     expect(error.message).toBe('RABBITMQ_PASSWORD_FILE="/nope" is invalid: expected a readable file (ENOENT)');
   });
 });
@@ -141,7 +214,9 @@ describe("bounds: every duration and count within what the code handles", () => 
       expect(load({ [name]: "2147483.647" })[field]).toBe(2 ** 31 - 1);
       // Past the limit a timer fires at once (a hot loop); under 1 ms a value rounds to 0.
       for (const bad of ["2147484", "2147483.648", "0.0004", "0.0009", "-1", "Infinity", "NaN", ""]) {
-        expect(errorOf({ [name]: bad }).message).toBe(`${name}=${JSON.stringify(bad)} is invalid: expected ${expected}`);
+        expect(errorOf({ [name]: bad }).message).toBe(
+          `${name}=${JSON.stringify(bad)} is invalid: expected ${expected}`,
+        );
       }
       if (expected === OR_ZERO) expect(load({ [name]: "0" })[field]).toBe(0);
       else expect(errorOf({ [name]: "0" }).message).toBe(`${name}="0" is invalid: expected ${SECONDS}`);
@@ -170,22 +245,36 @@ describe("bounds: every duration and count within what the code handles", () => 
     test(`${name}: a whole number from ${min} to ${max}`, () => {
       expect(load({ [name]: String(min) })[field]).toBe(min);
       expect(load({ [name]: String(max) })[field]).toBe(max);
-      for (const bad of [String(min - 1), max === Number.MAX_SAFE_INTEGER ? "9007199254740993" : String(max + 1), "1.5", "x"]) {
-        expect(errorOf({ [name]: bad }).message).toBe(`${name}=${JSON.stringify(bad)} is invalid: expected a whole number from ${min} to ${max}`);
+      for (const bad of [
+        String(min - 1),
+        max === Number.MAX_SAFE_INTEGER ? "9007199254740993" : String(max + 1),
+        "1.5",
+        "x",
+      ]) {
+        expect(errorOf({ [name]: bad }).message).toBe(
+          `${name}=${JSON.stringify(bad)} is invalid: expected a whole number from ${min} to ${max}`,
+        );
       }
     });
   }
 
   test("the new settings' defaults: never give up, 16 MiB in flight", () => {
     expect(load({})).toMatchObject({ maxOutageMs: 0, batchBytes: 16_777_216 });
-    expect(load({ SCHEDULER_MAX_OUTAGE: "90", SCHEDULER_BATCH_BYTES: "1" })).toMatchObject({ maxOutageMs: 90_000, batchBytes: 1 });
+    expect(load({ SCHEDULER_MAX_OUTAGE: "90", SCHEDULER_BATCH_BYTES: "1" })).toMatchObject({
+      maxOutageMs: 90_000,
+      batchBytes: 1,
+    });
   });
 });
 
 describe("several RabbitMQ nodes", () => {
   test("RABBITMQ_HOST=a,b,c: one URL per node, same port and credentials", () => {
     const { mq } = load({ RABBITMQ_HOST: "a, b,c", RABBITMQ_PORT: "5673", RABBITMQ_PASSWORD: "pw-hunter22" });
-    expect(mq.urls).toEqual(["amqp://guest:pw-hunter22@a:5673", "amqp://guest:pw-hunter22@b:5673", "amqp://guest:pw-hunter22@c:5673"]);
+    expect(mq.urls).toEqual([
+      "amqp://guest:pw-hunter22@a:5673",
+      "amqp://guest:pw-hunter22@b:5673",
+      "amqp://guest:pw-hunter22@c:5673",
+    ]);
     expect(mq.wheres).toEqual(["amqp://guest:***@a:5673", "amqp://guest:***@b:5673", "amqp://guest:***@c:5673"]);
     expect(mq.url).toBe(mq.urls[0]!);
     expect(mq.where).toBe(mq.wheres.join(","));
@@ -205,13 +294,19 @@ describe("several RabbitMQ nodes", () => {
 
   test("one host keeps the single-node shape", () => {
     const { mq } = load({ RABBITMQ_HOST: "h" });
-    expect(mq).toMatchObject({ url: "amqp://guest:guest@h:5672", where: "amqp://guest:***@h:5672", urls: ["amqp://guest:guest@h:5672"] });
+    expect(mq).toMatchObject({
+      url: "amqp://guest:guest@h:5672",
+      where: "amqp://guest:***@h:5672",
+      urls: ["amqp://guest:guest@h:5672"],
+    });
   });
 
   test("bad host lists name RABBITMQ_HOST and the accepted form", () => {
     const expected = "expected host names or addresses, comma-separated, each optionally with :port (1 to 65535)";
     for (const bad of ["a,,b", "a,", "a:0", "a:70000", "a:x", "[::1", "[::1]:x", ":5672"]) {
-      expect(errorOf({ RABBITMQ_HOST: bad }).message).toBe(`RABBITMQ_HOST=${JSON.stringify(bad)} is invalid: ${expected}`);
+      expect(errorOf({ RABBITMQ_HOST: bad }).message).toBe(
+        `RABBITMQ_HOST=${JSON.stringify(bad)} is invalid: ${expected}`,
+      );
     }
   });
 
@@ -231,7 +326,9 @@ describe("several RabbitMQ nodes", () => {
     // No path and "/" (encoded) are the same vhost.
     expect(load({ RABBITMQ_URL: "amqp://u:hunter22@a,amqp://u:hunter22@b/%2F" }).mq.vhost).toBe("/");
     for (const bad of ["amqp://u:hunter22@a,http://b", "amqp://u:hunter22@a,b/vh"]) {
-      expect(errorOf({ RABBITMQ_URL: bad }).message).toContain("is invalid: expected amqp://user:password@host:port/vhost");
+      expect(errorOf({ RABBITMQ_URL: bad }).message).toContain(
+        "is invalid: expected amqp://user:password@host:port/vhost",
+      );
     }
   });
 });
@@ -254,20 +351,30 @@ describe("several PostgreSQL hosts (failover)", () => {
   });
 
   test("a multi-host DATABASE_URL, with target_session_attrs; the password never in where", () => {
-    const db = load({ DATABASE_URL: "postgres://u:s3cr,et@h1:5432,h2:5433,h3/db?target_session_attrs=read-write&sslmode=require" }).db;
+    const db = load({
+      DATABASE_URL: "postgres://u:s3cr,et@h1:5432,h2:5433,h3/db?target_session_attrs=read-write&sslmode=require",
+    }).db;
     expect(db.hosts).toEqual([
       { host: "h1", port: 5432 },
       { host: "h2", port: 5433 },
       { host: "h3", port: 5432 },
     ]);
-    expect(db).toMatchObject({ user: "u", password: "s3cr,et", database: "db", sslmode: "require", targetSessionAttrs: "read-write" });
+    expect(db).toMatchObject({
+      user: "u",
+      password: "s3cr,et",
+      database: "db",
+      sslmode: "require",
+      targetSessionAttrs: "read-write",
+    });
     expect(db.where).toBe("u@h1:5432,h2:5433,h3:5432/db");
     expect(db.where).not.toContain("s3cr");
   });
 
   test("every target_session_attrs postgres.js knows; any means no check", () => {
     for (const attrs of ["read-write", "read-only", "primary", "standby", "prefer-standby"]) {
-      expect(load({ DATABASE_URL: `postgres://u@h/db?target_session_attrs=${attrs}` }).db.targetSessionAttrs).toBe(attrs as never);
+      expect(load({ DATABASE_URL: `postgres://u@h/db?target_session_attrs=${attrs}` }).db.targetSessionAttrs).toBe(
+        attrs as never,
+      );
     }
     expect(load({ DATABASE_URL: "postgres://u@h/db?target_session_attrs=any" }).db.targetSessionAttrs).toBeNull();
     expect(errorOf({ DATABASE_URL: "postgres://u:hunter22@h/db?target_session_attrs=writable" }).message).toBe(
@@ -284,7 +391,9 @@ describe("several PostgreSQL hosts (failover)", () => {
     expect(errorOf({ DATABASE_URL: "postgres://u:hunter22@h1:5432,:5433/db" }).message).toBe(
       'DATABASE_URL="postgres://u:***@h1:5432,:5433/db" is invalid: expected postgres://user:password@host:port/database (several hosts as host1:port1,host2:port2)',
     );
-    expect(errorOf({ DATABASE_URL: "postgres:///db" }).message).toContain("is invalid: expected postgres://user:password@host:port/database");
+    expect(errorOf({ DATABASE_URL: "postgres:///db" }).message).toContain(
+      "is invalid: expected postgres://user:password@host:port/database",
+    );
   });
 });
 

@@ -12,7 +12,14 @@ test("parses KEY=value lines, export, quotes and comments; ignores junk", () => 
     "E=",
     "F=a=b",
   ].join("\r\n");
-  expect(parseDotenv(text)).toEqual({ A: "1", B: "two words", C: "single # not a comment", D: "double\nline", E: "", F: "a=b" });
+  expect(parseDotenv(text)).toEqual({
+    A: "1",
+    B: "two words",
+    C: "single # not a comment",
+    D: "double\nline",
+    E: "",
+    F: "a=b",
+  });
 });
 
 test("a double-quoted value may span lines; backticks quote too; nothing is expanded", () => {
@@ -25,7 +32,10 @@ test("a double-quoted value may span lines; backticks quote too; nothing is expa
 });
 
 test("an unquoted # starts a comment even inside a word, so a value holding # must be quoted", () => {
-  expect(parseDotenv("POSTGRES_PASSWORD=ab#cd\nRABBITMQ_PASSWORD='ab#cd'")).toEqual({ POSTGRES_PASSWORD: "ab", RABBITMQ_PASSWORD: "ab#cd" });
+  expect(parseDotenv("POSTGRES_PASSWORD=ab#cd\nRABBITMQ_PASSWORD='ab#cd'")).toEqual({
+    POSTGRES_PASSWORD: "ab",
+    RABBITMQ_PASSWORD: "ab#cd",
+  });
 });
 
 test("the last of repeated keys wins", () => {

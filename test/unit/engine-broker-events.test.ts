@@ -8,9 +8,9 @@ import { afterEach, expect, test } from "bun:test";
 import { createClock } from "../../src/clock.ts";
 import { createMetrics } from "../../src/metrics.ts";
 import type { Publisher } from "../../src/ports.ts";
-import { startEngine, type Engine, type EngineOptions } from "../../src/scheduler.ts";
 import { createReporter } from "../../src/reporter.ts";
-import { fakeStore, memoryLog, OPTIONS as BASE, row } from "../support/engine-fakes.ts";
+import { type Engine, type EngineOptions, startEngine } from "../../src/scheduler.ts";
+import { OPTIONS as BASE, fakeStore, memoryLog, row } from "../support/engine-fakes.ts";
 import { waitFor } from "../support/services.ts";
 
 const OPTIONS: EngineOptions = { ...BASE, pollIntervalMs: 60_000, maxRetries: 3 };
@@ -19,7 +19,14 @@ const OPTIONS: EngineOptions = { ...BASE, pollIntervalMs: 60_000, maxRetries: 3 
 const oneDueRow = () => fakeStore([row(1, Date.now() - 1_000)], Date.now);
 
 function linkFake() {
-  const link = { connected: true, blocked: false, closedReason: null as string | null, connects: 0, published: 0, onChange: () => {} };
+  const link = {
+    connected: true,
+    blocked: false,
+    closedReason: null as string | null,
+    connects: 0,
+    published: 0,
+    onChange: () => {},
+  };
   const connectPublisher = async (onChange: () => void): Promise<Publisher> => {
     link.connects += 1;
     link.connected = true;
@@ -57,7 +64,13 @@ test("does not claim while the broker blocks publishes, is not ready, and claims
   link.blocked = true;
   const metrics = createMetrics();
   const { log, lines } = memoryLog();
-  engine = startEngine({ store, connectPublisher, clock: createClock(), report: createReporter({ log, metrics }), options: OPTIONS });
+  engine = startEngine({
+    store,
+    connectPublisher,
+    clock: createClock(),
+    report: createReporter({ log, metrics }),
+    options: OPTIONS,
+  });
   await waitFor("the first poll", () => calls.polls >= 1, 1_000);
   expect(calls.claims).toBe(0);
   expect(metrics.mqUp).toBe(false);
@@ -77,7 +90,13 @@ test("a link lost while idle is noticed at once: not ready, reconnected without 
   const { link, connectPublisher } = linkFake();
   const metrics = createMetrics();
   const { log, lines } = memoryLog();
-  engine = startEngine({ store, connectPublisher, clock: createClock(), report: createReporter({ log, metrics }), options: OPTIONS });
+  engine = startEngine({
+    store,
+    connectPublisher,
+    clock: createClock(),
+    report: createReporter({ log, metrics }),
+    options: OPTIONS,
+  });
   await waitFor("the fire", () => link.published === 1, 1_000);
 
   link.connected = false;
@@ -85,5 +104,9 @@ test("a link lost while idle is noticed at once: not ready, reconnected without 
   link.onChange();
   expect(metrics.mqUp).toBe(false);
   await waitFor("the reconnect", () => link.connects === 2 && metrics.mqUp, 1_000);
-  expect(lines.some((l) => l.includes('RabbitMQ connection lost; reconnecting reason="connection error: Heartbeat timeout"'))).toBe(true);
+  expect(
+    lines.some((l) =>
+      l.includes('RabbitMQ connection lost; reconnecting reason="connection error: Heartbeat timeout"'),
+    ),
+  ).toBe(true);
 });

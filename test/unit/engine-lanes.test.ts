@@ -95,10 +95,18 @@ describe("claim lanes", () => {
     const rows = Array.from({ length: 30 }, (_, i) => row(i + 1, Date.now() - 10));
     const fake = fakeStore(rows, Date.now);
     const { publisher } = slowPublisher(10);
-    const h = launch({ store: fake.store, publisher, options: { batchSize: 5, pollIntervalMs: 60_000 }, retryDelay: () => 5 }, running);
+    const h = launch(
+      { store: fake.store, publisher, options: { batchSize: 5, pollIntervalMs: 60_000 }, retryDelay: () => 5 },
+      running,
+    );
     await waitFor("a few fires", () => h.metrics.executions >= 10, 2_000, 1);
     fake.failClaims(connectionRefused());
-    await waitFor("the failure logged", () => h.lines.some((l) => / ERROR PostgreSQL failed \(attempt 1\)/.test(l)), 2_000, 2);
+    await waitFor(
+      "the failure logged",
+      () => h.lines.some((l) => / ERROR PostgreSQL failed \(attempt 1\)/.test(l)),
+      2_000,
+      2,
+    );
     fake.failClaims(null);
     await waitFor("every row fired", () => h.metrics.executions === 30, 5_000, 2);
     expect(rows.every((r) => r.runCount === 1)).toBe(true);

@@ -11,14 +11,14 @@ import type { PublishOutcome } from "../../src/plan.ts";
 import type { Engine } from "../../src/scheduler.ts";
 import {
   connectionRefused,
+  type FakeRow,
   fakePublisher,
   fakeStore,
+  type Harness,
   launch,
   lineTime,
   matching,
   row,
-  type FakeRow,
-  type Harness,
 } from "../support/engine-fakes.ts";
 import { waitFor } from "../support/services.ts";
 
@@ -38,7 +38,10 @@ describe("once running, an outage never ends the scheduler by itself", () => {
   test("ten consecutive failures with SCHEDULER_MAX_RETRIES=3 do not end it; it recovers and fires", async () => {
     const rows: FakeRow[] = [];
     const fake = fakeStore(rows, Date.now);
-    const h = launch({ store: fake.store, options: { pollIntervalMs: 20, maxRetries: 3 }, retryDelay: () => 5 }, running);
+    const h = launch(
+      { store: fake.store, options: { pollIntervalMs: 20, maxRetries: 3 }, retryDelay: () => 5 },
+      running,
+    );
     await untilRunning(h);
 
     fake.fail(connectionRefused());
@@ -53,7 +56,12 @@ describe("once running, an outage never ends the scheduler by itself", () => {
     fake.fail(null);
     // The line comes once the whole cycle (claim, poll, scan) has gone through.
     const RECOVERED = /INFO Recovered after (\d+) failed attempt\(s\) \([\d.]+s\)/;
-    await waitFor("the recovery", () => h.metrics.executions === 1 && matching(h.lines, RECOVERED).length > 0, 2_000, 2);
+    await waitFor(
+      "the recovery",
+      () => h.metrics.executions === 1 && matching(h.lines, RECOVERED).length > 0,
+      2_000,
+      2,
+    );
     const recovered = matching(h.lines, RECOVERED);
     expect(recovered).toHaveLength(1);
     expect(Number(/after (\d+) failed/.exec(recovered[0]!)![1])).toBeGreaterThanOrEqual(10);
@@ -63,7 +71,10 @@ describe("once running, an outage never ends the scheduler by itself", () => {
 
   test("SCHEDULER_MAX_OUTAGE: a dependency lost for longer ends it with exit 1 and a CRITICAL line", async () => {
     const fake = fakeStore([], Date.now);
-    const h = launch({ store: fake.store, options: { pollIntervalMs: 20, maxRetries: 2, maxOutageMs: 100 }, retryDelay: () => 5 }, running);
+    const h = launch(
+      { store: fake.store, options: { pollIntervalMs: 20, maxRetries: 2, maxOutageMs: 100 }, retryDelay: () => 5 },
+      running,
+    );
     await untilRunning(h);
 
     const lostAt = h.clock.local();
@@ -80,19 +91,30 @@ describe("once running, an outage never ends the scheduler by itself", () => {
 
   test("SCHEDULER_MAX_OUTAGE=0 never gives up, whatever the outage's length", async () => {
     const fake = fakeStore([], Date.now);
-    const h = launch({ store: fake.store, options: { pollIntervalMs: 20, maxRetries: 1, maxOutageMs: 0 }, retryDelay: () => 5 }, running);
+    const h = launch(
+      { store: fake.store, options: { pollIntervalMs: 20, maxRetries: 1, maxOutageMs: 0 }, retryDelay: () => 5 },
+      running,
+    );
     await untilRunning(h);
 
     const lostAt = h.clock.local();
     fake.fail(connectionRefused());
-    await waitFor("150 ms and 20 attempts of outage", () => h.clock.local() - lostAt >= 150 && attempts(h.lines).length >= 20, 3_000, 5);
+    await waitFor(
+      "150 ms and 20 attempts of outage",
+      () => h.clock.local() - lostAt >= 150 && attempts(h.lines).length >= 20,
+      3_000,
+      5,
+    );
     expect(h.done.settled).toBe(false);
     expect(matching(h.lines, / CRITICAL /)).toEqual([]);
   });
 
   test("even an authentication failure is retried once running (a password rotated under it)", async () => {
     const fake = fakeStore([], Date.now);
-    const h = launch({ store: fake.store, options: { pollIntervalMs: 20, maxRetries: 0 }, retryDelay: () => 5 }, running);
+    const h = launch(
+      { store: fake.store, options: { pollIntervalMs: 20, maxRetries: 0 }, retryDelay: () => 5 },
+      running,
+    );
     await untilRunning(h);
 
     fake.fail(Object.assign(new Error('password authentication failed for user "postgres"'), { code: "28P01" }));
@@ -109,7 +131,7 @@ describe("once running, an outage never ends the scheduler by itself", () => {
     const callsBefore = fake.trace.length;
     fake.fail(connectionRefused());
     let wakes = 0;
-    const waker = setInterval(() => (wakes += 1, h.engine.wake()), 10);
+    const waker = setInterval(() => ((wakes += 1), h.engine.wake()), 10);
     try {
       await waitFor("attempt 2", () => attempts(h.lines).includes(2), 2_000, 2);
     } finally {
@@ -167,7 +189,9 @@ describe("at start-up, a permanent refusal ends it at the first attempt", () => 
       expect(connects).toBe(mq ? 1 : 0);
       const critical = matching(h.lines, / CRITICAL /);
       expect(critical).toHaveLength(1);
-      expect(critical[0]).toContain(`CRITICAL ${dependency} refused for good at start-up; fix the configuration; giving up`);
+      expect(critical[0]).toContain(
+        `CRITICAL ${dependency} refused for good at start-up; fix the configuration; giving up`,
+      );
     });
   }
 
@@ -194,11 +218,18 @@ describe("HEALTHCHECK FAILED is logged once per outage", () => {
       fake.fail(connectionRefused());
       await waitFor(`attempt 4 of outage ${outage}`, () => matching(h.lines, ATTEMPT).length >= 4 * outage, 2_000, 2);
       fake.fail(null);
-      await waitFor(`the end of outage ${outage}`, () => matching(h.lines, /Recovered after/).length === outage, 2_000, 2);
+      await waitFor(
+        `the end of outage ${outage}`,
+        () => matching(h.lines, /Recovered after/).length === outage,
+        2_000,
+        2,
+      );
       expect(matching(h.lines, HEALTH)).toHaveLength(outage);
     }
     // Each HEALTHCHECK FAILED comes right before its outage's attempt 1.
-    const order = h.lines.filter((line) => HEALTH.test(line) || ATTEMPT.test(line)).map((line) => (HEALTH.test(line) ? "health" : attempts([line])[0]));
+    const order = h.lines
+      .filter((line) => HEALTH.test(line) || ATTEMPT.test(line))
+      .map((line) => (HEALTH.test(line) ? "health" : attempts([line])[0]));
     expect(order.filter((entry, i) => entry === "health" && order[i + 1] !== 1)).toEqual([]);
   });
 
@@ -223,8 +254,15 @@ describe("HEALTHCHECK FAILED is logged once per outage", () => {
 
     refuse = 5;
     publisher.connected = false;
-    await waitFor("the reconnect", () => refuse === 0 && matching(h.lines, /RabbitMQ connection established/).length === 2, 2_000, 2);
-    expect(matching(h.lines, /HEALTHCHECK FAILED/)).toEqual([expect.stringMatching(/ERROR HEALTHCHECK FAILED \| DB: up \| MQ: down\n?$/)]);
+    await waitFor(
+      "the reconnect",
+      () => refuse === 0 && matching(h.lines, /RabbitMQ connection established/).length === 2,
+      2_000,
+      2,
+    );
+    expect(matching(h.lines, /HEALTHCHECK FAILED/)).toEqual([
+      expect.stringMatching(/ERROR HEALTHCHECK FAILED \| DB: up \| MQ: down\n?$/),
+    ]);
     expect(matching(h.lines, / ERROR RabbitMQ failed \(attempt \d+\)/)).toHaveLength(5);
     await waitFor("ready again", () => h.metrics.mqUp, 1_000, 2);
   });
@@ -266,7 +304,10 @@ describe("a locked table is waited for, not failed", () => {
     const fake = fakeStore(rows, Date.now);
     fake.failClaims(Object.assign(new Error("canceling statement due to lock timeout"), { code: "55P03" }));
     const { publisher, published } = fakePublisher();
-    const h = launch({ store: fake.store, publisher, options: { pollIntervalMs: 20, maxRetries: 1 }, retryDelay: () => 5 }, running);
+    const h = launch(
+      { store: fake.store, publisher, options: { pollIntervalMs: 20, maxRetries: 1 }, retryDelay: () => 5 },
+      running,
+    );
 
     await waitFor("two locked claims", () => fake.calls.claims >= 2, 2_000, 2);
     expect(h.done.settled).toBe(false);
@@ -275,7 +316,9 @@ describe("a locked table is waited for, not failed", () => {
 
     fake.failClaims(null);
     await waitFor("every row fired", () => h.metrics.executions === 3, 2_000, 2);
-    expect(matching(h.lines, /INFO scheduled_workflows is no longer locked after [\d.]+s; claiming again/)).toHaveLength(1);
+    expect(
+      matching(h.lines, /INFO scheduled_workflows is no longer locked after [\d.]+s; claiming again/),
+    ).toHaveLength(1);
     expect(matching(h.lines, /scheduled_workflows is locked/)).toHaveLength(1);
     expect(errorsOrWorse(h.lines)).toEqual([]);
     expect(matching(h.lines, /Recovered after|HEALTHCHECK FAILED/)).toEqual([]);
@@ -297,7 +340,9 @@ describe("no row stops the others", () => {
     await waitFor("three more claims", () => fake.calls.claims >= claims + 3, 2_000, 2);
     expect(rows.map((r) => r.runCount)).toEqual([1, 0, 0, 1]);
     for (const id of [2, 3]) {
-      expect(matching(h.lines, new RegExp(`WARNING Schedule ${id} is set aside until the scheduler restarts: `))).toHaveLength(1);
+      expect(
+        matching(h.lines, new RegExp(`WARNING Schedule ${id} is set aside until the scheduler restarts: `)),
+      ).toHaveLength(1);
       expect(fake.handed.filter((handed) => handed === id)).toHaveLength(1);
     }
     expect([...fake.requests.at(-1)!.skipIds!].sort()).toEqual([2, 3]);
@@ -313,8 +358,13 @@ describe("slow is not failed", () => {
     const rows = Array.from({ length: 10 }, (_, i) => row(i + 1, Date.now() - 1_000));
     const fake = fakeStore(rows, Date.now);
     // Each batch: the first message confirmed, the link lost before the second's confirm.
-    const { publisher } = fakePublisher((_, index) => (index === 0 ? { status: "confirmed" } : { status: "unknown", reason: "channel closed" }));
-    const h = launch({ store: fake.store, publisher, options: { batchSize: 2, maxRetries: 2 }, retryDelay: () => 5 }, running);
+    const { publisher } = fakePublisher((_, index) =>
+      index === 0 ? { status: "confirmed" } : { status: "unknown", reason: "channel closed" },
+    );
+    const h = launch(
+      { store: fake.store, publisher, options: { batchSize: 2, maxRetries: 2 }, retryDelay: () => 5 },
+      running,
+    );
 
     await waitFor("every row fired", () => h.metrics.executions === 10, 3_000, 2);
     // Nine cycles recorded one row and lost the other: never a second attempt, so no exit at MAX_RETRIES=2.
@@ -331,7 +381,15 @@ describe("slow is not failed", () => {
     const { publisher } = fakePublisher((_, index) =>
       !flaky || index === 0 ? { status: "confirmed" } : { status: "unknown", reason: "channel closed" },
     );
-    const h = launch({ store: fake.store, publisher, options: { pollIntervalMs: 20, batchSize: 2, maxOutageMs: 100 }, retryDelay: () => 5 }, running);
+    const h = launch(
+      {
+        store: fake.store,
+        publisher,
+        options: { pollIntervalMs: 20, batchSize: 2, maxOutageMs: 100 },
+        retryDelay: () => 5,
+      },
+      running,
+    );
     await untilRunning(h);
 
     // From now on every batch confirms one row and loses the link on the other, for well over 100 ms.
@@ -395,7 +453,10 @@ describe("the byte budget", () => {
     const rows = Array.from({ length: 5 }, (_, i) => ({ ...row(i + 1, Date.now() - 10), workflowData: payload }));
     const fake = fakeStore(rows, Date.now);
     const perRow = payload.length + 512; // MESSAGE_OVERHEAD_BYTES
-    const h = launch({ store: fake.store, options: { pollIntervalMs: 60_000, batchSize: 10, batchBytes: 2 * perRow } }, running);
+    const h = launch(
+      { store: fake.store, options: { pollIntervalMs: 60_000, batchSize: 10, batchBytes: 2 * perRow } },
+      running,
+    );
 
     await waitFor("every row fired", () => h.metrics.executions === 5, 1_000, 2);
     // Two rows a claim (2 + 2 + 1, in up to two lanes at once), all before the first poll.
@@ -411,11 +472,17 @@ describe("a queue declared again", () => {
     const fake = fakeStore(rows, Date.now);
     let answers = 0;
     const { publisher, published } = fakePublisher(() =>
-      ++answers === 1 ? { status: "retry", reason: "queue workflow_queue was missing; declared again" } : { status: "confirmed" },
+      ++answers === 1
+        ? { status: "retry", reason: "queue workflow_queue was missing; declared again" }
+        : { status: "confirmed" },
     );
     let connects = 0;
     const h = launch(
-      { store: fake.store, options: { pollIntervalMs: 60_000, maxRetries: 1 }, connectPublisher: async () => ((connects += 1), publisher) },
+      {
+        store: fake.store,
+        options: { pollIntervalMs: 60_000, maxRetries: 1 },
+        connectPublisher: async () => ((connects += 1), publisher),
+      },
       running,
     );
 

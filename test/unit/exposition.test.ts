@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { renderMetrics, type ProcessStats } from "../../src/exposition.ts";
+import { type ProcessStats, renderMetrics } from "../../src/exposition.ts";
 import { createMetrics, LAG_BUCKETS, observeLag } from "../../src/metrics.ts";
 import { parseExposition, sampleValue } from "../support/prometheus.ts";
 
@@ -17,9 +17,20 @@ describe("renderMetrics", () => {
   test("renders a valid exposition with counters, lags and gauges set", () => {
     const metrics = createMetrics(1_795_000_000_000);
     Object.assign(metrics, {
-      checks: 120, executions: 57, failures: 3, skipped: 1, missed: 4, paused: 1, unknown: 2,
-      lastCheckMs: 1_795_000_120_500, lastExecutionMs: 1_795_000_119_000, dbUp: true, mqUp: true,
-      dueBacklog: 12, oldestOverdueSeconds: 93.5, invalidRows: 2,
+      checks: 120,
+      executions: 57,
+      failures: 3,
+      skipped: 1,
+      missed: 4,
+      paused: 1,
+      unknown: 2,
+      lastCheckMs: 1_795_000_120_500,
+      lastExecutionMs: 1_795_000_119_000,
+      dbUp: true,
+      mqUp: true,
+      dueBacklog: 12,
+      oldestOverdueSeconds: 93.5,
+      invalidRows: 2,
     });
     for (const lag of [0.001, 0.004, 0.02, 0.3, 0.3, 7, 45, 301, 1e6, -1]) observeLag(metrics, lag);
     const exposition = parseExposition(renderMetrics(metrics, PROCESS));
@@ -35,7 +46,9 @@ describe("renderMetrics", () => {
   });
 
   test("gives every lag bucket and the +Inf bucket, in increasing order", () => {
-    const family = parseExposition(renderMetrics(createMetrics(0), PROCESS)).families.get("rune_scheduler_fire_lag_seconds")!;
+    const family = parseExposition(renderMetrics(createMetrics(0), PROCESS)).families.get(
+      "rune_scheduler_fire_lag_seconds",
+    )!;
     const bounds = family.samples.filter((s) => s.name.endsWith("_bucket")).map((s) => s.labels.le);
     expect(bounds).toEqual([...LAG_BUCKETS.map(String), "+Inf"]);
   });
@@ -82,13 +95,19 @@ describe("the exposition validator", () => {
     ["a value that is not a float", "# HELP a_total A.\n# TYPE a_total counter\na_total 1,5\n", /not a float/],
     ["a negative counter", "# HELP a_total A.\n# TYPE a_total counter\na_total -1\n", /must be ≥ 0/],
     ["a duplicate series", `${ok}a_total 2\n`, /duplicate series/],
-    ["a duplicate with labels reordered", `# HELP g G.\n# TYPE g gauge\ng{a="1",b="2"} 1\ng{b="2",a="1"} 1\n`, /duplicate series/],
+    [
+      "a duplicate with labels reordered",
+      `# HELP g G.\n# TYPE g gauge\ng{a="1",b="2"} 1\ng{b="2",a="1"} 1\n`,
+      /duplicate series/,
+    ],
     ["samples split apart", `${ok}# HELP b B.\n# TYPE b gauge\nb 1\na_total{x="1"} 1\n`, /not together/],
     ["no line feed at the end", ok.trimEnd(), /end with a line feed/],
     ["a bad label escape", `# HELP g G.\n# TYPE g gauge\ng{a="\\t"} 1\n`, /invalid escape/],
     [
       "buckets that are not cumulative",
-      histogram('h_seconds_bucket{le="1"} 5\nh_seconds_bucket{le="2"} 3\nh_seconds_bucket{le="+Inf"} 5\nh_seconds_sum 4\nh_seconds_count 5\n'),
+      histogram(
+        'h_seconds_bucket{le="1"} 5\nh_seconds_bucket{le="2"} 3\nh_seconds_bucket{le="+Inf"} 5\nh_seconds_sum 4\nh_seconds_count 5\n',
+      ),
       /not cumulative/,
     ],
     ["no +Inf bucket", histogram('h_seconds_bucket{le="1"} 5\nh_seconds_sum 4\nh_seconds_count 5\n'), /no le="\+Inf"/],
@@ -105,7 +124,7 @@ describe("the exposition validator", () => {
   });
 
   test("accepts the usual forms: labels, escapes, special floats, timestamps, comments", () => {
-    const text = [
+    const text = `${[
       "# a comment",
       "# HELP g A gauge with a \\\\ and a \\n in its help.",
       "# TYPE g gauge",
@@ -114,7 +133,7 @@ describe("the exposition validator", () => {
       'g{path="/y"} NaN',
       ok.trimEnd(),
       histogram('h_seconds_bucket{le="0.5"} 1\nh_seconds_bucket{le="+Inf"} 2\nh_seconds_sum 3.5\nh_seconds_count 2'),
-    ].join("\n") + "\n";
+    ].join("\n")}\n`;
     const exposition = parseExposition(text);
     expect(exposition.problems).toEqual([]);
     expect(exposition.families.get("g")!.samples[0]!.labels).toEqual({ path: '/a"b\\c\n', code: "200" });

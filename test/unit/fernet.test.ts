@@ -4,7 +4,7 @@ import { FernetError, fernetDecrypt, fernetEncrypt, fernetSealer, isFernetKey } 
 import vectors from "../fixtures/fernet-spec-vectors.json";
 
 const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
-const newKey = () => randomBytes(32).toString("base64url") + "=";
+const newKey = () => `${randomBytes(32).toString("base64url")}=`;
 const SPEC_KEY = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
 
 /** Runs `fn` and returns the FernetError it throws (failing the test if it throws nothing else). */
@@ -84,7 +84,11 @@ describe("fernetEncrypt / fernetDecrypt", () => {
     const key = newKey();
     const ivs = new Set<string>();
     for (let i = 0; i < 600; i++) {
-      ivs.add(Buffer.from(fernetEncrypt(key, "same", { nowSeconds: 1 }), "base64url").subarray(9, 25).toString("hex"));
+      ivs.add(
+        Buffer.from(fernetEncrypt(key, "same", { nowSeconds: 1 }), "base64url")
+          .subarray(9, 25)
+          .toString("hex"),
+      );
     }
     expect(ivs.size).toBe(600);
   });
@@ -180,13 +184,13 @@ describe("isFernetKey", () => {
     const rejected = [
       "",
       "=",
-      SPEC_KEY.slice(0, -2) + "=", // 31.x bytes
-      SPEC_KEY.slice(0, -1) + "A=", // 45 characters
-      randomBytes(16).toString("base64url") + "==", // a 16-byte key
+      `${SPEC_KEY.slice(0, -2)}=`, // 31.x bytes
+      `${SPEC_KEY.slice(0, -1)}A=`, // 45 characters
+      `${randomBytes(16).toString("base64url")}==`, // a 16-byte key
       randomBytes(48).toString("base64url"), // 48 bytes
       standard,
-      "+" + SPEC_KEY.slice(1),
-      SPEC_KEY.slice(0, 10) + "+" + SPEC_KEY.slice(11),
+      `+${SPEC_KEY.slice(1)}`,
+      `${SPEC_KEY.slice(0, 10)}+${SPEC_KEY.slice(11)}`,
       ` ${SPEC_KEY}`,
       `${SPEC_KEY}\n`,
     ];

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { localBaseUrl, parseUrlArg } from "../../src/commands/http-probe.ts";
-import { handleRequest, type HealthSource } from "../../src/http.ts";
+import { type HealthSource, handleRequest } from "../../src/http.ts";
 import { createMetrics, LAG_BUCKETS, observeLag } from "../../src/metrics.ts";
 import { parseExposition } from "../support/prometheus.ts";
 
@@ -18,7 +18,8 @@ function source(overrides: { idleMs?: number; dbUp?: boolean; mqUp?: boolean } =
   };
 }
 
-const get = (path: string, health = source(), method = "GET") => handleRequest(new Request(`http://127.0.0.1:8080${path}`, { method }), health);
+const get = (path: string, health = source(), method = "GET") =>
+  handleRequest(new Request(`http://127.0.0.1:8080${path}`, { method }), health);
 
 describe("handleRequest", () => {
   test("answers /healthz 200 while the loop is alive", async () => {
@@ -90,7 +91,12 @@ describe("handleRequest", () => {
   });
 
   test("sends Cache-Control: no-store on every answer: 200, 503, 404, 405, HEAD and 500", () => {
-    const failing: HealthSource = { ...source(), stats: () => { throw new Error("boom"); } };
+    const failing: HealthSource = {
+      ...source(),
+      stats: () => {
+        throw new Error("boom");
+      },
+    };
     const answers: [string, Response, number][] = [
       ["GET /healthz", get("/healthz"), 200],
       ["GET /healthz stale", get("/healthz", source({ idleMs: 125_400 })), 503],
@@ -110,7 +116,12 @@ describe("handleRequest", () => {
   });
 
   test("a failing handler answers 500 without its error text", async () => {
-    const failing: HealthSource = { ...source(), stats: () => { throw new Error("secret detail"); } };
+    const failing: HealthSource = {
+      ...source(),
+      stats: () => {
+        throw new Error("secret detail");
+      },
+    };
     const response = get("/stats", failing);
     expect(response.status).toBe(500);
     expect(await response.text()).toBe("internal error\n");
@@ -122,7 +133,8 @@ describe("/stats", () => {
   const numbers = (value: unknown, path = ""): [string, number][] => {
     if (typeof value === "number") return [[path, value]];
     if (Array.isArray(value)) return value.flatMap((item, i) => numbers(item, `${path}[${i}]`));
-    if (value !== null && typeof value === "object") return Object.entries(value).flatMap(([key, item]) => numbers(item, path ? `${path}.${key}` : key));
+    if (value !== null && typeof value === "object")
+      return Object.entries(value).flatMap(([key, item]) => numbers(item, path ? `${path}.${key}` : key));
     return [];
   };
 
@@ -133,26 +145,43 @@ describe("/stats", () => {
 
   function busySource(): HealthSource {
     const health = source();
-    Object.assign(health.metrics, { lastCheckMs: 1_795_000_120_500.734, lastExecutionMs: 1_795_000_119_000.25, oldestOverdueSeconds: 93.5004567 });
+    Object.assign(health.metrics, {
+      lastCheckMs: 1_795_000_120_500.734,
+      lastExecutionMs: 1_795_000_119_000.25,
+      oldestOverdueSeconds: 93.5004567,
+    });
     for (const lag of [0.0012345, 0.004, 0.02, 0.3, 7.25, 400]) observeLag(health.metrics, lag);
     return { ...health, stats: () => ({ ...health.metrics, clockOffsetMs: -3.4567 }) };
   }
 
   test("has no fractional milliseconds anywhere", async () => {
     const document = await statsOf(busySource());
-    const fractional = numbers(document).filter(([path, value]) => !path.endsWith("oldestOverdueSeconds") && !Number.isInteger(value));
+    const fractional = numbers(document).filter(
+      ([path, value]) => !path.endsWith("oldestOverdueSeconds") && !Number.isInteger(value),
+    );
     expect(fractional).toEqual([]);
     expect(document).toMatchObject({
-      lastCheckMs: 1_795_000_120_501, lastExecutionMs: 1_795_000_119_000, clockOffsetMs: -3,
-      oldestOverdueMs: 93_500, oldestOverdueSeconds: 93.5, startedMs: 1_795_000_000_000,
+      lastCheckMs: 1_795_000_120_501,
+      lastExecutionMs: 1_795_000_119_000,
+      clockOffsetMs: -3,
+      oldestOverdueMs: 93_500,
+      oldestOverdueSeconds: 93.5,
+      startedMs: 1_795_000_000_000,
     });
   });
 
   test("gives each lag bucket its bound in milliseconds beside its cumulative count", async () => {
     const { lag } = await statsOf(busySource());
     expect(lag.buckets.map((bucket) => bucket.leMs)).toEqual(LAG_BUCKETS.map((bound) => Math.round(bound * 1000)));
-    expect(lag.buckets.map((bucket) => bucket.leMs)).toEqual([5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000]);
-    expect(lag.buckets.slice(0, 4)).toEqual([{ leMs: 5, count: 2 }, { leMs: 10, count: 2 }, { leMs: 25, count: 3 }, { leMs: 50, count: 3 }]);
+    expect(lag.buckets.map((bucket) => bucket.leMs)).toEqual([
+      5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000,
+    ]);
+    expect(lag.buckets.slice(0, 4)).toEqual([
+      { leMs: 5, count: 2 },
+      { leMs: 10, count: 2 },
+      { leMs: 25, count: 3 },
+      { leMs: 50, count: 3 },
+    ]);
     expect(lag.buckets.at(-1)).toEqual({ leMs: 300_000, count: 5 });
     expect(lag.count).toBe(6);
     expect(lag.sumMs).toBe(Math.round((0.0012345 + 0.004 + 0.02 + 0.3 + 7.25 + 400) * 1000));
@@ -160,10 +189,29 @@ describe("/stats", () => {
 
   test("keeps the counters the stats command reads", async () => {
     const document = await statsOf();
-    expect(Object.keys(document)).toEqual(expect.arrayContaining([
-      "checks", "executions", "failures", "skipped", "missed", "paused", "unknown", "lastCheckMs", "lastExecutionMs",
-      "dbUp", "mqUp", "dueBacklog", "oldestOverdueMs", "oldestOverdueSeconds", "invalidRows", "pausedNow", "lag", "startedMs", "clockOffsetMs",
-    ]));
+    expect(Object.keys(document)).toEqual(
+      expect.arrayContaining([
+        "checks",
+        "executions",
+        "failures",
+        "skipped",
+        "missed",
+        "paused",
+        "unknown",
+        "lastCheckMs",
+        "lastExecutionMs",
+        "dbUp",
+        "mqUp",
+        "dueBacklog",
+        "oldestOverdueMs",
+        "oldestOverdueSeconds",
+        "invalidRows",
+        "pausedNow",
+        "lag",
+        "startedMs",
+        "clockOffsetMs",
+      ]),
+    );
     expect(document).toMatchObject({ lastCheckMs: null, lastExecutionMs: null, executions: 7 });
   });
 });
@@ -184,7 +232,9 @@ describe("where healthcheck and stats knock", () => {
   test("takes --url as a base, keeping a path prefix and dropping a trailing slash", () => {
     expect(parseUrlArg("http://10.1.2.3:8080/")).toEqual({ base: "http://10.1.2.3:8080" });
     expect(parseUrlArg("https://ops.example/rune/")).toEqual({ base: "https://ops.example/rune" });
-    expect(parseUrlArg("localhost:8080")).toEqual({ error: '--url "localhost:8080" is invalid: expected http://host:port' });
+    expect(parseUrlArg("localhost:8080")).toEqual({
+      error: '--url "localhost:8080" is invalid: expected http://host:port',
+    });
     expect(parseUrlArg("ftp://x")).toHaveProperty("error");
   });
 });

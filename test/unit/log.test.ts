@@ -19,7 +19,9 @@ describe("logger", () => {
     log.error("e");
     log.critical("c");
     expect(out).toHaveLength(2);
-    expect(out[1]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO Database connection pool established host=h:1\n$/);
+    expect(out[1]).toMatch(
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO Database connection pool established host=h:1\n$/,
+    );
     expect(out[0]).toMatch(/Z DEBUG d\n$/);
     expect(err.map((line) => line.split(" ")[1])).toEqual(["WARNING", "ERROR", "CRITICAL"]);
   });
@@ -52,7 +54,9 @@ describe("logger", () => {
 
   test("errors carry their message and code, and the stack on its own lines", () => {
     const { err, sink } = capture();
-    createLogger({ level: "INFO", format: "text", sink }).critical("boom", { error: Object.assign(new Error("bad"), { code: "E1" }) });
+    createLogger({ level: "INFO", format: "text", sink }).critical("boom", {
+      error: Object.assign(new Error("bad"), { code: "E1" }),
+    });
     expect(err[0]).toMatch(/CRITICAL boom error=bad error_code=E1\nError: bad\n\s+at /);
   });
 
@@ -69,7 +73,9 @@ describe("logger", () => {
 
 describe("redaction", () => {
   test("maskUrl hides only the password", () => {
-    expect(maskUrl("postgres://u:pw@h:5432/db and amqps://a:b@c")).toBe("postgres://u:***@h:5432/db and amqps://a:***@c");
+    expect(maskUrl("postgres://u:pw@h:5432/db and amqps://a:b@c")).toBe(
+      "postgres://u:***@h:5432/db and amqps://a:***@c",
+    );
     expect(maskUrl("amqp://h:5672/vh")).toBe("amqp://h:5672/vh");
   });
   test("redact replaces secrets but leaves very short ones to the URL rule", () => {

@@ -1,11 +1,18 @@
 import { describe, expect, test } from "bun:test";
-import { buildMessage, messageIdFor, type ClaimedRow } from "../../src/message.ts";
+import { buildMessage, type ClaimedRow, messageIdFor } from "../../src/message.ts";
 import { planFire, rowUpdate } from "../../src/plan.ts";
 
 const SLOT = Date.UTC(2026, 10, 26, 13, 45);
 const row = (over: Partial<ClaimedRow> = {}): ClaimedRow => ({
-  id: 42, workflowId: 7, slotMs: SLOT, intervalSeconds: 60, runCount: 17, failureCount: 0,
-  workflowName: "nightly-report", workflowData: '{"a": [1, 2], "s": "é\\u0000"}', ...over,
+  id: 42,
+  workflowId: 7,
+  slotMs: SLOT,
+  intervalSeconds: 60,
+  runCount: 17,
+  failureCount: 0,
+  workflowName: "nightly-report",
+  workflowData: '{"a": [1, 2], "s": "é\\u0000"}',
+  ...over,
 });
 const options = { misfireGraceMs: 0, maxMessageBytes: 16 * 1024 * 1024 };
 
@@ -23,15 +30,25 @@ describe("buildMessage", () => {
   test("properties of SPEC §5, with a deterministic message id", () => {
     const message = buildMessage(row({ slotMs: SLOT + 0.7 }), { nowMs: SLOT + 1500, missed: 2 });
     expect(message.properties).toEqual({
-      persistent: true, mandatory: true, contentType: "application/json", messageId: `42:${SLOT}`,
-      timestamp: Math.floor((SLOT + 1500) / 1000), appId: "rune-scheduler",
-      headers: { "x-schedule-id": 42, "x-scheduled-for": "2026-11-26T13:45:00.000Z", traceparent: expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/) },
+      persistent: true,
+      mandatory: true,
+      contentType: "application/json",
+      messageId: `42:${SLOT}`,
+      timestamp: Math.floor((SLOT + 1500) / 1000),
+      appId: "rune-scheduler",
+      headers: {
+        "x-schedule-id": 42,
+        "x-scheduled-for": "2026-11-26T13:45:00.000Z",
+        traceparent: expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/),
+      },
     });
     expect(messageIdFor(42, SLOT + 0.7)).toBe(`42:${SLOT}`);
   });
 
   test("NULL workflow_data and name become JSON null", () => {
-    const body = JSON.parse(buildMessage(row({ workflowData: null, workflowName: null }), { nowMs: SLOT, missed: 0 }).body.toString());
+    const body = JSON.parse(
+      buildMessage(row({ workflowData: null, workflowName: null }), { nowMs: SLOT, missed: 0 }).body.toString(),
+    );
     expect(body.workflow_data).toBeNull();
     expect(body.workflow_name).toBeNull();
   });
@@ -50,7 +67,13 @@ describe("planFire and rowUpdate", () => {
   test("a due row is published; confirmed → ok, next slot on the grid", () => {
     const plan = planFire(row(), SLOT + 5, options);
     expect(plan.kind).toBe("publish");
-    expect(rowUpdate(plan, { status: "confirmed" }, 0)).toEqual({ id: 42, nextMs: SLOT + 60_000, outcome: "ok", error: null, pause: false });
+    expect(rowUpdate(plan, { status: "confirmed" }, 0)).toEqual({
+      id: 42,
+      nextMs: SLOT + 60_000,
+      outcome: "ok",
+      error: null,
+      pause: false,
+    });
   });
 
   test("missed slots are counted in the message", () => {
@@ -63,7 +86,11 @@ describe("planFire and rowUpdate", () => {
   test("nacked or returned → failed with the reason, and the schedule moves on", () => {
     const plan = planFire(row({ failureCount: 1 }), SLOT, options);
     expect(rowUpdate(plan, { status: "failed", reason: "nacked" }, 0)).toEqual({
-      id: 42, nextMs: SLOT + 60_000, outcome: "failed", error: "nacked", pause: false,
+      id: 42,
+      nextMs: SLOT + 60_000,
+      outcome: "failed",
+      error: "nacked",
+      pause: false,
     });
   });
 
@@ -73,7 +100,10 @@ describe("planFire and rowUpdate", () => {
   });
 
   test("too large → failed without publishing, with the size in the reason", () => {
-    const plan = planFire(row({ workflowData: JSON.stringify("x".repeat(500)) }), SLOT, { ...options, maxMessageBytes: 300 });
+    const plan = planFire(row({ workflowData: JSON.stringify("x".repeat(500)) }), SLOT, {
+      ...options,
+      maxMessageBytes: 300,
+    });
     expect(plan.kind).toBe("fail");
     const update = rowUpdate(plan, undefined, 0)!;
     expect(update.outcome).toBe("failed");
@@ -81,7 +111,12 @@ describe("planFire and rowUpdate", () => {
   });
 
   test("a sealer that throws → failed as not serialisable", () => {
-    const plan = planFire(row(), SLOT, { ...options, seal: () => { throw new Error("boom"); } });
+    const plan = planFire(row(), SLOT, {
+      ...options,
+      seal: () => {
+        throw new Error("boom");
+      },
+    });
     expect(plan.kind).toBe("fail");
     expect(rowUpdate(plan, undefined, 0)!.error).toBe("message could not be serialised: boom");
   });
@@ -91,14 +126,24 @@ describe("planFire and rowUpdate", () => {
     expect(plan.kind).toBe("skip");
     const update = rowUpdate(plan, undefined, 0)!;
     expect(update).toMatchObject({ outcome: "skipped", nextMs: SLOT + 180_000, pause: false });
-    expect(update.error).toBe("skipped by rune-scheduler: slot 2026-11-26T13:45:00.000Z was 120.500s late, more than SCHEDULER_MISFIRE_GRACE=60s");
+    expect(update.error).toBe(
+      "skipped by rune-scheduler: slot 2026-11-26T13:45:00.000Z was 120.500s late, more than SCHEDULER_MISFIRE_GRACE=60s",
+    );
   });
 
   test("the Nth consecutive failure pauses the schedule, saying why", () => {
     const plan = planFire(row({ failureCount: 2 }), SLOT, options);
-    const update = rowUpdate(plan, { status: "failed", reason: "returned by the broker as unroutable: 312 NO_ROUTE" }, 3)!;
+    const update = rowUpdate(
+      plan,
+      { status: "failed", reason: "returned by the broker as unroutable: 312 NO_ROUTE" },
+      3,
+    )!;
     expect(update.pause).toBe(true);
-    expect(update.error).toBe("paused by rune-scheduler after 3 consecutive failed fires; last: returned by the broker as unroutable: 312 NO_ROUTE");
-    expect(rowUpdate(planFire(row({ failureCount: 1 }), SLOT, options), { status: "failed", reason: "x" }, 3)!.pause).toBe(false);
+    expect(update.error).toBe(
+      "paused by rune-scheduler after 3 consecutive failed fires; last: returned by the broker as unroutable: 312 NO_ROUTE",
+    );
+    expect(
+      rowUpdate(planFire(row({ failureCount: 1 }), SLOT, options), { status: "failed", reason: "x" }, 3)!.pause,
+    ).toBe(false);
   });
 });

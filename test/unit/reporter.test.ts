@@ -23,7 +23,14 @@ function setup() {
   return { report, metrics, said };
 }
 
-const STATUS: EngineStatus = { database: "up", broker: "up", failures: 0, outageSinceLocal: null, lastProgressLocal: 0, tableLocked: false };
+const STATUS: EngineStatus = {
+  database: "up",
+  broker: "up",
+  failures: 0,
+  outageSinceLocal: null,
+  lastProgressLocal: 0,
+  tableLocked: false,
+};
 
 describe("reporter", () => {
   test("connected: the two lines operators grep for", () => {
@@ -101,8 +108,20 @@ describe("reporter", () => {
     tally.missed = 3;
     tally.firedAtMs = 1_796_000_000_000;
     tally.confirmed.push(
-      { id: 42, messageId: "42:1795999999990", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", slotMs: 1_795_999_999_990, lagSeconds: 0.01 },
-      { id: 43, messageId: "43:1795999999960", traceparent: "00-1af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01", slotMs: 1_795_999_999_960, lagSeconds: 0.04 },
+      {
+        id: 42,
+        messageId: "42:1795999999990",
+        traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        slotMs: 1_795_999_999_990,
+        lagSeconds: 0.01,
+      },
+      {
+        id: 43,
+        messageId: "43:1795999999960",
+        traceparent: "00-1af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01",
+        slotMs: 1_795_999_999_960,
+        lagSeconds: 0.04,
+      },
     );
     tally.failed.push("schedule 44: nacked by the broker");
     report({ type: "batch committed", tally });
@@ -123,7 +142,9 @@ describe("reporter", () => {
     report({ type: "scanned", invalid, setAside: 1, pausedNow: 2 });
     report({ type: "scanned", invalid, setAside: 1, pausedNow: 3 });
     expect(metrics).toMatchObject({ invalidRows: 2, pausedNow: 3 });
-    expect(said()).toEqual(["WARNING Schedule 9 is active but invalid (next_run_at is not finite); it will not be fired until fixed"]);
+    expect(said()).toEqual([
+      "WARNING Schedule 9 is active but invalid (next_run_at is not finite); it will not be fired until fixed",
+    ]);
   });
 
   test("outcome refused and set aside", () => {

@@ -1,8 +1,16 @@
 /** The schedule kind: next fire and missed slots, resume's next slot, backfill's window, and the display. */
 import { describe, expect, test } from "bun:test";
+import { buildMessage, type ClaimedRow, manualMessageId, messageIdFor } from "../../src/message.ts";
 import { planFire } from "../../src/plan.ts";
-import { buildMessage, manualMessageId, messageIdFor, type ClaimedRow } from "../../src/message.ts";
-import { describeSchedule, MISSED_CAP, nextFire, nextSlotAfter, scheduleOf, slotsInWindow, type Schedule } from "../../src/schedule.ts";
+import {
+  describeSchedule,
+  MISSED_CAP,
+  nextFire,
+  nextSlotAfter,
+  type Schedule,
+  scheduleOf,
+  slotsInWindow,
+} from "../../src/schedule.ts";
 
 const at = (iso: string) => Date.parse(iso);
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -18,8 +26,14 @@ describe("scheduleOf", () => {
     expect(schedule({ intervalSeconds: null, cronExpression: "0 9 * * *" }).kind).toBe("cron");
     expect(schedule({ intervalSeconds: 60 }).kind).toBe("interval");
     expect(scheduleOf({ intervalSeconds: null })).toEqual({ ok: false, reason: "interval_seconds is NULL" });
-    expect(scheduleOf({ intervalSeconds: 0, cronExpression: null })).toEqual({ ok: false, reason: "interval_seconds <= 0" });
-    expect(scheduleOf({ intervalSeconds: 60, cronExpression: "nope" })).toMatchObject({ ok: false, reason: expect.stringContaining('"nope" is invalid') });
+    expect(scheduleOf({ intervalSeconds: 0, cronExpression: null })).toEqual({
+      ok: false,
+      reason: "interval_seconds <= 0",
+    });
+    expect(scheduleOf({ intervalSeconds: 60, cronExpression: "nope" })).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('"nope" is invalid'),
+    });
   });
 });
 
@@ -28,7 +42,11 @@ describe("nextFire", () => {
     const daily = schedule({ intervalSeconds: null, cronExpression: "0 9 * * *", timezone: "Asia/Kathmandu" });
     // Slot 3 days ago at 09:00 NPT, now just after today's 09:00: two passed over, next is tomorrow.
     const next = nextFire(daily, at("2026-05-01T03:15:00Z"), at("2026-05-04T03:15:01Z"));
-    expect({ next: iso(next.nextMs), missed: next.missed, capped: next.missedCapped }).toEqual({ next: "2026-05-05T03:15:00.000Z", missed: 3, capped: false });
+    expect({ next: iso(next.nextMs), missed: next.missed, capped: next.missedCapped }).toEqual({
+      next: "2026-05-05T03:15:00.000Z",
+      missed: 3,
+      capped: false,
+    });
     const onTime = nextFire(daily, at("2026-05-01T03:15:00Z"), at("2026-05-01T03:15:00.020Z"));
     expect([iso(onTime.nextMs), onTime.missed]).toEqual(["2026-05-02T03:15:00.000Z", 0]);
   });
@@ -48,8 +66,12 @@ describe("nextFire", () => {
 describe("nextSlotAfter (resume)", () => {
   test("interval: the grid through next_run_at, on either side of now", () => {
     const hourly = schedule({ intervalSeconds: 3600 });
-    expect(nextSlotAfter(hourly, at("2026-01-01T00:10:00Z"), at("2026-01-03T05:00:00Z"))).toBe(at("2026-01-03T05:10:00Z"));
-    expect(nextSlotAfter(hourly, at("2026-01-05T00:10:00Z"), at("2026-01-03T05:00:00Z"))).toBe(at("2026-01-03T05:10:00Z"));
+    expect(nextSlotAfter(hourly, at("2026-01-01T00:10:00Z"), at("2026-01-03T05:00:00Z"))).toBe(
+      at("2026-01-03T05:10:00Z"),
+    );
+    expect(nextSlotAfter(hourly, at("2026-01-05T00:10:00Z"), at("2026-01-03T05:00:00Z"))).toBe(
+      at("2026-01-03T05:10:00Z"),
+    );
   });
   test("cron: the next time after now", () => {
     const s = schedule({ intervalSeconds: null, cronExpression: "30 2 * * *", timezone: "Europe/Berlin" });
@@ -60,27 +82,56 @@ describe("nextSlotAfter (resume)", () => {
 describe("slotsInWindow (backfill)", () => {
   test("interval: grid slots in [from, to)", () => {
     const s = schedule({ intervalSeconds: 3600 });
-    const { slots, more } = slotsInWindow(s, at("2026-01-10T00:30:00Z"), at("2026-01-01T00:00:00Z"), at("2026-01-01T03:30:00Z"), 100);
-    expect([slots.map(iso), more]).toEqual([["2026-01-01T00:30:00.000Z", "2026-01-01T01:30:00.000Z", "2026-01-01T02:30:00.000Z"], false]);
+    const { slots, more } = slotsInWindow(
+      s,
+      at("2026-01-10T00:30:00Z"),
+      at("2026-01-01T00:00:00Z"),
+      at("2026-01-01T03:30:00Z"),
+      100,
+    );
+    expect([slots.map(iso), more]).toEqual([
+      ["2026-01-01T00:30:00.000Z", "2026-01-01T01:30:00.000Z", "2026-01-01T02:30:00.000Z"],
+      false,
+    ]);
   });
   test("cron: the expression's times in [from, to), DST rules included, and `more` past the maximum", () => {
     const s = schedule({ intervalSeconds: null, cronExpression: "0 * * * *", timezone: "Australia/Lord_Howe" });
     const { slots } = slotsInWindow(s, 0, at("2026-10-03T14:30:00Z"), at("2026-10-03T17:00:00Z"), 100);
-    expect(slots.map(iso)).toEqual(["2026-10-03T14:30:00.000Z", "2026-10-03T15:30:00.000Z", "2026-10-03T16:00:00.000Z"]);
-    expect(slotsInWindow(s, 0, at("2026-01-01T00:00:00Z"), at("2026-02-01T00:00:00Z"), 5)).toMatchObject({ more: true, slots: { length: 5 } });
+    expect(slots.map(iso)).toEqual([
+      "2026-10-03T14:30:00.000Z",
+      "2026-10-03T15:30:00.000Z",
+      "2026-10-03T16:00:00.000Z",
+    ]);
+    expect(slotsInWindow(s, 0, at("2026-01-01T00:00:00Z"), at("2026-02-01T00:00:00Z"), 5)).toMatchObject({
+      more: true,
+      slots: { length: 5 },
+    });
   });
 });
 
 test("describeSchedule shows the kind", () => {
   expect(describeSchedule({ intervalSeconds: 300 })).toBe("every 5m");
-  expect(describeSchedule({ intervalSeconds: 90, cronExpression: "0 9 * * MON-FRI", timezone: "Europe/Berlin" })).toBe("0 9 * * MON-FRI Europe/Berlin");
-  expect(describeSchedule({ intervalSeconds: null, cronExpression: "*/15 * * * *", timezone: null })).toBe("*/15 * * * * UTC");
+  expect(describeSchedule({ intervalSeconds: 90, cronExpression: "0 9 * * MON-FRI", timezone: "Europe/Berlin" })).toBe(
+    "0 9 * * MON-FRI Europe/Berlin",
+  );
+  expect(describeSchedule({ intervalSeconds: null, cronExpression: "*/15 * * * *", timezone: null })).toBe(
+    "*/15 * * * * UTC",
+  );
 });
 
 describe("planFire and the message for cron rows", () => {
   const row = (over: Partial<ClaimedRow> = {}): ClaimedRow => ({
-    id: 42, workflowId: 7, slotMs: at("2026-03-29T00:45:00Z"), intervalSeconds: 0, cronExpression: "*/15 * * * *", timezone: "Europe/Berlin",
-    runCount: 3, failureCount: 0, workflowName: "wf", workflowData: "{}", ...over,
+    id: 42,
+    workflowId: 7,
+    slotMs: at("2026-03-29T00:45:00Z"),
+    intervalSeconds: 0,
+    cronExpression: "*/15 * * * *",
+    timezone: "Europe/Berlin",
+    runCount: 3,
+    failureCount: 0,
+    workflowName: "wf",
+    workflowData: "{}",
+    ...over,
   });
   const options = { misfireGraceMs: 0, maxMessageBytes: 1 << 20 };
   test("next slot across the gap, missed counted, message id from the slot", () => {
@@ -90,17 +141,30 @@ describe("planFire and the message for cron rows", () => {
     if (plan.kind === "publish") expect(plan.message.messageId).toBe(messageIdFor(42, row().slotMs));
   });
   test("a bad expression is unplannable with the parser's reason", () => {
-    expect(() => planFire(row({ cronExpression: "99 * * * *" }), at("2026-03-29T01:00:00Z"), options)).toThrow("Invalid value for minute: 99");
-    expect(() => planFire(row({ timezone: "Nowhere/City" }), at("2026-03-29T01:00:00Z"), options)).toThrow('unknown time zone "Nowhere/City"');
+    expect(() => planFire(row({ cronExpression: "99 * * * *" }), at("2026-03-29T01:00:00Z"), options)).toThrow(
+      "Invalid value for minute: 99",
+    );
+    expect(() => planFire(row({ timezone: "Nowhere/City" }), at("2026-03-29T01:00:00Z"), options)).toThrow(
+      'unknown time zone "Nowhere/City"',
+    );
   });
   test("trigger_source and message id options; the scheduler's bytes are unchanged", () => {
     const base = row({ cronExpression: null });
     const scheduler = buildMessage(base, { nowMs: 1_000, missed: 0 });
     expect(scheduler.body.toString()).toContain('"trigger_source":"scheduler"');
-    expect(buildMessage(base, { nowMs: 1_000, missed: 0, triggerSource: "scheduler" }).body.equals(scheduler.body)).toBe(true);
-    const manual = buildMessage(base, { nowMs: 1_000, missed: 0, triggerSource: "manual", messageId: manualMessageId(42, 1_000) });
+    expect(
+      buildMessage(base, { nowMs: 1_000, missed: 0, triggerSource: "scheduler" }).body.equals(scheduler.body),
+    ).toBe(true);
+    const manual = buildMessage(base, {
+      nowMs: 1_000,
+      missed: 0,
+      triggerSource: "manual",
+      messageId: manualMessageId(42, 1_000),
+    });
     expect(manual.messageId).toBe("42:manual:1000");
     expect(manual.properties.messageId).toBe("42:manual:1000");
-    expect(manual.body.toString()).toBe(scheduler.body.toString().replace('"trigger_source":"scheduler"', '"trigger_source":"manual"'));
+    expect(manual.body.toString()).toBe(
+      scheduler.body.toString().replace('"trigger_source":"scheduler"', '"trigger_source":"manual"'),
+    );
   });
 });

@@ -1,13 +1,19 @@
 import { describe, expect, test } from "bun:test";
-import { buildMessage, newTraceparent, type ClaimedRow } from "../../src/message.ts";
+import { buildMessage, type ClaimedRow, newTraceparent } from "../../src/message.ts";
 
 /** W3C Trace Context level 1, version 00: lower-case hex, neither id all zeros; 01 = sampled. */
 const TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-01$/;
 
 const SLOT = Date.UTC(2026, 10, 26, 13, 45);
 const row: ClaimedRow = {
-  id: 42, workflowId: 7, slotMs: SLOT, intervalSeconds: 60, runCount: 17, failureCount: 0,
-  workflowName: "nightly-report", workflowData: '{"a": 1}',
+  id: 42,
+  workflowId: 7,
+  slotMs: SLOT,
+  intervalSeconds: 60,
+  runCount: 17,
+  failureCount: 0,
+  workflowName: "nightly-report",
+  workflowData: '{"a": 1}',
 };
 
 describe("traceparent", () => {
@@ -16,7 +22,9 @@ describe("traceparent", () => {
   });
 
   test("writes the random bytes as trace id then span id", () => {
-    const fill = (bytes: Uint8Array) => bytes.forEach((_, i) => (bytes[i] = i + 1));
+    const fill = (bytes: Uint8Array) => {
+      for (let i = 0; i < bytes.length; i++) bytes[i] = i + 1;
+    };
     expect(newTraceparent(fill)).toBe("00-0102030405060708090a0b0c0d0e0f10-1112131415161718-01");
   });
 

@@ -12,6 +12,7 @@ import type { Clock } from "./clock.ts";
 import { DependencyError, databaseFailure, giveUpReason, isPermanentRefusal, TableLockedError } from "./dependency.ts";
 import type { EngineStatus, Report } from "./events.ts";
 import { type FireResult, fireBatch } from "./fire.ts";
+import { drainInLanes } from "./lanes.ts";
 import type { PlanOptions } from "./plan.ts";
 import type { EngineStore, Publisher } from "./ports.ts";
 import type { ClaimRequest, PollResult } from "./store.ts";
@@ -230,52 +231,24 @@ export function startEngine(deps: EngineDeps): Engine {
     return result;
   }
 
-  /**
-   * Claims until no more is due, in up to {@link CLAIM_LANES} lanes. A lane is one claim
-   * transaction after another on its own connection; while one lane waits for the broker's
-   * confirms, the next claims, publishes and records, so the database's share of a batch overlaps
-   * the broker's (SKIP LOCKED keeps their rows apart, as between replicas). The second lane
-   * starts only once a batch came back full: a single due row never costs two claims.
-   * ORDER: a failure in one lane stops the others after their transaction in flight, and is
-   * rethrown only once every lane has settled, so no claim outlives the reconnect that follows.
-   */
-  async function drain(current: Publisher): Promise<number> {
-    let claimedTotal = 0;
-    let active = 0;
-    let failure: { error: unknown } | null = null;
-    const lanes: Promise<void>[] = [];
-    const startLane = (polls: boolean) => {
-      active += 1;
-      lanes.push(lane(polls).finally(() => (active -= 1)));
-    };
-    /** Claims until its own batch comes back short; `polls`: keeps the poll-time gauges fresh meanwhile. */
-    async function lane(polls: boolean): Promise<void> {
-      try {
-        while (failure === null && !stopping && !isBlocked(current)) {
-          if (polls && clock.local() - lastPollLocal >= options.pollIntervalMs) await pollOnce();
-          const batch = await claimAndFire(current);
-          progressed();
-          if (status.tableLocked) {
-            report({ type: "table unlocked", afterMs: clock.local() - lockedSinceLocal });
-            setStatus({ tableLocked: false });
-          }
-          claimedTotal += batch.claimed;
-          if (!batch.more) return;
-          if (batch.full && active < CLAIM_LANES) startLane(false);
+  /** Claims until no more is due, in up to {@link CLAIM_LANES} lanes (src/lanes.ts). */
+  function drain(current: Publisher): Promise<number> {
+    return drainInLanes({
+      lanes: CLAIM_LANES,
+      shouldStop: () => stopping || isBlocked(current),
+      beforeFirstLaneClaim: async () => {
+        if (clock.local() - lastPollLocal >= options.pollIntervalMs) await pollOnce();
+      },
+      claim: async () => {
+        const batch = await claimAndFire(current);
+        progressed();
+        if (status.tableLocked) {
+          report({ type: "table unlocked", afterMs: clock.local() - lockedSinceLocal });
+          setStatus({ tableLocked: false });
         }
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-    startLane(true);
-    // Lanes start while others run: wait until none is left.
-    for (let waited = 0; waited < lanes.length; ) {
-      const pending = lanes.slice(waited);
-      waited = lanes.length;
-      await Promise.all(pending);
-    }
-    if (failure !== null) throw (failure as { error: unknown }).error;
-    return claimedTotal;
+        return batch;
+      },
+    });
   }
 
   /** Claims until no more is due, then polls; returns how long to sleep. */

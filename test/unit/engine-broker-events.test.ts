@@ -1,19 +1,15 @@
 /**
  * The engine's reaction to the broker link's own events, against fakes: flow control
  * (connection.blocked) stops claiming without counting as a failure, and a lost link is
- * noticed at once rather than at the next poll. Polls are a minute apart here, so anything
- * that happens within a second happened because of the event.
+ * noticed at once rather than at the next poll. Polls are a minute apart here, and time is Bun's
+ * fake clock: a reaction that comes before any time passes came from the event.
  */
-import { afterEach, expect, test } from "bun:test";
-import { createClock } from "../../src/clock.ts";
-import { createMetrics } from "../../src/metrics.ts";
+import { afterEach, beforeEach, expect, jest, test } from "bun:test";
 import type { Publisher } from "../../src/ports.ts";
-import { createReporter } from "../../src/reporter.ts";
-import { type Engine, type EngineOptions, startEngine } from "../../src/scheduler.ts";
-import { OPTIONS as BASE, fakeStore, memoryLog, row } from "../support/engine-fakes.ts";
-import { waitFor } from "../support/services.ts";
+import type { Engine, EngineOptions } from "../../src/scheduler.ts";
+import { fakeStore, launch, row, stopAll, until } from "../support/engine-fakes.ts";
 
-const OPTIONS: EngineOptions = { ...BASE, pollIntervalMs: 60_000, maxRetries: 3 };
+const OPTIONS: Partial<EngineOptions> = { pollIntervalMs: 60_000, maxRetries: 3 };
 
 /** One row, due all along; every claim fires it and moves it an hour on. */
 const oneDueRow = () => fakeStore([row(1, Date.now() - 1_000)], Date.now);
@@ -52,33 +48,26 @@ function linkFake() {
   return { link, connectPublisher };
 }
 
-let engine: Engine | null = null;
+const running: Engine[] = [];
+beforeEach(() => jest.useFakeTimers());
 afterEach(async () => {
-  await engine?.stop();
-  engine = null;
+  await stopAll(running);
+  jest.useRealTimers();
 });
 
 test("does not claim while the broker blocks publishes, is not ready, and claims as soon as it unblocks", async () => {
   const { store, calls } = oneDueRow();
   const { link, connectPublisher } = linkFake();
   link.blocked = true;
-  const metrics = createMetrics();
-  const { log, lines } = memoryLog();
-  engine = startEngine({
-    store,
-    connectPublisher,
-    clock: createClock(),
-    report: createReporter({ log, metrics }),
-    options: OPTIONS,
-  });
-  await waitFor("the first poll", () => calls.polls >= 1, 1_000);
+  const { metrics, lines } = launch({ store, connectPublisher, options: OPTIONS }, running);
+  await until("the first poll", () => calls.polls >= 1, 1_000);
   expect(calls.claims).toBe(0);
   expect(metrics.mqUp).toBe(false);
   expect(lines.filter((l) => l.includes("blocking publishes"))).toHaveLength(1);
 
   link.blocked = false;
   link.onChange();
-  await waitFor("the fire", () => link.published === 1, 1_000);
+  await until("the fire", () => link.published === 1, 0);
   expect(metrics.mqUp).toBe(true);
   expect(lines.some((l) => /RabbitMQ unblocked after [\d.]+s; claiming again/.test(l))).toBe(true);
   // Flow control is not a failure: nothing counted toward MAX_RETRIES, nothing logged as an error.
@@ -88,22 +77,14 @@ test("does not claim while the broker blocks publishes, is not ready, and claims
 test("a link lost while idle is noticed at once: not ready, reconnected without waiting for the next poll", async () => {
   const { store } = oneDueRow();
   const { link, connectPublisher } = linkFake();
-  const metrics = createMetrics();
-  const { log, lines } = memoryLog();
-  engine = startEngine({
-    store,
-    connectPublisher,
-    clock: createClock(),
-    report: createReporter({ log, metrics }),
-    options: OPTIONS,
-  });
-  await waitFor("the fire", () => link.published === 1, 1_000);
+  const { metrics, lines } = launch({ store, connectPublisher, options: OPTIONS }, running);
+  await until("the fire", () => link.published === 1, 1_000);
 
   link.connected = false;
   link.closedReason = "connection error: Heartbeat timeout";
   link.onChange();
   expect(metrics.mqUp).toBe(false);
-  await waitFor("the reconnect", () => link.connects === 2 && metrics.mqUp, 1_000);
+  await until("the reconnect", () => link.connects === 2 && metrics.mqUp, 0);
   expect(
     lines.some((l) =>
       l.includes('RabbitMQ connection lost; reconnecting reason="connection error: Heartbeat timeout"'),

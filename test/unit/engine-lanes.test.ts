@@ -2,19 +2,20 @@
  * Claim lanes (issue 12): during a drain, up to CLAIM_LANES claim transactions are in flight at
  * once, so one claims and records while another waits for its confirms. Against fakes.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, jest, test } from "bun:test";
 import type { OutgoingMessage } from "../../src/message.ts";
 import type { Publisher } from "../../src/ports.ts";
 import { CLAIM_LANES, type Engine } from "../../src/scheduler.ts";
-import { connectionRefused, fakeStore, launch, row } from "../support/engine-fakes.ts";
-import { waitFor } from "../support/services.ts";
+import { connectionRefused, delay, fakeStore, launch, row, stopAll, until } from "../support/engine-fakes.ts";
 
 const running: Engine[] = [];
+beforeEach(() => jest.useFakeTimers());
 afterEach(async () => {
-  for (const engine of running.splice(0)) await engine.stop();
+  await stopAll(running);
+  jest.useRealTimers();
 });
 
-/** A publisher whose batches each wait `ms`, counting how many are waiting at once. */
+/** A publisher whose batches each wait `ms` (fake time), counting how many are waiting at once. */
 function slowPublisher(ms: number, answer: () => "confirmed" | "unknown" = () => "confirmed") {
   const state = { inFlight: 0, maxInFlight: 0, batches: 0, messages: [] as OutgoingMessage[] };
   const publisher: Publisher & { connected: boolean } = {
@@ -23,7 +24,7 @@ function slowPublisher(ms: number, answer: () => "confirmed" | "unknown" = () =>
       state.batches += 1;
       state.inFlight += 1;
       state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
-      await Bun.sleep(ms);
+      await delay(ms);
       state.inFlight -= 1;
       state.messages.push(...messages);
       const status = answer();
@@ -44,7 +45,7 @@ describe("claim lanes", () => {
     const fake = fakeStore(rows, Date.now);
     const { publisher, state } = slowPublisher(20);
     const h = launch({ store: fake.store, publisher, options: { batchSize: 5, pollIntervalMs: 60_000 } }, running);
-    await waitFor("every row fired", () => h.metrics.executions === 60, 5_000, 2);
+    await until("every row fired", () => h.metrics.executions === 60, 5_000);
     expect(state.maxInFlight).toBe(CLAIM_LANES);
     expect(new Set(state.messages.map((m) => m.messageId)).size).toBe(60);
     expect(state.messages).toHaveLength(60);
@@ -55,8 +56,8 @@ describe("claim lanes", () => {
     const fake = fakeStore([row(1, Date.now() - 10)], Date.now);
     const { publisher, state } = slowPublisher(5);
     const h = launch({ store: fake.store, publisher, options: { batchSize: 5, pollIntervalMs: 60_000 } }, running);
-    await waitFor("the fire", () => h.metrics.executions === 1, 1_000, 2);
-    await waitFor("the poll after it", () => fake.calls.polls >= 1, 1_000, 2);
+    await until("the fire", () => h.metrics.executions === 1, 1_000);
+    await until("the poll after it", () => fake.calls.polls >= 1, 1_000);
     expect(fake.calls.claims).toBe(1);
     expect(state.maxInFlight).toBe(1);
   });
@@ -83,7 +84,7 @@ describe("claim lanes", () => {
       },
       running,
     );
-    await waitFor("every row fired", () => h.metrics.executions === 20, 5_000, 2);
+    await until("every row fired", () => h.metrics.executions === 20, 5_000);
     expect(connects).toBe(2);
     expect(rows.every((r) => r.runCount === 1)).toBe(true);
     // The lost batch's 5 rows went out twice, with the same message ids.
@@ -99,16 +100,15 @@ describe("claim lanes", () => {
       { store: fake.store, publisher, options: { batchSize: 5, pollIntervalMs: 60_000 }, retryDelay: () => 5 },
       running,
     );
-    await waitFor("a few fires", () => h.metrics.executions >= 10, 2_000, 1);
+    await until("a few fires", () => h.metrics.executions >= 10, 2_000);
     fake.failClaims(connectionRefused());
-    await waitFor(
+    await until(
       "the failure logged",
       () => h.lines.some((l) => / ERROR PostgreSQL failed \(attempt 1\)/.test(l)),
       2_000,
-      2,
     );
     fake.failClaims(null);
-    await waitFor("every row fired", () => h.metrics.executions === 30, 5_000, 2);
+    await until("every row fired", () => h.metrics.executions === 30, 5_000);
     expect(rows.every((r) => r.runCount === 1)).toBe(true);
   });
 });

@@ -1,21 +1,30 @@
 /**
- * The engine against in-memory fakes of the store and the publisher: no services. Times are
- * real but short (intervals of tens of milliseconds), and every wait is on a condition.
- * Outages, locks and partial batches: engine-outages.test.ts.
+ * The engine against in-memory fakes of the store and the publisher: no services. Time is Bun's
+ * fake clock, moved by `until` only while the engine waits, so every interval is exact and no
+ * test waits in real time. Outages, locks and partial batches: engine-outages.test.ts.
  */
-import { afterEach, describe, expect, test } from "bun:test";
-import { createClock } from "../../src/clock.ts";
+import { afterEach, beforeEach, describe, expect, jest, test } from "bun:test";
 import type { OutgoingMessage } from "../../src/message.ts";
-import { createMetrics } from "../../src/metrics.ts";
-import { createReporter } from "../../src/reporter.ts";
-import { type Engine, startEngine } from "../../src/scheduler.ts";
-import { type FakeRow, fakePublisher, fakeStore, memoryLog, OPTIONS, row } from "../support/engine-fakes.ts";
-import { waitFor } from "../support/services.ts";
+import type { Engine } from "../../src/scheduler.ts";
+import {
+  connectionRefused,
+  elapse,
+  exit,
+  type FakeRow,
+  fakePublisher,
+  fakeStore,
+  launch,
+  row,
+  stopAll,
+  until,
+  watch,
+} from "../support/engine-fakes.ts";
 
-let engine: Engine | null = null;
+const running: Engine[] = [];
+beforeEach(() => jest.useFakeTimers());
 afterEach(async () => {
-  await engine?.stop();
-  engine = null;
+  await stopAll(running);
+  jest.useRealTimers();
 });
 
 describe("engine", () => {
@@ -23,15 +32,8 @@ describe("engine", () => {
     const rows = Array.from({ length: 25 }, (_, i) => row(i + 1, Date.now() - 1000));
     const { store, calls } = fakeStore(rows, Date.now);
     const { publisher, published } = fakePublisher();
-    const metrics = createMetrics();
-    engine = startEngine({
-      store,
-      connectPublisher: async () => publisher,
-      clock: createClock(),
-      report: createReporter({ log: memoryLog().log, metrics }),
-      options: OPTIONS,
-    });
-    await waitFor("25 fires", () => metrics.executions === 25);
+    const h = launch({ store, publisher }, running);
+    await until("25 fires", () => h.metrics.executions === 25);
     expect(new Set(published.map((m) => m.messageId)).size).toBe(25);
     expect(calls.claims).toBeGreaterThanOrEqual(3); // 10 + 10 + 5
     expect(rows.every((r) => r.runCount === 1 && r.slotMs > Date.now())).toBe(true);
@@ -44,23 +46,17 @@ describe("engine", () => {
     const rows = [row(1, slot)];
     const { store } = fakeStore(rows, dbNow);
     const { publisher } = fakePublisher();
-    const metrics = createMetrics();
     let firedAt = 0;
     const wrapped = {
       ...publisher,
       connected: true,
       publishBatch: async (m: readonly OutgoingMessage[]) => ((firedAt = dbNow()), publisher.publishBatch(m)),
     };
-    engine = startEngine({
-      store,
-      connectPublisher: async () => wrapped,
-      clock: createClock(),
-      report: createReporter({ log: memoryLog().log, metrics }),
-      options: OPTIONS,
-    });
-    await waitFor("the fire", () => metrics.executions === 1, 5_000);
+    const h = launch({ store, publisher: wrapped }, running);
+    await until("the fire", () => h.metrics.executions === 1, 5_000);
     expect(firedAt).toBeGreaterThanOrEqual(slot);
-    expect(firedAt - slot).toBeLessThan(150);
+    // The timer is aimed 1 ms past the slot, so the claim's now() has reached it.
+    expect(firedAt - slot).toBe(1);
   });
 
   test("an unknown outcome leaves the row due, reconnects, and fires it again with the same message id", async () => {
@@ -70,41 +66,23 @@ describe("engine", () => {
     const { publisher, published } = fakePublisher(() =>
       ++attempts === 1 ? { status: "unknown", reason: "channel closed" } : { status: "confirmed" },
     );
-    const metrics = createMetrics();
-    const { log, lines } = memoryLog();
-    let _connects = 0;
-    engine = startEngine({
-      store,
-      clock: createClock(),
-      report: createReporter({ log, metrics }),
-      options: OPTIONS,
-      retryDelay: () => 10,
-      connectPublisher: async () => ((_connects += 1), (publisher.connected = true), publisher),
-    });
-    await waitFor("the second attempt", () => metrics.executions === 1);
+    const h = launch({ store, publisher, retryDelay: () => 10 }, running);
+    await until("the second attempt", () => h.metrics.executions === 1);
     expect(published.map((m) => m.messageId)).toEqual([published[0]!.messageId, published[0]!.messageId]);
     expect(rows[0]!.runCount).toBe(1);
     expect(rows[0]!.failureCount).toBe(0);
-    expect(metrics.unknown).toBe(1);
-    expect(lines.some((l) => /ERROR RabbitMQ failed \(attempt 1\); retrying/.test(l))).toBe(true);
+    expect(h.metrics.unknown).toBe(1);
+    expect(h.lines.some((l) => /ERROR RabbitMQ failed \(attempt 1\); retrying/.test(l))).toBe(true);
   });
 
   test("at start-up, gives up with a CRITICAL line after SCHEDULER_MAX_RETRIES consecutive failures", async () => {
     const { store, fail } = fakeStore([], Date.now);
-    fail(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }));
-    const { log, lines } = memoryLog();
-    engine = startEngine({
-      store,
-      connectPublisher: async () => fakePublisher().publisher,
-      clock: createClock(),
-      report: createReporter({ log, metrics: createMetrics() }),
-      options: { ...OPTIONS, maxRetries: 3 },
-      retryDelay: () => 5,
-    });
-    expect(await engine.done).toBe(1);
-    expect(lines.filter((l) => l.includes(" ERROR PostgreSQL failed"))).toHaveLength(2);
+    fail(connectionRefused(1));
+    const h = launch({ store, options: { maxRetries: 3 }, retryDelay: () => 5 }, running);
+    expect(await exit(h)).toBe(1);
+    expect(h.lines.filter((l) => l.includes(" ERROR PostgreSQL failed"))).toHaveLength(2);
     expect(
-      lines.some((l) =>
+      h.lines.some((l) =>
         /CRITICAL PostgreSQL failed 3 consecutive times at start-up \(SCHEDULER_MAX_RETRIES=3\); giving up error="connecting: connect ECONNREFUSED/.test(
           l,
         ),
@@ -116,17 +94,11 @@ describe("engine", () => {
     const rows = [row(1, Date.now() - 10)];
     const { store, calls } = fakeStore(rows, Date.now);
     store.claimBatch = async () => ((calls.claims += 1), { claimed: 0, locked: 0, rejected: [] }); // another replica holds the lock
-    const started = performance.now();
-    engine = startEngine({
-      store,
-      connectPublisher: async () => fakePublisher().publisher,
-      clock: createClock(),
-      report: createReporter({ log: memoryLog().log, metrics: createMetrics() }),
-      options: OPTIONS,
-    });
+    const started = Date.now();
+    launch({ store }, running);
+    await until("five claims", () => calls.claims >= 5, 2_000);
     // 25 ms doubling to 1 s: the fifth claim comes after 25 + 50 + 100 + 200 ms, not at once.
-    await waitFor("five claims", () => calls.claims >= 5, 2_000, 5);
-    expect(performance.now() - started).toBeGreaterThanOrEqual(340);
+    expect(Date.now() - started).toBe(375);
     expect(calls.claims).toBe(5);
   });
 
@@ -138,36 +110,24 @@ describe("engine", () => {
     };
     const { store, invalid } = fakeStore([paused], Date.now);
     invalid.push({ id: 9, reason: "interval_seconds <= 0" });
-    const { log, lines } = memoryLog();
-    const metrics = createMetrics();
-    engine = startEngine({
-      store,
-      connectPublisher: async () => fakePublisher().publisher,
-      clock: createClock(),
-      report: createReporter({ log, metrics }),
-      options: { ...OPTIONS, pollIntervalMs: 20, invalidScanIntervalMs: 1 },
-    });
-    await waitFor("several polls", () => metrics.checks >= 10);
-    expect(lines.filter((l) => l.includes("Schedule 9 is active but invalid (interval_seconds <= 0)"))).toHaveLength(1);
-    expect(metrics.invalidRows).toBe(1);
-    expect(metrics.pausedNow).toBe(1);
+    const h = launch({ store, options: { pollIntervalMs: 20, invalidScanIntervalMs: 1 } }, running);
+    await until("several polls", () => h.metrics.checks >= 10);
+    expect(h.lines.filter((l) => l.includes("Schedule 9 is active but invalid (interval_seconds <= 0)"))).toHaveLength(
+      1,
+    );
+    expect(h.metrics.invalidRows).toBe(1);
+    expect(h.metrics.pausedNow).toBe(1);
   });
 
   test("a wake (NOTIFY) claims at once instead of waiting for the next poll", async () => {
     const rows: FakeRow[] = [];
     const { store } = fakeStore(rows, Date.now);
-    const metrics = createMetrics();
-    engine = startEngine({
-      store,
-      connectPublisher: async () => fakePublisher().publisher,
-      clock: createClock(),
-      report: createReporter({ log: memoryLog().log, metrics }),
-      options: { ...OPTIONS, pollIntervalMs: 60_000 },
-    });
-    await waitFor("first poll", () => metrics.checks === 1);
+    const h = launch({ store, options: { pollIntervalMs: 60_000 } }, running);
+    await until("first poll", () => h.metrics.checks === 1);
     rows.push(row(1, Date.now() - 1));
-    engine.wake();
-    await waitFor("the fire", () => metrics.executions === 1, 1_000);
+    h.engine.wake();
+    // At once: before any (fake) time passes.
+    await until("the fire", () => h.metrics.executions === 1, 0);
   });
 
   test("stop() waits for the batch in flight, which is recorded whole", async () => {
@@ -183,21 +143,14 @@ describe("engine", () => {
       connected: true,
       publishBatch: async (m: readonly OutgoingMessage[]) => (started(), await gate, publisher.publishBatch(m)),
     };
-    engine = startEngine({
-      store,
-      connectPublisher: async () => slow,
-      clock: createClock(),
-      report: createReporter({ log: memoryLog().log, metrics: createMetrics() }),
-      options: OPTIONS,
-    });
+    const h = launch({ store, publisher: slow }, running);
     await inFlight;
-    const stopped = engine.stop();
-    let settled = false;
-    void stopped.then(() => (settled = true));
-    await Bun.sleep(50);
-    expect(settled).toBe(false);
+    const stopped = watch(h.engine.stop());
+    await elapse(60_000);
+    expect(stopped.settled).toBe(false);
     release();
-    expect(await stopped).toBe(0);
+    await until("the stop", () => stopped.settled);
+    expect(stopped.value).toBe(0);
     expect(rows.every((r) => r.runCount === 1)).toBe(true);
   });
 });

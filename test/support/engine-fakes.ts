@@ -1,13 +1,9 @@
 /**
  * In-memory fakes of the engine's dependencies (store, publisher, log) for the unit tests of
  * src/scheduler.ts: no services. Every fake counts its calls and keeps a trace, so tests wait on
- * conditions ("three claims", "attempt 2 logged") instead of sleeping.
- *
- * Time is Bun's fake clock (`jest.useFakeTimers()` around each test): `setTimeout`, `setInterval`,
- * `Date` and `performance.now` stand still until `until` or `elapse` moves them, so no test waits
- * in real time. `setImmediate` is not faked: the fake store's turn of the event loop is real.
+ * conditions ("three claims", "attempt 2 logged") instead of sleeping, on fake time
+ * (test/support/fake-time.ts).
  */
-import { jest } from "bun:test";
 import { type Clock, createClock } from "../../src/clock.ts";
 import { createLogger, type LogSink } from "../../src/log.ts";
 import type { ClaimedRow, OutgoingMessage } from "../../src/message.ts";
@@ -18,9 +14,7 @@ import { createReporter } from "../../src/reporter.ts";
 import { type Engine, type EngineDeps, type EngineOptions, startEngine } from "../../src/scheduler.ts";
 import { type ClaimRequest, MESSAGE_OVERHEAD_BYTES } from "../../src/store.ts";
 import type { InvalidRow } from "../../src/store-invalid.ts";
-
-/** Store calls made so far, by every fake store: `settle` tells a busy engine from an idle one by it. */
-let storeCalls = 0;
+import { delay, ioTurn, until } from "./fake-time.ts";
 
 export interface FakeRow {
   id: number;
@@ -71,9 +65,8 @@ export function fakeStore(rows: FakeRow[], dbNow: () => number) {
    * then shows as `settle` failing, not as a suite starved of timers that never ends.
    */
   const note = async (op: TraceEntry["op"]) => {
-    storeCalls += 1;
     trace.push({ op, at: performance.now(), handed: handed.length });
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await ioTurn();
   };
   const store: EngineStore = {
     async ping() {
@@ -187,50 +180,6 @@ export function fakePublisher(answer: Answer = () => ({ status: "confirmed" }), 
     },
   };
   return { publisher, published, counts };
-}
-
-/** A wait on a timer: under fake timers it ends when the test moves the clock past it. */
-export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/**
- * Lets the engine run until it waits on a timer: real turns of the event loop until one passes
- * without a store call (each fake store call takes a turn, so a busy engine always makes one).
- */
-async function settle(): Promise<void> {
-  for (let turns = 0; turns < 10_000; turns++) {
-    const before = storeCalls;
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    if (storeCalls === before) return;
-  }
-  throw new Error("the engine never waits on a timer: a hot loop");
-}
-
-/**
- * Under fake timers: runs the engine until `condition` holds, moving the clock to the next timer
- * each time the engine is idle, so time passes only while it waits, as real I/O of no duration
- * would have it. Fails when `withinMs` of fake time pass first (0: it must hold without any).
- */
-export async function until<T>(what: string, condition: () => T, withinMs = 60_000): Promise<NonNullable<T>> {
-  let late = false;
-  // A timer of its own at the deadline: advancing to the next timer never jumps past it.
-  const deadline = setTimeout(() => (late = true), withinMs);
-  try {
-    for (;;) {
-      await settle();
-      const value = condition();
-      if (value) return value as NonNullable<T>;
-      if (late) throw new Error(`${what}: not within ${withinMs} ms (fake time)`);
-      jest.advanceTimersToNextTimer();
-    }
-  } finally {
-    clearTimeout(deadline);
-  }
-}
-
-/** Under fake timers: lets `ms` of fake time pass, the engine running every timer due meanwhile. */
-export async function elapse(ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  await until(`${ms} ms to pass`, () => Date.now() >= end, ms);
 }
 
 /** Stops every engine in `running`, moving fake time until each has ended (a batch may be waiting on a timer). */

@@ -7,7 +7,8 @@
 import { afterEach, beforeEach, expect, jest, test } from "bun:test";
 import type { Publisher } from "../../src/ports.ts";
 import type { Engine, EngineOptions } from "../../src/scheduler.ts";
-import { fakeStore, launch, row, stopAll, until } from "../support/engine-fakes.ts";
+import { fakeStore, launch, row, stopAll } from "../support/engine-fakes.ts";
+import { until } from "../support/fake-time.ts";
 
 const OPTIONS: Partial<EngineOptions> = { pollIntervalMs: 60_000, maxRetries: 3 };
 

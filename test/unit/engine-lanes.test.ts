@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, jest, test } from "bun:test";
 import type { OutgoingMessage } from "../../src/message.ts";
 import type { Publisher } from "../../src/ports.ts";
 import { CLAIM_LANES, type Engine } from "../../src/scheduler.ts";
-import { connectionRefused, delay, fakeStore, launch, row, stopAll, until } from "../support/engine-fakes.ts";
+import { connectionRefused, fakeStore, launch, row, stopAll } from "../support/engine-fakes.ts";
+import { delay, until } from "../support/fake-time.ts";
 
 const running: Engine[] = [];
 beforeEach(() => jest.useFakeTimers());

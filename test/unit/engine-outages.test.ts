@@ -22,8 +22,8 @@ import {
   matching,
   row,
   stopAll,
-  until,
 } from "../support/engine-fakes.ts";
+import { until } from "../support/fake-time.ts";
 
 const running: Engine[] = [];
 beforeEach(() => jest.useFakeTimers());

@@ -8,7 +8,6 @@ import type { OutgoingMessage } from "../../src/message.ts";
 import type { Engine } from "../../src/scheduler.ts";
 import {
   connectionRefused,
-  elapse,
   exit,
   type FakeRow,
   fakePublisher,
@@ -16,9 +15,9 @@ import {
   launch,
   row,
   stopAll,
-  until,
   watch,
 } from "../support/engine-fakes.ts";
+import { elapse, until } from "../support/fake-time.ts";
 
 const running: Engine[] = [];
 beforeEach(() => jest.useFakeTimers());

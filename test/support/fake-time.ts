@@ -34,6 +34,7 @@ async function settle(): Promise<void> {
  * `withinMs` of fake time pass first (0: it must hold before any time passes).
  */
 export async function until<T>(what: string, condition: () => T, withinMs = 60_000): Promise<NonNullable<T>> {
+  if (!jest.isFakeTimers()) throw new Error("until: call jest.useFakeTimers() first");
   let late = false;
   // A timer of its own at the deadline: advancing to the next timer never jumps past it.
   const deadline = setTimeout(() => (late = true), withinMs);

@@ -55,7 +55,8 @@ const REDECLARE_GUARD_MS = 5_000;
  * (`PRECONDITION_FAILED - message size 20000000 is larger than configured max size 16777216`).
  */
 export function refusedSizeLimit(closeText: string): number | null {
-  const match = /larger than configured max size (\d+)/.exec(closeText);
+  // "configured max size" under max_message_size; "max size" at the broker's hard limit.
+  const match = /larger than (?:configured )?max size (\d+)/.exec(closeText);
   return match ? Number(match[1]) : null;
 }
 
@@ -150,6 +151,8 @@ export function brokerLink(
         declaredAt = Date.now();
         return { status: "retry", reason: `queue "${queue}" was missing (${why}) and has been declared again` };
       } catch (error) {
+        // The link went while declaring: an outage, not the rows' fault; they fire again.
+        if (closedReason !== null) return { status: "unknown", reason: closedReason };
         return {
           status: "failed",
           reason: `returned by the broker as unroutable: ${why}; declaring queue "${queue}" failed: ${(error as Error).message}`,
@@ -186,16 +189,15 @@ export function brokerLink(
     let timer: ReturnType<typeof setTimeout> | undefined;
     const checkSilence = () => {
       const silentMs = Date.now() - lastHeardMs;
-      if (silentMs < CONFIRM_TIMEOUT_MS) {
-        timer = setTimeout(checkSilence, CONFIRM_TIMEOUT_MS - silentMs);
+      // A blocked link is alive, not silent: the broker holds our publishes until its alarm
+      // clears and then confirms them. Giving the batch up would publish it a second time then.
+      if (silentMs < CONFIRM_TIMEOUT_MS || blocked) {
+        timer = setTimeout(checkSilence, blocked ? CONFIRM_TIMEOUT_MS : CONFIRM_TIMEOUT_MS - silentMs);
         return;
       }
-      abandon(`no confirm from the broker for ${CONFIRM_TIMEOUT_MS} ms${blocked ? " (it is blocking publishes)" : ""}`);
-      // A blocked link is alive: the broker holds our publishes until its alarm clears, and a
-      // new connection would only leave another one full of unread data on the broker.
-      if (blocked) return;
-      // Otherwise the link is silent and the channel's state unknowable: cut it, so the next
-      // batch starts on a fresh one.
+      abandon(`no confirm from the broker for ${CONFIRM_TIMEOUT_MS} ms`);
+      // The link is silent and the channel's state unknowable: cut it, so the next batch starts
+      // on a fresh one.
       markClosed("confirm timeout");
       cutSocket(connection, "confirm timeout");
     };

@@ -48,6 +48,7 @@ export async function claimBatch(
   deadlineMs: number = SESSION_LIMITS.statementDeadlineMs,
 ): Promise<BatchResult> {
   let lost = false;
+  let firing: Promise<RowUpdate[]> | null = null;
   let giveUp!: (error: Error) => void;
   const gaveUp = new Promise<never>((_, reject) => (giveUp = reject));
   let watchdog: ReturnType<typeof setTimeout> | undefined;
@@ -80,11 +81,12 @@ export async function claimBatch(
     await step(tableLock);
     const { rows, dbNowMs, locked } = await step(claim);
     if (rows.length === 0) return { claimed: 0, locked, rejected: [] };
-    // Publishing has its own bound (the broker's confirm deadline).
+    // Publishing has its own bound (the broker's confirm deadline, which measures silence).
     clearTimeout(watchdog);
     let updates: RowUpdate[];
     try {
-      updates = await fire(rows, dbNowMs);
+      firing = fire(rows, dbNowMs);
+      updates = await keepAlive(firing, () => step(txSql`SELECT 1`));
     } catch (error) {
       if (lost) return stranded();
       throw error;
@@ -98,7 +100,39 @@ export async function claimBatch(
   transaction.catch(() => (lost = true));
   try {
     return await Promise.race([transaction, gaveUp]);
+  } catch (error) {
+    // ORDER: a publish still in flight settles first (its confirm deadline bounds it), so no batch
+    // of a lost transaction goes on using the broker link after the engine has moved on.
+    await (firing as Promise<RowUpdate[]> | null)?.catch(() => {});
+    throw error;
   } finally {
     clearTimeout(watchdog);
+  }
+}
+
+/** Between statements that keep a claim transaction alive while its batch is being published. */
+export const KEEPALIVE_MS = 5_000;
+
+/**
+ * Waits for `work`, running `ping` every {@link KEEPALIVE_MS} meanwhile. A batch on a slow link
+ * that keeps confirming may take longer than idle_in_transaction_session_timeout (20 s); without
+ * a statement now and then the server would end the session, and the confirmed batch would be
+ * published again. A stalled or partitioned scheduler sends nothing, so the server still frees
+ * its claims to the others.
+ */
+async function keepAlive<T>(work: Promise<T>, ping: () => Promise<unknown>): Promise<T> {
+  const done = work.then(
+    () => true,
+    () => true,
+  );
+  for (;;) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const tick = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), KEEPALIVE_MS);
+    });
+    const finished = await Promise.race([done, tick]);
+    clearTimeout(timer);
+    if (finished) return work;
+    await ping();
   }
 }

@@ -118,6 +118,9 @@ export interface RenewablePool {
   end(options?: { timeout?: number }): Promise<void>;
 }
 
+/** How long a retired pool lets its statements in flight finish before it cuts them. */
+const RETIRE_GRACE_SECONDS = 5;
+
 /**
  * Why renew rather than let postgres.js reconnect: a stalled socket never errors by itself, so
  * its connection must be terminated to free it (which also lets the server roll back a claim it
@@ -136,8 +139,9 @@ export function renewablePool(connect: () => Sql): RenewablePool {
       } catch (error) {
         if (isConnectionError(error) && current === sql) {
           current = null;
-          // timeout 0: terminate every connection now rather than wait for answers that may never come.
-          void sql.end({ timeout: 0 }).catch(() => {});
+          // A grace, not 0: another claim lane may be committing a confirmed batch on this pool
+          // right now. Then terminate, since a stalled socket would never answer.
+          void sql.end({ timeout: RETIRE_GRACE_SECONDS }).catch(() => {});
         }
         throw error;
       }

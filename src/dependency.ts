@@ -64,7 +64,10 @@ export function isPermanentRefusal(error: unknown): boolean {
   // amqplib reports a refused vhost as a close instead of the expected ConnectionOpenOk.
   // Credentials (403 at the handshake), a vhost (530 or no ConnectionOpenOk), or a missing queue
   // that this user may not declare: none of them heals by itself.
-  return /ACCESS[_-]REFUSED|403|PLAIN login refused|NOT_ALLOWED|530|Expected ConnectionOpenOk/i.test(message);
+  // Only the broker's own reply codes count, never digits elsewhere (a port :31403, a size).
+  return /\b403 \(ACCESS-REFUSED\)|\b530 \(NOT-ALLOWED\)|ACCESS_REFUSED - Login was refused|PLAIN login refused|Expected ConnectionOpenOk/.test(
+    message,
+  );
 }
 
 export interface GiveUpInput {

@@ -235,7 +235,7 @@ export function startEngine(deps: EngineDeps): Engine {
   function drain(current: Publisher): Promise<number> {
     return drainInLanes({
       lanes: CLAIM_LANES,
-      shouldStop: () => stopping || isBlocked(current),
+      shouldStop: () => stopping || !current.connected || isBlocked(current),
       beforeFirstLaneClaim: async () => {
         if (clock.local() - lastPollLocal >= options.pollIntervalMs) await pollOnce();
       },

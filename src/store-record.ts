@@ -3,7 +3,7 @@
  * statement for the batch, and a row the database refuses isolated under a savepoint.
  */
 import type { TransactionSql } from "postgres";
-import { isConnectionError, type Sql } from "./db.ts";
+import type { Sql } from "./db.ts";
 import { BOOL, FLOAT8, INT4, TEXT } from "./pg-types.ts";
 import type { RowUpdate } from "./plan.ts";
 
@@ -92,8 +92,20 @@ async function underSavepoint(
     await (sql as unknown as TransactionSql).savepoint((savepoint) => work(savepoint as unknown as Sql));
     return true;
   } catch (error) {
-    if (isConnectionError(error)) throw error;
+    if (!isRowError(error)) throw error;
     onError?.((error as Error).message);
     return false;
   }
+}
+
+/**
+ * SQLSTATE classes an UPDATE of one row can fail with because of that row's values or the rules
+ * around it: 22 data exception (a value out of range), 23 integrity constraint, P0 an error
+ * raised by a trigger, 39 / 2F an external or SQL routine (a trigger function) failing. Anything
+ * else (a full disk 53xxx, an I/O error 58xxx, a cancelled statement 57014, a lost connection)
+ * is the database's, not the row's: it fails the whole transaction, so the rows fire again.
+ */
+export function isRowError(error: unknown): boolean {
+  const code = String((error as { code?: unknown })?.code ?? "");
+  return /^(22|23|P0|39|2F)/.test(code);
 }

@@ -112,26 +112,49 @@ test("SCHEDULER_BATCH_BYTES bounds the message bytes of one claim: 30 rows of 20
   expect(scheduler.output()).not.toMatch(/ ERROR | CRITICAL /);
 }, 40_000);
 
-test("a slow broker link that keeps confirming: a batch taking longer than the confirm deadline goes through once, with no failure", async () => {
+test("a slow broker link that keeps confirming: a batch longer than the confirm deadline and than idle_in_transaction_session_timeout goes through once", async () => {
   const rig = await scope.rig();
   const scheduler = await startReady(rig);
-  // 12 messages of 500 KB at about 400 KB/s: some 15 s for the batch, confirms arriving all along.
+  // 24 messages of 500 KB at about 400 KB/s: some 30 s for the batch (two claim lanes share the
+  // link), confirms arriving all along: past the 10 s confirm deadline and past the 20 s after
+  // which PostgreSQL ends a session idle in its transaction.
   rig.mqProxy.throttle(400_000);
   const payload = { blob: "y".repeat(500_000) };
   const startedAt = Date.now();
   await insertSchedules(
     rig.db.sql,
-    Array.from({ length: 12 }, () => ({ dueInMs: -100, intervalSeconds: 3600, data: payload })),
+    Array.from({ length: 24 }, () => ({ dueInMs: -100, intervalSeconds: 3600, data: payload })),
   );
-  await waitFor("12 rows recorded", async () => (await firedCount(rig)) === 12, 40_000, 100);
+  await waitFor("24 rows recorded", async () => (await firedCount(rig)) === 24, 80_000, 100);
   const tookMs = Date.now() - startedAt;
-  measure("12 × 500 KB through a 400 KB/s link", `${(tookMs / 1000).toFixed(1)} s`);
-  expect(tookMs).toBeGreaterThan(10_000); // longer than CONFIRM_TIMEOUT_MS from the start of the batch
+  measure("24 × 500 KB through a 400 KB/s link", `${(tookMs / 1000).toFixed(1)} s`);
+  expect(tookMs).toBeGreaterThan(20_000); // longer than idle_in_transaction_session_timeout
   rig.mqProxy.throttle(0);
-  await waitFor("12 messages", () => new Set(rig.messageIds()).size === 12, 10_000);
+  await waitFor("24 messages", () => new Set(rig.messageIds()).size === 24, 10_000);
   expect(duplicates(rig.messageIds())).toEqual([]);
+  expect(rig.messageIds()).toHaveLength(24);
   const rows = await rig.rows();
   for (const row of rows) expect(row).toMatchObject({ run_count: 1, failure_count: 0, last_error: null });
   expect(scheduler.output()).not.toMatch(/no confirm from the broker| ERROR | CRITICAL /);
   expect(await rig.metric("unknown_outcomes_total")).toBe(0);
+}, 120_000);
+
+test("a database-wide error while recording (disk full, 53100) fails the transaction, not the rows: nothing is set aside, every row fires once it clears", async () => {
+  const rig = await scope.rig();
+  const scheduler = await startReady(rig);
+  await rig.db.sql.unsafe(`
+    CREATE FUNCTION disk_full() RETURNS trigger AS $$
+    BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = '53100'; END $$ LANGUAGE plpgsql;
+    CREATE TRIGGER disk_full BEFORE UPDATE ON scheduled_workflows FOR EACH ROW EXECUTE FUNCTION disk_full();`);
+  await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 5 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })),
+  );
+  await scheduler.waitForLine(/PostgreSQL failed \(attempt 2\)/, 15_000);
+  await rig.db.sql.unsafe("DROP TRIGGER disk_full ON scheduled_workflows");
+  await waitFor("5 rows recorded", async () => (await firedCount(rig)) === 5, 30_000, 100);
+  for (const row of await rig.rows()) expect(row).toMatchObject({ run_count: 1, failure_count: 0, last_error: null });
+  expect(scheduler.output()).not.toMatch(/set aside|refused its outcome/);
+  expect(scheduler.output()).toContain("No space left on device");
+  expect(await rig.metric("invalid_schedules")).toBe(0);
 }, 60_000);

@@ -1,0 +1,73 @@
+/** How errors are told apart: a refusal for good, a row's own fault, the broker's size limit. */
+import { describe, expect, test } from "bun:test";
+import { refusedSizeLimit } from "../../src/broker-link.ts";
+import { DependencyError, isPermanentRefusal } from "../../src/dependency.ts";
+import { isRowError } from "../../src/store-record.ts";
+
+const broker = (message: string) => new DependencyError("RabbitMQ", "connecting", new Error(message));
+const sqlError = (code: string) => Object.assign(new Error(`error ${code}`), { code });
+
+describe("isPermanentRefusal", () => {
+  test("the broker's own refusals: credentials, vhost, a queue the user may not declare", () => {
+    expect(
+      isPermanentRefusal(
+        broker(
+          'Handshake terminated by server: 403 (ACCESS-REFUSED) with message "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN."',
+        ),
+      ),
+    ).toBe(true);
+    expect(
+      isPermanentRefusal(
+        broker('Connection closed: 530 (NOT-ALLOWED) with message "NOT_ALLOWED - vhost nope not found"'),
+      ),
+    ).toBe(true);
+    expect(
+      isPermanentRefusal(
+        broker(
+          "Operation failed: QueueDeclare; 403 (ACCESS-REFUSED) with message \"ACCESS_REFUSED - access to queue 'q' in vhost '/' refused\"",
+        ),
+      ),
+    ).toBe(true);
+  });
+
+  test("digits elsewhere are not a refusal: a port, a message size", () => {
+    expect(isPermanentRefusal(broker("connect ECONNREFUSED 10.0.0.7:31403"))).toBe(false);
+    expect(isPermanentRefusal(broker("connect ECONNREFUSED 10.0.0.7:5530"))).toBe(false);
+    expect(
+      isPermanentRefusal(
+        broker(
+          'Channel closed by server: 406 (PRECONDITION-FAILED) with message "PRECONDITION_FAILED - message size 16853012 is larger than configured max size 16777216"',
+        ),
+      ),
+    ).toBe(false);
+  });
+
+  test("PostgreSQL: a wrong password, an unknown role or database; not a refused connection", () => {
+    for (const code of ["28P01", "28000", "3D000"])
+      expect(isPermanentRefusal(new DependencyError("PostgreSQL", "connecting", sqlError(code)))).toBe(true);
+    expect(isPermanentRefusal(new DependencyError("PostgreSQL", "connecting", sqlError("ECONNREFUSED")))).toBe(false);
+  });
+});
+
+describe("isRowError", () => {
+  test("a value, a constraint or a trigger of this row", () => {
+    for (const code of ["22003", "22008", "23505", "23514", "P0001", "39000", "2F003"])
+      expect(isRowError(sqlError(code))).toBe(true);
+  });
+  test("the database's own trouble fails the whole transaction instead", () => {
+    for (const code of ["53100", "53200", "58030", "57014", "XX000", "CONNECTION_CLOSED", "08006", "40001"])
+      expect(isRowError(sqlError(code))).toBe(false);
+  });
+});
+
+describe("refusedSizeLimit", () => {
+  test("both of RabbitMQ's wordings", () => {
+    expect(
+      refusedSizeLimit("PRECONDITION_FAILED - message size 20000000 is larger than configured max size 16777216"),
+    ).toBe(16777216);
+    expect(refusedSizeLimit("PRECONDITION_FAILED - message size 600000000 is larger than max size 536870912")).toBe(
+      536870912,
+    );
+    expect(refusedSizeLimit("NOT_FOUND - no queue")).toBeNull();
+  });
+});

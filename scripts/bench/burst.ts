@@ -9,9 +9,10 @@
  * Duplicates: every row must end with run_count = 1 and failure_count = 0, so each slot was
  * confirmed at least once; the queue depth beyond `rows` is then exactly the duplicate count.
  */
-import { createDatabase, createQueue, nowMs, waitUntil } from "./env.ts";
-import { cpuByCommand, machineSample, processSample, startScheduler, type Scheduler } from "./process.ts";
+
 import { anyDue, dbNowMs, insertSchedulesAt, insertWorkflows } from "./data.ts";
+import { createDatabase, createQueue, waitUntil } from "./env.ts";
+import { cpuByCommand, machineSample, processSample, type Scheduler, startScheduler } from "./process.ts";
 
 export interface BurstResult {
   readonly rows: number;
@@ -67,8 +68,18 @@ export async function runBurst(options: BurstOptions): Promise<BurstResult> {
       if (dead) throw new Error(`scheduler ${dead.pid} exited during the burst`);
     };
     const timeoutMs = 60_000 + rows;
-    await waitUntil(`${rows} messages in the queue`, async () => (alive(), (await queue.depth()) >= rows), timeoutMs, 10);
-    const doneAt = await waitUntil(`${rows} rows to advance`, async () => (alive(), !(await anyDue(sql, slotMs))), timeoutMs, 5);
+    await waitUntil(
+      `${rows} messages in the queue`,
+      async () => (alive(), (await queue.depth()) >= rows),
+      timeoutMs,
+      10,
+    );
+    const doneAt = await waitUntil(
+      `${rows} rows to advance`,
+      async () => (alive(), !(await anyDue(sql, slotMs))),
+      timeoutMs,
+      5,
+    );
     const firstAt = await first.arrived;
     await first.stop();
     const servicesAfter = cpuByCommand(SERVICES);
@@ -97,10 +108,12 @@ export async function runBurst(options: BurstOptions): Promise<BurstResult> {
       brokerCpuPercent: percentOfCore(servicesAfter["beam.smp"]! - servicesBefore["beam.smp"]!),
       postgresCpuPercent: percentOfCore(servicesAfter.postgres! - servicesBefore.postgres!),
       machineBusyPercent:
-        (100 * (machineAfter.busySeconds - machineBefore.busySeconds)) / (machineAfter.totalSeconds - machineBefore.totalSeconds),
+        (100 * (machineAfter.busySeconds - machineBefore.busySeconds)) /
+        (machineAfter.totalSeconds - machineBefore.totalSeconds),
     };
   } catch (error) {
-    for (const scheduler of schedulers) process.stderr.write(`--- scheduler ${scheduler.pid} output (tail) ---\n${scheduler.output().slice(-2_000)}\n`);
+    for (const scheduler of schedulers)
+      process.stderr.write(`--- scheduler ${scheduler.pid} output (tail) ---\n${scheduler.output().slice(-2_000)}\n`);
     throw error;
   } finally {
     for (const scheduler of schedulers) await scheduler.stop();

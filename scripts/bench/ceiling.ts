@@ -10,9 +10,9 @@
  * Each publish ceiling sends into a fresh durable queue. Messages are built before the clock starts.
  */
 import amqp, { type Options } from "amqplib";
+import { dbNowMs, insertSchedulesAt, insertWorkflows, remainingDue, sampleMessages, smallMessages } from "./data.ts";
 import { createDatabase, createQueue, MQ_URL, nowMs } from "./env.ts";
 import { cpuByCommand, machineSample } from "./process.ts";
-import { insertSchedulesAt, insertWorkflows, remainingDue, sampleMessages, smallMessages, dbNowMs } from "./data.ts";
 
 export interface Rate {
   readonly count: number;
@@ -49,7 +49,8 @@ function cpuAccount(): { stop(elapsedMs: number): CeilingCpu } {
         clientPercent: pct((ownNow.user + ownNow.system) / 1e6),
         brokerPercent: pct(servicesNow["beam.smp"]! - services["beam.smp"]!),
         postgresPercent: pct(servicesNow.postgres! - services.postgres!),
-        machineBusyPercent: (100 * (machineNow.busySeconds - machine.busySeconds)) / (machineNow.totalSeconds - machine.totalSeconds),
+        machineBusyPercent:
+          (100 * (machineNow.busySeconds - machine.busySeconds)) / (machineNow.totalSeconds - machine.totalSeconds),
       };
     },
   };
@@ -64,7 +65,10 @@ export async function publishCeiling(count: number, batch: number, payloadBytes:
   const db = await createDatabase("rune_bench_ceiling");
   let messages: Message[];
   try {
-    messages = (await sampleMessages(db.sql, count, payloadBytes)).map((m) => ({ body: m.body, options: { ...m.properties } }));
+    messages = (await sampleMessages(db.sql, count, payloadBytes)).map((m) => ({
+      body: m.body,
+      options: { ...m.properties },
+    }));
   } finally {
     await db.drop();
   }
@@ -84,7 +88,10 @@ async function publishLoop(messages: readonly Message[], batch: number): Promise
   const queue = await createQueue("rune_bench_ceiling");
   try {
     // The same connection options as src/broker.ts (frame size, Nagle off).
-    const connection = await amqp.connect(`${MQ_URL}?frameMax=131072&heartbeat=10`, { noDelay: true, clientProperties: { connection_name: "rune-bench-ceiling" } });
+    const connection = await amqp.connect(`${MQ_URL}?frameMax=131072&heartbeat=10`, {
+      noDelay: true,
+      clientProperties: { connection_name: "rune-bench-ceiling" },
+    });
     connection.on("error", () => {}); // a broker restart is noticed by the measurement's guard
     try {
       const channel = await connection.createConfirmChannel();

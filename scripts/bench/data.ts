@@ -8,7 +8,10 @@ import type { Sql } from "./env.ts";
 
 /** A workflow document of about `bytes` bytes of JSON (PostgreSQL's rendering adds a few). */
 export function workflowData(bytes: number): Record<string, unknown> {
-  const base = { steps: [{ action: "http", url: "https://example.com/hooks/nightly-report", method: "POST" }], retries: 3 };
+  const base = {
+    steps: [{ action: "http", url: "https://example.com/hooks/nightly-report", method: "POST" }],
+    retries: 3,
+  };
   const pad = Math.max(0, bytes - JSON.stringify({ ...base, pad: "" }).length);
   return { ...base, pad: "x".repeat(pad) };
 }
@@ -21,7 +24,12 @@ export async function insertWorkflows(sql: Sql, count: number, payloadBytes: num
 }
 
 /** `count` schedules, all at the slot `slotMs` (epoch ms), with an interval that keeps them from firing twice. */
-export async function insertSchedulesAt(sql: Sql, count: number, slotMs: number, intervalSeconds = 86_400): Promise<void> {
+export async function insertSchedulesAt(
+  sql: Sql,
+  count: number,
+  slotMs: number,
+  intervalSeconds = 86_400,
+): Promise<void> {
   await sql`
     INSERT INTO scheduled_workflows (id, workflow_id, next_run_at, interval_seconds)
     SELECT g, g, to_timestamp(${slotMs}::float8 / 1000) AT TIME ZONE 'UTC', ${intervalSeconds}::int
@@ -29,7 +37,11 @@ export async function insertSchedulesAt(sql: Sql, count: number, slotMs: number,
 }
 
 /** One schedule per slot in `slotsMs`, ids 1..n. */
-export async function insertSchedulesList(sql: Sql, slotsMs: readonly number[], intervalSeconds = 86_400): Promise<void> {
+export async function insertSchedulesList(
+  sql: Sql,
+  slotsMs: readonly number[],
+  intervalSeconds = 86_400,
+): Promise<void> {
   await sql`
     INSERT INTO scheduled_workflows (id, workflow_id, next_run_at, interval_seconds)
     SELECT s.ord, s.ord, to_timestamp(s.ms / 1000) AT TIME ZONE 'UTC', ${intervalSeconds}::int
@@ -62,7 +74,9 @@ export async function dbNowMs(sql: Sql): Promise<number> {
  * PostgreSQL's own rendering of the document (as the claim query returns it).
  */
 export async function sampleMessages(sql: Sql, count: number, payloadBytes: number): Promise<OutgoingMessage[]> {
-  const [row] = await sql<{ text: string }[]>`SELECT ${sql.json(workflowData(payloadBytes) as never)}::jsonb::text AS text`;
+  const [row] = await sql<
+    { text: string }[]
+  >`SELECT ${sql.json(workflowData(payloadBytes) as never)}::jsonb::text AS text`;
   const now = Date.now();
   const messages: OutgoingMessage[] = new Array(count);
   for (let i = 0; i < count; i++) {

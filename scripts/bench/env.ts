@@ -4,10 +4,11 @@
  * (and the schedulers of process.ts) is registered for cleanup, so an interrupted run leaves
  * nothing behind.
  */
-import amqp, { type Channel, type ChannelModel } from "amqplib";
-import postgres from "postgres";
+
 import { readFileSync } from "node:fs";
 import os from "node:os";
+import amqp, { type Channel, type ChannelModel } from "amqplib";
+import postgres from "postgres";
 
 export type Sql = postgres.Sql;
 
@@ -224,7 +225,12 @@ export async function waitForServices(timeoutMs: number): Promise<void> {
 }
 
 /** Polls `condition` every `everyMs` until it holds; throws after the deadline with `what`. */
-export async function waitUntil(what: string, condition: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 20): Promise<number> {
+export async function waitUntil(
+  what: string,
+  condition: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  everyMs = 20,
+): Promise<number> {
   const deadline = nowMs() + timeoutMs;
   for (;;) {
     if (await condition()) return nowMs();

@@ -6,9 +6,10 @@
  * Startup: process spawn → first 200 from /readyz, against the same database (the scheduler
  * connects to both services and runs its first poll before it is ready).
  */
-import { createDatabase, createQueue, nowMs } from "./env.ts";
-import { processSample, startScheduler, type Scheduler } from "./process.ts";
+
 import { dbNowMs, insertWorkflows } from "./data.ts";
+import { createDatabase, createQueue, nowMs } from "./env.ts";
+import { processSample, type Scheduler, startScheduler } from "./process.ts";
 import { summarize } from "./stats.ts";
 
 export interface IdleResult {

@@ -7,11 +7,12 @@
  * Data: one workflow per schedule; every 20th schedule inactive; the first `due` ids due in the
  * last second (by default one full claim); the rest spread uniformly over the next day.
  */
+
+import type { RowUpdate } from "../../src/plan.ts";
 import { claimDue, poll } from "../../src/store.ts";
 import { recordOutcomes } from "../../src/store-record.ts";
-import type { RowUpdate } from "../../src/plan.ts";
-import { createDatabase, nowMs, type Sql } from "./env.ts";
 import { insertWorkflows } from "./data.ts";
+import { createDatabase, nowMs, type Sql } from "./env.ts";
 import { summarize } from "./stats.ts";
 
 export interface QueryCost {
@@ -25,7 +26,10 @@ export interface QueryCost {
 
 /** `claimOne` is the claim with LIMIT 1: what a claim costs when one row is due (a timer fire). */
 export type Statement = "poll" | "claim" | "claimOne" | "record";
-export type PollCostResult = { readonly rows: number; readonly due: number } & Record<"withIndex" | "withoutIndex", Record<Statement, QueryCost>>;
+export type PollCostResult = { readonly rows: number; readonly due: number } & Record<
+  "withIndex" | "withoutIndex",
+  Record<Statement, QueryCost>
+>;
 
 export interface PollCostOptions {
   readonly rows: number;
@@ -66,7 +70,13 @@ export async function runPollCost(options: PollCostOptions): Promise<PollCostRes
 async function measureAll(sql: Sql, options: PollCostOptions): Promise<Record<Statement, QueryCost>> {
   const updatesFor = async (tx: Sql): Promise<RowUpdate[]> => {
     const { rows } = await claimDue(tx, { limit: options.batch });
-    return rows.map((r) => ({ id: r.id, nextMs: r.slotMs + r.intervalSeconds * 1000, outcome: "ok", error: null, pause: false }));
+    return rows.map((r) => ({
+      id: r.id,
+      nextMs: r.slotMs + r.intervalSeconds * 1000,
+      outcome: "ok",
+      error: null,
+      pause: false,
+    }));
   };
   /** Runs `body` in a transaction that is rolled back; returns the body's result. */
   const inRollback = async <T>(body: (tx: Sql) => Promise<T>): Promise<T> => {
@@ -87,11 +97,15 @@ async function measureAll(sql: Sql, options: PollCostOptions): Promise<Record<St
     return nowMs() - started;
   };
   return {
-    poll: await measure(options.samples, (explain) => poll(explain ? explaining(sql, explain) : sql, options.lookAheadMs)),
+    poll: await measure(options.samples, (explain) =>
+      poll(explain ? explaining(sql, explain) : sql, options.lookAheadMs),
+    ),
     claim: await measure(options.samples, (explain) =>
       inRollback((tx) => timed(() => claimDue(explain ? explaining(tx, explain) : tx, { limit: options.batch }))),
     ),
-    claimOne: await measure(options.samples, (explain) => inRollback((tx) => timed(() => claimDue(explain ? explaining(tx, explain) : tx, { limit: 1 })))),
+    claimOne: await measure(options.samples, (explain) =>
+      inRollback((tx) => timed(() => claimDue(explain ? explaining(tx, explain) : tx, { limit: 1 }))),
+    ),
     record: await measure(options.samples, (explain) =>
       inRollback(async (tx) => {
         const updates = await updatesFor(tx);
@@ -108,7 +122,10 @@ type PlanNode = { "Node Type": string; "Index Name"?: string; "Relation Name"?: 
  * Runs `run` once to warm up, then `samples` times with EXPLAIN and `samples` times plain.
  * For the plain timing, `run` may return its own duration (to leave out set-up in the same transaction).
  */
-async function measure(samples: number, run: (explain: ((plan: Explained) => void) | null) => Promise<unknown>): Promise<QueryCost> {
+async function measure(
+  samples: number,
+  run: (explain: ((plan: Explained) => void) | null) => Promise<unknown>,
+): Promise<QueryCost> {
   const plans: Explained[] = [];
   await run(null);
   for (let i = 0; i < samples; i++) await run((plan) => plans.push(plan));
@@ -132,12 +149,15 @@ function explaining(sql: Sql, sink: (plan: Explained) => void): Sql {
     apply(target, self, args: unknown[]) {
       const strings = args[0] as TemplateStringsArray | undefined;
       // Only whole statements are explained, not the fragments (store.claimable) built inside them.
-      const statement = Array.isArray(strings) && "raw" in strings && /^\s*(SELECT|UPDATE|WITH)\b/i.test(strings[0] ?? "");
+      const statement =
+        Array.isArray(strings) && "raw" in strings && /^\s*(SELECT|UPDATE|WITH)\b/i.test(strings[0] ?? "");
       if (!statement) return Reflect.apply(target, self, args);
       const prefixed = Object.assign([...strings!], { raw: [...strings!.raw] });
       prefixed[0] = `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${prefixed[0]}`;
       prefixed.raw[0] = prefixed[0]!;
-      const query = Reflect.apply(target, self, [prefixed, ...args.slice(1)]) as Promise<{ "QUERY PLAN": Explained[] }[]>;
+      const query = Reflect.apply(target, self, [prefixed, ...args.slice(1)]) as Promise<
+        { "QUERY PLAN": Explained[] }[]
+      >;
       return query.then((rows) => {
         sink(rows[0]!["QUERY PLAN"][0]!);
         return rows;
@@ -147,7 +167,9 @@ function explaining(sql: Sql, sink: (plan: Explained) => void): Sql {
 }
 
 function describePlan(node: PlanNode): string {
-  const name = node["Node Type"] + (node["Index Name"] ? ` (${node["Index Name"]})` : node["Relation Name"] ? ` (${node["Relation Name"]})` : "");
+  const name =
+    node["Node Type"] +
+    (node["Index Name"] ? ` (${node["Index Name"]})` : node["Relation Name"] ? ` (${node["Relation Name"]})` : "");
   const children = (node.Plans ?? []).map(describePlan);
   return children.length === 0 ? name : `${name} › ${children.length === 1 ? children[0] : `[${children.join(", ")}]`}`;
 }

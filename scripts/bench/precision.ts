@@ -4,9 +4,9 @@
  * Lag of a message = its arrival here (on the database clock) − its `scheduled_for`.
  */
 import amqp from "amqplib";
-import { createDatabase, createQueue, dbClockOffsetMs, MQ_URL, nowMs, waitUntil } from "./env.ts";
-import { startScheduler, type Scheduler } from "./process.ts";
 import { dbNowMs, insertSchedulesList, insertWorkflows, seededRandom } from "./data.ts";
+import { createDatabase, createQueue, dbClockOffsetMs, MQ_URL, nowMs, waitUntil } from "./env.ts";
+import { type Scheduler, startScheduler } from "./process.ts";
 import { percentile } from "./stats.ts";
 
 export interface PrecisionResult {
@@ -64,7 +64,12 @@ export async function runPrecision(options: PrecisionOptions): Promise<Precision
     scheduler = await startScheduler(options.binary, db.name, queue.name);
     await scheduler.ready();
     const lastSlot = Math.max(...slots);
-    await waitUntil(`${options.rows} messages`, () => arrivals.size >= options.rows, lastSlot - offsetMs - nowMs() + 20_000, 50);
+    await waitUntil(
+      `${options.rows} messages`,
+      () => arrivals.size >= options.rows,
+      lastSlot - offsetMs - nowMs() + 20_000,
+      50,
+    );
     // A moment more, so a late duplicate would be counted.
     await Bun.sleep(500);
     const lags = [...arrivals.values()].sort((a, b) => a - b);

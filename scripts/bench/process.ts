@@ -31,7 +31,12 @@ export interface Scheduler {
 }
 
 /** Starts the compiled scheduler against one database and queue, with the HTTP server on a free port. */
-export async function startScheduler(binary: string, db: string, queue: string, extraEnv: Record<string, string> = {}): Promise<Scheduler> {
+export async function startScheduler(
+  binary: string,
+  db: string,
+  queue: string,
+  extraEnv: Record<string, string> = {},
+): Promise<Scheduler> {
   const port = await freePort();
   const env = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
@@ -70,10 +75,15 @@ export async function startScheduler(binary: string, db: string, queue: string, 
     async ready(timeoutMs = 15_000) {
       const deadline = spawnedAt + timeoutMs;
       for (;;) {
-        const status = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0);
+        const status = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+          (r) => r.status,
+          () => 0,
+        );
         if (status === 200) return nowMs();
         if (proc.exitCode !== null || nowMs() > deadline) {
-          throw new Error(`scheduler not ready (exit ${proc.exitCode}, last status ${status}); output:\n${text.slice(-3_000)}`);
+          throw new Error(
+            `scheduler not ready (exit ${proc.exitCode}, last status ${status}); output:\n${text.slice(-3_000)}`,
+          );
         }
         await Bun.sleep(5);
       }
@@ -129,4 +139,3 @@ export function machineSample(): { busySeconds: number; totalSeconds: number } {
   const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
   return { busySeconds: (total - idle) / CLOCK_TICKS, totalSeconds: total / CLOCK_TICKS };
 }
-

@@ -4,11 +4,12 @@
  * is taken within one run (a figure over the ceiling measured just before it), then the median
  * of those ratios is quoted.
  */
-import { summarize, type Summary } from "./stats.ts";
-import { fmt, type Run } from "./suite.ts";
+
 import type { BurstResult } from "./burst.ts";
 import type { CeilingCpu } from "./ceiling.ts";
 import type { Statement } from "./pollcost.ts";
+import { type Summary, summarize } from "./stats.ts";
+import { fmt, type Run } from "./suite.ts";
 
 type IndexState = "withIndex" | "withoutIndex";
 
@@ -71,11 +72,30 @@ export interface Report {
     /** Fires per replica, each run's split joined by "/". */
     splits: string[];
   } & BurstSummary)[];
-  precision: { rows: number; spreadSeconds: number; p50Ms: Summary; p99Ms: Summary; maxMs: Summary; duplicates: number } | null;
-  idle: { rows: number; windowSeconds: number; rssMB: Summary; rssMaxMB: Summary; anonMB: Summary; cpuPercent: Summary } | null;
+  precision: {
+    rows: number;
+    spreadSeconds: number;
+    p50Ms: Summary;
+    p99Ms: Summary;
+    maxMs: Summary;
+    duplicates: number;
+  } | null;
+  idle: {
+    rows: number;
+    windowSeconds: number;
+    rssMB: Summary;
+    rssMaxMB: Summary;
+    anonMB: Summary;
+    cpuPercent: Summary;
+  } | null;
   ready: { ms: Summary } | null;
   firstMessage: { rows: number; ms: Summary } | null;
-  pollCost: ({ rows: number; due: number } & Record<IndexState, Record<Statement, { executionMs: Summary; roundTripMs: Summary; plan: string }>>) | null;
+  pollCost:
+    | ({ rows: number; due: number } & Record<
+        IndexState,
+        Record<Statement, { executionMs: Summary; roundTripMs: Summary; plan: string }>
+      >)
+    | null;
   targets: { figure: string; value: string; target: string; met: boolean }[];
 }
 
@@ -89,7 +109,12 @@ export interface CpuSummary {
 function cpuSummary(samples: readonly (CeilingCpu | undefined)[]): CpuSummary | null {
   if (samples.some((s) => s === undefined)) return null;
   const of = (pick: (c: CeilingCpu) => number) => summarize(samples.map((c) => pick(c!)));
-  return { client: of((c) => c.clientPercent), broker: of((c) => c.brokerPercent), postgres: of((c) => c.postgresPercent), machineBusy: of((c) => c.machineBusyPercent) };
+  return {
+    client: of((c) => c.clientPercent),
+    broker: of((c) => c.brokerPercent),
+    postgres: of((c) => c.postgresPercent),
+    machineBusy: of((c) => c.machineBusyPercent),
+  };
 }
 
 /**
@@ -120,8 +145,18 @@ function burstSummary(results: readonly BurstResult[]): BurstSummary {
 }
 
 export function buildReport(runs: readonly Run[]): Report {
-  const report: Report = { burst: [], replicas: [], precision: null, idle: null, ready: null, firstMessage: null, pollCost: null, targets: [] };
-  const target = (figure: string, value: string, goal: string, met: boolean) => report.targets.push({ figure, value, target: goal, met });
+  const report: Report = {
+    burst: [],
+    replicas: [],
+    precision: null,
+    idle: null,
+    ready: null,
+    firstMessage: null,
+    pollCost: null,
+    targets: [],
+  };
+  const target = (figure: string, value: string, goal: string, met: boolean) =>
+    report.targets.push({ figure, value, target: goal, met });
 
   for (const rows of new Set(runs.flatMap((r) => (r.burst ?? []).map((b) => b.rows)))) {
     const samples = runs.flatMap((r) => (r.burst ?? []).filter((b) => b.rows === rows));
@@ -146,8 +181,18 @@ export function buildReport(runs: readonly Run[]): Report {
     report.burst.push(entry);
     const same = entry.firstToSame.median;
     const small = entry.startToSmall.median;
-    target(`burst ${fmt(rows)}, from the first message`, `${ratioText(same, TARGETS.burstSameFromFirst)} × same-message ceiling`, `≥ ${TARGETS.burstSameFromFirst.toFixed(2)} ×`, same >= TARGETS.burstSameFromFirst);
-    target(`burst ${fmt(rows)}, from process start`, `${ratioText(small, TARGETS.burstSmallFromStart)} × small-message ceiling`, `≥ ${TARGETS.burstSmallFromStart.toFixed(2)} ×`, small >= TARGETS.burstSmallFromStart);
+    target(
+      `burst ${fmt(rows)}, from the first message`,
+      `${ratioText(same, TARGETS.burstSameFromFirst)} × same-message ceiling`,
+      `≥ ${TARGETS.burstSameFromFirst.toFixed(2)} ×`,
+      same >= TARGETS.burstSameFromFirst,
+    );
+    target(
+      `burst ${fmt(rows)}, from process start`,
+      `${ratioText(small, TARGETS.burstSmallFromStart)} × small-message ceiling`,
+      `≥ ${TARGETS.burstSmallFromStart.toFixed(2)} ×`,
+      small >= TARGETS.burstSmallFromStart,
+    );
   }
 
   const replicaRuns = runs.filter((r) => r.replicas);
@@ -155,7 +200,13 @@ export function buildReport(runs: readonly Run[]): Report {
     const pairs = replicaRuns.flatMap((r) => {
       const current = r.replicas!.find((x) => x.replicas === replicas);
       if (!current) return [];
-      return [{ one: r.replicas!.find((x) => x.replicas === 1), current, small: r.burst?.find((b) => b.rows === current.rows)?.smallCeiling.perSecond }];
+      return [
+        {
+          one: r.replicas!.find((x) => x.replicas === 1),
+          current,
+          small: r.burst?.find((b) => b.rows === current.rows)?.smallCeiling.perSecond,
+        },
+      ];
     });
     const withOne = pairs.filter((p) => p.one !== undefined);
     const withSmall = pairs.filter((p) => p.small !== undefined);
@@ -164,7 +215,8 @@ export function buildReport(runs: readonly Run[]): Report {
       replicas,
       startToOne: ratio(withOne.map((p) => [p.current.fromStartFiresPerSecond, p.one!.fromStartFiresPerSecond])),
       firstToOne: ratio(withOne.map((p) => [p.current.fromFirstFiresPerSecond, p.one!.fromFirstFiresPerSecond])),
-      startToSmall: withSmall.length === 0 ? null : ratio(withSmall.map((p) => [p.current.fromStartFiresPerSecond, p.small!])),
+      startToSmall:
+        withSmall.length === 0 ? null : ratio(withSmall.map((p) => [p.current.fromStartFiresPerSecond, p.small!])),
       duplicates: pairs.reduce((sum, p) => sum + p.current.duplicates, 0),
       splits: pairs.map((p) => p.current.perReplica.join("/")),
       ...burstSummary(pairs.map((p) => p.current)),
@@ -172,7 +224,12 @@ export function buildReport(runs: readonly Run[]): Report {
     report.replicas.push(entry);
     if (replicas > 1) {
       const r = entry.startToOne.median;
-      target(`replicas ${replicas} vs 1, from process start`, `${ratioText(r, TARGETS.replicasToOne)} ×`, `≥ ${TARGETS.replicasToOne.toFixed(2)} ×`, r >= TARGETS.replicasToOne);
+      target(
+        `replicas ${replicas} vs 1, from process start`,
+        `${ratioText(r, TARGETS.replicasToOne)} ×`,
+        `≥ ${TARGETS.replicasToOne.toFixed(2)} ×`,
+        r >= TARGETS.replicasToOne,
+      );
     }
   }
   if (report.replicas.length > 0) {
@@ -191,8 +248,18 @@ export function buildReport(runs: readonly Run[]): Report {
       duplicates: precision.reduce((sum, p) => sum + p.duplicates, 0),
     };
     const { p99Ms, maxMs } = report.precision;
-    target("precision p99", `${p99Ms.median.toFixed(1)} ms`, `≤ ${TARGETS.precisionP99Ms} ms`, p99Ms.median <= TARGETS.precisionP99Ms);
-    target("precision max", `${maxMs.median.toFixed(1)} ms`, `≤ ${TARGETS.precisionMaxMs} ms`, maxMs.median <= TARGETS.precisionMaxMs);
+    target(
+      "precision p99",
+      `${p99Ms.median.toFixed(1)} ms`,
+      `≤ ${TARGETS.precisionP99Ms} ms`,
+      p99Ms.median <= TARGETS.precisionP99Ms,
+    );
+    target(
+      "precision max",
+      `${maxMs.median.toFixed(1)} ms`,
+      `≤ ${TARGETS.precisionMaxMs} ms`,
+      maxMs.median <= TARGETS.precisionMaxMs,
+    );
   }
 
   const idle = defined(runs.map((r) => r.idle));
@@ -207,8 +274,18 @@ export function buildReport(runs: readonly Run[]): Report {
     };
     report.ready = { ms: summarize(idle.flatMap((i) => i.startupMs)) };
     const { rssMB, cpuPercent } = report.idle;
-    target("idle resident memory", `${rssMB.median.toFixed(1)} MB`, `≤ ${TARGETS.idleRssMB} MB`, rssMB.median <= TARGETS.idleRssMB);
-    target("idle CPU", `${cpuPercent.median.toFixed(2)} %`, `≤ ${TARGETS.idleCpuPercent} %`, cpuPercent.median <= TARGETS.idleCpuPercent);
+    target(
+      "idle resident memory",
+      `${rssMB.median.toFixed(1)} MB`,
+      `≤ ${TARGETS.idleRssMB} MB`,
+      rssMB.median <= TARGETS.idleRssMB,
+    );
+    target(
+      "idle CPU",
+      `${cpuPercent.median.toFixed(2)} %`,
+      `≤ ${TARGETS.idleCpuPercent} %`,
+      cpuPercent.median <= TARGETS.idleCpuPercent,
+    );
     const ready = report.ready.ms.median;
     target("startup to /readyz", `${ready.toFixed(0)} ms`, `≤ ${TARGETS.readyMs} ms`, ready <= TARGETS.readyMs);
   }
@@ -217,7 +294,12 @@ export function buildReport(runs: readonly Run[]): Report {
   if (startup.length > 0) {
     report.firstMessage = { rows: startup[0]!.rows, ms: summarize(startup.flatMap((s) => s.firstMessageMs)) };
     const ms = report.firstMessage.ms.median;
-    target("startup to the first message", `${ms.toFixed(0)} ms`, `≤ ${TARGETS.firstMessageMs} ms`, ms <= TARGETS.firstMessageMs);
+    target(
+      "startup to the first message",
+      `${ms.toFixed(0)} ms`,
+      `≤ ${TARGETS.firstMessageMs} ms`,
+      ms <= TARGETS.firstMessageMs,
+    );
   }
 
   const poll = defined(runs.map((r) => r.pollCost));
@@ -233,7 +315,12 @@ export function buildReport(runs: readonly Run[]): Report {
           },
         ]),
       ) as Record<Statement, { executionMs: Summary; roundTripMs: Summary; plan: string }>;
-    report.pollCost = { rows: poll[0]!.rows, due: poll[0]!.due, withIndex: per("withIndex"), withoutIndex: per("withoutIndex") };
+    report.pollCost = {
+      rows: poll[0]!.rows,
+      due: poll[0]!.due,
+      withIndex: per("withIndex"),
+      withoutIndex: per("withoutIndex"),
+    };
     for (const statement of ["poll", "claim"] as const) {
       const ms = report.pollCost.withIndex[statement].executionMs.median;
       const goal = statement === "poll" ? TARGETS.pollMs : TARGETS.claimMs;

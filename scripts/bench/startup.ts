@@ -4,9 +4,10 @@
  * makes the same rows due again and empties the queue, then starts a new process.
  * (Spawn → /readyz is measured by idle.ts, against nothing due.)
  */
-import { createDatabase, createQueue, waitUntil } from "./env.ts";
-import { startScheduler, type Scheduler } from "./process.ts";
+
 import { dbNowMs, insertSchedulesAt, insertWorkflows } from "./data.ts";
+import { createDatabase, createQueue, waitUntil } from "./env.ts";
+import { type Scheduler, startScheduler } from "./process.ts";
 
 export interface StartupResult {
   readonly rows: number;
@@ -47,7 +48,8 @@ export async function runStartup(options: StartupOptions): Promise<StartupResult
       await waitUntil(
         "the first message",
         () => {
-          if (!current.running()) throw new Error(`scheduler exited before its first message; output:\n${current.output().slice(-2_000)}`);
+          if (!current.running())
+            throw new Error(`scheduler exited before its first message; output:\n${current.output().slice(-2_000)}`);
           return arrivedAt !== null;
         },
         15_000,

@@ -3,13 +3,13 @@
  * are measured right before the scheduler figure they bound, so both see the same machine load.
  */
 import { loadavg } from "node:os";
-import { publishCeiling, smallPublishCeiling, sqlCeiling, type Rate } from "./ceiling.ts";
-import { runBurst, type BurstResult } from "./burst.ts";
-import { runIdle, type IdleResult } from "./idle.ts";
-import { runPollCost, type PollCostResult } from "./pollcost.ts";
-import { runPrecision, type PrecisionResult } from "./precision.ts";
-import { runStartup, type StartupResult } from "./startup.ts";
+import { type BurstResult, runBurst } from "./burst.ts";
+import { publishCeiling, type Rate, smallPublishCeiling, sqlCeiling } from "./ceiling.ts";
 import { serviceGuard, waitForServices } from "./env.ts";
+import { type IdleResult, runIdle } from "./idle.ts";
+import { type PollCostResult, runPollCost } from "./pollcost.ts";
+import { type PrecisionResult, runPrecision } from "./precision.ts";
+import { runStartup, type StartupResult } from "./startup.ts";
 
 export const SECTIONS = ["burst", "replicas", "precision", "idle", "startup", "pollcost"] as const;
 export type Section = (typeof SECTIONS)[number];
@@ -130,7 +130,8 @@ export async function runOnce(settings: Settings, index: number, progress: Progr
       const intact = await guard.intact();
       await guard.close();
       if (intact && failure === null) return result as T;
-      if (intact || attempt >= 2) throw failure ?? new Error(`${measurement}: a service restarted during every attempt`);
+      if (intact || attempt >= 2)
+        throw failure ?? new Error(`${measurement}: a service restarted during every attempt`);
       const error = failure ? (failure as Error).message : "no error, but a service restarted";
       run.retries.push({ measurement, error });
       progress(`${measurement}: PostgreSQL or RabbitMQ restarted under it (${error}); measuring again`);
@@ -143,8 +144,12 @@ export async function runOnce(settings: Settings, index: number, progress: Progr
   if (has("burst")) {
     run.burst = [];
     for (const rows of settings.burstRows) {
-      const publish = await measure(`publish ceiling ${rows}`, () => publishCeiling(rows, settings.batch, settings.payloadBytes));
-      const small = await measure(`small-message ceiling ${rows}`, () => smallPublishCeiling(rows, settings.batch, settings.smallBodyBytes));
+      const publish = await measure(`publish ceiling ${rows}`, () =>
+        publishCeiling(rows, settings.batch, settings.payloadBytes),
+      );
+      const small = await measure(`small-message ceiling ${rows}`, () =>
+        smallPublishCeiling(rows, settings.batch, settings.smallBodyBytes),
+      );
       const sql = await measure(`SQL ceiling ${rows}`, () => sqlCeiling(rows, settings.batch, settings.payloadBytes));
       const burst = await measure(`burst ${rows}`, () => runBurst({ ...base, rows, replicas: 1 }));
       progress(
@@ -158,7 +163,9 @@ export async function runOnce(settings: Settings, index: number, progress: Progr
   if (has("replicas")) {
     run.replicas = [];
     for (const replicas of settings.replicas) {
-      const result = await measure(`replicas ${replicas}`, () => runBurst({ ...base, rows: settings.replicaRows, replicas }));
+      const result = await measure(`replicas ${replicas}`, () =>
+        runBurst({ ...base, rows: settings.replicaRows, replicas }),
+      );
       progress(
         `replicas ${replicas}: ${fmt(result.fromStartFiresPerSecond)} fires/s from start, ${fmt(result.fromFirstFiresPerSecond)} from the first message, ` +
           `${result.duplicates} duplicates, split ${result.perReplica.join("/")}`,
@@ -168,7 +175,12 @@ export async function runOnce(settings: Settings, index: number, progress: Progr
   }
   if (has("precision")) {
     run.precision = await measure("precision", () =>
-      runPrecision({ ...base, leadMs: settings.leadMs, rows: settings.precisionRows, spreadMs: settings.precisionSpreadMs }),
+      runPrecision({
+        ...base,
+        leadMs: settings.leadMs,
+        rows: settings.precisionRows,
+        spreadMs: settings.precisionSpreadMs,
+      }),
     );
     const p = run.precision;
     progress(`precision: p50 ${p.p50Ms.toFixed(1)} ms, p99 ${p.p99Ms.toFixed(1)} ms, max ${p.maxMs.toFixed(1)} ms`);
@@ -185,13 +197,22 @@ export async function runOnce(settings: Settings, index: number, progress: Progr
       }),
     );
     const i = run.idle;
-    progress(`idle: ${i.rssMedianMB.toFixed(1)} MB, ${i.cpuPercent.toFixed(2)} % CPU; startup ${i.startupMs.map((ms) => ms.toFixed(0)).join(", ")} ms`);
+    progress(
+      `idle: ${i.rssMedianMB.toFixed(1)} MB, ${i.cpuPercent.toFixed(2)} % CPU; startup ${i.startupMs.map((ms) => ms.toFixed(0)).join(", ")} ms`,
+    );
   }
   if (has("startup")) {
     run.startup = await measure("startup", () =>
-      runStartup({ binary: settings.binary, rows: settings.startupRows, samples: settings.startupSamples, payloadBytes: settings.payloadBytes }),
+      runStartup({
+        binary: settings.binary,
+        rows: settings.startupRows,
+        samples: settings.startupSamples,
+        payloadBytes: settings.payloadBytes,
+      }),
     );
-    progress(`startup: first message ${run.startup.firstMessageMs.map((ms) => ms.toFixed(0)).join(", ")} ms after spawn`);
+    progress(
+      `startup: first message ${run.startup.firstMessageMs.map((ms) => ms.toFixed(0)).join(", ")} ms after spawn`,
+    );
   }
   if (has("pollcost")) {
     run.pollCost = await measure("poll cost", () =>

@@ -2,12 +2,15 @@
  * The Markdown tables the README quotes: one line per figure with its ceiling beside it, its
  * target and the run-to-run noise; and where the CPU went during each burst.
  */
+
+import { type Report, ratioText, TARGETS } from "./report.ts";
 import type { Summary } from "./stats.ts";
 import { fmt } from "./suite.ts";
-import { ratioText, TARGETS, type Report } from "./report.ts";
 
 const noise = (s: Summary, digits = 0, unit = "") =>
-  s.samples.length < 2 ? "1 run" : `${s.min.toFixed(digits)}–${s.max.toFixed(digits)}${unit} (±${((s.spread / 2) * 100).toFixed(0)} %)`;
+  s.samples.length < 2
+    ? "1 run"
+    : `${s.min.toFixed(digits)}–${s.max.toFixed(digits)}${unit} (±${((s.spread / 2) * 100).toFixed(0)} %)`;
 const rate = (s: Summary) => fmt(s.median);
 const x = (s: Summary, goal = Number.NaN) => `${ratioText(s.median, goal)} ×`;
 const mark = (met: boolean) => (met ? "yes" : "**no**");
@@ -17,7 +20,7 @@ const met = (report: Report, figure: string) => report.targets.find((t) => t.fig
 function shares(split: string): string {
   const counts = split.split("/").map(Number);
   const total = counts.reduce((a, b) => a + b, 0) || 1;
-  return counts.map((c) => Math.round((100 * c) / total)).join("/") + " %";
+  return `${counts.map((c) => Math.round((100 * c) / total)).join("/")} %`;
 }
 
 export function renderTable(report: Report, runs: number): string {
@@ -43,7 +46,9 @@ export function renderTable(report: Report, runs: number): string {
     const goal = one ? "0 duplicates" : `≥ ${TARGETS.replicasToOne.toFixed(2)} × 1 replica, 0 duplicates`;
     const ok = r.duplicates === 0 && (one || met(report, `replicas ${r.replicas} vs 1, from process start`));
     const small = r.startToSmall ? `; ${x(r.startToSmall)} small` : "";
-    const ratios = one ? `${small.slice(2) || "—"}` : `**${x(r.startToOne, TARGETS.replicasToOne)} 1 replica** (from the first message ${x(r.firstToOne)})${small}`;
+    const ratios = one
+      ? `${small.slice(2) || "—"}`
+      : `**${x(r.startToOne, TARGETS.replicasToOne)} 1 replica** (from the first message ${x(r.firstToOne)})${small}`;
     lines.push(
       `| Replicas: ${r.replicas} × ${fmt(r.rows)} rows already due, from process start | **${rate(r.fromStart)} fires/s** ` +
         `(from the first message ${rate(r.fromFirst)}), ${r.duplicates} duplicates, split ${shares(r.splits[r.splits.length - 1]!)} | ` +
@@ -83,7 +88,8 @@ export function renderTable(report: Report, runs: number): string {
       const goal = targeted ? `≤ ${statement === "poll" ? TARGETS.pollMs : TARGETS.claimMs} ms` : "—";
       const ok = targeted ? mark(met(report, `${statement} at ${fmt(c.rows)} rows, index`)) : "—";
       // The write-back finds its rows by primary key: the due index only adds upkeep there.
-      const ratio = statement === "record" ? "—" : `${(wo.executionMs.median / w.executionMs.median).toFixed(0)} × faster`;
+      const ratio =
+        statement === "record" ? "—" : `${(wo.executionMs.median / w.executionMs.median).toFixed(0)} × faster`;
       lines.push(
         `| ${what} at ${fmt(c.rows)} rows | **${w.executionMs.median.toFixed(2)} ms** with index (round trip ${w.roundTripMs.median.toFixed(2)} ms) | ` +
           `without index: ${wo.executionMs.median.toFixed(1)} ms | ${ratio} | ${goal} | ${ok} | ${noise(w.executionMs, 2, " ms")} |`,
@@ -113,8 +119,12 @@ export function renderTable(report: Report, runs: number): string {
  */
 export function renderCpuTable(report: Report): string {
   const pct = (s: Summary) => `${s.median.toFixed(0)} %`;
-  const line = (what: string, client: string, c: { broker: Summary; postgres: Summary; machineBusy: Summary }, own: Summary) =>
-    `| ${what} | ${client} ${pct(own)} | ${pct(c.broker)} | ${pct(c.postgres)} | ${pct(c.machineBusy)} |`;
+  const line = (
+    what: string,
+    client: string,
+    c: { broker: Summary; postgres: Summary; machineBusy: Summary },
+    own: Summary,
+  ) => `| ${what} | ${client} ${pct(own)} | ${pct(c.broker)} | ${pct(c.postgres)} | ${pct(c.machineBusy)} |`;
   const lines: string[] = [];
   for (const b of report.burst) {
     const burst = { broker: b.brokerCpu, postgres: b.postgresCpu, machineBusy: b.machineBusy };
@@ -129,7 +139,14 @@ export function renderCpuTable(report: Report): string {
     }
   }
   for (const r of report.replicas.filter((r) => r.replicas > 1)) {
-    lines.push(line(`Burst of ${fmt(r.rows)}, ${r.replicas} replicas, from process start`, "schedulers", { broker: r.brokerCpu, postgres: r.postgresCpu, machineBusy: r.machineBusy }, r.schedulerCpu));
+    lines.push(
+      line(
+        `Burst of ${fmt(r.rows)}, ${r.replicas} replicas, from process start`,
+        "schedulers",
+        { broker: r.brokerCpu, postgres: r.postgresCpu, machineBusy: r.machineBusy },
+        r.schedulerCpu,
+      ),
+    );
   }
   if (lines.length === 0) return "";
   return [

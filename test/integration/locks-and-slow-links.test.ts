@@ -12,12 +12,7 @@ const scope = testScope();
 
 const measure = (what: string, value: string) => console.log(`[measure] ${what}: ${value}`);
 
-async function startReady(rig: Rig, extra: Record<string, string> = {}) {
-  const scheduler = rig.start(extra);
-  await scheduler.waitForLine(/RabbitMQ connection established/);
-  await waitFor("ready", async () => (await rig.readyz()) === 200, 5_000);
-  return scheduler;
-}
+const startReady = (rig: Rig, extra: Record<string, string> = {}) => rig.startRunning(extra);
 
 /** The size of each committed batch, from its "Fired N schedule(s)" line. */
 const perBatch = (output: string) => [...output.matchAll(/ INFO Fired (\d+) schedule\(s\)/g)].map((m) => Number(m[1]));

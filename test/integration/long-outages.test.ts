@@ -14,13 +14,8 @@ const scope = testScope();
 
 const measure = (what: string, ms: number) => console.log(`[measure] ${what}: ${(ms / 1000).toFixed(2)} s`);
 
-async function startReady(rig: Rig, extra: Record<string, string> = {}) {
-  // No SCHEDULER_MAX_RETRIES here: the default (5) must not end a running scheduler.
-  const scheduler = rig.start(extra);
-  await scheduler.waitForLine(/RabbitMQ connection established/);
-  await waitFor("ready", async () => (await rig.readyz()) === 200, 5_000);
-  return scheduler;
-}
+// No SCHEDULER_MAX_RETRIES here: the default (5) must not end a running scheduler.
+const startReady = (rig: Rig, extra: Record<string, string> = {}) => rig.startRunning(extra);
 
 async function expectUntouched(rig: Rig) {
   for (const row of await rig.rows())

@@ -16,12 +16,7 @@ const measure = (what: string, ms: number) => console.log(`[measure] ${what}: ${
 /** Retry forever, so an outage of any length in these tests never ends the process. */
 const FOREVER = { SCHEDULER_MAX_RETRIES: "0" };
 
-async function startReady(rig: Rig, extra: Record<string, string> = {}) {
-  const scheduler = rig.start({ ...FOREVER, ...extra });
-  await scheduler.waitForLine(/RabbitMQ connection established/);
-  await waitFor("ready", async () => (await rig.readyz()) === 200, 5_000);
-  return scheduler;
-}
+const startReady = (rig: Rig, extra: Record<string, string> = {}) => rig.startRunning({ ...FOREVER, ...extra });
 
 async function allFired(rig: Rig, count: number, timeoutMs: number) {
   return waitFor(

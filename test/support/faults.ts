@@ -5,7 +5,7 @@
 import { type Running, startBinary } from "./binary.ts";
 import { freePort } from "./ports.ts";
 import { type FaultProxy, startProxy } from "./proxy.ts";
-import { createTestDatabase, createTestQueue, PG, type TestDatabase, type TestQueue } from "./services.ts";
+import { createTestDatabase, createTestQueue, PG, type TestDatabase, type TestQueue, waitFor } from "./services.ts";
 
 export interface Rig {
   readonly db: TestDatabase;
@@ -16,6 +16,11 @@ export interface Rig {
   /** Environment for a scheduler that reaches both services through the proxies. */
   readonly env: Record<string, string>;
   start(extra?: Record<string, string>): Running;
+  /**
+   * Starts a scheduler and waits until it is running: both links up, ready, and its first cycle
+   * done (a poll counted), so start-up is over and SCHEDULER_MAX_RETRIES no longer applies.
+   */
+  startRunning(extra?: Record<string, string>): Promise<Running>;
   /** HTTP status of /readyz, or 0 when the server does not answer. */
   readyz(): Promise<number>;
   /** `rune_scheduler_<name>` from /metrics, or null. */
@@ -58,7 +63,7 @@ export async function createRig(
     SCHEDULER_CONNECT_TIMEOUT: "3",
   };
   const base = `http://127.0.0.1:${httpPort}`;
-  return {
+  const rig: Rig = {
     db,
     queue,
     pgProxy,
@@ -68,6 +73,13 @@ export async function createRig(
     start(extra = {}) {
       const scheduler = startBinary(["run"], { ...env, ...extra });
       defer(() => scheduler.stop("SIGKILL"));
+      return scheduler;
+    },
+    async startRunning(extra = {}) {
+      const scheduler = rig.start(extra);
+      await scheduler.waitForLine(/RabbitMQ connection established/);
+      await waitFor("ready", async () => (await rig.readyz()) === 200, 5_000);
+      await waitFor("the first poll", async () => ((await rig.metric("checks_total")) ?? 0) >= 1, 5_000, 20);
       return scheduler;
     },
     async readyz() {
@@ -92,6 +104,7 @@ export async function createRig(
           FROM scheduled_workflows ORDER BY id`,
     messageIds: () => queue.messages.map((m) => m.raw.properties.messageId as string),
   };
+  return rig;
 }
 
 /** Counts of each value: for "no duplicates" checks. */

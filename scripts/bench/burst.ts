@@ -122,7 +122,19 @@ export async function runBurst(options: BurstOptions): Promise<BurstResult> {
   }
 }
 
+/**
+ * A replica's fire count from its /stats. A small burst can be over before a later replica has
+ * even opened its HTTP port (a loaded machine), so a refused connection is retried for a while.
+ */
 async function executions(port: number): Promise<number> {
-  const stats = (await fetch(`http://127.0.0.1:${port}/stats`).then((r) => r.json())) as { executions?: number };
-  return stats.executions ?? 0;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      const stats = (await fetch(`http://127.0.0.1:${port}/stats`).then((r) => r.json())) as { executions?: number };
+      return stats.executions ?? 0;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await Bun.sleep(50);
+    }
+  }
 }

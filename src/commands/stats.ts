@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import type { Config } from "../config.ts";
 import { createDatabase } from "../db.ts";
 import { explainDatabaseError } from "../diagnose.ts";
-import { describeSchedule } from "../schedule.ts";
+import { describeSchedule, duration } from "../schedule.ts";
 import { LIST_LIMIT, type ScheduleHealth, scheduleHealth } from "../stats.ts";
 import { httpGet, localBaseUrl, parseUrlArg, probeFailure, urlArg } from "./http-probe.ts";
 import { connectArgs, dbArgs, EXIT, flagOf, httpArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
@@ -73,16 +73,6 @@ const clip = (text: string | null, width: number) => {
   const line = (text ?? "").replace(/\s+/g, " ");
   return line.length > width ? `${line.slice(0, width - 1)}…` : line;
 };
-
-/** Seconds as an operator reads them: 42s, 5m, 3h12m, 2d4h. */
-export function duration(seconds: number): string {
-  const s = Math.round(Math.abs(seconds));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60 ? `${s % 60}s` : ""}`;
-  if (s < 86_400)
-    return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60) ? `${Math.floor((s % 3600) / 60)}m` : ""}`;
-  return `${Math.floor(s / 86_400)}d${Math.floor((s % 86_400) / 3600) ? `${Math.floor((s % 86_400) / 3600)}h` : ""}`;
-}
 
 /** Left-aligned columns, two spaces apart, under a header row. */
 export function table(header: string[], rows: string[][]): string[] {

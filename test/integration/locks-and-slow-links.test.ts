@@ -63,17 +63,7 @@ test("an insert that checks a foreign key to a claimed row is not blocked by the
   // Slow confirms hold the claim transaction (and its row locks) open.
   rig.mqProxy.delay(1_500);
   const [id] = await insertSchedules(rig.db.sql, [{ dueInMs: -100, intervalSeconds: 3600 }]);
-  await waitFor(
-    "the claim transaction to be open",
-    async () => {
-      const [row] = await rig.db.sql<{ n: number }[]>`
-        SELECT count(*)::int AS n FROM pg_stat_activity
-         WHERE datname = ${rig.db.name} AND application_name = 'rune-scheduler' AND state = 'idle in transaction'`;
-      return row!.n > 0;
-    },
-    5_000,
-    10,
-  );
+  await waitFor("the claim transaction to be open", async () => (await rig.openClaims()) > 0, 5_000, 10);
   // The foreign-key check takes FOR KEY SHARE on the row: it conflicts with FOR UPDATE, not with FOR NO KEY UPDATE.
   const startedAt = Date.now();
   await rig.db.sql.begin(async (tx) => {
@@ -81,10 +71,7 @@ test("an insert that checks a foreign key to a claimed row is not blocked by the
     await tx`INSERT INTO runs (schedule_id) VALUES (${id!})`;
   });
   expect(Date.now() - startedAt).toBeLessThan(500);
-  const [still] = await rig.db.sql<{ n: number }[]>`
-    SELECT count(*)::int AS n FROM pg_stat_activity
-     WHERE datname = ${rig.db.name} AND application_name = 'rune-scheduler' AND state = 'idle in transaction'`;
-  expect(still!.n).toBe(1); // the insert went through while the claim was still open
+  expect(await rig.openClaims()).toBe(1); // the insert went through while the claim was still open
   rig.mqProxy.delay(0);
   await waitFor("the fire", async () => (await firedCount(rig)) === 1, 10_000);
 }, 30_000);

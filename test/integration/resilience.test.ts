@@ -108,17 +108,7 @@ test("database connection cut while the claim transaction waits for confirms: no
     rig.db.sql,
     Array.from({ length: 10 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })),
   );
-  await waitFor(
-    "the claim transaction to be open",
-    async () => {
-      const [row] = await rig.db.sql<{ n: number }[]>`
-        SELECT count(*)::int AS n FROM pg_stat_activity
-         WHERE datname = ${rig.db.name} AND application_name = 'rune-scheduler' AND state = 'idle in transaction'`;
-      return row!.n > 0;
-    },
-    5_000,
-    10,
-  );
+  await waitFor("the claim transaction to be open", async () => (await rig.openClaims()) > 0, 5_000, 10);
   rig.pgProxy.reset();
   rig.mqProxy.delay(0);
   const rows = await allFired(rig, 10, 20_000);

@@ -26,6 +26,8 @@ export interface Rig {
   /** `rune_scheduler_<name>` from /metrics, or null. */
   metric(name: string): Promise<number | null>;
   rows(): Promise<RowState[]>;
+  /** Sessions of the scheduler idle inside a transaction: claims waiting for the broker. */
+  openClaims(): Promise<number>;
   /** messageIds received so far. */
   messageIds(): string[];
 }
@@ -103,6 +105,12 @@ export async function createRig(
         SELECT id, run_count, failure_count, last_error, next_run_at <= (now() AT TIME ZONE 'UTC') AS due
           FROM scheduled_workflows ORDER BY id`,
     messageIds: () => queue.messages.map((m) => m.raw.properties.messageId as string),
+    async openClaims() {
+      const [row] = await db.sql<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM pg_stat_activity
+         WHERE datname = ${db.name} AND application_name = 'rune-scheduler' AND state = 'idle in transaction'`;
+      return row!.n;
+    },
   };
   return rig;
 }

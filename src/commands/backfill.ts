@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { messageIdFor } from "../message.ts";
 import { backfillMessages, MAX_BACKFILL_SLOTS, OperatorError, planBackfill, publishBackfill } from "../operator.ts";
 import { connectArgs, dbArgs, flagOf, jsonArg, logArgs, mqArgs } from "./shared.ts";
-import { badArgument, idArg, parseId, runVerb } from "./verb.ts";
+import { badArgument, idArg, runVerb, scheduleIdArg } from "./verb.ts";
 
 /** An instant with its zone (a bare date is midnight UTC): a time without one would be read in the host's zone. */
 const INSTANT = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
@@ -38,16 +38,12 @@ export default defineCommand({
     ...logArgs,
   },
   async run({ args }) {
-    const id = parseId(args.id);
+    const id = scheduleIdArg("backfill", args.id);
     const fromMs = parseInstant(args.from);
     const toMs = parseInstant(args.to);
     const expected = "expected an ISO 8601 time with a zone, e.g. 2026-11-25T00:00:00Z";
-    if (id === null)
-      process.exitCode = badArgument(
-        "backfill",
-        `ID ${JSON.stringify(args.id)} is invalid: expected a schedule id (a positive integer)`,
-      );
-    else if (fromMs === undefined || toMs === undefined)
+    if (id === null) return;
+    if (fromMs === undefined || toMs === undefined)
       process.exitCode = badArgument("backfill", "--from and --to are required: the window [from, to) to fill");
     else if (fromMs === null)
       process.exitCode = badArgument("backfill", `--from ${JSON.stringify(args.from)} is invalid: ${expected}`);
@@ -55,8 +51,7 @@ export default defineCommand({
       process.exitCode = badArgument("backfill", `--to ${JSON.stringify(args.to)} is invalid: ${expected}`);
     else if (toMs! <= fromMs)
       process.exitCode = badArgument("backfill", `--to ${args.to} must be later than --from ${args.from}`);
-    if (id === null || fromMs === null || toMs === null || fromMs === undefined || toMs === undefined || toMs <= fromMs)
-      return;
+    if (fromMs === null || toMs === null || fromMs === undefined || toMs === undefined || toMs <= fromMs) return;
     const publish = args.yes === true;
     process.exitCode = await runVerb(args, "backfill", publish, async ({ sql, publisher, messages }) => {
       const plan = await planBackfill(sql, id, fromMs, toMs);

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { pauseSchedule } from "../operator.ts";
 import { connectArgs, dbArgs, jsonArg, logArgs } from "./shared.ts";
-import { badArgument, idArg, parseId, runVerb } from "./verb.ts";
+import { idArg, runVerb, scheduleIdArg } from "./verb.ts";
 
 export default defineCommand({
   meta: { name: "pause", description: "Deactivate a schedule, keeping the reason in last_error" },
@@ -14,14 +14,8 @@ export default defineCommand({
     ...logArgs,
   },
   async run({ args }) {
-    const id = parseId(args.id);
-    if (id === null) {
-      process.exitCode = badArgument(
-        "pause",
-        `ID ${JSON.stringify(args.id)} is invalid: expected a schedule id (a positive integer)`,
-      );
-      return;
-    }
+    const id = scheduleIdArg("pause", args.id);
+    if (id === null) return;
     const reason = typeof args.reason === "string" && args.reason.trim() !== "" ? args.reason.trim() : null;
     process.exitCode = await runVerb(args, "pause", false, async ({ sql }) => {
       const done = await pauseSchedule(sql, id, reason);

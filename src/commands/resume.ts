@@ -1,20 +1,14 @@
 import { defineCommand } from "citty";
 import { resumeSchedule } from "../operator.ts";
 import { connectArgs, dbArgs, jsonArg, logArgs } from "./shared.ts";
-import { badArgument, idArg, parseId, runVerb } from "./verb.ts";
+import { idArg, runVerb, scheduleIdArg } from "./verb.ts";
 
 export default defineCommand({
   meta: { name: "resume", description: "Reactivate a schedule at its next slot after now" },
   args: { ...idArg, ...jsonArg, ...dbArgs, ...connectArgs, ...logArgs },
   async run({ args }) {
-    const id = parseId(args.id);
-    if (id === null) {
-      process.exitCode = badArgument(
-        "resume",
-        `ID ${JSON.stringify(args.id)} is invalid: expected a schedule id (a positive integer)`,
-      );
-      return;
-    }
+    const id = scheduleIdArg("resume", args.id);
+    if (id === null) return;
     process.exitCode = await runVerb(args, "resume", false, async ({ sql }) => {
       const done = await resumeSchedule(sql, id);
       const text = done.wasActive

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { triggerSchedule } from "../operator.ts";
 import { connectArgs, dbArgs, flagOf, jsonArg, logArgs, mqArgs } from "./shared.ts";
-import { badArgument, idArg, parseId, runVerb } from "./verb.ts";
+import { idArg, runVerb, scheduleIdArg } from "./verb.ts";
 
 export default defineCommand({
   meta: {
@@ -19,14 +19,8 @@ export default defineCommand({
     ...logArgs,
   },
   async run({ args }) {
-    const id = parseId(args.id);
-    if (id === null) {
-      process.exitCode = badArgument(
-        "trigger",
-        `ID ${JSON.stringify(args.id)} is invalid: expected a schedule id (a positive integer)`,
-      );
-      return;
-    }
+    const id = scheduleIdArg("trigger", args.id);
+    if (id === null) return;
     process.exitCode = await runVerb(args, "trigger", true, async ({ sql, publisher, messages }) => {
       const done = await triggerSchedule(sql, publisher!, id, messages);
       return {

@@ -25,6 +25,18 @@ export function parseId(value: unknown): number | null {
   return id <= MAX_INT4 ? id : null;
 }
 
+/** The schedule id argument, or null after saying why it is bad (exit code 2 set). */
+export function scheduleIdArg(verb: string, value: unknown): number | null {
+  const id = parseId(value);
+  if (id === null) {
+    process.exitCode = badArgument(
+      verb,
+      `ID ${JSON.stringify(value)} is invalid: expected a schedule id (a positive integer)`,
+    );
+  }
+  return id;
+}
+
 /** A bad argument: one line, exit 2, nothing connected. */
 export function badArgument(verb: string, message: string): number {
   process.stderr.write(`rune-scheduler: ${verb}: ${message}\n`);

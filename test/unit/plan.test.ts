@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { buildMessage, type ClaimedRow, messageIdFor } from "../../src/message.ts";
-import { planFire, rowUpdate } from "../../src/plan.ts";
+import { planFire, rowUpdate, UnplannableRow } from "../../src/plan.ts";
 
 const SLOT = Date.UTC(2026, 10, 26, 13, 45);
 const row = (over: Partial<ClaimedRow> = {}): ClaimedRow => ({
@@ -108,6 +108,24 @@ describe("planFire and rowUpdate", () => {
     const update = rowUpdate(plan, undefined, 0)!;
     expect(update.outcome).toBe("failed");
     expect(update.error).toMatch(/^message of \d+ bytes exceeds SCHEDULER_MAX_MESSAGE_BYTES=300; not sent$/);
+  });
+
+  test("larger than the broker's own limit (learned when it closed the channel) → failed, not sent again", () => {
+    const plan = planFire(row({ workflowData: JSON.stringify("x".repeat(500)) }), SLOT, {
+      ...options,
+      brokerMaxBodyBytes: 300,
+    });
+    expect(plan.kind).toBe("fail");
+    expect(rowUpdate(plan, undefined, 0)!.error).toMatch(
+      /^message of \d+ bytes exceeds the broker's max_message_size of 300 bytes \(it closed the channel on it\); not sent$/,
+    );
+    expect(planFire(row(), SLOT, { ...options, brokerMaxBodyBytes: 100_000 }).kind).toBe("publish");
+  });
+
+  test("a row with no computable next slot throws UnplannableRow (the engine sets it aside), never a bad update", () => {
+    expect(() => planFire(row({ slotMs: Number.NEGATIVE_INFINITY }), SLOT, options)).toThrow(UnplannableRow);
+    expect(() => planFire(row({ intervalSeconds: 0 }), SLOT, options)).toThrow(UnplannableRow);
+    expect(() => planFire(row({ slotMs: 8.64e15 }), 8.64e15 + 1, options)).toThrow(UnplannableRow);
   });
 
   test("a sealer that throws → failed as not serialisable", () => {

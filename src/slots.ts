@@ -3,13 +3,6 @@
  * is computed from the slot just claimed, never from "now", so a late fire causes no drift.
  */
 
-export interface SlotRow {
-  readonly id: number;
-  readonly slotMs: number;
-  readonly intervalSeconds: number;
-  readonly failureCount: number;
-}
-
 export interface NextSlot {
   /** The first slot on the grid strictly after `nowMs`. */
   readonly nextMs: number;

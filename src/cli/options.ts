@@ -74,6 +74,3 @@ export const logArgs = flags("LOG_LEVEL", "LOG_FORMAT") satisfies ArgsDef;
 export const allConfigArgs = flags(...FLAG_SETTINGS.map((setting) => setting.env)) satisfies ArgsDef;
 /** One flag by its setting, for a command that needs just it (stats' overdue threshold). */
 export const flagOf = (env: FlagEnv): Record<string, StringArgDef> => flags(env);
-
-/** Every flag setting is described: a new setting without a line here shows "overrides X". */
-export const UNDESCRIBED = FLAG_SETTINGS.map((setting) => setting.env).filter((env) => !(env in ABOUT));

@@ -4,17 +4,8 @@
  * the running system does in between (a replica already down, a start-up exit) differs.
  */
 
-/** mulberry32: a tiny, well-mixed 32-bit PRNG; returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** The benchmark's seeded PRNG (mulberry32): one seed, one plan. */
+export { seededRandom as mulberry32 } from "../bench/data.ts";
 
 export type Rng = () => number;
 export const between = (rng: Rng, low: number, high: number) => low + rng() * (high - low);

@@ -86,7 +86,7 @@ describe("run against a server that accepts and closes", () => {
       envFor(server, { SCHEDULER_MAX_RETRIES: "2", SCHEDULER_CONNECT_TIMEOUT: "1" }),
     );
     scope.defer(() => scheduler.stop("SIGKILL"));
-    const code = await Promise.race([scheduler.proc.exited, Bun.sleep(20_000).then(() => "still running")]);
+    const code = await Promise.race([scheduler.exited, Bun.sleep(20_000).then(() => "still running")]);
     expect(code).toBe(1);
     expect(scheduler.output()).toMatch(/CRITICAL/);
     expect(scheduler.output()).toContain("closed the connection during start-up");

@@ -42,7 +42,7 @@ test("SIGKILL in the middle of 5,000 due rows, then a new scheduler: every row p
   const first = start(env);
   await waitFor("some messages", () => queue.messages.length >= 500, 30_000, 5);
   first.proc.kill("SIGKILL");
-  await first.proc.exited;
+  await first.exited;
   const [{ advanced }] =
     (await db.sql`SELECT count(*)::int AS advanced FROM scheduled_workflows WHERE run_count = 1`) as unknown as [
       { advanced: number },

@@ -27,7 +27,7 @@ test("SIGTERM in the middle of 5,000 due rows: exit 0 in time, and every row is 
   await waitFor("the first confirmed batch", () => rig.queue.messages.length > 0, 15_000, 5);
   const signalledAt = Date.now();
   scheduler.proc.kill("SIGTERM");
-  const code = await scheduler.proc.exited;
+  const code = await scheduler.exited;
   const shutdownMs = Date.now() - signalledAt;
   console.log(`[measure] SIGTERM mid-batch → exit: ${(shutdownMs / 1000).toFixed(1)} s`);
   expect(code).toBe(0);
@@ -69,7 +69,7 @@ test("SIGINT while the broker is silent: the batch is given up at SCHEDULER_SHUT
   // A repeat within 0.5 s is the same stop delivered twice (process and group), not a second one.
   await Bun.sleep(100);
   scheduler.proc.kill("SIGINT");
-  const code = await scheduler.proc.exited;
+  const code = await scheduler.exited;
   const elapsed = Date.now() - signalledAt;
   expect(code).toBe(0);
   expect(elapsed).toBeGreaterThanOrEqual(2_900);
@@ -94,7 +94,7 @@ test("a second SIGTERM at least 0.5 s after the first exits at once", async () =
   await Bun.sleep(600);
   const secondAt = Date.now();
   scheduler.proc.kill("SIGTERM");
-  const code = await scheduler.proc.exited;
+  const code = await scheduler.exited;
   expect(Date.now() - secondAt).toBeLessThan(1_000);
   expect(code).toBe(1);
   expect(scheduler.output()).toContain("Second SIGTERM: exiting now");

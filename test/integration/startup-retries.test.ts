@@ -43,7 +43,7 @@ test("starts with the broker unreachable, backs off 1 s doubling, then becomes r
   });
   // Recovery comes with the next attempt: at most the longest delay so far.
   expect(recoveredMs).toBeLessThan(Math.max(...delays) * 1000 + 2_000);
-  expect(scheduler.output()).toContain("RabbitMQ connection established");
+  await scheduler.waitForLine(/RabbitMQ connection established/, 2_000);
   expect(scheduler.proc.exitCode).toBeNull();
 }, 30_000);
 
@@ -52,7 +52,7 @@ test("PostgreSQL never reachable with SCHEDULER_MAX_RETRIES=2: a CRITICAL line n
   rig.pgProxy.refuse();
   const started = Date.now();
   const scheduler = rig.start({ SCHEDULER_MAX_RETRIES: "2" });
-  const code = await scheduler.proc.exited;
+  const code = await scheduler.exited;
   const elapsed = Date.now() - started;
   expect(code).toBe(1);
   // Two attempts and one back-off of 0.5–1 s.
@@ -72,7 +72,7 @@ test("RabbitMQ never reachable with SCHEDULER_MAX_RETRIES=2: a CRITICAL line nam
   await insertSchedules(rig.db.sql, [{ dueInMs: -1_000, intervalSeconds: 60 }]);
   rig.mqProxy.refuse();
   const scheduler = rig.start({ SCHEDULER_MAX_RETRIES: "2" });
-  expect(await scheduler.proc.exited).toBe(1);
+  expect(await scheduler.exited).toBe(1);
   const critical = scheduler
     .output()
     .split("\n")
@@ -88,7 +88,7 @@ test("a broker that accepts but never answers: each attempt ends at SCHEDULER_CO
   rig.mqProxy.stall();
   const started = Date.now();
   const scheduler = rig.start({ SCHEDULER_MAX_RETRIES: "2", SCHEDULER_CONNECT_TIMEOUT: "2" });
-  expect(await scheduler.proc.exited).toBe(1);
+  expect(await scheduler.exited).toBe(1);
   const elapsed = Date.now() - started;
   // 2 × 2 s connect timeout + one back-off of at most 1 s (+ start-up).
   expect(elapsed).toBeGreaterThanOrEqual(4_000);
@@ -100,7 +100,7 @@ test("a database that does not exist is refused for good: exit 1 at the first at
   const rig = await scope.rig();
   const started = Date.now();
   const scheduler = rig.start({ POSTGRES_DB: "rune_no_such_database", SCHEDULER_MAX_RETRIES: "0" });
-  expect(await scheduler.proc.exited).toBe(1);
+  expect(await scheduler.exited).toBe(1);
   expect(Date.now() - started).toBeLessThan(5_000);
   const output = scheduler.output();
   expect(output).toMatch(
@@ -113,7 +113,7 @@ test("wrong RabbitMQ credentials are refused for good: exit 1 at the first attem
   const rig = await scope.rig();
   await insertSchedules(rig.db.sql, [{ dueInMs: -1_000, intervalSeconds: 60 }]);
   const scheduler = rig.start({ RABBITMQ_PASSWORD: "wrong-password", SCHEDULER_MAX_RETRIES: "0" });
-  expect(await scheduler.proc.exited).toBe(1);
+  expect(await scheduler.exited).toBe(1);
   expect(scheduler.output()).toMatch(
     /CRITICAL RabbitMQ refused for good at start-up; fix the configuration; giving up .*rejected the credentials/,
   );

@@ -42,6 +42,11 @@ export async function runBinary(
 
 export interface Running {
   readonly proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  /**
+   * The exit code, once the process has exited AND both streams are read to the end: after
+   * `proc.exited` alone, its last lines may still be in the pipe, unseen by `output()`.
+   */
+  readonly exited: Promise<number>;
   output(): string;
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -67,17 +72,27 @@ export function startBinary(args: string[], env: Record<string, string>, options
     stdout: "pipe",
     stderr: "pipe",
   });
-  const { output } = collectOutput(proc);
+  const { output, done } = collectOutput(proc);
+  const exited = Promise.all([proc.exited, done]).then(([code]) => code);
+  const find = (pattern: RegExp) =>
+    output()
+      .split("\n")
+      .find((candidate) => pattern.test(candidate));
   return {
     proc,
+    exited,
     output,
     async waitForLine(pattern, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const line = output()
-          .split("\n")
-          .find((candidate) => pattern.test(candidate));
+        const line = find(pattern);
         if (line) return line;
+        if (proc.exitCode !== null) {
+          // Its last lines may still be in the pipe: read them all before saying none matched.
+          await exited;
+          const last = find(pattern);
+          if (last) return last;
+        }
         if (proc.exitCode !== null || Date.now() > deadline) {
           throw new Error(`no line matching ${pattern} (exit ${proc.exitCode}); output so far:\n${output()}`);
         }
@@ -86,7 +101,7 @@ export function startBinary(args: string[], env: Record<string, string>, options
     },
     async stop(signal = "SIGTERM") {
       if (proc.exitCode === null) proc.kill(signal);
-      return proc.exited;
+      return exited;
     },
   };
 }

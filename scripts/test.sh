@@ -16,6 +16,13 @@ $BUN test --timeout 120000 "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 passed=$(grep -Eo '^ *[0-9]+ pass$' "$log" | tail -n1 | grep -Eo '[0-9]+' || echo 0)
 failed=$(grep -Eo '^ *[0-9]+ fail$' "$log" | tail -n1 | grep -Eo '[0-9]+' || echo 0)
+# Each failure's own lines again, at the end: a CI log is often read from its tail only.
+if [ "$failed" -gt 0 ]; then
+  echo "--- failures, as reported above ---"
+  awk '/^\(pass\)|^\(skip\)|^\(todo\)|^test\/.*:$/ { n = 0; next }
+       /^\(fail\)/ { if (!seen[$0]++) { for (i = n > 80 ? n - 80 : 0; i < n; i++) print lines[i % 80]; print $0 "\n" } n = 0; next }
+       { lines[n % 80] = $0; n++ }' "$log"
+fi
 rm -f "$log"
 echo "${passed} passed, ${failed} failed"
 if [ "$status" -eq 0 ] && [ "$passed" -eq 0 ]; then echo "test: no test ran" >&2; exit 1; fi

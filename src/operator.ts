@@ -1,6 +1,7 @@
 /**
- * The operator's verbs (SPEC §6): trigger, pause, resume, backfill. One function per verb,
- * `sql` first, I/O passed in; the commands only parse arguments and print.
+ * The operator's verbs (SPEC §6): trigger, pause and resume here, backfill in src/backfill.ts on
+ * the row helpers exported here. One function per verb, `sql` first, I/O passed in; the commands
+ * only parse arguments and print.
  *
  * SAFE BESIDE A RUNNING SCHEDULER: every verb that writes locks its row first with
  * `FOR NO KEY UPDATE` (the engine's claim lock, but waiting, not SKIP LOCKED), bounded by
@@ -12,13 +13,11 @@ import type { Sql } from "./db.ts";
 import { buildMessage, type ClaimedRow, manualMessageId, type OutgoingMessage } from "./message.ts";
 import type { PublishOutcome } from "./plan.ts";
 import type { Publisher } from "./ports.ts";
-import { describeSchedule, nextSlotAfter, type Schedule, scheduleOf, slotsInWindow } from "./schedule.ts";
+import { describeSchedule, nextSlotAfter, type Schedule, scheduleOf } from "./schedule.ts";
 import { cronFields, scheduleColumns } from "./store.ts";
 
 /** How long a verb waits for a row another session (a scheduler's claim) holds. */
 export const ROW_LOCK_TIMEOUT_MS = 10_000;
-/** The most slots one `backfill` publishes; a larger window is refused, not cut. */
-export const MAX_BACKFILL_SLOTS = 1_000;
 /** `last_error` of a row paused by `pause` (stats shows it; it is not "paused by scheduler"). */
 export const OPERATOR_PAUSE_PREFIX = "paused by operator";
 
@@ -110,7 +109,7 @@ export async function loadRow(sql: Sql, id: number, lock: boolean): Promise<Oper
 }
 
 /** The row's schedule, or the named failure; `needsSlot`: the verb needs next_run_at (an interval grid, a fire). */
-function scheduleFor(row: OperatorRow, needsSlot: boolean): Schedule {
+export function scheduleFor(row: OperatorRow, needsSlot: boolean): Schedule {
   const invalid = (why: string) =>
     new OperatorError("invalid", `schedule ${row.id} is invalid (${why}); fix the row first`);
   if (!row.hasWorkflow) throw invalid(`workflow ${row.workflowId} is missing`);
@@ -125,7 +124,7 @@ function scheduleFor(row: OperatorRow, needsSlot: boolean): Schedule {
   return found.schedule;
 }
 
-function requireActive(row: OperatorRow, verb: string): void {
+export function requireActive(row: OperatorRow, verb: string): void {
   if (!row.isActive)
     throw new OperatorError(
       "inactive",
@@ -157,7 +156,7 @@ export interface MessageOptions {
   readonly maxMessageBytes: number;
 }
 
-function checkedSize(message: OutgoingMessage, options: MessageOptions, id: number): OutgoingMessage {
+export function checkedSize(message: OutgoingMessage, options: MessageOptions, id: number): OutgoingMessage {
   if (message.body.byteLength > options.maxMessageBytes) {
     throw new OperatorError(
       "broker refused",
@@ -167,7 +166,7 @@ function checkedSize(message: OutgoingMessage, options: MessageOptions, id: numb
   return message;
 }
 
-function refusal(outcome: PublishOutcome, what: string): string | null {
+export function refusal(outcome: PublishOutcome, what: string): string | null {
   if (outcome.status === "confirmed") return null;
   if (outcome.status === "unknown")
     return `the RabbitMQ link was lost before the broker confirmed ${what} (${outcome.reason}); it may or may not have been delivered`;
@@ -266,60 +265,5 @@ export async function resumeSchedule(sql: Sql, id: number): Promise<Resumed> {
              failure_count = 0, last_error = NULL, updated_at = now()
        WHERE id = ${id}`;
     return { id, wasActive: false, nextRunAt: new Date(nextMs).toISOString(), schedule: shown };
-  });
-}
-
-export interface BackfillPlan {
-  readonly row: OperatorRow;
-  readonly schedule: string;
-  /** Slots in [from, to), epoch ms, ascending. */
-  readonly slots: readonly number[];
-}
-
-/** The slots `backfill` would publish: at most {@link MAX_BACKFILL_SLOTS}, all before the database's now. */
-export async function planBackfill(sql: Sql, id: number, fromMs: number, toMs: number): Promise<BackfillPlan> {
-  const row = await loadRow(sql, id, false);
-  requireActive(row, "backfilled");
-  const schedule = scheduleFor(row, false);
-  const shown = describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds });
-  if (toMs > row.dbNowMs) {
-    throw new OperatorError(
-      "not past",
-      `--to ${new Date(toMs).toISOString()} is after the database's now (${new Date(row.dbNowMs).toISOString()}): backfill publishes past slots only, the scheduler fires the others`,
-    );
-  }
-  const { slots, more } = slotsInWindow(schedule, row.slotMs, fromMs, toMs, MAX_BACKFILL_SLOTS);
-  if (more) {
-    throw new OperatorError(
-      "too many slots",
-      `the window holds more than ${MAX_BACKFILL_SLOTS} slots of schedule ${id} (${shown}); narrow --from/--to (at most ${MAX_BACKFILL_SLOTS} a run)`,
-    );
-  }
-  return { row, schedule: shown, slots };
-}
-
-/** The backfill messages: each slot's own id `<id>:<slot ms>` (the id the scheduler gives it), trigger_source "backfill". */
-export function backfillMessages(plan: BackfillPlan, nowMs: number, options: MessageOptions): OutgoingMessage[] {
-  return plan.slots.map((slotMs, i) =>
-    checkedSize(
-      buildMessage(
-        { ...plan.row, slotMs, runCount: plan.row.runCount + i },
-        { nowMs, missed: 0, seal: options.seal ?? null, triggerSource: "backfill" },
-      ),
-      options,
-      plan.row.id,
-    ),
-  );
-}
-
-/** Publishes them and waits for the broker; the row is not changed. Returns the refused ones. */
-export async function publishBackfill(
-  publisher: Publisher,
-  messages: readonly OutgoingMessage[],
-): Promise<{ messageId: string; reason: string }[]> {
-  const outcomes = await publisher.publishBatch(messages);
-  return outcomes.flatMap((outcome, i) => {
-    const refused = refusal(outcome, `message ${messages[i]!.messageId}`);
-    return refused ? [{ messageId: messages[i]!.messageId, reason: refused }] : [];
   });
 }

@@ -7,23 +7,17 @@
  */
 import { createAlarm } from "./alarm.ts";
 import { backoffDelay } from "./backoff.ts";
-import type { BatchResult } from "./claim-batch.ts";
+import { type ClaimOptions, createClaimer } from "./claimer.ts";
 import type { Clock } from "./clock.ts";
 import { DependencyError, databaseFailure, giveUpReason, isPermanentRefusal, TableLockedError } from "./dependency.ts";
 import type { EngineStatus, Report } from "./events.ts";
-import { type FireResult, fireBatch } from "./fire.ts";
 import { drainInLanes } from "./lanes.ts";
-import type { PlanOptions } from "./plan.ts";
 import type { EngineStore, Publisher } from "./ports.ts";
-import type { ClaimRequest, PollResult } from "./store.ts";
+import type { PollResult } from "./store.ts";
 
-export interface EngineOptions extends PlanOptions {
+export interface EngineOptions extends ClaimOptions {
   readonly pollIntervalMs: number;
   readonly lookAheadMs: number;
-  readonly batchSize: number;
-  /** Message bytes per claim transaction (SCHEDULER_BATCH_BYTES); absent: unbounded. */
-  readonly batchBytes?: number;
-  readonly pauseAfterFailures: number;
   /** Consecutive failed attempts AT START-UP before giving up; 0 = never. */
   readonly maxRetries: number;
   /** Once running: how long a dependency may stay lost before giving up; 0 = never. */
@@ -69,8 +63,6 @@ export function startEngine(deps: EngineDeps): Engine {
   const { store, clock, report, options } = deps;
   const retryDelay = deps.retryDelay ?? ((attempt: number) => backoffDelay(attempt));
   const invalidScanMs = options.invalidScanIntervalMs ?? Math.max(options.pollIntervalMs, 60_000);
-  /** Rows that cannot be planned or recorded: never claimed again by this process. */
-  const setAside = new Map<number, string>();
   let status: EngineStatus = {
     database: "down",
     broker: "down",
@@ -80,7 +72,6 @@ export function startEngine(deps: EngineDeps): Engine {
     tableLocked: false,
   };
   let publisher: Publisher | null = null;
-  let brokerMaxBodyBytes: number | null = null;
   let stopping = false;
   const alarm = createAlarm();
   let lastPollLocal = clock.local();
@@ -113,6 +104,7 @@ export function startEngine(deps: EngineDeps): Engine {
       throw failure.error;
     }
   }
+  const claimer = createClaimer({ store, clock, report, options, db });
 
   async function ensureConnected(): Promise<Publisher> {
     if (status.database === "down") {
@@ -137,66 +129,12 @@ export function startEngine(deps: EngineDeps): Engine {
     return publisher;
   }
 
-  /** The message size limit in force: ours, or the broker's once it refused a larger message. */
-  function planOptions(): PlanOptions & { pauseAfterFailures: number } {
-    if (brokerMaxBodyBytes === null || brokerMaxBodyBytes >= options.maxMessageBytes) return options;
-    return { ...options, brokerMaxBodyBytes };
-  }
-
-  function setRowAside(id: number, reason: string): void {
-    if (setAside.has(id)) return;
-    setAside.set(id, reason);
-    report({ type: "set aside", id, reason });
-  }
-
-  /** One claim transaction; returns whether more rows may be due right now. */
-  async function claimAndFire(current: Publisher): Promise<{ claimed: number; more: boolean; full: boolean }> {
-    let fired: FireResult | null = null;
-    const request: ClaimRequest = {
-      limit: options.batchSize,
-      budgetBytes: options.batchBytes,
-      skipIds: [...setAside.keys()],
-    };
-    let batch: BatchResult;
-    try {
-      batch = await db("claiming due schedules", () =>
-        store.claimBatch(request, async (rows, dbNowMs) => {
-          fired = await fireBatch({ publisher: current, clock, options: planOptions() }, rows, dbNowMs);
-          return fired.updates;
-        }),
-      );
-    } finally {
-      brokerMaxBodyBytes = current.maxBodyBytes ?? brokerMaxBodyBytes;
-    }
-    const result = fired as FireResult | null;
-    if (result === null) return { claimed: 0, more: false, full: false };
-    // ORDER: counters and log lines only now, after the commit that recorded these outcomes.
-    report({ type: "batch committed", tally: result.tally });
-    for (const row of result.unplannable) setRowAside(row.id, row.message);
-    for (const row of batch.rejected) {
-      report({ type: "outcome refused", id: row.id, reason: row.reason, movedOn: row.movedOn });
-      if (!row.movedOn) setRowAside(row.id, `the database refused its outcome (${row.reason})`);
-    }
-    // ORDER: the confirmed rows above are committed first; only then do we give up on the link.
-    if (result.unknown !== null) {
-      throw new DependencyError(
-        "RabbitMQ",
-        "publishing",
-        new Error(`interrupted: ${result.unknown}`),
-        result.updates.length > 0,
-      );
-    }
-    // Full: more rows are due than this batch took (its limit, or the byte budget, cut it).
-    const full = batch.locked >= options.batchSize || batch.claimed < batch.locked;
-    return { claimed: batch.claimed, more: full || result.retry > 0, full };
-  }
-
   async function scanInvalid(): Promise<void> {
     if (clock.local() < nextInvalidScan) return;
     nextInvalidScan = clock.local() + invalidScanMs;
     const invalid = await db("looking for invalid rows", () => store.findInvalid());
     const pausedNow = await db("counting paused schedules", () => store.countPaused());
-    report({ type: "scanned", invalid, setAside: setAside.size, pausedNow });
+    report({ type: "scanned", invalid, setAside: claimer.setAsideIds().length, pausedNow });
   }
 
   /**
@@ -224,7 +162,7 @@ export function startEngine(deps: EngineDeps): Engine {
   /** One poll: the clock offset and every poll-time gauge. Also run during long drains. */
   async function pollOnce(): Promise<PollResult> {
     const before = clock.local();
-    const result = await db("polling", () => store.poll(options.lookAheadMs, [...setAside.keys()]));
+    const result = await db("polling", () => store.poll(options.lookAheadMs, claimer.setAsideIds()));
     clock.observe(result.dbNowMs, before, clock.local());
     lastPollLocal = clock.local();
     progressed();
@@ -241,7 +179,7 @@ export function startEngine(deps: EngineDeps): Engine {
         if (clock.local() - lastPollLocal >= options.pollIntervalMs) await pollOnce();
       },
       claim: async () => {
-        const batch = await claimAndFire(current);
+        const batch = await claimer.claimAndFire(current);
         progressed();
         if (status.tableLocked) {
           report({ type: "table unlocked", afterMs: clock.local() - lockedSinceLocal });

@@ -16,6 +16,26 @@ export const CONFIRM_TIMEOUT_MS = 10_000;
 /** A close handshake not finished by then is cut: a dead or stalled link never sends CloseOk. */
 export const CLOSE_TIMEOUT_MS = 2_000;
 
+/**
+ * What a batch waiting for confirms does at a silence check: go on waiting (check again in
+ * `recheckInMs`) or give up. A blocked link is alive, not silent: the broker holds our publishes
+ * until its alarm clears and then confirms them, so giving the batch up would publish it twice.
+ * Silence counts from the latest of what was last heard and the end of a block, so a batch held
+ * through a long block gets the whole deadline after it lifts.
+ */
+export function silenceCheck(at: {
+  nowMs: number;
+  lastHeardMs: number;
+  blocked: boolean;
+  unblockedAtMs: number;
+}): { abandon: false; recheckInMs: number } | { abandon: true } {
+  if (at.blocked) return { abandon: false, recheckInMs: CONFIRM_TIMEOUT_MS };
+  const silentMs = at.nowMs - Math.max(at.lastHeardMs, at.unblockedAtMs);
+  return silentMs < CONFIRM_TIMEOUT_MS
+    ? { abandon: false, recheckInMs: CONFIRM_TIMEOUT_MS - silentMs }
+    : { abandon: true };
+}
+
 export interface BrokerLink extends Publisher {
   /** Set once the connection is gone; a new link must be made. */
   readonly closedReason: string | null;
@@ -85,6 +105,7 @@ export function brokerLink(
 ): BrokerLink {
   let closedReason: string | null = null;
   let blocked = false;
+  let unblockedAtMs = Number.NEGATIVE_INFINITY;
   let maxBodyBytes: number | null = null;
   let declaredAt = Number.NEGATIVE_INFINITY;
   let redeclaring: Promise<PublishOutcome> | null = null;
@@ -106,6 +127,7 @@ export function brokerLink(
   });
   connection.on("unblocked", () => {
     blocked = false;
+    unblockedAtMs = Date.now();
     onChange?.();
   });
   channel.on("error", (error: Error) => {
@@ -188,11 +210,9 @@ export function brokerLink(
     // the socket) is progress and pushes it back, so a slow link that moves is never cut.
     let timer: ReturnType<typeof setTimeout> | undefined;
     const checkSilence = () => {
-      const silentMs = Date.now() - lastHeardMs;
-      // A blocked link is alive, not silent: the broker holds our publishes until its alarm
-      // clears and then confirms them. Giving the batch up would publish it a second time then.
-      if (silentMs < CONFIRM_TIMEOUT_MS || blocked) {
-        timer = setTimeout(checkSilence, blocked ? CONFIRM_TIMEOUT_MS : CONFIRM_TIMEOUT_MS - silentMs);
+      const verdict = silenceCheck({ nowMs: Date.now(), lastHeardMs, blocked, unblockedAtMs });
+      if (!verdict.abandon) {
+        timer = setTimeout(checkSilence, verdict.recheckInMs);
         return;
       }
       abandon(`no confirm from the broker for ${CONFIRM_TIMEOUT_MS} ms`);

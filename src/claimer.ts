@@ -29,7 +29,10 @@ export interface ClaimedBatch {
 }
 
 export interface Claimer {
-  /** Throws a DependencyError when the link was lost mid-batch, after recording what was confirmed. */
+  /**
+   * Throws what `db` throws for a database failure (TableLockedError included), and a
+   * DependencyError when the broker link was lost mid-batch, after recording what was confirmed.
+   */
   claimAndFire(current: Publisher): Promise<ClaimedBatch>;
   /** Rows never claimed again by this process. */
   setAsideIds(): number[];

@@ -53,7 +53,7 @@ const CONTENTION_MAX_MS = 1_000;
 /**
  * Claim transactions in flight at once during a drain (see `drain`). Two overlap the database and
  * the broker: 0.68–0.75 × the publish ceiling before, 0.83–0.85 × after (README, Performance),
- * with RabbitMQ then the busiest process. A third lane gained 2–5 %, within the noise (README).
+ * with RabbitMQ then the busiest process. A third lane gained 0.02–0.04 ×, within the noise (README).
  */
 export const CLAIM_LANES = 2;
 /** Between attempts on a locked table; each attempt itself waits up to lock_timeout in the queue. */

@@ -84,7 +84,7 @@ test("invalid rows are never claimed and warned about once; NULL, deep and unusu
     before,
   );
 
-  // The scan that warns runs after the cycle that fired the rows: its lines come a little later.
+  // The warnings come through the stderr pipe, which may lag what /metrics and the rows show.
   await waitFor(
     "the invalid-row warnings",
     () => invalid.every(({ id }) => scheduler.output().includes(`Schedule ${id} is active but invalid`)),

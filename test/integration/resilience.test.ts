@@ -217,7 +217,9 @@ test("broker flow control (connection.blocked): stops claiming, not ready, rows 
 
 test("flow control that starts mid-batch holds the batch past the confirm deadline: no unknown outcome, each row published once", async () => {
   const rig = await scope.rig();
-  await startReady(rig);
+  // A 12 s stall would outlast RabbitMQ's patience with our 10 s heartbeat (two missed
+  // intervals); this test is about the confirm deadline, so the heartbeat is made long.
+  await startReady(rig, { RABBITMQ_URL: `amqp://guest:guest@127.0.0.1:${rig.mqProxy.port}/?heartbeat=60` });
   await waitFor("one broker connection", () => rig.mqProxy.openConnections === 1, 2_000);
   // A broker under a memory alarm holds the publishes it reads and confirms nothing until it
   // clears. Stalled while idle (a frame boundary), the link behaves the same way.

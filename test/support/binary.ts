@@ -74,6 +74,8 @@ export function startBinary(args: string[], env: Record<string, string>, options
   });
   const { output, done } = collectOutput(proc);
   const exited = Promise.all([proc.exited, done]).then(([code]) => code);
+  // Killed by a signal, a process has a signalCode and no exitCode.
+  const ended = () => proc.exitCode !== null || proc.signalCode !== null;
   const find = (pattern: RegExp) =>
     output()
       .split("\n")
@@ -87,14 +89,16 @@ export function startBinary(args: string[], env: Record<string, string>, options
       for (;;) {
         const line = find(pattern);
         if (line) return line;
-        if (proc.exitCode !== null) {
+        if (ended()) {
           // Its last lines may still be in the pipe: read them all before saying none matched.
-          await exited;
+          await Promise.race([exited, Bun.sleep(Math.max(0, deadline - Date.now()))]);
           const last = find(pattern);
           if (last) return last;
         }
-        if (proc.exitCode !== null || Date.now() > deadline) {
-          throw new Error(`no line matching ${pattern} (exit ${proc.exitCode}); output so far:\n${output()}`);
+        if (ended() || Date.now() > deadline) {
+          throw new Error(
+            `no line matching ${pattern} (exit ${proc.exitCode ?? proc.signalCode}); output so far:\n${output()}`,
+          );
         }
         await Bun.sleep(20);
       }

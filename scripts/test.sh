@@ -19,9 +19,19 @@ failed=$(grep -Eo '^ *[0-9]+ fail$' "$log" | tail -n1 | grep -Eo '[0-9]+' || ech
 # Each failure's own lines again, at the end: a CI log is often read from its tail only.
 if [ "$failed" -gt 0 ]; then
   echo "--- failures, as reported above ---"
-  awk '/^\(pass\)|^\(skip\)|^\(todo\)|^test\/.*:$/ { n = 0; next }
-       /^\(fail\)/ { if (!seen[$0]++) { for (i = n > 80 ? n - 80 : 0; i < n; i++) print lines[i % 80]; print $0 "\n" } n = 0; next }
-       { lines[n % 80] = $0; n++ }' "$log"
+  # Per failure: its file, then the first 20 and the last 60 lines printed since the test before
+  # it (an error's text can hold a whole scheduler log: the assertion is at the start, the stack
+  # at the end).
+  awk '/^test\/.*:$/ { file = $0; n = 0; next }
+       /^\(pass\)|^\(skip\)|^\(todo\)/ { n = 0; next }
+       /^\(fail\)/ {
+         if (!seen[$0]++) {
+           print file
+           for (i = 0; i < n; i++) if (i < 20 || i >= n - 60) print lines[i]; else if (i == 20) print "  [...]"
+           print $0 "\n"
+         }
+         n = 0; next }
+       { lines[n++] = $0 }' "$log"
 fi
 rm -f "$log"
 echo "${passed} passed, ${failed} failed"

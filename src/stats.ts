@@ -116,17 +116,16 @@ export async function failingLongest(sql: Sql, limit: number, cron: CronView = N
     workflowName: r.workflow_name,
     isActive: r.is_active,
     failureCount: r.failure_count,
-    intervalSeconds: r.interval_seconds,
-    cronExpression: r.cron_expression,
-    timezone: r.timezone,
-    schedule: describeSchedule({
-      intervalSeconds: r.interval_seconds,
-      cronExpression: r.cron_expression,
-      timezone: r.timezone,
-    }),
+    ...scheduleView(r),
     lastRunMs: r.last_run_ms,
     lastError: r.last_error,
   }));
+}
+
+/** A row's schedule columns, and the schedule as stats shows it (`every 5m`, `0 9 * * * Europe/Berlin`). */
+function scheduleView(r: { interval_seconds: number | null; cron_expression: string | null; timezone: string | null }) {
+  const columns = { intervalSeconds: r.interval_seconds, cronExpression: r.cron_expression, timezone: r.timezone };
+  return { ...columns, schedule: describeSchedule(columns) };
 }
 
 export interface UpcomingRow {
@@ -166,14 +165,7 @@ export async function upcoming(sql: Sql, limit: number, cron: CronView = NO_CRON
     workflowId: r.workflow_id,
     workflowName: r.workflow_name,
     slotMs: r.slot_ms,
-    intervalSeconds: r.interval_seconds,
-    cronExpression: r.cron_expression,
-    timezone: r.timezone,
-    schedule: describeSchedule({
-      intervalSeconds: r.interval_seconds,
-      cronExpression: r.cron_expression,
-      timezone: r.timezone,
-    }),
+    ...scheduleView(r),
   }));
 }
 

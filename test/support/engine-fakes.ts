@@ -4,6 +4,7 @@
  * conditions ("three claims", "attempt 2 logged") instead of sleeping, on fake time
  * (test/support/fake-time.ts).
  */
+import { afterEach, beforeEach, jest } from "bun:test";
 import { type Clock, createClock } from "../../src/clock.ts";
 import { createLogger, type LogSink } from "../../src/log.ts";
 import type { ClaimedRow, OutgoingMessage } from "../../src/message.ts";
@@ -186,6 +187,20 @@ export function fakePublisher(answer: Answer = () => ({ status: "confirmed" }), 
 export async function stopAll(running: Engine[]): Promise<void> {
   const stopped = watch(Promise.all(running.splice(0).map((engine) => engine.stop())));
   await until("every engine stopped", () => stopped.settled);
+}
+
+/**
+ * For a test file: fake timers in every test, and every engine it launched into the returned
+ * list stopped after each test, before real timers come back.
+ */
+export function engineTestScope(): Engine[] {
+  const running: Engine[] = [];
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(async () => {
+    await stopAll(running);
+    jest.useRealTimers();
+  });
+  return running;
 }
 
 /** Under fake timers: runs the engine until it ends by itself (it gave up); its exit code. */

@@ -4,10 +4,10 @@
  * noticed at once rather than at the next poll. Polls are a minute apart here, and time is Bun's
  * fake clock: a reaction that comes before any time passes came from the event.
  */
-import { afterEach, beforeEach, expect, jest, test } from "bun:test";
+import { expect, test } from "bun:test";
 import type { Publisher } from "../../src/ports.ts";
-import type { Engine, EngineOptions } from "../../src/scheduler.ts";
-import { fakeStore, launch, row, stopAll } from "../support/engine-fakes.ts";
+import type { EngineOptions } from "../../src/scheduler.ts";
+import { engineTestScope, fakeStore, launch, row } from "../support/engine-fakes.ts";
 import { until } from "../support/fake-time.ts";
 
 const OPTIONS: Partial<EngineOptions> = { pollIntervalMs: 60_000, maxRetries: 3 };
@@ -49,12 +49,7 @@ function linkFake() {
   return { link, connectPublisher };
 }
 
-const running: Engine[] = [];
-beforeEach(() => jest.useFakeTimers());
-afterEach(async () => {
-  await stopAll(running);
-  jest.useRealTimers();
-});
+const running = engineTestScope();
 
 test("does not claim while the broker blocks publishes, is not ready, and claims as soon as it unblocks", async () => {
   const { store, calls } = oneDueRow();

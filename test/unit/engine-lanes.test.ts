@@ -2,19 +2,14 @@
  * Claim lanes (issue 12): during a drain, up to CLAIM_LANES claim transactions are in flight at
  * once, so one claims and records while another waits for its confirms. Against fakes.
  */
-import { afterEach, beforeEach, describe, expect, jest, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { OutgoingMessage } from "../../src/message.ts";
 import type { Publisher } from "../../src/ports.ts";
-import { CLAIM_LANES, type Engine } from "../../src/scheduler.ts";
-import { connectionRefused, fakeStore, launch, row, stopAll } from "../support/engine-fakes.ts";
+import { CLAIM_LANES } from "../../src/scheduler.ts";
+import { connectionRefused, engineTestScope, fakeStore, launch, row } from "../support/engine-fakes.ts";
 import { delay, until } from "../support/fake-time.ts";
 
-const running: Engine[] = [];
-beforeEach(() => jest.useFakeTimers());
-afterEach(async () => {
-  await stopAll(running);
-  jest.useRealTimers();
-});
+const running = engineTestScope();
 
 /** A publisher whose batches each wait `ms` (fake time), counting how many are waiting at once. */
 function slowPublisher(ms: number, answer: () => "confirmed" | "unknown" = () => "confirmed") {

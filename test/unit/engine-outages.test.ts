@@ -6,12 +6,12 @@
  * Back-off delays are injected (a few ms) and time is Bun's fake clock, which `until` moves only
  * while the engine waits: every wait is on a condition, none in real time.
  */
-import { afterEach, beforeEach, describe, expect, jest, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { OutgoingMessage } from "../../src/message.ts";
 import type { PublishOutcome } from "../../src/plan.ts";
-import type { Engine } from "../../src/scheduler.ts";
 import {
   connectionRefused,
+  engineTestScope,
   exit,
   type FakeRow,
   fakePublisher,
@@ -21,16 +21,10 @@ import {
   lineTime,
   matching,
   row,
-  stopAll,
 } from "../support/engine-fakes.ts";
 import { until } from "../support/fake-time.ts";
 
-const running: Engine[] = [];
-beforeEach(() => jest.useFakeTimers());
-afterEach(async () => {
-  await stopAll(running);
-  jest.useRealTimers();
-});
+const running = engineTestScope();
 
 const ATTEMPT = / ERROR (PostgreSQL|RabbitMQ) failed \(attempt (\d+)(\/\d+)?\)/;
 const attempts = (lines: readonly string[]) => matching(lines, ATTEMPT).map((line) => Number(ATTEMPT.exec(line)![2]));

@@ -3,28 +3,22 @@
  * fake clock, moved by `until` only while the engine waits, so every interval is exact and no
  * test waits in real time. Outages, locks and partial batches: engine-outages.test.ts.
  */
-import { afterEach, beforeEach, describe, expect, jest, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { OutgoingMessage } from "../../src/message.ts";
-import type { Engine } from "../../src/scheduler.ts";
 import {
   connectionRefused,
+  engineTestScope,
   exit,
   type FakeRow,
   fakePublisher,
   fakeStore,
   launch,
   row,
-  stopAll,
   watch,
 } from "../support/engine-fakes.ts";
 import { elapse, until } from "../support/fake-time.ts";
 
-const running: Engine[] = [];
-beforeEach(() => jest.useFakeTimers());
-afterEach(async () => {
-  await stopAll(running);
-  jest.useRealTimers();
-});
+const running = engineTestScope();
 
 describe("engine", () => {
   test("claims in batches until one comes back short, publishing every due row once", async () => {

@@ -4,7 +4,6 @@
  */
 import { expect, test } from "bun:test";
 import amqp from "amqplib";
-import { startBinary } from "../support/binary.ts";
 import { testScope } from "../support/scope.ts";
 import {
   bulkInsert,
@@ -158,8 +157,7 @@ test("a full queue with x-overflow reject-publish: the nack is a failed fire wit
   const queue = await createTestQueue({ arguments: { "x-max-length": 1, "x-overflow": "reject-publish" } });
   scope.defer(() => queue.drop());
   const [first] = await insertSchedules(db.sql, [{ dueInMs: -2_000, intervalSeconds: 3600 }]);
-  const scheduler = startBinary(["run"], { ...db.env, ...queue.env, SCHEDULER_POLL_INTERVAL: "1" });
-  scope.defer(() => scheduler.stop("SIGKILL"));
+  const scheduler = scope.start({ ...db.env, ...queue.env, SCHEDULER_POLL_INTERVAL: "1" });
   await waitFor("the first fire", async () => {
     const [row] = await db.sql<{ run_count: number }[]>`SELECT run_count FROM scheduled_workflows WHERE id = ${first!}`;
     return row!.run_count === 1;

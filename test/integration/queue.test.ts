@@ -2,7 +2,6 @@
 import { expect, test } from "bun:test";
 import amqp from "amqplib";
 import { $ } from "bun";
-import { startBinary } from "../support/binary.ts";
 import { testScope } from "../support/scope.ts";
 import { createTestDatabase, insertSchedules, MQ_URL, uniqueName, waitFor } from "../support/services.ts";
 
@@ -28,13 +27,12 @@ test("a missing queue is declared durable with RABBITMQ_QUEUE_TYPE=quorum, and m
   const name = uniqueName("rune_quorum");
   await deleteLater(name);
   await insertSchedules(db.sql, [{ dueInMs: -10, intervalSeconds: 3600 }]);
-  const scheduler = startBinary(["run"], {
+  scope.start({
     ...db.env,
     RABBITMQ_HOST: "127.0.0.1",
     RABBITMQ_QUEUE: name,
     RABBITMQ_QUEUE_TYPE: "quorum",
   });
-  scope.defer(() => scheduler.stop("SIGKILL"));
   await waitFor(
     "the row to fire",
     async () => {
@@ -62,13 +60,12 @@ test("an existing classic queue is used as it is, even when RABBITMQ_QUEUE_TYPE 
   await connection.close();
   await deleteLater(name);
   await insertSchedules(db.sql, [{ dueInMs: -10, intervalSeconds: 3600 }]);
-  const scheduler = startBinary(["run"], {
+  const scheduler = scope.start({
     ...db.env,
     RABBITMQ_HOST: "127.0.0.1",
     RABBITMQ_QUEUE: name,
     RABBITMQ_QUEUE_TYPE: "quorum",
   });
-  scope.defer(() => scheduler.stop("SIGKILL"));
   await waitFor(
     "the row to fire",
     async () => {

@@ -2,7 +2,7 @@
  * Compiles the single executable:
  * `bun scripts/build.ts [--target bun-linux-arm64-musl] [--outfile path] [--commit abc123]`.
  * The git commit is baked in for `--version`. Bun's own start-up autoloading of .env, bunfig,
- * tsconfig and package.json is turned off: configuration is read by src/config.ts alone.
+ * tsconfig and package.json is turned off: configuration is read by src/config/config.ts alone.
  */
 
 import { parseArgs } from "node:util";

@@ -5,9 +5,9 @@
  * For first-time users and the quickstart only: in production the Rune API owns the tables.
  */
 import { readFileSync } from "node:fs";
-import { type Config, ConfigError, loadConfig, processSources } from "../src/config.ts";
-import { createDatabase } from "../src/db.ts";
-import { explainDatabaseError } from "../src/diagnose.ts";
+import { type Config, ConfigError, loadConfig, processSources } from "../src/config/config.ts";
+import { explainDatabaseError } from "../src/observe/diagnose.ts";
+import { createDatabase } from "../src/postgres/client.ts";
 import { notifyTriggerSql } from "./notify-trigger.ts";
 
 async function main(): Promise<number> {

@@ -7,9 +7,10 @@
  *   bun scripts/try.ts watch    prints each message on RABBITMQ_QUEUE as it arrives (and takes
  *                               it off the queue, as a worker would); Ctrl-C to stop
  */
-import { connectBroker, ensureQueue } from "../src/broker.ts";
-import { ConfigError, loadConfig, processSources } from "../src/config.ts";
-import { createDatabase } from "../src/db.ts";
+
+import { ConfigError, loadConfig, processSources } from "../src/config/config.ts";
+import { createDatabase } from "../src/postgres/client.ts";
+import { connectBroker, ensureQueue } from "../src/rabbitmq/broker.ts";
 
 /** The README's two INSERTs: next_run_at holds UTC, whatever the session's zone. */
 export const HELLO_SQL = `INSERT INTO workflows (name, workflow_data) VALUES ('hello', '{"greeting": "hi"}');

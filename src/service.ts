@@ -2,19 +2,20 @@
  * `run` wired together: database, broker, engine, HTTP server, HEALTHCHECK lines, LISTEN.
  * The one place that turns a Config into running parts; everything below takes plain values.
  */
-import { openBrokerLink } from "./broker.ts";
+
 import { ListenError } from "./cli/startup.ts";
-import { createClock } from "./clock.ts";
-import type { Config } from "./config.ts";
-import { createDatabase, renewablePool } from "./db.ts";
-import { explainBrokerError, explainDatabaseError } from "./diagnose.ts";
-import { createEngineStore } from "./engine-store.ts";
-import { fernetSealer } from "./fernet.ts";
-import { startHttp } from "./http.ts";
-import type { Logger } from "./log.ts";
-import { createMetrics, healthcheckLine, healthFailedLine } from "./metrics.ts";
-import { createReporter } from "./reporter.ts";
-import { CLAIM_LANES, type Engine, startEngine } from "./scheduler.ts";
+import type { Config } from "./config/config.ts";
+import { createClock } from "./engine/clock.ts";
+import { CLAIM_LANES, type Engine, startEngine } from "./engine/engine.ts";
+import { explainBrokerError, explainDatabaseError } from "./observe/diagnose.ts";
+import { startHttp } from "./observe/http.ts";
+import type { Logger } from "./observe/log.ts";
+import { createMetrics, healthcheckLine, healthFailedLine } from "./observe/metrics.ts";
+import { createReporter } from "./observe/reporter.ts";
+import { createDatabase, renewablePool } from "./postgres/client.ts";
+import { createEngineStore } from "./postgres/engine-store.ts";
+import { openBrokerLink } from "./rabbitmq/broker.ts";
+import { fernetSealer } from "./schedule/fernet.ts";
 import { VERSION_LINE } from "./version.ts";
 
 export interface Service {

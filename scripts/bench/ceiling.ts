@@ -87,7 +87,7 @@ export async function smallPublishCeiling(count: number, batch: number, bodyByte
 async function publishLoop(messages: readonly Message[], batch: number): Promise<Rate> {
   const queue = await createQueue("rune_bench_ceiling");
   try {
-    // The same connection options as src/broker.ts (frame size, Nagle off).
+    // The same connection options as src/rabbitmq/broker.ts (frame size, Nagle off).
     const connection = await amqp.connect(`${MQ_URL}?frameMax=131072&heartbeat=10`, {
       noDelay: true,
       clientProperties: { connection_name: "rune-bench-ceiling" },

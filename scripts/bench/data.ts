@@ -1,9 +1,9 @@
 /**
  * Rows and messages for the benchmark: schedules inserted in bulk with `generate_series`/`unnest`,
- * and the exact message the scheduler would send for them (built by src/message.ts), so the
+ * and the exact message the scheduler would send for them (built by src/schedule/message.ts), so the
  * publish ceiling moves messages of the same size and shape.
  */
-import { buildMessage, type OutgoingMessage } from "../../src/message.ts";
+import { buildMessage, type OutgoingMessage } from "../../src/schedule/message.ts";
 import type { Sql } from "./env.ts";
 
 /** A workflow document of about `bytes` bytes of JSON (PostgreSQL's rendering adds a few). */

@@ -1,6 +1,6 @@
 /**
  * Poll cost: EXPLAIN ANALYZE of the engine's own poll, claim and record statements (taken from
- * src/store.ts by running its functions against an `sql` that prefixes every query with
+ * src/postgres/store.ts by running its functions against an `sql` that prefixes every query with
  * EXPLAIN, so the text and parameters can never drift from the code) on `rows` schedules,
  * without and with the recommended index. Also the plain client round trip of each statement.
  *
@@ -8,9 +8,9 @@
  * last second (by default one full claim); the rest spread uniformly over the next day.
  */
 
-import type { RowUpdate } from "../../src/plan.ts";
-import { claimDue, poll } from "../../src/store.ts";
-import { recordOutcomes } from "../../src/store-record.ts";
+import { recordOutcomes } from "../../src/postgres/record.ts";
+import { claimDue, poll } from "../../src/postgres/store.ts";
+import type { RowUpdate } from "../../src/schedule/plan.ts";
 import { insertWorkflows } from "./data.ts";
 import { createDatabase, nowMs, type Sql } from "./env.ts";
 import { summarize } from "./stats.ts";

@@ -4,7 +4,7 @@
  * only the groups they use, so `check-db --help` lists what check-db reads.
  */
 import type { ArgsDef, StringArgDef } from "citty";
-import { FLAG_SETTINGS, flagName } from "../settings.ts";
+import { FLAG_SETTINGS, flagName } from "../config/settings.ts";
 
 const ABOUT = {
   POSTGRES_HOST: ["PostgreSQL host, or several for failover (a,b:5433)", "host"],

@@ -3,7 +3,7 @@
  * what failed, where, and what to try; never a stack trace. Exit 2 where the configured value can
  * never work on this host (the systemd unit does not restart on 2), 1 where a restart may succeed.
  */
-import type { Config } from "../config.ts";
+import type { Config } from "../config/config.ts";
 
 /** The HTTP server could not listen: thrown by startService before anything connects. */
 export class ListenError extends Error {

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
-import { backfillMessages, MAX_BACKFILL_SLOTS, planBackfill, publishBackfill } from "../backfill.ts";
-import { messageIdFor } from "../message.ts";
-import { OperatorError } from "../operator.ts";
+import { backfillMessages, MAX_BACKFILL_SLOTS, planBackfill, publishBackfill } from "../operator/backfill.ts";
+import { OperatorError } from "../operator/verbs.ts";
+import { messageIdFor } from "../schedule/message.ts";
 import { connectArgs, dbArgs, flagOf, jsonArg, logArgs, mqArgs } from "./shared.ts";
 import { badArgument, idArg, runVerb, scheduleIdArg } from "./verb.ts";
 

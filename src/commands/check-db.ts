@@ -1,9 +1,9 @@
 import { defineCommand } from "citty";
-import type { Config } from "../config.ts";
-import { createDatabase } from "../db.ts";
-import { type DatabaseHost, formatHost } from "../db-hosts.ts";
-import { explainDatabaseError } from "../diagnose.ts";
-import { describeSchedule } from "../schedule.ts";
+import type { Config } from "../config/config.ts";
+import { type DatabaseHost, formatHost } from "../config/database-hosts.ts";
+import { explainDatabaseError } from "../observe/diagnose.ts";
+import { createDatabase } from "../postgres/client.ts";
+import { type InvalidCronRow, invalidCronRows } from "../postgres/invalid-rows.ts";
 import {
   CRON_MIGRATION,
   dueIndexes,
@@ -15,9 +15,9 @@ import {
   scheduleKinds,
   schemaProblems,
   tableColumns,
-} from "../schema-check.ts";
-import type { ScheduleColumns } from "../store.ts";
-import { type InvalidCronRow, invalidCronRows } from "../store-invalid.ts";
+} from "../postgres/schema-check.ts";
+import type { ScheduleColumns } from "../postgres/store.ts";
+import { describeSchedule } from "../schedule/kinds.ts";
 import { connectArgs, dbArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 
 export interface DatabaseReport {

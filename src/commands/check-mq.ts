@@ -1,8 +1,8 @@
 import type { ChannelModel } from "amqplib";
 import { defineCommand } from "citty";
-import { connectNode } from "../broker.ts";
-import type { Config } from "../config.ts";
-import { explainBrokerError } from "../diagnose.ts";
+import type { Config } from "../config/config.ts";
+import { explainBrokerError } from "../observe/diagnose.ts";
+import { connectNode } from "../rabbitmq/broker.ts";
 import { connectArgs, jsonArg, logArgs, mqArgs, printReport, withConfig } from "./shared.ts";
 
 /** One configured node: reachable (AMQP handshake done) or why not. */

@@ -4,7 +4,7 @@
  * It never exits 2, not even on a bad configuration: Docker reserves that code.
  */
 import { defineCommand } from "citty";
-import { ConfigError } from "../config.ts";
+import { ConfigError } from "../config/config.ts";
 import { httpGet, localBaseUrl, parseUrlArg, probeFailure, type Target, urlArg } from "./http-probe.ts";
 import { EXIT, httpArgs, loadConfigFor } from "./shared.ts";
 

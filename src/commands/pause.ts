@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { pauseSchedule } from "../operator.ts";
+import { pauseSchedule } from "../operator/verbs.ts";
 import { connectArgs, dbArgs, jsonArg, logArgs } from "./shared.ts";
 import { idArg, runVerb, scheduleIdArg } from "./verb.ts";
 

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { explainStartupFailure } from "../cli/startup.ts";
+import { flagName } from "../config/settings.ts";
 import { type Service, startService } from "../service.ts";
-import { flagName } from "../settings.ts";
 import { configArgs, EXIT, flagsFrom, withConfig } from "./shared.ts";
 
 const SIGNAL_DEBOUNCE_MS = 500;

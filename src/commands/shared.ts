@@ -4,9 +4,9 @@ import { accessSync, constants, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { ArgsDef } from "citty";
 import { allConfigArgs } from "../cli/options.ts";
-import { type Config, ConfigError, loadConfig, processSources } from "../config.ts";
-import { createLogger, type Logger } from "../log.ts";
-import { FLAG_SETTINGS, flagName } from "../settings.ts";
+import { type Config, ConfigError, loadConfig, processSources } from "../config/config.ts";
+import { FLAG_SETTINGS, flagName } from "../config/settings.ts";
+import { createLogger, type Logger } from "../observe/log.ts";
 
 export { connectArgs, dbArgs, flagOf, httpArgs, logArgs, mqArgs } from "../cli/options.ts";
 

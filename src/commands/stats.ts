@@ -1,9 +1,9 @@
 import { defineCommand } from "citty";
-import type { Config } from "../config.ts";
-import { createDatabase } from "../db.ts";
-import { explainDatabaseError } from "../diagnose.ts";
-import { describeSchedule, duration } from "../schedule.ts";
-import { LIST_LIMIT, type ScheduleHealth, scheduleHealth } from "../stats.ts";
+import type { Config } from "../config/config.ts";
+import { explainDatabaseError } from "../observe/diagnose.ts";
+import { createDatabase } from "../postgres/client.ts";
+import { LIST_LIMIT, type ScheduleHealth, scheduleHealth } from "../postgres/stats-queries.ts";
+import { describeSchedule, duration } from "../schedule/kinds.ts";
 import { httpGet, localBaseUrl, parseUrlArg, probeFailure, urlArg } from "./http-probe.ts";
 import { connectArgs, dbArgs, EXIT, flagOf, httpArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { triggerSchedule } from "../operator.ts";
+import { triggerSchedule } from "../operator/verbs.ts";
 import { connectArgs, dbArgs, flagOf, jsonArg, logArgs, mqArgs } from "./shared.ts";
 import { idArg, runVerb, scheduleIdArg } from "./verb.ts";
 

@@ -3,13 +3,13 @@
  * when needed, one line or one JSON document, exit 0 / 1 / 2).
  */
 import type { ArgsDef } from "citty";
-import { openBrokerLink } from "../broker.ts";
-import type { BrokerLink } from "../broker-link.ts";
-import type { Config } from "../config.ts";
-import { createDatabase, type Sql } from "../db.ts";
-import { explainBrokerError, explainDatabaseError } from "../diagnose.ts";
-import { fernetSealer } from "../fernet.ts";
-import { type MessageOptions, OperatorError } from "../operator.ts";
+import type { Config } from "../config/config.ts";
+import { explainBrokerError, explainDatabaseError } from "../observe/diagnose.ts";
+import { type MessageOptions, OperatorError } from "../operator/verbs.ts";
+import { createDatabase, type Sql } from "../postgres/client.ts";
+import { openBrokerLink } from "../rabbitmq/broker.ts";
+import type { BrokerLink } from "../rabbitmq/link.ts";
+import { fernetSealer } from "../schedule/fernet.ts";
 import { EXIT, printJson, withConfig } from "./shared.ts";
 
 export const idArg = {

@@ -8,8 +8,8 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parse } from "yaml";
-import { loadConfig } from "../../src/config.ts";
-import { SETTINGS } from "../../src/settings.ts";
+import { loadConfig } from "../../src/config/config.ts";
+import { SETTINGS } from "../../src/config/settings.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
 const FILE = join(REPO, "scripts/deploy/compose.yaml");

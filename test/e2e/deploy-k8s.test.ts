@@ -20,8 +20,8 @@ import { Deployment, type IDeployment } from "kubernetes-models/apps/v1/Deployme
 import { type IPodDisruptionBudget, PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
 import { type IService, Service } from "kubernetes-models/v1/Service";
 import { parseAllDocuments } from "yaml";
-import { loadConfig } from "../../src/config.ts";
-import { SETTINGS } from "../../src/settings.ts";
+import { loadConfig } from "../../src/config/config.ts";
+import { SETTINGS } from "../../src/config/settings.ts";
 
 const DIR = resolve(import.meta.dir, "../../scripts/deploy/k8s");
 

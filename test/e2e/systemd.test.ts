@@ -24,8 +24,8 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { loadConfig } from "../../src/config.ts";
-import { SETTINGS } from "../../src/settings.ts";
+import { loadConfig } from "../../src/config/config.ts";
+import { SETTINGS } from "../../src/config/settings.ts";
 import { requireBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
 import { createRabbitUser, type RabbitUser } from "../support/rabbit-user.ts";

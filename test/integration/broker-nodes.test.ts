@@ -4,8 +4,8 @@
  * reconnect starts after the node tried last, and `check-mq` reports every node.
  */
 import { expect, test } from "bun:test";
-import { BrokerConnectError, connectBroker, connectNode } from "../../src/broker.ts";
-import { loadConfig } from "../../src/config.ts";
+import { loadConfig } from "../../src/config/config.ts";
+import { BrokerConnectError, connectBroker, connectNode } from "../../src/rabbitmq/broker.ts";
 import { runBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
 import { type FaultProxy, startProxy } from "../support/proxy.ts";

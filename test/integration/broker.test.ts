@@ -1,8 +1,8 @@
 /** The publisher's per-message outcomes against a real broker, through a fault proxy. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { openBrokerLink } from "../../src/broker.ts";
-import { loadConfig } from "../../src/config.ts";
-import { buildMessage } from "../../src/message.ts";
+import { loadConfig } from "../../src/config/config.ts";
+import { openBrokerLink } from "../../src/rabbitmq/broker.ts";
+import { buildMessage } from "../../src/schedule/message.ts";
 import { type FaultProxy, startProxy } from "../support/proxy.ts";
 import { createTestQueue, type TestQueue } from "../support/services.ts";
 

@@ -1,6 +1,6 @@
 /** ENCRYPTION_KEY end to end: the published message carries a Fernet token a Python worker opens. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { fernetDecrypt } from "../../src/fernet.ts";
+import { fernetDecrypt } from "../../src/schedule/fernet.ts";
 import { type Running, startBinary } from "../support/binary.ts";
 import {
   createTestDatabase,

@@ -7,7 +7,7 @@
  * see it. `python3` from PATH is the fallback for machines with cryptography installed by pip.
  */
 import { describe, expect, test } from "bun:test";
-import { fernetDecrypt, fernetEncrypt, isFernetKey } from "../../src/fernet.ts";
+import { fernetDecrypt, fernetEncrypt, isFernetKey } from "../../src/schedule/fernet.ts";
 
 const CANDIDATES = ["/usr/bin/python3", "python3"];
 

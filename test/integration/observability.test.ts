@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
 import type postgres from "postgres";
-import { pauseReason } from "../../src/slots.ts";
+import { pauseReason } from "../../src/schedule/slots.ts";
 import { type Running, runBinary, startBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
 import { parseExposition, sampleValue } from "../support/prometheus.ts";

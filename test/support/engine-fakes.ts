@@ -1,20 +1,20 @@
 /**
  * In-memory fakes of the engine's dependencies (store, publisher, log) for the unit tests of
- * src/scheduler.ts: no services. Every fake counts its calls and keeps a trace, so tests wait on
+ * src/engine/engine.ts: no services. Every fake counts its calls and keeps a trace, so tests wait on
  * conditions ("three claims", "attempt 2 logged") instead of sleeping, on fake time
  * (test/support/fake-time.ts).
  */
 import { afterEach, beforeEach, jest } from "bun:test";
-import { type Clock, createClock } from "../../src/clock.ts";
-import { createLogger, type LogSink } from "../../src/log.ts";
-import type { ClaimedRow, OutgoingMessage } from "../../src/message.ts";
-import { createMetrics, type Metrics } from "../../src/metrics.ts";
-import type { PublishOutcome, RowUpdate } from "../../src/plan.ts";
-import type { EngineStore, Publisher } from "../../src/ports.ts";
-import { createReporter } from "../../src/reporter.ts";
-import { type Engine, type EngineDeps, type EngineOptions, startEngine } from "../../src/scheduler.ts";
-import { type ClaimRequest, MESSAGE_OVERHEAD_BYTES } from "../../src/store.ts";
-import type { InvalidRow } from "../../src/store-invalid.ts";
+import { type Clock, createClock } from "../../src/engine/clock.ts";
+import { type Engine, type EngineDeps, type EngineOptions, startEngine } from "../../src/engine/engine.ts";
+import type { EngineStore, Publisher } from "../../src/engine/ports.ts";
+import { createLogger, type LogSink } from "../../src/observe/log.ts";
+import { createMetrics, type Metrics } from "../../src/observe/metrics.ts";
+import { createReporter } from "../../src/observe/reporter.ts";
+import type { InvalidRow } from "../../src/postgres/invalid-rows.ts";
+import { type ClaimRequest, MESSAGE_OVERHEAD_BYTES } from "../../src/postgres/store.ts";
+import type { ClaimedRow, OutgoingMessage } from "../../src/schedule/message.ts";
+import type { PublishOutcome, RowUpdate } from "../../src/schedule/plan.ts";
 import { delay, ioTurn, until } from "./fake-time.ts";
 
 export interface FakeRow {

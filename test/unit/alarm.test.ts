@@ -1,6 +1,6 @@
 /** The engine loop's sleep, on Bun's fake timers: no real time passes. */
 import { afterEach, beforeEach, describe, expect, jest, test } from "bun:test";
-import { createAlarm } from "../../src/alarm.ts";
+import { createAlarm } from "../../src/engine/alarm.ts";
 
 beforeEach(() => jest.useFakeTimers());
 afterEach(() => jest.useRealTimers());

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { brokerUrlProblem, HEARTBEAT_SECONDS } from "../../src/amqp-url.ts";
-import { brokerUrl } from "../../src/broker.ts";
-import { queueRecovery } from "../../src/broker-link.ts";
-import { ConfigError } from "../../src/config.ts";
+import { brokerUrlProblem, HEARTBEAT_SECONDS } from "../../src/config/broker-url.ts";
+import { ConfigError } from "../../src/config/config.ts";
+import { brokerUrl } from "../../src/rabbitmq/broker.ts";
+import { queueRecovery } from "../../src/rabbitmq/link.ts";
 
 describe("brokerUrl", () => {
   test("adds our heartbeat and frame size when the URL sets neither", () => {

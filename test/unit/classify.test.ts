@@ -1,8 +1,8 @@
 /** How errors are told apart: a refusal for good, a row's own fault, the broker's size limit. */
 import { describe, expect, test } from "bun:test";
-import { refusedSizeLimit } from "../../src/broker-link.ts";
-import { DependencyError, isPermanentRefusal } from "../../src/dependency.ts";
-import { isRowError } from "../../src/store-record.ts";
+import { DependencyError, isPermanentRefusal } from "../../src/engine/dependency.ts";
+import { isRowError } from "../../src/postgres/record.ts";
+import { refusedSizeLimit } from "../../src/rabbitmq/link.ts";
 
 const broker = (message: string) => new DependencyError("RabbitMQ", "connecting", new Error(message));
 const sqlError = (code: string) => Object.assign(new Error(`error ${code}`), { code });

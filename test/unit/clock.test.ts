@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
-import { backoffDelay } from "../../src/backoff.ts";
-import { createClock } from "../../src/clock.ts";
-import { explainBrokerError, explainDatabaseError } from "../../src/diagnose.ts";
+import { backoffDelay } from "../../src/engine/backoff.ts";
+import { createClock } from "../../src/engine/clock.ts";
+import { explainBrokerError, explainDatabaseError } from "../../src/observe/diagnose.ts";
 
 test("the clock follows the database, whatever the local clock says", () => {
   let local = 1_000_000; // a host clock far off the database's

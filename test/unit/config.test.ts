@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ConfigError, type ConfigSources, loadConfig } from "../../src/config.ts";
+import { ConfigError, type ConfigSources, loadConfig } from "../../src/config/config.ts";
 
 const KEY = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
 const load = (env: Record<string, string>, extra: Partial<ConfigSources> = {}) => loadConfig({ env, ...extra });

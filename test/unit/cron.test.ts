@@ -4,7 +4,7 @@
  * independent oracle (a minute-by-minute scan with hand-written matchers, no croner).
  */
 import { describe, expect, test } from "bun:test";
-import { compileCron, instantsOf, wallTime, zoneOffsetMs } from "../../src/cron.ts";
+import { compileCron, instantsOf, wallTime, zoneOffsetMs } from "../../src/schedule/cron.ts";
 
 function fires(expression: string, zone: string, fromIso: string, count: number): string[] {
   const compiled = compileCron(expression, zone);

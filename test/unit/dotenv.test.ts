@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { parseDotenv } from "../../src/dotenv.ts";
+import { parseDotenv } from "../../src/config/dotenv.ts";
 
 test("parses KEY=value lines, export, quotes and comments; ignores junk", () => {
   const text = [

@@ -5,8 +5,8 @@
  * fake clock: a reaction that comes before any time passes came from the event.
  */
 import { expect, test } from "bun:test";
-import type { Publisher } from "../../src/ports.ts";
-import type { EngineOptions } from "../../src/scheduler.ts";
+import type { EngineOptions } from "../../src/engine/engine.ts";
+import type { Publisher } from "../../src/engine/ports.ts";
 import { engineTestScope, fakeStore, launch, row } from "../support/engine-fakes.ts";
 import { until } from "../support/fake-time.ts";
 

@@ -3,9 +3,9 @@
  * once, so one claims and records while another waits for its confirms. Against fakes.
  */
 import { describe, expect, test } from "bun:test";
-import type { OutgoingMessage } from "../../src/message.ts";
-import type { Publisher } from "../../src/ports.ts";
-import { CLAIM_LANES } from "../../src/scheduler.ts";
+import { CLAIM_LANES } from "../../src/engine/engine.ts";
+import type { Publisher } from "../../src/engine/ports.ts";
+import type { OutgoingMessage } from "../../src/schedule/message.ts";
 import { connectionRefused, engineTestScope, fakeStore, launch, row } from "../support/engine-fakes.ts";
 import { delay, until } from "../support/fake-time.ts";
 

@@ -7,8 +7,8 @@
  * while the engine waits: every wait is on a condition, none in real time.
  */
 import { describe, expect, test } from "bun:test";
-import type { OutgoingMessage } from "../../src/message.ts";
-import type { PublishOutcome } from "../../src/plan.ts";
+import type { OutgoingMessage } from "../../src/schedule/message.ts";
+import type { PublishOutcome } from "../../src/schedule/plan.ts";
 import {
   connectionRefused,
   engineTestScope,

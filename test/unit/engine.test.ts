@@ -4,7 +4,7 @@
  * test waits in real time. Outages, locks and partial batches: engine-outages.test.ts.
  */
 import { describe, expect, test } from "bun:test";
-import type { OutgoingMessage } from "../../src/message.ts";
+import type { OutgoingMessage } from "../../src/schedule/message.ts";
 import {
   connectionRefused,
   engineTestScope,

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { type ProcessStats, renderMetrics } from "../../src/exposition.ts";
-import { createMetrics, LAG_BUCKETS, observeLag } from "../../src/metrics.ts";
+import { type ProcessStats, renderMetrics } from "../../src/observe/exposition.ts";
+import { createMetrics, LAG_BUCKETS, observeLag } from "../../src/observe/metrics.ts";
 import { parseExposition, sampleValue } from "../support/prometheus.ts";
 
 const PROCESS: ProcessStats = { residentBytes: 52_428_800, cpuSecondsTotal: 1.25, startTimeSeconds: 1_795_000_000 };

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { FernetError, fernetDecrypt, fernetEncrypt, fernetSealer, isFernetKey } from "../../src/fernet.ts";
+import { FernetError, fernetDecrypt, fernetEncrypt, fernetSealer, isFernetKey } from "../../src/schedule/fernet.ts";
 import vectors from "../fixtures/fernet-spec-vectors.json";
 
 const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);

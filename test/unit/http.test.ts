@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { localBaseUrl, parseUrlArg } from "../../src/commands/http-probe.ts";
-import { type HealthSource, handleRequest } from "../../src/http.ts";
-import { createMetrics, LAG_BUCKETS, observeLag } from "../../src/metrics.ts";
+import { type HealthSource, handleRequest } from "../../src/observe/http.ts";
+import { createMetrics, LAG_BUCKETS, observeLag } from "../../src/observe/metrics.ts";
 import { parseExposition } from "../support/prometheus.ts";
 
 /** A fake engine: connections up, loop idle for `idleMs`. */

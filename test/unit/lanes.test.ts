@@ -1,6 +1,6 @@
 /** drainInLanes alone: claims as plain functions, no engine. */
 import { describe, expect, test } from "bun:test";
-import { drainInLanes, type LaneBatch } from "../../src/lanes.ts";
+import { drainInLanes, type LaneBatch } from "../../src/engine/lanes.ts";
 
 /** A queue of `due` rows claimed `size` at a time, each claim taking a turn of the event loop. */
 function rows(due: number, size: number, fail?: { atClaim: number; error: Error }) {

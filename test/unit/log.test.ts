@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { createLogger, type LogSink } from "../../src/log.ts";
-import { maskUrl, redact } from "../../src/redact.ts";
+import { createLogger, type LogSink } from "../../src/observe/log.ts";
+import { maskUrl, redact } from "../../src/observe/redact.ts";
 
 function capture() {
   const out: string[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { buildMessage, type ClaimedRow, messageIdFor } from "../../src/message.ts";
-import { planFire, rowUpdate, UnplannableRow } from "../../src/plan.ts";
+import { buildMessage, type ClaimedRow, messageIdFor } from "../../src/schedule/message.ts";
+import { planFire, rowUpdate, UnplannableRow } from "../../src/schedule/plan.ts";
 
 const SLOT = Date.UTC(2026, 10, 26, 13, 45);
 const row = (over: Partial<ClaimedRow> = {}): ClaimedRow => ({

@@ -1,11 +1,11 @@
 /** The reporter alone: an engine event in, SPEC's log line and counters out. No engine, no I/O. */
 import { describe, expect, test } from "bun:test";
-import { DependencyError } from "../../src/dependency.ts";
-import type { EngineStatus } from "../../src/events.ts";
-import { emptyTally } from "../../src/fire.ts";
-import { createLogger, type LogSink } from "../../src/log.ts";
-import { createMetrics } from "../../src/metrics.ts";
-import { createReporter } from "../../src/reporter.ts";
+import { DependencyError } from "../../src/engine/dependency.ts";
+import type { EngineStatus } from "../../src/engine/events.ts";
+import { emptyTally } from "../../src/engine/fire.ts";
+import { createLogger, type LogSink } from "../../src/observe/log.ts";
+import { createMetrics } from "../../src/observe/metrics.ts";
+import { createReporter } from "../../src/observe/reporter.ts";
 
 function setup() {
   const lines: string[] = [];

@@ -1,7 +1,5 @@
 /** The schedule kind: next fire and missed slots, resume's next slot, backfill's window, and the display. */
 import { describe, expect, test } from "bun:test";
-import { buildMessage, type ClaimedRow, manualMessageId, messageIdFor } from "../../src/message.ts";
-import { planFire } from "../../src/plan.ts";
 import {
   describeSchedule,
   MISSED_CAP,
@@ -10,7 +8,9 @@ import {
   type Schedule,
   scheduleOf,
   slotsInWindow,
-} from "../../src/schedule.ts";
+} from "../../src/schedule/kinds.ts";
+import { buildMessage, type ClaimedRow, manualMessageId, messageIdFor } from "../../src/schedule/message.ts";
+import { planFire } from "../../src/schedule/plan.ts";
 
 const at = (iso: string) => Date.parse(iso);
 const iso = (ms: number) => new Date(ms).toISOString();

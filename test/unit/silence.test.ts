@@ -1,6 +1,6 @@
-/** The confirm deadline of a batch in flight (src/broker-link.ts silenceCheck): silence, blocks and their end. */
+/** The confirm deadline of a batch in flight (src/rabbitmq/link.ts silenceCheck): silence, blocks and their end. */
 import { expect, test } from "bun:test";
-import { CONFIRM_TIMEOUT_MS, silenceCheck } from "../../src/broker-link.ts";
+import { CONFIRM_TIMEOUT_MS, silenceCheck } from "../../src/rabbitmq/link.ts";
 
 const NEVER = Number.NEGATIVE_INFINITY;
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { isMisfire, nextSlot, shouldPause } from "../../src/slots.ts";
+import { isMisfire, nextSlot, shouldPause } from "../../src/schedule/slots.ts";
 
 const T = Date.UTC(2026, 10, 26, 13, 45);
 

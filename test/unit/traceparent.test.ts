@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { buildMessage, type ClaimedRow, newTraceparent } from "../../src/message.ts";
+import { buildMessage, type ClaimedRow, newTraceparent } from "../../src/schedule/message.ts";
 
 /** W3C Trace Context level 1, version 00: lower-case hex, neither id all zeros; 01 = sampled. */
 const TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-01$/;

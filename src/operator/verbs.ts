@@ -1,5 +1,5 @@
 /**
- * The operator's verbs (SPEC §6): trigger, pause and resume here, backfill in src/backfill.ts on
+ * The operator's verbs (SPEC §6): trigger, pause and resume here, backfill in src/operator/backfill.ts on
  * the row helpers exported here. One function per verb, `sql` first, I/O passed in; the commands
  * only parse arguments and print.
  *
@@ -9,12 +9,13 @@
  * verb that holds it makes the engine's claim skip the row until the verb commits. So a row is
  * written by one of them at a time, each write whole.
  */
-import type { Sql } from "./db.ts";
-import { buildMessage, type ClaimedRow, manualMessageId, type OutgoingMessage } from "./message.ts";
-import type { PublishOutcome } from "./plan.ts";
-import type { Publisher } from "./ports.ts";
-import { describeSchedule, nextSlotAfter, type Schedule, scheduleOf } from "./schedule.ts";
-import { cronFields, scheduleColumns } from "./store.ts";
+
+import type { Publisher } from "../engine/ports.ts";
+import type { Sql } from "../postgres/client.ts";
+import { cronFields, scheduleColumns } from "../postgres/store.ts";
+import { describeSchedule, nextSlotAfter, type Schedule, scheduleOf } from "../schedule/kinds.ts";
+import { buildMessage, type ClaimedRow, manualMessageId, type OutgoingMessage } from "../schedule/message.ts";
+import type { PublishOutcome } from "../schedule/plan.ts";
 
 /** How long a verb waits for a row another session (a scheduler's claim) holds. */
 export const ROW_LOCK_TIMEOUT_MS = 10_000;

@@ -1,16 +1,16 @@
 /**
- * The engine's ports: what src/scheduler.ts (and the batch code in src/fire.ts) needs from the
- * database and the broker, and nothing more. The service plugs in src/engine-store.ts and a broker link;
+ * The engine's ports: what src/engine/engine.ts (and the batch code in src/engine/fire.ts) needs from the
+ * database and the broker, and nothing more. The service plugs in src/postgres/engine-store.ts and a broker link;
  * the unit tests plug in the fakes of test/support/engine-fakes.ts.
  */
 
-import type { BatchResult } from "./claim-batch.ts";
-import type { ClaimedRow, OutgoingMessage } from "./message.ts";
-import type { PublishOutcome, RowUpdate } from "./plan.ts";
-import type { ClaimRequest, PollResult } from "./store.ts";
-import type { InvalidRow } from "./store-invalid.ts";
+import type { BatchResult } from "../postgres/claim-transaction.ts";
+import type { InvalidRow } from "../postgres/invalid-rows.ts";
+import type { ClaimRequest, PollResult } from "../postgres/store.ts";
+import type { ClaimedRow, OutgoingMessage } from "../schedule/message.ts";
+import type { PublishOutcome, RowUpdate } from "../schedule/plan.ts";
 
-/** The database side: built by `createEngineStore` (src/engine-store.ts). */
+/** The database side: built by `createEngineStore` (src/postgres/engine-store.ts). */
 export interface EngineStore {
   ping(): Promise<void>;
   poll(lookAheadMs: number, skipIds: readonly number[]): Promise<PollResult>;
@@ -23,7 +23,7 @@ export interface EngineStore {
   countPaused(): Promise<number>;
 }
 
-/** The broker side: a `BrokerLink` (opened by `openBrokerLink`, src/broker.ts) is one. */
+/** The broker side: a `BrokerLink` (opened by `openBrokerLink`, src/rabbitmq/broker.ts) is one. */
 export interface Publisher {
   /** Publishes every message, waits for the broker, returns one outcome per message, in order. */
   publishBatch(messages: readonly OutgoingMessage[]): Promise<PublishOutcome[]>;

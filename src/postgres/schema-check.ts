@@ -2,8 +2,9 @@
  * What `check-db` verifies: the tables and columns of SPEC §2 with compatible types, the
  * recommended index, and the rows the engine will refuse. Queries here, verdicts pure.
  */
-import type { Sql } from "./db.ts";
-import { describeSchedule } from "./schedule.ts";
+
+import { describeSchedule } from "../schedule/kinds.ts";
+import type { Sql } from "./client.ts";
 import { claimable, cronFields, NO_CRON_COLUMNS, type ScheduleColumns } from "./store.ts";
 
 type TypeFamily = "integer" | "boolean" | "timestamp" | "text" | "json";

@@ -3,8 +3,8 @@
  * (no retry can help), and whether it is a table lock (wait, do not count it as a failure).
  */
 
-import { LOCK_NOT_AVAILABLE } from "./claim-batch.ts";
-import { isConnectionError } from "./db.ts";
+import { LOCK_NOT_AVAILABLE } from "../postgres/claim-transaction.ts";
+import { isConnectionError } from "../postgres/client.ts";
 
 export type Dependency = "PostgreSQL" | "RabbitMQ";
 

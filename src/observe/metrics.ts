@@ -1,5 +1,5 @@
 /** Counters, gauges and the fire-lag histogram of one scheduler process. No I/O. */
-import type { FireTally } from "./fire.ts";
+import type { FireTally } from "../engine/fire.ts";
 
 /** Fire-lag buckets, seconds: precise fires land in the first few, outages in the last. */
 export const LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] as const;

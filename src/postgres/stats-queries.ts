@@ -3,12 +3,13 @@
  * `sql` first. Times come back as whole epoch milliseconds computed by PostgreSQL (see store.ts), and
  * "valid" means what the engine claims: active, with a workflow, `interval_seconds > 0`.
  */
-import type { Sql } from "./db.ts";
-import { describeSchedule } from "./schedule.ts";
+
+import { describeSchedule } from "../schedule/kinds.ts";
+import { PAUSED_PREFIX } from "../schedule/slots.ts";
+import type { Sql } from "./client.ts";
+import { type InvalidCronRow, invalidCronRows } from "./invalid-rows.ts";
 import { type RowCounts, rowCounts } from "./schema-check.ts";
-import { PAUSED_PREFIX } from "./slots.ts";
 import { claimable, cronFields, NO_CRON_COLUMNS, type ScheduleColumns, scheduleColumns } from "./store.ts";
-import { type InvalidCronRow, invalidCronRows } from "./store-invalid.ts";
 
 /** What `stats` reads with the optional columns: which are present, and the ids of bad cron rows. */
 export interface CronView {

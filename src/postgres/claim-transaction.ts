@@ -1,9 +1,10 @@
 /** One claim transaction: the table lock, the claim, the publish, the write-back, the commit (SPEC §4 "Claim & fire"). */
-import { isConnectionError, isSessionAlive, SESSION_LIMITS, type Sql, StatementDeadlineError } from "./db.ts";
-import type { ClaimedRow } from "./message.ts";
-import type { RowUpdate } from "./plan.ts";
+
+import type { ClaimedRow } from "../schedule/message.ts";
+import type { RowUpdate } from "../schedule/plan.ts";
+import { isConnectionError, isSessionAlive, SESSION_LIMITS, type Sql, StatementDeadlineError } from "./client.ts";
+import { type RejectedRow, recordIsolated } from "./record.ts";
 import { type ClaimRequest, claimDue } from "./store.ts";
-import { type RejectedRow, recordIsolated } from "./store-record.ts";
 
 /** What a transaction callback returns once its connection is gone: a promise that never settles. */
 const stranded = () => new Promise<never>(() => {});

@@ -2,8 +2,9 @@
  * Pure decisions of the claim-and-fire cycle: what to do with each claimed row, and what to
  * write back once the broker has answered. No I/O here, so every rule is unit-tested on data.
  */
+
+import { nextFire, scheduleOf } from "./kinds.ts";
 import { buildMessage, type ClaimedRow, type OutgoingMessage } from "./message.ts";
-import { nextFire, scheduleOf } from "./schedule.ts";
 import { isMisfire, pauseReason, shouldPause, skipReason } from "./slots.ts";
 
 export interface PlanOptions {

@@ -4,8 +4,8 @@
  * It changes no counter and writes no log line: the engine applies the tally only once the
  * transaction that records these updates has committed.
  */
-import type { Clock } from "./clock.ts";
-import type { ClaimedRow } from "./message.ts";
+
+import type { ClaimedRow } from "../schedule/message.ts";
 import {
   type FirePlan,
   type PlanOptions,
@@ -14,7 +14,8 @@ import {
   type RowUpdate,
   rowUpdate,
   UnplannableRow,
-} from "./plan.ts";
+} from "../schedule/plan.ts";
+import type { Clock } from "./clock.ts";
 import type { Publisher } from "./ports.ts";
 
 export interface FireDeps {

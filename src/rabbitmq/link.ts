@@ -4,9 +4,9 @@
  * declared again). Batches of several claim lanes may be in flight on it at once.
  */
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
-import type { OutgoingMessage } from "./message.ts";
-import type { PublishOutcome } from "./plan.ts";
-import type { Publisher } from "./ports.ts";
+import type { Publisher } from "../engine/ports.ts";
+import type { OutgoingMessage } from "../schedule/message.ts";
+import type { PublishOutcome } from "../schedule/plan.ts";
 
 /**
  * A batch that hears no confirm for this long counts as unknown (the rows stay due) and the link

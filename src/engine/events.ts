@@ -1,13 +1,14 @@
 /**
  * What the engine reports: every event it can emit, as one discriminated union. The engine and
- * the batch code only say what happened; src/reporter.ts turns each event into SPEC's log lines
+ * the batch code only say what happened; src/observe/reporter.ts turns each event into SPEC's log lines
  * and counters. Reported through one synchronous function, so order stays code order and a throw
  * surfaces where it happened.
  */
+
+import type { InvalidRow } from "../postgres/invalid-rows.ts";
+import type { PollResult } from "../postgres/store.ts";
 import type { Dependency } from "./dependency.ts";
 import type { FireTally } from "./fire.ts";
-import type { PollResult } from "./store.ts";
-import type { InvalidRow } from "./store-invalid.ts";
 
 /** The engine's own view of its dependencies (readiness and the `*_up` gauges come from it). */
 export interface EngineStatus {

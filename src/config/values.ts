@@ -3,7 +3,9 @@
  * database and broker settings with their URLs. Each reads through `get` and reports through
  * `fail`, so the error names the variable and shows its value the way config.ts masks it.
  */
-import { brokerUrlProblem } from "./amqp-url.ts";
+
+import { maskUrl } from "../observe/redact.ts";
+import { brokerUrlProblem } from "./broker-url.ts";
 import {
   type DatabaseHost,
   formatHost,
@@ -11,8 +13,7 @@ import {
   splitDatabaseUrl,
   TARGET_SESSION_ATTRS,
   type TargetSessionAttrs,
-} from "./db-hosts.ts";
-import { maskUrl } from "./redact.ts";
+} from "./database-hosts.ts";
 import type { SettingName } from "./settings.ts";
 
 export interface DatabaseConfig {

@@ -1,5 +1,5 @@
 /**
- * What an AMQP URL may say, checked where configuration is read (src/config.ts) so a bad one
+ * What an AMQP URL may say, checked where configuration is read (src/config/config.ts) so a bad one
  * exits 2 before anything connects. No amqplib here: config.ts must not pull the client in.
  */
 

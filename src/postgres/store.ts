@@ -5,9 +5,10 @@
  * is exact for both `timestamp` (read as UTC) and `timestamptz`, and never depends on the
  * host's time zone the way parsing a `timestamp` text in JavaScript would.
  */
-import type { Sql } from "./db.ts";
-import type { ClaimedRow } from "./message.ts";
-import { INT4 } from "./pg-types.ts";
+
+import type { ClaimedRow } from "../schedule/message.ts";
+import type { Sql } from "./client.ts";
+import { INT4 } from "./types.ts";
 
 export interface PollResult {
   /** The database clock at the poll, epoch ms. */

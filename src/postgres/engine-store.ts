@@ -1,11 +1,12 @@
 /** The engine's port to PostgreSQL (ports.ts EngineStore), over a renewable pool, with every statement bounded. */
-import { claimBatch } from "./claim-batch.ts";
-import { type RenewablePool, SESSION_LIMITS, type Sql, withDeadline } from "./db.ts";
-import type { ClaimedRow } from "./message.ts";
-import type { RowUpdate } from "./plan.ts";
-import { scheduleOf } from "./schedule.ts";
+
+import { scheduleOf } from "../schedule/kinds.ts";
+import type { ClaimedRow } from "../schedule/message.ts";
+import type { RowUpdate } from "../schedule/plan.ts";
+import { claimBatch } from "./claim-transaction.ts";
+import { type RenewablePool, SESSION_LIMITS, type Sql, withDeadline } from "./client.ts";
+import { countPaused, findInvalid } from "./invalid-rows.ts";
 import { type ClaimRequest, ping, poll, type ScheduleColumns, scheduleColumns } from "./store.ts";
-import { countPaused, findInvalid } from "./store-invalid.ts";
 
 /**
  * The engine's view of the database. Every statement has a deadline; a connection failure

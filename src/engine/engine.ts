@@ -2,9 +2,11 @@
  * The engine: one loop that claims and fires what is due, polls for what comes next, and sleeps
  * until then. Being a single loop, two cycles can never overlap, and `stop()` just waits for it.
  * It depends only on interfaces (store, publisher, clock, report), so it is tested against fakes
- * too. It keeps its own status and reports what happens as events; src/reporter.ts turns those
+ * too. It keeps its own status and reports what happens as events; src/observe/reporter.ts turns those
  * into log lines and counters. Design notes: README, "How scheduling works" and "Failure behaviour".
  */
+
+import type { PollResult } from "../postgres/store.ts";
 import { createAlarm } from "./alarm.ts";
 import { backoffDelay } from "./backoff.ts";
 import { type ClaimOptions, createClaimer } from "./claimer.ts";
@@ -13,7 +15,6 @@ import { DependencyError, databaseFailure, giveUpReason, isPermanentRefusal, Tab
 import type { EngineStatus, Report } from "./events.ts";
 import { drainInLanes } from "./lanes.ts";
 import type { EngineStore, Publisher } from "./ports.ts";
-import type { PollResult } from "./store.ts";
 
 export interface EngineOptions extends ClaimOptions {
   readonly pollIntervalMs: number;
@@ -31,7 +32,7 @@ export interface EngineDeps {
   /** `onChange`: the link was lost, blocked or unblocked; the engine looks again at once. */
   readonly connectPublisher: (onChange: () => void) => Promise<Publisher>;
   readonly clock: Clock;
-  /** Where every event goes (src/reporter.ts in the service). */
+  /** Where every event goes (src/observe/reporter.ts in the service). */
   readonly report: Report;
   readonly options: EngineOptions;
   /** Injectable for tests; defaults to `backoffDelay`. */
@@ -170,7 +171,7 @@ export function startEngine(deps: EngineDeps): Engine {
     return result;
   }
 
-  /** Claims until no more is due, in up to {@link CLAIM_LANES} lanes (src/lanes.ts). */
+  /** Claims until no more is due, in up to {@link CLAIM_LANES} lanes (src/engine/lanes.ts). */
   function drain(current: Publisher): Promise<number> {
     return drainInLanes({
       lanes: CLAIM_LANES,

@@ -1,13 +1,13 @@
 /**
  * RabbitMQ connections: the nodes tried in turn within the connect timeout, the queue ensured on
- * connect, and a ready publisher (src/broker-link.ts) on top.
+ * connect, and a ready publisher (src/rabbitmq/link.ts) on top.
  */
 import amqp, { type ChannelModel } from "amqplib";
-import { brokerUrlProblem, HEARTBEAT_SECONDS } from "./amqp-url.ts";
-import { type BrokerLink, brokerLink } from "./broker-link.ts";
-import { ConfigError } from "./config.ts";
-import type { BrokerConfig } from "./config-values.ts";
-import { maskUrl } from "./redact.ts";
+import { brokerUrlProblem, HEARTBEAT_SECONDS } from "../config/broker-url.ts";
+import { ConfigError } from "../config/config.ts";
+import type { BrokerConfig } from "../config/values.ts";
+import { maskUrl } from "../observe/redact.ts";
+import { type BrokerLink, brokerLink } from "./link.ts";
 
 /**
  * One node's URL (from `BrokerConfig.urls`) with our heartbeat and frame size unless it sets them.

@@ -1,9 +1,10 @@
 /** The rows the engine will never claim, with why, and the schedules it paused: the scans behind warnings and gauges. */
-import type { Sql } from "./db.ts";
-import { TEXT } from "./pg-types.ts";
-import { scheduleOf } from "./schedule.ts";
-import { PAUSED_PREFIX } from "./slots.ts";
+
+import { scheduleOf } from "../schedule/kinds.ts";
+import { PAUSED_PREFIX } from "../schedule/slots.ts";
+import type { Sql } from "./client.ts";
 import { NO_CRON_COLUMNS, type ScheduleColumns } from "./store.ts";
+import { TEXT } from "./types.ts";
 
 export type InvalidReason =
   | "workflow missing"

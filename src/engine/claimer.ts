@@ -4,14 +4,14 @@
  * aside for the life of the process (they cannot be planned, or the database refused their
  * outcome) and the broker's own message size limit, once it refused a larger message.
  */
-import type { BatchResult } from "./claim-batch.ts";
+import type { BatchResult } from "../postgres/claim-transaction.ts";
+import type { ClaimRequest } from "../postgres/store.ts";
+import type { PlanOptions } from "../schedule/plan.ts";
 import type { Clock } from "./clock.ts";
 import { DependencyError } from "./dependency.ts";
 import type { Report } from "./events.ts";
 import { type FireResult, fireBatch } from "./fire.ts";
-import type { PlanOptions } from "./plan.ts";
 import type { EngineStore, Publisher } from "./ports.ts";
-import type { ClaimRequest } from "./store.ts";
 
 export interface ClaimOptions extends PlanOptions {
   readonly batchSize: number;

@@ -3,8 +3,8 @@
  * The engine decides; this says so. Lines operators grep for (SPEC §7, ORIGINAL_DESIGN.md) are
  * spelled here and nowhere else.
  */
-import { type Dependency, DependencyError } from "./dependency.ts";
-import type { EngineEvent, Report } from "./events.ts";
+import { type Dependency, DependencyError } from "../engine/dependency.ts";
+import type { EngineEvent, Report } from "../engine/events.ts";
 import type { Logger } from "./log.ts";
 import { applyTally, healthFailedLine, type Metrics } from "./metrics.ts";
 

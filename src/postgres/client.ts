@@ -1,6 +1,6 @@
 /** The PostgreSQL client: one place that turns {@link DatabaseConfig} into a postgres.js `sql`. */
 import postgres from "postgres";
-import type { DatabaseConfig } from "./config-values.ts";
+import type { DatabaseConfig } from "../config/values.ts";
 
 export type Sql = postgres.Sql;
 

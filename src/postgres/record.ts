@@ -3,9 +3,9 @@
  * statement for the batch, and a row the database refuses isolated under a savepoint.
  */
 import type { TransactionSql } from "postgres";
-import type { Sql } from "./db.ts";
-import { BOOL, FLOAT8, INT4, TEXT } from "./pg-types.ts";
-import type { RowUpdate } from "./plan.ts";
+import type { RowUpdate } from "../schedule/plan.ts";
+import type { Sql } from "./client.ts";
+import { BOOL, FLOAT8, INT4, TEXT } from "./types.ts";
 
 /** Writes every row's outcome in one statement (SPEC §4 "Outcome per row"). */
 export async function recordOutcomes(sql: Sql, updates: readonly RowUpdate[]): Promise<void> {

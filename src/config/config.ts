@@ -6,6 +6,11 @@
  * working directory, then the default. `DATABASE_URL` / `RABBITMQ_URL` override their parts.
  */
 import { readFileSync } from "node:fs";
+import { LOG_FORMATS, type LogFormat, type LogLevel, parseLogLevel } from "../observe/levels.ts";
+import { maskUrl } from "../observe/redact.ts";
+import { isFernetKey } from "../schedule/fernet.ts";
+import { parseDotenv } from "./dotenv.ts";
+import { SETTINGS, type Setting, type SettingName } from "./settings.ts";
 import {
   type BrokerConfig,
   brokerConfig,
@@ -14,12 +19,7 @@ import {
   number,
   parseUrl,
   seconds,
-} from "./config-values.ts";
-import { parseDotenv } from "./dotenv.ts";
-import { isFernetKey } from "./fernet.ts";
-import { LOG_FORMATS, type LogFormat, type LogLevel, parseLogLevel } from "./levels.ts";
-import { maskUrl } from "./redact.ts";
-import { SETTINGS, type Setting, type SettingName } from "./settings.ts";
+} from "./values.ts";
 
 export interface Config {
   readonly db: DatabaseConfig;

@@ -3,8 +3,11 @@
  * with the ids the scheduler gives those slots, so a consumer that saw a slot can tell. The row
  * itself is not changed.
  */
-import type { Sql } from "./db.ts";
-import { buildMessage, type OutgoingMessage } from "./message.ts";
+
+import type { Publisher } from "../engine/ports.ts";
+import type { Sql } from "../postgres/client.ts";
+import { describeSchedule, slotsInWindow } from "../schedule/kinds.ts";
+import { buildMessage, type OutgoingMessage } from "../schedule/message.ts";
 import {
   checkedSize,
   loadRow,
@@ -14,9 +17,7 @@ import {
   refusal,
   requireActive,
   scheduleFor,
-} from "./operator.ts";
-import type { Publisher } from "./ports.ts";
-import { describeSchedule, slotsInWindow } from "./schedule.ts";
+} from "./verbs.ts";
 
 /** The most slots one `backfill` publishes; a larger window is refused, not cut. */
 export const MAX_BACKFILL_SLOTS = 1_000;

@@ -3,18 +3,17 @@
  * The one place that turns a Config into running parts; everything below takes plain values.
  */
 
-import { ListenError } from "./cli/startup.ts";
 import type { Config } from "./config/config.ts";
 import { createClock } from "./engine/clock.ts";
 import { CLAIM_LANES, type Engine, startEngine } from "./engine/engine.ts";
 import { explainBrokerError, explainDatabaseError } from "./observe/diagnose.ts";
-import { startHttp } from "./observe/http.ts";
+import { ListenError, startHttp } from "./observe/http.ts";
 import type { Logger } from "./observe/log.ts";
 import { createMetrics, healthcheckLine, healthFailedLine } from "./observe/metrics.ts";
 import { createReporter } from "./observe/reporter.ts";
 import { createDatabase, renewablePool } from "./postgres/client.ts";
 import { createEngineStore } from "./postgres/engine-store.ts";
-import { openBrokerLink } from "./rabbitmq/broker.ts";
+import { connectPublisher } from "./rabbitmq/broker.ts";
 import { fernetSealer } from "./schedule/fernet.ts";
 import { VERSION_LINE } from "./version.ts";
 
@@ -88,7 +87,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
   });
   const engine: Engine = startEngine({
     store: createEngineStore(pool),
-    connectPublisher: (onChange) => openBrokerLink(config.mq, config.connectTimeoutMs, onChange),
+    connectPublisher: (onChange) => connectPublisher(config.mq, config.connectTimeoutMs, onChange),
     clock,
     report,
     options: {

@@ -5,7 +5,7 @@
  * Usage errors exit 2, like a bad configuration value.
  */
 import { type CommandDef, runCommand } from "citty";
-import { EXIT } from "../commands/shared.ts";
+import { EXIT } from "./exit.ts";
 import { argsOf, renderHelp, styleFor, subCommandsOf } from "./help.ts";
 import { checkTokens, nearest } from "./strict.ts";
 

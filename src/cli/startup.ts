@@ -4,21 +4,7 @@
  * never work on this host (the systemd unit does not restart on 2), 1 where a restart may succeed.
  */
 import type { Config } from "../config/config.ts";
-
-/** The HTTP server could not listen: thrown by startService before anything connects. */
-export class ListenError extends Error {
-  readonly code: string;
-  constructor(
-    readonly host: string,
-    readonly port: number,
-    override readonly cause: unknown,
-  ) {
-    const code = String((cause as { code?: unknown })?.code ?? "");
-    super(`could not listen on ${host}:${port}: ${cause instanceof Error ? cause.message : String(cause)}`);
-    this.name = "ListenError";
-    this.code = code;
-  }
-}
+import { ListenError } from "../observe/http.ts";
 
 export interface StartupFailure {
   line: string;

@@ -1,8 +1,9 @@
 import { defineCommand } from "citty";
+import { EXIT } from "../cli/exit.ts";
 import { explainStartupFailure } from "../cli/startup.ts";
 import { flagName } from "../config/settings.ts";
 import { type Service, startService } from "../service.ts";
-import { configArgs, EXIT, flagsFrom, withConfig } from "./shared.ts";
+import { configArgs, flagsFrom, withConfig } from "./shared.ts";
 
 const SIGNAL_DEBOUNCE_MS = 500;
 

@@ -1,11 +1,12 @@
 import { defineCommand } from "citty";
+import { EXIT } from "../cli/exit.ts";
 import type { Config } from "../config/config.ts";
 import { explainDatabaseError } from "../observe/diagnose.ts";
 import { createDatabase } from "../postgres/client.ts";
 import { LIST_LIMIT, type ScheduleHealth, scheduleHealth } from "../postgres/stats-queries.ts";
 import { describeSchedule, duration } from "../schedule/kinds.ts";
 import { httpGet, localBaseUrl, parseUrlArg, probeFailure, urlArg } from "./http-probe.ts";
-import { connectArgs, dbArgs, EXIT, flagOf, httpArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
+import { connectArgs, dbArgs, flagOf, httpArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 
 /** A running instance may be busy; `stats` must not hang on it. */
 export const LIVE_TIMEOUT_MS = 1_000;

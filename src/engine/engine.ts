@@ -6,15 +6,21 @@
  * into log lines and counters. Design notes: README, "How scheduling works" and "Failure behaviour".
  */
 
-import type { PollResult } from "../postgres/store.ts";
 import { createAlarm } from "./alarm.ts";
 import { backoffDelay } from "./backoff.ts";
 import { type ClaimOptions, createClaimer } from "./claimer.ts";
 import type { Clock } from "./clock.ts";
-import { DependencyError, databaseFailure, giveUpReason, isPermanentRefusal, TableLockedError } from "./dependency.ts";
+import {
+  brokerConnectFailure,
+  DependencyError,
+  databaseFailure,
+  giveUpReason,
+  isPermanentRefusal,
+  TableLockedError,
+} from "./dependency.ts";
 import type { EngineStatus, Report } from "./events.ts";
 import { drainInLanes } from "./lanes.ts";
-import type { EngineStore, Publisher } from "./ports.ts";
+import type { EngineStore, PollResult, Publisher } from "./ports.ts";
 
 export interface EngineOptions extends ClaimOptions {
   readonly pollIntervalMs: number;
@@ -122,7 +128,7 @@ export function startEngine(deps: EngineDeps): Engine {
       try {
         publisher = await deps.connectPublisher(onPublisherChange);
       } catch (error) {
-        throw new DependencyError("RabbitMQ", "connecting", error);
+        throw brokerConnectFailure(error);
       }
       setStatus({ broker: "up" });
       report({ type: "connected", dependency: "RabbitMQ" });

@@ -5,10 +5,9 @@
  * surfaces where it happened.
  */
 
-import type { InvalidRow } from "../postgres/invalid-rows.ts";
-import type { PollResult } from "../postgres/store.ts";
 import type { Dependency } from "./dependency.ts";
 import type { FireTally } from "./fire.ts";
+import type { InvalidRow, PollResult } from "./ports.ts";
 
 /** The engine's own view of its dependencies (readiness and the `*_up` gauges come from it). */
 export interface EngineStatus {

@@ -75,3 +75,18 @@ export function startHttp(host: string, port: number, source: HealthSource): Ser
     error: () => text("internal error\n", 500),
   });
 }
+
+/** The HTTP server could not listen: thrown by startService before anything connects. */
+export class ListenError extends Error {
+  readonly code: string;
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    override readonly cause: unknown,
+  ) {
+    const code = String((cause as { code?: unknown })?.code ?? "");
+    super(`could not listen on ${host}:${port}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = "ListenError";
+    this.code = code;
+  }
+}

@@ -1,5 +1,6 @@
 /** The rows the engine will never claim, with why, and the schedules it paused: the scans behind warnings and gauges. */
 
+import type { InvalidRow } from "../engine/ports.ts";
 import { scheduleOf } from "../schedule/kinds.ts";
 import { PAUSED_PREFIX } from "../schedule/slots.ts";
 import type { Sql } from "./client.ts";
@@ -12,12 +13,6 @@ export type InvalidReason =
   | "interval_seconds <= 0"
   | "next_run_at is NULL"
   | "next_run_at is not finite";
-
-export interface InvalidRow {
-  readonly id: number;
-  /** One of {@link InvalidReason}, or for a cron row the parser's own reason. */
-  readonly reason: InvalidReason | string;
-}
 
 /** Active rows the engine will never claim, with why. Bounded: this scans the table. */
 export async function findInvalid(

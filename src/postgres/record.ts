@@ -3,6 +3,7 @@
  * statement for the batch, and a row the database refuses isolated under a savepoint.
  */
 import type { TransactionSql } from "postgres";
+import type { RejectedRow } from "../engine/ports.ts";
 import type { RowUpdate } from "../schedule/plan.ts";
 import type { Sql } from "./client.ts";
 import { BOOL, FLOAT8, INT4, TEXT } from "./types.ts";
@@ -45,13 +46,6 @@ export async function recordMoveOn(sql: Sql, update: RowUpdate, reason: string):
 }
 
 /** A row whose outcome could not be written as planned. */
-export interface RejectedRow {
-  readonly id: number;
-  readonly reason: string;
-  /** True when {@link recordMoveOn} saved it; false when even that failed (the row is untouched). */
-  readonly movedOn: boolean;
-}
-
 /**
  * Writes every outcome, isolating a row the database refuses. ORDER MATTERS: the batch UPDATE
  * runs under a savepoint, so a refusal caused by one row rolls back only that statement and

@@ -6,18 +6,10 @@
  * host's time zone the way parsing a `timestamp` text in JavaScript would.
  */
 
+import type { ClaimRequest, PollResult } from "../engine/ports.ts";
 import type { ClaimedRow } from "../schedule/message.ts";
 import type { Sql } from "./client.ts";
 import { INT4 } from "./types.ts";
-
-export interface PollResult {
-  /** The database clock at the poll, epoch ms. */
-  readonly dbNowMs: number;
-  /** Earliest valid active slot due within the look-ahead (may already be due), or null. */
-  readonly nextSlotMs: number | null;
-  /** Valid active rows due now (capped at {@link BACKLOG_CAP}). */
-  readonly dueCount: number;
-}
 
 /**
  * The due count stops here: it is a gauge for alerts, and counting a 100,000-row backlog takes
@@ -92,17 +84,8 @@ export async function poll(
   return { dbNowMs: row!.db_now_ms, nextSlotMs: row!.next_slot_ms, dueCount: row!.due_count };
 }
 
-/** What one claim asks for. */
-export interface ClaimRequest {
-  /** Rows to lock at most (SCHEDULER_BATCH_SIZE). */
-  readonly limit: number;
-  /**
-   * Message bytes to hold at most (SCHEDULER_BATCH_BYTES), counted as `workflow_data` text plus
-   * {@link MESSAGE_OVERHEAD_BYTES} a row. The first row is always taken, however large.
-   */
-  readonly budgetBytes?: number;
-  /** Rows this process has set aside (see the engine's quarantine): never claimed. */
-  readonly skipIds?: readonly number[];
+/** The engine's claim request as one statement runs it: the byte budget counts {@link MESSAGE_OVERHEAD_BYTES} a row. */
+export interface ClaimStatement extends ClaimRequest {
   /** The optional columns present (absent: none). */
   readonly columns?: ScheduleColumns;
 }
@@ -124,7 +107,7 @@ export const MESSAGE_OVERHEAD_BYTES = 512;
  * UPDATE never changes a key, and it leaves foreign-key checks from other tables (KEY SHARE)
  * unblocked. Rows locked past the budget are released, untouched, at the commit.
  */
-export async function claimDue(sql: Sql, request: ClaimRequest): Promise<Claimed> {
+export async function claimDue(sql: Sql, request: ClaimStatement): Promise<Claimed> {
   const budget = request.budgetBytes ?? Number.MAX_SAFE_INTEGER;
   const columns = request.columns ?? NO_CRON_COLUMNS;
   const rows = await sql<

@@ -6,6 +6,7 @@ import amqp, { type ChannelModel } from "amqplib";
 import { brokerUrlProblem, HEARTBEAT_SECONDS } from "../config/broker-url.ts";
 import { ConfigError } from "../config/config.ts";
 import type { BrokerConfig } from "../config/values.ts";
+import { PublisherRefused } from "../engine/ports.ts";
 import { maskUrl } from "../observe/redact.ts";
 import { type BrokerLink, brokerLink } from "./link.ts";
 
@@ -121,6 +122,36 @@ export async function ensureQueue(connection: ChannelModel, mq: BrokerConfig): P
   await declare.assertQueue(mq.queue, { durable: true, arguments: { "x-queue-type": mq.queueType } });
   await declare.close();
   return "declared";
+}
+
+/**
+ * A refusal that retrying cannot cure: credentials (403 at the handshake), a vhost (530, or a
+ * close instead of the expected ConnectionOpenOk, as amqplib reports a refused vhost), or a
+ * missing queue that this user may not declare. Only the broker's own reply codes count, never
+ * digits elsewhere (a port :31403, a size).
+ */
+export function isBrokerRefusal(error: unknown): boolean {
+  return /\b403 \(ACCESS-REFUSED\)|\b530 \(NOT-ALLOWED\)|ACCESS_REFUSED - Login was refused|PLAIN login refused|Expected ConnectionOpenOk/.test(
+    messageOf(error),
+  );
+}
+
+/** A failure to open the link as the engine needs to see it. */
+export function publisherFailure(error: unknown): unknown {
+  return isBrokerRefusal(error) ? new PublisherRefused(error) : error;
+}
+
+/** The engine's publisher port: {@link openBrokerLink}, with a refusal for good said as one. */
+export async function connectPublisher(
+  mq: BrokerConfig,
+  connectTimeoutMs: number,
+  onChange?: () => void,
+): Promise<BrokerLink> {
+  try {
+    return await openBrokerLink(mq, connectTimeoutMs, onChange);
+  } catch (error) {
+    throw publisherFailure(error);
+  }
 }
 
 /**

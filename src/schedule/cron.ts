@@ -1,18 +1,17 @@
 /**
- * Pure: cron expressions in an IANA time zone, with the DST rules of SPEC §4 "Cron rows".
+ * Pure: cron expressions in an IANA time zone, with the daylight-saving rules of cron rows.
  *
- * croner parses the expression and walks its matches in WALL-CLOCK time (it runs at UTC offset 0,
- * so it never sees a transition); this module maps each wall time to the instant it fires at:
+ * cron-fields.ts reads the expression as cronie does and cron-match.ts walks its matches in
+ * WALL-CLOCK time (no zone, so it never sees a transition); this module maps each wall time to
+ * the instant it fires at:
  *   - a wall time that happens twice (fall back) fires once, at its FIRST occurrence;
  *   - a wall time that does not exist (spring forward) fires at the first instant after the gap.
  * That mapping never decreases as the wall time grows, so "the first match after an instant" is
  * the first wall-clock match whose instant is later; wall times inside one gap collapse into one
- * fire. Neither croner's nor cron-parser's own zone handling follows both rules (see the commit
- * that added this file): croner skips an hourly slot in Lord Howe's 30-minute gap and repeats
- * sub-daily matches in an overlap; cron-parser moves a gap's 02:30 to 03:30 and drops matches.
- * Zone offsets come from Intl (the ICU data inside the Bun runtime), never from the host.
+ * fire. Zone offsets come from Intl (the ICU data inside the Bun runtime), never from the host.
  */
-import { Cron } from "croner";
+import { parseCron } from "./cron-fields.ts";
+import { matchesSomeDate, wallMatcher } from "./cron-match.ts";
 
 const SECOND = 1_000;
 const DAY = 86_400_000;
@@ -124,28 +123,36 @@ export function checkZone(zone: string): string | null {
 const MAX_STEPS = 10_000;
 
 /**
- * Compiles `expression` (5 fields, or 6 with seconds first; names, ranges, steps, lists; day of
- * month and day of week are ORed as in Vixie cron) for `timezone` (NULL: UTC). Never throws: a
- * bad expression, an unknown zone or an expression that never matches comes back as a reason.
+ * The one key of a compiled (expression, zone) pair, for every cache and lookup of them: a NULL
+ * zone (UTC) and an empty one (unknown, so invalid) are different keys.
+ */
+export function cronKey(expression: string, timezone: string | null): string {
+  return JSON.stringify([expression, timezone]);
+}
+
+/**
+ * Compiles `expression` (cronie's syntax, see cron-fields.ts; 5 fields, or 6 with seconds
+ * first) for `timezone` (NULL: UTC). Never throws: a bad expression, an unknown zone or an
+ * expression that never matches comes back as a reason.
  */
 export function compileCron(expression: string, timezone: string | null): CompiledCron {
   const zone = timezone ?? "UTC";
   const zoneProblem = checkZone(zone);
   if (zoneProblem) return { ok: false, reason: zoneProblem };
-  let matcher: Cron;
-  try {
-    matcher = new Cron(expression.trim(), { utcOffset: 0, mode: "5-or-6-parts", domAndDow: false });
-  } catch (error) {
+  const parsed = parseCron(expression);
+  if (!parsed.ok)
+    return { ok: false, reason: `cron expression ${JSON.stringify(expression)} is invalid: ${parsed.reason}` };
+  if (!matchesSomeDate(parsed.fields)) {
+    const rule = parsed.fields.bothDaysMustMatch
+      ? ` (a day field starting with "*" makes both day fields apply, so the day of the month must exist)`
+      : "";
     return {
       ok: false,
-      reason: `cron expression ${JSON.stringify(expression)} is invalid: ${(error as Error).message}`,
+      reason: `cron expression ${JSON.stringify(expression)} never matches a date: no day of the month it names exists in the months it names${rule}`,
     };
   }
-  const nextWall = (wallMs: number): number | null => matcher.nextRun(new Date(wallMs))?.getTime() ?? null;
-  // No year field: a pattern that matches once matches again every few years at most.
-  if (nextWall(Date.UTC(2000, 0, 1)) === null) {
-    return { ok: false, reason: `cron expression ${JSON.stringify(expression)} never matches a date` };
-  }
+  const matcher = wallMatcher(parsed.fields);
+  const nextWall = (wallMs: number): number | null => matcher.nextAfter(wallMs);
   const schedule: CronSchedule = {
     expression,
     timezone: zone,

@@ -54,14 +54,23 @@ function formatterFor(zone: string): Intl.DateTimeFormat {
 /** The zone's UTC offset at an instant, in ms (wall clock − UTC), at whole-second precision. */
 export function zoneOffsetMs(zone: string, instantMs: number): number {
   const at = Math.floor(instantMs / SECOND) * SECOND;
-  const fields: Record<string, string> = {};
-  for (const part of formatterFor(zone).formatToParts(at)) fields[part.type] = part.value;
+  const formatter = formatterFor(zone);
+  // The whole string and one pattern are cheaper than formatToParts, and every search calls this
+  // several times per fire; the parts stay the fallback should ICU ever print it otherwise.
+  const text = SHAPE.exec(formatter.format(at));
+  const fields: Record<string, string | undefined> = {};
+  if (text) {
+    [, fields.month, fields.day, fields.year, fields.era, fields.hour, fields.minute, fields.second] = text;
+  } else for (const part of formatter.formatToParts(at)) fields[part.type] = part.value;
   const year = fields.era === "BC" || fields.era === "B" ? 1 - Number(fields.year) : Number(fields.year);
   const wall = new Date(0);
   wall.setUTCFullYear(year, Number(fields.month) - 1, Number(fields.day));
   wall.setUTCHours(Number(fields.hour), Number(fields.minute), Number(fields.second), 0);
   return wall.getTime() - at;
 }
+
+/** How en-US prints the fields of {@link formatterFor}: `11/14/2023 AD, 23:13:20`. */
+const SHAPE = /^(\d+)\/(\d+)\/(\d+) (AD|BC|A|B), (\d+):(\d+):(\d+)$/;
 
 /** The wall time (as if UTC) of an instant in `zone`. */
 export function wallTime(zone: string, instantMs: number): number {
@@ -83,6 +92,10 @@ function transitionIn(zone: string, lo: number, hi: number): number {
 
 /** Every instant whose wall time in `zone` is `wallMs`, earliest first: none (a gap), one, or two (an overlap). */
 export function instantsOf(zone: string, wallMs: number): number[] {
+  // Most wall times are a day or more from any transition: one offset either side settles it.
+  const early = zoneOffsetMs(zone, wallMs - DAY);
+  if (early === zoneOffsetMs(zone, wallMs + DAY) && zoneOffsetMs(zone, wallMs - early) === early)
+    return [wallMs - early];
   const offsets = new Set([
     zoneOffsetMs(zone, wallMs - DAY),
     zoneOffsetMs(zone, wallMs),
@@ -142,28 +155,33 @@ export function compileCron(expression: string, timezone: string | null): Compil
   const parsed = parseCron(expression);
   if (!parsed.ok)
     return { ok: false, reason: `cron expression ${JSON.stringify(expression)} is invalid: ${parsed.reason}` };
-  if (!matchesSomeDate(parsed.fields)) {
-    const rule = parsed.fields.bothDaysMustMatch
-      ? ` (a day field starting with "*" makes both day fields apply, so the day of the month must exist)`
-      : "";
+  // Only "both day fields must match" can fail to match (see matchesSomeDate).
+  if (!matchesSomeDate(parsed.fields))
     return {
       ok: false,
-      reason: `cron expression ${JSON.stringify(expression)} never matches a date: no day of the month it names exists in the months it names${rule}`,
+      reason: `cron expression ${JSON.stringify(expression)} never matches a date: no day of the month it names exists in the months it names, and with a day field starting with "*" the day of the month must match too`,
     };
-  }
   const matcher = wallMatcher(parsed.fields);
   const nextWall = (wallMs: number): number | null => matcher.nextAfter(wallMs);
+  // Callers walk fire after fire (missed runs, backfill): the wall time of the last fire
+  // returned is known, so asking from it costs no zone lookup.
+  let lastFire = Number.NaN;
+  let lastFireWall = Number.NaN;
   const schedule: CronSchedule = {
     expression,
     timezone: zone,
     nextAfter(afterMs) {
-      let wall = wallTime(zone, afterMs);
+      let wall = afterMs === lastFire ? lastFireWall : wallTime(zone, afterMs);
       for (let step = 0; step < MAX_STEPS; step++) {
         const next = nextWall(wall);
         if (next === null) return null;
         const instants = instantsOf(zone, next);
         const fires = instants[0] ?? fireInstant(zone, next);
-        if (fires > afterMs) return fires;
+        if (fires > afterMs) {
+          lastFire = instants[0] === undefined ? Number.NaN : fires;
+          lastFireWall = next;
+          return fires;
+        }
         wall = next;
         // `afterMs` lies in the second pass of a repeated hour: every wall time up to the end of
         // that hour fired at its first pass already. Jump to the hour's end instead of walking it.

@@ -70,7 +70,8 @@ function fieldValue(token: string, spec: FieldSpec): number {
       throw new Refusal(`${spec.name} ${token} is out of range ${spec.low}-${spec.high}`);
     return value;
   }
-  const index = spec.names?.indexOf(token.toUpperCase()) ?? -1;
+  // ASCII letters only: toUpperCase would also turn other scripts' letters into a name ("ſun").
+  const index = /^[A-Za-z]{3}$/.test(token) ? (spec.names?.indexOf(token.toUpperCase()) ?? -1) : -1;
   if (index >= 0) return index + (spec.names === MONTHS ? 1 : 0);
   if (spec.names === DAYS || spec.name === "day-of-month") {
     if (QUARTZ.test(token))
@@ -128,15 +129,14 @@ export function parseCron(expression: string): ParsedCron {
   let text = expression.trim();
   if (text === "") return { ok: false, reason: "it is empty" };
   if (text.startsWith("@")) {
-    const macro = text.toLowerCase();
-    if (macro === "@reboot")
+    const [macro, ...rest] = text.split(/\s+/);
+    const name = macro!.toLowerCase();
+    if (name === "@reboot")
       return { ok: false, reason: "@reboot has no time to fire at: a schedule row needs a time of day" };
-    const fields = MACROS[macro];
+    const fields = MACROS[name];
     if (!fields)
-      return {
-        ok: false,
-        reason: `unknown macro "${text.split(/\s+/)[0]}"; the macros are ${Object.keys(MACROS).join(" ")}`,
-      };
+      return { ok: false, reason: `unknown macro "${macro}"; the macros are ${Object.keys(MACROS).join(" ")}` };
+    if (rest.length > 0) return { ok: false, reason: `${macro} stands for all five fields; nothing may follow it` };
     text = fields;
   }
   const parts = text.split(/\s+/);

@@ -164,10 +164,28 @@ describe("what is refused, with the field, the value and the allowed range", () 
   test("@reboot has no slot; unknown macros and field counts are named", () => {
     expect(reason("@reboot")).toContain("@reboot has no time to fire at");
     expect(reason("@every 5m")).toContain('unknown macro "@every"');
+    expect(reason("@daily 5")).toContain("@daily stands for all five fields; nothing may follow it");
+    expect(reason(" @DAILY ")).toBe("ok");
     expect(reason("* * * *")).toContain("has 4 fields");
     expect(reason("* * * * * * *")).toContain("has 7 fields");
     expect(reason("")).toContain("is empty");
     expect(reason("1,,2 * * * *")).toContain('minute "" is not a number in 0-59');
+  });
+});
+
+describe("the search's ends", () => {
+  test("29 February only: found across the years between leap days, none past 9999", () => {
+    expect(fires("0 0 29 2 *", "UTC", "2026-01-01T00:00:00Z", 2)).toEqual([
+      "2028-02-29T00:00:00Z",
+      "2032-02-29T00:00:00Z",
+    ]);
+    // Both day fields apply (one starts with *): 29 February on a Sunday, 2032 then 2060.
+    expect(fires("0 0 29 2 */7", "UTC", "2026-01-01T00:00:00Z", 2)).toEqual([
+      "2032-02-29T00:00:00Z",
+      "2060-02-29T00:00:00Z",
+    ]);
+    const compiled = compileCron("0 0 29 2 *", null);
+    expect(compiled.ok && compiled.schedule.nextAfter(Date.parse("9996-03-01T00:00:00Z"))).toBeNull();
   });
 });
 

@@ -1,6 +1,7 @@
 /** The rows the engine will never claim, with why, and the schedules it paused: the scans behind warnings and gauges. */
 
 import type { InvalidRow } from "../engine/ports.ts";
+import { cronKey } from "../schedule/cron.ts";
 import { scheduleOf } from "../schedule/kinds.ts";
 import { PAUSED_PREFIX } from "../schedule/slots.ts";
 import type { Sql } from "./client.ts";
@@ -64,7 +65,7 @@ export async function invalidCronRows(
   for (const kind of kinds) {
     const found = scheduleOf({ intervalSeconds: null, cronExpression: kind.cron_expression, timezone: kind.timezone });
     if (!found.ok)
-      bad.set(`${kind.cron_expression}\u0000${kind.timezone ?? ""}`, {
+      bad.set(cronKey(kind.cron_expression, kind.timezone), {
         expression: kind.cron_expression,
         zone: kind.timezone,
         reason: found.reason,
@@ -83,7 +84,7 @@ export async function invalidCronRows(
      LIMIT ${limit}`;
   return rows.map((r) => ({
     id: r.id,
-    reason: bad.get(`${r.cron_expression}\u0000${r.timezone ?? ""}`)!.reason,
+    reason: bad.get(cronKey(r.cron_expression, r.timezone))!.reason,
     cronExpression: r.cron_expression,
     timezone: r.timezone,
   }));

@@ -140,7 +140,7 @@ describe("trigger", () => {
       `FAILED schedule ${inactive} is inactive, so it is not triggered; \`rune-scheduler resume ${inactive}\` first\n`,
     );
     expect(results[2]!.stderr).toBe(
-      `FAILED schedule ${bad} is invalid (cron expression "0 25 * * *" is invalid: CronPattern: Invalid value for hour: 25); fix the row first\n`,
+      `FAILED schedule ${bad} is invalid (cron expression "0 25 * * *" is invalid: hour 25 is out of range 0-23); fix the row first\n`,
     );
     expect(results[3]!.stderr).toMatch(/^FAILED RabbitMQ .*127\.0\.0\.1:\d+/);
     expect(results[4]!.stderr).toBe(

@@ -1,5 +1,5 @@
 /**
- * Pure: cron expressions in an IANA time zone, with the DST rules of SPEC §4 "Cron rows".
+ * Pure: cron expressions in an IANA time zone, with the DST rules of docs/contract.md §3.
  *
  * croner parses the expression and walks its matches in WALL-CLOCK time (it runs at UTC offset 0,
  * so it never sees a transition); this module maps each wall time to the instant it fires at:
@@ -7,9 +7,9 @@
  *   - a wall time that does not exist (spring forward) fires at the first instant after the gap.
  * That mapping never decreases as the wall time grows, so "the first match after an instant" is
  * the first wall-clock match whose instant is later; wall times inside one gap collapse into one
- * fire. Neither croner's nor cron-parser's own zone handling follows both rules (see the commit
- * that added this file): croner skips an hourly slot in Lord Howe's 30-minute gap and repeats
- * sub-daily matches in an overlap; cron-parser moves a gap's 02:30 to 03:30 and drops matches.
+ * fire. Neither croner's nor cron-parser's own zone handling follows both rules: croner skips an
+ * hourly slot in Lord Howe's 30-minute gap and repeats sub-daily matches in an overlap;
+ * cron-parser moves a gap's 02:30 to 03:30 and drops matches. Hence the mapping is done here.
  * Zone offsets come from Intl (the ICU data inside the Bun runtime), never from the host.
  */
 import { Cron } from "croner";

@@ -28,7 +28,7 @@ export interface DatabaseReport {
   problems: string[];
   warnings: string[];
   counts?: RowCounts;
-  /** The optional cron columns (SPEC §2), the commonest schedule kinds, and cron rows that cannot fire. */
+  /** The optional cron columns (docs/contract.md §2), the commonest schedule kinds, and cron rows that cannot fire. */
   schedules?: { columns: ScheduleColumns; kinds: ScheduleKind[]; invalidCron: InvalidCronRow[] };
   /** With several hosts: each one on its own, so an operator sees which is the primary. */
   hosts?: HostReport[];

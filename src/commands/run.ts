@@ -24,7 +24,7 @@ export default defineCommand({
       try {
         service = await startService(config, log);
       } catch (error) {
-        // One named line and the exit code SPEC §6 gives it; a stack trace helps nobody here.
+        // One named line and the exit code docs/commands.md §2 gives it; a stack trace helps nobody here.
         const flags = flagsFrom(args);
         const failure = explainStartupFailure(error, config, (env) =>
           flags[env] !== undefined ? `--${flagName(env)}` : env,

@@ -75,7 +75,7 @@ export interface GiveUpInput {
 }
 
 /**
- * Why to give up now, or null to retry (SPEC §4): at start-up after MAX_RETRIES consecutive
+ * Why to give up now, or null to retry (docs/design.md §13): at start-up after MAX_RETRIES consecutive
  * failures or at once on a permanent refusal; once running only after MAX_OUTAGE, if set.
  */
 export function giveUpReason(input: GiveUpInput): string | null {

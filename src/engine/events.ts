@@ -1,6 +1,6 @@
 /**
  * What the engine reports: every event it can emit, as one discriminated union. The engine and
- * the batch code only say what happened; src/observe/reporter.ts turns each event into SPEC's log lines
+ * the batch code only say what happened; src/observe/reporter.ts turns each event into the log lines of docs/observability.md §1
  * and counters. Reported through one synchronous function, so order stays code order and a throw
  * surfaces where it happened.
  */

@@ -1,6 +1,6 @@
 /**
- * Turns engine events into every log line SPEC fixes and every counter and gauge, in one switch.
- * The engine decides; this says so. Lines operators grep for (SPEC §7, ORIGINAL_DESIGN.md) are
+ * Turns engine events into every log line of docs/observability.md §1 and every counter and gauge, in one switch.
+ * The engine decides; this says so. Lines operators of the original service grep for (docs/observability.md §1) are
  * spelled here and nowhere else.
  */
 import { type Dependency, DependencyError } from "../engine/dependency.ts";
@@ -22,7 +22,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 export function createReporter(deps: ReporterDeps): Report {
   const { log, metrics } = deps;
-  /** Invalid rows already warned about: once per row per process (SPEC §4). */
+  /** Invalid rows already warned about: once per row per process (docs/design.md §11). */
   const warnedInvalid = new Set<number>();
 
   const whereOf = (dependency: Dependency | "scheduler") =>

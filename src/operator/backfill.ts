@@ -1,5 +1,5 @@
 /**
- * The operator's `backfill` (SPEC §6): the past slots of one schedule in a window, published
+ * The operator's `backfill` (docs/design.md §21): the past slots of one schedule in a window, published
  * with the ids the scheduler gives those slots, so a consumer that saw a slot can tell. The row
  * itself is not changed.
  */

@@ -1,5 +1,5 @@
 /**
- * The operator's verbs (SPEC §6): trigger, pause and resume here, backfill in src/operator/backfill.ts on
+ * The operator's verbs (docs/design.md §21): trigger, pause and resume here, backfill in src/operator/backfill.ts on
  * the row helpers exported here. One function per verb, `sql` first, I/O passed in; the commands
  * only parse arguments and print.
  *

@@ -1,4 +1,4 @@
-/** One claim transaction: the table lock, the claim, the publish, the write-back, the commit (SPEC §4 "Claim & fire"). */
+/** One claim transaction: the table lock, the claim, the publish, the write-back, the commit (docs/design.md §5). */
 
 import type { BatchResult } from "../engine/ports.ts";
 import type { ClaimedRow } from "../schedule/message.ts";

@@ -1,5 +1,5 @@
 /**
- * Writing a claim's outcomes back (SPEC §4 "Outcome per row", "No row stops the others"): one
+ * Writing a claim's outcomes back (docs/design.md §10, §14): one
  * statement for the batch, and a row the database refuses isolated under a savepoint.
  */
 import type { TransactionSql } from "postgres";
@@ -8,7 +8,7 @@ import type { RowUpdate } from "../schedule/plan.ts";
 import type { Sql } from "./client.ts";
 import { BOOL, FLOAT8, INT4, TEXT } from "./types.ts";
 
-/** Writes every row's outcome in one statement (SPEC §4 "Outcome per row"). */
+/** Writes every row's outcome in one statement (docs/design.md §10). */
 export async function recordOutcomes(sql: Sql, updates: readonly RowUpdate[]): Promise<void> {
   if (updates.length === 0) return;
   const ids = updates.map((u) => u.id);

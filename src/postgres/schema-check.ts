@@ -1,5 +1,5 @@
 /**
- * What `check-db` verifies: the tables and columns of SPEC §2 with compatible types, the
+ * What `check-db` verifies: the tables and columns of docs/contract.md §1 with compatible types, the
  * recommended index, and the rows the engine will refuse. Queries here, verdicts pure.
  */
 
@@ -33,12 +33,12 @@ export const REQUIRED_COLUMNS: Record<string, Record<string, TypeFamily>> = {
   workflows: { id: "integer", name: "text", workflow_data: "json" },
 };
 
-/** SPEC §2's optional columns: checked only when present; their absence means interval schedules only. */
+/** The optional columns (docs/contract.md §2): checked only when present; their absence means interval schedules only. */
 export const OPTIONAL_COLUMNS: Record<string, Record<string, TypeFamily>> = {
   scheduled_workflows: { cron_expression: "text", timezone: "text" },
 };
 
-/** The migration that adds them, as the README shows it. */
+/** The migration that adds them (docs/contract.md §2, docs/upgrading.md). */
 export const CRON_MIGRATION = "scripts/migrations/001_cron_columns.sql";
 
 export const RECOMMENDED_INDEX =

@@ -1,7 +1,8 @@
 /**
  * The queries behind `stats`: schedule health as an operator sees it. One query per function,
  * `sql` first. Times come back as whole epoch milliseconds computed by PostgreSQL (see store.ts), and
- * "valid" means what the engine claims: active, with a workflow, `interval_seconds > 0`.
+ * "valid" means what the engine claims: active, with a workflow, a finite `next_run_at`, and
+ * `interval_seconds > 0` or a cron expression that compiles (docs/design.md §11).
  */
 
 import { describeSchedule } from "../schedule/kinds.ts";

@@ -12,14 +12,14 @@ import type { Sql } from "./client.ts";
 import { INT4 } from "./types.ts";
 
 /**
- * The due count stops here: it is a gauge for alerts, and counting a 100,000-row backlog takes
- * ~130 ms, which a blocked or backlogged scheduler would pay at every poll.
+ * The due count stops here: it is a gauge for alerts, and counting a large backlog is a scan that
+ * a blocked or backlogged scheduler would pay at every poll (docs/performance.md, "Backlog count").
  */
 export const BACKLOG_CAP = 10_000;
 
 /**
- * The optional columns of SPEC §2 that this database has. Without them no statement names
- * them: the SQL is the interval-only SQL of before.
+ * The optional columns of docs/contract.md §2 that this database has. Without them no statement
+ * names them, so a database that never ran the migration works unchanged.
  */
 export interface ScheduleColumns {
   readonly cronExpression: boolean;

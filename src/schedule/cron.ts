@@ -1,5 +1,5 @@
 /**
- * Pure: cron expressions in an IANA time zone, with the daylight-saving rules of cron rows.
+ * Pure: cron expressions in an IANA time zone, with the DST rules of docs/contract.md §3.
  *
  * cron-fields.ts reads the expression as cronie does and cron-match.ts walks its matches in
  * WALL-CLOCK time (no zone, so it never sees a transition); this module maps each wall time to

@@ -25,7 +25,7 @@ const compiled = new Map<string, ScheduleOrReason>();
 /** Compiled expressions kept; a table rarely holds more than a few hundred distinct ones. */
 const CACHE_LIMIT = 10_000;
 
-/** A row's schedule, or why it has none (SPEC §4 "Invalid rows", "Cron rows"). */
+/** A row's schedule, or why it has none (docs/design.md §8, §11). */
 export function scheduleOf(fields: ScheduleFields): ScheduleOrReason {
   const expression = fields.cronExpression ?? null;
   if (expression !== null) {

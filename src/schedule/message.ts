@@ -1,5 +1,5 @@
 /**
- * Pure: a claimed row → the message body and AMQP properties of SPEC §5.
+ * Pure: a claimed row → the message body and AMQP properties of docs/contract.md §5, §6.
  * The body is assembled as text around `workflow_data` exactly as PostgreSQL rendered it, so a
  * large document is never parsed and re-serialised on the hot path.
  */
@@ -10,7 +10,7 @@ export interface ClaimedRow {
   readonly slotMs: number;
   /** Ignored when `cronExpression` is set (a NULL there is read as 0). */
   readonly intervalSeconds: number;
-  /** Absent or NULL: an interval schedule (the optional columns of SPEC §2). */
+  /** Absent or NULL: an interval schedule (the optional columns of docs/contract.md §2). */
   readonly cronExpression?: string | null;
   /** IANA zone of `cronExpression`; NULL = UTC. */
   readonly timezone?: string | null;

@@ -387,7 +387,7 @@ describe("configuration errors", () => {
     }
   });
 
-  test("healthcheck answers a bad config with 1 (SPEC §6: 0 healthy, 1 not; Docker reserves 2), naming the variable", async () => {
+  test("healthcheck answers a bad config with 1 (docs/commands.md §2: 0 healthy, 1 not; Docker reserves 2), naming the variable", async () => {
     const { code, stdout, stderr } = await runBinary(["healthcheck"], { ...plain, SCHEDULER_POLL_INTERVAL: "abc" });
     expect(code).toBe(1);
     expect(stdout + stderr).toContain(

@@ -1,5 +1,5 @@
 /**
- * SPEC §6 operator verbs on the compiled binary against the real services: trigger, pause,
+ * The operator verbs (docs/commands.md §5, docs/design.md §21) on the compiled binary against the real services: trigger, pause,
  * resume and backfill, their exit codes and named failure lines, and trigger beside a running
  * scheduler firing the same schedule.
  */

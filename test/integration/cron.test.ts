@@ -1,5 +1,5 @@
 /**
- * SPEC §2/§4 cron rows against the real services, through the compiled binary: an every-second
+ * Cron rows (docs/contract.md §2, §3; docs/design.md §8) against the real services, through the compiled binary: an every-second
  * expression fires on the second boundaries; a bad expression or zone is warned once and left
  * untouched while its neighbours fire; and a database without the optional columns works as before.
  */

@@ -1,5 +1,5 @@
 /**
- * Start-up with a dependency out of reach (SPEC §4 "Broker or database down"): back off
+ * Start-up with a dependency out of reach (docs/design.md §13): back off
  * 1 s doubling with jitter, become ready and fire once it answers, or give up after
  * SCHEDULER_MAX_RETRIES attempts with a CRITICAL line that names it, exit 1.
  */

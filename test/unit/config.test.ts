@@ -15,7 +15,7 @@ function errorOf(env: Record<string, string>, extra: Partial<ConfigSources> = {}
 }
 
 describe("defaults", () => {
-  test("match SPEC §3", () => {
+  test("match docs/configuration.md §2–§7", () => {
     const config = load({});
     expect(config.db).toMatchObject({
       host: "db",

@@ -1,5 +1,5 @@
 /**
- * SPEC §4 "Cron rows": the DST rules across the 2026 transitions of four zones, for hourly,
+ * docs/contract.md §3: the DST rules across the 2026 transitions of four zones, for hourly,
  * daily and every-15-minute schedules, as exact tables and as properties checked against an
  * independent oracle (a minute-by-minute scan with hand-written matchers).
  */

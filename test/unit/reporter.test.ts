@@ -1,4 +1,4 @@
-/** The reporter alone: an engine event in, SPEC's log line and counters out. No engine, no I/O. */
+/** The reporter alone: an engine event in, the log line of docs/observability.md §1 and counters out. No engine, no I/O. */
 import { describe, expect, test } from "bun:test";
 import { DependencyError } from "../../src/engine/dependency.ts";
 import type { EngineStatus } from "../../src/engine/events.ts";

@@ -16,6 +16,7 @@ import {
   brokerConfig,
   type DatabaseConfig,
   databaseConfig,
+  MAX_INT4,
   number,
   parseUrl,
   seconds,
@@ -55,8 +56,6 @@ export interface Config {
  * them anyway.
  */
 export const MAX_LOOK_AHEAD_MS = 86_400_000;
-/** PostgreSQL int4: failure_count is one, so a larger threshold could never be reached. */
-const MAX_INT4 = 2 ** 31 - 1;
 /** Bytes are summed exactly up to here; any real memory limit is far below it. */
 const MAX_BYTES = Number.MAX_SAFE_INTEGER;
 

@@ -3,6 +3,7 @@
  * (no retry can help), and whether it is a table lock (wait, do not count it as a failure).
  */
 
+import { messageOf } from "../error-text.ts";
 import { PublisherRefused, StoreFailure } from "./ports.ts";
 
 export type Dependency = "PostgreSQL" | "RabbitMQ";
@@ -19,7 +20,7 @@ export class DependencyError extends Error {
     /** True when retrying cannot cure it (credentials, a database or vhost that does not exist). */
     readonly permanent = false,
   ) {
-    super(`${doing} failed: ${cause instanceof Error ? cause.message : String(cause ?? "unknown")}`);
+    super(`${doing} failed: ${messageOf(cause ?? "unknown")}`);
     this.name = "DependencyError";
   }
 }

@@ -4,6 +4,7 @@
  * the unit tests plug in the fakes of test/support/engine-fakes.ts.
  */
 
+import { messageOf } from "../error-text.ts";
 import type { ClaimedRow, OutgoingMessage } from "../schedule/message.ts";
 import type { PublishOutcome, RowUpdate } from "../schedule/plan.ts";
 
@@ -68,7 +69,7 @@ export class StoreFailure extends Error {
     readonly kind: StoreFailureKind,
     override readonly cause: unknown,
   ) {
-    super(cause instanceof Error ? cause.message : String(cause));
+    super(messageOf(cause));
     this.name = "StoreFailure";
   }
 }
@@ -79,7 +80,7 @@ export class StoreFailure extends Error {
  */
 export class PublisherRefused extends Error {
   constructor(override readonly cause: unknown) {
-    super(cause instanceof Error ? cause.message : String(cause));
+    super(messageOf(cause));
     this.name = "PublisherRefused";
   }
 }

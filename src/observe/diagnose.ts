@@ -2,21 +2,16 @@
  * Turns a connection error into one line an operator can act on: what failed, where, what to try.
  * Pure: takes the error and the (already redacted) place, returns text.
  */
+import { messageOf } from "../error-text.ts";
 
 interface ErrorLike {
   code?: unknown;
   errno?: unknown;
-  message?: unknown;
 }
 
 function codeOf(error: unknown): string {
   const e = (error ?? {}) as ErrorLike;
   return typeof e.code === "string" ? e.code : typeof e.errno === "string" ? e.errno : "";
-}
-
-function messageOf(error: unknown): string {
-  const e = (error ?? {}) as ErrorLike;
-  return typeof e.message === "string" ? e.message : String(error);
 }
 
 export interface DatabasePlace {

@@ -1,5 +1,7 @@
 /** Health, readiness, metrics and stats over HTTP (Bun's own server). GET and HEAD only. */
+
 import type { Server } from "bun";
+import { messageOf } from "../error-text.ts";
 import { currentProcessStats, renderMetrics, type StatsSource, statsDocument } from "./exposition.ts";
 import type { Metrics } from "./metrics.ts";
 
@@ -85,7 +87,7 @@ export class ListenError extends Error {
     override readonly cause: unknown,
   ) {
     const code = String((cause as { code?: unknown })?.code ?? "");
-    super(`could not listen on ${host}:${port}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    super(`could not listen on ${host}:${port}: ${messageOf(cause)}`);
     this.name = "ListenError";
     this.code = code;
   }

@@ -3,8 +3,10 @@
  * The engine decides; this says so. Lines operators of the original service grep for (docs/observability.md §1) are
  * spelled here and nowhere else.
  */
+
 import { type Dependency, DependencyError } from "../engine/dependency.ts";
 import type { EngineEvent, Report } from "../engine/events.ts";
+import { messageOf } from "../error-text.ts";
 import type { Logger } from "./log.ts";
 import { applyTally, healthFailedLine, type Metrics } from "./metrics.ts";
 
@@ -148,8 +150,4 @@ export function createReporter(deps: ReporterDeps): Report {
       for (const failure of tally.failed) log.debug(`fire failed: ${failure}`);
     }
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

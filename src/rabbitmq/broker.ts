@@ -2,11 +2,13 @@
  * RabbitMQ connections: the nodes tried in turn within the connect timeout, the queue ensured on
  * connect, and a ready publisher (src/rabbitmq/link.ts) on top.
  */
+
 import amqp, { type ChannelModel } from "amqplib";
 import { brokerUrlProblem, HEARTBEAT_SECONDS } from "../config/broker-url.ts";
 import { ConfigError } from "../config/config.ts";
 import type { BrokerConfig } from "../config/values.ts";
 import { PublisherRefused } from "../engine/ports.ts";
+import { messageOf } from "../error-text.ts";
 import { maskUrl } from "../observe/redact.ts";
 import { type BrokerLink, brokerLink } from "./link.ts";
 
@@ -69,10 +71,6 @@ export class BrokerConnectError extends Error {
     const [only] = codes;
     if (codes.size === 1 && typeof only === "string") this.code = only;
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Per config: the node the next connect tries first. */

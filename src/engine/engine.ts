@@ -115,15 +115,15 @@ export function startEngine(deps: EngineDeps): Engine {
 
   async function ensureConnected(): Promise<Publisher> {
     if (status.database === "down") {
-      await db("connecting", () => store.ping());
+      const server = await db("connecting", () => store.ping());
       setStatus({ database: "up" });
-      report({ type: "connected", dependency: "PostgreSQL" });
+      report({ type: "connected", dependency: "PostgreSQL", where: server ?? null });
     }
     if (!publisher?.connected) {
       setStatus({ broker: "down" });
       const stale = publisher;
       publisher = null;
-      if (stale) report({ type: "link lost", reason: stale.closedReason ?? "unknown" });
+      if (stale) report({ type: "link lost", reason: stale.closedReason ?? "unknown", where: stale.where ?? null });
       await stale?.close().catch(() => {});
       try {
         publisher = await deps.connectPublisher(onPublisherChange);
@@ -131,7 +131,7 @@ export function startEngine(deps: EngineDeps): Engine {
         throw brokerConnectFailure(error);
       }
       setStatus({ broker: "up" });
-      report({ type: "connected", dependency: "RabbitMQ" });
+      report({ type: "connected", dependency: "RabbitMQ", where: publisher.where ?? null });
     }
     return publisher;
   }

@@ -25,8 +25,8 @@ export interface EngineStatus {
 
 export type EngineEvent =
   | { readonly type: "status"; readonly status: EngineStatus }
-  | { readonly type: "connected"; readonly dependency: Dependency }
-  | { readonly type: "link lost"; readonly reason: string }
+  | { readonly type: "connected"; readonly dependency: Dependency; readonly where?: string | null }
+  | { readonly type: "link lost"; readonly reason: string; readonly where?: string | null }
   | { readonly type: "outage began"; readonly status: EngineStatus }
   | {
       readonly type: "retrying";

@@ -87,7 +87,8 @@ export class PublisherRefused extends Error {
 
 /** The database side: built by `createEngineStore` (src/postgres/engine-store.ts). */
 export interface EngineStore {
-  ping(): Promise<void>;
+  /** A round trip; says which server answered, for the lines about the connection. */
+  ping(): Promise<string>;
   poll(lookAheadMs: number, skipIds: readonly number[]): Promise<PollResult>;
   /** One claim transaction: lock due rows, let `fire` publish them, write its updates, commit. */
   claimBatch(
@@ -107,6 +108,8 @@ export interface Publisher {
   readonly blocked?: boolean;
   /** Why the link is gone, once it is. */
   readonly closedReason?: string | null;
+  /** The node this link is connected to (a redacted URL), for the lines about it. */
+  readonly where?: string | null;
   /** The broker's max message body size, once it refused a larger message by closing the channel. */
   readonly maxBodyBytes?: number | null;
   close(): Promise<void>;

@@ -44,14 +44,19 @@ export function createReporter(deps: ReporterDeps): Report {
         metrics.mqUp = event.status.broker === "up";
         return;
       case "connected":
+        // The node in use, when the connection could say; else the configured list.
         log.info(
           event.dependency === "PostgreSQL"
             ? "Database connection pool established"
             : "RabbitMQ connection established",
+          { where: event.where ?? whereOf(event.dependency) },
         );
         return;
       case "link lost":
-        log.error("RabbitMQ connection lost; reconnecting", { reason: event.reason, where: deps.where?.RabbitMQ });
+        log.error("RabbitMQ connection lost; reconnecting", {
+          reason: event.reason,
+          where: event.where ?? deps.where?.RabbitMQ,
+        });
         return;
       case "outage began":
         log.error(healthFailedLine({ dbUp: event.status.database === "up", mqUp: event.status.broker === "up" }));

@@ -164,6 +164,13 @@ export async function claimDue(sql: Sql, request: ClaimStatement): Promise<Claim
 }
 
 /** A cheap round trip that fails fast when the server is gone. */
-export async function ping(sql: Sql): Promise<void> {
-  await sql`SELECT 1`;
+/**
+ * A round trip that also says which server answered, as that server sees itself (its address and
+ * port, or "a local socket") and whether it is a standby: with several hosts in the
+ * configuration, the one in use is what an operator needs to know.
+ */
+export async function ping(sql: Sql): Promise<string> {
+  const [row] = await sql<{ server: string | null; standby: boolean }[]>`
+    SELECT host(inet_server_addr()) || ':' || inet_server_port() AS server, pg_is_in_recovery() AS standby`;
+  return `${row?.server ?? "a local socket"}${row?.standby ? " (standby)" : ""}`;
 }

@@ -83,6 +83,14 @@ const nextNode = new WeakMap<BrokerConfig, number>();
  * With one node, its own error is thrown as it is.
  */
 export async function connectBroker(mq: BrokerConfig, connectTimeoutMs: number): Promise<ChannelModel> {
+  return (await connectSomeNode(mq, connectTimeoutMs)).connection;
+}
+
+/** {@link connectBroker}, saying which node answered (its redacted URL). */
+async function connectSomeNode(
+  mq: BrokerConfig,
+  connectTimeoutMs: number,
+): Promise<{ connection: ChannelModel; where: string }> {
   const count = mq.urls.length;
   const first = nextNode.get(mq) ?? 0;
   const failures: { where: string; error: unknown }[] = [];
@@ -90,7 +98,7 @@ export async function connectBroker(mq: BrokerConfig, connectTimeoutMs: number):
     const i = (first + k) % count;
     nextNode.set(mq, (i + 1) % count);
     try {
-      return await connectNode(mq.urls[i]!, connectTimeoutMs);
+      return { connection: await connectNode(mq.urls[i]!, connectTimeoutMs), where: mq.wheres[i]! };
     } catch (error) {
       failures.push({ where: mq.wheres[i]!, error });
     }
@@ -161,13 +169,13 @@ export async function openBrokerLink(
   connectTimeoutMs: number,
   onChange?: () => void,
 ): Promise<BrokerLink> {
-  const connection = await connectBroker(mq, connectTimeoutMs);
+  const { connection, where } = await connectSomeNode(mq, connectTimeoutMs);
   // An "error" event with no listener would throw; failures are reported through "close" and the link.
   connection.on("error", () => {});
   try {
     await ensureQueue(connection, mq);
     const channel = await connection.createConfirmChannel();
-    return brokerLink(connection, channel, mq.queue, () => ensureQueue(connection, mq), onChange);
+    return brokerLink(connection, channel, mq.queue, () => ensureQueue(connection, mq), onChange, where);
   } catch (error) {
     await connection.close().catch(() => {});
     throw error;

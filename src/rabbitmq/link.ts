@@ -102,6 +102,7 @@ export function brokerLink(
   queue: string,
   redeclareQueue: () => Promise<unknown>,
   onChange?: () => void,
+  where: string | null = null,
 ): BrokerLink {
   let closedReason: string | null = null;
   let blocked = false;
@@ -269,6 +270,7 @@ export function brokerLink(
 
   return {
     publishBatch,
+    where,
     get connected() {
       return closedReason === null;
     },

@@ -76,6 +76,7 @@ export function fakeStore(rows: FakeRow[], dbNow: () => number) {
       calls.pings += 1;
       await note("ping");
       if (failNext) throw storeFailure(failNext);
+      return "fake-db:5432";
     },
     async poll(lookAheadMs, skipIds) {
       calls.polls += 1;

@@ -33,11 +33,28 @@ const STATUS: EngineStatus = {
 };
 
 describe("reporter", () => {
-  test("connected: the two lines operators grep for", () => {
+  test("connected: the two lines operators grep for, naming the server or node in use", () => {
+    const { report, said } = setup();
+    report({ type: "connected", dependency: "PostgreSQL", where: "10.0.0.5:5432" });
+    report({ type: "connected", dependency: "RabbitMQ", where: "amqp://guest:***@mq-2:5672" });
+    expect(said()).toEqual([
+      "INFO Database connection pool established where=10.0.0.5:5432",
+      "INFO RabbitMQ connection established where=amqp://guest:***@mq-2:5672",
+    ]);
+  });
+
+  test("connected, from a link that cannot say where: the configured list", () => {
     const { report, said } = setup();
     report({ type: "connected", dependency: "PostgreSQL" });
-    report({ type: "connected", dependency: "RabbitMQ" });
-    expect(said()).toEqual(["INFO Database connection pool established", "INFO RabbitMQ connection established"]);
+    expect(said()).toEqual(["INFO Database connection pool established where=postgres@db:5432/rune"]);
+  });
+
+  test("link lost: names the node the link was on, not the whole list", () => {
+    const { report, said } = setup();
+    report({ type: "link lost", reason: "heartbeat timeout", where: "amqp://guest:***@mq-3:5672" });
+    expect(said()).toEqual([
+      'ERROR RabbitMQ connection lost; reconnecting reason="heartbeat timeout" where=amqp://guest:***@mq-3:5672',
+    ]);
   });
 
   test("status mirrors into the *_up gauges without a line", () => {

@@ -5,7 +5,8 @@ import type { ClaimedRow } from "../schedule/message.ts";
 import type { RowUpdate } from "../schedule/plan.ts";
 import { claimBatch } from "./claim-transaction.ts";
 import { type RenewablePool, SESSION_LIMITS, type Sql, withDeadline } from "./client.ts";
-import { countPaused, findInvalid } from "./invalid-rows.ts";
+import { countPaused } from "./inactive-rows.ts";
+import { findInvalid } from "./invalid-rows.ts";
 import { type ClaimRequest, ping, poll, type ScheduleColumns, scheduleColumns } from "./store.ts";
 
 /**

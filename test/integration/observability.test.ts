@@ -183,6 +183,7 @@ describe("stats", () => {
       overdue: 1,
       failing: 2,
       paused: 1,
+      pausedByOperator: 0,
       workflowMissing: 2,
       invalid: {
         "workflow missing": 1,

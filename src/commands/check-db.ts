@@ -51,7 +51,8 @@ export interface HostReport {
 
 /** Connects to one host alone (no target_session_attrs) and asks what it is. Never throws. */
 async function probeHost(config: Config, host: DatabaseHost): Promise<HostReport> {
-  const db = { ...config.db, ...host, hosts: [host], targetSessionAttrs: null };
+  // One line per host: where the host list came from belongs to the summary, not to each line.
+  const db = { ...config.db, ...host, hosts: [host], targetSessionAttrs: null, origin: undefined };
   const sql = createDatabase(db, {
     connectTimeoutMs: config.connectTimeoutMs,
     max: 1,

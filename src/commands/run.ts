@@ -53,7 +53,7 @@ export default defineCommand({
       process.on("SIGTERM", onSignal);
       process.on("SIGINT", onSignal);
       const code = await service.done;
-      if (code !== 0) log.critical("Scheduler stopped: a dependency stayed unavailable");
+      if (code !== 0) log.critical(`Scheduler stopped: ${service.stopReason() ?? "a dependency stayed unavailable"}`);
       return code === 0 ? EXIT.ok : EXIT.failed;
     });
   },

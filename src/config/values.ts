@@ -37,6 +37,8 @@ export interface DatabaseConfig {
   readonly sslmode: SslMode;
   /** Where, for messages: `user@host:port,host2:port2/db`, never a password. */
   readonly where: string;
+  /** Where the address and the database name came from, for a connection error (see origin.ts). */
+  readonly origin?: { readonly address: string; readonly database: string };
 }
 
 export const SSL_MODES = ["disable", "prefer", "require", "verify-full"] as const;
@@ -54,6 +56,8 @@ export interface BrokerConfig {
   readonly vhost: string;
   readonly queue: string;
   readonly queueType: "classic" | "quorum";
+  /** Where the address came from, for a connection error (see origin.ts). */
+  readonly origin?: { readonly address: string };
 }
 
 /** setTimeout's limit: a longer delay fires at once, so e.g. a poll interval past it is a 1 ms hot loop. */

@@ -10,6 +10,8 @@ export interface Metrics extends FireCounts {
   lastExecutionMs: number | null;
   dbUp: boolean;
   mqUp: boolean;
+  /** False until the engine has tried RabbitMQ: it tries only once PostgreSQL answers. */
+  mqTried: boolean;
   dueBacklog: number;
   oldestOverdueSeconds: number;
   invalidRows: number;
@@ -27,6 +29,7 @@ export function createMetrics(startedMs: number = Date.now()): Metrics {
     lastExecutionMs: null,
     dbUp: false,
     mqUp: false,
+    mqTried: false,
     dueBacklog: 0,
     oldestOverdueSeconds: 0,
     invalidRows: 0,
@@ -50,9 +53,13 @@ export function applyTally(metrics: Metrics, tally: FireTally): void {
   if (tally.firedAtMs !== null) metrics.lastExecutionMs = tally.firedAtMs;
 }
 
-/** The line operators grep for when a dependency is lost (the original service's format). */
-export function healthFailedLine(metrics: Pick<Metrics, "dbUp" | "mqUp">): string {
-  return `HEALTHCHECK FAILED | DB: ${metrics.dbUp ? "up" : "down"} | MQ: ${metrics.mqUp ? "up" : "down"}`;
+/**
+ * The line operators grep for when a dependency is lost (the original service's format). A
+ * broker not tried yet is not called down: with PostgreSQL down at start-up it never was.
+ */
+export function healthFailedLine(metrics: Pick<Metrics, "dbUp" | "mqUp" | "mqTried">): string {
+  const mq = metrics.mqUp ? "up" : metrics.mqTried ? "down" : "not tried yet";
+  return `HEALTHCHECK FAILED | DB: ${metrics.dbUp ? "up" : "down"} | MQ: ${mq}`;
 }
 
 /** The one-line summary operators grep for (the original service's format). */

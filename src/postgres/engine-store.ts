@@ -11,7 +11,8 @@ import type { RowUpdate } from "../schedule/plan.ts";
 import { claimBatch } from "./claim-transaction.ts";
 import { type RenewablePool, SESSION_LIMITS, type Sql, withDeadline } from "./client.ts";
 import { storeFailure } from "./failures.ts";
-import { countPaused, findInvalid } from "./invalid-rows.ts";
+import { countPaused } from "./inactive-rows.ts";
+import { findInvalid } from "./invalid-rows.ts";
 import { ping, poll, type ScheduleColumns, scheduleColumns } from "./store.ts";
 
 /**

@@ -52,16 +52,24 @@ export function cronFields(sql: Sql, columns: ScheduleColumns) {
  * THE definition of a row the engine may claim (with `JOIN workflows w`): active, scheduled (a
  * cron expression, or else a positive interval), a finite `next_run_at` (NULL fails `isfinite`),
  * and not skipped: set aside by this process, or a cron row whose expression or zone the engine's
- * own parser refused (SQL cannot judge those; see {@link findInvalid}).
+ * own parser refused (SQL cannot judge those; see invalid-rows.ts, whose `invalidReason` is
+ * this rule's complement, written with the same {@link scheduled}).
  * `'-infinity'` would otherwise sort first and have no next slot; `'infinity'` is never due.
  * Every statement that claims, counts or times due rows uses this one fragment.
  */
 export function claimable(sql: Sql, skipIds: readonly number[] = [], columns: ScheduleColumns = NO_CRON_COLUMNS) {
-  const scheduled = columns.cronExpression
+  return sql`sw.is_active AND ${scheduled(sql, columns)} AND isfinite(sw.next_run_at)
+    AND sw.id <> ALL(${sql.array(skipIds as number[], INT4)}::int4[])`;
+}
+
+/**
+ * A row that says when it fires: a cron expression, or else a positive interval. NULL (not
+ * false) for a NULL interval, so a caller that negates it must write `IS NOT TRUE`.
+ */
+export function scheduled(sql: Sql, columns: ScheduleColumns) {
+  return columns.cronExpression
     ? sql`(sw.cron_expression IS NOT NULL OR sw.interval_seconds > 0)`
     : sql`sw.interval_seconds > 0`;
-  return sql`sw.is_active AND ${scheduled} AND isfinite(sw.next_run_at)
-    AND sw.id <> ALL(${sql.array(skipIds as number[], INT4)}::int4[])`;
 }
 
 export async function poll(

@@ -63,6 +63,15 @@ export function manualMessageId(scheduleId: number, nowMs: number): string {
   return `${scheduleId}:manual:${Math.floor(nowMs)}`;
 }
 
+/**
+ * The fire's place in the schedule's count (run_count + 1): strictly increasing over the fires the
+ * row records (scheduler and manual). A backfill records nothing and re-sends past slots, so it
+ * has no place in that count: null, never a number a later regular fire would repeat.
+ */
+function runNumber(row: ClaimedRow, source: TriggerSource): number | null {
+  return source === "backfill" ? null : row.runCount + 1;
+}
+
 export function buildMessage(row: ClaimedRow, context: MessageContext): OutgoingMessage {
   const messageId = context.messageId ?? messageIdFor(row.id, row.slotMs);
   const source = context.triggerSource ?? "scheduler";
@@ -75,7 +84,7 @@ export function buildMessage(row: ClaimedRow, context: MessageContext): Outgoing
     `{"workflow_id":${row.workflowId},"schedule_id":${row.id},${payload},` +
     `"triggered_at":"${new Date(context.nowMs).toISOString()}","trigger_source":"${source}",` +
     `"workflow_name":${JSON.stringify(row.workflowName)},"scheduled_for":"${scheduledFor}",` +
-    `"run_number":${row.runCount + 1},"missed_runs":${context.missed}}`;
+    `"run_number":${runNumber(row, source)},"missed_runs":${context.missed}}`;
   const headers: Record<string, string | number> = { "x-schedule-id": row.id, "x-scheduled-for": scheduledFor };
   if (context.seal) headers["x-encryption"] = "fernet";
   headers.traceparent = newTraceparent();

@@ -70,6 +70,36 @@ describe("reporter", () => {
     expect(said()).toEqual(["ERROR HEALTHCHECK FAILED | DB: down | MQ: up"]);
   });
 
+  test("outage began before RabbitMQ was tried: it says so instead of calling it down", () => {
+    const { report, said } = setup();
+    const down = { ...STATUS, database: "down", broker: "down" } as const;
+    report({ type: "outage began", status: down });
+    report({ type: "connected", dependency: "PostgreSQL" });
+    report({ type: "outage began", status: { ...down, database: "up" } });
+    expect(said()).toEqual([
+      "ERROR HEALTHCHECK FAILED | DB: down | MQ: not tried yet",
+      "INFO Database connection pool established where=postgres@db:5432/rune",
+      "ERROR HEALTHCHECK FAILED | DB: up | MQ: down",
+    ]);
+  });
+
+  test("gave up: the stop reason names the dependency, why, and the explained cause", () => {
+    const { report, said } = setup();
+    const reporter = report as ReturnType<typeof createReporter>;
+    expect(reporter.stopReason()).toBeNull();
+    const error = new DependencyError("RabbitMQ", "connecting", new Error("403 (ACCESS-REFUSED)"));
+    report({
+      type: "gave up",
+      dependency: "RabbitMQ",
+      why: "refused for good at start-up; fix the configuration",
+      error,
+    });
+    expect(reporter.stopReason()).toBe(
+      "RabbitMQ refused for good at start-up; fix the configuration: connecting: RabbitMQ explains: 403 (ACCESS-REFUSED)",
+    );
+    expect(said()).toHaveLength(1);
+  });
+
   test("retrying: attempt, limit only at start-up, delay, where, and the explained cause", () => {
     const { report, said } = setup();
     const error = new DependencyError("PostgreSQL", "polling", new Error("connection refused"));

@@ -212,7 +212,21 @@ mq_launch() {
   # setsid: the node outlives this shell and is not hit by a Ctrl-C meant for it.
   as_mq "$1" setsid "$RMQ_BIN/rabbitmq-server" >>"$(mq_dir "$1")/log/startup.log" 2>&1 </dev/null &
 }
-mq_wait() { ctl "$1" -q await_startup --timeout 60 >/dev/null; }
+diag() { local n=$1; shift; as_mq "$n" "$RMQ_BIN/rabbitmq-diagnostics" -n "$(mq_name "$n")" "$@"; }
+queues() { local n=$1; shift; as_mq "$n" "$RMQ_BIN/rabbitmq-queues" -n "$(mq_name "$n")" "$@"; }
+# await_startup fails at once while the new node has not registered with epmd yet, so it is asked
+# again until the node answers, for as long as the node's process lives.
+mq_wait() {
+  local i
+  for ((i = 0; i < 300; i++)); do
+    ctl "$1" -q await_startup --timeout 60 >/dev/null 2>&1 && return 0
+    mq_alive "$1" || [[ $i -lt 25 ]] || die "node $1 exited while starting: see $(mq_dir "$1")/log"
+    sleep 0.2
+  done
+  die "node $1 did not start in 60 s: see $(mq_dir "$1")/log"
+}
+# The rabbit application answers (a booting or stopped_app node does not), within a few seconds.
+mq_answers() { mq_alive "$1" && timeout 5 "$0" _diag "$1" -q -t 4 check_running >/dev/null 2>&1; }
 
 mq_stop() {
   local pid
@@ -235,15 +249,23 @@ mq_signal() {
 mq_any_node() {
   local n
   for n in 1 2 3; do
-    mq_alive "$n" && timeout 5 "$0" _ctl "$n" -q -t 4 ping >/dev/null 2>&1 && { echo "$n"; return; }
+    mq_answers "$n" && { echo "$n"; return; }
   done
   return 1
 }
 
+# "N NODE term=T members=NODE:STATE,…" as the queue's Raft members report themselves; N is our
+# node number, for scripts. quorum_status asks the members themselves, so it answers (a frozen
+# member shows as "timeout") where list_queues would wait on the frozen node and time out.
 mq_leader() {
-  local n
+  local n status leader
   n=$(mq_any_node) || die "no RabbitMQ node answers"
-  ctl "$n" -q -t 10 list_queues name type leader members --no-table-headers | awk -v q="$1" '$1 == q'
+  status=$(queues "$n" -q -t 15 --formatter json quorum_status "$1") || die "quorum_status $1 failed on node $n"
+  leader=$(grep '"Raft State":"leader"' <<<"$status" | sed 's/.*"Node Name":"\([^"]*\)".*"Term":\([0-9]*\).*/\1 term=\2/' | head -1 || true)
+  # 0: no member calls itself leader (an election is under way, or the quorum is lost)
+  [[ -n $leader ]] && leader="${leader:8:1} $leader" || leader="0 none"
+  echo "$leader members=$(grep -o '"Node Name":"[^"]*","Raft State":"[^"]*"' <<<"$status" |
+    sed 's/"Node Name":"\([^"]*\)","Raft State":"\([^"]*\)"/\1:\2/' | paste -sd,)"
 }
 
 mq_state() {
@@ -251,7 +273,7 @@ mq_state() {
   pid=$(mq_pid "$1")
   if ! pid_alive "$pid"; then echo stopped
   elif [[ $(ps -o stat= -p "$pid") == T* ]]; then echo "frozen (pid $pid)"
-  elif timeout 5 "$0" _ctl "$1" -q -t 4 ping >/dev/null 2>&1; then echo "running (pid $pid)"
+  elif mq_answers "$1"; then echo "running (pid $pid)"
   else echo "not answering (pid $pid)"
   fi
 }
@@ -350,7 +372,9 @@ case $verb in
   mq-thaw) n=$(node_arg "${1:-}"); mq_signal CONT "$n"; echo "thawed $(mq_name "$n")" ;;
   mq-leader) [[ -n ${1:-} ]] || die "expected a queue name"; mq_leader "$1" ;;
   mq-ctl) n=$(node_arg "${1:-}"); shift; ctl "$n" "$@" ;;
-  _ctl) n=$1; shift; ctl "$n" "$@" ;; # internal: lets `timeout` bound one rabbitmqctl call
+  # internal: let `timeout` bound one CLI call
+  _ctl) n=$1; shift; ctl "$n" "$@" ;;
+  _diag) n=$1; shift; diag "$n" "$@" ;;
   -h | --help | help) usage ;;
   *) usage >&2; exit 2 ;;
 esac

@@ -44,14 +44,12 @@ if (verb === "declare") {
   process.exit(0);
 }
 
-interface Seen {
-  slot: number;
-  missed: number;
-}
-const bySchedule = new Map<number, Seen[]>();
+/** schedule → slot → missed_runs. */
+const bySchedule = new Map<number, Map<number, number>>();
 const ids = new Map<string, number>();
 const duplicates: { id: string; at: string; times: number }[] = [];
 let delivered = 0;
+let differing = 0;
 let lastDelivery = Date.now();
 let inGap = false;
 let node = -1;
@@ -63,11 +61,13 @@ function onMessage(ch: Channel, msg: amqp.ConsumeMessage): void {
   if (times > 1) duplicates.push({ id, at: now(), times });
   const body = JSON.parse(msg.content.toString("utf8")) as { schedule_id: number; missed_runs: number };
   const slot = Number(id.split(":")[1]);
-  if (times === 1) {
-    const list = bySchedule.get(body.schedule_id) ?? [];
-    list.push({ slot, missed: body.missed_runs });
-    bySchedule.set(body.schedule_id, list);
-  }
+  // Copies of one slot can differ: one published on time says missed_runs 0, its re-publish after
+  // an outage counts the slots skipped since. The largest is the one the row was recorded with.
+  const slots = bySchedule.get(body.schedule_id) ?? new Map<number, number>();
+  const before = slots.get(slot);
+  if (before !== undefined && before !== body.missed_runs) differing++;
+  slots.set(slot, Math.max(before ?? 0, body.missed_runs));
+  bySchedule.set(body.schedule_id, slots);
   delivered++;
   const t = Date.now();
   if (inGap) console.log(`${now()} worker: deliveries resumed after ${((t - lastDelivery) / 1000).toFixed(2)} s`);
@@ -105,15 +105,18 @@ setInterval(() => {
     console.log(`${now()} worker: no delivery since ${new Date(lastDelivery).toISOString().slice(11, 23)}`);
   }
 }, 100);
-setInterval(() => console.log(`${now()} worker: ${delivered} delivered, ${ids.size} ids, ${duplicates.length} duplicates`), 10_000);
+setInterval(
+  () => console.log(`${now()} worker: ${delivered} delivered, ${ids.size} ids, ${duplicates.length} duplicates`),
+  10_000,
+);
 
 /** Slots between two delivered ones that the later message does not count as missed. */
 function summary() {
   let lost = 0;
   let missed = 0;
   const lostIds: string[] = [];
-  for (const [schedule, seen] of bySchedule) {
-    seen.sort((a, b) => a.slot - b.slot);
+  for (const [schedule, slots] of bySchedule) {
+    const seen = [...slots].map(([slot, missed]) => ({ slot, missed })).sort((a, b) => a.slot - b.slot);
     for (let i = 1; i < seen.length; i++) {
       const skipped = Math.round((seen[i]!.slot - seen[i - 1]!.slot) / 1000) - 1;
       missed += seen[i]!.missed;
@@ -123,7 +126,23 @@ function summary() {
       }
     }
   }
-  return { delivered, uniqueIds: ids.size, schedules: bySchedule.size, duplicates, missedRuns: missed, lost, lostIds };
+  return {
+    delivered,
+    uniqueIds: ids.size,
+    schedules: bySchedule.size,
+    duplicates: duplicates.length,
+    duplicatesWithOtherMissedRuns: differing,
+    duplicatesBySecond: Object.fromEntries(
+      Array.from(
+        Map.groupBy(duplicates, (d) => d.at.slice(0, 8)),
+        ([at, list]) => [at, list.length],
+      ),
+    ),
+    duplicateIds: duplicates.slice(0, 20).map((d) => d.id),
+    missedRuns: missed,
+    lost,
+    lostIds,
+  };
 }
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

@@ -161,6 +161,17 @@ pg_rejoin() {
   fi
 }
 
+# A planned failover (or failback): the primary stops cleanly, so nothing is lost and its WAL is
+# all on the standby, which is promoted; the old primary then rejoins as a standby.
+pg_switchover() {
+  local p
+  p=$(pg_node_with_role primary) || die "no primary is running"
+  pg_node_with_role standby >/dev/null || die "no standby is running"
+  as_pg "$PG_BIN/pg_ctl" -D "$(pg_dir "$p")" -m fast -w stop >/dev/null
+  pg_promote
+  pg_rejoin
+}
+
 pg_roles() {
   local n
   for n in 1 2; do echo "pg node $n 127.0.0.1:$(pg_port "$n") $(pg_role "$n")"; done
@@ -358,7 +369,7 @@ usage() {
 usage: scripts/ha/rig.sh VERB [ARG]
   up | down | status | env
   seed N                      N schedules every second, due now
-  pg-roles | pg-kill-primary | pg-promote | pg-rejoin | pg-start N | pg-psql [psql args]
+  pg-roles | pg-kill-primary | pg-promote | pg-rejoin | pg-switchover | pg-start N | pg-psql [psql args]
   mq-stop N | mq-start N | mq-kill N | mq-freeze N | mq-thaw N | mq-leader QUEUE | mq-ctl N ARGS...
 State in $HA_DIR (default /tmp/rune-ha); ports from HA_PG_PORT, HA_MQ_PORT, HA_MQ_DIST_PORT.
 USAGE
@@ -377,6 +388,7 @@ case $verb in
   pg-kill-primary) pg_kill_primary ;;
   pg-promote) pg_promote ;;
   pg-rejoin) pg_rejoin ;;
+  pg-switchover) pg_switchover ;;
   pg-start) [[ ${1:-} =~ ^[12]$ ]] || die "expected a PostgreSQL node number 1 or 2"; pg_start "$1"; echo "started node $1 as $(pg_role "$1")" ;;
   seed) seed "${1:-}" ;;
   pg-psql) n=$(pg_node_with_role primary) || die "no primary is running"; psql_at "$(pg_port "$n")" -d rune "$@" ;;

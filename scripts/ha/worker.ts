@@ -8,8 +8,8 @@
  * The nodes come from RABBITMQ_URL (comma-separated, as scripts/ha/rig.sh env prints it).
  * While consuming it prints a line when deliveries stop for more than a second and when they
  * resume ("gap"), and a count every 10 s. The summary checks each interval schedule's slots
- * (message id `<schedule>:<slot ms>`): a slot neither delivered nor counted in the next message's
- * `missed_runs` is lost; a message id seen twice is a duplicate.
+ * (message id `<schedule>:<slot ms>`): a slot neither delivered nor counted in the `missed_runs`
+ * of the fire before it (the slots a late fire passes over) is lost; a message id seen twice is a duplicate.
  */
 import { writeFileSync } from "node:fs";
 import amqp, { type Channel, type ChannelModel } from "amqplib";
@@ -110,7 +110,7 @@ setInterval(
   10_000,
 );
 
-/** Slots between two delivered ones that the later message does not count as missed. */
+/** Slots between two delivered ones that the earlier message does not count as missed. */
 function summary() {
   let lost = 0;
   let missed = 0;
@@ -118,10 +118,11 @@ function summary() {
   for (const [schedule, slots] of bySchedule) {
     const seen = [...slots].map(([slot, missed]) => ({ slot, missed })).sort((a, b) => a.slot - b.slot);
     for (let i = 1; i < seen.length; i++) {
+      // missed_runs looks forward: the slots passed over between this fire and the row's next one.
       const skipped = Math.round((seen[i]!.slot - seen[i - 1]!.slot) / 1000) - 1;
-      missed += seen[i]!.missed;
-      if (skipped > seen[i]!.missed) {
-        lost += skipped - seen[i]!.missed;
+      missed += seen[i - 1]!.missed;
+      if (skipped > seen[i - 1]!.missed) {
+        lost += skipped - seen[i - 1]!.missed;
         if (lostIds.length < 50) lostIds.push(`${schedule}:${seen[i - 1]!.slot}..${seen[i]!.slot}`);
       }
     }

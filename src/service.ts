@@ -82,10 +82,10 @@ export async function startService(config: Config, log: Logger): Promise<Service
     log,
     metrics,
     where: { PostgreSQL: config.db.where, RabbitMQ: config.mq.where },
-    explain: (dependency, error) =>
+    explain: (dependency, error, where) =>
       dependency === "PostgreSQL"
         ? explainDatabaseError(error, config.db, config.connectTimeoutMs)
-        : explainBrokerError(error, config.mq, config.connectTimeoutMs),
+        : explainBrokerError(error, where === null ? config.mq : { ...config.mq, where }, config.connectTimeoutMs),
   });
   const engine: Engine = startEngine({
     store: createEngineStore(pool),

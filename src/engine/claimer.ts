@@ -95,6 +95,8 @@ export function createClaimer({ store, clock, report, options, db }: ClaimerDeps
         "publishing",
         new Error(`interrupted: ${result.unknown}`),
         result.updates.length > 0,
+        false,
+        current.where ?? null,
       );
     }
     const full = batch.locked >= options.batchSize || batch.claimed < batch.locked;

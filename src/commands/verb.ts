@@ -12,7 +12,17 @@ import { createDatabase, type Sql } from "../postgres/client.ts";
 import { openBrokerLink } from "../rabbitmq/broker.ts";
 import type { BrokerLink } from "../rabbitmq/link.ts";
 import { fernetSealer } from "../schedule/fernet.ts";
-import { printJson, withConfig } from "./shared.ts";
+import { connectArgs, dbArgs, flagOf, jsonArg, logArgs, mqArgs, printJson, withConfig } from "./shared.ts";
+
+/** What a verb that publishes takes: the database and broker `run` uses, and the message size limit it applies. */
+export const publishingVerbArgs = {
+  ...jsonArg,
+  ...dbArgs,
+  ...mqArgs,
+  ...flagOf("SCHEDULER_MAX_MESSAGE_BYTES"),
+  ...connectArgs,
+  ...logArgs,
+} as const satisfies ArgsDef;
 
 export const idArg = {
   id: { type: "positional", description: "the schedule (scheduled_workflows.id)", valueHint: "ID", required: true },

@@ -124,8 +124,11 @@ export async function listSchedules(sql: Sql, columns: ScheduleColumns, request:
       phase === "timed"
         ? after === null
           ? sql`sw.next_run_at IS NOT NULL`
-          : sql`(sw.next_run_at, sw.id) > (${after.next}, ${after.id})`
+          : sql`(sw.next_run_at, sw.id) > (${after.next}::text::timestamp, ${after.id}::int4)`
         : sql`sw.next_run_at IS NULL AND sw.id > ${after?.next === null ? after.id : 0}`;
+    // The cursor's text is cast in SQL: a parameter typed timestamp would be parsed by the
+    // driver as a JavaScript Date, losing the microseconds (and the next page would repeat a row).
+    // A timestamptz column's text carries "+00", which timestamp input ignores: the session is UTC.
     const order = phase === "timed" ? sql`sw.next_run_at, sw.id` : sql`sw.id`;
     const wanted = request.limit + 1 - rows.length;
     const inner = sql`SELECT * FROM scheduled_workflows sw WHERE ${filter.sw} AND ${keyset} ORDER BY ${order}`;

@@ -103,11 +103,21 @@ function render(o: Overview): HTMLElement[] {
     h(
       "div",
       { class: "tiles small" },
-      ["executions", "failures", "skipped", "missed", "paused", "unknown", "checks"].map((key) =>
+      (
+        [
+          ["executions", "fires"],
+          ["failures", "failed fires"],
+          ["skipped", "skipped"],
+          ["missed", "missed slots"],
+          ["paused", "auto-paused"],
+          ["unknown", "unknown outcome"],
+          ["checks", "polls"],
+        ] as const
+      ).map(([key, label]) =>
         tile(
-          key === "executions" ? "fires" : key,
+          label,
           count(Number(c[key] ?? 0)),
-          key === "failures" && Number(c[key]) > 0 ? "bad" : "",
+          (key === "failures" || key === "unknown") && Number(c[key]) > 0 ? "bad" : "",
         ),
       ),
       tile("last fire", c.lastExecutionMs ? relative(c.lastExecutionMs, o.nowMs) : "never"),

@@ -38,7 +38,7 @@ export function schedulesView(params: URLSearchParams): View {
   let page: Page | null = null;
 
   const table = h("div", { class: "table-wrap" });
-  const status = h("p", { class: "muted", role: "status", "aria-live": "polite" });
+  const status = h("p", { class: "muted", id: "list-status", role: "status", "aria-live": "polite" });
   const input = h("input", {
     type: "search",
     id: "search",

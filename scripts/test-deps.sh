@@ -16,6 +16,7 @@ PACKAGES=(
   musl-tools       # musl's loader and musl-gcc (brings musl, musl-dev, gcc): runs the x64-musl binary
   libstdc++6       # the C++ runtime the musl binary is linked against, under a small shim
   python3-cryptography  # Python's Fernet: the consumer side of the ENCRYPTION_KEY interop tests
+  chromium         # the browser playwright-core drives in test/e2e/console-browser.test.ts
 )
 
 missing=()

@@ -1,11 +1,12 @@
 /** The console's read API: the session, the overview, a page of schedules, one schedule. */
 import { readiness } from "../observe/http.ts";
+import { findInvalid } from "../postgres/invalid-rows.ts";
 import { type ScheduleHealth, scheduleHealth } from "../postgres/stats-queries.ts";
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
 import type { ConsoleContext } from "./context.ts";
 import { encodeCursor } from "./cursor.ts";
 import { listQuery, scheduleId } from "./input.ts";
-import { listSchedules, scheduleDetail } from "./queries.ts";
+import { INVALID_BOUND, INVALID_TTL_MS, listSchedules, scheduleDetail } from "./queries.ts";
 import { BadRequest, json } from "./respond.ts";
 import { rowView } from "./rows.ts";
 import { nextSlots } from "./slots-view.ts";
@@ -99,11 +100,26 @@ export function createReads(context: ConsoleContext) {
     });
   }
 
+  let invalid: { at: number; value: Promise<readonly { id: number }[]> } | null = null;
+
   async function list(params: URLSearchParams): Promise<Response> {
     const query = listQuery(params);
     const columns = await context.columns();
     const started = performance.now();
-    const page = await listSchedules(context.sql(), columns, { ...query, overdueAfterMs: context.overdueAfterMs });
+    const invalidIds = () => {
+      if (!invalid || performance.now() - invalid.at > INVALID_TTL_MS) {
+        const value = findInvalid(context.sql(), INVALID_BOUND, columns);
+        invalid = { at: performance.now(), value };
+        value.catch(() => (invalid = null));
+      }
+      return invalid.value;
+    };
+    const page = await listSchedules(
+      context.sql(),
+      columns,
+      { ...query, overdueAfterMs: context.overdueAfterMs },
+      invalidIds,
+    );
     const serverMs = performance.now() - started;
     return json(
       {

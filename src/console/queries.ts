@@ -16,6 +16,8 @@ export type Filter = (typeof FILTERS)[number];
 
 /** The most invalid rows the invalid filter lists: finding them scans the table. */
 export const INVALID_BOUND = 1_000;
+/** How long one scan for invalid rows serves the invalid filter's pages. */
+export const INVALID_TTL_MS = 30_000;
 /** A name search looks at this many schedules (in next-run order) per page, then offers to go on. */
 export const SEARCH_WINDOW = 10_000;
 
@@ -100,7 +102,15 @@ function filterOf(sql: Sql, request: ListRequest, columns: ScheduleColumns) {
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 
-export async function listSchedules(sql: Sql, columns: ScheduleColumns, request: ListRequest): Promise<ListPage> {
+/** The invalid rows, by id; the console keeps one scan for a while, so paging them does not scan again. */
+export type InvalidIds = () => Promise<readonly { readonly id: number }[]>;
+
+export async function listSchedules(
+  sql: Sql,
+  columns: ScheduleColumns,
+  request: ListRequest,
+  invalidIds: InvalidIds = () => findInvalid(sql, INVALID_BOUND, columns),
+): Promise<ListPage> {
   const [clock] = await sql<{ now_ms: number }[]>`SELECT (extract(epoch FROM now()) * 1000)::float8 AS now_ms`;
   const dbNowMs = clock!.now_ms;
   const search = request.search.trim();
@@ -109,7 +119,7 @@ export async function listSchedules(sql: Sql, columns: ScheduleColumns, request:
     const rows = id > 2 ** 31 - 1 ? [] : await byIds(sql, columns, [id]);
     return { rows, next: null, note: null, dbNowMs };
   }
-  if (request.filter === "invalid") return invalidPage(sql, columns, request, dbNowMs);
+  if (request.filter === "invalid") return invalidPage(sql, columns, request, dbNowMs, invalidIds);
   const filter = filterOf(sql, request, columns);
   const name = search === "" ? null : `%${escapeLike(search)}%`;
   const nameMatch = name === null ? sql`true` : sql`w.name ILIKE ${name}`;
@@ -168,8 +178,9 @@ async function invalidPage(
   columns: ScheduleColumns,
   request: ListRequest,
   dbNowMs: number,
+  invalidIds: InvalidIds,
 ): Promise<ListPage> {
-  const invalid = await findInvalid(sql, INVALID_BOUND, columns);
+  const invalid = await invalidIds();
   const afterId = request.after?.id ?? 0;
   const ids = invalid.map((row) => row.id).filter((id) => id > afterId);
   const pageIds = ids.slice(0, request.limit);
@@ -177,8 +188,8 @@ async function invalidPage(
   const last = rows[rows.length - 1];
   const note =
     invalid.length >= INVALID_BOUND
-      ? `finding invalid rows scans the table: the first ${INVALID_BOUND.toLocaleString("en")} by id are listed`
-      : "finding invalid rows scans the table; listed by id";
+      ? `finding invalid rows scans the table (read at most every ${INVALID_TTL_MS / 1000} s): the first ${INVALID_BOUND.toLocaleString("en")} by id are listed`
+      : `finding invalid rows scans the table (read at most every ${INVALID_TTL_MS / 1000} s); listed by id`;
   return { rows, next: ids.length > request.limit && last ? { next: null, id: last.id } : null, note, dbNowMs };
 }
 

@@ -1,4 +1,4 @@
-/** Health, readiness, metrics and stats over HTTP (Bun's own server). GET and HEAD only. */
+/** Health, readiness, metrics and stats over HTTP (Bun's own server), GET and HEAD only; other paths may be passed in. */
 
 import type { Server } from "bun";
 import { messageOf } from "../error-text.ts";
@@ -68,11 +68,15 @@ function route(path: string, source: HealthSource): Response {
   }
 }
 
-export function startHttp(host: string, port: number, source: HealthSource): Server<undefined> {
+/** A handler for more paths (the operator console): null leaves the request to the probes. */
+export type ExtraRoutes = (request: Request, remote: string) => Response | Promise<Response> | null;
+
+export function startHttp(host: string, port: number, source: HealthSource, extra?: ExtraRoutes): Server<undefined> {
   return Bun.serve({
     hostname: host,
     port,
-    fetch: (request) => handleRequest(request, source),
+    fetch: (request, server) =>
+      extra?.(request, server.requestIP(request)?.address ?? "unknown") ?? handleRequest(request, source),
     // Whatever still escapes (Bun's own errors) is answered in the same uncacheable form.
     error: () => text("internal error\n", 500),
   });

@@ -28,7 +28,7 @@ export interface Service {
 }
 
 /** The effective configuration for the start-up banner: no secret, no URL password. */
-export function describeConfig(config: Config): Record<string, unknown> {
+function describeConfig(config: Config): Record<string, unknown> {
   return {
     db: config.db.where,
     mq: config.mq.where,

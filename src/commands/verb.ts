@@ -29,7 +29,7 @@ export const idArg = {
 } as const satisfies ArgsDef;
 
 /** A schedule id as typed, or null. */
-export function parseId(value: unknown): number | null {
+function parseId(value: unknown): number | null {
   if (typeof value !== "string" || !/^[1-9]\d{0,9}$/.test(value)) return null;
   const id = Number(value);
   return id <= MAX_INT4 ? id : null;
@@ -53,7 +53,7 @@ export function badArgument(verb: string, message: string): number {
   return EXIT.badConfig;
 }
 
-export interface VerbContext {
+interface VerbContext {
   readonly config: Config;
   readonly sql: Sql;
   /** Present when the verb asked for the broker. */
@@ -61,7 +61,7 @@ export interface VerbContext {
   readonly messages: MessageOptions;
 }
 
-export interface VerbResult {
+interface VerbResult {
   /** What stdout shows (text mode). */
   readonly text: string;
   readonly json: Record<string, unknown>;

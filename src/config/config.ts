@@ -63,7 +63,7 @@ export interface Config {
  * of range"); a longer window only makes every poll read more rows, since the next poll re-reads
  * them anyway.
  */
-export const MAX_LOOK_AHEAD_MS = 86_400_000;
+const MAX_LOOK_AHEAD_MS = 86_400_000;
 /** Bytes are summed exactly up to here; any real memory limit is far below it. */
 const MAX_BYTES = Number.MAX_SAFE_INTEGER;
 

@@ -14,12 +14,12 @@ export interface ConsoleConfig {
 }
 
 /** Short enough to type, long enough that guessing it over HTTP is hopeless. */
-export const MIN_TOKEN_LENGTH = 16;
+const MIN_TOKEN_LENGTH = 16;
 
 const HOST_ENTRY =
   /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::\d{1,5})?$/;
 
-export function parseConsoleHosts(text: string): string[] | null {
+function parseConsoleHosts(text: string): string[] | null {
   if (text.trim() === "") return [];
   const entries = text.split(",").map((entry) => entry.trim().toLowerCase());
   for (const entry of entries) {

@@ -4,7 +4,7 @@
  */
 
 /** `secret` and `url` values may hold credentials: they are scrubbed from logs, shown masked and may come from `*_FILE`. */
-export type SettingKind = "string" | "secret" | "url";
+type SettingKind = "string" | "secret" | "url";
 export interface Setting {
   readonly env: string;
   readonly default: string | null;

@@ -12,7 +12,7 @@ import { rowView } from "./rows.ts";
 import { nextSlots } from "./slots-view.ts";
 
 /** The overview's table-wide counts scan the table: one read serves every tab for this long. */
-export const HEALTH_TTL_MS = 5_000;
+const HEALTH_TTL_MS = 5_000;
 
 export function sessionInfo(context: ConsoleContext) {
   return {

@@ -9,7 +9,7 @@ import type { BrokerLink } from "../rabbitmq/link.ts";
 import type { Bound } from "./auth.ts";
 import type { ConsoleFeed } from "./feed.ts";
 
-export interface InstanceInfo {
+interface InstanceInfo {
   readonly version: string;
   readonly databaseHosts: readonly string[];
   readonly brokerNodes: readonly string[];

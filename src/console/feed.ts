@@ -7,12 +7,12 @@ import type { EngineEvent } from "../engine/events.ts";
 import { FireLog, MinuteSeries } from "./ring.ts";
 
 /** What changed: the schedules just fired (their detail views refresh), or the instance's state. */
-export interface Change {
+interface Change {
   readonly ids: readonly number[];
   readonly status: boolean;
 }
 
-export type ChangeListener = (change: Change) => void;
+type ChangeListener = (change: Change) => void;
 
 export interface ConsoleFeed {
   report(event: EngineEvent): void;

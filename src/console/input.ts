@@ -5,10 +5,10 @@ import { FILTERS, type Filter } from "./queries.ts";
 import { BadRequest } from "./respond.ts";
 
 const MAX_INT4 = 2 ** 31 - 1;
-export const PAGE_DEFAULT = 50;
-export const PAGE_MAX = 200;
-export const MAX_SEARCH = 200;
-export const MAX_REASON = 500;
+const PAGE_DEFAULT = 50;
+const PAGE_MAX = 200;
+const MAX_SEARCH = 200;
+const MAX_REASON = 500;
 export const MAX_BODY_BYTES = 16 * 1024;
 
 export function scheduleId(text: string): number {
@@ -17,7 +17,7 @@ export function scheduleId(text: string): number {
   return Number(text);
 }
 
-export interface ListQuery {
+interface ListQuery {
   readonly filter: Filter;
   readonly search: string;
   readonly after: Cursor | null;
@@ -62,7 +62,7 @@ export function pauseReason(body: Record<string, unknown>): string | null {
   return reason.trim() === "" ? null : reason.trim();
 }
 
-export interface BackfillInput {
+interface BackfillInput {
   readonly fromMs: number;
   readonly toMs: number;
   readonly confirm: boolean;

@@ -19,9 +19,9 @@ export const INVALID_BOUND = 1_000;
 /** How long one scan for invalid rows serves the invalid filter's pages. */
 export const INVALID_TTL_MS = 30_000;
 /** A name search looks at this many schedules (in next-run order) per page, then offers to go on. */
-export const SEARCH_WINDOW = 10_000;
+const SEARCH_WINDOW = 10_000;
 
-export interface ListRequest {
+interface ListRequest {
   readonly filter: Filter;
   /** Digits: that id; other text: workflow names containing it (case-insensitive). */
   readonly search: string;
@@ -30,7 +30,7 @@ export interface ListRequest {
   readonly overdueAfterMs: number;
 }
 
-export interface ListPage {
+interface ListPage {
   readonly rows: (ScheduleRecord & { readonly nextText: string | null })[];
   /** Where the next page starts, or null at the end. */
   readonly next: Cursor | null;
@@ -103,7 +103,7 @@ function filterOf(sql: Sql, request: ListRequest, columns: ScheduleColumns) {
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 /** The invalid rows, by id; the console keeps one scan for a while, so paging them does not scan again. */
-export type InvalidIds = () => Promise<readonly { readonly id: number }[]>;
+type InvalidIds = () => Promise<readonly { readonly id: number }[]>;
 
 export async function listSchedules(
   sql: Sql,
@@ -202,7 +202,7 @@ async function byIds(sql: Sql, columns: ScheduleColumns, ids: readonly number[])
   return rows.map(record);
 }
 
-export interface DetailRecord extends ScheduleRecord {
+interface DetailRecord extends ScheduleRecord {
   readonly updatedMs: number | null;
   /** Size of workflow_data as text, bytes; its content is never read. */
   readonly dataBytes: number | null;

@@ -40,14 +40,14 @@ const FIRST_BOUND_MS = 1;
 const BUCKETS = Math.ceil(Math.log(3_600_000 / FIRST_BOUND_MS) / Math.log(GROWTH)) + 1;
 
 /** Upper bound (ms) of lag bucket `i`; the last bucket holds everything above an hour. */
-export const bucketBound = (i: number): number => FIRST_BOUND_MS * GROWTH ** i;
+const bucketBound = (i: number): number => FIRST_BOUND_MS * GROWTH ** i;
 
 function bucketOf(lagMs: number): number {
   if (!(lagMs > FIRST_BOUND_MS)) return 0;
   return Math.min(BUCKETS - 1, Math.ceil(Math.log(lagMs / FIRST_BOUND_MS) / Math.log(GROWTH)));
 }
 
-export interface MinutePoint {
+interface MinutePoint {
   /** The minute's start, epoch ms. */
   readonly minuteMs: number;
   readonly fires: number;
@@ -102,7 +102,7 @@ export class MinuteSeries {
   }
 }
 
-export interface SeenFire {
+interface SeenFire {
   readonly slotMs: number;
   readonly lagMs: number;
   readonly messageId: string;

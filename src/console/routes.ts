@@ -16,7 +16,7 @@ import { eventStream } from "./sse.ts";
 
 export const PREFIX = "/console";
 /** Live streams open at once; each is a few timers, but a loop of reconnects must stay bounded. */
-export const MAX_STREAMS = 32;
+const MAX_STREAMS = 32;
 
 export type ConsoleHandler = (request: Request, remote: string) => Promise<Response> | null;
 

@@ -21,7 +21,7 @@ export interface ScheduleRecord {
   readonly lastError: string | null;
 }
 
-export type ScheduleState = "active" | "paused" | "invalid" | "failing" | "overdue";
+type ScheduleState = "active" | "paused" | "invalid" | "failing" | "overdue";
 
 /** Why the engine will not fire an active row, or null (the reasons of findInvalid and the cron parser). */
 export function invalidReason(row: ScheduleRecord): string | null {

@@ -5,9 +5,9 @@
 import { instantsOf, wallTime, zoneOffsetMs } from "../schedule/cron.ts";
 import { nextSlotAfter, type Schedule } from "../schedule/kinds.ts";
 
-export type DstMark = "gap" | "overlap" | null;
+type DstMark = "gap" | "overlap" | null;
 
-export interface SlotView {
+interface SlotView {
   readonly ms: number;
   /** `YYYY-MM-DD HH:MM:SS` in the zone. */
   readonly wall: string;
@@ -27,14 +27,14 @@ function offsetText(ms: number): string {
   return `${sign}${String(Math.floor(abs / 60)).padStart(2, "0")}:${String(abs % 60).padStart(2, "0")}`;
 }
 
-export function dstMark(zone: string, ms: number): DstMark {
+function dstMark(zone: string, ms: number): DstMark {
   const wall = wallTime(zone, ms);
   if (instantsOf(zone, wall).length === 2) return "overlap";
   if (zoneOffsetMs(zone, ms - 1000) < zoneOffsetMs(zone, ms)) return "gap";
   return null;
 }
 
-export function slotView(zone: string, ms: number): SlotView {
+function slotView(zone: string, ms: number): SlotView {
   const wall = new Date(wallTime(zone, ms)).toISOString().replace("T", " ").slice(0, 19);
   return { ms, wall, offset: offsetText(zoneOffsetMs(zone, ms)), dst: dstMark(zone, ms) };
 }

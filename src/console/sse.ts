@@ -6,8 +6,8 @@
  */
 import type { ConsoleFeed } from "./feed.ts";
 
-export const COALESCE_MS = 1_000;
-export const HEARTBEAT_MS = 15_000;
+const COALESCE_MS = 1_000;
+const HEARTBEAT_MS = 15_000;
 /** Ids sent in one event; past it the page refreshes whatever it shows. */
 const MAX_IDS = 200;
 

@@ -17,7 +17,7 @@ import type { ConsoleContext } from "./context.ts";
 import { createFeed } from "./feed.ts";
 import { type ConsoleHandler, createConsoleHandler } from "./routes.ts";
 
-export interface OperatorConsole {
+interface OperatorConsole {
   readonly handle: ConsoleHandler;
   /** Takes every engine event, beside the reporter. */
   readonly report: (event: EngineEvent) => void;

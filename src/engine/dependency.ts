@@ -67,7 +67,7 @@ export function isPermanentRefusal(error: unknown): boolean {
   return error instanceof DependencyError && error.permanent;
 }
 
-export interface GiveUpInput {
+interface GiveUpInput {
   /** False until the first complete cycle (start-up). */
   readonly running: boolean;
   readonly failures: number;

@@ -15,7 +15,7 @@ export interface HealthSource {
   stats(): StatsSource;
 }
 
-export function healthStatus(source: HealthSource): { ok: boolean; reason: string } {
+function healthStatus(source: HealthSource): { ok: boolean; reason: string } {
   const idle = source.loopIdleMs();
   if (idle > source.staleAfterMs)
     return { ok: false, reason: `engine loop has not run for ${Math.round(idle / 1000)}s` };
@@ -69,7 +69,7 @@ function route(path: string, source: HealthSource): Response {
 }
 
 /** A handler for more paths (the operator console): null leaves the request to the probes. */
-export type ExtraRoutes = (request: Request, remote: string) => Response | Promise<Response> | null;
+type ExtraRoutes = (request: Request, remote: string) => Response | Promise<Response> | null;
 
 export function startHttp(host: string, port: number, source: HealthSource, extra?: ExtraRoutes): Server<undefined> {
   return Bun.serve({

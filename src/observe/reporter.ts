@@ -10,7 +10,7 @@ import { messageOf } from "../error-text.ts";
 import type { Logger } from "./log.ts";
 import { applyTally, healthFailedLine, type Metrics } from "./metrics.ts";
 
-export interface ReporterDeps {
+interface ReporterDeps {
   readonly log: Logger;
   readonly metrics: Metrics;
   /** Where each dependency is (redacted), for the lines that say it cannot be reached. */
@@ -23,7 +23,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** A report function that also remembers why the engine gave up, for the process's last line. */
-export type Reporter = Report & { stopReason(): string | null };
+type Reporter = Report & { stopReason(): string | null };
 
 export function createReporter(deps: ReporterDeps): Reporter {
   const { log, metrics } = deps;

@@ -33,7 +33,7 @@ export function parseInstant(value: unknown): number | null | undefined {
 /** The most slots one `backfill` publishes; a larger window is refused, not cut. */
 export const MAX_BACKFILL_SLOTS = 1_000;
 
-export interface BackfillPlan {
+interface BackfillPlan {
   readonly row: OperatorRow;
   readonly schedule: string;
   /** Slots in [from, to), epoch ms, ascending; none before {@link createdMs}. */

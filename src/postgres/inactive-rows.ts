@@ -8,7 +8,7 @@ import type { Sql } from "./client.ts";
 import { cronFields, type ListedRowColumns, listedRow, NO_CRON_COLUMNS, type ScheduleColumns } from "./store.ts";
 
 /** Who paused an inactive row, told by its `last_error`; null: not rune-scheduler. */
-export type PausedBy = "operator" | "scheduler" | null;
+type PausedBy = "operator" | "scheduler" | null;
 
 /** THE rule (on `sw`): 'operator', 'scheduler', or NULL for a row nobody here paused. */
 export function pausedBy(sql: Sql) {

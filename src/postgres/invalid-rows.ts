@@ -15,7 +15,7 @@ import {
 import { TEXT } from "./types.ts";
 
 /** The reasons SQL can judge, in the order they are tried: a row is invalid for the first that applies. */
-export const INVALID_REASONS = [
+const INVALID_REASONS = [
   "workflow missing",
   "interval_seconds is NULL",
   "interval_seconds <= 0",

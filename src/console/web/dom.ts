@@ -4,9 +4,9 @@
  * read from the database can turn into HTML. No inline style either (the CSP forbids it).
  */
 
-export type Child = Node | string | number | null | undefined | false | Child[];
+type Child = Node | string | number | null | undefined | false | Child[];
 
-export interface Props {
+interface Props {
   readonly [attribute: string]: string | number | boolean | null | undefined | EventHandlers;
   readonly on?: EventHandlers;
 }

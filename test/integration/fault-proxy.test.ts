@@ -1,23 +1,23 @@
 /** The test proxy itself, against a local echo server: each fault does what it says. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import net from "node:net";
-import { type FaultProxy, startProxy } from "../support/proxy.ts";
+import type { FaultProxy } from "../support/proxy.ts";
+import { sharedScope, testScope } from "../support/scope.ts";
 import { waitFor } from "../support/services.ts";
 
-let echo: net.Server;
+/** The echo server, for the whole file; each test's proxy goes with its test. */
+const file = sharedScope();
+const scope = testScope();
 let echoPort: number;
 
 beforeAll(async () => {
-  echo = net.createServer((socket) => {
+  const echo = net.createServer((socket) => {
     socket.on("error", () => {});
     socket.pipe(socket);
   });
   await new Promise<void>((resolve) => echo.listen(0, "127.0.0.1", resolve));
+  file.defer(() => new Promise<void>((resolve) => echo.close(() => resolve())));
   echoPort = (echo.address() as net.AddressInfo).port;
-});
-
-afterAll(async () => {
-  await new Promise<void>((resolve) => echo.close(() => resolve()));
 });
 
 interface Client {
@@ -38,12 +38,7 @@ async function connect(proxy: FaultProxy): Promise<Client> {
 }
 
 async function withProxy(body: (proxy: FaultProxy) => Promise<void>): Promise<void> {
-  const proxy = await startProxy({ host: "127.0.0.1", port: echoPort });
-  try {
-    await body(proxy);
-  } finally {
-    await proxy.close();
-  }
+  await body(await scope.proxy({ host: "127.0.0.1", port: echoPort }));
 }
 
 describe("fault proxy", () => {

@@ -1,31 +1,23 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { Server } from "bun";
+import { beforeAll, describe, expect, test } from "bun:test";
 import type postgres from "postgres";
 import { pauseReason } from "../../src/schedule/slots.ts";
-import { type Running, runBinary, startBinary } from "../support/binary.ts";
+import { runBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
 import { parseExposition, sampleValue } from "../support/prometheus.ts";
-import {
-  createTestDatabase,
-  createTestQueue,
-  insertSchedules,
-  type TestDatabase,
-  type TestQueue,
-  waitFor,
-} from "../support/services.ts";
+import { sharedScope } from "../support/scope.ts";
+import { insertSchedules, type TestDatabase, type TestQueue, waitFor } from "../support/services.ts";
 
+const scope = sharedScope();
 /** The database the running scheduler fires from. */
 let db: TestDatabase;
 /** A database with every kind of row and no scheduler on it, so its counts hold still. */
 let seeded: TestDatabase;
 let queue: TestQueue;
-let scheduler: Running | null = null;
 let base: string;
-const servers: Server<undefined>[] = [];
 
 function serve(fetch: () => Response | Promise<Response>): string {
   const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch });
-  servers.push(server);
+  scope.defer(() => server.stop(true));
   return `http://127.0.0.1:${server.port}`;
 }
 
@@ -33,11 +25,11 @@ const metricsNow = async () => parseExposition(await (await fetch(`${base}/metri
 const withoutPort = (text: string) => text.replace(/127\.0\.0\.1:\d+/g, "127.0.0.1:PORT");
 
 beforeAll(async () => {
-  [db, seeded, queue] = await Promise.all([createTestDatabase(), createTestDatabase(), createTestQueue()]);
+  [db, seeded, queue] = await Promise.all([scope.database(), scope.database(), scope.queue()]);
   await queue.consume();
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  scheduler = startBinary(["run"], {
+  const scheduler = scope.start({
     ...db.env,
     ...queue.env,
     SCHEDULER_POLL_INTERVAL: "1",
@@ -45,13 +37,6 @@ beforeAll(async () => {
   });
   await scheduler.waitForLine(/HTTP health and metrics on/);
   await waitFor("the scheduler to be ready", async () => (await fetch(`${base}/readyz`)).status === 200);
-});
-
-afterAll(async () => {
-  for (const server of servers) server.stop(true);
-  await scheduler?.stop("SIGKILL");
-  await queue.drop();
-  await Promise.all([db.drop(), seeded.drop()]);
 });
 
 describe("HTTP endpoints of a running scheduler", () => {

@@ -6,19 +6,11 @@
 import { describe, expect, test } from "bun:test";
 import net from "node:net";
 import postgres from "postgres";
-import { type HostileServer, startHostileServer } from "../support/hostile.ts";
-import { startProxy } from "../support/proxy.ts";
 import { testScope } from "../support/scope.ts";
 import { PG } from "../support/services.ts";
 
 // Cleanups are bounded: an unpatched postgres.js never finishes ending a pool stuck in its reconnect loop.
 const scope = testScope({ cleanupTimeoutMs: 2000 });
-
-async function hostile(mode: "close" | "garbage"): Promise<HostileServer> {
-  const server = await startHostileServer(mode);
-  scope.defer(() => server.close());
-  return server;
-}
 
 /** The outcome of `SELECT 1`, or "hang" if it has not settled within `ms`. */
 async function outcome(sql: postgres.Sql, ms: number): Promise<{ result: string; code?: string; elapsedMs: number }> {
@@ -42,7 +34,7 @@ const manyHosts = (options: Record<string, unknown>) =>
 describe("postgres.js start-up against a server that accepts and closes", () => {
   for (const mode of ["close", "garbage"] as const) {
     test(`rejects with CONNECTION_CLOSED within connect_timeout, retrying with back-off (${mode})`, async () => {
-      const server = await hostile(mode);
+      const server = await scope.hostile(mode);
       const sql = postgres({ host: "127.0.0.1", port: server.port, connect_timeout: CONNECT_TIMEOUT_S, max: 1 });
       scope.defer(() => sql.end({ timeout: 0 }));
       const got = await outcome(sql, CONNECT_TIMEOUT_S * 1000 + 3000);
@@ -56,7 +48,7 @@ describe("postgres.js start-up against a server that accepts and closes", () => 
   }
 
   test("the error names the host and port that closed", async () => {
-    const server = await hostile("close");
+    const server = await scope.hostile("close");
     const sql = postgres({ host: "127.0.0.1", port: server.port, connect_timeout: 1, max: 1 });
     scope.defer(() => sql.end({ timeout: 0 }));
     const error = (await sql`SELECT 1`.catch((e: unknown) => e)) as {
@@ -93,7 +85,7 @@ describe("postgres.js start-up against a server that accepts and closes", () => 
 
 describe("postgres.js with several hosts", () => {
   test("connects through the second host when the first closes during start-up", async () => {
-    const server = await hostile("close");
+    const server = await scope.hostile("close");
     const sql = manyHosts({
       host: ["127.0.0.1", PG.host],
       port: [server.port, PG.port],
@@ -108,8 +100,7 @@ describe("postgres.js with several hosts", () => {
   });
 
   test("moves on to the second host when the first is silent past connect_timeout", async () => {
-    const silent = await startProxy({ host: PG.host, port: PG.port });
-    scope.defer(() => silent.close());
+    const silent = await scope.proxy(PG);
     silent.stall();
     const sql = manyHosts({
       host: ["127.0.0.1", PG.host],
@@ -126,12 +117,7 @@ describe("postgres.js with several hosts", () => {
   });
 
   test("rejects with the last host's error when every host refuses, instead of looping", async () => {
-    const a = await startProxy({ host: PG.host, port: PG.port });
-    const b = await startProxy({ host: PG.host, port: PG.port });
-    scope.defer(
-      () => a.close(),
-      () => b.close(),
-    );
+    const [a, b] = [await scope.proxy(PG), await scope.proxy(PG)];
     a.refuse();
     b.refuse();
     const sql = manyHosts({ host: ["127.0.0.1", "127.0.0.1"], port: [a.port, b.port], connect_timeout: 2, max: 1 });
@@ -143,12 +129,7 @@ describe("postgres.js with several hosts", () => {
   });
 
   test("target_session_attrs=read-write rejects when no host is writable, instead of looping", async () => {
-    const a = await startProxy({ host: PG.host, port: PG.port });
-    const b = await startProxy({ host: PG.host, port: PG.port });
-    scope.defer(
-      () => a.close(),
-      () => b.close(),
-    );
+    const [a, b] = [await scope.proxy(PG), await scope.proxy(PG)];
     // Both hosts are the one server, made to look like standbys for these sessions only.
     const sql = manyHosts({
       host: ["127.0.0.1", "127.0.0.1"],

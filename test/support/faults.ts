@@ -16,6 +16,7 @@ export interface Rig {
   readonly httpPort: number;
   /** Environment for a scheduler that reaches both services through the proxies. */
   readonly env: Record<string, string>;
+  /** `scope.start` with this rig's `env` and `extra` over it: SIGKILLed with the scope. */
   start(extra?: Record<string, string>): Running;
   /**
    * Starts a scheduler and waits until it is running: both links up, ready, and its first cycle

@@ -2,17 +2,16 @@
  * `stats` and `check-db` name the rows an operator has to act on: every paused or inactive row
  * with who paused it and why, and every invalid row of every kind by id, bounded with "and N more".
  */
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { beforeEach, describe, expect, test } from "bun:test";
 import { pauseReason } from "../../src/schedule/slots.ts";
 import { runBinary } from "../support/binary.ts";
-import { createTestDatabase, type TestDatabase } from "../support/services.ts";
+import { testScope } from "../support/scope.ts";
+import type { TestDatabase } from "../support/services.ts";
 
+const scope = testScope();
 let db: TestDatabase;
 beforeEach(async () => {
-  db = await createTestDatabase();
-});
-afterEach(async () => {
-  await db.drop();
+  db = await scope.database();
 });
 
 const env = () => ({ ...db.env, SCHEDULER_HTTP_PORT: "0" });

@@ -26,8 +26,12 @@ const QUEUE = "workflow_queue";
 const SCHEDULES = 500;
 /** AMQP heartbeat of the replicas: a frozen node is noticed in about two of these. */
 const HEARTBEAT_S = 2;
-/** Longer than two heartbeats, so the replica on the frozen node notices it before the thaw. */
-const FREEZE_MS = 3 * HEARTBEAT_S * 1000;
+/**
+ * Longer than two heartbeats (the replica on the frozen node notices it) and than the cluster's
+ * net_ticktime (10 s in the rig), after which the other nodes drop the frozen one and the quorum
+ * queue confirms again through them: fires must resume before the thaw.
+ */
+const FREEZE_MS = 18_000;
 /** Small, so that with 500 rows due at once a claim transaction is nearly always open. */
 const BATCH_SIZE = 25;
 const FAULT_TIMEOUT_MS = 120_000;
@@ -221,7 +225,8 @@ describe("on a PostgreSQL standby pair and a three-node RabbitMQ cluster, under 
         );
       }
       for (const replica of replicas) await replica.waitForLine(/RabbitMQ connection established/, 30_000);
-      worker = consume(brokerUrls(env.RABBITMQ_URL!), QUEUE, ledger, () => {});
+      // The worker too notices a hung node by its heartbeat, and consumes from another.
+      worker = consume(urls, QUEUE, ledger, () => {});
       await settle(Date.now());
     },
     { timeout: 180_000 },
@@ -296,15 +301,26 @@ describe("on a PostgreSQL standby pair and a three-node RabbitMQ cluster, under 
   );
 
   test(
-    `freezing the leader node (SIGSTOP) for ${FREEZE_MS / 1000} s, longer than the ${HEARTBEAT_S} s heartbeat`,
+    `freezing the leader node (SIGSTOP) for ${FREEZE_MS / 1000} s, longer than the heartbeat and net_ticktime: fires resume before the thaw`,
     async () => {
       const n = await leader();
+      let frozenAt = 0;
+      let thawedAt = 0;
       await fault(`mq-freeze leader (node ${n}) ${FREEZE_MS / 1000} s, then mq-thaw`, async () => {
         await rig("mq-freeze", String(n));
+        frozenAt = Date.now();
         await Bun.sleep(FREEZE_MS); // the fault itself: a node hung for this long
+        thawedAt = Date.now();
         await rig("mq-thaw", String(n));
         return Date.now();
       });
+      expect(ledger.firstFireAfter(frozenAt)).toBeLessThan(thawedAt);
+      // pause_minority: the thawed node, dropped by the others, pauses and rejoins.
+      await waitFor("the thawed node back in the cluster", 60_000, async () =>
+        /members=.*rune-ha-\d@localhost:(leader|follower).*rune-ha-\d@localhost:(leader|follower).*rune-ha-\d@localhost:(leader|follower)/.test(
+          await rig("mq-leader", QUEUE),
+        ),
+      );
     },
     FAULT_TIMEOUT_MS,
   );

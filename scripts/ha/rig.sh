@@ -210,6 +210,12 @@ mq_prepare() {
 # rune-scheduler HA rig node $1 (scripts/ha/rig.sh): its own listener, nothing on 5672
 listeners.tcp.local = 127.0.0.1:${MQ_PORTS[$(($1 - 1))]}
 loopback_users = none
+# A hung node is declared down after about this long (the default, 60 s, keeps a quorum queue
+# whose leader hangs from confirming anything for as long): see scripts/ha/README.md.
+net_ticktime = ${HA_NET_TICKTIME:-10}
+# A node declared down that comes back (a thawed freeze) finds itself partitioned: it pauses
+# while it sees only a minority, then rejoins. The default (ignore) leaves the partition in place.
+cluster_partition_handling = pause_minority
 CONF
   : >"$d/rabbitmq-env.conf"
   echo '[].' >"$d/enabled_plugins" # no management plugin, so nothing tries to bind 15672

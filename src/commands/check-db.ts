@@ -42,8 +42,8 @@ const SHOWN = 10;
 export interface HostReport {
   where: string;
   ok: boolean;
-  /** pg_is_in_recovery(): a standby is replaying, a primary accepts writes. */
-  role?: "primary" | "standby";
+  /** pg_is_in_recovery(): a standby is replaying, a primary accepts writes; down: no session. */
+  role: "primary" | "standby" | "down";
   /** transaction_read_only of a new session there (a primary may also be set read-only). */
   readOnly?: boolean;
   error?: string;
@@ -68,7 +68,12 @@ async function probeHost(config: Config, host: DatabaseHost): Promise<HostReport
       readOnly: state!.read_only,
     };
   } catch (error) {
-    return { where: formatHost(host), ok: false, error: explainDatabaseError(error, db, config.connectTimeoutMs) };
+    return {
+      where: formatHost(host),
+      ok: false,
+      role: "down",
+      error: explainDatabaseError(error, db, config.connectTimeoutMs),
+    };
   } finally {
     await sql.end({ timeout: 1 }).catch(() => {});
   }
@@ -131,7 +136,7 @@ export async function checkDatabase(config: Config): Promise<DatabaseReport> {
 }
 
 function formatHostReport(host: HostReport): string {
-  if (!host.ok) return `  host ${host.where} FAILED: ${host.error}`;
+  if (!host.ok) return `  host ${host.where}: down: ${host.error}`;
   return `  host ${host.where}: ${host.role}, ${host.readOnly ? "read-only" : "read-write"}`;
 }
 

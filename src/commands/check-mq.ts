@@ -9,6 +9,8 @@ import { connectArgs, jsonArg, logArgs, mqArgs, printReport, withConfig } from "
 export interface BrokerNodeReport {
   where: string;
   ok: boolean;
+  /** running: the handshake completed; not answering: it timed out (a hung node); down: refused or unreachable. */
+  state: "running" | "not answering" | "down";
   serverVersion?: string;
   error?: string;
 }
@@ -22,6 +24,8 @@ export interface BrokerReport {
   error?: string;
   serverVersion?: string;
   queueState?: "exists" | "missing";
+  /** x-queue-type of the existing queue (classic, quorum, stream), as a redeclaration reveals it. */
+  queueType?: string;
   messages?: number;
   consumers?: number;
   nodes: BrokerNodeReport[];
@@ -62,6 +66,8 @@ export async function checkBroker(config: Config): Promise<BrokerReport> {
       report.messages = found.messageCount;
       report.consumers = found.consumerCount;
       const durability = await durabilityProblem(connection, mq.queue);
+      report.queueType = (await queueTypeOf(connection, mq.queue, mq.queueType)) ?? undefined;
+      if (report.queueType === "quorum") report.notes.push(quorumLeaderNote(mq.queue));
       if (durability) report.error = durability;
       else if (found.consumerCount === 0) report.notes.push("no consumer is attached: messages will wait in the queue");
       report.ok = durability === null;
@@ -87,12 +93,13 @@ async function probeNode(
     const connection = await connectNode(url, config.connectTimeoutMs);
     connection.on("error", () => {});
     const server = (connection.connection as unknown as { serverProperties?: { version?: string } }).serverProperties;
-    return { node: { where, ok: true, serverVersion: server?.version }, connection };
+    return { node: { where, ok: true, state: "running", serverVersion: server?.version }, connection };
   } catch (error) {
     // One node's failure is the whole answer: say where its address came from. With several, each line would repeat it.
     const origin = config.mq.urls.length === 1 ? config.mq.origin : undefined;
     const explained = explainBrokerError(error, { where, vhost: config.mq.vhost, origin }, config.connectTimeoutMs);
-    return { node: { where, ok: false, error: explained }, connection: null };
+    const state = (error as { code?: string }).code === "ETIMEDOUT" ? "not answering" : "down";
+    return { node: { where, ok: false, state, error: explained }, connection: null };
   }
 }
 
@@ -136,14 +143,42 @@ async function durabilityProblem(connection: ChannelModel, queue: string): Promi
   }
 }
 
+/**
+ * The existing queue's type. AMQP has no query for it: a passive declare answers only counts.
+ * A declaration with `x-queue-type` does tell: an existing queue of that type is left as it is,
+ * one of another type is refused with "received 'X' but current is 'Y'". `declaredType` is the
+ * one `run` declares, so even a queue deleted meanwhile would come back as `run` makes it.
+ * Null when the broker answers neither way.
+ */
+export async function queueTypeOf(
+  connection: ChannelModel,
+  queue: string,
+  declaredType: string,
+): Promise<string | null> {
+  const channel = await connection.createChannel();
+  channel.on("error", () => {});
+  try {
+    await channel.assertQueue(queue, { durable: true, arguments: { "x-queue-type": declaredType } });
+    await channel.close().catch(() => {});
+    return declaredType;
+  } catch (error) {
+    return /inequivalent arg 'x-queue-type'.*current is '(\w+)'/.exec((error as Error).message)?.[1] ?? null;
+  }
+}
+
+/** AMQP cannot name a quorum queue's leader or members; where to see them. */
+export function quorumLeaderNote(queue: string): string {
+  return `quorum queue: its leader and members are not visible over AMQP; see them with \`rabbitmq-queues quorum_status ${queue}\` on any node, or the management API (GET /api/queues/<vhost>/${queue}: leader, members)`;
+}
+
 export function formatBrokerReport(report: BrokerReport): string {
   // With one node its line is the report; with several, each gets its own.
   const nodeLines =
     report.nodes.length > 1
       ? report.nodes.map((node) =>
           node.ok
-            ? `  node ok: RabbitMQ ${node.serverVersion ?? "?"} at ${node.where}`
-            : `  node FAILED: ${node.error}`,
+            ? `  node ${node.where}: running, RabbitMQ ${node.serverVersion ?? "?"}`
+            : `  node ${node.where}: ${node.state}: ${node.error}`,
         )
       : [];
   if (report.error && !report.queueState) return [`FAILED ${report.error}`, ...nodeLines].join("\n");
@@ -153,7 +188,10 @@ export function formatBrokerReport(report: BrokerReport): string {
   ];
   if (report.error) lines.push(`  error: ${report.error}`);
   if (report.queueState === "exists") {
-    lines.push(`  queue "${report.queue}": ${report.messages} message(s) ready, ${report.consumers} consumer(s)`);
+    const type = report.queueType === undefined ? "" : `${report.queueType}, `;
+    lines.push(
+      `  queue "${report.queue}": ${type}${report.messages} message(s) ready, ${report.consumers} consumer(s)`,
+    );
   }
   for (const note of report.notes) lines.push(`  note: ${note}`);
   return lines.join("\n");

@@ -30,7 +30,7 @@ export interface FireDeps {
  */
 export const FIRE_COUNTERS = {
   executions: { metric: "executions_total", help: "Fires confirmed by the broker." },
-  failures: { metric: "failures_total", help: "Fires recorded as failed (nack, unroutable, too large)." },
+  failures: { metric: "failures_total", help: "Fires recorded as failed (unroutable, too large)." },
   skipped: { metric: "skipped_misfires_total", help: "Slots skipped as later than SCHEDULER_MISFIRE_GRACE." },
   missed: {
     metric: "missed_slots_total",
@@ -38,7 +38,7 @@ export const FIRE_COUNTERS = {
   },
   unknown: {
     metric: "unknown_outcomes_total",
-    help: "Publishes whose outcome was lost with the broker link; the slot fires again.",
+    help: "Publishes whose outcome was lost with the broker link, or that the broker nacked; the slot fires again.",
   },
   paused: {
     metric: "paused_schedules_total",

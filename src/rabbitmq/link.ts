@@ -65,6 +65,14 @@ async function closeConnection(connection: ChannelModel): Promise<void> {
   }
 }
 
+/**
+ * A nack says the broker did not take the message, never why: a quorum queue's node without a
+ * leader (an election, a lost quorum) nacks every publish, as a queue full with
+ * `x-overflow: reject-publish` does. Neither is the row's fault and both pass: the row is left
+ * due, like an unknown outcome, and fires again (same message id) after the engine's back-off.
+ */
+export const NACKED = "nacked by the broker (no quorum-queue leader, queue full with reject-publish, or broker error)";
+
 /** RabbitMQ's reply to a message that no queue took; on the default exchange: the queue is missing. */
 const NO_ROUTE = 312;
 /** A queue missing again this soon after we declared it is not ours to keep declaring. */
@@ -193,6 +201,7 @@ export function brokerLink(
     const publishedAtMs = Date.now();
     let lastHeardMs = publishedAtMs;
     const noRoute: number[] = [];
+    let nacked = false;
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
     const settle = (index: number, outcome: PublishOutcome) => {
@@ -235,9 +244,10 @@ export function brokerLink(
             // amqplib calls back with "message nacked" for a real nack, and with "channel closed"
             // for every message still unconfirmed when the channel goes: that one is unknown.
             if (error && error.message !== "message nacked") settle(i, { status: "unknown", reason: error.message });
-            else if (error)
-              settle(i, { status: "failed", reason: "nacked by the broker (queue full, rejected or broker error)" });
-            else if (returnedWhy?.code === NO_ROUTE) {
+            else if (error) {
+              nacked = true;
+              settle(i, { status: "unknown", reason: NACKED });
+            } else if (returnedWhy?.code === NO_ROUTE) {
               noRoute.push(i);
               settle(i, { status: "failed", reason: returnedWhy.text }); // replaced below
             } else if (returnedWhy !== undefined) {
@@ -260,6 +270,12 @@ export function brokerLink(
     } finally {
       clearTimeout(timer);
       inFlight.delete(abandon);
+    }
+    // The node refused to take the messages: it may be in a minority or without a queue leader
+    // while another node is not, so the next attempt connects afresh, to the next node.
+    if (nacked && closedReason === null) {
+      markClosed(NACKED);
+      void closeConnection(connection);
     }
     if (noRoute.length > 0) {
       const recovered = await recoverQueue((outcomes[noRoute[0]!] as { reason: string }).reason, publishedAtMs);

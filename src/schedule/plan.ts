@@ -29,7 +29,10 @@ export type FirePlan =
 export type PublishOutcome =
   | { readonly status: "confirmed" }
   | { readonly status: "failed"; readonly reason: string }
-  /** Lost before the broker answered: the row must stay untouched so the slot fires again. */
+  /**
+   * Lost before the broker answered, or nacked (the broker did not take it, for a reason of its
+   * own: no queue leader, a full queue): the row must stay untouched so the slot fires again.
+   */
   | { readonly status: "unknown"; readonly reason: string }
   /**
    * Not taken, for a reason of the environment that has been dealt with (the queue was missing

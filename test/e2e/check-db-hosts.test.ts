@@ -20,9 +20,9 @@ test("one line per host; ok while one host serves, FAILED with every host's line
   const lines = ok.stdout.split("\n");
   expect(lines[0]).toMatch(new RegExp(`^ok PostgreSQL \\S+.* at postgres@${hosts}/${db.name}$`));
   expect(lines.slice(1, 4)).toEqual([
-    `  host 127.0.0.1:${down.port} FAILED: PostgreSQL at 127.0.0.1:${down.port} reset the connection; is it restarting, or a proxy with no healthy backend in front of it? check POSTGRES_HOST/POSTGRES_PORT, the proxy's backends and the server log`,
+    `  host 127.0.0.1:${down.port}: down: PostgreSQL at 127.0.0.1:${down.port} reset the connection; is it restarting, or a proxy with no healthy backend in front of it? check POSTGRES_HOST/POSTGRES_PORT, the proxy's backends and the server log`,
     `  host 127.0.0.1:${up.port}: primary, read-write`,
-    `  host 127.0.0.1:${closer.port} FAILED: PostgreSQL at 127.0.0.1:${closer.port} closed the connection during start-up or before answering; is PostgreSQL itself listening there, or a proxy with no healthy backend? check POSTGRES_HOST/POSTGRES_PORT, the proxy's backends and the server log`,
+    `  host 127.0.0.1:${closer.port}: down: PostgreSQL at 127.0.0.1:${closer.port} closed the connection during start-up or before answering; is PostgreSQL itself listening there, or a proxy with no healthy backend? check POSTGRES_HOST/POSTGRES_PORT, the proxy's backends and the server log`,
   ]);
 
   const none = await runBinary(["check-db", "--json"], {

@@ -143,7 +143,7 @@ test("a queue deleted in the middle of a burst (two claim lanes in flight) is de
   expect(scheduler.output()).not.toMatch(/vanished again|CRITICAL|Uncaught/);
 }, 60_000);
 
-test("a full queue with x-overflow reject-publish: the nack is a failed fire with the reason, the scheduler keeps running", async () => {
+test("a full queue with x-overflow reject-publish: the nack leaves the row due, and it fires once the queue has room", async () => {
   // No consumer: the first message fills the queue, the second is refused.
   const { db, queue } = await scope.setup({
     queue: { arguments: { "x-max-length": 1, "x-overflow": "reject-publish" } },
@@ -155,15 +155,29 @@ test("a full queue with x-overflow reject-publish: the nack is a failed fire wit
     return row!.run_count === 1;
   });
   const [second] = await insertSchedules(db.sql, [{ dueInMs: -100, intervalSeconds: 3600 }]);
-  const row = await waitFor("the refused fire", async () => {
-    const [r] = await db.sql<{ failure_count: number; run_count: number; last_error: string | null }[]>`
-      SELECT failure_count, run_count, last_error FROM scheduled_workflows WHERE id = ${second!}`;
-    return r!.failure_count === 1 ? r : null;
-  });
-  expect(row).toMatchObject({
-    run_count: 1,
-    last_error: "nacked by the broker (queue full, rejected or broker error)",
-  });
+  const [due] = await db.sql<
+    { next_run_at: Date }[]
+  >`SELECT next_run_at FROM scheduled_workflows WHERE id = ${second!}`;
+  // A nack says only that the broker did not take the message (a quorum queue without a leader
+  // nacks too): never the row's fault, so the row is neither failed nor moved on.
+  await scheduler.waitForLine(/RabbitMQ failed .*nacked by the broker/);
+  const [refused] = await db.sql<
+    { failure_count: number; run_count: number; last_error: string | null; next_run_at: Date }[]
+  >`
+    SELECT failure_count, run_count, last_error, next_run_at FROM scheduled_workflows WHERE id = ${second!}`;
+  expect(refused).toEqual({ failure_count: 0, run_count: 0, last_error: null, next_run_at: due!.next_run_at });
+  // Room in the queue: the retry after the back-off gets the slot through.
+  await (await queue.connection.createChannel()).purgeQueue(queue.name);
+  const fired = await waitFor(
+    "the retried fire",
+    async () => {
+      const [r] = await db.sql<{ failure_count: number; run_count: number }[]>`
+        SELECT failure_count, run_count FROM scheduled_workflows WHERE id = ${second!}`;
+      return r!.run_count === 1 ? r : null;
+    },
+    30_000,
+  );
+  expect(fired).toEqual({ failure_count: 0, run_count: 1 });
   expect(scheduler.proc.exitCode).toBeNull();
   expect(scheduler.output()).not.toMatch(/CRITICAL|Uncaught/);
-}, 30_000);
+}, 60_000);

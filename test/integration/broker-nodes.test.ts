@@ -107,9 +107,9 @@ test("check-mq reports each node, and is ok when one works and the queue checks 
   expect(some.code).toBe(0);
   expect(some.stdout.split("\n")).toEqual([
     expect.stringMatching(/^ok RabbitMQ \S+ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672 vhost "\/"$/),
-    `  node FAILED: RabbitMQ refused the connection at amqp://guest:***@127.0.0.1:${dead}; is it running and listening there? check RABBITMQ_HOST/RABBITMQ_PORT`,
-    expect.stringMatching(/^ {2}node ok: RabbitMQ \S+ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672$/),
-    `  queue "${queue.name}": 0 message(s) ready, 0 consumer(s)`,
+    `  node amqp://guest:***@127.0.0.1:${dead}: down: RabbitMQ refused the connection at amqp://guest:***@127.0.0.1:${dead}; is it running and listening there? check RABBITMQ_HOST/RABBITMQ_PORT`,
+    expect.stringMatching(/^ {2}node amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672: running, RabbitMQ \S+$/),
+    `  queue "${queue.name}": classic, 0 message(s) ready, 0 consumer(s)`,
     "  note: no consumer is attached: messages will wait in the queue",
     "",
   ]);
@@ -118,9 +118,10 @@ test("check-mq reports each node, and is ok when one works and the queue checks 
   expect(JSON.parse(json.stdout)).toMatchObject({
     ok: true,
     queueState: "exists",
+    queueType: "classic",
     nodes: [
-      { where: `amqp://guest:***@127.0.0.1:${dead}`, ok: false },
-      { where: "amqp://guest:***@127.0.0.1:5672", ok: true },
+      { where: `amqp://guest:***@127.0.0.1:${dead}`, ok: false, state: "down" },
+      { where: "amqp://guest:***@127.0.0.1:5672", ok: true, state: "running" },
     ],
   });
 
@@ -128,8 +129,8 @@ test("check-mq reports each node, and is ok when one works and the queue checks 
   expect(none.code).toBe(1);
   expect(none.stderr.split("\n")).toEqual([
     "FAILED no RabbitMQ node could be used (2 tried)",
-    `  node FAILED: RabbitMQ refused the connection at amqp://guest:***@127.0.0.1:${dead}; is it running and listening there? check RABBITMQ_HOST/RABBITMQ_PORT`,
-    "  node FAILED: RabbitMQ host in amqp://guest:***@no-such-host.invalid:5672 cannot be resolved; check RABBITMQ_HOST (or RABBITMQ_URL) and DNS",
+    `  node amqp://guest:***@127.0.0.1:${dead}: down: RabbitMQ refused the connection at amqp://guest:***@127.0.0.1:${dead}; is it running and listening there? check RABBITMQ_HOST/RABBITMQ_PORT`,
+    "  node amqp://guest:***@no-such-host.invalid:5672: down: RabbitMQ host in amqp://guest:***@no-such-host.invalid:5672 cannot be resolved; check RABBITMQ_HOST (or RABBITMQ_URL) and DNS",
     "",
   ]);
 }, 30_000);

@@ -95,16 +95,16 @@ describe("timing", () => {
 });
 
 describe("failed fires", () => {
-  test("a nacked message (queue full, reject-publish) marks the row failed and moves it on", async () => {
+  test("a nacked message (queue full, reject-publish) leaves the row due: not failed, not moved on, retried", async () => {
     const { db, queue } = await setup({ arguments: { "x-max-length": 0, "x-overflow": "reject-publish" } });
     await insertSchedules(db.sql, [{ dueInMs: -100, intervalSeconds: 3600 }]);
-    start({ ...db.env, ...queue.env });
-    const [row] = await waitFor("the failure", async () =>
-      (await rowsOf(db))[0]!.failure_count === 1 ? rowsOf(db) : null,
-    );
-    expect(row!.last_error).toBe("nacked by the broker (queue full, rejected or broker error)");
-    expect(row!.run_count).toBe(1);
-    expect(row!.next_ms).toBeGreaterThan(Date.now());
+    const [before] = await rowsOf(db);
+    const scheduler = start({ ...db.env, ...queue.env });
+    await scheduler.waitForLine(/RabbitMQ failed \(attempt 1\b.*nacked by the broker/);
+    await scheduler.waitForLine(/RabbitMQ failed \(attempt 2\b.*nacked by the broker/, 10_000);
+    const [row] = await rowsOf(db);
+    expect(row).toMatchObject({ failure_count: 0, run_count: 0, last_error: null, next_ms: before!.next_ms });
+    expect(scheduler.proc.exitCode).toBeNull();
   });
 
   test("a returned message whose queue cannot be declared again marks the row failed; pause-after-failures deactivates it with a reason", async () => {

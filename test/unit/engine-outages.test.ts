@@ -259,9 +259,11 @@ describe("counters move only after the commit", () => {
   test("a batch published but not committed counts nothing; once committed, each fire counts once", async () => {
     const rows = [1, 2, 3].map((id) => row(id, Date.now() - 10));
     const fake = fakeStore(rows, Date.now);
-    const nacked = (message: OutgoingMessage): PublishOutcome =>
-      message.scheduleId === 3 ? { status: "failed", reason: "nacked by the broker" } : { status: "confirmed" };
-    const { publisher, published } = fakePublisher(nacked);
+    const refused = (message: OutgoingMessage): PublishOutcome =>
+      message.scheduleId === 3
+        ? { status: "failed", reason: "returned by the broker as unroutable: 313 NO_CONSUMERS" }
+        : { status: "confirmed" };
+    const { publisher, published } = fakePublisher(refused);
     fake.failCommit(Object.assign(new Error("could not serialize access due to concurrent update"), { code: "40001" }));
     const h = launch({ store: fake.store, publisher, options: { pollIntervalMs: 20 }, retryDelay: () => 5 }, running);
 

@@ -83,13 +83,13 @@ describe("planFire and rowUpdate", () => {
     expect(JSON.parse(plan.message.body.toString()).missed_runs).toBe(9);
   });
 
-  test("nacked or returned → failed with the reason, and the schedule moves on", () => {
+  test("returned unroutable → failed with the reason, and the schedule moves on", () => {
     const plan = planFire(row({ failureCount: 1 }), SLOT, options);
-    expect(rowUpdate(plan, { status: "failed", reason: "nacked" }, 0)).toEqual({
+    expect(rowUpdate(plan, { status: "failed", reason: "unroutable" }, 0)).toEqual({
       id: 42,
       nextMs: SLOT + 60_000,
       outcome: "failed",
-      error: "nacked",
+      error: "unroutable",
       pause: false,
     });
   });

@@ -30,12 +30,16 @@ export interface Scheduler {
   stop(): Promise<void>;
 }
 
-/** Starts the compiled scheduler against one database and queue, with the HTTP server on a free port. */
+/**
+ * Starts the compiled scheduler against one database and queue, with the HTTP server on a free
+ * port. `onOutput` sees every chunk of its stdout and stderr as it comes.
+ */
 export async function startScheduler(
   binary: string,
   db: string,
   queue: string,
   extraEnv: Record<string, string> = {},
+  onOutput?: (chunk: string) => void,
 ): Promise<Scheduler> {
   const port = await freePort();
   const env = {
@@ -54,7 +58,11 @@ export async function startScheduler(
   let text = "";
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder();
-    for await (const chunk of stream) text = (text + decoder.decode(chunk, { stream: true })).slice(-20_000);
+    for await (const chunk of stream) {
+      const decoded = decoder.decode(chunk, { stream: true });
+      onOutput?.(decoded);
+      text = (text + decoded).slice(-20_000);
+    }
   };
   void pump(proc.stdout);
   void pump(proc.stderr);

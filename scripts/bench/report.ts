@@ -7,6 +7,7 @@
 
 import type { BurstResult } from "./burst.ts";
 import type { CeilingCpu } from "./ceiling.ts";
+import { COST_TARGETS, type CostSummary, costSummaries } from "./cost-report.ts";
 import type { Statement } from "./pollcost.ts";
 import { type Summary, summarize } from "./stats.ts";
 import { fmt, type Run } from "./suite.ts";
@@ -60,6 +61,7 @@ export interface Report {
     /** CPU during each ceiling (medians), when every run measured it. */
     ceilingCpu: { publish: CpuSummary; small: CpuSummary; sql: CpuSummary } | null;
   } & BurstSummary)[];
+  cost: CostSummary[];
   replicas: ({
     rows: number;
     replicas: number;
@@ -147,6 +149,7 @@ function burstSummary(results: readonly BurstResult[]): BurstSummary {
 export function buildReport(runs: readonly Run[]): Report {
   const report: Report = {
     burst: [],
+    cost: costSummaries(runs),
     replicas: [],
     precision: null,
     idle: null,
@@ -326,6 +329,14 @@ export function buildReport(runs: readonly Run[]): Report {
       const goal = statement === "poll" ? TARGETS.pollMs : TARGETS.claimMs;
       target(`${statement} at ${fmt(poll[0]!.rows)} rows, index`, `${ms.toFixed(2)} ms`, `≤ ${goal} ms`, ms <= goal);
     }
+  }
+  for (const c of report.cost) {
+    const what = `${fmt(c.rows)}, ${c.worker ? "worker consuming" : "no consumer"}`;
+    const { schedulerUs: s, postgresUs: p } = COST_TARGETS;
+    const sched = c.schedulerUs.median;
+    const pg = c.postgresUs.median;
+    target(`scheduler CPU per fire, ${what}`, `${sched.toFixed(1)} µs`, `≤ ${s} µs`, sched <= s);
+    target(`PostgreSQL CPU per fire, ${what}`, `${pg.toFixed(1)} µs`, `≤ ${p} µs`, pg <= p);
   }
   return report;
 }

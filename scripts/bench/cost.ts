@@ -3,14 +3,16 @@
  * already running and idle when the slot comes (start-up is not counted), optionally a worker
  * draining the queue (worker.ts). From just before the slot until every message is in the queue
  * (or with the worker) and every row advanced, it counts the CPU of the scheduler, of PostgreSQL
- * (every postgres process) and of RabbitMQ (beam.smp), and the scheduler's JavaScript heap
+ * (the scheduler's own backends and the server's background processes, such as the WAL writer,
+ * but not other clients' backends: the machine is shared) and of RabbitMQ (beam.smp: the whole
+ * node, so other clients of a shared broker are counted too), and the scheduler's JavaScript heap
  * allocation, from JavaScriptCore's own GC log (BUN_JSC_logGC=1: each collection states the bytes
  * allocated since the one before). Each is divided by `rows`.
  */
 
 import { anyDue, dbNowMs, insertSchedulesAt, insertWorkflows } from "./data.ts";
-import { createDatabase, createQueue, nowMs, waitUntil } from "./env.ts";
-import { cpuByCommand, processSample, type Scheduler, startScheduler } from "./process.ts";
+import { createDatabase, createQueue, nowMs, type Sql, waitUntil } from "./env.ts";
+import { cpuByCommand, cpuByPid, processSample, type Scheduler, startScheduler } from "./process.ts";
 import { startWorker, type Worker } from "./worker.ts";
 
 export interface CostResult {
@@ -20,6 +22,8 @@ export interface CostResult {
   readonly firesPerSecond: number;
   /** CPU per fire, µs. */
   readonly schedulerUs: number;
+  /** Of `schedulerUs`, the time in the kernel. */
+  readonly schedulerSystemUs: number;
   readonly postgresUs: number;
   readonly brokerUs: number;
   /**
@@ -39,7 +43,16 @@ export interface CostOptions {
   readonly payloadBytes: number;
 }
 
-const SERVICES = ["beam.smp", "postgres"] as const;
+const SERVICES = ["beam.smp"] as const;
+
+/** The PostgreSQL processes working for the scheduler: its backends and the server's own. */
+async function schedulerBackends(sql: Sql): Promise<number[]> {
+  const rows = await sql<{ pid: number }[]>`
+    SELECT pid FROM pg_stat_activity
+     WHERE (datname = current_database() AND application_name = 'rune-scheduler')
+        OR backend_type <> 'client backend'`;
+  return rows.map((r) => r.pid);
+}
 
 /** A running account of JavaScriptCore's GC log lines in a scheduler's output. */
 export function gcLog() {
@@ -83,7 +96,13 @@ export async function runCost(options: CostOptions): Promise<CostResult> {
     if (untilSlot < 0) throw new Error(`the scheduler was ready only ${-untilSlot} ms before the slot`);
     await Bun.sleep(untilSlot);
     const pid = scheduler.pid;
-    const before = { services: cpuByCommand(SERVICES), own: processSample(pid).cpuSeconds, gc: gc.snapshot() };
+    const backendsBefore = await schedulerBackends(sql);
+    const before = {
+      services: cpuByCommand(SERVICES),
+      postgres: cpuByPid("postgres"),
+      own: processSample(pid),
+      gc: gc.snapshot(),
+    };
     const startedAt = nowMs();
     const alive = () => {
       if (!scheduler!.running()) throw new Error(`scheduler ${pid} exited during the measurement`);
@@ -97,7 +116,17 @@ export async function runCost(options: CostOptions): Promise<CostResult> {
       worker ? 5 : 25,
     );
     const doneAt = await waitUntil(`${rows} rows to advance`, async () => !(await anyDue(sql, slotMs)), timeoutMs, 5);
-    const after = { services: cpuByCommand(SERVICES), own: processSample(pid).cpuSeconds, gc: gc.snapshot() };
+    const after = {
+      services: cpuByCommand(SERVICES),
+      postgres: cpuByPid("postgres"),
+      own: processSample(pid),
+      gc: gc.snapshot(),
+    };
+    // A backend that opened during the burst started from nothing; one that ended took its time with it.
+    const backends = new Set([...backendsBefore, ...(await schedulerBackends(sql))]);
+    let postgresSeconds = 0;
+    for (const backend of backends)
+      postgresSeconds += (after.postgres.get(backend) ?? 0) - (before.postgres.get(backend) ?? 0);
     await scheduler.stop();
     const [check] = await sql<{ bad: number }[]>`
       SELECT count(*)::int AS bad FROM scheduled_workflows WHERE run_count <> 1 OR failure_count <> 0`;
@@ -110,8 +139,9 @@ export async function runCost(options: CostOptions): Promise<CostResult> {
       worker: options.worker,
       seconds,
       firesPerSecond: rows / seconds,
-      schedulerUs: perFire(after.own - before.own),
-      postgresUs: perFire(after.services.postgres! - before.services.postgres!),
+      schedulerUs: perFire(after.own.cpuSeconds - before.own.cpuSeconds),
+      schedulerSystemUs: perFire(after.own.systemSeconds - before.own.systemSeconds),
+      postgresUs: perFire(postgresSeconds),
       brokerUs: perFire(after.services["beam.smp"]! - before.services["beam.smp"]!),
       allocatedBytes: (after.gc.allocated - before.gc.allocated) / rows,
       collections: pauses.length,

@@ -105,14 +105,25 @@ const CLOCK_TICKS = 100; // USER_HZ on Linux
  * Resident memory (with its anonymous part: heap and stacks; the rest is mapped file pages, mostly
  * the executable's code, shared and reclaimable) and CPU time of a process, from /proc.
  */
-export function processSample(pid: number): { rssBytes: number; anonBytes: number; cpuSeconds: number } {
+export function processSample(pid: number): {
+  rssBytes: number;
+  anonBytes: number;
+  cpuSeconds: number;
+  /** Of `cpuSeconds`, the time in the kernel (system calls: socket reads and writes). */
+  systemSeconds: number;
+} {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
   // Fields after the ")" that closes the command name: utime is 14th and stime 15th overall.
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const ticks = Number(fields[11]) + Number(fields[12]);
-  return { rssBytes: kb("VmRSS") * 1024, anonBytes: kb("RssAnon") * 1024, cpuSeconds: ticks / CLOCK_TICKS };
+  return {
+    rssBytes: kb("VmRSS") * 1024,
+    anonBytes: kb("RssAnon") * 1024,
+    cpuSeconds: ticks / CLOCK_TICKS,
+    systemSeconds: Number(fields[12]) / CLOCK_TICKS,
+  };
 }
 
 /**
@@ -137,6 +148,24 @@ export function cpuByCommand(commands: readonly string[]): Record<string, number
     totals[command]! += (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
   }
   return totals;
+}
+
+/** CPU time, in seconds, of every process whose command is `command`, by pid. */
+export function cpuByPid(command: string): Map<number, number> {
+  const byPid = new Map<number, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) !== command) continue;
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    byPid.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS);
+  }
+  return byPid;
 }
 
 /** Busy and total CPU time of the whole machine (all cores), from /proc/stat, in seconds. */

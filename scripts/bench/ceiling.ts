@@ -69,7 +69,7 @@ function cpuAccount(): { stop(elapsedMs: number): CeilingCpu } {
 
 const rate = (count: number, ms: number): Rate => ({ count, seconds: ms / 1000, perSecond: count / (ms / 1000) });
 
-type Message = { readonly body: Buffer; readonly options: Options.Publish };
+export type Message = { readonly body: Buffer; readonly options: Options.Publish };
 
 /**
  * The scheduler's own messages for `count` schedules of `payloadBytes`. With `worker`, a worker
@@ -106,8 +106,13 @@ export async function smallPublishCeiling(count: number, batch: number, bodyByte
  * Publishes `messages` in batches of `batch`, `waitForConfirms` after each; times first publish →
  * last confirm (and, with `worker`, the worker's receipt of the last message).
  */
-async function publishLoop(messages: readonly Message[], batch: number, withWorker = false): Promise<Rate> {
-  const queue = await createQueue("rune_bench_ceiling");
+export async function publishLoop(
+  messages: readonly Message[],
+  batch: number,
+  withWorker = false,
+  queueArguments?: Record<string, unknown>,
+): Promise<Rate> {
+  const queue = await createQueue("rune_bench_ceiling", queueArguments);
   const worker = withWorker ? await startWorker(queue.name) : null;
   try {
     // The same connection options as src/rabbitmq/broker.ts (frame size, Nagle off).

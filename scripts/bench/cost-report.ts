@@ -4,6 +4,7 @@
  * publisher of the same messages; a bare SQL claim-and-advance loop).
  */
 import type { CostResult } from "./cost.ts";
+import { PROPERTY_VARIANTS, QUEUE_KINDS, type QueueKind } from "./properties.ts";
 import { type Summary, summarize } from "./stats.ts";
 import { fmt, type Run } from "./suite.ts";
 
@@ -82,6 +83,32 @@ export function renderCostTable(costs: readonly CostSummary[]): string {
         `${us(c.brokerUs)} (${range(c.brokerUs, 1)}; ${c.brokerToPublisher.median.toFixed(2)} × ${us(c.publisherBrokerUs)}) | ` +
         `${fmt(c.allocatedBytes.median)} B (${range(c.allocatedBytes)}) | ${c.maxPauseMs.median.toFixed(1)} ms (${range(c.maxPauseMs, 1)}) |`,
     );
+  }
+  return lines.join("\n");
+}
+
+/**
+ * RabbitMQ's CPU per message by queue kind and property variant: medians over the runs, and the
+ * difference each variant makes against the message as sent (negative: what the property costs).
+ */
+export function renderPropertyTable(runs: readonly Run[]): string {
+  const all = runs.flatMap((r) => r.properties ?? []);
+  if (all.length === 0) return "";
+  const kinds = Object.keys(QUEUE_KINDS) as QueueKind[];
+  const median = (kind: QueueKind, variant: string) =>
+    summarize(all.filter((p) => p.kind === kind && p.variant === variant).map((p) => p.brokerUs));
+  const lines = [
+    `| RabbitMQ CPU per message (median of ${runs.length}), worker consuming | ${kinds.join(" | ")} |`,
+    `|---|${kinds.map(() => "---").join("|")}|`,
+  ];
+  for (const variant of PROPERTY_VARIANTS) {
+    const cells = kinds.map((kind) => {
+      const s = median(kind, variant);
+      if (variant === "as sent") return `**${s.median.toFixed(1)} µs** (${range(s, 1)})`;
+      const delta = s.median - median(kind, "as sent").median;
+      return `${s.median.toFixed(1)} µs (${delta >= 0 ? "+" : ""}${delta.toFixed(1)})`;
+    });
+    lines.push(`| ${variant} | ${cells.join(" | ")} |`);
   }
   return lines.join("\n");
 }

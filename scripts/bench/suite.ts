@@ -11,9 +11,19 @@ import { serviceGuard, waitForServices } from "./env.ts";
 import { type IdleResult, runIdle } from "./idle.ts";
 import { type PollCostResult, runPollCost } from "./pollcost.ts";
 import { type PrecisionResult, runPrecision } from "./precision.ts";
+import { type PropertyCost, runPropertyCosts } from "./properties.ts";
 import { runStartup, type StartupResult } from "./startup.ts";
 
-export const SECTIONS = ["burst", "cost", "replicas", "precision", "idle", "startup", "pollcost"] as const;
+export const SECTIONS = [
+  "burst",
+  "cost",
+  "properties",
+  "replicas",
+  "precision",
+  "idle",
+  "startup",
+  "pollcost",
+] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface Settings {
@@ -23,6 +33,8 @@ export interface Settings {
   readonly burstRows: readonly number[];
   /** Burst sizes of the cost section (each with and without a worker). */
   readonly costRows: readonly number[];
+  /** Messages per queue kind and property variant in the properties section. */
+  readonly propertyMessages: number;
   readonly replicas: readonly number[];
   readonly replicaRows: number;
   readonly precisionRows: number;
@@ -51,6 +63,7 @@ export const DEFAULTS: Omit<Settings, "binary"> = {
   sections: SECTIONS,
   burstRows: [10_000, 100_000],
   costRows: [10_000, 100_000],
+  propertyMessages: 20_000,
   replicas: [1, 2, 3],
   replicaRows: 100_000,
   precisionRows: 1_000,
@@ -75,6 +88,7 @@ export const SMOKE: Partial<Settings> = {
   runs: 1,
   burstRows: [300],
   costRows: [300],
+  propertyMessages: 300,
   replicaRows: 300,
   precisionRows: 20,
   precisionSpreadMs: 2_000,
@@ -106,6 +120,7 @@ export interface Run {
   readonly retries: { measurement: string; error: string }[];
   burst?: BurstRun[];
   cost?: CostRun[];
+  properties?: PropertyCost[];
   replicas?: BurstResult[];
   precision?: PrecisionResult;
   idle?: IdleResult;
@@ -193,6 +208,15 @@ export async function runOnce(settings: Settings, index: number, progress: Progr
         });
       }
     }
+  }
+  if (has("properties")) {
+    run.properties = await measure("property costs", () =>
+      runPropertyCosts(settings.propertyMessages, settings.batch, settings.payloadBytes),
+    );
+    const sent = run.properties.filter((p) => p.variant === "as sent");
+    progress(
+      `properties: RabbitMQ ${sent.map((p) => `${p.kind} ${p.brokerUs.toFixed(1)} µs`).join(", ")} per message as sent`,
+    );
   }
   if (has("replicas")) {
     run.replicas = [];

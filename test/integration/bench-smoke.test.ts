@@ -85,6 +85,8 @@ describe("bun run bench --smoke", () => {
       expect(c.publisherUs).toBeGreaterThan(0);
     }
     expect(result.costTable).toContain("| 300, worker consuming |");
+    expect(run.properties).toHaveLength(30); // 3 queue kinds × 10 property variants
+    expect(result.costTable).toContain("| without traceparent |");
     expect(run.startup.rows).toBe(100);
     expect(run.startup.firstMessageMs).toHaveLength(1);
     expect(run.startup.firstMessageMs[0]).toBeGreaterThan(0);

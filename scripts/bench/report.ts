@@ -81,6 +81,8 @@ export interface Report {
     p99Ms: Summary;
     maxMs: Summary;
     duplicates: number;
+    /** Over all runs: the late messages (lag ≥ p99) and how many of each candidate cause they met. */
+    tail: { messages: number; hostStalled: number; duringCollection: number; afterCloseSlot: number; neither: number };
   } | null;
   idle: {
     rows: number;
@@ -249,6 +251,13 @@ export function buildReport(runs: readonly Run[]): Report {
       p99Ms: summarize(precision.map((p) => p.p99Ms)),
       maxMs: summarize(precision.map((p) => p.maxMs)),
       duplicates: precision.reduce((sum, p) => sum + p.duplicates, 0),
+      tail: {
+        messages: precision.reduce((sum, p) => sum + p.tail.messages, 0),
+        hostStalled: precision.reduce((sum, p) => sum + p.tail.hostStalled, 0),
+        duringCollection: precision.reduce((sum, p) => sum + p.tail.duringCollection, 0),
+        afterCloseSlot: precision.reduce((sum, p) => sum + p.tail.afterCloseSlot, 0),
+        neither: precision.reduce((sum, p) => sum + p.tail.neither, 0),
+      },
     };
     const { p99Ms, maxMs } = report.precision;
     target(

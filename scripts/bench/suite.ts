@@ -241,7 +241,10 @@ export async function runOnce(settings: Settings, index: number, progress: Progr
       }),
     );
     const p = run.precision;
-    progress(`precision: p50 ${p.p50Ms.toFixed(1)} ms, p99 ${p.p99Ms.toFixed(1)} ms, max ${p.maxMs.toFixed(1)} ms`);
+    progress(
+      `precision: p50 ${p.p50Ms.toFixed(1)} ms, p99 ${p.p99Ms.toFixed(1)} ms, max ${p.maxMs.toFixed(1)} ms; ` +
+        `tail ${p.tail.messages}: ${p.tail.hostStalled} in host stalls (${p.tail.hostStalls} stalls), ${p.tail.duringCollection} in GCs`,
+    );
   }
   if (has("idle")) {
     run.idle = await measure("idle", () =>

@@ -1,6 +1,6 @@
 /**
- * `bun run bench [options]`: the performance benchmark of issues #7 and #12, against the local PostgreSQL
- * and RabbitMQ and the compiled binary. Prints a Markdown table of medians (each with its
+ * `bun run bench [options]`: the performance benchmark (docs/performance.md), against the local
+ * PostgreSQL and RabbitMQ and the compiled binary. Prints a Markdown table of medians (each with its
  * ceiling measured in the same run, and the noise between runs) and writes every sample as JSON.
  * Each measurement makes its own database and queue and removes them, even when interrupted.
  */

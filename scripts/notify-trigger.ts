@@ -1,7 +1,7 @@
 /**
- * The optional NOTIFY trigger (README "Poll at once on a change"): a schedule created or moved by
- * the API wakes the scheduler at once. The README shows this text for `rune_schedules`; a test
- * holds the two equal.
+ * The optional NOTIFY trigger (docs/design.md §4): a schedule created or moved by the API wakes
+ * the scheduler at once. docs/design.md shows this text for `rune_schedules`; a test holds the two
+ * equal.
  */
 
 /** The engine's sessions: its own UPDATE after a fire must not wake it again. */

@@ -1,4 +1,4 @@
--- Reference schema of the tables rune-scheduler reads (SPEC §2). The Rune API owns these tables
+-- Reference schema of the tables rune-scheduler reads (docs/contract.md §1). The Rune API owns these tables
 -- in production; this file is for tests, benchmarks and first-time users. Safe to run twice.
 CREATE TABLE IF NOT EXISTS workflows (
   id            serial PRIMARY KEY,
@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS scheduled_workflows (
   last_run_at      timestamp,
   last_error       text,
   updated_at       timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'),
-  cron_expression  text,             -- optional (SPEC §2): 5 fields, or 6 with seconds first
+  cron_expression  text,             -- optional (docs/contract.md §2): 5 fields, or 6 with seconds first
   timezone         text              -- optional: IANA zone of cron_expression; NULL = UTC
 );
 

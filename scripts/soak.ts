@@ -1,6 +1,6 @@
 /**
- * `bun scripts/soak.ts --minutes N --replicas K --seed S [--rows R]`: the soak test of issue 11
- * (not run by CI). K replicas of the compiled binary run against a fresh database and queue, each
+ * `bun scripts/soak.ts --minutes N --replicas K --seed S [--rows R]`: the soak test
+ * (docs/development.md; not run by CI). K replicas of the compiled binary run against a fresh database and queue, each
  * through its own PostgreSQL and RabbitMQ fault proxy, under a seeded random plan of SIGKILLs,
  * SIGTERMs, cuts, stalls, outages and rows made invalid and valid again; then the invariants are
  * checked and a summary printed. Exit 0 when every invariant held, 1 when one failed, 2 on bad usage.

@@ -1,33 +1,40 @@
 #!/usr/bin/env bash
-# Debian packages the tests need beyond the machine image: for the packaging tests
-# (test/e2e/{rootfs,systemd,release}.test.ts) and Python's Fernet for the interop tests. Installed
-# only when missing: CI starts from a fresh machine.
-# Called by scripts/test.sh; needs root to install, and otherwise names what is missing.
+# Debian packages the tests need beyond the machine image, installed only when missing (CI starts
+# from a fresh machine). Called by scripts/test.sh. As root it says what it installs and why,
+# then installs it; otherwise it names what is missing and the command to run, and stops.
 set -euo pipefail
 
-PACKAGES=(
-  systemd          # systemd-analyze (verify, security --offline, syscall-filter), journalctl
-  systemd-container  # systemd-nspawn: boots this machine's systemd to start the unit for real
-  strace           # the system calls the binary makes, checked against SystemCallFilter=
-  util-linux       # unshare: mount and PID namespaces for the container stand-in
-  coreutils        # chroot --userspec, sha256sum
-  libc-bin         # ldd, which scripts/rootfs.sh reads the libraries from
-  ca-certificates  # the CA bundle scripts/rootfs.sh puts in the image
-  musl-tools       # musl's loader and musl-gcc (brings musl, musl-dev, gcc): runs the x64-musl binary
-  libstdc++6       # the C++ runtime the musl binary is linked against, under a small shim
-  python3-cryptography  # Python's Fernet: the consumer side of the ENCRYPTION_KEY interop tests
+# One group a line: "why|package package …". The why is what the operator reads before apt-get runs.
+NEEDED=(
+  "the systemd unit tests (test/e2e/systemd.test.ts) check and boot the unit: systemd-analyze, journalctl, systemd-nspawn, strace|systemd systemd-container strace"
+  "the image and release tests (test/e2e/rootfs.test.ts, release.test.ts) build a root filesystem and run the musl binary in it|util-linux coreutils libc-bin ca-certificates musl-tools libstdc++6"
+  "the encryption interop test opens the scheduler's Fernet tokens with Python's cryptography, as a worker would|python3-cryptography"
 )
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
 missing=()
-for package in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+lines=()
+for group in "${NEEDED[@]}"; do
+  why=${group%%|*}
+  absent=()
+  for package in ${group#*|}; do installed "$package" || absent+=("$package"); done
+  [ ${#absent[@]} -eq 0 ] && continue
+  missing+=("${absent[@]}")
+  lines+=("test-deps:   ${absent[*]}: ${why}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then
-  echo "test-deps: missing Debian packages: ${missing[*]}; install them as root (apt-get install ${missing[*]})" >&2
+  {
+    echo "test-deps: these Debian packages are missing:"
+    printf '%s\n' "${lines[@]}"
+    echo "test-deps: install them as root: apt-get install ${missing[*]}"
+  } >&2
   exit 1
 fi
-echo "test-deps: installing ${missing[*]}"
+echo "test-deps: installing Debian packages as root (apt-get update, then apt-get install --no-install-recommends):"
+printf '%s\n' "${lines[@]}"
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "test-deps: installed ${missing[*]}"

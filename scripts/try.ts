@@ -11,6 +11,7 @@
 import { ConfigError, loadConfig, processSources } from "../src/config/config.ts";
 import { createDatabase } from "../src/postgres/client.ts";
 import { connectBroker, ensureQueue } from "../src/rabbitmq/broker.ts";
+import { splitStatements } from "./sql-statements.ts";
 
 /** The README's two INSERTs: next_run_at holds UTC, whatever the session's zone. */
 export const HELLO_SQL = `INSERT INTO workflows (name, workflow_data) VALUES ('hello', '{"greeting": "hi"}');
@@ -19,19 +20,29 @@ INSERT INTO scheduled_workflows (workflow_id, next_run_at, interval_seconds)
 
 const USAGE = "usage: bun scripts/try.ts hello | sql < statements.sql | watch";
 
+/**
+ * Runs each statement on its own, in order, on one session (so BEGIN … COMMIT holds), and prints
+ * each one's rows, or its command and count: postgres.js reports one multi-statement query's
+ * commands as one. Stops at the first failure, naming the statement.
+ */
 async function runSql(text: string): Promise<number> {
   const config = loadConfig(processSources());
   const sql = createDatabase(config.db, {
     connectTimeoutMs: config.connectTimeoutMs,
     max: 1,
     applicationName: "rune-scheduler try",
+    timesAsText: true,
   });
   try {
-    const results = await sql.unsafe(text).simple();
-    // One statement gives its rows; several give one result each.
-    const list = Array.isArray(results[0]) ? (results as unknown as unknown[][]) : [results];
-    for (const result of list) {
-      const rows = result as unknown as Record<string, unknown>[] & { command?: string; count?: number };
+    const statements = splitStatements(text);
+    for (const [i, statement] of statements.entries()) {
+      let rows: Record<string, unknown>[] & { command?: string; count?: number | null };
+      try {
+        rows = (await sql.unsafe(statement).simple()) as unknown as typeof rows;
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        throw new Error(statements.length > 1 ? `statement ${i + 1} failed: ${message}` : message);
+      }
       if (rows.length > 0) console.log(rows.map((row) => JSON.stringify(row)).join("\n"));
       else if (rows.command) console.log(`${rows.command} ${rows.count ?? ""}`.trim());
     }

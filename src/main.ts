@@ -7,6 +7,7 @@ import healthcheck from "./commands/healthcheck.ts";
 import run from "./commands/run.ts";
 import stats from "./commands/stats.ts";
 import { backfill, pause, resume, trigger } from "./commands/verbs.ts";
+import { messageOf } from "./error-text.ts";
 import { VERSION_LINE } from "./version.ts";
 
 const PROGRAM = "rune-scheduler";
@@ -38,7 +39,7 @@ void runCli(PROGRAM, VERSION_LINE, main, process.argv.slice(2), { usageExitCodes
   (code) => process.exit(code),
   (error: unknown) => {
     // Nothing should reach here; if something does, one line, not a minified stack.
-    process.stderr.write(`${PROGRAM}: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`${PROGRAM}: unexpected error: ${messageOf(error)}\n`);
     process.exit(1);
   },
 );

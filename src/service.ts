@@ -3,18 +3,17 @@
  * The one place that turns a Config into running parts; everything below takes plain values.
  */
 
-import { ListenError } from "./cli/startup.ts";
 import type { Config } from "./config/config.ts";
 import { createClock } from "./engine/clock.ts";
 import { CLAIM_LANES, type Engine, startEngine } from "./engine/engine.ts";
 import { explainBrokerError, explainDatabaseError } from "./observe/diagnose.ts";
-import { startHttp } from "./observe/http.ts";
+import { ListenError, startHttp } from "./observe/http.ts";
 import type { Logger } from "./observe/log.ts";
 import { createMetrics, healthcheckLine, healthFailedLine } from "./observe/metrics.ts";
 import { createReporter } from "./observe/reporter.ts";
-import { createDatabase, renewablePool } from "./postgres/client.ts";
+import { createDatabase, isConnectionError, renewablePool } from "./postgres/client.ts";
 import { createEngineStore } from "./postgres/engine-store.ts";
-import { openBrokerLink } from "./rabbitmq/broker.ts";
+import { connectPublisher } from "./rabbitmq/broker.ts";
 import { fernetSealer } from "./schedule/fernet.ts";
 import { VERSION_LINE } from "./version.ts";
 
@@ -22,6 +21,8 @@ export interface Service {
   readonly done: Promise<0 | 1>;
   /** Stops everything; resolves with the exit code once connections are closed. */
   stop(): Promise<0 | 1>;
+  /** Why the engine gave up (which dependency, why, the explained cause), or null if it did not. */
+  stopReason(): string | null;
 }
 
 /** The effective configuration for the start-up banner: no secret, no URL password. */
@@ -88,7 +89,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
   });
   const engine: Engine = startEngine({
     store: createEngineStore(pool),
-    connectPublisher: (onChange) => openBrokerLink(config.mq, config.connectTimeoutMs, onChange),
+    connectPublisher: (onChange) => connectPublisher(config.mq, config.connectTimeoutMs, onChange),
     clock,
     report,
     options: {
@@ -122,7 +123,15 @@ export async function startService(config: Config, log: Logger): Promise<Service
         () => log.info(`Listening for notifications on "${channel}"`),
       )
       .then((listening) => (unlisten = listening.unlisten))
-      .catch((error: Error) => log.error(`LISTEN ${channel} failed; polling only`, { error: error.message }));
+      .catch((error: unknown) => {
+        const why = explainDatabaseError(error, config.db, config.connectTimeoutMs);
+        const every = `polling every ${config.pollIntervalMs / 1000}s`;
+        // postgres.js re-issues a LISTEN whose connection failed each time it reconnects, so a
+        // database that is down only delays it; anything else (a refused channel) is for good.
+        if (isConnectionError(error))
+          log.warn(`LISTEN on "${channel}" waits for PostgreSQL (${why}); ${every} until it listens`);
+        else log.error(`LISTEN on "${channel}" failed (${why}); ${every} only`);
+      });
   }
 
   let stopping: Promise<0 | 1> | null = null;
@@ -139,5 +148,6 @@ export async function startService(config: Config, log: Logger): Promise<Service
   return {
     done,
     stop: () => (stopping ??= shutdown()),
+    stopReason: report.stopReason,
   };
 }

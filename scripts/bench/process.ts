@@ -1,5 +1,5 @@
 /**
- * The compiled scheduler as a child process (environment per SPEC §3, HTTP server on a free
+ * The compiled scheduler as a child process (environment per docs/configuration.md, HTTP server on a free
  * port for /readyz and /stats), and what /proc says about it and the machine.
  */
 import { readdirSync, readFileSync } from "node:fs";

@@ -1,6 +1,6 @@
 /**
  * Turns the runs into medians (with their spread) and checks them against the targets of
- * issue #12 (table.ts renders the result as the Markdown table the README quotes). Every ratio
+ * docs/performance.md (table.ts renders the result as the Markdown table quoted there). Every ratio
  * is taken within one run (a figure over the ceiling measured just before it), then the median
  * of those ratios is quoted.
  */
@@ -24,7 +24,7 @@ export const TARGETS = {
   replicasToOne: 1.0,
   precisionP99Ms: 5,
   precisionMaxMs: 30,
-  /** Today's (before issue #12) idle resident memory, README. */
+  /** Idle resident memory of a single-lane build on an Intel host (docs/performance.md). */
   idleRssMB: 51.7,
   idleCpuPercent: 0.5,
   readyMs: 300,

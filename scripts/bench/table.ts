@@ -1,5 +1,5 @@
 /**
- * The Markdown tables the README quotes: one line per figure with its ceiling beside it, its
+ * The Markdown tables docs/performance.md quotes: one line per figure with its ceiling beside it, its
  * target and the run-to-run noise; and where the CPU went during each burst.
  */
 

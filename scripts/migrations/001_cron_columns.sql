@@ -1,4 +1,4 @@
--- Optional cron schedules (SPEC §2, §4 "Cron rows"): additive, safe to run twice, and safe on a
+-- Optional cron schedules (docs/contract.md §2, §3): additive, safe to run twice, and safe on a
 -- live table (ADD COLUMN without a default only changes the catalogue; it takes a brief ACCESS
 -- EXCLUSIVE lock, so run it when no long transaction holds the table).
 -- A row with a non-NULL cron_expression is scheduled by it and its interval_seconds is ignored;

@@ -3,6 +3,7 @@
  * has neither, and colours by environment only (not by whether stdout is a terminal).
  */
 import type { ArgDef, ArgsDef, CommandDef, CommandMeta } from "citty";
+import type { DotenvLocation } from "../config/origin.ts";
 import { settingOfFlag } from "./options.ts";
 
 export interface Style {
@@ -61,12 +62,19 @@ function optionRow(name: string, def: ArgDef, style: Style): [string, string] {
   return [`--${name}${value}`, described];
 }
 
+/** Where ./.env is read from: a command run from another directory does not see the repository's. */
+function dotenvLine(dotenv: DotenvLocation | undefined): string[] {
+  if (!dotenv) return [];
+  return [`./.env is read from the working directory only: here ${dotenv.path} (${dotenv.found ? "found" : "none"}).`];
+}
+
 /** Help for a command of `program` (or for the program itself, when `name` is null). */
 export async function renderHelp(
   program: string,
   name: string | null,
   command: CommandDef,
   style: Style,
+  dotenv?: DotenvLocation,
 ): Promise<string> {
   const meta = await metaOf(command);
   const args = await argsOf(command);
@@ -109,10 +117,12 @@ export async function renderHelp(
     lines.push(
       `Run \`${program} <command> --help\` for a command's options. Each flag overrides its environment`,
       "variable; ./.env is read too. Secrets have no flag (set them in the environment or *_FILE).",
+      ...dotenvLine(dotenv),
       "Exit codes: 0 ok, 1 failed, 2 bad configuration or usage (each command's help says more).",
     );
   } else if (options.some(([option]) => settingOfFlag(option))) {
     lines.push("A flag overrides its variable; the environment overrides ./.env. Secrets have no flag.");
+    lines.push(...dotenvLine(dotenv));
   }
   return `${lines.join("\n").trimEnd()}\n`;
 }

@@ -5,7 +5,8 @@
  * Usage errors exit 2, like a bad configuration value.
  */
 import { type CommandDef, runCommand } from "citty";
-import { EXIT } from "../commands/shared.ts";
+import { type DotenvLocation, dotenvLocation } from "../config/origin.ts";
+import { EXIT } from "./exit.ts";
 import { argsOf, renderHelp, styleFor, subCommandsOf } from "./help.ts";
 import { checkTokens, nearest } from "./strict.ts";
 
@@ -14,6 +15,8 @@ export interface CliIo {
   err(text: string): void;
   stdoutIsTTY: boolean;
   env: Record<string, string | undefined>;
+  /** Where ./.env is read from, for --help. */
+  dotenv?: DotenvLocation;
 }
 
 export const processIo = (): CliIo => ({
@@ -21,6 +24,7 @@ export const processIo = (): CliIo => ({
   err: (text) => process.stderr.write(text),
   stdoutIsTTY: process.stdout.isTTY === true,
   env: process.env,
+  dotenv: dotenvLocation(),
 });
 
 export interface CliOptions {
@@ -57,7 +61,7 @@ export async function runCli(
     ) {
       io.out(`${version}\n`);
     } else {
-      io.out(await renderHelp(program, null, root, style));
+      io.out(await renderHelp(program, null, root, style, io.dotenv));
     }
     return EXIT.ok;
   }
@@ -70,7 +74,7 @@ export async function runCli(
   if (leading.length > 0) {
     io.out(
       leading.some((t) => t === "-h" || t === "--help")
-        ? await renderHelp(program, name, command, style)
+        ? await renderHelp(program, name, command, style, io.dotenv)
         : `${version}\n`,
     );
     return EXIT.ok;
@@ -87,7 +91,7 @@ export async function runCli(
   const verdict = checkTokens(name, rest, await argsOf(command), elsewhere);
   switch (verdict.kind) {
     case "help":
-      io.out(await renderHelp(program, name, command, style));
+      io.out(await renderHelp(program, name, command, style, io.dotenv));
       return EXIT.ok;
     case "version":
       io.out(`${version}\n`);

@@ -3,22 +3,10 @@
  * what failed, where, and what to try; never a stack trace. Exit 2 where the configured value can
  * never work on this host (the systemd unit does not restart on 2), 1 where a restart may succeed.
  */
-import type { Config } from "../config/config.ts";
 
-/** The HTTP server could not listen: thrown by startService before anything connects. */
-export class ListenError extends Error {
-  readonly code: string;
-  constructor(
-    readonly host: string,
-    readonly port: number,
-    override readonly cause: unknown,
-  ) {
-    const code = String((cause as { code?: unknown })?.code ?? "");
-    super(`could not listen on ${host}:${port}: ${cause instanceof Error ? cause.message : String(cause)}`);
-    this.name = "ListenError";
-    this.code = code;
-  }
-}
+import type { Config } from "../config/config.ts";
+import { messageOf } from "../error-text.ts";
+import { ListenError } from "../observe/http.ts";
 
 export interface StartupFailure {
   line: string;
@@ -59,7 +47,7 @@ export function explainStartupFailure(error: unknown, config: Config, name: (env
         };
     }
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   const code = (error as { code?: unknown })?.code;
   return {
     line: `start-up failed: ${message}${code !== undefined ? ` [${String(code)}]` : ""} (db ${config.db.where}, mq ${config.mq.where})`,

@@ -57,13 +57,16 @@ export default defineCommand({
     process.exitCode = await runVerb(args, "backfill", publish, async ({ sql, publisher, messages }) => {
       const plan = await planBackfill(sql, id, fromMs, toMs);
       const slots = plan.slots.map((slot) => ({ slot: iso(slot), messageId: messageIdFor(id, slot) }));
-      const head = `schedule ${id} (${plan.schedule}), ${iso(fromMs)} to ${iso(toMs)}: ${slots.length} slot(s)`;
+      const cut = plan.createdMs !== null && plan.createdMs > fromMs;
+      const created = cut ? ` (slots before the row was created, ${iso(plan.createdMs!)}, are left out)` : "";
+      const head = `schedule ${id} (${plan.schedule}), ${iso(fromMs)} to ${iso(toMs)}: ${slots.length} slot(s)${created}`;
       const listing = slots.map((s) => `  ${s.slot}  ${s.messageId}`);
       const json = {
         id,
         schedule: plan.schedule,
         from: iso(fromMs),
         to: iso(toMs),
+        ...(plan.createdMs !== null ? { createdAt: iso(plan.createdMs) } : {}),
         slots,
         published: false,
         confirmed: 0,

@@ -3,7 +3,7 @@ import type { Config } from "../config/config.ts";
 import { type DatabaseHost, formatHost } from "../config/database-hosts.ts";
 import { explainDatabaseError } from "../observe/diagnose.ts";
 import { createDatabase } from "../postgres/client.ts";
-import { type InvalidCronRow, invalidCronRows } from "../postgres/invalid-rows.ts";
+import { findInvalid, type InvalidCronRow, type InvalidRowDetail, invalidCronRows } from "../postgres/invalid-rows.ts";
 import {
   CRON_MIGRATION,
   dueIndexes,
@@ -17,7 +17,6 @@ import {
   tableColumns,
 } from "../postgres/schema-check.ts";
 import type { ScheduleColumns } from "../postgres/store.ts";
-import { describeSchedule } from "../schedule/kinds.ts";
 import { connectArgs, dbArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 
 export interface DatabaseReport {
@@ -28,11 +27,17 @@ export interface DatabaseReport {
   problems: string[];
   warnings: string[];
   counts?: RowCounts;
-  /** The optional cron columns (SPEC §2), the commonest schedule kinds, and cron rows that cannot fire. */
+  /** Active rows that will not fire, every kind, lowest id first (at most {@link INVALID_LISTED}). */
+  invalid?: InvalidRowDetail[];
+  /** The optional cron columns (docs/contract.md §2), the commonest schedule kinds, and cron rows that cannot fire. */
   schedules?: { columns: ScheduleColumns; kinds: ScheduleKind[]; invalidCron: InvalidCronRow[] };
   /** With several hosts: each one on its own, so an operator sees which is the primary. */
   hosts?: HostReport[];
 }
+
+/** Invalid rows in `--json`; the text names the first {@link SHOWN}. */
+const INVALID_LISTED = 1000;
+const SHOWN = 10;
 
 export interface HostReport {
   where: string;
@@ -46,7 +51,8 @@ export interface HostReport {
 
 /** Connects to one host alone (no target_session_attrs) and asks what it is. Never throws. */
 async function probeHost(config: Config, host: DatabaseHost): Promise<HostReport> {
-  const db = { ...config.db, ...host, hosts: [host], targetSessionAttrs: null };
+  // One line per host: where the host list came from belongs to the summary, not to each line.
+  const db = { ...config.db, ...host, hosts: [host], targetSessionAttrs: null, origin: undefined };
   const sql = createDatabase(db, {
     connectTimeoutMs: config.connectTimeoutMs,
     max: 1,
@@ -90,7 +96,8 @@ export async function checkDatabase(config: Config): Promise<DatabaseReport> {
         );
       }
       const columns = presentColumns(found.scheduled_workflows);
-      const invalidCron = await invalidCronRows(sql, 1000, columns);
+      const invalid = await findInvalid(sql, INVALID_LISTED, columns);
+      const invalidCron = await invalidCronRows(sql, INVALID_LISTED, columns);
       report.counts = await rowCounts(
         sql,
         columns,
@@ -100,15 +107,17 @@ export async function checkDatabase(config: Config): Promise<DatabaseReport> {
         if (count > 0)
           report.warnings.push(`${count} active schedule(s) are invalid (${reason}) and will not fire until fixed`);
       }
-      for (const row of invalidCron.slice(0, 10)) {
+      for (const row of invalid.slice(0, SHOWN)) {
         report.warnings.push(
-          `schedule ${row.id} (${describeSchedule({ intervalSeconds: null, ...row })}) is invalid and will not fire until fixed: ${row.reason}`,
+          `schedule ${row.id} (${row.schedule}) is invalid and will not fire until fixed: ${row.reason}`,
         );
       }
-      if (invalidCron.length > 10)
+      const total = Object.values(report.counts.invalid).reduce((sum, n) => sum + n, 0) + invalidCron.length;
+      if (total > SHOWN)
         report.warnings.push(
-          `${invalidCron.length - 10} more cron schedule(s) are invalid (see \`rune-scheduler stats --json\`)`,
+          `and ${total - SHOWN} more invalid schedule(s) (\`check-db --json\` lists up to ${INVALID_LISTED})`,
         );
+      report.invalid = invalid;
       report.schedules = { columns, kinds: await scheduleKinds(sql, columns, 10), invalidCron };
     }
     report.ok = report.problems.length === 0;

@@ -67,7 +67,11 @@ export async function checkBroker(config: Config): Promise<BrokerReport> {
       report.ok = durability === null;
     }
   } catch (error) {
-    report.error = explainBrokerError(error, { where: report.where, vhost: mq.vhost }, config.connectTimeoutMs);
+    report.error = explainBrokerError(
+      error,
+      { where: report.where, vhost: mq.vhost, origin: mq.origin },
+      config.connectTimeoutMs,
+    );
   } finally {
     await connection.close().catch(() => {});
   }
@@ -85,7 +89,9 @@ async function probeNode(
     const server = (connection.connection as unknown as { serverProperties?: { version?: string } }).serverProperties;
     return { node: { where, ok: true, serverVersion: server?.version }, connection };
   } catch (error) {
-    const explained = explainBrokerError(error, { where, vhost: config.mq.vhost }, config.connectTimeoutMs);
+    // One node's failure is the whole answer: say where its address came from. With several, each line would repeat it.
+    const origin = config.mq.urls.length === 1 ? config.mq.origin : undefined;
+    const explained = explainBrokerError(error, { where, vhost: config.mq.vhost, origin }, config.connectTimeoutMs);
     return { node: { where, ok: false, error: explained }, connection: null };
   }
 }

@@ -4,9 +4,10 @@
  * It never exits 2, not even on a bad configuration: Docker reserves that code.
  */
 import { defineCommand } from "citty";
+import { EXIT } from "../cli/exit.ts";
 import { ConfigError } from "../config/config.ts";
 import { httpGet, localBaseUrl, parseUrlArg, probeFailure, type Target, urlArg } from "./http-probe.ts";
-import { EXIT, httpArgs, loadConfigFor } from "./shared.ts";
+import { httpArgs, loadConfigFor } from "./shared.ts";
 
 /** The whole probe, connect to last byte; leaves the 3 s budget room for the process start. */
 export const HEALTHCHECK_TIMEOUT_MS = 2_500;

@@ -1,8 +1,9 @@
 import { defineCommand } from "citty";
+import { EXIT } from "../cli/exit.ts";
 import { explainStartupFailure } from "../cli/startup.ts";
 import { flagName } from "../config/settings.ts";
 import { type Service, startService } from "../service.ts";
-import { configArgs, EXIT, flagsFrom, withConfig } from "./shared.ts";
+import { configArgs, flagsFrom, withConfig } from "./shared.ts";
 
 const SIGNAL_DEBOUNCE_MS = 500;
 
@@ -23,7 +24,7 @@ export default defineCommand({
       try {
         service = await startService(config, log);
       } catch (error) {
-        // One named line and the exit code SPEC §6 gives it; a stack trace helps nobody here.
+        // One named line and the exit code docs/commands.md §2 gives it; a stack trace helps nobody here.
         const flags = flagsFrom(args);
         const failure = explainStartupFailure(error, config, (env) =>
           flags[env] !== undefined ? `--${flagName(env)}` : env,
@@ -52,7 +53,7 @@ export default defineCommand({
       process.on("SIGTERM", onSignal);
       process.on("SIGINT", onSignal);
       const code = await service.done;
-      if (code !== 0) log.critical("Scheduler stopped: a dependency stayed unavailable");
+      if (code !== 0) log.critical(`Scheduler stopped: ${service.stopReason() ?? "a dependency stayed unavailable"}`);
       return code === 0 ? EXIT.ok : EXIT.failed;
     });
   },

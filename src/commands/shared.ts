@@ -3,14 +3,13 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { ArgsDef } from "citty";
+import { EXIT } from "../cli/exit.ts";
 import { allConfigArgs } from "../cli/options.ts";
 import { type Config, ConfigError, loadConfig, processSources } from "../config/config.ts";
 import { FLAG_SETTINGS, flagName } from "../config/settings.ts";
 import { createLogger, type Logger } from "../observe/log.ts";
 
 export { connectArgs, dbArgs, flagOf, httpArgs, logArgs, mqArgs } from "../cli/options.ts";
-
-export const EXIT = { ok: 0, failed: 1, badConfig: 2 } as const;
 
 /** One `--flag` per non-secret setting; secrets are never flags, since flags show in `ps`. */
 export const configArgs: ArgsDef = allConfigArgs;

@@ -1,11 +1,12 @@
 import { defineCommand } from "citty";
+import { EXIT } from "../cli/exit.ts";
 import type { Config } from "../config/config.ts";
 import { explainDatabaseError } from "../observe/diagnose.ts";
 import { createDatabase } from "../postgres/client.ts";
-import { LIST_LIMIT, type ScheduleHealth, scheduleHealth } from "../postgres/stats-queries.ts";
-import { describeSchedule, duration } from "../schedule/kinds.ts";
+import { type ScheduleHealth, scheduleHealth } from "../postgres/stats-queries.ts";
+import { duration } from "../schedule/kinds.ts";
 import { httpGet, localBaseUrl, parseUrlArg, probeFailure, urlArg } from "./http-probe.ts";
-import { connectArgs, dbArgs, EXIT, flagOf, httpArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
+import { connectArgs, dbArgs, flagOf, httpArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 
 /** A running instance may be busy; `stats` must not hang on it. */
 export const LIVE_TIMEOUT_MS = 1_000;
@@ -74,6 +75,11 @@ const clip = (text: string | null, width: number) => {
   return line.length > width ? `${line.slice(0, width - 1)}…` : line;
 };
 
+/** The line under a bounded list that says what it left out; nothing when it left nothing. */
+export function andMore(shown: number, total: number, what: string): string[] {
+  return total > shown ? [`  and ${total - shown} more (${what}: ${total})`] : [];
+}
+
 /** Left-aligned columns, two spaces apart, under a header row. */
 export function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
@@ -111,8 +117,7 @@ export function formatStats(report: StatsReport): string {
   const late = h.oldestDue
     ? `  (oldest: #${h.oldestDue.id}, due ${iso(h.oldestDue.slotMs)}, ${duration(h.oldestDue.lateSeconds)} late)`
     : "";
-  const cronInvalid = h.cron?.invalid ?? [];
-  const invalidTotal = Object.values(c.invalid).reduce((sum, n) => sum + n, 0) + cronInvalid.length;
+  const invalidTotal = Object.values(c.invalid).reduce((sum, n) => sum + n, 0) + h.cron.invalid.length;
   const lines = [
     `Schedules in ${report.where} at ${iso(h.dbNowMs)} (database time)`,
     ...table(
@@ -121,10 +126,11 @@ export function formatStats(report: StatsReport): string {
         ["total", String(c.total)],
         ["active", String(c.active)],
         ["inactive", String(c.inactive)],
+        ["paused by operator", String(c.pausedByOperator)],
+        ["paused by scheduler", String(c.paused)],
         ["due now", String(c.dueNow)],
         [`overdue > ${duration(report.overdueAfterSeconds)}`, `${c.overdue}${late}`],
         ["failing", String(c.failing)],
-        ["paused by scheduler", String(c.paused)],
         ["workflow missing", String(c.workflowMissing)],
         ["invalid (active)", String(invalidTotal)],
       ],
@@ -132,12 +138,38 @@ export function formatStats(report: StatsReport): string {
     ...Object.entries(c.invalid)
       .filter(([, count]) => count > 0)
       .map(([reason, count]) => `    ${reason}: ${count}`),
-    ...(cronInvalid.length > 0 ? [`    cron expression or time zone invalid: ${cronInvalid.length}`] : []),
+    ...(h.cron.invalid.length > 0 ? [`    cron expression or time zone invalid: ${h.cron.invalid.length}`] : []),
   ];
-  if (cronInvalid.length > 0) {
-    lines.push("", "Invalid cron rows");
-    for (const r of cronInvalid.slice(0, LIST_LIMIT))
-      lines.push(`  #${r.id} ${describeSchedule({ intervalSeconds: null, ...r })}: ${clip(r.reason, 100)}`);
+  if (h.invalid.length > 0) {
+    lines.push("", "Invalid (active, not fired until fixed)");
+    lines.push(
+      ...table(
+        ["id", "workflow", "schedule", "reason"],
+        h.invalid.map((r) => [
+          String(r.id),
+          clip(r.workflowName ?? `(missing ${r.workflowId ?? "NULL"})`, 24),
+          clip(r.schedule, 40),
+          clip(r.reason, 100),
+        ]),
+      ),
+      ...andMore(h.invalid.length, invalidTotal, "invalid"),
+    );
+  }
+  if (h.paused.length > 0) {
+    lines.push("", "Paused or inactive");
+    lines.push(
+      ...table(
+        ["id", "workflow", "state", "since", "reason"],
+        h.paused.map((r) => [
+          String(r.id),
+          clip(r.workflowName ?? `(missing ${r.workflowId ?? "NULL"})`, 24),
+          r.by === null ? "inactive" : `paused by ${r.by}`,
+          r.sinceMs === null ? "unknown" : iso(r.sinceMs),
+          clip(r.reason, 80),
+        ]),
+      ),
+      ...andMore(h.paused.length, c.inactive, "paused or inactive"),
+    );
   }
   if (h.workflowMissing.length > 0) {
     const ids = h.workflowMissing.map((r) => `#${r.id}→${r.workflowId ?? "NULL"}${r.isActive ? "" : " (inactive)"}`);

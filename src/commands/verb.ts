@@ -3,20 +3,20 @@
  * when needed, one line or one JSON document, exit 0 / 1 / 2).
  */
 import type { ArgsDef } from "citty";
+import { EXIT } from "../cli/exit.ts";
 import type { Config } from "../config/config.ts";
+import { MAX_INT4 } from "../config/values.ts";
 import { explainBrokerError, explainDatabaseError } from "../observe/diagnose.ts";
 import { type MessageOptions, OperatorError } from "../operator/verbs.ts";
 import { createDatabase, type Sql } from "../postgres/client.ts";
 import { openBrokerLink } from "../rabbitmq/broker.ts";
 import type { BrokerLink } from "../rabbitmq/link.ts";
 import { fernetSealer } from "../schedule/fernet.ts";
-import { EXIT, printJson, withConfig } from "./shared.ts";
+import { printJson, withConfig } from "./shared.ts";
 
 export const idArg = {
   id: { type: "positional", description: "the schedule (scheduled_workflows.id)", valueHint: "ID", required: true },
 } as const satisfies ArgsDef;
-
-const MAX_INT4 = 2 ** 31 - 1;
 
 /** A schedule id as typed, or null. */
 export function parseId(value: unknown): number | null {

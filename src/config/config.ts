@@ -10,12 +10,14 @@ import { LOG_FORMATS, type LogFormat, type LogLevel, parseLogLevel } from "../ob
 import { maskUrl } from "../observe/redact.ts";
 import { isFernetKey } from "../schedule/fernet.ts";
 import { parseDotenv } from "./dotenv.ts";
-import { SETTINGS, type Setting, type SettingName } from "./settings.ts";
+import { type DotenvLocation, describeValues, dotenvLocation, type Origin } from "./origin.ts";
+import { flagName, SETTINGS, type Setting, type SettingName } from "./settings.ts";
 import {
   type BrokerConfig,
   brokerConfig,
   type DatabaseConfig,
   databaseConfig,
+  MAX_INT4,
   number,
   parseUrl,
   seconds,
@@ -46,6 +48,10 @@ export interface Config {
   readonly encryptionKey: string | null;
   /** Every secret value in effect, so the logger can scrub them from any output. */
   readonly secrets: readonly string[];
+  /** Where each setting's value came from. */
+  readonly origins: Readonly<Record<SettingName, Origin>>;
+  /** Where `./.env` was looked for; null when the caller passed its contents without a place. */
+  readonly dotenv: DotenvLocation | null;
 }
 
 /**
@@ -55,8 +61,6 @@ export interface Config {
  * them anyway.
  */
 export const MAX_LOOK_AHEAD_MS = 86_400_000;
-/** PostgreSQL int4: failure_count is one, so a larger threshold could never be reached. */
-const MAX_INT4 = 2 ** 31 - 1;
 /** Bytes are summed exactly up to here; any real memory limit is far below it. */
 const MAX_BYTES = Number.MAX_SAFE_INTEGER;
 
@@ -79,18 +83,27 @@ export interface ConfigSources {
   readonly flags?: Readonly<Record<string, string | undefined>>;
   /** Contents of `.env` in the working directory, if any. */
   readonly dotenv?: string | null;
+  /** Where that `.env` was looked for. */
+  readonly dotenvLocation?: DotenvLocation | null;
   readonly readFile?: (path: string) => string;
 }
 
 /** Reads the process's real sources: `process.env` and `./.env`. */
 export function processSources(flags: Record<string, string | undefined> = {}): ConfigSources {
+  const location = dotenvLocation();
   let dotenv: string | null = null;
   try {
-    dotenv = readFileSync(".env", "utf8");
+    dotenv = readFileSync(location.path, "utf8");
   } catch {
     dotenv = null; // no .env is the normal case
   }
-  return { env: process.env, flags, dotenv, readFile: (path) => readFileSync(path, "utf8") };
+  return {
+    env: process.env,
+    flags,
+    dotenv,
+    dotenvLocation: { ...location, found: dotenv !== null },
+    readFile: (path) => readFileSync(path, "utf8"),
+  };
 }
 
 /** Resolves and validates every setting; throws {@link ConfigError} on the first bad one. */
@@ -98,8 +111,11 @@ export function loadConfig(sources: ConfigSources): Config {
   const fromDotenv = sources.dotenv ? parseDotenv(sources.dotenv) : {};
   const readFile = sources.readFile ?? ((path: string) => readFileSync(path, "utf8"));
   const secrets: string[] = [];
+  const origins = {} as Record<SettingName, Origin>;
 
   const lookup = (name: string): string | undefined => sources.flags?.[name] ?? sources.env[name] ?? fromDotenv[name];
+  const originOf = (name: string): Origin =>
+    sources.flags?.[name] !== undefined ? "flag" : sources.env[name] !== undefined ? "environment" : "dotenv";
 
   const raw = (setting: Setting): string | null => {
     const direct = lookup(setting.env);
@@ -107,10 +123,12 @@ export function loadConfig(sources: ConfigSources): Config {
     const file = lookup(fileVar);
     let value: string | null = direct ?? null;
     let isDefault = false;
+    origins[setting.env as SettingName] = originOf(setting.env);
     if (value === null) {
       if (file !== undefined && setting.kind !== "string") {
         try {
           value = readFile(file).replace(/\r?\n$/, "");
+          origins[setting.env as SettingName] = "file";
         } catch (error) {
           const reason = (error as NodeJS.ErrnoException).code ?? String(error);
           throw new ConfigError(fileVar, JSON.stringify(file), `a readable file (${reason})`);
@@ -118,6 +136,7 @@ export function loadConfig(sources: ConfigSources): Config {
       } else {
         value = setting.default;
         isDefault = true;
+        origins[setting.env as SettingName] = "default";
       }
     }
     // Defaults ("postgres", "guest") are public knowledge; scrubbing them would mangle logs.
@@ -141,8 +160,32 @@ export function loadConfig(sources: ConfigSources): Config {
     throw new ConfigError(name, shown(name), expected);
   };
 
-  const db = databaseConfig(get, fail);
-  const mq = brokerConfig(get, fail);
+  const dotenv = sources.dotenvLocation ?? null;
+  /** What an error about a connection shows of where its settings came from (a URL masked). */
+  const inEffect = (...names: SettingName[]) =>
+    describeValues(
+      names.map((name) => ({
+        env: name,
+        flag: flagName(name),
+        shown: name.endsWith("_URL") ? maskUrl(get(name)) : get(name),
+        origin: origins[name] ?? "default",
+      })),
+      dotenv,
+    );
+  const dbUrl = get("DATABASE_URL") !== "";
+  const db = {
+    ...databaseConfig(get, fail),
+    origin: {
+      address: dbUrl ? inEffect("DATABASE_URL") : inEffect("POSTGRES_HOST", "POSTGRES_PORT"),
+      database: dbUrl ? inEffect("DATABASE_URL") : inEffect("POSTGRES_DB"),
+    },
+  };
+  const mq = {
+    ...brokerConfig(get, fail),
+    origin: {
+      address: get("RABBITMQ_URL") !== "" ? inEffect("RABBITMQ_URL") : inEffect("RABBITMQ_HOST", "RABBITMQ_PORT"),
+    },
+  };
   // Each node's URL carries the password, and an error may quote one URL rather than the list.
   if (get("RABBITMQ_URL") !== "") secrets.push(...mq.urls.filter((url) => parseUrl(url)?.password));
 
@@ -187,6 +230,8 @@ export function loadConfig(sources: ConfigSources): Config {
     logFormat: format as LogFormat,
     encryptionKey: key === "" ? null : key,
     secrets: [...new Set(secrets)],
+    origins: Object.freeze(origins),
+    dotenv,
   };
   return Object.freeze(config);
 }

@@ -16,6 +16,12 @@ import {
 } from "./database-hosts.ts";
 import type { SettingName } from "./settings.ts";
 
+/**
+ * The largest PostgreSQL int4: schedule ids and failure_count are int4 columns, so an id above it
+ * names no row and a failure threshold above it could never be reached.
+ */
+export const MAX_INT4 = 2 ** 31 - 1;
+
 export interface DatabaseConfig {
   /** The first of {@link hosts}. */
   readonly host: string;
@@ -31,6 +37,8 @@ export interface DatabaseConfig {
   readonly sslmode: SslMode;
   /** Where, for messages: `user@host:port,host2:port2/db`, never a password. */
   readonly where: string;
+  /** Where the address and the database name came from, for a connection error (see origin.ts). */
+  readonly origin?: { readonly address: string; readonly database: string };
 }
 
 export const SSL_MODES = ["disable", "prefer", "require", "verify-full"] as const;
@@ -48,6 +56,8 @@ export interface BrokerConfig {
   readonly vhost: string;
   readonly queue: string;
   readonly queueType: "classic" | "quorum";
+  /** Where the address came from, for a connection error (see origin.ts). */
+  readonly origin?: { readonly address: string };
 }
 
 /** setTimeout's limit: a longer delay fires at once, so e.g. a poll interval past it is a 1 ms hot loop. */

@@ -1,6 +1,6 @@
 /**
  * The engine loop's sleep: a timer that a wake (a NOTIFY, a broker event) cuts short, except
- * during a back-off, which nothing shortens (SPEC §4). A wake that arrives while the loop is busy
+ * during a back-off, which nothing shortens (docs/design.md §4, §13). A wake that arrives while the loop is busy
  * is remembered, so the next sleep does not start at all.
  */
 export interface Alarm {

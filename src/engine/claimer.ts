@@ -4,14 +4,12 @@
  * aside for the life of the process (they cannot be planned, or the database refused their
  * outcome) and the broker's own message size limit, once it refused a larger message.
  */
-import type { BatchResult } from "../postgres/claim-transaction.ts";
-import type { ClaimRequest } from "../postgres/store.ts";
 import type { PlanOptions } from "../schedule/plan.ts";
 import type { Clock } from "./clock.ts";
 import { DependencyError } from "./dependency.ts";
 import type { Report } from "./events.ts";
 import { type FireResult, fireBatch } from "./fire.ts";
-import type { EngineStore, Publisher } from "./ports.ts";
+import type { BatchResult, ClaimRequest, EngineStore, Publisher } from "./ports.ts";
 
 export interface ClaimOptions extends PlanOptions {
   readonly batchSize: number;

@@ -3,8 +3,8 @@
  * (no retry can help), and whether it is a table lock (wait, do not count it as a failure).
  */
 
-import { LOCK_NOT_AVAILABLE } from "../postgres/claim-transaction.ts";
-import { isConnectionError } from "../postgres/client.ts";
+import { messageOf } from "../error-text.ts";
+import { PublisherRefused, StoreFailure } from "./ports.ts";
 
 export type Dependency = "PostgreSQL" | "RabbitMQ";
 
@@ -17,8 +17,10 @@ export class DependencyError extends Error {
     override readonly cause?: unknown,
     /** True when the cycle that failed had recorded rows first: progress, not a failed attempt. */
     readonly progressed = false,
+    /** True when retrying cannot cure it (credentials, a database or vhost that does not exist). */
+    readonly permanent = false,
   ) {
-    super(`${doing} failed: ${cause instanceof Error ? cause.message : String(cause ?? "unknown")}`);
+    super(`${doing} failed: ${messageOf(cause ?? "unknown")}`);
     this.name = "DependencyError";
   }
 }
@@ -40,34 +42,27 @@ export class TableLockedError extends Error {
 /** Wraps a database failure as the engine needs it; `lost` is true when the connection is gone. */
 export function databaseFailure(doing: string, error: unknown): { error: Error; lost: boolean } {
   if (error instanceof DependencyError || error instanceof TableLockedError) return { error, lost: false };
-  if ((error as { code?: unknown })?.code === LOCK_NOT_AVAILABLE)
-    return { error: new TableLockedError(doing, error), lost: false };
-  return { error: new DependencyError("PostgreSQL", doing, error), lost: isConnectionError(error) };
+  if (!(error instanceof StoreFailure)) return { error: new DependencyError("PostgreSQL", doing, error), lost: false };
+  if (error.kind === "table locked") return { error: new TableLockedError(doing, error.cause), lost: false };
+  const permanent = error.kind === "refused";
+  return {
+    error: new DependencyError("PostgreSQL", doing, error.cause, false, permanent),
+    lost: error.kind === "connection lost",
+  };
 }
 
-const PERMANENT_SQLSTATES = new Set([
-  "28P01", // invalid_password
-  "28000", // invalid_authorization_specification (no pg_hba entry, role missing)
-  "3D000", // invalid_catalog_name: the database does not exist
-]);
+/** Wraps a failure to open the broker link as the engine needs it. */
+export function brokerConnectFailure(error: unknown): DependencyError {
+  if (error instanceof PublisherRefused) return new DependencyError("RabbitMQ", "connecting", error.cause, false, true);
+  return new DependencyError("RabbitMQ", "connecting", error);
+}
 
 /**
  * A refusal that retrying cannot cure: wrong credentials, a database or vhost that does not
  * exist. At start-up it ends the process at once, so a misconfiguration shows in seconds.
  */
 export function isPermanentRefusal(error: unknown): boolean {
-  const cause = error instanceof DependencyError ? error.cause : error;
-  const code = String((cause as { code?: unknown })?.code ?? "");
-  if (PERMANENT_SQLSTATES.has(code)) return true;
-  if (!(error instanceof DependencyError) || error.dependency !== "RabbitMQ") return false;
-  const message = cause instanceof Error ? cause.message : String(cause);
-  // amqplib reports a refused vhost as a close instead of the expected ConnectionOpenOk.
-  // Credentials (403 at the handshake), a vhost (530 or no ConnectionOpenOk), or a missing queue
-  // that this user may not declare: none of them heals by itself.
-  // Only the broker's own reply codes count, never digits elsewhere (a port :31403, a size).
-  return /\b403 \(ACCESS-REFUSED\)|\b530 \(NOT-ALLOWED\)|ACCESS_REFUSED - Login was refused|PLAIN login refused|Expected ConnectionOpenOk/.test(
-    message,
-  );
+  return error instanceof DependencyError && error.permanent;
 }
 
 export interface GiveUpInput {
@@ -81,7 +76,7 @@ export interface GiveUpInput {
 }
 
 /**
- * Why to give up now, or null to retry (SPEC §4): at start-up after MAX_RETRIES consecutive
+ * Why to give up now, or null to retry (docs/design.md §13): at start-up after MAX_RETRIES consecutive
  * failures or at once on a permanent refusal; once running only after MAX_OUTAGE, if set.
  */
 export function giveUpReason(input: GiveUpInput): string | null {

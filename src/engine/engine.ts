@@ -3,18 +3,24 @@
  * until then. Being a single loop, two cycles can never overlap, and `stop()` just waits for it.
  * It depends only on interfaces (store, publisher, clock, report), so it is tested against fakes
  * too. It keeps its own status and reports what happens as events; src/observe/reporter.ts turns those
- * into log lines and counters. Design notes: README, "How scheduling works" and "Failure behaviour".
+ * into log lines and counters. Design notes: docs/design.md §1–§20.
  */
 
-import type { PollResult } from "../postgres/store.ts";
 import { createAlarm } from "./alarm.ts";
 import { backoffDelay } from "./backoff.ts";
 import { type ClaimOptions, createClaimer } from "./claimer.ts";
 import type { Clock } from "./clock.ts";
-import { DependencyError, databaseFailure, giveUpReason, isPermanentRefusal, TableLockedError } from "./dependency.ts";
+import {
+  brokerConnectFailure,
+  DependencyError,
+  databaseFailure,
+  giveUpReason,
+  isPermanentRefusal,
+  TableLockedError,
+} from "./dependency.ts";
 import type { EngineStatus, Report } from "./events.ts";
 import { drainInLanes } from "./lanes.ts";
-import type { EngineStore, Publisher } from "./ports.ts";
+import type { EngineStore, PollResult, Publisher } from "./ports.ts";
 
 export interface EngineOptions extends ClaimOptions {
   readonly pollIntervalMs: number;
@@ -52,9 +58,9 @@ export interface Engine {
 const CONTENTION_MIN_MS = 25;
 const CONTENTION_MAX_MS = 1_000;
 /**
- * Claim transactions in flight at once during a drain (see `drain`). Two overlap the database and
- * the broker: 0.68–0.75 × the publish ceiling before, 0.83–0.85 × after (README, Performance),
- * with RabbitMQ then the busiest process. A third lane gained 0.02–0.04 ×, within the noise (README).
+ * Claim transactions in flight at once during a drain (see `drain`; docs/design.md §6). Two let
+ * one lane's database work overlap another's wait for confirms, which leaves RabbitMQ the busiest
+ * process; a third adds memory and connections for a gain within the noise (docs/performance.md).
  */
 export const CLAIM_LANES = 2;
 /** Between attempts on a locked table; each attempt itself waits up to lock_timeout in the queue. */
@@ -109,23 +115,23 @@ export function startEngine(deps: EngineDeps): Engine {
 
   async function ensureConnected(): Promise<Publisher> {
     if (status.database === "down") {
-      await db("connecting", () => store.ping());
+      const server = await db("connecting", () => store.ping());
       setStatus({ database: "up" });
-      report({ type: "connected", dependency: "PostgreSQL" });
+      report({ type: "connected", dependency: "PostgreSQL", where: server ?? null });
     }
     if (!publisher?.connected) {
       setStatus({ broker: "down" });
       const stale = publisher;
       publisher = null;
-      if (stale) report({ type: "link lost", reason: stale.closedReason ?? "unknown" });
+      if (stale) report({ type: "link lost", reason: stale.closedReason ?? "unknown", where: stale.where ?? null });
       await stale?.close().catch(() => {});
       try {
         publisher = await deps.connectPublisher(onPublisherChange);
       } catch (error) {
-        throw new DependencyError("RabbitMQ", "connecting", error);
+        throw brokerConnectFailure(error);
       }
       setStatus({ broker: "up" });
-      report({ type: "connected", dependency: "RabbitMQ" });
+      report({ type: "connected", dependency: "RabbitMQ", where: publisher.where ?? null });
     }
     return publisher;
   }

@@ -1,14 +1,13 @@
 /**
  * What the engine reports: every event it can emit, as one discriminated union. The engine and
- * the batch code only say what happened; src/observe/reporter.ts turns each event into SPEC's log lines
+ * the batch code only say what happened; src/observe/reporter.ts turns each event into the log lines of docs/observability.md §1
  * and counters. Reported through one synchronous function, so order stays code order and a throw
  * surfaces where it happened.
  */
 
-import type { InvalidRow } from "../postgres/invalid-rows.ts";
-import type { PollResult } from "../postgres/store.ts";
 import type { Dependency } from "./dependency.ts";
 import type { FireTally } from "./fire.ts";
+import type { InvalidRow, PollResult } from "./ports.ts";
 
 /** The engine's own view of its dependencies (readiness and the `*_up` gauges come from it). */
 export interface EngineStatus {
@@ -26,8 +25,8 @@ export interface EngineStatus {
 
 export type EngineEvent =
   | { readonly type: "status"; readonly status: EngineStatus }
-  | { readonly type: "connected"; readonly dependency: Dependency }
-  | { readonly type: "link lost"; readonly reason: string }
+  | { readonly type: "connected"; readonly dependency: Dependency; readonly where?: string | null }
+  | { readonly type: "link lost"; readonly reason: string; readonly where?: string | null }
   | { readonly type: "outage began"; readonly status: EngineStatus }
   | {
       readonly type: "retrying";

@@ -24,14 +24,37 @@ export interface FireDeps {
   readonly options: PlanOptions & { readonly pauseAfterFailures: number };
 }
 
+/**
+ * What fires are counted by, once each: the batch tally, the process's metrics and their
+ * exposition are all derived from this list.
+ */
+export const FIRE_COUNTERS = {
+  executions: { metric: "executions_total", help: "Fires confirmed by the broker." },
+  failures: { metric: "failures_total", help: "Fires recorded as failed (nack, unroutable, too large)." },
+  skipped: { metric: "skipped_misfires_total", help: "Slots skipped as later than SCHEDULER_MISFIRE_GRACE." },
+  missed: {
+    metric: "missed_slots_total",
+    help: "Slots passed over because a schedule was late by more than one interval.",
+  },
+  unknown: {
+    metric: "unknown_outcomes_total",
+    help: "Publishes whose outcome was lost with the broker link; the slot fires again.",
+  },
+  paused: {
+    metric: "paused_schedules_total",
+    help: "Schedules this process deactivated after SCHEDULER_PAUSE_AFTER_FAILURES.",
+  },
+} as const;
+
+export type FireCounter = keyof typeof FIRE_COUNTERS;
+export type FireCounts = Record<FireCounter, number>;
+
+export function zeroFireCounts(): FireCounts {
+  return { executions: 0, failures: 0, skipped: 0, missed: 0, unknown: 0, paused: 0 };
+}
+
 /** What a batch did, to be counted once it is committed. */
-export interface FireTally {
-  executions: number;
-  failures: number;
-  skipped: number;
-  missed: number;
-  paused: number;
-  unknown: number;
+export interface FireTally extends FireCounts {
   /** Each confirmed fire, in batch order: for the lag histogram and the per-fire DEBUG line. */
   readonly confirmed: ConfirmedFire[];
   /** `schedule N: reason` of each failed fire. */
@@ -64,12 +87,7 @@ export interface FireResult {
 
 export function emptyTally(): FireTally {
   return {
-    executions: 0,
-    failures: 0,
-    skipped: 0,
-    missed: 0,
-    paused: 0,
-    unknown: 0,
+    ...zeroFireCounts(),
     confirmed: [],
     failed: [],
     firedAtMs: null,

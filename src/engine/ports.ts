@@ -4,15 +4,91 @@
  * the unit tests plug in the fakes of test/support/engine-fakes.ts.
  */
 
-import type { BatchResult } from "../postgres/claim-transaction.ts";
-import type { InvalidRow } from "../postgres/invalid-rows.ts";
-import type { ClaimRequest, PollResult } from "../postgres/store.ts";
+import { messageOf } from "../error-text.ts";
 import type { ClaimedRow, OutgoingMessage } from "../schedule/message.ts";
 import type { PublishOutcome, RowUpdate } from "../schedule/plan.ts";
 
+export interface PollResult {
+  /** The database clock at the poll, epoch ms. */
+  readonly dbNowMs: number;
+  /** Earliest valid active slot due within the look-ahead (may already be due), or null. */
+  readonly nextSlotMs: number | null;
+  /** Valid active rows due now (capped by the store, it is a gauge). */
+  readonly dueCount: number;
+}
+
+/** What one claim asks for. */
+export interface ClaimRequest {
+  /** Rows to lock at most (SCHEDULER_BATCH_SIZE). */
+  readonly limit: number;
+  /**
+   * Message bytes to hold at most (SCHEDULER_BATCH_BYTES), counted as `workflow_data` text plus
+   * a fixed overhead a row. The first row is always taken, however large.
+   */
+  readonly budgetBytes?: number;
+  /** Rows this process has set aside (see the engine's quarantine): never claimed. */
+  readonly skipIds?: readonly number[];
+}
+
+/** A row whose outcome the database refused to record as planned. */
+export interface RejectedRow {
+  readonly id: number;
+  readonly reason: string;
+  /** True when the row was still moved on to its next slot; false when it is untouched. */
+  readonly movedOn: boolean;
+}
+
+/** What one claim transaction did. */
+export interface BatchResult {
+  /** Rows claimed and handed to `fire`. */
+  readonly claimed: number;
+  /** Rows locked: more than `claimed` when the byte budget cut the batch (more are due). */
+  readonly locked: number;
+  /** Rows whose outcome the database refused to record as planned. */
+  readonly rejected: readonly RejectedRow[];
+}
+
+/** An active row the engine will never claim, with why. */
+export interface InvalidRow {
+  readonly id: number;
+  /** What is wrong with it, in words an operator can act on. */
+  readonly reason: string;
+}
+
+/**
+ * How a store failed, in the engine's terms: the store adapter turns its driver's errors into
+ * one of these, so the engine decides without knowing the driver. `connection lost` means the
+ * session is gone (reconnect, and count it as an outage); `table locked` means another session
+ * holds a lock the claim needs (wait; nothing was claimed); `refused` means retrying cannot help
+ * (credentials, a missing database); `statement failed` is any other error of a statement.
+ */
+export type StoreFailureKind = "connection lost" | "table locked" | "refused" | "statement failed";
+
+export class StoreFailure extends Error {
+  constructor(
+    readonly kind: StoreFailureKind,
+    override readonly cause: unknown,
+  ) {
+    super(messageOf(cause));
+    this.name = "StoreFailure";
+  }
+}
+
+/**
+ * Opening the broker link was refused for good (credentials, a vhost, a queue this user may not
+ * declare): the broker adapter says so, as only it can read the broker's replies.
+ */
+export class PublisherRefused extends Error {
+  constructor(override readonly cause: unknown) {
+    super(messageOf(cause));
+    this.name = "PublisherRefused";
+  }
+}
+
 /** The database side: built by `createEngineStore` (src/postgres/engine-store.ts). */
 export interface EngineStore {
-  ping(): Promise<void>;
+  /** A round trip; says which server answered, for the lines about the connection. */
+  ping(): Promise<string>;
   poll(lookAheadMs: number, skipIds: readonly number[]): Promise<PollResult>;
   /** One claim transaction: lock due rows, let `fire` publish them, write its updates, commit. */
   claimBatch(
@@ -32,6 +108,8 @@ export interface Publisher {
   readonly blocked?: boolean;
   /** Why the link is gone, once it is. */
   readonly closedReason?: string | null;
+  /** The node this link is connected to (a redacted URL), for the lines about it. */
+  readonly where?: string | null;
   /** The broker's max message body size, once it refused a larger message by closing the channel. */
   readonly maxBodyBytes?: number | null;
   close(): Promise<void>;

@@ -2,21 +2,16 @@
  * Turns a connection error into one line an operator can act on: what failed, where, what to try.
  * Pure: takes the error and the (already redacted) place, returns text.
  */
+import { messageOf } from "../error-text.ts";
 
 interface ErrorLike {
   code?: unknown;
   errno?: unknown;
-  message?: unknown;
 }
 
 function codeOf(error: unknown): string {
   const e = (error ?? {}) as ErrorLike;
   return typeof e.code === "string" ? e.code : typeof e.errno === "string" ? e.errno : "";
-}
-
-function messageOf(error: unknown): string {
-  const e = (error ?? {}) as ErrorLike;
-  return typeof e.message === "string" ? e.message : String(error);
 }
 
 export interface DatabasePlace {
@@ -27,7 +22,12 @@ export interface DatabasePlace {
   /** Every configured host, when there are several. */
   hosts?: readonly { host: string; port: number }[];
   targetSessionAttrs?: string | null;
+  /** Where the address and the database name came from (config/origin.ts). */
+  origin?: { address: string; database: string };
 }
+
+/** `; in effect: POSTGRES_HOST=db (default; no ./.env in /tmp)`, so a fallback to a default shows. */
+const inEffect = (origin: string | undefined) => (origin ? `; in effect: ${origin}` : "");
 
 /** The host the error came from (postgres.js and sockets attach it), else the configured one(s). */
 function placeOf(error: unknown, place: DatabasePlace): string {
@@ -45,22 +45,23 @@ export function explainDatabaseError(error: unknown, place: DatabasePlace, conne
   const at = placeOf(error, place);
   const code = codeOf(error);
   const message = messageOf(error);
+  const address = inEffect(place.origin?.address);
   switch (code) {
     case "ENOTFOUND":
     case "EAI_AGAIN":
     case "EAI_NONAME":
-      return `PostgreSQL host "${place.host}" cannot be resolved; check POSTGRES_HOST (or DATABASE_URL) and DNS`;
+      return `PostgreSQL host "${place.host}" cannot be resolved; check POSTGRES_HOST (or DATABASE_URL) and DNS${address}`;
     case "ECONNREFUSED":
-      return `PostgreSQL refused the connection at ${at}; is it running and listening there? check POSTGRES_HOST/POSTGRES_PORT`;
+      return `PostgreSQL refused the connection at ${at}; is it running and listening there? check POSTGRES_HOST/POSTGRES_PORT${address}`;
     case "CONNECT_TIMEOUT":
     case "ETIMEDOUT":
-      return `PostgreSQL at ${at} did not answer within ${connectTimeoutMs / 1000}s; check the address, firewalls and SCHEDULER_CONNECT_TIMEOUT`;
+      return `PostgreSQL at ${at} did not answer within ${connectTimeoutMs / 1000}s; check the address, firewalls and SCHEDULER_CONNECT_TIMEOUT${address}`;
     case "28P01":
       return `PostgreSQL rejected the password for user "${place.user}" at ${at}; check POSTGRES_PASSWORD (or POSTGRES_PASSWORD_FILE, DATABASE_URL)`;
     case "28000":
       return `PostgreSQL refused user "${place.user}" at ${at} (${message}); check POSTGRES_USER and the server's pg_hba.conf`;
     case "3D000":
-      return `PostgreSQL database "${place.database}" does not exist at ${at}; create it (createdb ${place.database}) or set POSTGRES_DB`;
+      return `PostgreSQL database "${place.database}" does not exist at ${at}; create it (createdb ${place.database}) or set POSTGRES_DB${inEffect(place.origin?.database)}`;
     case "42501":
       return `PostgreSQL user "${place.user}" lacks a privilege at ${at} (${message}); grant it SELECT and UPDATE on scheduled_workflows and SELECT on workflows`;
     case "CONNECTION_CLOSED":
@@ -91,20 +92,23 @@ export interface BrokerPlace {
   /** Redacted URL. */
   where: string;
   vhost: string;
+  /** Where the address came from (config/origin.ts). */
+  origin?: { address: string };
 }
 
 export function explainBrokerError(error: unknown, place: BrokerPlace, connectTimeoutMs: number): string {
   const code = codeOf(error);
   const message = messageOf(error);
   const at = place.where;
+  const address = inEffect(place.origin?.address);
   if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_NONAME") {
-    return `RabbitMQ host in ${at} cannot be resolved; check RABBITMQ_HOST (or RABBITMQ_URL) and DNS`;
+    return `RabbitMQ host in ${at} cannot be resolved; check RABBITMQ_HOST (or RABBITMQ_URL) and DNS${address}`;
   }
   if (code === "ECONNREFUSED") {
-    return `RabbitMQ refused the connection at ${at}; is it running and listening there? check RABBITMQ_HOST/RABBITMQ_PORT`;
+    return `RabbitMQ refused the connection at ${at}; is it running and listening there? check RABBITMQ_HOST/RABBITMQ_PORT${address}`;
   }
   if (code === "ETIMEDOUT" || /ETIMEDOUT/.test(message)) {
-    return `RabbitMQ at ${at} did not answer within ${connectTimeoutMs / 1000}s; check the address, firewalls and SCHEDULER_CONNECT_TIMEOUT`;
+    return `RabbitMQ at ${at} did not answer within ${connectTimeoutMs / 1000}s; check the address, firewalls and SCHEDULER_CONNECT_TIMEOUT${address}`;
   }
   const queueRefused = /access to queue '([^']*)'/.exec(message);
   if (queueRefused) {

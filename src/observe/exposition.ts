@@ -3,6 +3,7 @@
  * is a few dozen lines, and prom-client would add a global registry and default collectors we
  * would then have to keep out of the compiled binary's start-up path.
  */
+import { FIRE_COUNTERS, type FireCounter } from "../engine/fire.ts";
 import { LAG_BUCKETS, type Metrics } from "./metrics.ts";
 
 export interface ProcessStats {
@@ -40,36 +41,8 @@ export function renderMetrics(metrics: Metrics, process: ProcessStats): string {
   histogram.push([`_bucket{le="+Inf"}`, metrics.lag.count], ["_sum", metrics.lag.sum], ["_count", metrics.lag.count]);
   return `${[
     family("checks_total", "counter", "Polls of the schedule table.", single(metrics.checks)),
-    family("executions_total", "counter", "Fires confirmed by the broker.", single(metrics.executions)),
-    family(
-      "failures_total",
-      "counter",
-      "Fires recorded as failed (nack, unroutable, too large).",
-      single(metrics.failures),
-    ),
-    family(
-      "skipped_misfires_total",
-      "counter",
-      "Slots skipped as later than SCHEDULER_MISFIRE_GRACE.",
-      single(metrics.skipped),
-    ),
-    family(
-      "missed_slots_total",
-      "counter",
-      "Slots passed over because a schedule was late by more than one interval.",
-      single(metrics.missed),
-    ),
-    family(
-      "unknown_outcomes_total",
-      "counter",
-      "Publishes whose outcome was lost with the broker link; the slot fires again.",
-      single(metrics.unknown),
-    ),
-    family(
-      "paused_schedules_total",
-      "counter",
-      "Schedules this process deactivated after SCHEDULER_PAUSE_AFTER_FAILURES.",
-      single(metrics.paused),
+    ...Object.entries(FIRE_COUNTERS).map(([counter, { metric, help }]) =>
+      family(metric, "counter", help, single(metrics[counter as FireCounter])),
     ),
     family("fire_lag_seconds", "histogram", "Delay from a slot to the broker's confirm of its message.", histogram),
     family(

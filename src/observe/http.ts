@@ -1,5 +1,7 @@
 /** Health, readiness, metrics and stats over HTTP (Bun's own server). GET and HEAD only. */
+
 import type { Server } from "bun";
+import { messageOf } from "../error-text.ts";
 import { currentProcessStats, renderMetrics, type StatsSource, statsDocument } from "./exposition.ts";
 import type { Metrics } from "./metrics.ts";
 
@@ -74,4 +76,19 @@ export function startHttp(host: string, port: number, source: HealthSource): Ser
     // Whatever still escapes (Bun's own errors) is answered in the same uncacheable form.
     error: () => text("internal error\n", 500),
   });
+}
+
+/** The HTTP server could not listen: thrown by startService before anything connects. */
+export class ListenError extends Error {
+  readonly code: string;
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    override readonly cause: unknown,
+  ) {
+    const code = String((cause as { code?: unknown })?.code ?? "");
+    super(`could not listen on ${host}:${port}: ${messageOf(cause)}`);
+    this.name = "ListenError";
+    this.code = code;
+  }
 }

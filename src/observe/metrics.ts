@@ -1,21 +1,17 @@
 /** Counters, gauges and the fire-lag histogram of one scheduler process. No I/O. */
-import type { FireTally } from "../engine/fire.ts";
+import { FIRE_COUNTERS, type FireCounter, type FireCounts, type FireTally, zeroFireCounts } from "../engine/fire.ts";
 
 /** Fire-lag buckets, seconds: precise fires land in the first few, outages in the last. */
 export const LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] as const;
 
-export interface Metrics {
+export interface Metrics extends FireCounts {
   checks: number;
-  executions: number;
-  failures: number;
-  skipped: number;
-  missed: number;
-  paused: number;
-  unknown: number;
   lastCheckMs: number | null;
   lastExecutionMs: number | null;
   dbUp: boolean;
   mqUp: boolean;
+  /** False until the engine has tried RabbitMQ: it tries only once PostgreSQL answers. */
+  mqTried: boolean;
   dueBacklog: number;
   oldestOverdueSeconds: number;
   invalidRows: number;
@@ -28,16 +24,12 @@ export interface Metrics {
 export function createMetrics(startedMs: number = Date.now()): Metrics {
   return {
     checks: 0,
-    executions: 0,
-    failures: 0,
-    skipped: 0,
-    missed: 0,
-    paused: 0,
-    unknown: 0,
+    ...zeroFireCounts(),
     lastCheckMs: null,
     lastExecutionMs: null,
     dbUp: false,
     mqUp: false,
+    mqTried: false,
     dueBacklog: 0,
     oldestOverdueSeconds: 0,
     invalidRows: 0,
@@ -56,19 +48,18 @@ export function observeLag(metrics: Metrics, seconds: number): void {
 
 /** Counts a committed batch (see fire.ts): only ever called after the commit that recorded it. */
 export function applyTally(metrics: Metrics, tally: FireTally): void {
-  metrics.executions += tally.executions;
-  metrics.failures += tally.failures;
-  metrics.skipped += tally.skipped;
-  metrics.missed += tally.missed;
-  metrics.paused += tally.paused;
-  metrics.unknown += tally.unknown;
+  for (const counter of Object.keys(FIRE_COUNTERS) as FireCounter[]) metrics[counter] += tally[counter];
   for (const fire of tally.confirmed) observeLag(metrics, fire.lagSeconds);
   if (tally.firedAtMs !== null) metrics.lastExecutionMs = tally.firedAtMs;
 }
 
-/** The line operators grep for when a dependency is lost (the original service's format). */
-export function healthFailedLine(metrics: Pick<Metrics, "dbUp" | "mqUp">): string {
-  return `HEALTHCHECK FAILED | DB: ${metrics.dbUp ? "up" : "down"} | MQ: ${metrics.mqUp ? "up" : "down"}`;
+/**
+ * The line operators grep for when a dependency is lost (the original service's format). A
+ * broker not tried yet is not called down: with PostgreSQL down at start-up it never was.
+ */
+export function healthFailedLine(metrics: Pick<Metrics, "dbUp" | "mqUp" | "mqTried">): string {
+  const mq = metrics.mqUp ? "up" : metrics.mqTried ? "down" : "not tried yet";
+  return `HEALTHCHECK FAILED | DB: ${metrics.dbUp ? "up" : "down"} | MQ: ${mq}`;
 }
 
 /** The one-line summary operators grep for (the original service's format). */

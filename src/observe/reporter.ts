@@ -1,10 +1,12 @@
 /**
- * Turns engine events into every log line SPEC fixes and every counter and gauge, in one switch.
- * The engine decides; this says so. Lines operators grep for (SPEC §7, ORIGINAL_DESIGN.md) are
+ * Turns engine events into every log line of docs/observability.md §1 and every counter and gauge, in one switch.
+ * The engine decides; this says so. Lines operators of the original service grep for (docs/observability.md §1) are
  * spelled here and nowhere else.
  */
+
 import { type Dependency, DependencyError } from "../engine/dependency.ts";
 import type { EngineEvent, Report } from "../engine/events.ts";
+import { messageOf } from "../error-text.ts";
 import type { Logger } from "./log.ts";
 import { applyTally, healthFailedLine, type Metrics } from "./metrics.ts";
 
@@ -20,9 +22,13 @@ export interface ReporterDeps {
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 const iso = (ms: number) => new Date(ms).toISOString();
 
-export function createReporter(deps: ReporterDeps): Report {
+/** A report function that also remembers why the engine gave up, for the process's last line. */
+export type Reporter = Report & { stopReason(): string | null };
+
+export function createReporter(deps: ReporterDeps): Reporter {
   const { log, metrics } = deps;
-  /** Invalid rows already warned about: once per row per process (SPEC §4). */
+  let stopReason: string | null = null;
+  /** Invalid rows already warned about: once per row per process (docs/design.md §11). */
   const warnedInvalid = new Set<number>();
 
   const whereOf = (dependency: Dependency | "scheduler") =>
@@ -35,26 +41,41 @@ export function createReporter(deps: ReporterDeps): Report {
     return messageOf(error);
   };
 
-  return function report(event: EngineEvent): void {
+  function report(event: EngineEvent): void {
     switch (event.type) {
       case "status":
         metrics.dbUp = event.status.database === "up";
         metrics.mqUp = event.status.broker === "up";
         return;
       case "connected":
+        // The engine tries RabbitMQ as soon as PostgreSQL answers (and only then).
+        metrics.mqTried = true;
+        // The node in use, when the connection could say; else the configured list.
         log.info(
           event.dependency === "PostgreSQL"
             ? "Database connection pool established"
             : "RabbitMQ connection established",
+          { where: event.where ?? whereOf(event.dependency) },
         );
         return;
       case "link lost":
-        log.error("RabbitMQ connection lost; reconnecting", { reason: event.reason, where: deps.where?.RabbitMQ });
+        metrics.mqTried = true;
+        log.error("RabbitMQ connection lost; reconnecting", {
+          reason: event.reason,
+          where: event.where ?? deps.where?.RabbitMQ,
+        });
         return;
       case "outage began":
-        log.error(healthFailedLine({ dbUp: event.status.database === "up", mqUp: event.status.broker === "up" }));
+        log.error(
+          healthFailedLine({
+            dbUp: event.status.database === "up",
+            mqUp: event.status.broker === "up",
+            mqTried: metrics.mqTried,
+          }),
+        );
         return;
       case "retrying": {
+        if (event.dependency === "RabbitMQ") metrics.mqTried = true;
         const limit = event.limit === null ? "" : `/${event.limit}`;
         log.error(
           `${event.dependency} failed (attempt ${event.attempt}${limit}); retrying in ${seconds(event.delayMs)}`,
@@ -71,6 +92,7 @@ export function createReporter(deps: ReporterDeps): Report {
         );
         return;
       case "gave up":
+        stopReason = `${event.dependency === "scheduler" ? "the scheduler's own cycle" : event.dependency} ${event.why}: ${describe(event.error)}`;
         log.critical(`${event.dependency} ${event.why}; giving up`, {
           where: whereOf(event.dependency),
           error: describe(event.error),
@@ -123,7 +145,9 @@ export function createReporter(deps: ReporterDeps): Report {
         }
         return;
     }
-  };
+  }
+
+  return Object.assign(report, { stopReason: () => stopReason });
 
   function reportBatch(tally: Extract<EngineEvent, { type: "batch committed" }>["tally"]): void {
     applyTally(metrics, tally);
@@ -148,8 +172,4 @@ export function createReporter(deps: ReporterDeps): Report {
       for (const failure of tally.failed) log.debug(`fire failed: ${failure}`);
     }
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,5 +1,5 @@
 /**
- * The operator's `backfill` (SPEC §6): the past slots of one schedule in a window, published
+ * The operator's `backfill` (docs/design.md §21): the past slots of one schedule in a window, published
  * with the ids the scheduler gives those slots, so a consumer that saw a slot can tell. The row
  * itself is not changed.
  */
@@ -25,8 +25,25 @@ export const MAX_BACKFILL_SLOTS = 1_000;
 export interface BackfillPlan {
   readonly row: OperatorRow;
   readonly schedule: string;
-  /** Slots in [from, to), epoch ms, ascending. */
+  /** Slots in [from, to), epoch ms, ascending; none before {@link createdMs}. */
   readonly slots: readonly number[];
+  /** The row's `created_at`, epoch ms, when the table has that column and it is set; else null. */
+  readonly createdMs: number | null;
+}
+
+/**
+ * `created_at` of the row, where the table has the column (the reference schema does not): a
+ * schedule has no slots from before it existed, whatever its grid or expression says.
+ */
+async function createdAt(sql: Sql, id: number): Promise<number | null> {
+  const [column] = await sql<{ found: boolean }[]>`
+    SELECT true AS found FROM pg_attribute
+     WHERE attrelid = to_regclass('scheduled_workflows') AND attname = 'created_at' AND attnum > 0 AND NOT attisdropped`;
+  if (!column) return null;
+  const [row] = await sql<{ created_ms: number | null }[]>`
+    SELECT floor(extract(epoch FROM created_at) * 1000)::float8 AS created_ms FROM scheduled_workflows WHERE id = ${id}`;
+  const ms = row?.created_ms ?? null;
+  return ms !== null && Number.isFinite(ms) ? ms : null;
 }
 
 /** The slots `backfill` would publish: at most {@link MAX_BACKFILL_SLOTS}, all before the database's now. */
@@ -41,22 +58,27 @@ export async function planBackfill(sql: Sql, id: number, fromMs: number, toMs: n
       `--to ${new Date(toMs).toISOString()} is after the database's now (${new Date(row.dbNowMs).toISOString()}): backfill publishes past slots only, the scheduler fires the others`,
     );
   }
-  const { slots, more } = slotsInWindow(schedule, row.slotMs, fromMs, toMs, MAX_BACKFILL_SLOTS);
+  const createdMs = await createdAt(sql, id);
+  const startMs = createdMs === null ? fromMs : Math.max(fromMs, createdMs);
+  const { slots, more } =
+    startMs < toMs
+      ? slotsInWindow(schedule, row.slotMs, startMs, toMs, MAX_BACKFILL_SLOTS)
+      : { slots: [], more: false };
   if (more) {
     throw new OperatorError(
       "too many slots",
       `the window holds more than ${MAX_BACKFILL_SLOTS} slots of schedule ${id} (${shown}); narrow --from/--to (at most ${MAX_BACKFILL_SLOTS} a run)`,
     );
   }
-  return { row, schedule: shown, slots };
+  return { row, schedule: shown, slots, createdMs };
 }
 
 /** The backfill messages: each slot's own id `<id>:<slot ms>` (the id the scheduler gives it), trigger_source "backfill". */
 export function backfillMessages(plan: BackfillPlan, nowMs: number, options: MessageOptions): OutgoingMessage[] {
-  return plan.slots.map((slotMs, i) =>
+  return plan.slots.map((slotMs) =>
     checkedSize(
       buildMessage(
-        { ...plan.row, slotMs, runCount: plan.row.runCount + i },
+        { ...plan.row, slotMs },
         { nowMs, missed: 0, seal: options.seal ?? null, triggerSource: "backfill" },
       ),
       options,

@@ -1,5 +1,5 @@
 /**
- * The operator's verbs (SPEC §6): trigger, pause and resume here, backfill in src/operator/backfill.ts on
+ * The operator's verbs (docs/design.md §21): trigger, pause and resume here, backfill in src/operator/backfill.ts on
  * the row helpers exported here. One function per verb, `sql` first, I/O passed in; the commands
  * only parse arguments and print.
  *
@@ -16,11 +16,10 @@ import { cronFields, scheduleColumns } from "../postgres/store.ts";
 import { describeSchedule, nextSlotAfter, type Schedule, scheduleOf } from "../schedule/kinds.ts";
 import { buildMessage, type ClaimedRow, manualMessageId, type OutgoingMessage } from "../schedule/message.ts";
 import type { PublishOutcome } from "../schedule/plan.ts";
+import { OPERATOR_PAUSE_PREFIX } from "../schedule/slots.ts";
 
 /** How long a verb waits for a row another session (a scheduler's claim) holds. */
 export const ROW_LOCK_TIMEOUT_MS = 10_000;
-/** `last_error` of a row paused by `pause` (stats shows it; it is not "paused by scheduler"). */
-export const OPERATOR_PAUSE_PREFIX = "paused by operator";
 
 export type OperatorFailure =
   | "unknown id"

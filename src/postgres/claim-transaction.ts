@@ -1,26 +1,14 @@
-/** One claim transaction: the table lock, the claim, the publish, the write-back, the commit (SPEC §4 "Claim & fire"). */
+/** One claim transaction: the table lock, the claim, the publish, the write-back, the commit (docs/design.md §5). */
 
+import type { BatchResult } from "../engine/ports.ts";
 import type { ClaimedRow } from "../schedule/message.ts";
 import type { RowUpdate } from "../schedule/plan.ts";
 import { isConnectionError, isSessionAlive, SESSION_LIMITS, type Sql, StatementDeadlineError } from "./client.ts";
-import { type RejectedRow, recordIsolated } from "./record.ts";
-import { type ClaimRequest, claimDue } from "./store.ts";
+import { recordIsolated } from "./record.ts";
+import { type ClaimStatement, claimDue } from "./store.ts";
 
 /** What a transaction callback returns once its connection is gone: a promise that never settles. */
 const stranded = () => new Promise<never>(() => {});
-
-/** What one claim transaction did. */
-export interface BatchResult {
-  /** Rows claimed and handed to `fire`. */
-  readonly claimed: number;
-  /** Rows locked: more than `claimed` when the byte budget cut the batch (more are due). */
-  readonly locked: number;
-  /** Rows whose outcome the database refused to record as planned (see {@link recordIsolated}). */
-  readonly rejected: readonly RejectedRow[];
-}
-
-/** SQLSTATE 55P03: `lock_timeout` ran out (SESSION_LIMITS.lockTimeoutMs). */
-export const LOCK_NOT_AVAILABLE = "55P03";
 
 /**
  * One claim transaction. ORDER MATTERS: the table lock the UPDATE needs is taken first, then the
@@ -44,7 +32,7 @@ export const LOCK_NOT_AVAILABLE = "55P03";
  */
 export async function claimBatch(
   sql: Sql,
-  request: ClaimRequest,
+  request: ClaimStatement,
   fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>,
   deadlineMs: number = SESSION_LIMITS.statementDeadlineMs,
 ): Promise<BatchResult> {

@@ -55,7 +55,15 @@ export interface DatabaseOptions {
   /** Pool size; the engine needs one for claims and one for polls. */
   max?: number;
   applicationName?: string;
+  /**
+   * Dates and times as PostgreSQL's text (`-infinity`, `2026-11-26 13:45:00`) instead of Date
+   * objects, which cannot hold ±infinity: for a console that shows what a table holds.
+   */
+  timesAsText?: boolean;
 }
+
+/** date, time, timestamp, timestamptz, timetz. */
+const TIME_OIDS = [1082, 1083, 1114, 1184, 1266];
 
 export function createDatabase(db: DatabaseConfig, options: DatabaseOptions): Sql {
   return postgres({
@@ -76,6 +84,9 @@ export function createDatabase(db: DatabaseConfig, options: DatabaseOptions): Sq
     keep_alive: SESSION_LIMITS.keepAliveSeconds,
     idle_timeout: 60,
     onnotice: () => {},
+    ...(options.timesAsText
+      ? { types: { timeText: { to: 1114, from: TIME_OIDS, serialize: String, parse: (text: string) => text } } }
+      : {}),
     connection: {
       application_name: options.applicationName ?? "rune-scheduler",
       // The tables may use `timestamp without time zone` holding UTC: comparing those with

@@ -1,12 +1,19 @@
-/** The engine's port to PostgreSQL (ports.ts EngineStore), over a renewable pool, with every statement bounded. */
+/**
+ * The engine's port to PostgreSQL (ports.ts EngineStore), over a renewable pool, with every
+ * statement bounded. Every failure of its own leaves as a StoreFailure (src/postgres/failures.ts);
+ * what the engine's `fire` callback throws passes through untouched.
+ */
 
+import type { ClaimRequest, EngineStore } from "../engine/ports.ts";
 import { scheduleOf } from "../schedule/kinds.ts";
 import type { ClaimedRow } from "../schedule/message.ts";
 import type { RowUpdate } from "../schedule/plan.ts";
 import { claimBatch } from "./claim-transaction.ts";
 import { type RenewablePool, SESSION_LIMITS, type Sql, withDeadline } from "./client.ts";
-import { countPaused, findInvalid } from "./invalid-rows.ts";
-import { type ClaimRequest, ping, poll, type ScheduleColumns, scheduleColumns } from "./store.ts";
+import { storeFailure } from "./failures.ts";
+import { countPaused } from "./inactive-rows.ts";
+import { findInvalid } from "./invalid-rows.ts";
+import { ping, poll, type ScheduleColumns, scheduleColumns } from "./store.ts";
 
 /**
  * The engine's view of the database. Every statement has a deadline; a connection failure
@@ -18,9 +25,16 @@ import { type ClaimRequest, ping, poll, type ScheduleColumns, scheduleColumns } 
  * (the engine warns once, with the parser's reason), and a claim that meets one first (the
  * first claim, or a row changed since the scan) leaves it untouched and skips it from then on.
  */
-export function createEngineStore(pool: RenewablePool, deadlineMs: number = SESSION_LIMITS.statementDeadlineMs) {
+export function createEngineStore(
+  pool: RenewablePool,
+  deadlineMs: number = SESSION_LIMITS.statementDeadlineMs,
+): EngineStore {
+  const translated = <T>(work: Promise<T>): Promise<T> =>
+    work.catch((error: unknown) => {
+      throw storeFailure(error);
+    });
   const statement = <T>(what: string, work: (sql: Sql) => Promise<T>) =>
-    pool.use((sql) => withDeadline(what, work(sql), deadlineMs));
+    translated(pool.use((sql) => withDeadline(what, work(sql), deadlineMs)));
   let columns: Promise<ScheduleColumns> | null = null;
   const detect = (sql: Sql): Promise<ScheduleColumns> =>
     (columns ??= scheduleColumns(sql).catch((error: unknown) => {
@@ -48,17 +62,24 @@ export function createEngineStore(pool: RenewablePool, deadlineMs: number = SESS
     ping: () => statement("ping", ping),
     poll: (lookAheadMs: number, skipIds?: readonly number[]) =>
       statement("polling", (sql) => withColumns(sql, (found) => poll(sql, lookAheadMs, skip(skipIds), found))),
-    claimBatch: (request: ClaimRequest, fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>) =>
-      pool.use((sql) =>
-        withColumns(sql, (found) =>
-          claimBatch(
-            sql,
-            { ...request, skipIds: skip(request.skipIds), columns: found },
-            (rows, dbNowMs) => fire(rows.filter(plannable), dbNowMs),
-            deadlineMs,
+    claimBatch: (request: ClaimRequest, fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>) => {
+      let fireFailure: unknown = null;
+      const firing = (rows: ClaimedRow[], dbNowMs: number) =>
+        fire(rows.filter(plannable), dbNowMs).catch((error: unknown) => {
+          fireFailure = error;
+          throw error;
+        });
+      return pool
+        .use((sql) =>
+          withColumns(sql, (found) =>
+            claimBatch(sql, { ...request, skipIds: skip(request.skipIds), columns: found }, firing, deadlineMs),
           ),
-        ),
-      ),
+        )
+        .catch((error: unknown) => {
+          // The engine's own failure (the broker, mid-batch) is not the database's.
+          throw error === fireFailure ? error : storeFailure(error);
+        });
+    },
     findInvalid: () =>
       statement("looking for invalid rows", async (sql) => {
         columns = null;

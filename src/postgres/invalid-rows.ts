@@ -1,58 +1,96 @@
-/** The rows the engine will never claim, with why, and the schedules it paused: the scans behind warnings and gauges. */
+/** The rows the engine will never claim, with why: the scans behind warnings, gauges, `stats` and `check-db`. */
 
-import { scheduleOf } from "../schedule/kinds.ts";
-import { PAUSED_PREFIX } from "../schedule/slots.ts";
+import type { InvalidRow } from "../engine/ports.ts";
+import { cronKey } from "../schedule/cron.ts";
+import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
 import type { Sql } from "./client.ts";
-import { NO_CRON_COLUMNS, type ScheduleColumns } from "./store.ts";
+import { cronFields, NO_CRON_COLUMNS, type ScheduleColumns, scheduled } from "./store.ts";
 import { TEXT } from "./types.ts";
 
-export type InvalidReason =
-  | "workflow missing"
-  | "interval_seconds is NULL"
-  | "interval_seconds <= 0"
-  | "next_run_at is NULL"
-  | "next_run_at is not finite";
+/** The reasons SQL can judge, in the order they are tried: a row is invalid for the first that applies. */
+export const INVALID_REASONS = [
+  "workflow missing",
+  "interval_seconds is NULL",
+  "interval_seconds <= 0",
+  "next_run_at is NULL",
+  "next_run_at is not finite",
+] as const;
+export type InvalidReason = (typeof INVALID_REASONS)[number];
 
-export interface InvalidRow {
-  readonly id: number;
-  /** One of {@link InvalidReason}, or for a cron row the parser's own reason. */
-  readonly reason: InvalidReason | string;
-}
-
-/** Active rows the engine will never claim, with why. Bounded: this scans the table. */
-export async function findInvalid(
-  sql: Sql,
-  limit = 1000,
-  columns: ScheduleColumns = NO_CRON_COLUMNS,
-): Promise<InvalidRow[]> {
-  const intervalRow = columns.cronExpression ? sql`sw.cron_expression IS NULL` : sql`true`;
-  const rows = await sql<InvalidRow[]>`
-    SELECT sw.id, CASE
-        WHEN w.id IS NULL THEN 'workflow missing'
-        WHEN ${intervalRow} AND sw.interval_seconds IS NULL THEN 'interval_seconds is NULL'
-        WHEN ${intervalRow} AND sw.interval_seconds <= 0 THEN 'interval_seconds <= 0'
-        WHEN sw.next_run_at IS NULL THEN 'next_run_at is NULL'
-        ELSE 'next_run_at is not finite' END AS reason
-      FROM scheduled_workflows sw LEFT JOIN workflows w ON w.id = sw.workflow_id
-     WHERE sw.is_active
-       AND (w.id IS NULL OR (${intervalRow} AND (sw.interval_seconds IS NULL OR sw.interval_seconds <= 0))
-            OR sw.next_run_at IS NULL OR NOT isfinite(sw.next_run_at))
-     ORDER BY sw.id
-     LIMIT ${limit}`;
-  const cron = columns.cronExpression ? await invalidCronRows(sql, limit, columns) : [];
-  return [...rows, ...cron].sort((a, b) => a.id - b.id).slice(0, limit);
+/** An invalid row as an operator needs it to find and fix it. */
+export interface InvalidRowDetail extends InvalidRow {
+  readonly workflowId: number | null;
+  /** NULL when the workflow is missing. */
+  readonly workflowName: string | null;
+  /** `every 0s (invalid)`, `interval NULL`, `61 * * * * UTC`. */
+  readonly schedule: string;
 }
 
 /** A cron row whose expression or zone does not compile. */
-export interface InvalidCronRow extends InvalidRow {
+export interface InvalidCronRow extends InvalidRowDetail {
   readonly cronExpression: string;
   readonly timezone: string | null;
 }
 
 /**
- * Active cron rows (with a workflow and a finite `next_run_at`: otherwise they are invalid for
- * that reason first) whose expression or zone the engine's parser refuses. Reads each distinct
- * (expression, zone) once, so a large table of a few schedules costs one small query.
+ * THE invalid-row rule SQL can judge (with `LEFT JOIN workflows w`), the complement of
+ * store.claimable for an active row: the first {@link InvalidReason} that applies, or NULL when
+ * SQL finds nothing wrong (a cron row may still be refused by the parser: {@link invalidCronRows}).
+ */
+export function invalidReason(sql: Sql, columns: ScheduleColumns) {
+  return sql`CASE
+      WHEN w.id IS NULL THEN 'workflow missing'
+      WHEN ${scheduled(sql, columns)} IS NOT TRUE THEN
+        CASE WHEN sw.interval_seconds IS NULL THEN 'interval_seconds is NULL' ELSE 'interval_seconds <= 0' END
+      WHEN sw.next_run_at IS NULL THEN 'next_run_at is NULL'
+      WHEN NOT isfinite(sw.next_run_at) THEN 'next_run_at is not finite'
+    END`;
+}
+
+/** Active rows the engine will never claim, with why, lowest id first. Bounded: this scans the table. */
+export async function findInvalid(
+  sql: Sql,
+  limit = 1000,
+  columns: ScheduleColumns = NO_CRON_COLUMNS,
+): Promise<InvalidRowDetail[]> {
+  const rows = await sql<
+    {
+      id: number;
+      reason: InvalidReason;
+      workflow_id: number | null;
+      workflow_name: string | null;
+      interval_seconds: number | null;
+      cron_expression: string | null;
+      timezone: string | null;
+    }[]
+  >`
+    SELECT * FROM (
+      SELECT sw.id, ${invalidReason(sql, columns)} AS reason, sw.workflow_id, w.name AS workflow_name,
+             sw.interval_seconds, ${cronFields(sql, columns)}
+        FROM scheduled_workflows sw LEFT JOIN workflows w ON w.id = sw.workflow_id
+       WHERE sw.is_active) r
+     WHERE reason IS NOT NULL
+     ORDER BY id
+     LIMIT ${limit}`;
+  const found: InvalidRowDetail[] = rows.map((r) => ({
+    id: r.id,
+    reason: r.reason,
+    workflowId: r.workflow_id,
+    workflowName: r.workflow_name,
+    schedule: describeSchedule({
+      intervalSeconds: r.interval_seconds,
+      cronExpression: r.cron_expression,
+      timezone: r.timezone,
+    }),
+  }));
+  const cron = columns.cronExpression ? await invalidCronRows(sql, limit, columns) : [];
+  return [...found, ...cron].sort((a, b) => a.id - b.id).slice(0, limit);
+}
+
+/**
+ * Active cron rows SQL finds nothing wrong with (a workflow, a finite `next_run_at`) whose
+ * expression or zone the engine's parser refuses. Reads each distinct (expression, zone) once,
+ * so a large table of a few schedules costs one small query.
  */
 export async function invalidCronRows(
   sql: Sql,
@@ -69,7 +107,7 @@ export async function invalidCronRows(
   for (const kind of kinds) {
     const found = scheduleOf({ intervalSeconds: null, cronExpression: kind.cron_expression, timezone: kind.timezone });
     if (!found.ok)
-      bad.set(`${kind.cron_expression}\u0000${kind.timezone ?? ""}`, {
+      bad.set(cronKey(kind.cron_expression, kind.timezone), {
         expression: kind.cron_expression,
         zone: kind.timezone,
         reason: found.reason,
@@ -78,8 +116,10 @@ export async function invalidCronRows(
   if (bad.size === 0) return [];
   const expressions = [...bad.values()].map((b) => b.expression);
   const zones = [...bad.values()].map((b) => b.zone);
-  const rows = await sql<{ id: number; cron_expression: string; timezone: string | null }[]>`
-    SELECT sw.id, sw.cron_expression::text AS cron_expression, ${zone} AS timezone
+  const rows = await sql<
+    { id: number; workflow_id: number; workflow_name: string; cron_expression: string; timezone: string | null }[]
+  >`
+    SELECT sw.id, sw.workflow_id, w.name AS workflow_name, sw.cron_expression::text AS cron_expression, ${zone} AS timezone
       FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
       JOIN unnest(${sql.array(expressions, TEXT)}::text[], ${sql.array(zones as string[], TEXT)}::text[]) AS b(expression, zone)
         ON b.expression = sw.cron_expression::text AND b.zone IS NOT DISTINCT FROM ${zone}
@@ -88,16 +128,25 @@ export async function invalidCronRows(
      LIMIT ${limit}`;
   return rows.map((r) => ({
     id: r.id,
-    reason: bad.get(`${r.cron_expression}\u0000${r.timezone ?? ""}`)!.reason,
+    reason: bad.get(cronKey(r.cron_expression, r.timezone))!.reason,
+    workflowId: r.workflow_id,
+    workflowName: r.workflow_name,
+    schedule: describeSchedule({ intervalSeconds: null, cronExpression: r.cron_expression, timezone: r.timezone }),
     cronExpression: r.cron_expression,
     timezone: r.timezone,
   }));
 }
 
-/** Schedules the scheduler itself deactivated (SCHEDULER_PAUSE_AFTER_FAILURES). Scans: call rarely. */
-export async function countPaused(sql: Sql): Promise<number> {
-  const [row] = await sql<{ paused: number }[]>`
-    SELECT count(*)::int AS paused FROM scheduled_workflows
-     WHERE NOT is_active AND starts_with(last_error, ${PAUSED_PREFIX})`;
-  return row!.paused;
+/** Active rows by {@link InvalidReason} (zero for none), by the same rule as {@link findInvalid}. */
+export async function invalidCounts(sql: Sql, columns: ScheduleColumns): Promise<Record<InvalidReason, number>> {
+  const rows = await sql<{ reason: InvalidReason; count: number }[]>`
+    SELECT reason, count(*)::int AS count FROM (
+      SELECT ${invalidReason(sql, columns)} AS reason
+        FROM scheduled_workflows sw LEFT JOIN workflows w ON w.id = sw.workflow_id
+       WHERE sw.is_active) r
+     WHERE reason IS NOT NULL
+     GROUP BY reason`;
+  const counts = Object.fromEntries(INVALID_REASONS.map((reason) => [reason, 0])) as Record<InvalidReason, number>;
+  for (const row of rows) counts[row.reason] = row.count;
+  return counts;
 }

@@ -1,13 +1,14 @@
 /**
- * Writing a claim's outcomes back (SPEC §4 "Outcome per row", "No row stops the others"): one
+ * Writing a claim's outcomes back (docs/design.md §10, §14): one
  * statement for the batch, and a row the database refuses isolated under a savepoint.
  */
 import type { TransactionSql } from "postgres";
+import type { RejectedRow } from "../engine/ports.ts";
 import type { RowUpdate } from "../schedule/plan.ts";
 import type { Sql } from "./client.ts";
 import { BOOL, FLOAT8, INT4, TEXT } from "./types.ts";
 
-/** Writes every row's outcome in one statement (SPEC §4 "Outcome per row"). */
+/** Writes every row's outcome in one statement (docs/design.md §10). */
 export async function recordOutcomes(sql: Sql, updates: readonly RowUpdate[]): Promise<void> {
   if (updates.length === 0) return;
   if (updates.every(isPlainSuccess)) return recordSuccesses(sql, updates);
@@ -75,13 +76,6 @@ export async function recordMoveOn(sql: Sql, update: RowUpdate, reason: string):
 }
 
 /** A row whose outcome could not be written as planned. */
-export interface RejectedRow {
-  readonly id: number;
-  readonly reason: string;
-  /** True when {@link recordMoveOn} saved it; false when even that failed (the row is untouched). */
-  readonly movedOn: boolean;
-}
-
 /**
  * Writes every outcome, isolating a row the database refuses. ORDER MATTERS: the batch UPDATE
  * runs under a savepoint, so a refusal caused by one row rolls back only that statement and

@@ -1,10 +1,11 @@
 /**
- * What `check-db` verifies: the tables and columns of SPEC §2 with compatible types, the
+ * What `check-db` verifies: the tables and columns of docs/contract.md §1 with compatible types, the
  * recommended index, and the rows the engine will refuse. Queries here, verdicts pure.
  */
 
 import { describeSchedule } from "../schedule/kinds.ts";
 import type { Sql } from "./client.ts";
+import { type InvalidReason, invalidCounts } from "./invalid-rows.ts";
 import { claimable, cronFields, NO_CRON_COLUMNS, type ScheduleColumns } from "./store.ts";
 
 type TypeFamily = "integer" | "boolean" | "timestamp" | "text" | "json";
@@ -33,12 +34,12 @@ export const REQUIRED_COLUMNS: Record<string, Record<string, TypeFamily>> = {
   workflows: { id: "integer", name: "text", workflow_data: "json" },
 };
 
-/** SPEC §2's optional columns: checked only when present; their absence means interval schedules only. */
+/** The optional columns (docs/contract.md §2): checked only when present; their absence means interval schedules only. */
 export const OPTIONAL_COLUMNS: Record<string, Record<string, TypeFamily>> = {
   scheduled_workflows: { cron_expression: "text", timezone: "text" },
 };
 
-/** The migration that adds them, as the README shows it. */
+/** The migration that adds them (docs/contract.md §2, docs/upgrading.md). */
 export const CRON_MIGRATION = "scripts/migrations/001_cron_columns.sql";
 
 export const RECOMMENDED_INDEX =
@@ -105,7 +106,7 @@ export interface RowCounts {
   active: number;
   inactive: number;
   dueNow: number;
-  invalid: Record<string, number>;
+  invalid: Record<InvalidReason, number>;
 }
 
 /** The optional columns a `tableColumns` result holds (the timezone column counts only beside cron_expression). */
@@ -115,41 +116,19 @@ export function presentColumns(found: Record<string, string> | null): ScheduleCo
 }
 
 /**
- * Counts by the engine's own rules (a row is invalid for the first reason that applies). A cron
- * row has no interval rule; its expression and zone are judged in JavaScript (see
- * store.invalidCronRows), so the caller passes the ids of the bad ones as `skipIds`.
+ * Counts by the engine's own rules (invalid-rows.invalidReason: a row is invalid for the first
+ * reason that applies). A cron row's expression and zone are judged in JavaScript (see
+ * invalid-rows.invalidCronRows), so the caller passes the ids of the bad ones as `skipIds`.
  */
 export async function rowCounts(
   sql: Sql,
   columns: ScheduleColumns = NO_CRON_COLUMNS,
   skipIds: readonly number[] = [],
 ): Promise<RowCounts> {
-  const intervalRow = columns.cronExpression ? sql`sw.cron_expression IS NULL` : sql`true`;
-  const scheduled = columns.cronExpression
-    ? sql`(sw.cron_expression IS NOT NULL OR sw.interval_seconds > 0)`
-    : sql`sw.interval_seconds > 0`;
-  const [row] = await sql<
-    {
-      total: number;
-      active: number;
-      due_now: number;
-      workflow_missing: number;
-      interval_null: number;
-      interval_not_positive: number;
-      next_run_null: number;
-      next_run_infinite: number;
-    }[]
-  >`
+  const [row] = await sql<{ total: number; active: number; due_now: number }[]>`
     SELECT count(*)::int AS total,
       count(*) FILTER (WHERE sw.is_active)::int AS active,
-      count(*) FILTER (WHERE ${claimable(sql, skipIds, columns)} AND w.id IS NOT NULL AND sw.next_run_at <= now())::int AS due_now,
-      count(*) FILTER (WHERE sw.is_active AND w.id IS NULL)::int AS workflow_missing,
-      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND ${intervalRow} AND sw.interval_seconds IS NULL)::int AS interval_null,
-      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND ${intervalRow} AND sw.interval_seconds <= 0)::int AS interval_not_positive,
-      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND ${scheduled}
-                         AND sw.next_run_at IS NULL)::int AS next_run_null,
-      count(*) FILTER (WHERE sw.is_active AND w.id IS NOT NULL AND ${scheduled}
-                         AND NOT isfinite(sw.next_run_at))::int AS next_run_infinite
+      count(*) FILTER (WHERE ${claimable(sql, skipIds, columns)} AND w.id IS NOT NULL AND sw.next_run_at <= now())::int AS due_now
       FROM scheduled_workflows sw LEFT JOIN workflows w ON w.id = sw.workflow_id`;
   const r = row!;
   return {
@@ -157,13 +136,7 @@ export async function rowCounts(
     active: r.active,
     inactive: r.total - r.active,
     dueNow: r.due_now,
-    invalid: {
-      "workflow missing": r.workflow_missing,
-      "interval_seconds is NULL": r.interval_null,
-      "interval_seconds <= 0": r.interval_not_positive,
-      "next_run_at is NULL": r.next_run_null,
-      "next_run_at is not finite": r.next_run_infinite,
-    },
+    invalid: await invalidCounts(sql, columns),
   };
 }
 

@@ -1,13 +1,15 @@
 /**
  * The queries behind `stats`: schedule health as an operator sees it. One query per function,
  * `sql` first. Times come back as whole epoch milliseconds computed by PostgreSQL (see store.ts), and
- * "valid" means what the engine claims: active, with a workflow, `interval_seconds > 0`.
+ * "valid" means what the engine claims (store.claimable): active, with a workflow, a cron
+ * expression its parser accepts or else `interval_seconds > 0`, and a finite `next_run_at`
+ * (docs/design.md §11).
  */
 
 import { describeSchedule } from "../schedule/kinds.ts";
-import { PAUSED_PREFIX } from "../schedule/slots.ts";
 import type { Sql } from "./client.ts";
-import { type InvalidCronRow, invalidCronRows } from "./invalid-rows.ts";
+import { type InactiveRow, inactiveRows, pausedBy } from "./inactive-rows.ts";
+import { findInvalid, type InvalidCronRow, type InvalidRowDetail, invalidCronRows } from "./invalid-rows.ts";
 import { type RowCounts, rowCounts } from "./schema-check.ts";
 import { claimable, cronFields, NO_CRON_COLUMNS, type ScheduleColumns, scheduleColumns } from "./store.ts";
 
@@ -27,19 +29,29 @@ export interface HealthCounts {
   failing: number;
   /** Rows the scheduler deactivated after SCHEDULER_PAUSE_AFTER_FAILURES. */
   paused: number;
+  /** Rows deactivated by `rune-scheduler pause`. */
+  pausedByOperator: number;
   /** Rows, active or not, whose workflow does not exist. */
   workflowMissing: number;
 }
 
 export async function healthCounts(sql: Sql, overdueAfterMs: number, cron: CronView = NO_CRON): Promise<HealthCounts> {
   const [row] = await sql<
-    { db_now_ms: number; overdue: number; failing: number; paused: number; workflow_missing: number }[]
+    {
+      db_now_ms: number;
+      overdue: number;
+      failing: number;
+      paused: number;
+      paused_by_operator: number;
+      workflow_missing: number;
+    }[]
   >`
     SELECT floor(extract(epoch FROM now()) * 1000)::float8 AS db_now_ms,
       count(*) FILTER (WHERE ${claimable(sql, cron.skipIds, cron.columns)} AND w.id IS NOT NULL
                          AND sw.next_run_at < now() - make_interval(secs => ${overdueAfterMs / 1000}))::int AS overdue,
       count(*) FILTER (WHERE sw.failure_count > 0)::int AS failing,
-      count(*) FILTER (WHERE NOT sw.is_active AND starts_with(sw.last_error, ${PAUSED_PREFIX}))::int AS paused,
+      count(*) FILTER (WHERE ${pausedBy(sql)} = 'scheduler')::int AS paused,
+      count(*) FILTER (WHERE ${pausedBy(sql)} = 'operator')::int AS paused_by_operator,
       count(*) FILTER (WHERE w.id IS NULL)::int AS workflow_missing
       FROM scheduled_workflows sw LEFT JOIN workflows w ON w.id = sw.workflow_id`;
   const r = row!;
@@ -48,6 +60,7 @@ export async function healthCounts(sql: Sql, overdueAfterMs: number, cron: CronV
     overdue: r.overdue,
     failing: r.failing,
     paused: r.paused,
+    pausedByOperator: r.paused_by_operator,
     workflowMissing: r.workflow_missing,
   };
 }
@@ -194,6 +207,10 @@ export interface ScheduleHealth {
   failing: FailingRow[];
   upcoming: UpcomingRow[];
   workflowMissing: OrphanRow[];
+  /** Inactive rows, with who paused each and why: the first {@link LIST_LIMIT}, of `counts.inactive`. */
+  paused: InactiveRow[];
+  /** Active rows the engine will not fire, every kind, by id: the first {@link LIST_LIMIT}. */
+  invalid: InvalidRowDetail[];
   /** The optional cron columns found, and the active cron rows the engine will not fire (and why). */
   cron: { columns: ScheduleColumns; invalid: InvalidCronRow[] };
 }
@@ -220,6 +237,8 @@ export async function scheduleHealth(sql: Sql, overdueAfterMs: number): Promise<
       failing: await failingLongest(t, LIST_LIMIT, cron),
       upcoming: await upcoming(t, LIST_LIMIT, cron),
       workflowMissing: await missingWorkflows(t, LIST_LIMIT),
+      paused: await inactiveRows(t, LIST_LIMIT, columns),
+      invalid: await findInvalid(t, LIST_LIMIT, columns),
       cron: { columns, invalid },
     };
   }) as Promise<ScheduleHealth>;

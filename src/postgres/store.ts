@@ -6,28 +6,20 @@
  * host's time zone the way parsing a `timestamp` text in JavaScript would.
  */
 
+import type { ClaimRequest, PollResult } from "../engine/ports.ts";
 import type { ClaimedRow } from "../schedule/message.ts";
 import type { Sql } from "./client.ts";
 import { INT4 } from "./types.ts";
 
-export interface PollResult {
-  /** The database clock at the poll, epoch ms. */
-  readonly dbNowMs: number;
-  /** Earliest valid active slot due within the look-ahead (may already be due), or null. */
-  readonly nextSlotMs: number | null;
-  /** Valid active rows due now (capped at {@link BACKLOG_CAP}). */
-  readonly dueCount: number;
-}
-
 /**
- * The due count stops here: it is a gauge for alerts, and counting a 100,000-row backlog takes
- * ~130 ms, which a blocked or backlogged scheduler would pay at every poll.
+ * The due count stops here: it is a gauge for alerts, and counting a large backlog is a scan that
+ * a blocked or backlogged scheduler would pay at every poll (docs/performance.md, "Backlog count").
  */
 export const BACKLOG_CAP = 10_000;
 
 /**
- * The optional columns of SPEC §2 that this database has. Without them no statement names
- * them: the SQL is the interval-only SQL of before.
+ * The optional columns of docs/contract.md §2 that this database has. Without them no statement
+ * names them, so a database that never ran the migration works unchanged.
  */
 export interface ScheduleColumns {
   readonly cronExpression: boolean;
@@ -60,16 +52,24 @@ export function cronFields(sql: Sql, columns: ScheduleColumns) {
  * THE definition of a row the engine may claim (with `JOIN workflows w`): active, scheduled (a
  * cron expression, or else a positive interval), a finite `next_run_at` (NULL fails `isfinite`),
  * and not skipped: set aside by this process, or a cron row whose expression or zone the engine's
- * own parser refused (SQL cannot judge those; see {@link findInvalid}).
+ * own parser refused (SQL cannot judge those; see invalid-rows.ts, whose `invalidReason` is
+ * this rule's complement, written with the same {@link scheduled}).
  * `'-infinity'` would otherwise sort first and have no next slot; `'infinity'` is never due.
  * Every statement that claims, counts or times due rows uses this one fragment.
  */
 export function claimable(sql: Sql, skipIds: readonly number[] = [], columns: ScheduleColumns = NO_CRON_COLUMNS) {
-  const scheduled = columns.cronExpression
+  return sql`sw.is_active AND ${scheduled(sql, columns)} AND isfinite(sw.next_run_at)
+    AND sw.id <> ALL(${sql.array(skipIds as number[], INT4)}::int4[])`;
+}
+
+/**
+ * A row that says when it fires: a cron expression, or else a positive interval. NULL (not
+ * false) for a NULL interval, so a caller that negates it must write `IS NOT TRUE`.
+ */
+export function scheduled(sql: Sql, columns: ScheduleColumns) {
+  return columns.cronExpression
     ? sql`(sw.cron_expression IS NOT NULL OR sw.interval_seconds > 0)`
     : sql`sw.interval_seconds > 0`;
-  return sql`sw.is_active AND ${scheduled} AND isfinite(sw.next_run_at)
-    AND sw.id <> ALL(${sql.array(skipIds as number[], INT4)}::int4[])`;
 }
 
 export async function poll(
@@ -92,17 +92,8 @@ export async function poll(
   return { dbNowMs: row!.db_now_ms, nextSlotMs: row!.next_slot_ms, dueCount: row!.due_count };
 }
 
-/** What one claim asks for. */
-export interface ClaimRequest {
-  /** Rows to lock at most (SCHEDULER_BATCH_SIZE). */
-  readonly limit: number;
-  /**
-   * Message bytes to hold at most (SCHEDULER_BATCH_BYTES), counted as `workflow_data` text plus
-   * {@link MESSAGE_OVERHEAD_BYTES} a row. The first row is always taken, however large.
-   */
-  readonly budgetBytes?: number;
-  /** Rows this process has set aside (see the engine's quarantine): never claimed. */
-  readonly skipIds?: readonly number[];
+/** The engine's claim request as one statement runs it: the byte budget counts {@link MESSAGE_OVERHEAD_BYTES} a row. */
+export interface ClaimStatement extends ClaimRequest {
   /** The optional columns present (absent: none). */
   readonly columns?: ScheduleColumns;
 }
@@ -124,7 +115,7 @@ export const MESSAGE_OVERHEAD_BYTES = 512;
  * UPDATE never changes a key, and it leaves foreign-key checks from other tables (KEY SHARE)
  * unblocked. Rows locked past the budget are released, untouched, at the commit.
  */
-export async function claimDue(sql: Sql, request: ClaimRequest): Promise<Claimed> {
+export async function claimDue(sql: Sql, request: ClaimStatement): Promise<Claimed> {
   const budget = request.budgetBytes ?? Number.MAX_SAFE_INTEGER;
   const columns = request.columns ?? NO_CRON_COLUMNS;
   const rows = await sql<
@@ -185,6 +176,13 @@ export async function claimDue(sql: Sql, request: ClaimRequest): Promise<Claimed
 }
 
 /** A cheap round trip that fails fast when the server is gone. */
-export async function ping(sql: Sql): Promise<void> {
-  await sql`SELECT 1`;
+/**
+ * A round trip that also says which server answered, as that server sees itself (its address and
+ * port, or "a local socket") and whether it is a standby: with several hosts in the
+ * configuration, the one in use is what an operator needs to know.
+ */
+export async function ping(sql: Sql): Promise<string> {
+  const [row] = await sql<{ server: string | null; standby: boolean }[]>`
+    SELECT host(inet_server_addr()) || ':' || inet_server_port() AS server, pg_is_in_recovery() AS standby`;
+  return `${row?.server ?? "a local socket"}${row?.standby ? " (standby)" : ""}`;
 }

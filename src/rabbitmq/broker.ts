@@ -2,10 +2,13 @@
  * RabbitMQ connections: the nodes tried in turn within the connect timeout, the queue ensured on
  * connect, and a ready publisher (src/rabbitmq/link.ts) on top.
  */
+
 import amqp, { type ChannelModel } from "amqplib";
 import { brokerUrlProblem, HEARTBEAT_SECONDS } from "../config/broker-url.ts";
 import { ConfigError } from "../config/config.ts";
 import type { BrokerConfig } from "../config/values.ts";
+import { PublisherRefused } from "../engine/ports.ts";
+import { messageOf } from "../error-text.ts";
 import { maskUrl } from "../observe/redact.ts";
 import { type BrokerLink, brokerLink } from "./link.ts";
 
@@ -70,10 +73,6 @@ export class BrokerConnectError extends Error {
   }
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /** Per config: the node the next connect tries first. */
 const nextNode = new WeakMap<BrokerConfig, number>();
 
@@ -84,6 +83,14 @@ const nextNode = new WeakMap<BrokerConfig, number>();
  * With one node, its own error is thrown as it is.
  */
 export async function connectBroker(mq: BrokerConfig, connectTimeoutMs: number): Promise<ChannelModel> {
+  return (await connectSomeNode(mq, connectTimeoutMs)).connection;
+}
+
+/** {@link connectBroker}, saying which node answered (its redacted URL). */
+async function connectSomeNode(
+  mq: BrokerConfig,
+  connectTimeoutMs: number,
+): Promise<{ connection: ChannelModel; where: string }> {
   const count = mq.urls.length;
   const first = nextNode.get(mq) ?? 0;
   const failures: { where: string; error: unknown }[] = [];
@@ -91,7 +98,7 @@ export async function connectBroker(mq: BrokerConfig, connectTimeoutMs: number):
     const i = (first + k) % count;
     nextNode.set(mq, (i + 1) % count);
     try {
-      return await connectNode(mq.urls[i]!, connectTimeoutMs);
+      return { connection: await connectNode(mq.urls[i]!, connectTimeoutMs), where: mq.wheres[i]! };
     } catch (error) {
       failures.push({ where: mq.wheres[i]!, error });
     }
@@ -158,6 +165,36 @@ export async function ensureQueue(connection: ChannelModel, mq: BrokerConfig): P
 }
 
 /**
+ * A refusal that retrying cannot cure: credentials (403 at the handshake), a vhost (530, or a
+ * close instead of the expected ConnectionOpenOk, as amqplib reports a refused vhost), or a
+ * missing queue that this user may not declare. Only the broker's own reply codes count, never
+ * digits elsewhere (a port :31403, a size).
+ */
+export function isBrokerRefusal(error: unknown): boolean {
+  return /\b403 \(ACCESS-REFUSED\)|\b530 \(NOT-ALLOWED\)|ACCESS_REFUSED - Login was refused|PLAIN login refused|Expected ConnectionOpenOk/.test(
+    messageOf(error),
+  );
+}
+
+/** A failure to open the link as the engine needs to see it. */
+export function publisherFailure(error: unknown): unknown {
+  return isBrokerRefusal(error) ? new PublisherRefused(error) : error;
+}
+
+/** The engine's publisher port: {@link openBrokerLink}, with a refusal for good said as one. */
+export async function connectPublisher(
+  mq: BrokerConfig,
+  connectTimeoutMs: number,
+  onChange?: () => void,
+): Promise<BrokerLink> {
+  try {
+    return await openBrokerLink(mq, connectTimeoutMs, onChange);
+  } catch (error) {
+    throw publisherFailure(error);
+  }
+}
+
+/**
  * Connects, ensures the queue and opens the confirm channel: a ready publisher. `onChange` is
  * called when the link is lost, blocked or unblocked (not when the scheduler closes it).
  */
@@ -166,13 +203,13 @@ export async function openBrokerLink(
   connectTimeoutMs: number,
   onChange?: () => void,
 ): Promise<BrokerLink> {
-  const connection = await connectBroker(mq, connectTimeoutMs);
+  const { connection, where } = await connectSomeNode(mq, connectTimeoutMs);
   // An "error" event with no listener would throw; failures are reported through "close" and the link.
   connection.on("error", () => {});
   try {
     await ensureQueue(connection, mq);
     const channel = await connection.createConfirmChannel();
-    return brokerLink(connection, channel, mq.queue, () => ensureQueue(connection, mq), onChange);
+    return brokerLink(connection, channel, mq.queue, () => ensureQueue(connection, mq), onChange, where);
   } catch (error) {
     await connection.close().catch(() => {});
     throw error;

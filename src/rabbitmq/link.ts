@@ -102,6 +102,7 @@ export function brokerLink(
   queue: string,
   redeclareQueue: () => Promise<unknown>,
   onChange?: () => void,
+  where: string | null = null,
 ): BrokerLink {
   let closedReason: string | null = null;
   let blocked = false;
@@ -268,6 +269,7 @@ export function brokerLink(
 
   return {
     publishBatch,
+    where,
     get connected() {
       return closedReason === null;
     },

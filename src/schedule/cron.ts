@@ -1,18 +1,17 @@
 /**
- * Pure: cron expressions in an IANA time zone, with the DST rules of SPEC §4 "Cron rows".
+ * Pure: cron expressions in an IANA time zone, with the DST rules of docs/contract.md §3.
  *
- * croner parses the expression and walks its matches in WALL-CLOCK time (it runs at UTC offset 0,
- * so it never sees a transition); this module maps each wall time to the instant it fires at:
+ * cron-fields.ts reads the expression as cronie does and cron-match.ts walks its matches in
+ * WALL-CLOCK time (no zone, so it never sees a transition); this module maps each wall time to
+ * the instant it fires at:
  *   - a wall time that happens twice (fall back) fires once, at its FIRST occurrence;
  *   - a wall time that does not exist (spring forward) fires at the first instant after the gap.
  * That mapping never decreases as the wall time grows, so "the first match after an instant" is
  * the first wall-clock match whose instant is later; wall times inside one gap collapse into one
- * fire. Neither croner's nor cron-parser's own zone handling follows both rules (see the commit
- * that added this file): croner skips an hourly slot in Lord Howe's 30-minute gap and repeats
- * sub-daily matches in an overlap; cron-parser moves a gap's 02:30 to 03:30 and drops matches.
- * Zone offsets come from Intl (the ICU data inside the Bun runtime), never from the host.
+ * fire. Zone offsets come from Intl (the ICU data inside the Bun runtime), never from the host.
  */
-import { Cron } from "croner";
+import { parseCron } from "./cron-fields.ts";
+import { matchesSomeDate, wallMatcher } from "./cron-match.ts";
 
 const SECOND = 1_000;
 const DAY = 86_400_000;
@@ -55,14 +54,23 @@ function formatterFor(zone: string): Intl.DateTimeFormat {
 /** The zone's UTC offset at an instant, in ms (wall clock − UTC), at whole-second precision. */
 export function zoneOffsetMs(zone: string, instantMs: number): number {
   const at = Math.floor(instantMs / SECOND) * SECOND;
-  const fields: Record<string, string> = {};
-  for (const part of formatterFor(zone).formatToParts(at)) fields[part.type] = part.value;
+  const formatter = formatterFor(zone);
+  // The whole string and one pattern are cheaper than formatToParts, and every search calls this
+  // several times per fire; the parts stay the fallback should ICU ever print it otherwise.
+  const text = SHAPE.exec(formatter.format(at));
+  const fields: Record<string, string | undefined> = {};
+  if (text) {
+    [, fields.month, fields.day, fields.year, fields.era, fields.hour, fields.minute, fields.second] = text;
+  } else for (const part of formatter.formatToParts(at)) fields[part.type] = part.value;
   const year = fields.era === "BC" || fields.era === "B" ? 1 - Number(fields.year) : Number(fields.year);
   const wall = new Date(0);
   wall.setUTCFullYear(year, Number(fields.month) - 1, Number(fields.day));
   wall.setUTCHours(Number(fields.hour), Number(fields.minute), Number(fields.second), 0);
   return wall.getTime() - at;
 }
+
+/** How en-US prints the fields of {@link formatterFor}: `11/14/2023 AD, 23:13:20`. */
+const SHAPE = /^(\d+)\/(\d+)\/(\d+) (AD|BC|A|B), (\d+):(\d+):(\d+)$/;
 
 /** The wall time (as if UTC) of an instant in `zone`. */
 export function wallTime(zone: string, instantMs: number): number {
@@ -84,6 +92,10 @@ function transitionIn(zone: string, lo: number, hi: number): number {
 
 /** Every instant whose wall time in `zone` is `wallMs`, earliest first: none (a gap), one, or two (an overlap). */
 export function instantsOf(zone: string, wallMs: number): number[] {
+  // Most wall times are a day or more from any transition: one offset either side settles it.
+  const early = zoneOffsetMs(zone, wallMs - DAY);
+  if (early === zoneOffsetMs(zone, wallMs + DAY) && zoneOffsetMs(zone, wallMs - early) === early)
+    return [wallMs - early];
   const offsets = new Set([
     zoneOffsetMs(zone, wallMs - DAY),
     zoneOffsetMs(zone, wallMs),
@@ -124,39 +136,52 @@ export function checkZone(zone: string): string | null {
 const MAX_STEPS = 10_000;
 
 /**
- * Compiles `expression` (5 fields, or 6 with seconds first; names, ranges, steps, lists; day of
- * month and day of week are ORed as in Vixie cron) for `timezone` (NULL: UTC). Never throws: a
- * bad expression, an unknown zone or an expression that never matches comes back as a reason.
+ * The one key of a compiled (expression, zone) pair, for every cache and lookup of them: a NULL
+ * zone (UTC) and an empty one (unknown, so invalid) are different keys.
+ */
+export function cronKey(expression: string, timezone: string | null): string {
+  return JSON.stringify([expression, timezone]);
+}
+
+/**
+ * Compiles `expression` (cronie's syntax, see cron-fields.ts; 5 fields, or 6 with seconds
+ * first) for `timezone` (NULL: UTC). Never throws: a bad expression, an unknown zone or an
+ * expression that never matches comes back as a reason.
  */
 export function compileCron(expression: string, timezone: string | null): CompiledCron {
   const zone = timezone ?? "UTC";
   const zoneProblem = checkZone(zone);
   if (zoneProblem) return { ok: false, reason: zoneProblem };
-  let matcher: Cron;
-  try {
-    matcher = new Cron(expression.trim(), { utcOffset: 0, mode: "5-or-6-parts", domAndDow: false });
-  } catch (error) {
+  const parsed = parseCron(expression);
+  if (!parsed.ok)
+    return { ok: false, reason: `cron expression ${JSON.stringify(expression)} is invalid: ${parsed.reason}` };
+  // Only "both day fields must match" can fail to match (see matchesSomeDate).
+  if (!matchesSomeDate(parsed.fields))
     return {
       ok: false,
-      reason: `cron expression ${JSON.stringify(expression)} is invalid: ${(error as Error).message}`,
+      reason: `cron expression ${JSON.stringify(expression)} never matches a date: no day of the month it names exists in the months it names, and with a day field starting with "*" the day of the month must match too`,
     };
-  }
-  const nextWall = (wallMs: number): number | null => matcher.nextRun(new Date(wallMs))?.getTime() ?? null;
-  // No year field: a pattern that matches once matches again every few years at most.
-  if (nextWall(Date.UTC(2000, 0, 1)) === null) {
-    return { ok: false, reason: `cron expression ${JSON.stringify(expression)} never matches a date` };
-  }
+  const matcher = wallMatcher(parsed.fields);
+  const nextWall = (wallMs: number): number | null => matcher.nextAfter(wallMs);
+  // Callers walk fire after fire (missed runs, backfill): the wall time of the last fire
+  // returned is known, so asking from it costs no zone lookup.
+  let lastFire = Number.NaN;
+  let lastFireWall = Number.NaN;
   const schedule: CronSchedule = {
     expression,
     timezone: zone,
     nextAfter(afterMs) {
-      let wall = wallTime(zone, afterMs);
+      let wall = afterMs === lastFire ? lastFireWall : wallTime(zone, afterMs);
       for (let step = 0; step < MAX_STEPS; step++) {
         const next = nextWall(wall);
         if (next === null) return null;
         const instants = instantsOf(zone, next);
         const fires = instants[0] ?? fireInstant(zone, next);
-        if (fires > afterMs) return fires;
+        if (fires > afterMs) {
+          lastFire = instants[0] === undefined ? Number.NaN : fires;
+          lastFireWall = next;
+          return fires;
+        }
         wall = next;
         // `afterMs` lies in the second pass of a repeated hour: every wall time up to the end of
         // that hour fired at its first pass already. Jump to the hour's end instead of walking it.

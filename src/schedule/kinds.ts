@@ -3,7 +3,7 @@
  * expression in a zone) and the slot arithmetic every caller shares: the next fire of the
  * engine, the next slot of `resume`, the slots of a `backfill` window, and how `stats` shows it.
  */
-import { type CronSchedule, compileCron } from "./cron.ts";
+import { type CronSchedule, compileCron, cronKey } from "./cron.ts";
 import { type NextSlot, nextSlot } from "./slots.ts";
 
 export type Schedule =
@@ -25,11 +25,11 @@ const compiled = new Map<string, ScheduleOrReason>();
 /** Compiled expressions kept; a table rarely holds more than a few hundred distinct ones. */
 const CACHE_LIMIT = 10_000;
 
-/** A row's schedule, or why it has none (SPEC §4 "Invalid rows", "Cron rows"). */
+/** A row's schedule, or why it has none (docs/design.md §8, §11). */
 export function scheduleOf(fields: ScheduleFields): ScheduleOrReason {
   const expression = fields.cronExpression ?? null;
   if (expression !== null) {
-    const key = `${expression}\u0000${fields.timezone ?? ""}`;
+    const key = cronKey(expression, fields.timezone ?? null);
     let found = compiled.get(key);
     if (!found) {
       const result = compileCron(expression, fields.timezone ?? null);

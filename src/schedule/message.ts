@@ -1,5 +1,5 @@
 /**
- * Pure: a claimed row → the message body and AMQP properties of SPEC §5.
+ * Pure: a claimed row → the message body and AMQP properties of docs/contract.md §5, §6.
  * The body is assembled as text around `workflow_data` exactly as PostgreSQL rendered it, so a
  * large document is never parsed and re-serialised on the hot path.
  */
@@ -10,7 +10,7 @@ export interface ClaimedRow {
   readonly slotMs: number;
   /** Ignored when `cronExpression` is set (a NULL there is read as 0). */
   readonly intervalSeconds: number;
-  /** Absent or NULL: an interval schedule (the optional columns of SPEC §2). */
+  /** Absent or NULL: an interval schedule (the optional columns of docs/contract.md §2). */
   readonly cronExpression?: string | null;
   /** IANA zone of `cronExpression`; NULL = UTC. */
   readonly timezone?: string | null;
@@ -64,6 +64,15 @@ export function manualMessageId(scheduleId: number, nowMs: number): string {
 }
 
 /**
+ * The fire's place in the schedule's count (run_count + 1): strictly increasing over the fires the
+ * row records (scheduler and manual). A backfill records nothing and re-sends past slots, so it
+ * has no place in that count: null, never a number a later regular fire would repeat.
+ */
+function runNumber(row: ClaimedRow, source: TriggerSource): number | null {
+  return source === "backfill" ? null : row.runCount + 1;
+}
+
+/**
  * `toISOString` of the last time asked for: a batch shares one fire time, and a burst usually
  * one slot, so most fires reuse the text instead of formatting it again.
  */
@@ -95,7 +104,7 @@ export function buildMessage(row: ClaimedRow, context: MessageContext): Outgoing
     `{"workflow_id":${row.workflowId},"schedule_id":${row.id},${payload},` +
     `"triggered_at":"${isoNow.of(context.nowMs)}","trigger_source":"${source}",` +
     `"workflow_name":${JSON.stringify(row.workflowName)},"scheduled_for":"${scheduledFor}",` +
-    `"run_number":${row.runCount + 1},"missed_runs":${context.missed}}`;
+    `"run_number":${runNumber(row, source)},"missed_runs":${context.missed}}`;
   const headers: Record<string, string | number> = { "x-schedule-id": row.id, "x-scheduled-for": scheduledFor };
   if (context.seal) headers["x-encryption"] = "fernet";
   headers.traceparent = newTraceparent();

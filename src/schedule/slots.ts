@@ -29,6 +29,8 @@ export function shouldPause(failuresAfterThisFire: number, pauseAfter: number): 
 
 /** The prefix of every `last_error` the scheduler writes when it pauses a schedule. */
 export const PAUSED_PREFIX = "paused by rune-scheduler";
+/** The prefix of `last_error` on a row the operator paused with `pause` (not "paused by rune-scheduler"). */
+export const OPERATOR_PAUSE_PREFIX = "paused by operator";
 export const SKIPPED_PREFIX = "skipped by rune-scheduler";
 
 export function pauseReason(failures: number, lastReason: string): string {

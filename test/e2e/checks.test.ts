@@ -70,7 +70,7 @@ describe("check-db", () => {
     expect(code).toBe(1);
     expect(performance.now() - started).toBeLessThan(10_000);
     expect(stderr).toBe(
-      "FAILED PostgreSQL refused the connection at 127.0.0.1:1; is it running and listening there? check POSTGRES_HOST/POSTGRES_PORT\n",
+      "FAILED PostgreSQL refused the connection at 127.0.0.1:1; is it running and listening there? check POSTGRES_HOST/POSTGRES_PORT; in effect: POSTGRES_HOST=127.0.0.1, POSTGRES_PORT=1 (from the environment)\n",
     );
   });
 
@@ -213,7 +213,7 @@ describe("check-mq", () => {
     const { code, stderr } = await checkMq({ RABBITMQ_HOST: "127.0.0.1", RABBITMQ_PORT: "1" });
     expect(code).toBe(1);
     expect(stderr).toBe(
-      "FAILED RabbitMQ refused the connection at amqp://guest:***@127.0.0.1:1; is it running and listening there? check RABBITMQ_HOST/RABBITMQ_PORT\n",
+      "FAILED RabbitMQ refused the connection at amqp://guest:***@127.0.0.1:1; is it running and listening there? check RABBITMQ_HOST/RABBITMQ_PORT; in effect: RABBITMQ_HOST=127.0.0.1, RABBITMQ_PORT=1 (from the environment)\n",
     );
   });
 

@@ -71,6 +71,7 @@ describe("help and version", () => {
 
       Run \`rune-scheduler <command> --help\` for a command's options. Each flag overrides its environment
       variable; ./.env is read too. Secrets have no flag (set them in the environment or *_FILE).
+      ./.env is read from the working directory only: here /tmp/.env (none).
       Exit codes: 0 ok, 1 failed, 2 bad configuration or usage (each command's help says more).
       "
     `);
@@ -121,6 +122,7 @@ describe("help and version", () => {
         --version                         print the version and the commit it was built from
 
       A flag overrides its variable; the environment overrides ./.env. Secrets have no flag.
+      ./.env is read from the working directory only: here /tmp/.env (none).
       "
     `);
     expect(help["check-db"]).toMatchInlineSnapshot(`
@@ -142,6 +144,7 @@ describe("help and version", () => {
         --version                    print the version and the commit it was built from
 
       A flag overrides its variable; the environment overrides ./.env. Secrets have no flag.
+      ./.env is read from the working directory only: here /tmp/.env (none).
       "
     `);
     expect(help["check-mq"]).toMatchInlineSnapshot(`
@@ -164,6 +167,7 @@ describe("help and version", () => {
         --version                     print the version and the commit it was built from
 
       A flag overrides its variable; the environment overrides ./.env. Secrets have no flag.
+      ./.env is read from the working directory only: here /tmp/.env (none).
       "
     `);
     expect(help.stats).toMatchInlineSnapshot(`
@@ -189,6 +193,7 @@ describe("help and version", () => {
         --version                    print the version and the commit it was built from
 
       A flag overrides its variable; the environment overrides ./.env. Secrets have no flag.
+      ./.env is read from the working directory only: here /tmp/.env (none).
       "
     `);
     expect(help.healthcheck).toMatchInlineSnapshot(`
@@ -205,6 +210,7 @@ describe("help and version", () => {
         --version                 print the version and the commit it was built from
 
       A flag overrides its variable; the environment overrides ./.env. Secrets have no flag.
+      ./.env is read from the working directory only: here /tmp/.env (none).
       "
     `);
     expect(help.completion).toMatchInlineSnapshot(`
@@ -387,7 +393,7 @@ describe("configuration errors", () => {
     }
   });
 
-  test("healthcheck answers a bad config with 1 (SPEC §6: 0 healthy, 1 not; Docker reserves 2), naming the variable", async () => {
+  test("healthcheck answers a bad config with 1 (docs/commands.md §2: 0 healthy, 1 not; Docker reserves 2), naming the variable", async () => {
     const { code, stdout, stderr } = await runBinary(["healthcheck"], { ...plain, SCHEDULER_POLL_INTERVAL: "abc" });
     expect(code).toBe(1);
     expect(stdout + stderr).toContain(
@@ -427,6 +433,33 @@ describe("configuration errors", () => {
     const good = await runBinary(["check-db"], { SCHEDULER_BATCH_SIZE: "10" }, { cwd: dir });
     expect(good.stdout).toContain(`at postgres@127.0.0.1:5432/${db.name}`);
     expect(good.code).toBe(0);
+  });
+});
+
+describe("where each value came from", () => {
+  test("run elsewhere, POSTGRES_HOST falls back to its default, and the connection error says so and where .env was looked for", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rune-no-env-"));
+    // POSTGRES_HOST is left to its default "db", which does not resolve here.
+    const { code, stderr } = await runBinary(["check-db"], { ...plain, POSTGRES_PORT: "1" }, { cwd: dir });
+    expect(code).toBe(1);
+    expect(stderr).toContain(
+      `; in effect: POSTGRES_HOST=db (default; no ./.env in ${dir}); POSTGRES_PORT=1 (from the environment)`,
+    );
+  });
+
+  test("values from ./.env and from flags are named as such", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rune-env-origin-"));
+    writeFileSync(join(dir, ".env"), "POSTGRES_HOST=127.0.0.1\nRABBITMQ_HOST=127.0.0.1\n");
+    const db = await runBinary(["check-db", "--postgres-port", "1"], plain, { cwd: dir });
+    expect(db.stderr.replaceAll(dir, "<dir>")).toMatchInlineSnapshot(`
+      "FAILED PostgreSQL refused the connection at 127.0.0.1:1; is it running and listening there? check POSTGRES_HOST/POSTGRES_PORT; in effect: POSTGRES_HOST=127.0.0.1 (from ./.env at <dir>/.env); POSTGRES_PORT=1 (from --postgres-port)
+      "
+    `);
+    const mq = await runBinary(["check-mq"], { ...plain, RABBITMQ_PORT: "1" }, { cwd: dir });
+    expect(mq.stderr.replaceAll(dir, "<dir>")).toMatchInlineSnapshot(`
+      "FAILED RabbitMQ refused the connection at amqp://guest:***@127.0.0.1:1; is it running and listening there? check RABBITMQ_HOST/RABBITMQ_PORT; in effect: RABBITMQ_HOST=127.0.0.1 (from ./.env at <dir>/.env); RABBITMQ_PORT=1 (from the environment)
+      "
+    `);
   });
 });
 

@@ -114,8 +114,8 @@ test("the trigger notifies on the API's INSERT, not on an UPDATE made as applica
   }
 });
 
-test("the README shows the trigger dev.sh installs, word for word", () => {
-  expect(readFileSync(join(ROOT, "README.md"), "utf8")).toContain(
+test("docs/design.md shows the trigger dev.sh installs, word for word", () => {
+  expect(readFileSync(join(ROOT, "docs", "design.md"), "utf8")).toContain(
     `\`\`\`sql\n${notifyTriggerSql("rune_schedules")}\`\`\``,
   );
 });

@@ -1,5 +1,5 @@
 /**
- * SPEC §6 operator verbs on the compiled binary against the real services: trigger, pause,
+ * The operator verbs (docs/commands.md §5, docs/design.md §21) on the compiled binary against the real services: trigger, pause,
  * resume and backfill, their exit codes and named failure lines, and trigger beside a running
  * scheduler firing the same schedule.
  */
@@ -140,7 +140,7 @@ describe("trigger", () => {
       `FAILED schedule ${inactive} is inactive, so it is not triggered; \`rune-scheduler resume ${inactive}\` first\n`,
     );
     expect(results[2]!.stderr).toBe(
-      `FAILED schedule ${bad} is invalid (cron expression "0 25 * * *" is invalid: CronPattern: Invalid value for hour: 25); fix the row first\n`,
+      `FAILED schedule ${bad} is invalid (cron expression "0 25 * * *" is invalid: hour 25 is out of range 0-23); fix the row first\n`,
     );
     expect(results[3]!.stderr).toMatch(/^FAILED RabbitMQ .*127\.0\.0\.1:\d+/);
     expect(results[4]!.stderr).toBe(
@@ -261,6 +261,53 @@ describe("backfill", () => {
     // The slot the scheduler already fired has the same id, so a consumer that saw it drops the copy.
     expect(backfilled.at(-1)!.raw.properties.messageId).toBe(fired.raw.properties.messageId);
     expect((await row(db, id!)).run_count).toBe(1);
+  });
+
+  test("backfill messages carry no run_number, so the regular ones stay strictly increasing with no repeat", async () => {
+    const { db, queue } = await scope.setup({ consume: true });
+    const env = { ...db.env, ...queue.env };
+    const [id] = await insertSchedules(db.sql, [{ dueInMs: -100, intervalSeconds: 60, name: "numbered" }]);
+    const first = await runBinary(["trigger", String(id)], env);
+    expect(first.code).toBe(0);
+    const slot = Math.floor((await row(db, id!)).next_ms);
+    const from = new Date(slot - 3 * 60_000).toISOString();
+    const backfill = await runBinary(
+      ["backfill", String(id), "--from", from, "--to", new Date(slot).toISOString(), "--yes"],
+      env,
+    );
+    expect(backfill.code).toBe(0);
+    const second = await runBinary(["trigger", String(id)], env);
+    expect(second.code).toBe(0);
+    await waitFor("five messages", () => queue.messages.length === 5);
+    expect(queue.messages.map((m) => [m.body.trigger_source, m.body.run_number])).toEqual([
+      ["manual", 1],
+      ["backfill", null],
+      ["backfill", null],
+      ["backfill", null],
+      ["manual", 2],
+    ]);
+  });
+
+  test("slots from before the row was created are left out, where the table has created_at", async () => {
+    const { db, queue } = await scope.setup();
+    const env = { ...db.env, ...queue.env };
+    await db.sql`ALTER TABLE scheduled_workflows ADD COLUMN created_at timestamp DEFAULT (now() AT TIME ZONE 'UTC')`;
+    const [id] = await insertSchedules(db.sql, [{ dueInMs: -100, intervalSeconds: 60, name: "young" }]);
+    const slot = Math.floor((await row(db, id!)).next_ms);
+    await db.sql`UPDATE scheduled_workflows SET created_at = to_timestamp(${slot - 150_000} / 1000.0) AT TIME ZONE 'UTC' WHERE id = ${id!}`;
+    const from = new Date(slot - 5 * 60_000).toISOString();
+    const to = new Date(slot + 1).toISOString();
+    const listed = await runBinary(["backfill", String(id), "--from", from, "--to", to, "--json"], env);
+    expect(listed.code).toBe(0);
+    const report = JSON.parse(listed.stdout);
+    expect(report.slots.map((s: { slot: string }) => s.slot)).toEqual(
+      [2, 1, 0].map((k) => new Date(slot - k * 60_000).toISOString()),
+    );
+    expect(report.createdAt).toBe(new Date(slot - 150_000).toISOString());
+    const text = await runBinary(["backfill", String(id), "--from", from, "--to", to], env);
+    expect(text.stdout).toContain(
+      `(slots before the row was created, ${new Date(slot - 150_000).toISOString()}, are left out)`,
+    );
   });
 
   test("a cron window follows the expression and its zone; over 1000 slots, a future --to, bad times and inactive rows are refused", async () => {

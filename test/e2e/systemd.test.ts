@@ -114,7 +114,7 @@ afterAll(() => {
 });
 
 describe("rune-scheduler.service", () => {
-  test("passes systemd-analyze verify without a warning, installed as the README says", () => {
+  test("passes systemd-analyze verify without a warning, installed as docs/install.md says", () => {
     const { code, output } = analyze(["verify", `--root=${root}`, "rune-scheduler.service"]);
     expect(output).toBe("");
     expect(code).toBe(0);
@@ -354,13 +354,13 @@ describe("under systemd", () => {
         .map(([k, v]) => `${k}=${v}\n`)
         .join(""),
     );
-    // The secrets as the README installs them: root-only, 0600, one trailing newline.
+    // The secrets as docs/install.md installs them: root-only, 0600, one trailing newline.
     const secrets = join(boot(), "secrets");
     mkdirSync(secrets, { recursive: true, mode: 0o700 });
     writeFileSync(join(secrets, "pg-password"), "unused-by-trust-auth\n", { mode: 0o600 });
     writeFileSync(join(secrets, "mq-password"), `${user.env.RABBITMQ_PASSWORD}\n`, { mode: 0o600 });
     expect(statSync(join(secrets, "mq-password"))).toMatchObject({ uid: 0, mode: 0o100600 });
-    // The control: the same unit told to read the root-only file itself, as the README once said.
+    // The control: the same unit told to read the root-only file itself, which a DynamicUser cannot.
     writeFileSync(
       join(boot(), "direct.conf"),
       "[Service]\nEnvironment=POSTGRES_PASSWORD_FILE=/etc/rune/pg-password\nRestart=no\n",

@@ -1,5 +1,5 @@
 /**
- * Rows and messages that cannot be fired normally (SPEC §4 "Invalid rows", "Outcome per row"):
+ * Rows and messages that cannot be fired normally (docs/design.md §11, §10):
  * each gets its handling, the normal rows beside them keep firing, and nothing loops hot.
  */
 import { expect, test } from "bun:test";

@@ -3,7 +3,7 @@
  * JSON with every section (both publish ceilings, bursts from process start and from the first
  * message, replicas, start-up to the first message), and leave no database behind. The figures
  * themselves are not judged here: at this size they mean nothing (the real runs are
- * `bun run bench`, see README).
+ * `bun run bench`, see docs/performance.md).
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";

@@ -1,5 +1,5 @@
 /**
- * Several RabbitMQ nodes (SPEC §3, issue 11 item 8): two fault proxies in front of the one
+ * Several RabbitMQ nodes (docs/configuration.md §3): two fault proxies in front of the one
  * RabbitMQ stand for two nodes of a cluster. Connects go to the first node that answers, each
  * reconnect starts after the node tried last, and `check-mq` reports every node.
  */

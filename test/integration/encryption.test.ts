@@ -1,7 +1,7 @@
 /** ENCRYPTION_KEY end to end: the published message carries a Fernet token a Python worker opens. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { fernetDecrypt } from "../../src/schedule/fernet.ts";
 import { type Running, startBinary } from "../support/binary.ts";
+import { fernetDecrypt } from "../support/fernet-open.ts";
 import {
   createTestDatabase,
   createTestQueue,

@@ -7,7 +7,8 @@
  * see it. `python3` from PATH is the fallback for machines with cryptography installed by pip.
  */
 import { describe, expect, test } from "bun:test";
-import { fernetDecrypt, fernetEncrypt, isFernetKey } from "../../src/schedule/fernet.ts";
+import { isFernetKey } from "../../src/schedule/fernet.ts";
+import { fernetDecrypt, fernetEncrypt } from "../support/fernet-open.ts";
 
 const CANDIDATES = ["/usr/bin/python3", "python3"];
 

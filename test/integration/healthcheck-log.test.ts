@@ -1,4 +1,4 @@
-/** The HEALTHCHECK lines operators of the original service grep for (SPEC §7), and final statistics. */
+/** The HEALTHCHECK lines operators of the original service grep for (docs/observability.md §1), and final statistics. */
 import { expect, test } from "bun:test";
 import { testScope } from "../support/scope.ts";
 import { insertSchedules, waitFor } from "../support/services.ts";

@@ -1,5 +1,5 @@
 /**
- * Publish only what can be recorded, and slow is not failed (SPEC §4): a SHARE lock held by
+ * Publish only what can be recorded, and slow is not failed (docs/design.md §15, §16): a SHARE lock held by
  * another session, a foreign key from another table, a byte budget per batch, and a broker link
  * that is slow but moving. Real locks, real PostgreSQL and RabbitMQ, the fault proxy for the link.
  */

@@ -1,5 +1,5 @@
 /**
- * Outages of a running scheduler, with DEFAULT settings (SPEC §4 "Broker or database down"):
+ * Outages of a running scheduler, with DEFAULT settings (docs/design.md §13):
  * a 60 s broker outage and a 30 s database outage through the fault proxies never end the
  * process; it is not ready meanwhile, says HEALTHCHECK FAILED, marks nothing failed, and fires
  * what fell due once the dependency is back. SCHEDULER_MAX_OUTAGE is the opt-in way out.
@@ -46,7 +46,7 @@ test("a 60 s broker outage with default settings: still running, not ready, HEAL
     Array.from({ length: 20 }, () => ({ dueInMs: 500, intervalSeconds: 3600 })),
   );
 
-  // The outage itself: well past the five attempts that used to end the process (8–15 s).
+  // The outage itself: well past the five attempts (8–15 s) that SCHEDULER_MAX_RETRIES allows at start-up.
   await Bun.sleep(60_000);
   expect(scheduler.proc.exitCode).toBeNull();
   expect(await rig.readyz()).toBe(503);

@@ -183,6 +183,7 @@ describe("stats", () => {
       overdue: 1,
       failing: 2,
       paused: 1,
+      pausedByOperator: 0,
       workflowMissing: 2,
       invalid: {
         "workflow missing": 1,
@@ -246,8 +247,8 @@ describe("stats", () => {
     const result = await runBinary(["stats"], { ...seeded.env, POSTGRES_PORT: port });
     expect(result.code).toBe(1);
     expect(result.stdout).toBe("");
-    expect(withoutPort(result.stderr)).toMatchInlineSnapshot(`
-      "FAILED PostgreSQL refused the connection at 127.0.0.1:PORT; is it running and listening there? check POSTGRES_HOST/POSTGRES_PORT
+    expect(withoutPort(result.stderr).replace(`POSTGRES_PORT=${port}`, "POSTGRES_PORT=PORT")).toMatchInlineSnapshot(`
+      "FAILED PostgreSQL refused the connection at 127.0.0.1:PORT; is it running and listening there? check POSTGRES_HOST/POSTGRES_PORT; in effect: POSTGRES_HOST=127.0.0.1, POSTGRES_PORT=PORT (from the environment)
       "
     `);
     const json = await runBinary(["stats", "--json"], { ...seeded.env, POSTGRES_PORT: port });

@@ -1,5 +1,5 @@
 /**
- * No row stops the others (SPEC §4): real rows with values at and past the edges of what can be
+ * No row stops the others (docs/design.md §14): real rows with values at and past the edges of what can be
  * computed or recorded, beside normal ones. The normal rows fire once, each edge row gets its
  * own outcome, nothing is published twice, and the scheduler keeps running.
  */

@@ -142,7 +142,7 @@ describe("postgres.js with two transactions open when their connections are rese
       // Not fixed by the patch (upstream PR #1215's ground): such a statement makes postgres.js move
       // the closed connection to its "full" queue, where the pool never takes it again. The reason
       // claimBatch strands its callback rather than go on. If this starts to say "pool ok", an
-      // upgrade fixed it: update the README.
+      // upgrade fixed it: update docs/development.md, "Upstream patches".
       expectSurvived(run, "pool failed hang");
       expect(run.stdout).toContain("callback 0 statement rejected CONNECTION_CLOSED");
       expect(run.stdout).toContain("callback 1 statement rejected CONNECTION_CLOSED");

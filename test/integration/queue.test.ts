@@ -1,4 +1,4 @@
-/** RABBITMQ_QUEUE and RABBITMQ_QUEUE_TYPE (SPEC §3): declared if missing, used as it is if it exists. */
+/** RABBITMQ_QUEUE and RABBITMQ_QUEUE_TYPE (docs/configuration.md §3): declared if missing, used as it is if it exists. */
 import { expect, test } from "bun:test";
 import amqp from "amqplib";
 import { $ } from "bun";

@@ -1,4 +1,4 @@
-/** Many schedulers on one database and broker, and crashes: SPEC §4 "Replicas". */
+/** Many schedulers on one database and broker, and crashes: docs/design.md §12. */
 import { expect, test } from "bun:test";
 import { testScope } from "../support/scope.ts";
 import { bulkInsert, waitFor } from "../support/services.ts";

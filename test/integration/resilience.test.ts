@@ -1,8 +1,8 @@
 /**
- * Losing PostgreSQL or RabbitMQ at run time (SPEC §4 "Broker or database down"), through fault
+ * Losing PostgreSQL or RabbitMQ at run time (docs/design.md §13), through fault
  * proxies so the shared services are never touched: the scheduler stops claiming, turns
  * not-ready, reconnects and resumes; nothing is marked failed and no slot is lost.
- * Detection and recovery times are printed (`[measure] …`) for the README's failure section.
+ * Detection and recovery times are printed (`[measure] …`) for docs/design.md §18.
  */
 import { expect, test } from "bun:test";
 import { duplicates, type Rig } from "../support/faults.ts";

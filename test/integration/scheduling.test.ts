@@ -1,4 +1,4 @@
-/** Scheduling semantics of SPEC §4 with the compiled binary, real PostgreSQL and RabbitMQ. */
+/** Scheduling semantics of docs/design.md §3–§12 with the compiled binary, real PostgreSQL and RabbitMQ. */
 import { describe, expect, test } from "bun:test";
 import { createRabbitUser } from "../support/rabbit-user.ts";
 import { testScope } from "../support/scope.ts";

@@ -1,5 +1,5 @@
 /**
- * SIGTERM / SIGINT (SPEC §4 "Shutdown"): the claim transaction in flight is finished, or
+ * SIGTERM / SIGINT (docs/design.md §19): the claim transaction in flight is finished, or
  * abandoned before anything is recorded; final statistics; exit 0 within
  * SCHEDULER_SHUTDOWN_TIMEOUT. A second signal at least 0.5 s later exits at once.
  */

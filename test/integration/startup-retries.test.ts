@@ -1,5 +1,5 @@
 /**
- * Start-up with a dependency out of reach (SPEC §4 "Broker or database down"): back off
+ * Start-up with a dependency out of reach (docs/design.md §13): back off
  * 1 s doubling with jitter, become ready and fire once it answers, or give up after
  * SCHEDULER_MAX_RETRIES attempts with a CRITICAL line that names it, exit 1.
  */
@@ -119,4 +119,34 @@ test("wrong RabbitMQ credentials are refused for good: exit 1 at the first attem
   );
   const [row] = await rig.rows();
   expect(row).toMatchObject({ run_count: 0, failure_count: 0, last_error: null, due: true });
+}, 20_000);
+
+test("PostgreSQL down at start-up: HEALTHCHECK FAILED says RabbitMQ was not tried yet, LISTEN waits with an explained line, and listens once PostgreSQL answers", async () => {
+  const rig = await scope.rig();
+  rig.pgProxy.refuse();
+  const scheduler = rig.start({ SCHEDULER_MAX_RETRIES: "0", SCHEDULER_NOTIFY_CHANNEL: "rune_test_wakeup" });
+  await scheduler.waitForLine(/PostgreSQL failed \(attempt 2\)/, 10_000);
+  const lines = scheduler.output().split("\n");
+  expect(lines.filter((line) => line.includes("HEALTHCHECK FAILED"))).toEqual([
+    expect.stringMatching(/ ERROR HEALTHCHECK FAILED \| DB: down \| MQ: not tried yet$/),
+  ]);
+  const listen = lines.filter((line) => line.includes("LISTEN"));
+  expect(listen).toEqual([
+    expect.stringMatching(
+      /WARNING LISTEN on "rune_test_wakeup" waits for PostgreSQL \(.*127\.0\.0\.1:\d+.*\); polling every 1s until it listens$/,
+    ),
+  ]);
+  rig.pgProxy.resume();
+  await scheduler.waitForLine(/Listening for notifications on "rune_test_wakeup"/, 15_000);
+  expect(scheduler.proc.exitCode).toBeNull();
+}, 30_000);
+
+test("the last line after a refusal for good says which dependency refused and why", async () => {
+  const rig = await scope.rig();
+  const scheduler = rig.start({ RABBITMQ_PASSWORD: "wrong-password", SCHEDULER_MAX_RETRIES: "0" });
+  expect(await scheduler.exited).toBe(1);
+  const last = scheduler.output().trimEnd().split("\n").at(-1);
+  expect(last).toMatch(
+    /CRITICAL Scheduler stopped: RabbitMQ refused for good at start-up; fix the configuration: connecting: .*rejected the credentials/,
+  );
 }, 20_000);

@@ -1,5 +1,5 @@
 /**
- * SPEC §2/§4: `timestamp` and `timestamptz` columns both work, and neither the host's time zone
+ * docs/contract.md §1, docs/design.md §2: `timestamp` and `timestamptz` columns both work, and neither the host's time zone
  * nor the database's default zone moves a fire or the next slot.
  */
 import { expect, test } from "bun:test";

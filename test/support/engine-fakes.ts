@@ -7,12 +7,13 @@
 import { afterEach, beforeEach, jest } from "bun:test";
 import { type Clock, createClock } from "../../src/engine/clock.ts";
 import { type Engine, type EngineDeps, type EngineOptions, startEngine } from "../../src/engine/engine.ts";
-import type { EngineStore, Publisher } from "../../src/engine/ports.ts";
+import type { ClaimRequest, EngineStore, InvalidRow, Publisher } from "../../src/engine/ports.ts";
 import { createLogger, type LogSink } from "../../src/observe/log.ts";
 import { createMetrics, type Metrics } from "../../src/observe/metrics.ts";
 import { createReporter } from "../../src/observe/reporter.ts";
-import type { InvalidRow } from "../../src/postgres/invalid-rows.ts";
-import { type ClaimRequest, MESSAGE_OVERHEAD_BYTES } from "../../src/postgres/store.ts";
+import { storeFailure } from "../../src/postgres/failures.ts";
+import { MESSAGE_OVERHEAD_BYTES } from "../../src/postgres/store.ts";
+import { publisherFailure } from "../../src/rabbitmq/broker.ts";
 import type { ClaimedRow, OutgoingMessage } from "../../src/schedule/message.ts";
 import type { PublishOutcome, RowUpdate } from "../../src/schedule/plan.ts";
 import { delay, ioTurn, until } from "./fake-time.ts";
@@ -48,6 +49,7 @@ export interface TraceEntry {
 /**
  * A table with the claim semantics of store.ts, judged by a database clock `dbNow`: SKIP LOCKED,
  * `skipIds`, and the byte budget (the first row always taken; `locked` counts every row locked).
+ * A failure a test injects leaves as the real adapter's would: a StoreFailure.
  */
 export function fakeStore(rows: FakeRow[], dbNow: () => number) {
   const calls = { claims: 0, polls: 0, pings: 0 };
@@ -73,13 +75,14 @@ export function fakeStore(rows: FakeRow[], dbNow: () => number) {
     async ping() {
       calls.pings += 1;
       await note("ping");
-      if (failNext) throw failNext;
+      if (failNext) throw storeFailure(failNext);
+      return "fake-db:5432";
     },
     async poll(lookAheadMs, skipIds) {
       calls.polls += 1;
       await note("poll");
       pollSkipIds.push([...skipIds]);
-      if (failNext) throw failNext;
+      if (failNext) throw storeFailure(failNext);
       const now = dbNow();
       const valid = rows
         .filter(
@@ -96,8 +99,8 @@ export function fakeStore(rows: FakeRow[], dbNow: () => number) {
       calls.claims += 1;
       await note("claim");
       requests.push(request);
-      if (failNext) throw failNext;
-      if (failClaims) throw failClaims;
+      if (failNext) throw storeFailure(failNext);
+      if (failClaims) throw storeFailure(failClaims);
       const { limit, budgetBytes = Number.MAX_SAFE_INTEGER, skipIds = [] } = request;
       const now = dbNow();
       // FOR NO KEY UPDATE SKIP LOCKED: rows held by another open claim are passed over.
@@ -123,7 +126,7 @@ export function fakeStore(rows: FakeRow[], dbNow: () => number) {
       let updates: RowUpdate[];
       try {
         updates = await fire(claimed, now);
-        if (failCommit) throw failCommit;
+        if (failCommit) throw storeFailure(failCommit);
       } finally {
         for (const r of taken) locked.delete(r.id);
       }
@@ -267,10 +270,15 @@ export function launch(
   const clock = parts.clock ?? createClock();
   const metrics = parts.metrics ?? createMetrics();
   const publisher = parts.publisher ?? fakePublisher().publisher;
+  const connect = parts.connectPublisher ?? (async () => ((publisher.connected = true), publisher));
   const engine = startEngine({
-    connectPublisher: async () => ((publisher.connected = true), publisher),
     report: createReporter({ log, metrics }),
     ...parts,
+    // As the broker adapter does: a refusal for good is said as one.
+    connectPublisher: (onChange) =>
+      connect(onChange).catch((error: unknown) => {
+        throw publisherFailure(error);
+      }),
     clock,
     options: { ...OPTIONS, ...parts.options },
   });

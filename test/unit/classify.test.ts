@@ -1,11 +1,18 @@
-/** How errors are told apart: a refusal for good, a row's own fault, the broker's size limit. */
+/**
+ * How errors are told apart: a refusal for good, a table lock, a lost connection, a row's own
+ * fault, the broker's size limit. The adapters classify (src/postgres/failures.ts, the broker's
+ * publisherFailure); the engine only reads their verdict.
+ */
 import { describe, expect, test } from "bun:test";
-import { DependencyError, isPermanentRefusal } from "../../src/engine/dependency.ts";
+import { brokerConnectFailure, databaseFailure, isPermanentRefusal } from "../../src/engine/dependency.ts";
+import { storeFailure } from "../../src/postgres/failures.ts";
 import { isRowError } from "../../src/postgres/record.ts";
+import { publisherFailure } from "../../src/rabbitmq/broker.ts";
 import { refusedSizeLimit } from "../../src/rabbitmq/link.ts";
 
-const broker = (message: string) => new DependencyError("RabbitMQ", "connecting", new Error(message));
+const broker = (message: string) => brokerConnectFailure(publisherFailure(new Error(message)));
 const sqlError = (code: string) => Object.assign(new Error(`error ${code}`), { code });
+const database = (code: string) => databaseFailure("connecting", storeFailure(sqlError(code)));
 
 describe("isPermanentRefusal", () => {
   test("the broker's own refusals: credentials, vhost, a queue the user may not declare", () => {
@@ -43,9 +50,21 @@ describe("isPermanentRefusal", () => {
   });
 
   test("PostgreSQL: a wrong password, an unknown role or database; not a refused connection", () => {
-    for (const code of ["28P01", "28000", "3D000"])
-      expect(isPermanentRefusal(new DependencyError("PostgreSQL", "connecting", sqlError(code)))).toBe(true);
-    expect(isPermanentRefusal(new DependencyError("PostgreSQL", "connecting", sqlError("ECONNREFUSED")))).toBe(false);
+    for (const code of ["28P01", "28000", "3D000"]) expect(isPermanentRefusal(database(code).error)).toBe(true);
+    expect(isPermanentRefusal(database("ECONNREFUSED").error)).toBe(false);
+  });
+});
+
+describe("databaseFailure over the store adapter's verdict", () => {
+  test("a lost connection, a table lock, a statement's own error", () => {
+    for (const code of ["ECONNREFUSED", "CONNECTION_CLOSED", "08006", "57P01", "25006"])
+      expect(database(code)).toMatchObject({ lost: true, error: { name: "DependencyError" } });
+    expect(database("55P03")).toMatchObject({ lost: false, error: { name: "TableLockedError", doing: "connecting" } });
+    expect(database("42P01")).toMatchObject({ lost: false, error: { name: "DependencyError", permanent: false } });
+  });
+
+  test("the driver's own error stays the cause, so diagnosis still reads its code", () => {
+    expect(database("28P01").error.cause).toMatchObject({ code: "28P01" });
   });
 });
 

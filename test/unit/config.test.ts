@@ -15,7 +15,7 @@ function errorOf(env: Record<string, string>, extra: Partial<ConfigSources> = {}
 }
 
 describe("defaults", () => {
-  test("match SPEC §3", () => {
+  test("match docs/configuration.md §2–§7", () => {
     const config = load({});
     expect(config.db).toMatchObject({
       host: "db",
@@ -403,5 +403,39 @@ describe("heartbeat=0 in RABBITMQ_URL", () => {
       'RABBITMQ_URL="amqp://guest:***@mq:5672/?heartbeat=0" is invalid: expected no heartbeat=0 in the URL',
     );
     expect(loadConfig({ env: { RABBITMQ_URL: "amqp://guest:s3cret@mq:5672/?heartbeat=5" } }).mq.urls).toHaveLength(1);
+  });
+});
+
+describe("where each value came from", () => {
+  test("a flag, the environment, ./.env, a *_FILE and the default are each recorded, with where ./.env was looked for", () => {
+    const config = load(
+      { POSTGRES_PORT: "5433", POSTGRES_PASSWORD_FILE: "/run/secrets/pg" },
+      {
+        flags: { SCHEDULER_POLL_INTERVAL: "5" },
+        dotenv: "POSTGRES_DB=from_dotenv\n",
+        dotenvLocation: { path: "/srv/rune/.env", found: true },
+        readFile: () => "pw\n",
+      },
+    );
+    expect(config.origins).toMatchObject({
+      SCHEDULER_POLL_INTERVAL: "flag",
+      POSTGRES_PORT: "environment",
+      POSTGRES_DB: "dotenv",
+      POSTGRES_PASSWORD: "file",
+      POSTGRES_HOST: "default",
+    });
+    expect(config.db.origin).toEqual({
+      address:
+        "POSTGRES_HOST=db (default; not set in ./.env at /srv/rune/.env); POSTGRES_PORT=5433 (from the environment)",
+      database: "POSTGRES_DB=from_dotenv (from ./.env at /srv/rune/.env)",
+    });
+    expect(load({}, { dotenvLocation: { path: "/tmp/.env", found: false } }).mq.origin).toEqual({
+      address: "RABBITMQ_HOST=rabbitmq, RABBITMQ_PORT=5672 (default; no ./.env in /tmp)",
+    });
+  });
+
+  test("a URL is named, masked, instead of the parts it overrides", () => {
+    const config = load({ DATABASE_URL: "postgres://u:s3cret@h:5432/d" });
+    expect(config.db.origin?.address).toBe("DATABASE_URL=postgres://u:***@h:5432/d (from the environment)");
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Claim lanes (issue 12): during a drain, up to CLAIM_LANES claim transactions are in flight at
+ * Claim lanes (docs/design.md §6): during a drain, up to CLAIM_LANES claim transactions are in flight at
  * once, so one claims and records while another waits for its confirms. Against fakes.
  */
 import { describe, expect, test } from "bun:test";

@@ -1,5 +1,5 @@
 /**
- * The engine under outages, locks and partial batches (issue 11), against the in-memory fakes:
+ * The engine under outages, locks and partial batches (docs/design.md §13–§16), against the in-memory fakes:
  * no services. A running scheduler outlives any outage unless SCHEDULER_MAX_OUTAGE says
  * otherwise; a refusal at start-up ends it at once; a locked table, a row that cannot be
  * planned, a cycle that confirmed some rows, a queue declared again are none of them failures.

@@ -27,7 +27,7 @@ describe("buildMessage", () => {
     expect(JSON.parse(message.body.toString()).workflow_data).toEqual({ a: [1, 2], s: "é\u0000" });
   });
 
-  test("properties of SPEC §5, with a deterministic message id", () => {
+  test("properties of docs/contract.md §5, with a deterministic message id", () => {
     const message = buildMessage(row({ slotMs: SLOT + 0.7 }), { nowMs: SLOT + 1500, missed: 2 });
     expect(message.properties).toEqual({
       persistent: true,

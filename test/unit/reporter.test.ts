@@ -1,4 +1,4 @@
-/** The reporter alone: an engine event in, SPEC's log line and counters out. No engine, no I/O. */
+/** The reporter alone: an engine event in, the log line of docs/observability.md §1 and counters out. No engine, no I/O. */
 import { describe, expect, test } from "bun:test";
 import { DependencyError } from "../../src/engine/dependency.ts";
 import type { EngineStatus } from "../../src/engine/events.ts";
@@ -33,11 +33,28 @@ const STATUS: EngineStatus = {
 };
 
 describe("reporter", () => {
-  test("connected: the two lines operators grep for", () => {
+  test("connected: the two lines operators grep for, naming the server or node in use", () => {
+    const { report, said } = setup();
+    report({ type: "connected", dependency: "PostgreSQL", where: "10.0.0.5:5432" });
+    report({ type: "connected", dependency: "RabbitMQ", where: "amqp://guest:***@mq-2:5672" });
+    expect(said()).toEqual([
+      "INFO Database connection pool established where=10.0.0.5:5432",
+      "INFO RabbitMQ connection established where=amqp://guest:***@mq-2:5672",
+    ]);
+  });
+
+  test("connected, from a link that cannot say where: the configured list", () => {
     const { report, said } = setup();
     report({ type: "connected", dependency: "PostgreSQL" });
-    report({ type: "connected", dependency: "RabbitMQ" });
-    expect(said()).toEqual(["INFO Database connection pool established", "INFO RabbitMQ connection established"]);
+    expect(said()).toEqual(["INFO Database connection pool established where=postgres@db:5432/rune"]);
+  });
+
+  test("link lost: names the node the link was on, not the whole list", () => {
+    const { report, said } = setup();
+    report({ type: "link lost", reason: "heartbeat timeout", where: "amqp://guest:***@mq-3:5672" });
+    expect(said()).toEqual([
+      'ERROR RabbitMQ connection lost; reconnecting reason="heartbeat timeout" where=amqp://guest:***@mq-3:5672',
+    ]);
   });
 
   test("status mirrors into the *_up gauges without a line", () => {
@@ -51,6 +68,36 @@ describe("reporter", () => {
     const { report, said } = setup();
     report({ type: "outage began", status: { ...STATUS, database: "down" } });
     expect(said()).toEqual(["ERROR HEALTHCHECK FAILED | DB: down | MQ: up"]);
+  });
+
+  test("outage began before RabbitMQ was tried: it says so instead of calling it down", () => {
+    const { report, said } = setup();
+    const down = { ...STATUS, database: "down", broker: "down" } as const;
+    report({ type: "outage began", status: down });
+    report({ type: "connected", dependency: "PostgreSQL" });
+    report({ type: "outage began", status: { ...down, database: "up" } });
+    expect(said()).toEqual([
+      "ERROR HEALTHCHECK FAILED | DB: down | MQ: not tried yet",
+      "INFO Database connection pool established where=postgres@db:5432/rune",
+      "ERROR HEALTHCHECK FAILED | DB: up | MQ: down",
+    ]);
+  });
+
+  test("gave up: the stop reason names the dependency, why, and the explained cause", () => {
+    const { report, said } = setup();
+    const reporter = report as ReturnType<typeof createReporter>;
+    expect(reporter.stopReason()).toBeNull();
+    const error = new DependencyError("RabbitMQ", "connecting", new Error("403 (ACCESS-REFUSED)"));
+    report({
+      type: "gave up",
+      dependency: "RabbitMQ",
+      why: "refused for good at start-up; fix the configuration",
+      error,
+    });
+    expect(reporter.stopReason()).toBe(
+      "RabbitMQ refused for good at start-up; fix the configuration: connecting: RabbitMQ explains: 403 (ACCESS-REFUSED)",
+    );
+    expect(said()).toHaveLength(1);
   });
 
   test("retrying: attempt, limit only at start-up, delay, where, and the explained cause", () => {

@@ -142,7 +142,7 @@ describe("planFire and the message for cron rows", () => {
   });
   test("a bad expression is unplannable with the parser's reason", () => {
     expect(() => planFire(row({ cronExpression: "99 * * * *" }), at("2026-03-29T01:00:00Z"), options)).toThrow(
-      "Invalid value for minute: 99",
+      "minute 99 is out of range 0-59",
     );
     expect(() => planFire(row({ timezone: "Nowhere/City" }), at("2026-03-29T01:00:00Z"), options)).toThrow(
       'unknown time zone "Nowhere/City"',

@@ -19,7 +19,10 @@ export interface CostSummary {
   brokerUs: Summary;
   allocatedBytes: Summary;
   maxPauseMs: Summary;
-  /** The bare publisher's own CPU per message, and RabbitMQ's meanwhile (same worker setting). */
+  /**
+   * The bare publisher's own CPU per message, and RabbitMQ's meanwhile (same worker setting). The
+   * worker runs in the publisher's process, so with a worker this counts both.
+   */
   publisherUs: Summary;
   publisherBrokerUs: Summary;
   /** PostgreSQL's CPU per row under the bare SQL loop. */
@@ -78,7 +81,7 @@ export function renderCostTable(costs: readonly CostSummary[]): string {
   for (const c of costs) {
     lines.push(
       `| ${fmt(c.rows)}, ${c.worker ? "worker consuming" : "no consumer"} | ${fmt(c.firesPerSecond.median)} | ` +
-        `**${us(c.schedulerUs)}** (${range(c.schedulerUs, 1)}; ${c.schedulerToPublisher.median.toFixed(2)} × ${us(c.publisherUs)}) | ` +
+        `**${us(c.schedulerUs)}** (${range(c.schedulerUs, 1)}; ${c.schedulerToPublisher.median.toFixed(2)} × ${us(c.publisherUs)}${c.worker ? " of publisher and worker together" : ""}) | ` +
         `**${us(c.postgresUs)}** (${range(c.postgresUs, 1)}; ${c.postgresToSql.median.toFixed(2)} × ${us(c.sqlPostgresUs)}) | ` +
         `${us(c.brokerUs)} (${range(c.brokerUs, 1)}; ${c.brokerToPublisher.median.toFixed(2)} × ${us(c.publisherBrokerUs)}) | ` +
         `${fmt(c.allocatedBytes.median)} B (${range(c.allocatedBytes)}) | ${c.maxPauseMs.median.toFixed(1)} ms (${range(c.maxPauseMs, 1)}) |`,

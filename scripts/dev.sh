@@ -40,6 +40,20 @@ node_modules/.bin/bun scripts/init-db.ts
 [ "$mode" = setup ] && exit 0
 
 node_modules/.bin/bun scripts/build.ts
+
+# The operator console, on with a token made for this run (the environment wins over .env, and
+# the scheduler scrubs the token from its own log). Set SCHEDULER_CONSOLE_TOKEN to keep one.
+if [ -z "${SCHEDULER_CONSOLE_TOKEN:-}" ] && ! grep -qs '^SCHEDULER_CONSOLE_TOKEN=' .env; then
+  SCHEDULER_CONSOLE_TOKEN="$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
+  export SCHEDULER_CONSOLE_TOKEN
+fi
+console_token="${SCHEDULER_CONSOLE_TOKEN:-$(sed -n 's/^SCHEDULER_CONSOLE_TOKEN=//p' .env | tail -n 1)}"
+console_port="${SCHEDULER_HTTP_PORT:-$(sed -n 's/^SCHEDULER_HTTP_PORT=//p' .env | tail -n 1)}"
+cat <<EOF
+
+dev.sh: the operator console: http://127.0.0.1:${console_port:-8080}/console/
+  token (paste it when the page asks; kept for that tab only): ${console_token}
+EOF
 cat <<'EOF'
 
 dev.sh: ready. In another shell, from this directory, try:

@@ -4,8 +4,10 @@
  */
 
 import type { Config } from "./config/config.ts";
+import { createConsole } from "./console/wire.ts";
 import { createClock } from "./engine/clock.ts";
 import { CLAIM_LANES, type Engine, startEngine } from "./engine/engine.ts";
+import type { Report } from "./engine/events.ts";
 import { explainBrokerError, explainDatabaseError } from "./observe/diagnose.ts";
 import { ListenError, startHttp } from "./observe/http.ts";
 import type { Logger } from "./observe/log.ts";
@@ -26,7 +28,7 @@ export interface Service {
 }
 
 /** The effective configuration for the start-up banner: no secret, no URL password. */
-export function describeConfig(config: Config): Record<string, unknown> {
+function describeConfig(config: Config): Record<string, unknown> {
   return {
     db: config.db.where,
     mq: config.mq.where,
@@ -42,6 +44,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     http: config.httpPort === 0 ? "off" : `${config.httpHost}:${config.httpPort}`,
     notify_channel: config.notifyChannel ?? "off",
     encryption: config.encryptionKey ? "fernet" : "off",
+    console: config.console?.mode ?? "off",
   };
 }
 
@@ -57,15 +60,28 @@ export async function startService(config: Config, log: Logger): Promise<Service
   let loopIdleMs: (() => number) | null = null;
   const staleAfterMs = 2 * config.pollIntervalMs + 60_000;
   let server: ReturnType<typeof startHttp> | null = null;
+  const sealer = config.encryptionKey ? fernetSealer(config.encryptionKey) : null;
+  const seal = sealer ? (text: string) => sealer.encrypt(text) : null;
+  const operatorConsole = createConsole(config, {
+    log,
+    metrics,
+    messages: { maxMessageBytes: config.maxMessageBytes, seal },
+    port: () => server?.port ?? config.httpPort,
+  });
   if (config.httpPort !== 0) {
     try {
-      server = startHttp(config.httpHost, config.httpPort, {
-        metrics,
-        staleAfterMs,
-        // Before the engine exists the loop has not had a chance to stall.
-        loopIdleMs: () => loopIdleMs?.() ?? 0,
-        stats: () => ({ ...metrics, clockOffsetMs: clock.offsetMs() }),
-      });
+      server = startHttp(
+        config.httpHost,
+        config.httpPort,
+        {
+          metrics,
+          staleAfterMs,
+          // Before the engine exists the loop has not had a chance to stall.
+          loopIdleMs: () => loopIdleMs?.() ?? 0,
+          stats: () => ({ ...metrics, clockOffsetMs: clock.offsetMs() }),
+        },
+        operatorConsole?.handle,
+      );
     } catch (error) {
       throw new ListenError(config.httpHost, config.httpPort, error);
     }
@@ -77,16 +93,21 @@ export async function startService(config: Config, log: Logger): Promise<Service
     createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: CLAIM_LANES + 1 }),
   );
   const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 1 });
-  const sealer = config.encryptionKey ? fernetSealer(config.encryptionKey) : null;
-  const report = createReporter({
+  const reporter = createReporter({
     log,
     metrics,
     where: { PostgreSQL: config.db.where, RabbitMQ: config.mq.where },
-    explain: (dependency, error) =>
+    explain: (dependency, error, where) =>
       dependency === "PostgreSQL"
         ? explainDatabaseError(error, config.db, config.connectTimeoutMs)
-        : explainBrokerError(error, config.mq, config.connectTimeoutMs),
+        : explainBrokerError(error, where === null ? config.mq : { ...config.mq, where }, config.connectTimeoutMs),
   });
+  const report: Report = operatorConsole
+    ? (event) => {
+        reporter(event);
+        operatorConsole.report(event);
+      }
+    : reporter;
   const engine: Engine = startEngine({
     store: createEngineStore(pool),
     connectPublisher: (onChange) => connectPublisher(config.mq, config.connectTimeoutMs, onChange),
@@ -102,11 +123,15 @@ export async function startService(config: Config, log: Logger): Promise<Service
       maxRetries: config.maxRetries,
       misfireGraceMs: config.misfireGraceMs,
       maxMessageBytes: config.maxMessageBytes,
-      seal: sealer ? (text: string) => sealer.encrypt(text) : null,
+      seal,
     },
   });
   loopIdleMs = () => clock.local() - engine.status().lastProgressLocal;
   if (server) log.info(`HTTP health and metrics on http://${config.httpHost}:${server.port}`);
+  if (server && operatorConsole) {
+    const how = config.console?.mode === "read-only" ? "read-only, no token" : "token required";
+    log.info(`Operator console on http://${config.httpHost}:${server.port}/console/ (${how})`);
+  }
 
   const healthTimer = setInterval(() => {
     if (metrics.dbUp && metrics.mqUp) log.info(healthcheckLine(metrics));
@@ -141,13 +166,17 @@ export async function startService(config: Config, log: Logger): Promise<Service
     server?.stop(true);
     await unlisten?.().catch(() => {});
     log.info(`Final statistics: ${healthcheckLine(metrics).replace("HEALTHCHECK OK | ", "")}`);
-    await Promise.all([pool.end({ timeout: 2 }).catch(() => {}), sql.end({ timeout: 2 }).catch(() => {})]);
+    await Promise.all([
+      pool.end({ timeout: 2 }).catch(() => {}),
+      sql.end({ timeout: 2 }).catch(() => {}),
+      operatorConsole?.close(),
+    ]);
     return code;
   };
   const done = engine.done.then(() => (stopping ??= shutdown()));
   return {
     done,
     stop: () => (stopping ??= shutdown()),
-    stopReason: report.stopReason,
+    stopReason: reporter.stopReason,
   };
 }

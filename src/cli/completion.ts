@@ -6,7 +6,7 @@ import { type CommandDef, defineCommand } from "citty";
 import { argsOf, metaOf, subCommandsOf } from "./help.ts";
 import { FLAG_CHOICES } from "./options.ts";
 
-export const SHELLS = ["bash", "zsh"] as const;
+const SHELLS = ["bash", "zsh"] as const;
 
 interface CommandInfo {
   name: string;
@@ -42,7 +42,7 @@ async function describeTree(root: CommandDef): Promise<CommandInfo[]> {
 
 const bashWords = (words: readonly string[]) => words.join(" ");
 
-export function bashScript(program: string, commands: readonly CommandInfo[]): string {
+function bashScript(program: string, commands: readonly CommandInfo[]): string {
   const fn = `_${program.replaceAll("-", "_")}`;
   const valueFlags = [
     ...new Set(commands.flatMap((c) => c.flags.filter((f) => f.takesValue).map((f) => `--${f.name}`))),
@@ -84,7 +84,7 @@ complete -F ${fn} ${program}
 const zshText = (text: string) =>
   text.replaceAll("'", "").replaceAll("[", "(").replaceAll("]", ")").replaceAll(":", " -");
 
-export function zshScript(program: string, commands: readonly CommandInfo[]): string {
+function zshScript(program: string, commands: readonly CommandInfo[]): string {
   const fn = `_${program.replaceAll("-", "_")}`;
   const list = commands.map((c) => `    '${c.name}:${zshText(c.description)}'`).join("\n");
   const cases = commands

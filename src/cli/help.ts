@@ -6,7 +6,7 @@ import type { ArgDef, ArgsDef, CommandDef, CommandMeta } from "citty";
 import type { DotenvLocation } from "../config/origin.ts";
 import { settingOfFlag } from "./options.ts";
 
-export interface Style {
+interface Style {
   heading(text: string): string;
   flag(text: string): string;
   dim(text: string): string;

@@ -10,7 +10,7 @@ import { EXIT } from "./exit.ts";
 import { argsOf, renderHelp, styleFor, subCommandsOf } from "./help.ts";
 import { checkTokens, nearest } from "./strict.ts";
 
-export interface CliIo {
+interface CliIo {
   out(text: string): void;
   err(text: string): void;
   stdoutIsTTY: boolean;
@@ -19,7 +19,7 @@ export interface CliIo {
   dotenv?: DotenvLocation;
 }
 
-export const processIo = (): CliIo => ({
+const processIo = (): CliIo => ({
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
   stdoutIsTTY: process.stdout.isTTY === true,
@@ -27,7 +27,7 @@ export const processIo = (): CliIo => ({
   dotenv: dotenvLocation(),
 });
 
-export interface CliOptions {
+interface CliOptions {
   /** A command whose usage errors must not exit 2 (healthcheck: Docker reserves 2). */
   usageExitCodes?: Record<string, number>;
   io?: CliIo;

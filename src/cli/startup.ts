@@ -8,7 +8,7 @@ import type { Config } from "../config/config.ts";
 import { messageOf } from "../error-text.ts";
 import { ListenError } from "../observe/http.ts";
 
-export interface StartupFailure {
+interface StartupFailure {
   line: string;
   exitCode: 1 | 2;
 }

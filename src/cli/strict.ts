@@ -5,10 +5,10 @@
  */
 import type { ArgDef, ArgsDef } from "citty";
 
-export type Verdict = { kind: "run" } | { kind: "help" } | { kind: "version" } | { kind: "error"; message: string };
+type Verdict = { kind: "run" } | { kind: "help" } | { kind: "version" } | { kind: "error"; message: string };
 
 /** Levenshtein distance, for "did you mean". */
-export function distance(a: string, b: string): number {
+function distance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     let diagonal = row[0]!;

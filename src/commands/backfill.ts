@@ -1,19 +1,14 @@
 import { defineCommand } from "citty";
-import { backfillMessages, MAX_BACKFILL_SLOTS, planBackfill, publishBackfill } from "../operator/backfill.ts";
+import {
+  backfillMessages,
+  MAX_BACKFILL_SLOTS,
+  parseInstant,
+  planBackfill,
+  publishBackfill,
+} from "../operator/backfill.ts";
 import { OperatorError } from "../operator/verbs.ts";
 import { messageIdFor } from "../schedule/message.ts";
-import { connectArgs, dbArgs, flagOf, jsonArg, logArgs, mqArgs } from "./shared.ts";
-import { badArgument, idArg, runVerb, scheduleIdArg } from "./verb.ts";
-
-/** An instant with its zone (a bare date is midnight UTC): a time without one would be read in the host's zone. */
-const INSTANT = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
-
-export function parseInstant(value: unknown): number | null | undefined {
-  if (value === undefined || value === "") return undefined;
-  if (typeof value !== "string" || !INSTANT.test(value)) return null;
-  const ms = Date.parse(value);
-  return Number.isFinite(ms) ? ms : null;
-}
+import { badArgument, idArg, publishingVerbArgs, runVerb, scheduleIdArg } from "./verb.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -31,12 +26,7 @@ export default defineCommand({
     },
     to: { type: "string", description: "end of the window, exclusive, not after now", valueHint: "time" },
     yes: { type: "boolean", description: "publish (without it: list what would be published)", default: false },
-    ...jsonArg,
-    ...dbArgs,
-    ...mqArgs,
-    ...flagOf("SCHEDULER_MAX_MESSAGE_BYTES"),
-    ...connectArgs,
-    ...logArgs,
+    ...publishingVerbArgs,
   },
   async run({ args }) {
     const id = scheduleIdArg("backfill", args.id);

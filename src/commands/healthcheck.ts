@@ -10,10 +10,10 @@ import { httpGet, localBaseUrl, parseUrlArg, probeFailure, type Target, urlArg }
 import { httpArgs, loadConfigFor } from "./shared.ts";
 
 /** The whole probe, connect to last byte; leaves the 3 s budget room for the process start. */
-export const HEALTHCHECK_TIMEOUT_MS = 2_500;
+const HEALTHCHECK_TIMEOUT_MS = 2_500;
 
 /** `--url` when given, else the configured HTTP host and port (read from the environment only then). */
-export function resolveTarget(url: unknown, args: Record<string, unknown>): Target {
+function resolveTarget(url: unknown, args: Record<string, unknown>): Target {
   if (typeof url === "string" && url !== "") return parseUrlArg(url);
   try {
     const config = loadConfigFor(args);
@@ -32,10 +32,7 @@ export function resolveTarget(url: unknown, args: Record<string, unknown>): Targ
 const firstLine = (text: string) => text.trim().split("\n")[0]!.slice(0, 200);
 
 /** Probes `<base>/healthz`; the line to print and whether it was healthy. Never throws. */
-export async function probeHealth(
-  base: string,
-  timeoutMs = HEALTHCHECK_TIMEOUT_MS,
-): Promise<{ ok: boolean; line: string }> {
+async function probeHealth(base: string, timeoutMs = HEALTHCHECK_TIMEOUT_MS): Promise<{ ok: boolean; line: string }> {
   const url = `${base}/healthz`;
   try {
     const answer = await httpGet(url, timeoutMs);

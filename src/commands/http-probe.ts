@@ -40,7 +40,7 @@ export function parseUrlArg(url: string): Target {
   return { base: `${parsed.origin}${parsed.pathname.replace(/\/+$/, "")}` };
 }
 
-export interface HttpAnswer {
+interface HttpAnswer {
   status: number;
   body: string;
 }

@@ -31,7 +31,7 @@ export function flagsFrom(args: Record<string, unknown>): Record<string, string 
  * A ConfigError's line, naming what the user typed: the flag when the bad value came from one
  * (`--poll-interval="abc" is invalid: …`), else the variable.
  */
-export function configErrorLine(error: ConfigError, flags: Record<string, string | undefined>): string {
+function configErrorLine(error: ConfigError, flags: Record<string, string | undefined>): string {
   if (flags[error.variable] === undefined || !error.message.startsWith(`${error.variable}=`)) return error.message;
   return `--${flagName(error.variable)}${error.message.slice(error.variable.length)}`;
 }

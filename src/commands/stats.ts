@@ -9,13 +9,13 @@ import { httpGet, localBaseUrl, parseUrlArg, probeFailure, urlArg } from "./http
 import { connectArgs, dbArgs, flagOf, httpArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 
 /** A running instance may be busy; `stats` must not hang on it. */
-export const LIVE_TIMEOUT_MS = 1_000;
+const LIVE_TIMEOUT_MS = 1_000;
 
-export type LiveCounters =
+type LiveCounters =
   | { url: string; answered: true; stats: Record<string, unknown> }
   | { url: string | null; answered: false; reason: string };
 
-export interface StatsReport {
+interface StatsReport {
   ok: boolean;
   where: string;
   error?: string;
@@ -26,7 +26,7 @@ export interface StatsReport {
 }
 
 /** Asks a running instance for its counters; absent is a normal answer, never an error. */
-export async function liveCounters(base: string | null, why: string): Promise<LiveCounters> {
+async function liveCounters(base: string | null, why: string): Promise<LiveCounters> {
   if (base === null) return { url: null, answered: false, reason: why };
   try {
     const answer = await httpGet(`${base}/stats`, LIVE_TIMEOUT_MS);
@@ -39,7 +39,7 @@ export async function liveCounters(base: string | null, why: string): Promise<Li
 }
 
 /** Reads the database (and a running instance, at the same time). Never throws. */
-export async function collectStats(config: Config, base: string | null): Promise<StatsReport> {
+async function collectStats(config: Config, base: string | null): Promise<StatsReport> {
   const live = liveCounters(base, "SCHEDULER_HTTP_PORT=0 and no --url: not asking a running instance");
   const sql = createDatabase(config.db, {
     connectTimeoutMs: config.connectTimeoutMs,
@@ -76,7 +76,7 @@ const clip = (text: string | null, width: number) => {
 };
 
 /** The line under a bounded list that says what it left out; nothing when it left nothing. */
-export function andMore(shown: number, total: number, what: string): string[] {
+function andMore(shown: number, total: number, what: string): string[] {
   return total > shown ? [`  and ${total - shown} more (${what}: ${total})`] : [];
 }
 
@@ -110,7 +110,7 @@ function formatLive(live: LiveCounters): string[] {
   ];
 }
 
-export function formatStats(report: StatsReport): string {
+function formatStats(report: StatsReport): string {
   if (!report.ok || !report.schedules) return `FAILED ${report.error ?? "no data"}`;
   const h = report.schedules;
   const c = h.counts;

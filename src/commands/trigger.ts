@@ -1,23 +1,13 @@
 import { defineCommand } from "citty";
 import { triggerSchedule } from "../operator/verbs.ts";
-import { connectArgs, dbArgs, flagOf, jsonArg, logArgs, mqArgs } from "./shared.ts";
-import { idArg, runVerb, scheduleIdArg } from "./verb.ts";
+import { idArg, publishingVerbArgs, runVerb, scheduleIdArg } from "./verb.ts";
 
 export default defineCommand({
   meta: {
     name: "trigger",
     description: "Publish one message for a schedule now and record it as a fire (next_run_at stays)",
   },
-  // The database and broker `run` uses, and the message size limit it applies.
-  args: {
-    ...idArg,
-    ...jsonArg,
-    ...dbArgs,
-    ...mqArgs,
-    ...flagOf("SCHEDULER_MAX_MESSAGE_BYTES"),
-    ...connectArgs,
-    ...logArgs,
-  },
+  args: { ...idArg, ...publishingVerbArgs },
   async run({ args }) {
     const id = scheduleIdArg("trigger", args.id);
     if (id === null) return;

@@ -12,14 +12,24 @@ import { createDatabase, type Sql } from "../postgres/client.ts";
 import { openBrokerLink } from "../rabbitmq/broker.ts";
 import type { BrokerLink } from "../rabbitmq/link.ts";
 import { fernetSealer } from "../schedule/fernet.ts";
-import { printJson, withConfig } from "./shared.ts";
+import { connectArgs, dbArgs, flagOf, jsonArg, logArgs, mqArgs, printJson, withConfig } from "./shared.ts";
+
+/** What a verb that publishes takes: the database and broker `run` uses, and the message size limit it applies. */
+export const publishingVerbArgs = {
+  ...jsonArg,
+  ...dbArgs,
+  ...mqArgs,
+  ...flagOf("SCHEDULER_MAX_MESSAGE_BYTES"),
+  ...connectArgs,
+  ...logArgs,
+} as const satisfies ArgsDef;
 
 export const idArg = {
   id: { type: "positional", description: "the schedule (scheduled_workflows.id)", valueHint: "ID", required: true },
 } as const satisfies ArgsDef;
 
 /** A schedule id as typed, or null. */
-export function parseId(value: unknown): number | null {
+function parseId(value: unknown): number | null {
   if (typeof value !== "string" || !/^[1-9]\d{0,9}$/.test(value)) return null;
   const id = Number(value);
   return id <= MAX_INT4 ? id : null;
@@ -43,7 +53,7 @@ export function badArgument(verb: string, message: string): number {
   return EXIT.badConfig;
 }
 
-export interface VerbContext {
+interface VerbContext {
   readonly config: Config;
   readonly sql: Sql;
   /** Present when the verb asked for the broker. */
@@ -51,7 +61,7 @@ export interface VerbContext {
   readonly messages: MessageOptions;
 }
 
-export interface VerbResult {
+interface VerbResult {
   /** What stdout shows (text mode). */
   readonly text: string;
   readonly json: Record<string, unknown>;

@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { LOG_FORMATS, type LogFormat, type LogLevel, parseLogLevel } from "../observe/levels.ts";
 import { maskUrl } from "../observe/redact.ts";
 import { isFernetKey } from "../schedule/fernet.ts";
+import { type ConsoleConfig, consoleConfig } from "./console.ts";
 import { parseDotenv } from "./dotenv.ts";
 import { type DotenvLocation, describeValues, dotenvLocation, type Origin } from "./origin.ts";
 import { flagName, SETTINGS, type Setting, type SettingName } from "./settings.ts";
@@ -46,6 +47,8 @@ export interface Config {
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   readonly encryptionKey: string | null;
+  /** The operator console on the HTTP server, or null when it is off (the default). */
+  readonly console: ConsoleConfig | null;
   /** Every secret value in effect, so the logger can scrub them from any output. */
   readonly secrets: readonly string[];
   /** Where each setting's value came from. */
@@ -60,7 +63,7 @@ export interface Config {
  * of range"); a longer window only makes every poll read more rows, since the next poll re-reads
  * them anyway.
  */
-export const MAX_LOOK_AHEAD_MS = 86_400_000;
+const MAX_LOOK_AHEAD_MS = 86_400_000;
 /** Bytes are summed exactly up to here; any real memory limit is far below it. */
 const MAX_BYTES = Number.MAX_SAFE_INTEGER;
 
@@ -204,6 +207,8 @@ export function loadConfig(sources: ConfigSources): Config {
   const httpHost = get("SCHEDULER_HTTP_HOST").trim();
   if (httpHost === "") fail("SCHEDULER_HTTP_HOST", "a host name or address to listen on");
 
+  const operatorConsole = consoleConfig(get, fail, get("SCHEDULER_HTTP_PORT").trim() === "0");
+
   const config: Config = {
     db,
     mq,
@@ -229,6 +234,7 @@ export function loadConfig(sources: ConfigSources): Config {
     logLevel,
     logFormat: format as LogFormat,
     encryptionKey: key === "" ? null : key,
+    console: operatorConsole,
     secrets: [...new Set(secrets)],
     origins: Object.freeze(origins),
     dotenv,

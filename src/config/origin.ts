@@ -21,7 +21,7 @@ export function dotenvLocation(cwd: string = process.cwd()): DotenvLocation {
 }
 
 /** `./.env at /srv/rune/.env`, or `no ./.env in /srv/rune`. */
-export function describeDotenv(dotenv: DotenvLocation): string {
+function describeDotenv(dotenv: DotenvLocation): string {
   return dotenv.found ? `./.env at ${dotenv.path}` : `no ./.env in ${dirname(dotenv.path)}`;
 }
 
@@ -41,7 +41,7 @@ function originText(origin: Origin, name: string, dotenv: DotenvLocation | null)
   }
 }
 
-export interface ShownValue {
+interface ShownValue {
   readonly env: string;
   /** The flag's name, for a value that came from one. */
   readonly flag: string;

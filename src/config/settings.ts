@@ -4,7 +4,7 @@
  */
 
 /** `secret` and `url` values may hold credentials: they are scrubbed from logs, shown masked and may come from `*_FILE`. */
-export type SettingKind = "string" | "secret" | "url";
+type SettingKind = "string" | "secret" | "url";
 export interface Setting {
   readonly env: string;
   readonly default: string | null;
@@ -43,6 +43,9 @@ export const SETTINGS = [
   s("SCHEDULER_HTTP_PORT", "8080"),
   s("SCHEDULER_SHUTDOWN_TIMEOUT", "10"),
   s("SCHEDULER_NOTIFY_CHANNEL", null),
+  s("SCHEDULER_CONSOLE", null),
+  s("SCHEDULER_CONSOLE_TOKEN", null, "secret"),
+  s("SCHEDULER_CONSOLE_HOSTS", null),
   s("LOG_LEVEL", "INFO"),
   s("LOG_FORMAT", "text"),
   s("ENCRYPTION_KEY", null, "secret"),

@@ -41,8 +41,8 @@ export interface DatabaseConfig {
   readonly origin?: { readonly address: string; readonly database: string };
 }
 
-export const SSL_MODES = ["disable", "prefer", "require", "verify-full"] as const;
-export type SslMode = (typeof SSL_MODES)[number];
+const SSL_MODES = ["disable", "prefer", "require", "verify-full"] as const;
+type SslMode = (typeof SSL_MODES)[number];
 
 export interface BrokerConfig {
   /** Full AMQP URL with credentials of the first node: pass only to amqplib, never log it. */
@@ -61,7 +61,7 @@ export interface BrokerConfig {
 }
 
 /** setTimeout's limit: a longer delay fires at once, so e.g. a poll interval past it is a 1 ms hot loop. */
-export const MAX_DURATION_MS = 2 ** 31 - 1;
+const MAX_DURATION_MS = 2 ** 31 - 1;
 
 /** The resolved value of a setting ("" when unset and without a default). */
 export type Getter = (name: SettingName) => string;

@@ -1,6 +1,6 @@
 /** Exponential backoff with full jitter over the upper half: 1 s doubling, capped at 30 s. */
-export const BACKOFF_BASE_MS = 1_000;
-export const BACKOFF_CAP_MS = 30_000;
+const BACKOFF_BASE_MS = 1_000;
+const BACKOFF_CAP_MS = 30_000;
 
 /** Delay before retry number `attempt` (1 = first retry). `random` is injectable for tests. */
 export function backoffDelay(attempt: number, random: () => number = Math.random): number {

@@ -18,7 +18,7 @@ export interface ClaimOptions extends PlanOptions {
   readonly pauseAfterFailures: number;
 }
 
-export interface ClaimedBatch {
+interface ClaimedBatch {
   readonly claimed: number;
   /** More rows may be due right now: claim again. */
   readonly more: boolean;
@@ -26,7 +26,7 @@ export interface ClaimedBatch {
   readonly full: boolean;
 }
 
-export interface Claimer {
+interface Claimer {
   /**
    * Throws what `db` throws for a database failure (TableLockedError included), and a
    * DependencyError when the broker link was lost mid-batch, after recording what was confirmed.
@@ -36,7 +36,7 @@ export interface Claimer {
   setAsideIds(): number[];
 }
 
-export interface ClaimerDeps {
+interface ClaimerDeps {
   readonly store: EngineStore;
   readonly clock: Clock;
   readonly report: Report;
@@ -95,6 +95,8 @@ export function createClaimer({ store, clock, report, options, db }: ClaimerDeps
         "publishing",
         new Error(`interrupted: ${result.unknown}`),
         result.updates.length > 0,
+        false,
+        current.where ?? null,
       );
     }
     const full = batch.locked >= options.batchSize || batch.claimed < batch.locked;

@@ -19,6 +19,8 @@ export class DependencyError extends Error {
     readonly progressed = false,
     /** True when retrying cannot cure it (credentials, a database or vhost that does not exist). */
     readonly permanent = false,
+    /** The one server or node it concerns, when known (a redacted URL); else it may be any configured. */
+    readonly where: string | null = null,
   ) {
     super(`${doing} failed: ${messageOf(cause ?? "unknown")}`);
     this.name = "DependencyError";
@@ -65,7 +67,7 @@ export function isPermanentRefusal(error: unknown): boolean {
   return error instanceof DependencyError && error.permanent;
 }
 
-export interface GiveUpInput {
+interface GiveUpInput {
   /** False until the first complete cycle (start-up). */
   readonly running: boolean;
   readonly failures: number;

@@ -15,7 +15,7 @@ export interface LaneBatch {
   readonly full: boolean;
 }
 
-export interface LaneWork {
+interface LaneWork {
   /** Up to this many claims in flight at once. */
   readonly lanes: number;
   /** One claim transaction. */

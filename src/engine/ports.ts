@@ -62,7 +62,7 @@ export interface InvalidRow {
  * holds a lock the claim needs (wait; nothing was claimed); `refused` means retrying cannot help
  * (credentials, a missing database); `statement failed` is any other error of a statement.
  */
-export type StoreFailureKind = "connection lost" | "table locked" | "refused" | "statement failed";
+type StoreFailureKind = "connection lost" | "table locked" | "refused" | "statement failed";
 
 export class StoreFailure extends Error {
   constructor(

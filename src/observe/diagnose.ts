@@ -14,7 +14,7 @@ function codeOf(error: unknown): string {
   return typeof e.code === "string" ? e.code : typeof e.errno === "string" ? e.errno : "";
 }
 
-export interface DatabasePlace {
+interface DatabasePlace {
   host: string;
   port: number;
   user: string;
@@ -88,7 +88,7 @@ export function explainDatabaseError(error: unknown, place: DatabasePlace, conne
   }
 }
 
-export interface BrokerPlace {
+interface BrokerPlace {
   /** Redacted URL. */
   where: string;
   vhost: string;

@@ -97,7 +97,7 @@ export function currentProcessStats(startedMs: number): ProcessStats {
 export type StatsSource = Metrics & { readonly clockOffsetMs: number };
 
 /** One cumulative fire-lag bucket of `/stats`: fires confirmed within `leMs` of their slot. */
-export interface LagBucket {
+interface LagBucket {
   readonly leMs: number;
   readonly count: number;
 }

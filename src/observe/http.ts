@@ -1,4 +1,4 @@
-/** Health, readiness, metrics and stats over HTTP (Bun's own server). GET and HEAD only. */
+/** Health, readiness, metrics and stats over HTTP (Bun's own server), GET and HEAD only; other paths may be passed in. */
 
 import type { Server } from "bun";
 import { messageOf } from "../error-text.ts";
@@ -15,7 +15,7 @@ export interface HealthSource {
   stats(): StatsSource;
 }
 
-export function healthStatus(source: HealthSource): { ok: boolean; reason: string } {
+function healthStatus(source: HealthSource): { ok: boolean; reason: string } {
   const idle = source.loopIdleMs();
   if (idle > source.staleAfterMs)
     return { ok: false, reason: `engine loop has not run for ${Math.round(idle / 1000)}s` };
@@ -68,11 +68,15 @@ function route(path: string, source: HealthSource): Response {
   }
 }
 
-export function startHttp(host: string, port: number, source: HealthSource): Server<undefined> {
+/** A handler for more paths (the operator console): null leaves the request to the probes. */
+type ExtraRoutes = (request: Request, remote: string) => Response | Promise<Response> | null;
+
+export function startHttp(host: string, port: number, source: HealthSource, extra?: ExtraRoutes): Server<undefined> {
   return Bun.serve({
     hostname: host,
     port,
-    fetch: (request) => handleRequest(request, source),
+    fetch: (request, server) =>
+      extra?.(request, server.requestIP(request)?.address ?? "unknown") ?? handleRequest(request, source),
     // Whatever still escapes (Bun's own errors) is answered in the same uncacheable form.
     error: () => text("internal error\n", 500),
   });

@@ -10,20 +10,20 @@ import { messageOf } from "../error-text.ts";
 import type { Logger } from "./log.ts";
 import { applyTally, healthFailedLine, type Metrics } from "./metrics.ts";
 
-export interface ReporterDeps {
+interface ReporterDeps {
   readonly log: Logger;
   readonly metrics: Metrics;
   /** Where each dependency is (redacted), for the lines that say it cannot be reached. */
   readonly where?: Readonly<Partial<Record<Dependency, string>>>;
   /** Turns a dependency's error into the operator's line (cause, where, what to try). */
-  readonly explain?: (dependency: Dependency, error: unknown) => string;
+  readonly explain?: (dependency: Dependency, error: unknown, where: string | null) => string;
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** A report function that also remembers why the engine gave up, for the process's last line. */
-export type Reporter = Report & { stopReason(): string | null };
+type Reporter = Report & { stopReason(): string | null };
 
 export function createReporter(deps: ReporterDeps): Reporter {
   const { log, metrics } = deps;
@@ -31,11 +31,14 @@ export function createReporter(deps: ReporterDeps): Reporter {
   /** Invalid rows already warned about: once per row per process (docs/design.md §11). */
   const warnedInvalid = new Set<number>();
 
-  const whereOf = (dependency: Dependency | "scheduler") =>
-    dependency === "scheduler" ? undefined : deps.where?.[dependency];
+  /** The server or node a failure concerns when it names one, else every configured one. */
+  const whereOf = (dependency: Dependency | "scheduler", error?: unknown) =>
+    dependency === "scheduler"
+      ? undefined
+      : ((error instanceof DependencyError ? error.where : null) ?? deps.where?.[dependency]);
   const describe = (error: unknown): string => {
     if (error instanceof DependencyError) {
-      const explained = deps.explain?.(error.dependency, error.cause) ?? messageOf(error.cause);
+      const explained = deps.explain?.(error.dependency, error.cause, error.where) ?? messageOf(error.cause);
       return `${error.doing}: ${explained}`;
     }
     return messageOf(error);
@@ -80,7 +83,7 @@ export function createReporter(deps: ReporterDeps): Reporter {
         log.error(
           `${event.dependency} failed (attempt ${event.attempt}${limit}); retrying in ${seconds(event.delayMs)}`,
           {
-            where: whereOf(event.dependency),
+            where: whereOf(event.dependency, event.error),
             error: describe(event.error),
           },
         );
@@ -94,7 +97,7 @@ export function createReporter(deps: ReporterDeps): Reporter {
       case "gave up":
         stopReason = `${event.dependency === "scheduler" ? "the scheduler's own cycle" : event.dependency} ${event.why}: ${describe(event.error)}`;
         log.critical(`${event.dependency} ${event.why}; giving up`, {
-          where: whereOf(event.dependency),
+          where: whereOf(event.dependency, event.error),
           error: describe(event.error),
         });
         return;

@@ -19,10 +19,21 @@ import {
   scheduleFor,
 } from "./verbs.ts";
 
+/** A time with its zone (a bare date is midnight UTC): one without would be read in the host's zone. */
+const INSTANT = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
+
+/** A window bound as an operator types it, in epoch ms: `undefined` when absent, null when unreadable. */
+export function parseInstant(value: unknown): number | null | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (typeof value !== "string" || !INSTANT.test(value)) return null;
+  const ms = Date.parse(value);
+  return Number.isFinite(ms) ? ms : null;
+}
+
 /** The most slots one `backfill` publishes; a larger window is refused, not cut. */
 export const MAX_BACKFILL_SLOTS = 1_000;
 
-export interface BackfillPlan {
+interface BackfillPlan {
   readonly row: OperatorRow;
   readonly schedule: string;
   /** Slots in [from, to), epoch ms, ascending; none before {@link createdMs}. */

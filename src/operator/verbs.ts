@@ -19,9 +19,9 @@ import type { PublishOutcome } from "../schedule/plan.ts";
 import { OPERATOR_PAUSE_PREFIX } from "../schedule/slots.ts";
 
 /** How long a verb waits for a row another session (a scheduler's claim) holds. */
-export const ROW_LOCK_TIMEOUT_MS = 10_000;
+const ROW_LOCK_TIMEOUT_MS = 10_000;
 
-export type OperatorFailure =
+type OperatorFailure =
   | "unknown id"
   | "inactive"
   | "invalid"
@@ -173,7 +173,7 @@ export function refusal(outcome: PublishOutcome, what: string): string | null {
   return `RabbitMQ did not take ${what}: ${outcome.reason}`;
 }
 
-export interface Triggered {
+interface Triggered {
   readonly id: number;
   readonly messageId: string;
   readonly triggeredAt: string;
@@ -242,7 +242,7 @@ export async function pauseSchedule(sql: Sql, id: number, reason: string | null)
   });
 }
 
-export interface Resumed {
+interface Resumed {
   readonly id: number;
   readonly wasActive: boolean;
   /** The next slot after now on the schedule's own grid (or the next cron time); null when it was already active. */

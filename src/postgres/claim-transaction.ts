@@ -100,7 +100,7 @@ export async function claimBatch(
 }
 
 /** Between statements that keep a claim transaction alive while its batch is being published. */
-export const KEEPALIVE_MS = 5_000;
+const KEEPALIVE_MS = 5_000;
 
 /**
  * Waits for `work`, running `ping` every {@link KEEPALIVE_MS} meanwhile. A batch on a slow link

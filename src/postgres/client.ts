@@ -50,7 +50,7 @@ export function isConnectionError(error: unknown): boolean {
   );
 }
 
-export interface DatabaseOptions {
+interface DatabaseOptions {
   connectTimeoutMs: number;
   /** Pool size; the engine needs one for claims and one for polls. */
   max?: number;

@@ -7,7 +7,7 @@ import { StoreFailure } from "../engine/ports.ts";
 import { isConnectionError } from "./client.ts";
 
 /** SQLSTATE 55P03: `lock_timeout` ran out (SESSION_LIMITS.lockTimeoutMs). */
-export const LOCK_NOT_AVAILABLE = "55P03";
+const LOCK_NOT_AVAILABLE = "55P03";
 
 /** Refusals that retrying cannot cure: at start-up they end the process at once. */
 const REFUSED_SQLSTATES = new Set([

@@ -3,13 +3,12 @@
  * after SCHEDULER_PAUSE_AFTER_FAILURES, or switched off outside rune-scheduler (the API, by hand).
  */
 
-import { describeSchedule } from "../schedule/kinds.ts";
 import { OPERATOR_PAUSE_PREFIX, PAUSED_PREFIX } from "../schedule/slots.ts";
 import type { Sql } from "./client.ts";
-import { cronFields, NO_CRON_COLUMNS, type ScheduleColumns } from "./store.ts";
+import { cronFields, type ListedRowColumns, listedRow, NO_CRON_COLUMNS, type ScheduleColumns } from "./store.ts";
 
 /** Who paused an inactive row, told by its `last_error`; null: not rune-scheduler. */
-export type PausedBy = "operator" | "scheduler" | null;
+type PausedBy = "operator" | "scheduler" | null;
 
 /** THE rule (on `sw`): 'operator', 'scheduler', or NULL for a row nobody here paused. */
 export function pausedBy(sql: Sql) {
@@ -52,17 +51,11 @@ export async function inactiveRows(
   columns: ScheduleColumns = NO_CRON_COLUMNS,
 ): Promise<InactiveRow[]> {
   const rows = await sql<
-    {
-      id: number;
-      workflow_id: number | null;
-      workflow_name: string | null;
-      interval_seconds: number | null;
-      cron_expression: string | null;
-      timezone: string | null;
+    (ListedRowColumns & {
       by: PausedBy;
       last_error: string | null;
       since_ms: number | null;
-    }[]
+    })[]
   >`
     SELECT sw.id, sw.workflow_id, w.name AS workflow_name, sw.interval_seconds, ${cronFields(sql, columns)},
            ${pausedBy(sql)} AS by, sw.last_error,
@@ -72,14 +65,7 @@ export async function inactiveRows(
      ORDER BY ${pausedBy(sql)} IS NULL, sw.updated_at DESC NULLS LAST, sw.id
      LIMIT ${limit}`;
   return rows.map((r) => ({
-    id: r.id,
-    workflowId: r.workflow_id,
-    workflowName: r.workflow_name,
-    schedule: describeSchedule({
-      intervalSeconds: r.interval_seconds,
-      cronExpression: r.cron_expression,
-      timezone: r.timezone,
-    }),
+    ...listedRow(r),
     by: r.by,
     reason: reasonOf(r.by, r.last_error),
     lastError: r.last_error,

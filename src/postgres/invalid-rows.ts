@@ -4,11 +4,18 @@ import type { InvalidRow } from "../engine/ports.ts";
 import { cronKey } from "../schedule/cron.ts";
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
 import type { Sql } from "./client.ts";
-import { cronFields, NO_CRON_COLUMNS, type ScheduleColumns, scheduled } from "./store.ts";
+import {
+  cronFields,
+  type ListedRowColumns,
+  listedRow,
+  NO_CRON_COLUMNS,
+  type ScheduleColumns,
+  scheduled,
+} from "./store.ts";
 import { TEXT } from "./types.ts";
 
 /** The reasons SQL can judge, in the order they are tried: a row is invalid for the first that applies. */
-export const INVALID_REASONS = [
+const INVALID_REASONS = [
   "workflow missing",
   "interval_seconds is NULL",
   "interval_seconds <= 0",
@@ -53,17 +60,7 @@ export async function findInvalid(
   limit = 1000,
   columns: ScheduleColumns = NO_CRON_COLUMNS,
 ): Promise<InvalidRowDetail[]> {
-  const rows = await sql<
-    {
-      id: number;
-      reason: InvalidReason;
-      workflow_id: number | null;
-      workflow_name: string | null;
-      interval_seconds: number | null;
-      cron_expression: string | null;
-      timezone: string | null;
-    }[]
-  >`
+  const rows = await sql<(ListedRowColumns & { reason: InvalidReason })[]>`
     SELECT * FROM (
       SELECT sw.id, ${invalidReason(sql, columns)} AS reason, sw.workflow_id, w.name AS workflow_name,
              sw.interval_seconds, ${cronFields(sql, columns)}
@@ -72,17 +69,7 @@ export async function findInvalid(
      WHERE reason IS NOT NULL
      ORDER BY id
      LIMIT ${limit}`;
-  const found: InvalidRowDetail[] = rows.map((r) => ({
-    id: r.id,
-    reason: r.reason,
-    workflowId: r.workflow_id,
-    workflowName: r.workflow_name,
-    schedule: describeSchedule({
-      intervalSeconds: r.interval_seconds,
-      cronExpression: r.cron_expression,
-      timezone: r.timezone,
-    }),
-  }));
+  const found: InvalidRowDetail[] = rows.map((r) => ({ ...listedRow(r), reason: r.reason }));
   const cron = columns.cronExpression ? await invalidCronRows(sql, limit, columns) : [];
   return [...found, ...cron].sort((a, b) => a.id - b.id).slice(0, limit);
 }

@@ -18,7 +18,7 @@ const FAMILY_TYPES: Record<TypeFamily, readonly string[]> = {
   json: ["jsonb", "json"],
 };
 
-export const REQUIRED_COLUMNS: Record<string, Record<string, TypeFamily>> = {
+const REQUIRED_COLUMNS: Record<string, Record<string, TypeFamily>> = {
   scheduled_workflows: {
     id: "integer",
     workflow_id: "integer",
@@ -35,7 +35,7 @@ export const REQUIRED_COLUMNS: Record<string, Record<string, TypeFamily>> = {
 };
 
 /** The optional columns (docs/contract.md §2): checked only when present; their absence means interval schedules only. */
-export const OPTIONAL_COLUMNS: Record<string, Record<string, TypeFamily>> = {
+const OPTIONAL_COLUMNS: Record<string, Record<string, TypeFamily>> = {
   scheduled_workflows: { cron_expression: "text", timezone: "text" },
 };
 
@@ -45,7 +45,7 @@ export const CRON_MIGRATION = "scripts/migrations/001_cron_columns.sql";
 export const RECOMMENDED_INDEX =
   "CREATE INDEX CONCURRENTLY scheduled_workflows_due_idx ON scheduled_workflows (next_run_at) WHERE is_active;";
 
-export interface SchemaProblem {
+interface SchemaProblem {
   readonly table: string;
   readonly column?: string;
   readonly problem: string;

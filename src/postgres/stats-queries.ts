@@ -14,13 +14,13 @@ import { type RowCounts, rowCounts } from "./schema-check.ts";
 import { claimable, cronFields, NO_CRON_COLUMNS, type ScheduleColumns, scheduleColumns } from "./store.ts";
 
 /** What `stats` reads with the optional columns: which are present, and the ids of bad cron rows. */
-export interface CronView {
+interface CronView {
   readonly columns: ScheduleColumns;
   readonly skipIds: readonly number[];
 }
 const NO_CRON: CronView = { columns: NO_CRON_COLUMNS, skipIds: [] };
 
-export interface HealthCounts {
+interface HealthCounts {
   /** The database clock, epoch ms. */
   dbNowMs: number;
   /** Valid active rows due longer ago than the threshold. */
@@ -35,7 +35,7 @@ export interface HealthCounts {
   workflowMissing: number;
 }
 
-export async function healthCounts(sql: Sql, overdueAfterMs: number, cron: CronView = NO_CRON): Promise<HealthCounts> {
+async function healthCounts(sql: Sql, overdueAfterMs: number, cron: CronView = NO_CRON): Promise<HealthCounts> {
   const [row] = await sql<
     {
       db_now_ms: number;
@@ -65,7 +65,7 @@ export async function healthCounts(sql: Sql, overdueAfterMs: number, cron: CronV
   };
 }
 
-export interface OverdueRow {
+interface OverdueRow {
   id: number;
   slotMs: number;
 }
@@ -81,7 +81,7 @@ export async function oldestDue(sql: Sql, cron: CronView = NO_CRON): Promise<Ove
   return row ? { id: row.id, slotMs: row.slot_ms } : null;
 }
 
-export interface FailingRow {
+interface FailingRow {
   id: number;
   workflowId: number;
   workflowName: string | null;
@@ -101,7 +101,7 @@ export interface FailingRow {
  * so the order estimates it as `failure_count × interval_seconds` (each failure moved the row
  * on by at least one interval), then by `failure_count`.
  */
-export async function failingLongest(sql: Sql, limit: number, cron: CronView = NO_CRON): Promise<FailingRow[]> {
+async function failingLongest(sql: Sql, limit: number, cron: CronView = NO_CRON): Promise<FailingRow[]> {
   const rows = await sql<
     {
       id: number;
@@ -142,7 +142,7 @@ function scheduleView(r: { interval_seconds: number | null; cron_expression: str
   return { ...columns, schedule: describeSchedule(columns) };
 }
 
-export interface UpcomingRow {
+interface UpcomingRow {
   id: number;
   workflowId: number;
   workflowName: string;
@@ -183,14 +183,14 @@ export async function upcoming(sql: Sql, limit: number, cron: CronView = NO_CRON
   }));
 }
 
-export interface OrphanRow {
+interface OrphanRow {
   id: number;
   workflowId: number | null;
   isActive: boolean;
 }
 
 /** Schedules, active first, whose workflow row does not exist. */
-export async function missingWorkflows(sql: Sql, limit: number): Promise<OrphanRow[]> {
+async function missingWorkflows(sql: Sql, limit: number): Promise<OrphanRow[]> {
   const rows = await sql<{ id: number; workflow_id: number | null; is_active: boolean }[]>`
     SELECT sw.id, sw.workflow_id, sw.is_active
       FROM scheduled_workflows sw LEFT JOIN workflows w ON w.id = sw.workflow_id
@@ -215,7 +215,7 @@ export interface ScheduleHealth {
   cron: { columns: ScheduleColumns; invalid: InvalidCronRow[] };
 }
 
-export const LIST_LIMIT = 10;
+const LIST_LIMIT = 10;
 
 /**
  * Every figure of `stats`, read in one read-only REPEATABLE READ transaction: one snapshot and

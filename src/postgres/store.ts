@@ -7,6 +7,7 @@
  */
 
 import type { ClaimRequest, PollResult } from "../engine/ports.ts";
+import { describeSchedule } from "../schedule/kinds.ts";
 import type { ClaimedRow } from "../schedule/message.ts";
 import type { Sql } from "./client.ts";
 import { INT4 } from "./types.ts";
@@ -46,6 +47,30 @@ export function cronFields(sql: Sql, columns: ScheduleColumns) {
   const expression = columns.cronExpression ? sql`sw.cron_expression::text` : sql`NULL::text`;
   const zone = columns.timezone ? sql`sw.timezone::text` : sql`NULL::text`;
   return sql`${expression} AS cron_expression, ${zone} AS timezone`;
+}
+
+/** The columns that identify a schedule row to an operator, as every listing selects them. */
+export interface ListedRowColumns {
+  readonly id: number;
+  readonly workflow_id: number | null;
+  readonly workflow_name: string | null;
+  readonly interval_seconds: number | null;
+  readonly cron_expression: string | null;
+  readonly timezone: string | null;
+}
+
+/** A listed row's id, workflow and its schedule in words (`every 5m`, `0 9 * * * Europe/Berlin`). */
+export function listedRow(r: ListedRowColumns) {
+  return {
+    id: r.id,
+    workflowId: r.workflow_id,
+    workflowName: r.workflow_name,
+    schedule: describeSchedule({
+      intervalSeconds: r.interval_seconds,
+      cronExpression: r.cron_expression,
+      timezone: r.timezone,
+    }),
+  };
 }
 
 /**

@@ -24,9 +24,7 @@ export interface CronFields {
   readonly bothDaysMustMatch: boolean;
 }
 
-export type ParsedCron =
-  | { readonly ok: true; readonly fields: CronFields }
-  | { readonly ok: false; readonly reason: string };
+type ParsedCron = { readonly ok: true; readonly fields: CronFields } | { readonly ok: false; readonly reason: string };
 
 interface FieldSpec {
   readonly name: string;

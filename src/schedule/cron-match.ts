@@ -51,7 +51,7 @@ export function matchesSomeDate(fields: CronFields): boolean {
   return false;
 }
 
-export interface WallMatcher {
+interface WallMatcher {
   /** The first matching wall time strictly after `wallMs` (a whole second), or null past year 9999. */
   nextAfter(wallMs: number): number | null;
 }

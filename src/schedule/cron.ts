@@ -25,7 +25,7 @@ export interface CronSchedule {
   nextAfter(afterMs: number): number | null;
 }
 
-export type CompiledCron =
+type CompiledCron =
   | { readonly ok: true; readonly schedule: CronSchedule }
   | { readonly ok: false; readonly reason: string };
 
@@ -113,7 +113,7 @@ export function instantsOf(zone: string, wallMs: number): number[] {
  * The instant a wall time fires at: its first occurrence, or, inside a gap, the first instant
  * after the gap (the transition itself).
  */
-export function fireInstant(zone: string, wallMs: number): number {
+function fireInstant(zone: string, wallMs: number): number {
   const [first] = instantsOf(zone, wallMs);
   if (first !== undefined) return first;
   const before = zoneOffsetMs(zone, wallMs - DAY);
@@ -123,7 +123,7 @@ export function fireInstant(zone: string, wallMs: number): number {
 }
 
 /** Whether the runtime knows `zone`; the reason when it does not. */
-export function checkZone(zone: string): string | null {
+function checkZone(zone: string): string | null {
   try {
     formatterFor(zone);
     return null;

@@ -10,12 +10,12 @@
 import { createCipheriv, createHmac, randomFillSync } from "node:crypto";
 
 export const FERNET_VERSION = 0x80;
-export const FERNET_IV_BYTES = 16;
+const FERNET_IV_BYTES = 16;
 export const FERNET_MAC_BYTES = 32;
 export const FERNET_HEADER_BYTES = 1 + 8 + FERNET_IV_BYTES;
 
 /** Every code a {@link FernetError} can carry: the key's here, the token's where a token is opened. */
-export type FernetErrorCode =
+type FernetErrorCode =
   | "FERNET_INVALID_KEY" // not 32 bytes of URL-safe base64
   | "FERNET_INVALID_TOKEN" // malformed, tampered with, or sealed with another key: indistinguishable by design
   | "FERNET_TOKEN_EXPIRED" // authentic, but older than the TTL
@@ -40,7 +40,7 @@ export interface EncryptOptions {
 }
 
 /** A key parsed once, so sealing many messages does no key work per message. */
-export interface FernetSealer {
+interface FernetSealer {
   encrypt(plaintext: string | Uint8Array, opts?: EncryptOptions): string;
 }
 

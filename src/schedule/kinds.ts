@@ -11,13 +11,13 @@ export type Schedule =
   | { readonly kind: "cron"; readonly cron: CronSchedule };
 
 /** The columns of a row that say how it is scheduled (the cron ones are absent without the optional columns). */
-export interface ScheduleFields {
+interface ScheduleFields {
   readonly intervalSeconds: number | null;
   readonly cronExpression?: string | null;
   readonly timezone?: string | null;
 }
 
-export type ScheduleOrReason =
+type ScheduleOrReason =
   | { readonly ok: true; readonly schedule: Schedule }
   | { readonly ok: false; readonly reason: string };
 
@@ -54,7 +54,7 @@ export function scheduleOf(fields: ScheduleFields): ScheduleOrReason {
  */
 export const MISSED_CAP = 1_000;
 
-export interface NextFire extends NextSlot {
+interface NextFire extends NextSlot {
   /** True when `missed` stopped at {@link MISSED_CAP}: at least that many were passed over. */
   readonly missedCapped: boolean;
 }
@@ -90,7 +90,7 @@ export function nextSlotAfter(schedule: Schedule, anchorMs: number, nowMs: numbe
   return anchorMs + k * schedule.intervalMs;
 }
 
-export interface WindowSlots {
+interface WindowSlots {
   /** Slots in [from, to), ascending, at most `max`. */
   readonly slots: number[];
   /** True when the window holds more than `max` slots. */

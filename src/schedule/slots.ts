@@ -31,7 +31,7 @@ export function shouldPause(failuresAfterThisFire: number, pauseAfter: number): 
 export const PAUSED_PREFIX = "paused by rune-scheduler";
 /** The prefix of `last_error` on a row the operator paused with `pause` (not "paused by rune-scheduler"). */
 export const OPERATOR_PAUSE_PREFIX = "paused by operator";
-export const SKIPPED_PREFIX = "skipped by rune-scheduler";
+const SKIPPED_PREFIX = "skipped by rune-scheduler";
 
 export function pauseReason(failures: number, lastReason: string): string {
   return `${PAUSED_PREFIX} after ${failures} consecutive failed fires; last: ${lastReason}`;

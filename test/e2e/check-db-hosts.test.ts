@@ -1,24 +1,16 @@
 /** `check-db` with several hosts reports each one: reachable or not, primary or standby, read-only or not. */
 import { expect, test } from "bun:test";
 import { runBinary } from "../support/binary.ts";
-import { startHostileServer } from "../support/hostile.ts";
-import { startProxy } from "../support/proxy.ts";
 import { testScope } from "../support/scope.ts";
-import { createTestDatabase, PG } from "../support/services.ts";
+import { PG } from "../support/services.ts";
 
 const scope = testScope();
 
 test("one line per host; ok while one host serves, FAILED with every host's line when none does", async () => {
-  const db = await createTestDatabase();
-  scope.defer(() => db.drop());
-  const down = await startProxy({ host: PG.host, port: PG.port });
-  const up = await startProxy({ host: PG.host, port: PG.port });
-  const closer = await startHostileServer("close");
-  scope.defer(
-    () => down.close(),
-    () => up.close(),
-    () => closer.close(),
-  );
+  const db = await scope.database();
+  const down = await scope.proxy(PG);
+  const up = await scope.proxy(PG);
+  const closer = await scope.hostile("close");
   down.refuse();
   const env = { POSTGRES_DB: db.name, POSTGRES_USER: PG.user, SCHEDULER_CONNECT_TIMEOUT: "2" };
 
@@ -44,14 +36,8 @@ test("one line per host; ok while one host serves, FAILED with every host's line
 });
 
 test("target_session_attrs=read-write: a read-only host is reported as such and the check fails when no host is writable", async () => {
-  const db = await createTestDatabase();
-  scope.defer(() => db.drop());
-  const a = await startProxy({ host: PG.host, port: PG.port });
-  const b = await startProxy({ host: PG.host, port: PG.port });
-  scope.defer(
-    () => a.close(),
-    () => b.close(),
-  );
+  const db = await scope.database();
+  const [a, b] = [await scope.proxy(PG), await scope.proxy(PG)];
   await db.sql.unsafe(`ALTER DATABASE ${db.name} SET default_transaction_read_only = on`);
   const url = `postgres://postgres@127.0.0.1:${a.port},127.0.0.1:${b.port}/${db.name}?target_session_attrs=read-write`;
   const { code, stderr } = await runBinary(["check-db"], { DATABASE_URL: url, SCHEDULER_CONNECT_TIMEOUT: "2" });

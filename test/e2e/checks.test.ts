@@ -1,22 +1,15 @@
 /** `check-db` and `check-mq`: every failure mode names the cause, the place and what to try. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { $ } from "bun";
 import { runBinary } from "../support/binary.ts";
-import {
-  createTestDatabase,
-  createTestQueue,
-  type TestDatabase,
-  type TestQueue,
-  uniqueName,
-} from "../support/services.ts";
+import { sharedScope } from "../support/scope.ts";
+import { createTestDatabase, type TestDatabase, type TestQueue, uniqueName } from "../support/services.ts";
 
+const scope = sharedScope();
 let db: TestDatabase;
 beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db.drop();
+  db = await scope.database();
 });
 
 const checkDb = (env: Record<string, string>, args: string[] = []) =>
@@ -178,10 +171,7 @@ describe("check-db", () => {
 describe("check-mq", () => {
   let queue: TestQueue;
   beforeAll(async () => {
-    queue = await createTestQueue();
-  });
-  afterAll(async () => {
-    await queue.drop();
+    queue = await scope.queue();
   });
   const checkMq = (env: Record<string, string>, args: string[] = []) =>
     runBinary(["check-mq", ...args], { SCHEDULER_CONNECT_TIMEOUT: "10", ...env });

@@ -1,34 +1,24 @@
 /** The compiled binary as an operator runs it: help, usage errors, completion, version, config and start-up errors, streams, secrets, .env. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { $ } from "bun";
 import { BINARY, runBinary, startBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
-import {
-  createTestDatabase,
-  createTestQueue,
-  insertSchedules,
-  type TestDatabase,
-  type TestQueue,
-  waitFor,
-} from "../support/services.ts";
+import { sharedScope } from "../support/scope.ts";
+import { insertSchedules, type TestDatabase, type TestQueue, waitFor } from "../support/services.ts";
 
 const COMMANDS = ["run", "check-db", "check-mq", "stats", "healthcheck"] as const;
 /** The operator verbs (test/e2e/operator.test.ts covers them). */
 const VERBS = ["trigger", "pause", "resume", "backfill"] as const;
 const plain = { NO_COLOR: "1" };
 
+const scope = sharedScope();
 let db: TestDatabase;
 let queue: TestQueue;
 beforeAll(async () => {
-  db = await createTestDatabase();
-  queue = await createTestQueue();
-});
-afterAll(async () => {
-  await queue.drop();
-  await db.drop();
+  ({ db, queue } = await scope.setup());
 });
 
 describe("help and version", () => {

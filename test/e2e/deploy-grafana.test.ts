@@ -6,21 +6,14 @@
  * against the real PostgreSQL and RabbitMQ. Histogram series are matched by their full names
  * (`_bucket`, `_sum`, `_count`): a query on the bare family name would find nothing.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parser } from "@prometheus-io/lezer-promql";
-import { type Running, startBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
 import { type Exposition, parseExposition } from "../support/prometheus.ts";
-import {
-  createTestDatabase,
-  createTestQueue,
-  insertSchedules,
-  type TestDatabase,
-  type TestQueue,
-  waitFor,
-} from "../support/services.ts";
+import { sharedScope } from "../support/scope.ts";
+import { insertSchedules, waitFor } from "../support/services.ts";
 
 const FILE = resolve(import.meta.dir, "../../scripts/deploy/grafana/rune-scheduler.json");
 
@@ -115,23 +108,21 @@ describe("metricNames", () => {
 });
 
 describe("scripts/deploy/grafana/rune-scheduler.json", () => {
-  let db: TestDatabase;
-  let queue: TestQueue;
-  let scheduler: Running | null = null;
+  // Strict: the scheduler's clean stop below is part of what this block checks.
+  const scope = sharedScope({ strictCleanup: true });
   let exposition: Exposition;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    queue = await createTestQueue();
-    await queue.consume();
+    const { db, queue } = await scope.setup({ consume: true });
     const [id] = await insertSchedules(db.sql, [{ dueInMs: -1_000, intervalSeconds: 3600, name: "grafana" }]);
     const port = await freePort();
-    scheduler = startBinary(["run"], {
+    const scheduler = scope.start({
       ...db.env,
       ...queue.env,
       SCHEDULER_HTTP_PORT: String(port),
       SCHEDULER_POLL_INTERVAL: "1",
     });
+    scope.defer(async () => expect(await scheduler.stop()).toBe(0));
     // After a fire every family has its series, the histogram's buckets included.
     await waitFor("the fire", () => queue.messages.find((m) => m.body.schedule_id === id), 30_000);
     const text = await waitFor("a scrape that counts the fire", async () => {
@@ -140,12 +131,6 @@ describe("scripts/deploy/grafana/rune-scheduler.json", () => {
     });
     exposition = parseExposition(text);
   }, 60_000);
-
-  afterAll(async () => {
-    expect(await scheduler?.stop()).toBe(0);
-    await queue?.drop();
-    await db?.drop();
-  });
 
   test("is a dashboard with panels and a stable uid", () => {
     expect(dashboard.uid).toBe("rune-scheduler");

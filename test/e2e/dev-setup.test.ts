@@ -4,18 +4,19 @@
  * but not for its own UPDATE after a fire. Run from a copy of scripts/ so the repository's own
  * .env (a developer's) is never touched; POSTGRES_DB names a database of this test's own.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { beforeAll, expect, test } from "bun:test";
+import { cpSync, readFileSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { $ } from "bun";
 import postgres from "postgres";
 import { notifyTriggerSql } from "../../scripts/notify-trigger.ts";
 import { runBinary } from "../support/binary.ts";
-import { PG, uniqueName } from "../support/services.ts";
+import { sharedScope } from "../support/scope.ts";
+import { dropDatabase, PG, uniqueName } from "../support/services.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const database = uniqueName("rune_dev");
+const scope = sharedScope();
 let dir: string;
 let first: { code: number; stdout: string; stderr: string };
 
@@ -29,18 +30,13 @@ const setup = async () => {
 };
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "rune-dev-"));
+  dir = scope.tempDir("rune-dev-");
+  // dev.sh creates the database, so the test drops it (before the directory goes).
+  scope.defer(() => dropDatabase(database));
   cpSync(join(ROOT, "scripts"), join(dir, "scripts"), { recursive: true });
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
   symlinkSync(join(ROOT, "src"), join(dir, "src"));
   first = await setup();
-});
-
-afterAll(async () => {
-  const admin = postgres({ ...PG, database: "postgres", max: 1, onnotice: () => {} });
-  await admin.unsafe(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.end();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const ENV_FILE = (

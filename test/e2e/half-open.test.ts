@@ -5,8 +5,8 @@
  * postgres.js 3.4.9 hung check-db and stats forever and stormed from run: porsager/postgres#1193.)
  */
 import { describe, expect, test } from "bun:test";
-import { type Running, runBinary, startBinary } from "../support/binary.ts";
-import { type HostileMode, type HostileServer, startHostileServer } from "../support/hostile.ts";
+import { runBinary } from "../support/binary.ts";
+import type { HostileServer } from "../support/hostile.ts";
 import { testScope } from "../support/scope.ts";
 import { MQ_URL } from "../support/services.ts";
 
@@ -15,12 +15,6 @@ const CONNECT_TIMEOUT_S = 3;
 const MARGIN_MS = 2_500;
 
 const scope = testScope();
-
-async function hostile(mode: HostileMode): Promise<HostileServer> {
-  const server = await startHostileServer(mode);
-  scope.defer(() => server.close());
-  return server;
-}
 
 const envFor = (server: HostileServer, extra: Record<string, string> = {}) => ({
   POSTGRES_HOST: "127.0.0.1",
@@ -36,7 +30,7 @@ const namedLine = (port: number) =>
 for (const mode of ["close", "garbage"] as const) {
   describe(`a server that accepts and ${mode === "close" ? "closes" : "answers garbage"}`, () => {
     test("check-db exits 1 with the named line within the connect timeout", async () => {
-      const server = await hostile(mode);
+      const server = await scope.hostile(mode);
       const started = performance.now();
       const { code, stdout, stderr } = await runBinary(["check-db"], envFor(server), { timeoutMs: 20_000 });
       expect(code).toBe(1);
@@ -47,7 +41,7 @@ for (const mode of ["close", "garbage"] as const) {
     });
 
     test("stats exits 1 with the named line within the connect timeout", async () => {
-      const server = await hostile(mode);
+      const server = await scope.hostile(mode);
       const started = performance.now();
       const { code, stderr } = await runBinary(["stats"], envFor(server), { timeoutMs: 20_000 });
       expect(code).toBe(1);
@@ -61,12 +55,8 @@ for (const mode of ["close", "garbage"] as const) {
 
 describe("run against a server that accepts and closes", () => {
   test("keeps retrying with back-off, logs the named line, and never storms", async () => {
-    const server = await hostile("close");
-    const scheduler: Running = startBinary(
-      ["run"],
-      envFor(server, { SCHEDULER_MAX_RETRIES: "0", SCHEDULER_POLL_INTERVAL: "1" }),
-    );
-    scope.defer(() => scheduler.stop("SIGKILL"));
+    const server = await scope.hostile("close");
+    const scheduler = scope.start(envFor(server, { SCHEDULER_MAX_RETRIES: "0", SCHEDULER_POLL_INTERVAL: "1" }));
     await scheduler.waitForLine(/closed the connection during start-up/, CONNECT_TIMEOUT_S * 1000 + MARGIN_MS);
     const seenAt = server.accepted;
     const windowStarted = performance.now();
@@ -80,12 +70,8 @@ describe("run against a server that accepts and closes", () => {
   }, 30_000);
 
   test("SCHEDULER_MAX_RETRIES bounds the attempts at start-up: exit 1 with a CRITICAL line", async () => {
-    const server = await hostile("close");
-    const scheduler = startBinary(
-      ["run"],
-      envFor(server, { SCHEDULER_MAX_RETRIES: "2", SCHEDULER_CONNECT_TIMEOUT: "1" }),
-    );
-    scope.defer(() => scheduler.stop("SIGKILL"));
+    const server = await scope.hostile("close");
+    const scheduler = scope.start(envFor(server, { SCHEDULER_MAX_RETRIES: "2", SCHEDULER_CONNECT_TIMEOUT: "1" }));
     const code = await Promise.race([scheduler.exited, Bun.sleep(20_000).then(() => "still running")]);
     expect(code).toBe(1);
     expect(scheduler.output()).toMatch(/CRITICAL/);

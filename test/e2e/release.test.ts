@@ -8,11 +8,12 @@
  * supplies the few glibc-only symbols that libstdc++ refers to: enough to prove the runtime and
  * the bundled code start and report their version, not a stand-in for running it on Alpine.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
+import { runCommand } from "../support/binary.ts";
+import { sharedScope } from "../support/scope.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
 const PREFIX = `rune-scheduler-${pkg.version}-`;
@@ -26,8 +27,9 @@ const EXPECTED = {
   "linux-arm64-musl": { machine: "aarch64", interpreter: "/lib/ld-musl-aarch64.so.1" },
 } as const;
 
+const scope = sharedScope();
 let out: string;
-let release: { code: number; output: string };
+let release: { code: number | null; output: string };
 
 /** The ELF facts that decide where a binary runs: class, byte order, machine, loader. */
 async function elf(
@@ -63,24 +65,8 @@ function versionPattern(): RegExp {
   return new RegExp(`^${pkg.version.replaceAll(".", "\\.")} \\(commit ${head}(-dirty)?\\)\\n$`);
 }
 
-async function run(
-  argv: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn(argv, {
-    env: { PATH: "/usr/bin:/bin", HOME: "/tmp", ...env },
-    cwd: out,
-    stdout: "pipe",
-    stderr: "pipe",
-    timeout: 30_000,
-  });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { code, stdout, stderr };
-}
+const run = (argv: string[], env: Record<string, string> = {}) =>
+  runCommand(argv, { env: { PATH: "/usr/bin:/bin", HOME: "/tmp", ...env }, cwd: out, timeoutMs: 30_000 });
 
 /** Glibc-only symbols Debian's libstdc++ and libgcc_s refer to, for musl's loader. */
 const GLIBC_SHIM = `
@@ -118,23 +104,10 @@ function muslLibraryDir(): string {
 }
 
 beforeAll(async () => {
-  out = mkdtempSync(join(tmpdir(), "rune-release-"));
-  const proc = Bun.spawn(["bash", join(REPO, "scripts/release.sh"), out], {
-    cwd: REPO,
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
+  out = scope.tempDir("rune-release-");
+  const { code, stdout, stderr } = await runCommand(["bash", join(REPO, "scripts/release.sh"), out], { cwd: REPO });
   release = { code, output: stdout + stderr };
 }, 180_000);
-
-afterAll(() => {
-  if (out) rmSync(out, { recursive: true, force: true });
-});
 
 describe("scripts/release.sh", () => {
   test("builds the four targets with runtimes fetched through npm, never by Bun's own download", () => {

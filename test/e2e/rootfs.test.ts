@@ -7,21 +7,14 @@
  * root is mounted read-only, as with `docker run --read-only`. Anything the binary needs beyond
  * the listed files makes these tests fail.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
-import { collectOutput, requireBinary } from "../support/binary.ts";
+import { collectOutput, requireBinary, runCommand } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
-import {
-  createTestDatabase,
-  createTestQueue,
-  insertSchedules,
-  type TestDatabase,
-  type TestQueue,
-  waitFor,
-} from "../support/services.ts";
+import { sharedScope } from "../support/scope.ts";
+import { insertSchedules, type TestDatabase, type TestQueue, waitFor } from "../support/services.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
 const DOCKERFILE = readFileSync(join(REPO, "Dockerfile.scratch"), "utf8");
@@ -100,13 +93,13 @@ const HOSTS_ONLY_NAME = "rune-db.internal";
 /** A loopback address for a DNS server that knows no names, as a container's DNS would answer. */
 const DNS_ADDRESS = "127.0.0.153";
 
+const scope = sharedScope();
 let work: string;
 let root: string;
 let manifest: string[];
 let db: TestDatabase;
 let queue: TestQueue;
 let dns: { close(): void; queries: string[] };
-const running = new Set<Container>();
 
 interface Container {
   proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
@@ -176,8 +169,7 @@ function container(args: string[], env: Record<string, string>): Container {
       return { code, output: output() };
     },
   };
-  running.add(c);
-  void proc.exited.then(() => running.delete(c));
+  scope.defer(() => c.kill("SIGKILL"));
   return c;
 }
 
@@ -218,7 +210,7 @@ function filesUnder(dir: string): string[] {
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "rune-rootfs-"));
+  work = scope.tempDir("rune-rootfs-");
   root = join(work, "root");
   const assembled = Bun.spawnSync(["bash", join(REPO, "scripts/rootfs.sh"), requireBinary(), root], { stderr: "pipe" });
   if (assembled.exitCode !== 0) throw new Error(`scripts/rootfs.sh failed: ${assembled.stderr.toString()}`);
@@ -233,17 +225,8 @@ beforeAll(async () => {
   writeFileSync(join(work, "hosts"), `127.0.0.1\tlocalhost\n127.0.0.1\t${HOSTS_ONLY_NAME}\n`);
   writeFileSync(join(work, "resolv.conf"), `nameserver ${DNS_ADDRESS}\noptions timeout:1 attempts:1\n`);
   dns = await startNxdomainDns();
-  db = await createTestDatabase();
-  queue = await createTestQueue();
-  await queue.consume();
-});
-
-afterAll(async () => {
-  for (const c of running) c.kill("SIGKILL");
-  dns?.close();
-  await queue?.drop();
-  await db?.drop();
-  if (work) rmSync(work, { recursive: true, force: true });
+  scope.defer(() => dns.close());
+  ({ db, queue } = await scope.setup({ consume: true }));
 });
 
 describe("Dockerfile.scratch", () => {
@@ -367,7 +350,7 @@ describe("the binary in it, as uid/gid 1000 on a read-only root", () => {
     expect(health).toBe(true);
     // The image's HEALTHCHECK, as `docker exec` runs it: in the container's namespaces and root,
     // as its user, with its environment (there is no shell to run anything else).
-    const probe = Bun.spawn(
+    const probe = await runCommand(
       [
         "nsenter",
         `--target=${c.pid1()}`,
@@ -379,18 +362,9 @@ describe("the binary in it, as uid/gid 1000 on a read-only root", () => {
         `--setgid=${IMAGE.user.split(":")[1]}`,
         ...IMAGE.healthcheck,
       ],
-      {
-        env: { PATH: "/usr/bin:/bin", ...IMAGE.env, SCHEDULER_HTTP_PORT: String(port) },
-        stdout: "pipe",
-        stderr: "pipe",
-      },
+      { env: { PATH: "/usr/bin:/bin", ...IMAGE.env, SCHEDULER_HTTP_PORT: String(port) } },
     );
-    const [probeOut, probeErr, probeCode] = await Promise.all([
-      new Response(probe.stdout).text(),
-      new Response(probe.stderr).text(),
-      probe.exited,
-    ]);
-    expect({ probeOut, probeErr, probeCode }).toEqual({
+    expect({ probeOut: probe.stdout, probeErr: probe.stderr, probeCode: probe.code }).toEqual({
       probeOut: expect.stringMatching(/^healthy/),
       probeErr: "",
       probeCode: 0,

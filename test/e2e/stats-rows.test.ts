@@ -2,17 +2,16 @@
  * `stats` and `check-db` name the rows an operator has to act on: every paused or inactive row
  * with who paused it and why, and every invalid row of every kind by id, bounded with "and N more".
  */
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { beforeEach, describe, expect, test } from "bun:test";
 import { pauseReason } from "../../src/schedule/slots.ts";
 import { runBinary } from "../support/binary.ts";
-import { createTestDatabase, type TestDatabase } from "../support/services.ts";
+import { testScope } from "../support/scope.ts";
+import type { TestDatabase } from "../support/services.ts";
 
+const scope = testScope();
 let db: TestDatabase;
 beforeEach(async () => {
-  db = await createTestDatabase();
-});
-afterEach(async () => {
-  await db.drop();
+  db = await scope.database();
 });
 
 const env = () => ({ ...db.env, SCHEDULER_HTTP_PORT: "0" });
@@ -83,7 +82,7 @@ describe("stats", () => {
         9   report        every 1m                next_run_at is NULL
         10  report        every 1m                next_run_at is not finite
         11  report        every 1m                next_run_at is not finite
-        12  report        61 * * * * UTC          cron expression "61 * * * *" is invalid: CronPattern: Invalid value for minute: 61
+        12  report        61 * * * * UTC          cron expression "61 * * * *" is invalid: minute 61 is out of range 0-59
         13  report        0 9 * * * Mars/Olympus  unknown time zone "Mars/Olympus" (invalid time zone: Mars/Olympus)
 
       Paused or inactive
@@ -165,7 +164,7 @@ describe("check-db", () => {
         warning: schedule 9 (every 1m) is invalid and will not fire until fixed: next_run_at is NULL
         warning: schedule 10 (every 1m) is invalid and will not fire until fixed: next_run_at is not finite
         warning: schedule 11 (every 1m) is invalid and will not fire until fixed: next_run_at is not finite
-        warning: schedule 12 (61 * * * * UTC) is invalid and will not fire until fixed: cron expression "61 * * * *" is invalid: CronPattern: Invalid value for minute: 61
+        warning: schedule 12 (61 * * * * UTC) is invalid and will not fire until fixed: cron expression "61 * * * *" is invalid: minute 61 is out of range 0-59
         warning: schedule 13 (0 9 * * * Mars/Olympus) is invalid and will not fire until fixed: unknown time zone "Mars/Olympus" (invalid time zone: Mars/Olympus)
         schedules: 13 total, 10 active, 3 inactive, 0 due now
         cron columns: cron_expression, timezone

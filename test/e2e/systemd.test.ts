@@ -9,35 +9,25 @@
  * all of its sandboxing, against the test's database and queue, with its passwords in root-only
  * 0600 files that reach the dynamic user only through LoadCredential=.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import {
   chmodSync,
   copyFileSync,
   cpSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
-  rmSync,
   statSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadConfig } from "../../src/config/config.ts";
 import { SETTINGS } from "../../src/config/settings.ts";
-import { requireBinary } from "../support/binary.ts";
+import { baseEnv, requireBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
 import { createRabbitUser, type RabbitUser } from "../support/rabbit-user.ts";
-import {
-  createTestDatabase,
-  createTestQueue,
-  insertSchedules,
-  type TestDatabase,
-  type TestQueue,
-  uniqueName,
-  waitFor,
-} from "../support/services.ts";
+import { sharedScope } from "../support/scope.ts";
+import { insertSchedules, type TestDatabase, type TestQueue, uniqueName, waitFor } from "../support/services.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
 const UNIT_FILE = join(REPO, "scripts/systemd/rune-scheduler.service");
@@ -93,11 +83,13 @@ function analyze(args: string[]): { code: number; output: string } {
   return { code: result.exitCode, output: result.stdout.toString() + result.stderr.toString() };
 }
 
+/** The installed layout every block below uses; each block has its own scope for its services. */
+const file = sharedScope();
 let root: string;
 const service = section(UNIT, "Service");
 
 beforeAll(() => {
-  root = mkdtempSync(join(tmpdir(), "rune-systemd-"));
+  root = file.tempDir("rune-systemd-");
   mkdirSync(join(root, "usr/local/bin"), { recursive: true });
   copyFileSync(requireBinary(), join(root, "usr/local/bin/rune-scheduler"));
   chmodSync(join(root, "usr/local/bin/rune-scheduler"), 0o755);
@@ -107,10 +99,6 @@ beforeAll(() => {
   copyFileSync(UNIT_FILE, join(root, "etc/systemd/system/rune-scheduler.service"));
   mkdirSync(join(root, "etc/rune-scheduler"), { recursive: true });
   copyFileSync(ENV_FILE, join(root, "etc/rune-scheduler/rune-scheduler.env"));
-});
-
-afterAll(() => {
-  if (root) rmSync(root, { recursive: true, force: true });
 });
 
 describe("rune-scheduler.service", () => {
@@ -205,20 +193,14 @@ describe("rune-scheduler.env", () => {
 });
 
 describe("SystemCallFilter", () => {
+  const scope = sharedScope();
   let db: TestDatabase;
   let queue: TestQueue;
   const work = () => join(root, "strace");
 
   beforeAll(async () => {
     mkdirSync(work(), { recursive: true });
-    db = await createTestDatabase();
-    queue = await createTestQueue();
-    await queue.consume();
-  });
-
-  afterAll(async () => {
-    await queue?.drop();
-    await db?.drop();
+    ({ db, queue } = await scope.setup({ consume: true }));
   });
 
   /** The syscall names in a group, nested groups expanded, as this systemd defines them. */
@@ -238,11 +220,12 @@ describe("SystemCallFilter", () => {
   function traced(args: string[], env: Record<string, string>, name: string) {
     const log = join(work(), name);
     const proc = Bun.spawn(["strace", "-f", "-qq", "-o", log, requireBinary(), ...args], {
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/tmp", SCHEDULER_HTTP_PORT: "0", ...env },
+      env: baseEnv(env),
       cwd: work(),
       stdout: "pipe",
       stderr: "pipe",
     });
+    scope.defer(() => proc.kill("SIGKILL"));
     return { proc, log };
   }
 
@@ -263,16 +246,12 @@ describe("SystemCallFilter", () => {
     const [id] = await insertSchedules(db.sql, [{ dueInMs: -1_000, intervalSeconds: 3600 }]);
     const port = await freePort();
     const run = traced(["run"], { ...env, SCHEDULER_HTTP_PORT: String(port), SCHEDULER_POLL_INTERVAL: "1" }, "run");
-    try {
-      await waitFor("the message", () => queue.messages.find((m) => m.body.schedule_id === id), 30_000);
-      await waitFor("/metrics", async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).ok);
-      // strace forks the binary: signal the binary, as systemd would (KillSignal=SIGTERM).
-      const [child] = readFileSync(`/proc/${run.proc.pid}/task/${run.proc.pid}/children`, "utf8").trim().split(/\s+/);
-      process.kill(Number(child), "SIGTERM");
-      expect(await run.proc.exited).toBe(0);
-    } finally {
-      run.proc.kill("SIGKILL");
-    }
+    await waitFor("the message", () => queue.messages.find((m) => m.body.schedule_id === id), 30_000);
+    await waitFor("/metrics", async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).ok);
+    // strace forks the binary: signal the binary, as systemd would (KillSignal=SIGTERM).
+    const [child] = readFileSync(`/proc/${run.proc.pid}/task/${run.proc.pid}/children`, "utf8").trim().split(/\s+/);
+    process.kill(Number(child), "SIGTERM");
+    expect(await run.proc.exited).toBe(0);
 
     const used = new Set([...checks.map((c) => c.log), run.log].flatMap((log) => [...syscalls(log)]));
     const filters = service.get("SystemCallFilter")!;
@@ -294,28 +273,31 @@ describe("SystemCallFilter", () => {
 });
 
 describe("under systemd", () => {
+  const scope = sharedScope();
   let db: TestDatabase;
   let queue: TestQueue;
   let user: RabbitUser;
-  let container: Bun.Subprocess | null = null;
   const boot = () => join(root, "boot");
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    queue = await createTestQueue();
-    await queue.consume();
+    ({ db, queue } = await scope.setup({ consume: true }));
     // RabbitMQ checks passwords (the test PostgreSQL trusts local connections): connecting as
     // this user proves the credential's content reached the scheduler.
     user = await createRabbitUser({ configure: ".*", write: ".*", read: ".*" });
+    scope.defer(() => user.drop());
   });
 
-  afterAll(async () => {
-    container?.kill("SIGKILL");
-    await container?.exited;
-    await user?.drop();
-    await queue?.drop();
-    await db?.drop();
-  });
+  /** What `unit` wrote to the container's journal. */
+  const journalOf = (unit: string) =>
+    Bun.spawnSync([
+      "journalctl",
+      `--directory=${join(boot(), "journal")}`,
+      "-u",
+      unit,
+      "-o",
+      "cat",
+      "--no-pager",
+    ]).stdout.toString();
 
   /** The status line of the process running `binary` (in any PID namespace), once it exists. */
   function statusOf(binary: string): Record<string, string> | null {
@@ -366,7 +348,7 @@ describe("under systemd", () => {
       "[Service]\nEnvironment=POSTGRES_PASSWORD_FILE=/etc/rune/pg-password\nRestart=no\n",
     );
 
-    container = Bun.spawn(
+    const container = Bun.spawn(
       [
         "systemd-nspawn",
         "--quiet",
@@ -396,6 +378,10 @@ describe("under systemd", () => {
       ],
       { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
     );
+    scope.defer(async () => {
+      container.kill("SIGKILL");
+      await container.exited;
+    });
 
     await waitFor(
       "the message published by the service",
@@ -420,30 +406,13 @@ describe("under systemd", () => {
     // nspawn turns SIGTERM into a halt of the container: systemd stops the unit with KillSignal.
     container.kill("SIGTERM");
     expect(await container.exited).toBe(0);
-    container = null;
-    const journal = Bun.spawnSync([
-      "journalctl",
-      `--directory=${join(boot(), "journal")}`,
-      "-u",
-      "rune-scheduler.service",
-      "-o",
-      "cat",
-      "--no-pager",
-    ]).stdout.toString();
+    const journal = journalOf("rune-scheduler.service");
     expect(journal).toContain("SIGTERM received");
     expect(journal).toContain("Final statistics");
     expect(journal).toContain("rune-scheduler.service: Deactivated successfully.");
     expect(journal).not.toMatch(/timed out|Killing process|Failed with result/);
     // Without the credential the dynamic user cannot read the 0600 root file: exit 2, named.
-    const direct = Bun.spawnSync([
-      "journalctl",
-      `--directory=${join(boot(), "journal")}`,
-      "-u",
-      "rune-direct.service",
-      "-o",
-      "cat",
-      "--no-pager",
-    ]).stdout.toString();
+    const direct = journalOf("rune-direct.service");
     expect(direct).toContain(
       'configuration error: POSTGRES_PASSWORD_FILE="/etc/rune/pg-password" is invalid: expected a readable file (EACCES)',
     );

@@ -1,15 +1,14 @@
 /** `scripts/try.ts sql` reports each statement as PostgreSQL ran it, and shows values as the table holds them. */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import { resolve } from "node:path";
-import { createTestDatabase, type TestDatabase } from "../support/services.ts";
+import { sharedScope } from "../support/scope.ts";
+import type { TestDatabase } from "../support/services.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
+const scope = sharedScope();
 let db: TestDatabase;
 beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db.drop();
+  db = await scope.database();
 });
 
 async function trySql(stdin: string) {

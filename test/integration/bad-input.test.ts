@@ -5,14 +5,7 @@
 import { expect, test } from "bun:test";
 import amqp from "amqplib";
 import { testScope } from "../support/scope.ts";
-import {
-  bulkInsert,
-  createTestDatabase,
-  createTestQueue,
-  insertSchedules,
-  MQ_URL,
-  waitFor,
-} from "../support/services.ts";
+import { bulkInsert, insertSchedules, MQ_URL, waitFor } from "../support/services.ts";
 
 const scope = testScope();
 
@@ -151,11 +144,10 @@ test("a queue deleted in the middle of a burst (two claim lanes in flight) is de
 }, 60_000);
 
 test("a full queue with x-overflow reject-publish: the nack is a failed fire with the reason, the scheduler keeps running", async () => {
-  const db = await createTestDatabase();
-  scope.defer(() => db.drop());
   // No consumer: the first message fills the queue, the second is refused.
-  const queue = await createTestQueue({ arguments: { "x-max-length": 1, "x-overflow": "reject-publish" } });
-  scope.defer(() => queue.drop());
+  const { db, queue } = await scope.setup({
+    queue: { arguments: { "x-max-length": 1, "x-overflow": "reject-publish" } },
+  });
   const [first] = await insertSchedules(db.sql, [{ dueInMs: -2_000, intervalSeconds: 3600 }]);
   const scheduler = scope.start({ ...db.env, ...queue.env, SCHEDULER_POLL_INTERVAL: "1" });
   await waitFor("the first fire", async () => {

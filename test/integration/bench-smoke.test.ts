@@ -5,35 +5,24 @@
  * themselves are not judged here: at this size they mean nothing (the real runs are
  * `bun run bench`, see docs/performance.md).
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import postgres from "postgres";
-import { requireBinary } from "../support/binary.ts";
+import { requireBinary, runCommand } from "../support/binary.ts";
+import { testScope } from "../support/scope.ts";
 import { PG } from "../support/services.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
-const dir = mkdtempSync(join(tmpdir(), "rune-bench-smoke-"));
-
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const scope = testScope();
 
 describe("bun run bench --smoke", () => {
   test("completes, writes JSON with every section and cleans up its databases", async () => {
-    const out = join(dir, "bench.json");
-    const proc = Bun.spawn(
+    const out = join(scope.tempDir("rune-bench-smoke-"), "bench.json");
+    const { code, stdout, stderr, pid } = await runCommand(
       [process.execPath, "scripts/bench.ts", "--smoke", "--binary", requireBinary(), "--out", out],
-      {
-        cwd: ROOT,
-        stdout: "pipe",
-        stderr: "pipe",
-      },
+      { cwd: ROOT },
     );
-    const [stdout, stderr, code] = await Promise.all([
-      new Response(proc.stdout).text(),
-      new Response(proc.stderr).text(),
-      proc.exited,
-    ]);
     if (code !== 0) throw new Error(`bench exited ${code}\n${stdout}\n${stderr}`);
 
     const result = JSON.parse(readFileSync(out, "utf8"));
@@ -152,7 +141,7 @@ describe("bun run bench --smoke", () => {
     expect(stdout).toContain(result.cpuTable);
 
     const root = postgres({ ...PG, database: "postgres", max: 1, onnotice: () => {} });
-    const left = await root`SELECT datname FROM pg_database WHERE datname LIKE ${`rune_bench_${proc.pid}_%`}`;
+    const left = await root`SELECT datname FROM pg_database WHERE datname LIKE ${`rune_bench_${pid}_%`}`;
     await root.end();
     expect(left.map((row) => row.datname)).toEqual([]);
   }, 60_000);

@@ -8,17 +8,13 @@ import { loadConfig } from "../../src/config/config.ts";
 import { BrokerConnectError, connectBroker, connectNode } from "../../src/rabbitmq/broker.ts";
 import { runBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
-import { type FaultProxy, startProxy } from "../support/proxy.ts";
+import type { FaultProxy } from "../support/proxy.ts";
 import { testScope } from "../support/scope.ts";
-import { createTestQueue, insertSchedules, waitFor } from "../support/services.ts";
+import { insertSchedules, MQ, waitFor } from "../support/services.ts";
 
 const scope = testScope();
 
-async function node(): Promise<FaultProxy> {
-  const proxy = await startProxy({ host: "127.0.0.1", port: 5672 });
-  scope.defer(() => proxy.close());
-  return proxy;
-}
+const node = (): Promise<FaultProxy> => scope.proxy(MQ);
 
 const hosts = (...proxies: { port: number }[]) => proxies.map((proxy) => `127.0.0.1:${proxy.port}`).join(",");
 
@@ -103,8 +99,7 @@ test("run: connects through the second node while the first is down, and follows
 }, 60_000);
 
 test("check-mq reports each node, and is ok when one works and the queue checks pass", async () => {
-  const queue = await createTestQueue();
-  scope.defer(() => queue.drop());
+  const queue = await scope.queue();
   const dead = await freePort();
   const env = { RABBITMQ_QUEUE: queue.name, SCHEDULER_CONNECT_TIMEOUT: "5" };
 

@@ -1,20 +1,18 @@
 /** The publisher's per-message outcomes against a real broker, through a fault proxy. */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import { loadConfig } from "../../src/config/config.ts";
 import { openBrokerLink } from "../../src/rabbitmq/broker.ts";
 import { buildMessage } from "../../src/schedule/message.ts";
-import { type FaultProxy, startProxy } from "../support/proxy.ts";
-import { createTestQueue, type TestQueue } from "../support/services.ts";
+import type { FaultProxy } from "../support/proxy.ts";
+import { sharedScope } from "../support/scope.ts";
+import { MQ, type TestQueue } from "../support/services.ts";
 
+const scope = sharedScope();
 let queue: TestQueue;
 let proxy: FaultProxy;
 beforeAll(async () => {
-  queue = await createTestQueue();
-  proxy = await startProxy({ host: "127.0.0.1", port: 5672 });
-});
-afterAll(async () => {
-  await proxy.close();
-  await queue.drop();
+  queue = await scope.queue();
+  proxy = await scope.proxy(MQ);
 });
 
 const messages = (count: number) =>

@@ -1,35 +1,20 @@
 /** ENCRYPTION_KEY end to end: the published message carries a Fernet token a Python worker opens. */
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { type Running, startBinary } from "../support/binary.ts";
+import { beforeAll, expect, test } from "bun:test";
 import { fernetDecrypt } from "../support/fernet-open.ts";
-import {
-  createTestDatabase,
-  createTestQueue,
-  insertSchedules,
-  type TestDatabase,
-  type TestQueue,
-  waitFor,
-} from "../support/services.ts";
+import { sharedScope } from "../support/scope.ts";
+import { insertSchedules, type TestQueue, waitFor } from "../support/services.ts";
 
 const KEY = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
 const DATA = { api_token: "tok-123", nested: { list: [1, "two", null], emoji: "🗝️", quote: 'a"b' } };
 
-let db: TestDatabase;
+const scope = sharedScope();
 let queue: TestQueue;
-let scheduler: Running;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  queue = await createTestQueue();
-  await queue.consume();
-  await insertSchedules(db.sql, [{ dueInMs: -50, intervalSeconds: 3600, data: DATA }]);
-  scheduler = startBinary(["run"], { ...db.env, ...queue.env, ENCRYPTION_KEY: KEY });
-});
-
-afterAll(async () => {
-  await scheduler.stop("SIGKILL");
-  await queue.drop();
-  await db.drop();
+  const fixture = await scope.setup({ consume: true });
+  queue = fixture.queue;
+  await insertSchedules(fixture.db.sql, [{ dueInMs: -50, intervalSeconds: 3600, data: DATA }]);
+  scope.start({ ...fixture.db.env, ...queue.env, ENCRYPTION_KEY: KEY });
 });
 
 test("workflow_data is replaced by a Fernet token of its JSON text, with header x-encryption: fernet", async () => {

@@ -1,28 +1,13 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type Running, startBinary } from "../support/binary.ts";
-import {
-  createTestDatabase,
-  createTestQueue,
-  insertSchedules,
-  type TestDatabase,
-  type TestQueue,
-  waitFor,
-} from "../support/services.ts";
+import { beforeAll, describe, expect, test } from "bun:test";
+import { sharedScope } from "../support/scope.ts";
+import { insertSchedules, type TestDatabase, type TestQueue, waitFor } from "../support/services.ts";
 
+const scope = sharedScope();
 let db: TestDatabase;
 let queue: TestQueue;
-let scheduler: Running | null = null;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  queue = await createTestQueue();
-  await queue.consume();
-});
-
-afterAll(async () => {
-  await scheduler?.stop("SIGKILL");
-  await queue.drop();
-  await db.drop();
+  ({ db, queue } = await scope.setup({ consume: true }));
 });
 
 describe("run against real PostgreSQL and RabbitMQ", () => {
@@ -32,7 +17,7 @@ describe("run against real PostgreSQL and RabbitMQ", () => {
     ]);
     const [before] = await db.sql<{ slot: string; workflow_id: number }[]>`
       SELECT to_char(next_run_at, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS slot, workflow_id FROM scheduled_workflows WHERE id = ${id!}`;
-    scheduler = startBinary(["run"], { ...db.env, ...queue.env, SCHEDULER_POLL_INTERVAL: "1" });
+    scope.start({ ...db.env, ...queue.env, SCHEDULER_POLL_INTERVAL: "1" });
     const message = await waitFor("the message", () => queue.messages[0]);
     const slotMs = Date.parse(before!.slot);
 

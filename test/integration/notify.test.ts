@@ -1,33 +1,24 @@
 /** SCHEDULER_NOTIFY_CHANNEL: a NOTIFY makes the scheduler claim at once; and no HTTP answer holds a secret. */
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { type Running, startBinary } from "../support/binary.ts";
+import { beforeAll, expect, test } from "bun:test";
 import { freePort } from "../support/ports.ts";
-import {
-  createTestDatabase,
-  createTestQueue,
-  insertSchedules,
-  type TestDatabase,
-  type TestQueue,
-  waitFor,
-} from "../support/services.ts";
+import { sharedScope } from "../support/scope.ts";
+import { insertSchedules, type TestDatabase, type TestQueue, waitFor } from "../support/services.ts";
 
 const SECRETS = {
   POSTGRES_PASSWORD: "Pg-Notify-Sekr1t",
   ENCRYPTION_KEY: "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=",
 };
 
+const scope = sharedScope();
 let db: TestDatabase;
 let queue: TestQueue;
-let scheduler: Running;
 let base: string;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  queue = await createTestQueue();
-  await queue.consume();
+  ({ db, queue } = await scope.setup({ consume: true }));
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  scheduler = startBinary(["run"], {
+  const scheduler = scope.start({
     ...db.env,
     ...queue.env,
     ...SECRETS,
@@ -38,12 +29,6 @@ beforeAll(async () => {
   });
   await scheduler.waitForLine(/Listening for notifications on "rune_schedules"/);
   await scheduler.waitForLine(/RabbitMQ connection established/);
-});
-
-afterAll(async () => {
-  await scheduler.stop("SIGKILL");
-  await queue.drop();
-  await db.drop();
 });
 
 test("a NOTIFY on SCHEDULER_NOTIFY_CHANNEL claims a newly due row at once, not at the next poll", async () => {

@@ -1,31 +1,23 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { Server } from "bun";
+import { beforeAll, describe, expect, test } from "bun:test";
 import type postgres from "postgres";
 import { pauseReason } from "../../src/schedule/slots.ts";
-import { type Running, runBinary, startBinary } from "../support/binary.ts";
+import { runBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
 import { parseExposition, sampleValue } from "../support/prometheus.ts";
-import {
-  createTestDatabase,
-  createTestQueue,
-  insertSchedules,
-  type TestDatabase,
-  type TestQueue,
-  waitFor,
-} from "../support/services.ts";
+import { sharedScope } from "../support/scope.ts";
+import { insertSchedules, type TestDatabase, type TestQueue, waitFor } from "../support/services.ts";
 
+const scope = sharedScope();
 /** The database the running scheduler fires from. */
 let db: TestDatabase;
 /** A database with every kind of row and no scheduler on it, so its counts hold still. */
 let seeded: TestDatabase;
 let queue: TestQueue;
-let scheduler: Running | null = null;
 let base: string;
-const servers: Server<undefined>[] = [];
 
 function serve(fetch: () => Response | Promise<Response>): string {
   const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch });
-  servers.push(server);
+  scope.defer(() => server.stop(true));
   return `http://127.0.0.1:${server.port}`;
 }
 
@@ -33,11 +25,11 @@ const metricsNow = async () => parseExposition(await (await fetch(`${base}/metri
 const withoutPort = (text: string) => text.replace(/127\.0\.0\.1:\d+/g, "127.0.0.1:PORT");
 
 beforeAll(async () => {
-  [db, seeded, queue] = await Promise.all([createTestDatabase(), createTestDatabase(), createTestQueue()]);
+  [db, seeded, queue] = await Promise.all([scope.database(), scope.database(), scope.queue()]);
   await queue.consume();
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  scheduler = startBinary(["run"], {
+  const scheduler = scope.start({
     ...db.env,
     ...queue.env,
     SCHEDULER_POLL_INTERVAL: "1",
@@ -45,13 +37,6 @@ beforeAll(async () => {
   });
   await scheduler.waitForLine(/HTTP health and metrics on/);
   await waitFor("the scheduler to be ready", async () => (await fetch(`${base}/readyz`)).status === 200);
-});
-
-afterAll(async () => {
-  for (const server of servers) server.stop(true);
-  await scheduler?.stop("SIGKILL");
-  await queue.drop();
-  await Promise.all([db.drop(), seeded.drop()]);
 });
 
 describe("HTTP endpoints of a running scheduler", () => {
@@ -101,59 +86,43 @@ describe("HTTP endpoints of a running scheduler", () => {
   });
 });
 
-/** One row of every kind `stats` tells apart; returns their ids by kind. */
+/** One row of every kind `stats` tells apart, by kind. */
+const KINDS = {
+  upcomingA: { dueInMs: 600_000, intervalSeconds: 60, name: "upcoming-a" },
+  upcomingB: { dueInMs: 1_200_000, intervalSeconds: 60, name: "upcoming-b" },
+  due: { dueInMs: -5_000, intervalSeconds: 60, name: "due" },
+  overdue: { dueInMs: -3_600_000, intervalSeconds: 60, name: "overdue" },
+  failing: { dueInMs: 300_000, intervalSeconds: 60, name: "failing" },
+  paused: { dueInMs: 300_000, intervalSeconds: 60, name: "paused" },
+  inactive: { dueInMs: 300_000, intervalSeconds: 60, name: "inactive" },
+  switchedOff: { dueInMs: 300_000, intervalSeconds: 60, name: "switched-off" },
+  intervalNull: { dueInMs: 60_000, intervalSeconds: 60, name: "interval-null" },
+  intervalZero: { dueInMs: -60_000, intervalSeconds: 0, name: "interval-zero" },
+  intervalNegative: { dueInMs: -60_000, intervalSeconds: -5, name: "interval-negative" },
+  nextNull: { dueInMs: 60_000, intervalSeconds: 60, name: "next-null" },
+};
+
+/** Seeds KINDS, then makes each row the kind it is named after; returns their ids by kind. */
 async function seedEveryKind(sql: postgres.Sql) {
-  const [
-    upcomingA,
-    upcomingB,
-    due,
-    overdue,
-    failing,
-    paused,
-    inactive,
-    switchedOff,
-    intervalNull,
-    intervalZero,
-    intervalNegative,
-    nextNull,
-  ] = (await insertSchedules(sql, [
-    { dueInMs: 600_000, intervalSeconds: 60, name: "upcoming-a" },
-    { dueInMs: 1_200_000, intervalSeconds: 60, name: "upcoming-b" },
-    { dueInMs: -5_000, intervalSeconds: 60, name: "due" },
-    { dueInMs: -3_600_000, intervalSeconds: 60, name: "overdue" },
-    { dueInMs: 300_000, intervalSeconds: 60, name: "failing" },
-    { dueInMs: 300_000, intervalSeconds: 60, name: "paused" },
-    { dueInMs: 300_000, intervalSeconds: 60, name: "inactive" },
-    { dueInMs: 300_000, intervalSeconds: 60, name: "switched-off" },
-    { dueInMs: 60_000, intervalSeconds: 60, name: "interval-null" },
-    { dueInMs: -60_000, intervalSeconds: 0, name: "interval-zero" },
-    { dueInMs: -60_000, intervalSeconds: -5, name: "interval-negative" },
-    { dueInMs: 60_000, intervalSeconds: 60, name: "next-null" },
-  ])) as number[];
-  await sql`UPDATE scheduled_workflows SET failure_count = 3, last_error = 'broker nacked the message' WHERE id = ${failing!}`;
+  const inserted = await insertSchedules(sql, Object.values(KINDS));
+  const id = Object.fromEntries(Object.keys(KINDS).map((kind, i) => [kind, inserted[i]!])) as Record<
+    keyof typeof KINDS,
+    number
+  >;
+  await sql`UPDATE scheduled_workflows SET failure_count = 3, last_error = 'broker nacked the message' WHERE id = ${id.failing}`;
   await sql`UPDATE scheduled_workflows SET is_active = false, failure_count = 5,
-              last_error = ${pauseReason(5, "broker nacked the message")} WHERE id = ${paused!}`;
-  await sql`UPDATE scheduled_workflows SET is_active = false WHERE id = ${inactive!}`;
+              last_error = ${pauseReason(5, "broker nacked the message")} WHERE id = ${id.paused}`;
+  await sql`UPDATE scheduled_workflows SET is_active = false WHERE id = ${id.inactive}`;
   // Mentions the prefix but does not start with it: switched off by a person, not paused by us.
-  await sql`UPDATE scheduled_workflows SET is_active = false, last_error = 'by hand, not paused by rune-scheduler' WHERE id = ${switchedOff!}`;
-  await sql`UPDATE scheduled_workflows SET interval_seconds = NULL WHERE id = ${intervalNull!}`;
-  await sql`UPDATE scheduled_workflows SET next_run_at = NULL WHERE id = ${nextNull!}`;
+  await sql`UPDATE scheduled_workflows SET is_active = false, last_error = 'by hand, not paused by rune-scheduler' WHERE id = ${id.switchedOff}`;
+  await sql`UPDATE scheduled_workflows SET interval_seconds = NULL WHERE id = ${id.intervalNull}`;
+  await sql`UPDATE scheduled_workflows SET next_run_at = NULL WHERE id = ${id.nextNull}`;
   const orphans = await sql<{ id: number }[]>`
     INSERT INTO scheduled_workflows (workflow_id, is_active, next_run_at, interval_seconds)
     VALUES (999999, true, now() AT TIME ZONE 'UTC' - interval '1 hour', 60),
            (999998, false, now() AT TIME ZONE 'UTC', 60)
     RETURNING id`;
-  return {
-    upcomingA,
-    upcomingB,
-    due,
-    overdue,
-    failing,
-    paused,
-    intervalZero,
-    intervalNegative,
-    orphans: orphans.map((r) => r.id),
-  };
+  return { ...id, orphans: orphans.map((r) => r.id) };
 }
 
 describe("stats", () => {

@@ -4,7 +4,7 @@
  * old primary after a failover) renews the pool instead of failing forever on the same sessions.
  */
 import { describe, expect, test } from "bun:test";
-import { type FaultProxy, startProxy } from "../support/proxy.ts";
+import type { FaultProxy } from "../support/proxy.ts";
 import { testScope } from "../support/scope.ts";
 import { insertSchedules, PG, waitFor } from "../support/services.ts";
 
@@ -12,11 +12,7 @@ const scope = testScope({
   env: { SCHEDULER_POLL_INTERVAL: "1", SCHEDULER_CONNECT_TIMEOUT: "2", SCHEDULER_MAX_RETRIES: "0" },
 });
 
-async function proxy(): Promise<FaultProxy> {
-  const p = await startProxy({ host: PG.host, port: PG.port });
-  scope.defer(() => p.close());
-  return p;
-}
+const proxy = (): Promise<FaultProxy> => scope.proxy(PG);
 
 describe("several database hosts", () => {
   test("connects through the second host while the first is down, then follows back to the first", async () => {

@@ -10,7 +10,6 @@
  * copy of postgres.js (e.g. an unpatched one from `npm pack postgres@3.4.9`) to see it fail.
  */
 import { describe, expect, test } from "bun:test";
-import { type FaultProxy, startProxy } from "../support/proxy.ts";
 import { testScope } from "../support/scope.ts";
 import { PG } from "../support/services.ts";
 
@@ -46,8 +45,7 @@ interface Run {
 async function twoTransactionsThenReset(
   after: "strand" | "throw" | "statement" | "parameter" | "commit",
 ): Promise<Run> {
-  const proxy: FaultProxy = await startProxy({ host: PG.host, port: PG.port });
-  scope.defer(() => proxy.close());
+  const proxy = await scope.proxy(PG);
   const child = Bun.spawn([process.execPath, FIXTURE, LIBRARY, String(proxy.port), after], {
     stdin: "pipe",
     stdout: "pipe",

@@ -6,19 +6,11 @@
 import { describe, expect, test } from "bun:test";
 import net from "node:net";
 import postgres from "postgres";
-import { type HostileServer, startHostileServer } from "../support/hostile.ts";
-import { startProxy } from "../support/proxy.ts";
 import { testScope } from "../support/scope.ts";
 import { PG } from "../support/services.ts";
 
 // Cleanups are bounded: an unpatched postgres.js never finishes ending a pool stuck in its reconnect loop.
 const scope = testScope({ cleanupTimeoutMs: 2000 });
-
-async function hostile(mode: "close" | "garbage"): Promise<HostileServer> {
-  const server = await startHostileServer(mode);
-  scope.defer(() => server.close());
-  return server;
-}
 
 /** The outcome of `SELECT 1`, or "hang" if it has not settled within `ms`. */
 async function outcome(sql: postgres.Sql, ms: number): Promise<{ result: string; code?: string; elapsedMs: number }> {
@@ -35,16 +27,32 @@ async function outcome(sql: postgres.Sql, ms: number): Promise<{ result: string;
 
 const CONNECT_TIMEOUT_S = 2;
 
-/** postgres.js takes arrays of hosts and ports at run time; its types admit only one. */
-const manyHosts = (options: Record<string, unknown>) =>
-  postgres(options as postgres.Options<Record<string, postgres.PostgresType>>);
+/**
+ * A pool, ended after the test. `host` and `port` may be arrays: postgres.js takes several hosts
+ * at run time, though its types admit only one.
+ */
+function pool(options: Record<string, unknown>): postgres.Sql {
+  const sql = postgres(options as postgres.Options<Record<string, postgres.PostgresType>>);
+  scope.defer(() => sql.end({ timeout: 0 }));
+  return sql;
+}
+
+/** A pool that tries 127.0.0.1:`port` first, then the real server. */
+const firstThenTheRealServer = (port: number, connectTimeoutS: number) =>
+  pool({
+    host: ["127.0.0.1", PG.host],
+    port: [port, PG.port],
+    user: PG.user,
+    database: "postgres",
+    connect_timeout: connectTimeoutS,
+    max: 1,
+  });
 
 describe("postgres.js start-up against a server that accepts and closes", () => {
   for (const mode of ["close", "garbage"] as const) {
     test(`rejects with CONNECTION_CLOSED within connect_timeout, retrying with back-off (${mode})`, async () => {
-      const server = await hostile(mode);
-      const sql = postgres({ host: "127.0.0.1", port: server.port, connect_timeout: CONNECT_TIMEOUT_S, max: 1 });
-      scope.defer(() => sql.end({ timeout: 0 }));
+      const server = await scope.hostile(mode);
+      const sql = pool({ host: "127.0.0.1", port: server.port, connect_timeout: CONNECT_TIMEOUT_S, max: 1 });
       const got = await outcome(sql, CONNECT_TIMEOUT_S * 1000 + 3000);
       expect(got.result).toBe("rejected");
       expect(got.code).toBe("CONNECTION_CLOSED");
@@ -56,9 +64,8 @@ describe("postgres.js start-up against a server that accepts and closes", () => 
   }
 
   test("the error names the host and port that closed", async () => {
-    const server = await hostile("close");
-    const sql = postgres({ host: "127.0.0.1", port: server.port, connect_timeout: 1, max: 1 });
-    scope.defer(() => sql.end({ timeout: 0 }));
+    const server = await scope.hostile("close");
+    const sql = pool({ host: "127.0.0.1", port: server.port, connect_timeout: 1, max: 1 });
     const error = (await sql`SELECT 1`.catch((e: unknown) => e)) as {
       code: string;
       address: string;
@@ -83,8 +90,7 @@ describe("postgres.js start-up against a server that accepts and closes", () => 
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     scope.defer(() => new Promise((resolve) => server.close(resolve)));
     const port = (server.address() as net.AddressInfo).port;
-    const sql = postgres({ host: "127.0.0.1", port, user: PG.user, database: "postgres", connect_timeout: 5, max: 1 });
-    scope.defer(() => sql.end({ timeout: 0 }));
+    const sql = pool({ host: "127.0.0.1", port, user: PG.user, database: "postgres", connect_timeout: 5, max: 1 });
     const got = await outcome(sql, 8000);
     expect(got.result).toBe("ok");
     expect(accepted).toBe(4);
@@ -93,49 +99,26 @@ describe("postgres.js start-up against a server that accepts and closes", () => 
 
 describe("postgres.js with several hosts", () => {
   test("connects through the second host when the first closes during start-up", async () => {
-    const server = await hostile("close");
-    const sql = manyHosts({
-      host: ["127.0.0.1", PG.host],
-      port: [server.port, PG.port],
-      user: PG.user,
-      database: "postgres",
-      connect_timeout: 3,
-      max: 1,
-    });
-    scope.defer(() => sql.end({ timeout: 0 }));
+    const server = await scope.hostile("close");
+    const sql = firstThenTheRealServer(server.port, 3);
     const got = await outcome(sql, 6000);
     expect(got.result).toBe("ok");
   });
 
   test("moves on to the second host when the first is silent past connect_timeout", async () => {
-    const silent = await startProxy({ host: PG.host, port: PG.port });
-    scope.defer(() => silent.close());
+    const silent = await scope.proxy(PG);
     silent.stall();
-    const sql = manyHosts({
-      host: ["127.0.0.1", PG.host],
-      port: [silent.port, PG.port],
-      user: PG.user,
-      database: "postgres",
-      connect_timeout: 1,
-      max: 1,
-    });
-    scope.defer(() => sql.end({ timeout: 0 }));
+    const sql = firstThenTheRealServer(silent.port, 1);
     const got = await outcome(sql, 4000);
     expect(got.result).toBe("ok");
     expect(got.elapsedMs).toBeGreaterThan(900);
   });
 
   test("rejects with the last host's error when every host refuses, instead of looping", async () => {
-    const a = await startProxy({ host: PG.host, port: PG.port });
-    const b = await startProxy({ host: PG.host, port: PG.port });
-    scope.defer(
-      () => a.close(),
-      () => b.close(),
-    );
+    const [a, b] = [await scope.proxy(PG), await scope.proxy(PG)];
     a.refuse();
     b.refuse();
-    const sql = manyHosts({ host: ["127.0.0.1", "127.0.0.1"], port: [a.port, b.port], connect_timeout: 2, max: 1 });
-    scope.defer(() => sql.end({ timeout: 0 }));
+    const sql = pool({ host: ["127.0.0.1", "127.0.0.1"], port: [a.port, b.port], connect_timeout: 2, max: 1 });
     const got = await outcome(sql, 5000);
     expect(got.result).toBe("rejected");
     expect(got.elapsedMs).toBeLessThan(2500);
@@ -143,14 +126,9 @@ describe("postgres.js with several hosts", () => {
   });
 
   test("target_session_attrs=read-write rejects when no host is writable, instead of looping", async () => {
-    const a = await startProxy({ host: PG.host, port: PG.port });
-    const b = await startProxy({ host: PG.host, port: PG.port });
-    scope.defer(
-      () => a.close(),
-      () => b.close(),
-    );
+    const [a, b] = [await scope.proxy(PG), await scope.proxy(PG)];
     // Both hosts are the one server, made to look like standbys for these sessions only.
-    const sql = manyHosts({
+    const sql = pool({
       host: ["127.0.0.1", "127.0.0.1"],
       port: [a.port, b.port],
       user: PG.user,
@@ -160,7 +138,6 @@ describe("postgres.js with several hosts", () => {
       target_session_attrs: "read-write",
       connection: { default_transaction_read_only: "on" },
     });
-    scope.defer(() => sql.end({ timeout: 0 }));
     const got = await outcome(sql, 5000);
     expect(got.result).toBe("rejected");
     expect(got.elapsedMs).toBeLessThan(2500);

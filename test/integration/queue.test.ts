@@ -2,8 +2,9 @@
 import { expect, test } from "bun:test";
 import amqp from "amqplib";
 import { $ } from "bun";
+import type { Running } from "../support/binary.ts";
 import { testScope } from "../support/scope.ts";
-import { createTestDatabase, insertSchedules, MQ_URL, uniqueName, waitFor } from "../support/services.ts";
+import { insertSchedules, MQ_URL, type TestDatabase, uniqueName, waitFor } from "../support/services.ts";
 
 const scope = testScope();
 
@@ -21,44 +22,8 @@ async function deleteLater(name: string) {
   });
 }
 
-test("a missing queue is declared durable with RABBITMQ_QUEUE_TYPE=quorum, and messages land in it", async () => {
-  const db = await createTestDatabase();
-  scope.defer(() => db.drop());
-  const name = uniqueName("rune_quorum");
-  await deleteLater(name);
-  await insertSchedules(db.sql, [{ dueInMs: -10, intervalSeconds: 3600 }]);
-  scope.start({
-    ...db.env,
-    RABBITMQ_HOST: "127.0.0.1",
-    RABBITMQ_QUEUE: name,
-    RABBITMQ_QUEUE_TYPE: "quorum",
-  });
-  await waitFor(
-    "the row to fire",
-    async () => {
-      const [row] = await db.sql<{ run_count: number }[]>`SELECT run_count FROM scheduled_workflows`;
-      return row!.run_count === 1;
-    },
-    15_000,
-  );
-  expect(await queueType(name)).toBe("quorum");
-  const connection = await amqp.connect(MQ_URL);
-  const { messageCount } = await (await connection.createChannel()).checkQueue(name);
-  await connection.close();
-  expect(messageCount).toBe(1);
-});
-
-test("an existing classic queue is used as it is, even when RABBITMQ_QUEUE_TYPE says quorum", async () => {
-  const db = await createTestDatabase();
-  scope.defer(() => db.drop());
-  const name = uniqueName("rune_classic");
-  const connection = await amqp.connect(MQ_URL);
-  await (await connection.createChannel()).assertQueue(name, {
-    durable: true,
-    arguments: { "x-queue-type": "classic", "x-max-priority": 5 },
-  });
-  await connection.close();
-  await deleteLater(name);
+/** One due row and a scheduler publishing to queue `name` with RABBITMQ_QUEUE_TYPE=quorum, once the row has fired without a failure. */
+async function fireOneRowInto(db: TestDatabase, name: string): Promise<Running> {
   await insertSchedules(db.sql, [{ dueInMs: -10, intervalSeconds: 3600 }]);
   const scheduler = scope.start({
     ...db.env,
@@ -76,6 +41,32 @@ test("an existing classic queue is used as it is, even when RABBITMQ_QUEUE_TYPE 
     },
     15_000,
   );
+  return scheduler;
+}
+
+test("a missing queue is declared durable with RABBITMQ_QUEUE_TYPE=quorum, and messages land in it", async () => {
+  const db = await scope.database();
+  const name = uniqueName("rune_quorum");
+  await deleteLater(name);
+  await fireOneRowInto(db, name);
+  expect(await queueType(name)).toBe("quorum");
+  const connection = await amqp.connect(MQ_URL);
+  const { messageCount } = await (await connection.createChannel()).checkQueue(name);
+  await connection.close();
+  expect(messageCount).toBe(1);
+});
+
+test("an existing classic queue is used as it is, even when RABBITMQ_QUEUE_TYPE says quorum", async () => {
+  const db = await scope.database();
+  const name = uniqueName("rune_classic");
+  const connection = await amqp.connect(MQ_URL);
+  await (await connection.createChannel()).assertQueue(name, {
+    durable: true,
+    arguments: { "x-queue-type": "classic", "x-max-priority": 5 },
+  });
+  await connection.close();
+  await deleteLater(name);
+  const scheduler = await fireOneRowInto(db, name);
   expect(await queueType(name)).toBe("classic");
   expect(scheduler.output()).not.toMatch(/ERROR|PRECONDITION/);
 });

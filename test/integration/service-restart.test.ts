@@ -5,17 +5,10 @@
  */
 import { expect, test } from "bun:test";
 import amqp, { type ChannelModel } from "amqplib";
-import { startBinary } from "../support/binary.ts";
+import type { Running } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
 import { testScope } from "../support/scope.ts";
-import {
-  createTestDatabase,
-  insertSchedules,
-  MQ_URL,
-  type TestDatabase,
-  uniqueName,
-  waitFor,
-} from "../support/services.ts";
+import { insertSchedules, MQ_URL, type TestDatabase, uniqueName, waitFor } from "../support/services.ts";
 
 const scope = testScope();
 
@@ -60,6 +53,46 @@ async function rowsOf(db: TestDatabase): Promise<RowState[]> {
   return db.sql<RowState[]>`SELECT run_count, failure_count, last_error FROM scheduled_workflows ORDER BY id`;
 }
 
+/**
+ * A durable queue, deleted after the test over a connection of its own: a TestQueue's connection
+ * would not outlive the broker's restart.
+ */
+async function durableQueue(): Promise<string> {
+  const queue = uniqueName("rune_q");
+  const setup = await amqp.connect(MQ_URL);
+  await (await setup.createChannel()).assertQueue(queue, { durable: true });
+  await setup.close();
+  scope.defer(async () => {
+    const admin = await amqp.connect(MQ_URL);
+    await (await admin.createChannel()).deleteQueue(queue);
+    await admin.close();
+  });
+  return queue;
+}
+
+/** A scheduler on `db` and `queue`, serving HTTP on `httpPort`, once its broker link is up. */
+async function startScheduler(db: TestDatabase, queue: string, httpPort: number) {
+  const scheduler = scope.start({
+    ...db.env,
+    RABBITMQ_HOST: "127.0.0.1",
+    RABBITMQ_QUEUE: queue,
+    SCHEDULER_POLL_INTERVAL: "1",
+    SCHEDULER_MAX_RETRIES: "0",
+    SCHEDULER_HTTP_PORT: String(httpPort),
+  });
+  await scheduler.waitForLine(/RabbitMQ connection established/);
+  return scheduler;
+}
+
+/** After the outage: ten distinct messages, each row recorded once and none failed, ready again, still running. */
+async function expectEachPublishedOnce(db: TestDatabase, ids: string[], httpPort: number, scheduler: Running) {
+  expect(new Set(ids).size).toBe(10);
+  expect(ids).toHaveLength(10);
+  for (const row of await rowsOf(db)) expect(row).toEqual({ run_count: 1, failure_count: 0, last_error: null });
+  await waitFor("ready again", async () => (await readyz(httpPort)) === 200, 10_000);
+  expect(scheduler.proc.exitCode).toBeNull();
+}
+
 /** Consumes `queue` into `ids` over a connection of its own. */
 async function consume(queue: string, ids: string[]): Promise<ChannelModel> {
   const connection = await amqp.connect(MQ_URL);
@@ -74,28 +107,10 @@ async function consume(queue: string, ids: string[]): Promise<ChannelModel> {
 }
 
 test("RabbitMQ stop_app / start_app: not ready during the outage, rows due meanwhile are published once after, none failed", async () => {
-  const db = await createTestDatabase();
-  scope.defer(() => db.drop());
-  const queue = uniqueName("rune_q");
-  const setup = await amqp.connect(MQ_URL);
-  await (await setup.createChannel()).assertQueue(queue, { durable: true });
-  await setup.close();
-  scope.defer(async () => {
-    const admin = await amqp.connect(MQ_URL);
-    await (await admin.createChannel()).deleteQueue(queue);
-    await admin.close();
-  });
+  const db = await scope.database();
+  const queue = await durableQueue();
   const httpPort = await freePort();
-  const scheduler = startBinary(["run"], {
-    ...db.env,
-    RABBITMQ_HOST: "127.0.0.1",
-    RABBITMQ_QUEUE: queue,
-    SCHEDULER_POLL_INTERVAL: "1",
-    SCHEDULER_MAX_RETRIES: "0",
-    SCHEDULER_HTTP_PORT: String(httpPort),
-  });
-  scope.defer(() => scheduler.stop("SIGKILL"));
-  await scheduler.waitForLine(/RabbitMQ connection established/);
+  const scheduler = await startScheduler(db, queue, httpPort);
 
   let stoppedAt = 0;
   let detectedMs = 0;
@@ -122,39 +137,17 @@ test("RabbitMQ stop_app / start_app: not ready during the outage, rows due meanw
   const consumer = await consume(queue, ids);
   scope.defer(() => consumer.close());
   await waitFor("10 messages", () => ids.length >= 10, 10_000);
-  expect(new Set(ids).size).toBe(10);
-  expect(ids).toHaveLength(10);
-  for (const row of await rowsOf(db)) expect(row).toEqual({ run_count: 1, failure_count: 0, last_error: null });
-  await waitFor("ready again", async () => (await readyz(httpPort)) === 200, 10_000);
-  expect(scheduler.proc.exitCode).toBeNull();
+  await expectEachPublishedOnce(db, ids, httpPort, scheduler);
 }, 180_000);
 
 test("PostgreSQL stopped and started: not ready during the outage, rows due meanwhile are published once after, none failed", async () => {
-  const db = await createTestDatabase();
-  scope.defer(() => db.drop());
-  const queue = uniqueName("rune_q");
+  const db = await scope.database();
+  const queue = await durableQueue();
   const ids: string[] = [];
-  const setup = await amqp.connect(MQ_URL);
-  await (await setup.createChannel()).assertQueue(queue, { durable: true });
-  await setup.close();
   const consumer = await consume(queue, ids);
-  scope.defer(async () => {
-    await consumer.close();
-    const admin = await amqp.connect(MQ_URL);
-    await (await admin.createChannel()).deleteQueue(queue);
-    await admin.close();
-  });
+  scope.defer(() => consumer.close());
   const httpPort = await freePort();
-  const scheduler = startBinary(["run"], {
-    ...db.env,
-    RABBITMQ_HOST: "127.0.0.1",
-    RABBITMQ_QUEUE: queue,
-    SCHEDULER_POLL_INTERVAL: "1",
-    SCHEDULER_MAX_RETRIES: "0",
-    SCHEDULER_HTTP_PORT: String(httpPort),
-  });
-  scope.defer(() => scheduler.stop("SIGKILL"));
-  await scheduler.waitForLine(/RabbitMQ connection established/);
+  const scheduler = await startScheduler(db, queue, httpPort);
   // Due two seconds out: they fall due while the server is down.
   await insertSchedules(
     db.sql,
@@ -178,9 +171,5 @@ test("PostgreSQL stopped and started: not ready during the outage, rows due mean
   console.log(
     `[measure] PostgreSQL stop → /readyz 503: ${(detectedMs / 1000).toFixed(1)} s; started → rows published: ${((Date.now() - backAt) / 1000).toFixed(1)} s`,
   );
-  expect(new Set(ids).size).toBe(10);
-  expect(ids).toHaveLength(10);
-  for (const row of await rowsOf(db)) expect(row).toEqual({ run_count: 1, failure_count: 0, last_error: null });
-  await waitFor("ready again", async () => (await readyz(httpPort)) === 200, 10_000);
-  expect(scheduler.proc.exitCode).toBeNull();
+  await expectEachPublishedOnce(db, ids, httpPort, scheduler);
 }, 180_000);

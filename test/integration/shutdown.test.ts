@@ -10,11 +10,19 @@ import { bulkInsert, insertSchedules, waitFor } from "../support/services.ts";
 
 const scope = testScope();
 
-async function claimOpen(rig: Rig): Promise<boolean> {
-  const [row] = await rig.db.sql<{ n: number }[]>`
-    SELECT count(*)::int AS n FROM pg_stat_activity
-     WHERE datname = ${rig.db.name} AND application_name = 'rune-scheduler' AND state = 'idle in transaction'`;
-  return row!.n > 0;
+const claimOpen = async (rig: Rig) => (await rig.openClaims()) > 0;
+
+/** A scheduler with `env` whose claim of `count` due rows waits for confirms from a stalled broker. */
+async function holdingAClaim(rig: Rig, env: Record<string, string>, count: number) {
+  const scheduler = rig.start(env);
+  await scheduler.waitForLine(/RabbitMQ connection established/);
+  rig.mqProxy.stall();
+  await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: count }, () => ({ dueInMs: -100, intervalSeconds: 3600 })),
+  );
+  await waitFor("the claim transaction to wait for confirms", () => claimOpen(rig), 5_000, 20);
+  return scheduler;
 }
 
 test("SIGTERM in the middle of 5,000 due rows: exit 0 in time, and every row is either recorded with its message confirmed or untouched", async () => {
@@ -56,14 +64,7 @@ test("SIGTERM in the middle of 5,000 due rows: exit 0 in time, and every row is 
 
 test("SIGINT while the broker is silent: the batch is given up at SCHEDULER_SHUTDOWN_TIMEOUT, exit 0, rows untouched", async () => {
   const rig = await scope.rig();
-  const scheduler = rig.start({ SCHEDULER_SHUTDOWN_TIMEOUT: "3" });
-  await scheduler.waitForLine(/RabbitMQ connection established/);
-  rig.mqProxy.stall();
-  await insertSchedules(
-    rig.db.sql,
-    Array.from({ length: 5 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })),
-  );
-  await waitFor("the claim transaction to wait for confirms", () => claimOpen(rig), 5_000, 20);
+  const scheduler = await holdingAClaim(rig, { SCHEDULER_SHUTDOWN_TIMEOUT: "3" }, 5);
   const signalledAt = Date.now();
   scheduler.proc.kill("SIGINT");
   // A repeat within 0.5 s is the same stop delivered twice (process and group), not a second one.
@@ -84,11 +85,7 @@ test("SIGINT while the broker is silent: the batch is given up at SCHEDULER_SHUT
 
 test("a second SIGTERM at least 0.5 s after the first exits at once", async () => {
   const rig = await scope.rig();
-  const scheduler = rig.start({ SCHEDULER_SHUTDOWN_TIMEOUT: "30" });
-  await scheduler.waitForLine(/RabbitMQ connection established/);
-  rig.mqProxy.stall();
-  await insertSchedules(rig.db.sql, [{ dueInMs: -100, intervalSeconds: 3600 }]);
-  await waitFor("the claim transaction to wait for confirms", () => claimOpen(rig), 5_000, 20);
+  const scheduler = await holdingAClaim(rig, { SCHEDULER_SHUTDOWN_TIMEOUT: "30" }, 1);
   scheduler.proc.kill("SIGTERM");
   await scheduler.waitForLine(/SIGTERM received/);
   await Bun.sleep(600);

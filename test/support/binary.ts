@@ -18,26 +18,44 @@ export interface Finished {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** The process id it ran as, which some commands put in the names of what they create. */
+  pid: number;
 }
 
-export async function runBinary(
-  args: string[],
-  env: Record<string, string>,
-  options: { cwd?: string; timeoutMs?: number } = {},
+/**
+ * Runs `argv` to its end and reads both streams whole. `env` unset inherits this process's
+ * environment; `timeoutMs` unset lets it run as long as it takes.
+ */
+export async function runCommand(
+  argv: string[],
+  options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
 ): Promise<Finished> {
-  const proc = Bun.spawn([requireBinary(), ...args], {
-    env: baseEnv(env),
-    cwd: options.cwd ?? "/tmp",
+  const proc = Bun.spawn(argv, {
+    env: options.env,
+    cwd: options.cwd,
     stdout: "pipe",
     stderr: "pipe",
-    timeout: options.timeoutMs ?? 30_000,
+    timeout: options.timeoutMs,
   });
   const [stdout, stderr, code] = await Promise.all([
     new Response(proc.stdout).text(),
     new Response(proc.stderr).text(),
     proc.exited,
   ]);
-  return { code, stdout, stderr };
+  return { code, stdout, stderr, pid: proc.pid };
+}
+
+/** The binary to its end as a user runs it: in /tmp, over `baseEnv(env)`, killed after 30 s by default. */
+export function runBinary(
+  args: string[],
+  env: Record<string, string>,
+  options: { cwd?: string; timeoutMs?: number } = {},
+): Promise<Finished> {
+  return runCommand([requireBinary(), ...args], {
+    env: baseEnv(env),
+    cwd: options.cwd ?? "/tmp",
+    timeoutMs: options.timeoutMs ?? 30_000,
+  });
 }
 
 export interface Running {

@@ -2,10 +2,11 @@
  * A scheduler wired through fault proxies: its own database, queue, PostgreSQL and RabbitMQ
  * proxies and HTTP port, plus the probes the resilience tests assert on (rows, readiness).
  */
-import { type Running, startBinary } from "./binary.ts";
+import type { Running } from "./binary.ts";
 import { freePort } from "./ports.ts";
-import { type FaultProxy, startProxy } from "./proxy.ts";
-import { createTestDatabase, createTestQueue, PG, type TestDatabase, type TestQueue, waitFor } from "./services.ts";
+import type { FaultProxy } from "./proxy.ts";
+import type { Scope } from "./scope.ts";
+import { MQ, PG, type TestDatabase, type TestQueue, waitFor } from "./services.ts";
 
 export interface Rig {
   readonly db: TestDatabase;
@@ -15,6 +16,7 @@ export interface Rig {
   readonly httpPort: number;
   /** Environment for a scheduler that reaches both services through the proxies. */
   readonly env: Record<string, string>;
+  /** `scope.start` with this rig's `env` and `extra` over it: SIGKILLed with the scope. */
   start(extra?: Record<string, string>): Running;
   /**
    * Starts a scheduler and waits until it is running: both links up, ready, and its first cycle
@@ -40,20 +42,16 @@ export interface RowState {
   due: boolean;
 }
 
-/** Builds a rig; everything it creates is handed to `defer` (a test scope's, which runs them in reverse). */
+/** Builds a rig from `scope` (test/support/scope.ts), which owns and tears down all of it. */
 export async function createRig(
-  defer: (cleanup: () => Promise<unknown>) => void,
+  scope: Pick<Scope, "database" | "queue" | "proxy" | "start">,
   options: { queueArguments?: Record<string, unknown> } = {},
 ): Promise<Rig> {
-  const db = await createTestDatabase();
-  defer(() => db.drop());
-  const queue = await createTestQueue({ arguments: options.queueArguments });
-  defer(() => queue.drop());
+  const db = await scope.database();
+  const queue = await scope.queue({ arguments: options.queueArguments });
   await queue.consume();
-  const pgProxy = await startProxy({ host: PG.host, port: PG.port });
-  defer(() => pgProxy.close());
-  const mqProxy = await startProxy({ host: "127.0.0.1", port: 5672 });
-  defer(() => mqProxy.close());
+  const pgProxy = await scope.proxy(PG);
+  const mqProxy = await scope.proxy(MQ);
   const httpPort = await freePort();
   const env = {
     ...db.env,
@@ -72,11 +70,7 @@ export async function createRig(
     mqProxy,
     httpPort,
     env,
-    start(extra = {}) {
-      const scheduler = startBinary(["run"], { ...env, ...extra });
-      defer(() => scheduler.stop("SIGKILL"));
-      return scheduler;
-    },
+    start: (extra = {}) => scope.start({ ...env, ...extra }),
     async startRunning(extra = {}) {
       const scheduler = rig.start(extra);
       await scheduler.waitForLine(/RabbitMQ connection established/);

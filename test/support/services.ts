@@ -8,7 +8,8 @@ import amqp, { type ChannelModel, type ConsumeMessage } from "amqplib";
 import postgres from "postgres";
 
 export const PG = { host: "127.0.0.1", port: 5432, user: "postgres" } as const;
-export const MQ_URL = "amqp://guest:guest@127.0.0.1:5672";
+export const MQ = { host: "127.0.0.1", port: 5672 } as const;
+export const MQ_URL = `amqp://guest:guest@${MQ.host}:${MQ.port}`;
 
 const SCHEMA = readFileSync(new URL("../../scripts/schema.sql", import.meta.url), "utf8");
 
@@ -39,11 +40,16 @@ export async function createTestDatabase(options: { schema?: boolean } = {}): Pr
     env: { POSTGRES_HOST: PG.host, POSTGRES_PORT: String(PG.port), POSTGRES_USER: PG.user, POSTGRES_DB: name },
     async drop() {
       await sql.end({ timeout: 1 });
-      const root2 = admin();
-      await root2.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await root2.end();
+      await dropDatabase(name);
     },
   };
+}
+
+/** Drops database `name` if it exists, closing whatever sessions it still has. */
+export async function dropDatabase(name: string): Promise<void> {
+  const root = admin();
+  await root.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await root.end();
 }
 
 export interface Received {

@@ -439,3 +439,31 @@ describe("where each value came from", () => {
     expect(config.db.origin?.address).toBe("DATABASE_URL=postgres://u:***@h:5432/d (from the environment)");
   });
 });
+
+describe("console", () => {
+  const token = "0123456789abcdef-console";
+  test("off unless a token or read-only mode is given", () => {
+    expect(load({}).console).toBeNull();
+    expect(load({ SCHEDULER_CONSOLE: "off", SCHEDULER_CONSOLE_TOKEN: token }).console).toBeNull();
+    expect(load({ SCHEDULER_CONSOLE_TOKEN: token }).console).toEqual({ mode: "token", token, hosts: [] });
+    expect(load({ SCHEDULER_CONSOLE: "read-only" }).console).toEqual({ mode: "read-only", token: null, hosts: [] });
+  });
+  test("the token is a secret: from a file, scrubbed, never shown", () => {
+    const config = load({ SCHEDULER_CONSOLE_TOKEN_FILE: "/run/secrets/console" }, { readFile: () => `${token}\n` });
+    expect(config.console?.token).toBe(token);
+    expect(config.secrets).toContain(token);
+    expect(errorOf({ SCHEDULER_CONSOLE_TOKEN: "short" }).message).not.toContain("short");
+  });
+  test("bad values name what is expected", () => {
+    expect(errorOf({ SCHEDULER_CONSOLE: "yes" }).variable).toBe("SCHEDULER_CONSOLE");
+    expect(errorOf({ SCHEDULER_CONSOLE_TOKEN: "short" }).variable).toBe("SCHEDULER_CONSOLE_TOKEN");
+    expect(errorOf({ SCHEDULER_CONSOLE: "read-only", SCHEDULER_CONSOLE_TOKEN: token }).variable).toBe(
+      "SCHEDULER_CONSOLE",
+    );
+    expect(errorOf({ SCHEDULER_CONSOLE_TOKEN: token, SCHEDULER_HTTP_PORT: "0" }).variable).toBe("SCHEDULER_HTTP_PORT");
+    expect(errorOf({ SCHEDULER_CONSOLE_HOSTS: "a b" }).variable).toBe("SCHEDULER_CONSOLE_HOSTS");
+    expect(
+      load({ SCHEDULER_CONSOLE_TOKEN: token, SCHEDULER_CONSOLE_HOSTS: "Sched.example, 10.0.0.5:8080" }).console?.hosts,
+    ).toEqual(["sched.example", "10.0.0.5:8080"]);
+  });
+});

@@ -361,6 +361,21 @@ describe("slow is not failed", () => {
     expect(h.done.settled).toBe(false);
   });
 
+  test("a batch interrupted on one node names that node, not every configured one", async () => {
+    const fake = fakeStore([row(1, Date.now() - 1_000)], Date.now);
+    const { publisher } = fakePublisher(() => ({ status: "unknown", reason: "channel closed" }));
+    const h = launch(
+      {
+        store: fake.store,
+        publisher: Object.assign(publisher, { where: "amqp://guest:***@mq-2:5672" }),
+        retryDelay: () => 5,
+      },
+      running,
+    );
+    await until("the interrupted batch is retried", () => attempts(h.lines).length >= 1, 3_000);
+    expect(matching(h.lines, /RabbitMQ failed \(attempt 1\)/)[0]).toContain("where=amqp://guest:***@mq-2:5672 ");
+  });
+
   test("cycles that keep confirming rows are no outage: SCHEDULER_MAX_OUTAGE does not end them", async () => {
     const rows: FakeRow[] = [];
     const fake = fakeStore(rows, Date.now);

@@ -16,7 +16,8 @@ function setup() {
     log,
     metrics,
     where: { PostgreSQL: "postgres@db:5432/rune", RabbitMQ: "amqp://guest:***@mq:5672" },
-    explain: (dependency, error) => `${dependency} explains: ${(error as Error).message}`,
+    explain: (dependency, error, where) =>
+      `${dependency} explains${where === null ? "" : ` at ${where}`}: ${(error as Error).message}`,
   });
   // Strip the timestamp: "2026-… LEVEL text" → "LEVEL text".
   const said = () => lines.map((line) => line.trimEnd().replace(/^\S+ /, ""));
@@ -108,6 +109,22 @@ describe("reporter", () => {
     expect(said()).toEqual([
       'ERROR PostgreSQL failed (attempt 2/5); retrying in 1.5s where=postgres@db:5432/rune error="polling: PostgreSQL explains: connection refused"',
       'ERROR PostgreSQL failed (attempt 9); retrying in 30.0s where=postgres@db:5432/rune error="polling: PostgreSQL explains: connection refused"',
+    ]);
+  });
+
+  test("retrying after a failure on one node: that node, in the line and in the explanation", () => {
+    const { report, said } = setup();
+    const error = new DependencyError(
+      "RabbitMQ",
+      "publishing",
+      new Error("interrupted: no confirm"),
+      false,
+      false,
+      "amqp://guest:***@mq-2:5672",
+    );
+    report({ type: "retrying", dependency: "RabbitMQ", attempt: 1, limit: null, delayMs: 1_000, error });
+    expect(said()).toEqual([
+      'ERROR RabbitMQ failed (attempt 1); retrying in 1.0s where=amqp://guest:***@mq-2:5672 error="publishing: RabbitMQ explains at amqp://guest:***@mq-2:5672: interrupted: no confirm"',
     ]);
   });
 

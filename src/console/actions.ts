@@ -1,0 +1,145 @@
+/**
+ * The console's actions: trigger, pause, resume and backfill, through the operator verbs the
+ * CLI runs (src/operator), with a database and a broker link opened the way the CLI opens them.
+ * Each answers the verb's own outcome and writes one audit line: action, schedule, address, outcome.
+ */
+import { backfillMessages, planBackfill, publishBackfill } from "../operator/backfill.ts";
+import { OperatorError, pauseSchedule, resumeSchedule, triggerSchedule } from "../operator/verbs.ts";
+import type { BrokerLink } from "../rabbitmq/link.ts";
+import { messageIdFor } from "../schedule/message.ts";
+import type { ConsoleContext } from "./context.ts";
+import { backfillInput, objectBody, pauseReason } from "./input.ts";
+import { BadRequest, json } from "./respond.ts";
+
+export const ACTIONS = ["trigger", "pause", "resume", "backfill"] as const;
+export type Action = (typeof ACTIONS)[number];
+
+const STATUS_OF: Record<OperatorError["kind"], number> = {
+  "unknown id": 404,
+  inactive: 409,
+  invalid: 409,
+  locked: 409,
+  "too many slots": 422,
+  "not past": 422,
+  "broker refused": 502,
+};
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+interface Outcome {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+  /** The audit line's outcome: `ok …` or `failed …`. */
+  readonly line: string;
+}
+
+export async function runAction(
+  context: ConsoleContext,
+  action: Action,
+  id: number,
+  raw: unknown,
+  remote: string,
+): Promise<Response> {
+  let outcome: Outcome;
+  try {
+    outcome = await perform(context, action, id, raw);
+  } catch (error) {
+    outcome = failure(context, error);
+  }
+  context.log.info(`CONSOLE ACTION ${action} schedule=${id} from=${remote}: ${outcome.line}`, {
+    action,
+    schedule: id,
+    remote,
+    outcome: outcome.line,
+  });
+  return json(outcome.body, outcome.status);
+}
+
+function failure(context: ConsoleContext, error: unknown): Outcome {
+  if (error instanceof BadRequest)
+    return { status: error.status, body: { ok: false, error: error.message }, line: `refused: ${error.message}` };
+  if (error instanceof OperatorError) {
+    return {
+      status: STATUS_OF[error.kind],
+      body: { ok: false, failure: error.kind, error: error.message },
+      line: `failed (${error.kind}): ${error.message}`,
+    };
+  }
+  if (error instanceof BrokerUnavailable) {
+    const line = context.explain("RabbitMQ", error.cause);
+    return { status: 503, body: { ok: false, failure: "broker unreachable", error: line }, line: `failed: ${line}` };
+  }
+  const line = context.explain("PostgreSQL", error);
+  return { status: 503, body: { ok: false, failure: "database", error: line }, line: `failed: ${line}` };
+}
+
+class BrokerUnavailable extends Error {}
+
+async function withPublisher<T>(context: ConsoleContext, work: (publisher: BrokerLink) => Promise<T>): Promise<T> {
+  const publisher = await context.openPublisher().catch((error: unknown) => {
+    throw new BrokerUnavailable("broker unreachable", { cause: error });
+  });
+  try {
+    return await work(publisher);
+  } finally {
+    await publisher.close().catch(() => {});
+  }
+}
+
+async function perform(context: ConsoleContext, action: Action, id: number, raw: unknown): Promise<Outcome> {
+  const sql = context.sql();
+  switch (action) {
+    case "trigger": {
+      objectBody(raw, []);
+      const done = await withPublisher(context, (publisher) => triggerSchedule(sql, publisher, id, context.messages));
+      const line = `ok triggered schedule ${id} (${done.schedule}): message ${done.messageId} confirmed by the broker, run ${done.runNumber} recorded; next_run_at unchanged`;
+      return { status: 200, body: { ok: true, action, text: line, ...done }, line };
+    }
+    case "pause": {
+      const reason = pauseReason(objectBody(raw, ["reason"]));
+      const done = await pauseSchedule(sql, id, reason);
+      const was = done.wasActive ? "" : " (it was already inactive)";
+      const line = `ok paused schedule ${id}${was}: last_error "${done.lastError}"`;
+      return { status: 200, body: { ok: true, action, text: line, ...done }, line };
+    }
+    case "resume": {
+      objectBody(raw, []);
+      const done = await resumeSchedule(sql, id);
+      const line = done.wasActive
+        ? `ok schedule ${id} (${done.schedule}) is already active; nothing changed`
+        : `ok resumed schedule ${id} (${done.schedule}): next run ${done.nextRunAt}`;
+      return { status: 200, body: { ok: true, action, text: line, ...done }, line };
+    }
+    case "backfill": {
+      const input = backfillInput(objectBody(raw, ["from", "to", "confirm"]));
+      const plan = await planBackfill(sql, id, input.fromMs, input.toMs);
+      const slots = plan.slots.map((slot) => ({ slot: iso(slot), messageId: messageIdFor(id, slot) }));
+      const head = `schedule ${id} (${plan.schedule}), ${iso(input.fromMs)} to ${iso(input.toMs)}: ${slots.length} slot(s)`;
+      const body = {
+        ok: true,
+        action,
+        id,
+        schedule: plan.schedule,
+        from: iso(input.fromMs),
+        to: iso(input.toMs),
+        slots,
+      };
+      if (!input.confirm || slots.length === 0) {
+        const line = `ok ${head}; ${slots.length === 0 ? "nothing to publish" : "previewed, not published"}`;
+        return { status: 200, body: { ...body, text: line, published: false, confirmed: 0 }, line };
+      }
+      const refused = await withPublisher(context, (publisher) =>
+        publishBackfill(publisher, backfillMessages(plan, plan.row.dbNowMs, context.messages)),
+      );
+      if (refused.length > 0) {
+        const first = refused[0]!;
+        throw new OperatorError(
+          "broker refused",
+          `${refused.length} of ${slots.length} backfill message(s) of schedule ${id} were not confirmed (first: ${first.messageId}: ${first.reason}); publish again to retry: consumers drop the ones they already have by message id`,
+        );
+      }
+      const line = `ok published ${head}, each confirmed by the broker (trigger_source backfill)`;
+      return { status: 200, body: { ...body, text: line, published: true, confirmed: slots.length }, line };
+    }
+  }
+}

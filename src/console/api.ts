@@ -1,0 +1,160 @@
+/** The console's read API: the session, the overview, a page of schedules, one schedule. */
+import { readiness } from "../observe/http.ts";
+import { findInvalid } from "../postgres/invalid-rows.ts";
+import { type ScheduleHealth, scheduleHealth } from "../postgres/stats-queries.ts";
+import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
+import type { ConsoleContext } from "./context.ts";
+import { encodeCursor } from "./cursor.ts";
+import { listQuery, scheduleId } from "./input.ts";
+import { INVALID_BOUND, INVALID_TTL_MS, listSchedules, scheduleDetail } from "./queries.ts";
+import { BadRequest, json } from "./respond.ts";
+import { rowView } from "./rows.ts";
+import { nextSlots } from "./slots-view.ts";
+
+/** The overview's table-wide counts scan the table: one read serves every tab for this long. */
+const HEALTH_TTL_MS = 5_000;
+
+export function sessionInfo(context: ConsoleContext) {
+  return {
+    ok: true,
+    mode: context.config.mode,
+    actions: context.config.mode === "token",
+    version: context.instance.version,
+  };
+}
+
+export function createReads(context: ConsoleContext) {
+  let health: { at: number; value: Promise<ScheduleHealth> } | null = null;
+  const cachedHealth = (): Promise<ScheduleHealth> => {
+    const now = performance.now();
+    if (!health || now - health.at > HEALTH_TTL_MS) {
+      const value = scheduleHealth(context.sql(), context.overdueAfterMs);
+      health = { at: now, value };
+      // A failed read is not kept: the next request tries again.
+      value.catch(() => {
+        if (health?.value === value) health = null;
+      });
+    }
+    return health.value;
+  };
+
+  async function overview(): Promise<Response> {
+    const { metrics, instance } = context;
+    const nowMs = Date.now();
+    const ready = readiness(metrics);
+    let schedules: unknown = null;
+    let scheduleError: string | null = null;
+    try {
+      const h = await cachedHealth();
+      const invalid = Object.values(h.counts.invalid).reduce((sum, n) => sum + n, 0) + h.cron.invalid.length;
+      schedules = {
+        dbNowMs: h.dbNowMs,
+        total: h.counts.total,
+        active: h.counts.active,
+        inactive: h.counts.inactive,
+        dueNow: h.counts.dueNow,
+        overdue: h.counts.overdue,
+        failing: h.counts.failing,
+        pausedByScheduler: h.counts.paused,
+        invalid,
+        oldestDue: h.oldestDue,
+        upcoming: h.upcoming.map((row) => ({
+          id: row.id,
+          workflowName: row.workflowName,
+          slotMs: row.slotMs,
+          schedule: row.schedule,
+        })),
+      };
+    } catch (error) {
+      scheduleError = context.explain("PostgreSQL", error);
+    }
+    return json({
+      ok: true,
+      nowMs,
+      instance: {
+        version: instance.version,
+        startedMs: metrics.startedMs,
+        uptimeSeconds: Math.round((nowMs - metrics.startedMs) / 1000),
+        ready: ready.ok,
+        readyReason: ready.reason,
+        queue: instance.queue,
+        database: { up: metrics.dbUp, hosts: instance.databaseHosts },
+        broker: { up: metrics.mqUp, nodes: instance.brokerNodes },
+      },
+      counters: {
+        checks: metrics.checks,
+        executions: metrics.executions,
+        failures: metrics.failures,
+        skipped: metrics.skipped,
+        missed: metrics.missed,
+        paused: metrics.paused,
+        unknown: metrics.unknown,
+        lastCheckMs: metrics.lastCheckMs,
+        lastExecutionMs: metrics.lastExecutionMs,
+        dueBacklog: metrics.dueBacklog,
+        oldestOverdueSeconds: metrics.oldestOverdueSeconds,
+      },
+      series: context.feed.series.points(nowMs),
+      schedules,
+      scheduleError,
+    });
+  }
+
+  let invalid: { at: number; value: Promise<readonly { id: number }[]> } | null = null;
+
+  async function list(params: URLSearchParams): Promise<Response> {
+    const query = listQuery(params);
+    const columns = await context.columns();
+    const started = performance.now();
+    const invalidIds = () => {
+      if (!invalid || performance.now() - invalid.at > INVALID_TTL_MS) {
+        const value = findInvalid(context.sql(), INVALID_BOUND, columns);
+        invalid = { at: performance.now(), value };
+        value.catch(() => (invalid = null));
+      }
+      return invalid.value;
+    };
+    const page = await listSchedules(
+      context.sql(),
+      columns,
+      { ...query, overdueAfterMs: context.overdueAfterMs },
+      invalidIds,
+    );
+    const serverMs = performance.now() - started;
+    return json(
+      {
+        ok: true,
+        filter: query.filter,
+        rows: page.rows.map((row) => rowView(row, page.dbNowMs, context.overdueAfterMs)),
+        next: page.next ? encodeCursor(page.next) : null,
+        note: page.note,
+      },
+      200,
+      { "server-timing": `db;dur=${serverMs.toFixed(1)}` },
+    );
+  }
+
+  async function detail(idText: string): Promise<Response> {
+    const id = scheduleId(idText);
+    const row = await scheduleDetail(context.sql(), await context.columns(), id);
+    if (!row) throw new BadRequest(`schedule ${id} does not exist`, 404);
+    const found = scheduleOf(row);
+    const anchor = row.nextRunMs !== null && Number.isFinite(row.nextRunMs) ? row.nextRunMs : row.dbNowMs;
+    const slots = found.ok ? nextSlots(found.schedule, anchor, row.dbNowMs, 10) : [];
+    return json({
+      ok: true,
+      schedule: {
+        ...rowView(row, row.dbNowMs, context.overdueAfterMs),
+        kind: describeSchedule(row),
+        zone: found.ok && found.schedule.kind === "cron" ? found.schedule.cron.timezone : "UTC",
+        updatedMs: row.updatedMs,
+        dataBytes: row.dataBytes,
+      },
+      dbNowMs: row.dbNowMs,
+      nextSlots: slots,
+      seen: context.feed.fires.of(id),
+    });
+  }
+
+  return { overview, list, detail };
+}

@@ -1,0 +1,79 @@
+/** The shapes the console API answers with (see src/console/api.ts and actions.ts). */
+import type { Instant } from "./format.ts";
+
+export interface Session {
+  mode: "token" | "read-only";
+  actions: boolean;
+  version: string;
+}
+
+export interface Point {
+  minuteMs: number;
+  fires: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+}
+
+export interface Overview {
+  nowMs: number;
+  instance: {
+    version: string;
+    startedMs: number;
+    uptimeSeconds: number;
+    ready: boolean;
+    readyReason: string;
+    queue: string;
+    database: { up: boolean; hosts: string[] };
+    broker: { up: boolean; nodes: string[] };
+  };
+  counters: Record<string, number | null>;
+  series: Point[];
+  schedules: {
+    dbNowMs: number;
+    total: number;
+    active: number;
+    inactive: number;
+    dueNow: number;
+    overdue: number;
+    failing: number;
+    pausedByScheduler: number;
+    invalid: number;
+    oldestDue: { id: number; slotMs: number; lateSeconds: number } | null;
+    upcoming: { id: number; workflowName: string; slotMs: number; schedule: string }[];
+  } | null;
+  scheduleError: string | null;
+}
+
+export interface Row {
+  id: number;
+  workflowId: number | null;
+  workflowName: string | null;
+  isActive: boolean;
+  state: "active" | "paused" | "invalid" | "failing" | "overdue";
+  invalidReason: string | null;
+  schedule: string;
+  nextRunMs: Instant;
+  runCount: number;
+  failureCount: number;
+  lastRunMs: Instant;
+  lastError: string | null;
+}
+
+export interface Page {
+  rows: Row[];
+  next: string | null;
+  note: string | null;
+}
+
+export interface Detail {
+  dbNowMs: number;
+  schedule: Row & { kind: string; zone: string; updatedMs: number | null; dataBytes: number | null };
+  nextSlots: { ms: number; wall: string; offset: string; dst: "gap" | "overlap" | null }[];
+  seen: { slotMs: number; lagMs: number; messageId: string; firedAtMs: number }[];
+}
+
+export interface ActionResult {
+  text: string;
+  slots?: { slot: string; messageId: string }[];
+  published?: boolean;
+}

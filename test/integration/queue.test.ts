@@ -72,8 +72,7 @@ test("an existing classic queue is used as it is, even when RABBITMQ_QUEUE_TYPE 
 });
 
 test("a missing classic queue is declared as classic version 2 (RabbitMQ 3.10 and later)", async () => {
-  const db = await createTestDatabase();
-  scope.defer(() => db.drop());
+  const db = await scope.database();
   const name = uniqueName("rune_classic_v2");
   await deleteLater(name);
   await insertSchedules(db.sql, [{ dueInMs: -10, intervalSeconds: 3600 }]);

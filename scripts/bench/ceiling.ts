@@ -12,7 +12,7 @@
 import amqp, { type Options } from "amqplib";
 import { dbNowMs, insertSchedulesAt, insertWorkflows, remainingDue, sampleMessages, smallMessages } from "./data.ts";
 import { createDatabase, createQueue, MQ_URL, nowMs, waitUntil } from "./env.ts";
-import { cpuByCommand, machineSample } from "./process.ts";
+import { cpuBetween, cpuByCommand, cpuByPid, machineSample } from "./process.ts";
 import { startWorker } from "./worker.ts";
 
 export interface Rate {
@@ -42,16 +42,17 @@ export interface CeilingCpu {
 /** Starts a CPU account of this process, RabbitMQ, PostgreSQL and the machine; `stop` gives it over the elapsed time. */
 function cpuAccount(): { stop(elapsedMs: number): CeilingCpu } {
   const own = process.cpuUsage();
-  const services = cpuByCommand(["beam.smp", "postgres"]);
+  const broker = cpuByPid("beam.smp");
+  const services = cpuByCommand(["postgres"]);
   const machine = machineSample();
   return {
     stop(elapsedMs) {
       const ownNow = process.cpuUsage(own);
-      const servicesNow = cpuByCommand(["beam.smp", "postgres"]);
+      const servicesNow = cpuByCommand(["postgres"]);
       const machineNow = machineSample();
       const pct = (seconds: number) => (100 * seconds) / (elapsedMs / 1000);
       const clientSeconds = (ownNow.user + ownNow.system) / 1e6;
-      const brokerSeconds = servicesNow["beam.smp"]! - services["beam.smp"]!;
+      const brokerSeconds = cpuBetween(broker, cpuByPid("beam.smp"));
       const postgresSeconds = servicesNow.postgres! - services.postgres!;
       return {
         clientSeconds,

@@ -12,7 +12,7 @@
 
 import { anyDue, dbNowMs, insertSchedulesAt, insertWorkflows } from "./data.ts";
 import { createDatabase, createQueue, nowMs, type Sql, waitUntil } from "./env.ts";
-import { cpuByCommand, cpuByPid, processSample, type Scheduler, startScheduler } from "./process.ts";
+import { cpuBetween, cpuByPid, processSample, type Scheduler, startScheduler } from "./process.ts";
 import { startWorker, type Worker } from "./worker.ts";
 
 export interface CostResult {
@@ -42,8 +42,6 @@ export interface CostOptions {
   readonly worker: boolean;
   readonly payloadBytes: number;
 }
-
-const SERVICES = ["beam.smp"] as const;
 
 /** The PostgreSQL processes working for the scheduler: its backends and the server's own. */
 async function schedulerBackends(sql: Sql): Promise<number[]> {
@@ -98,7 +96,7 @@ export async function runCost(options: CostOptions): Promise<CostResult> {
     const pid = scheduler.pid;
     const backendsBefore = await schedulerBackends(sql);
     const before = {
-      services: cpuByCommand(SERVICES),
+      broker: cpuByPid("beam.smp"),
       postgres: cpuByPid("postgres"),
       own: processSample(pid),
       gc: gc.snapshot(),
@@ -117,7 +115,7 @@ export async function runCost(options: CostOptions): Promise<CostResult> {
     );
     const doneAt = await waitUntil(`${rows} rows to advance`, async () => !(await anyDue(sql, slotMs)), timeoutMs, 5);
     const after = {
-      services: cpuByCommand(SERVICES),
+      broker: cpuByPid("beam.smp"),
       postgres: cpuByPid("postgres"),
       own: processSample(pid),
       gc: gc.snapshot(),
@@ -142,7 +140,7 @@ export async function runCost(options: CostOptions): Promise<CostResult> {
       schedulerUs: perFire(after.own.cpuSeconds - before.own.cpuSeconds),
       schedulerSystemUs: perFire(after.own.systemSeconds - before.own.systemSeconds),
       postgresUs: perFire(postgresSeconds),
-      brokerUs: perFire(after.services["beam.smp"]! - before.services["beam.smp"]!),
+      brokerUs: perFire(cpuBetween(before.broker, after.broker)),
       allocatedBytes: (after.gc.allocated - before.gc.allocated) / rows,
       collections: pauses.length,
       maxPauseMs: pauses.length === 0 ? 0 : Math.max(...pauses),

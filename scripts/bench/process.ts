@@ -168,6 +168,20 @@ export function cpuByPid(command: string): Map<number, number> {
   return byPid;
 }
 
+/**
+ * CPU seconds of `command` processes between two {@link cpuByPid} samples, over the processes
+ * present in both: one that started or ended in between (a `rabbitmqctl`, which is also a
+ * beam.smp) is left out rather than counted from zero or subtracted whole.
+ */
+export function cpuBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let seconds = 0;
+  for (const [pid, end] of after) {
+    const start = before.get(pid);
+    if (start !== undefined) seconds += end - start;
+  }
+  return seconds;
+}
+
 /** Busy and total CPU time of the whole machine (all cores), from /proc/stat, in seconds. */
 export function machineSample(): { busySeconds: number; totalSeconds: number } {
   const [, ...fields] = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/);

@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { renderCostTable, renderPropertyTable } from "./bench/cost-report.ts";
 import { cleanupAll, describeHardware, leftovers, waitForServices } from "./bench/env.ts";
 import { buildReport } from "./bench/report.ts";
 import { DEFAULTS, type Run, runOnce, SECTIONS, type Section, type Settings, SMOKE } from "./bench/suite.ts";
@@ -18,6 +19,8 @@ const HELP = `Usage: bun run bench [options]
   --runs N                repetitions of every measurement; medians are quoted (default ${DEFAULTS.runs})
   --sections LIST         any of ${SECTIONS.join(",")} (default: all)
   --burst LIST            burst sizes, rows (default ${DEFAULTS.burstRows.join(",")})
+  --cost LIST             cost-per-fire burst sizes, each with and without a worker (default ${DEFAULTS.costRows.join(",")})
+  --property-messages N   messages per queue kind and property variant (default ${DEFAULTS.propertyMessages})
   --replicas LIST         scheduler counts for the replica burst (default ${DEFAULTS.replicas.join(",")})
   --replica-rows N        rows in the replica burst (default ${DEFAULTS.replicaRows})
   --precision-rows N      rows spread over the precision window (default ${DEFAULTS.precisionRows})
@@ -42,6 +45,8 @@ const { values } = parseArgs({
     runs: { type: "string" },
     sections: { type: "string" },
     burst: { type: "string" },
+    cost: { type: "string" },
+    "property-messages": { type: "string" },
     replicas: { type: "string" },
     "replica-rows": { type: "string" },
     "precision-rows": { type: "string" },
@@ -90,6 +95,8 @@ function settingsFromArgs(): Settings {
     runs: count("runs", values.runs),
     sections: sections as Section[] | undefined,
     burstRows: list("burst", values.burst),
+    costRows: list("cost", values.cost),
+    propertyMessages: count("property-messages", values["property-messages"]),
     replicas: list("replicas", values.replicas),
     replicaRows: count("replica-rows", values["replica-rows"]),
     precisionRows: count("precision-rows", values["precision-rows"]),
@@ -157,6 +164,7 @@ async function finalCleanup(): Promise<void> {
 const report = buildReport(runs);
 const table = renderTable(report, runs.length);
 const cpuTable = renderCpuTable(report);
+const costTable = [renderCostTable(report.cost), renderPropertyTable(runs)].filter(Boolean).join("\n\n");
 const command = `bun run bench${Bun.argv.length > 2 ? ` ${Bun.argv.slice(2).join(" ")}` : ""}`;
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(
@@ -172,6 +180,7 @@ writeFileSync(
       summary: report,
       table,
       cpuTable,
+      costTable,
       runs,
     },
     null,
@@ -180,7 +189,7 @@ writeFileSync(
 );
 
 process.stdout.write(
-  `${command}\n${version}\nHardware: ${hardware.summary}\n\n${table}\n\n${cpuTable ? `${cpuTable}\n\n` : ""}`,
+  `${command}\n${version}\nHardware: ${hardware.summary}\n\n${table}\n\n${cpuTable ? `${cpuTable}\n\n` : ""}${costTable ? `${costTable}\n\n` : ""}`,
 );
 const missed = report.targets.filter((t) => !t.met);
 process.stdout.write(

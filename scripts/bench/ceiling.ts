@@ -11,8 +11,9 @@
  */
 import amqp, { type Options } from "amqplib";
 import { dbNowMs, insertSchedulesAt, insertWorkflows, remainingDue, sampleMessages, smallMessages } from "./data.ts";
-import { createDatabase, createQueue, MQ_URL, nowMs } from "./env.ts";
-import { cpuByCommand, machineSample } from "./process.ts";
+import { createDatabase, createQueue, MQ_URL, nowMs, waitUntil } from "./env.ts";
+import { cpuBetween, cpuByCommand, cpuByPid, machineSample } from "./process.ts";
+import { startWorker } from "./worker.ts";
 
 export interface Rate {
   readonly count: number;
@@ -28,6 +29,10 @@ export interface Rate {
 }
 
 export interface CeilingCpu {
+  /** CPU seconds over the measurement: this process, RabbitMQ, PostgreSQL (for the cost per message). */
+  readonly clientSeconds: number;
+  readonly brokerSeconds: number;
+  readonly postgresSeconds: number;
   readonly clientPercent: number;
   readonly brokerPercent: number;
   readonly postgresPercent: number;
@@ -37,18 +42,25 @@ export interface CeilingCpu {
 /** Starts a CPU account of this process, RabbitMQ, PostgreSQL and the machine; `stop` gives it over the elapsed time. */
 function cpuAccount(): { stop(elapsedMs: number): CeilingCpu } {
   const own = process.cpuUsage();
-  const services = cpuByCommand(["beam.smp", "postgres"]);
+  const broker = cpuByPid("beam.smp");
+  const services = cpuByCommand(["postgres"]);
   const machine = machineSample();
   return {
     stop(elapsedMs) {
       const ownNow = process.cpuUsage(own);
-      const servicesNow = cpuByCommand(["beam.smp", "postgres"]);
+      const servicesNow = cpuByCommand(["postgres"]);
       const machineNow = machineSample();
       const pct = (seconds: number) => (100 * seconds) / (elapsedMs / 1000);
+      const clientSeconds = (ownNow.user + ownNow.system) / 1e6;
+      const brokerSeconds = cpuBetween(broker, cpuByPid("beam.smp"));
+      const postgresSeconds = servicesNow.postgres! - services.postgres!;
       return {
-        clientPercent: pct((ownNow.user + ownNow.system) / 1e6),
-        brokerPercent: pct(servicesNow["beam.smp"]! - services["beam.smp"]!),
-        postgresPercent: pct(servicesNow.postgres! - services.postgres!),
+        clientSeconds,
+        brokerSeconds,
+        postgresSeconds,
+        clientPercent: pct(clientSeconds),
+        brokerPercent: pct(brokerSeconds),
+        postgresPercent: pct(postgresSeconds),
         machineBusyPercent:
           (100 * (machineNow.busySeconds - machine.busySeconds)) / (machineNow.totalSeconds - machine.totalSeconds),
       };
@@ -58,10 +70,18 @@ function cpuAccount(): { stop(elapsedMs: number): CeilingCpu } {
 
 const rate = (count: number, ms: number): Rate => ({ count, seconds: ms / 1000, perSecond: count / (ms / 1000) });
 
-type Message = { readonly body: Buffer; readonly options: Options.Publish };
+export type Message = { readonly body: Buffer; readonly options: Options.Publish };
 
-/** The scheduler's own messages for `count` schedules of `payloadBytes`. */
-export async function publishCeiling(count: number, batch: number, payloadBytes: number): Promise<Rate> {
+/**
+ * The scheduler's own messages for `count` schedules of `payloadBytes`. With `worker`, a worker
+ * (worker.ts) drains the queue meanwhile, and the measurement ends once it has every message.
+ */
+export async function publishCeiling(
+  count: number,
+  batch: number,
+  payloadBytes: number,
+  worker = false,
+): Promise<Rate> {
   const db = await createDatabase("rune_bench_ceiling");
   let messages: Message[];
   try {
@@ -72,7 +92,7 @@ export async function publishCeiling(count: number, batch: number, payloadBytes:
   } finally {
     await db.drop();
   }
-  return publishLoop(messages, batch);
+  return publishLoop(messages, batch, worker);
 }
 
 /** `count` small JSON messages of about `bodyBytes` bytes, persistent, mandatory off. */
@@ -83,9 +103,18 @@ export async function smallPublishCeiling(count: number, batch: number, bodyByte
   );
 }
 
-/** Publishes `messages` in batches of `batch`, `waitForConfirms` after each; times first publish → last confirm. */
-async function publishLoop(messages: readonly Message[], batch: number): Promise<Rate> {
-  const queue = await createQueue("rune_bench_ceiling");
+/**
+ * Publishes `messages` in batches of `batch`, `waitForConfirms` after each; times first publish →
+ * last confirm (and, with `worker`, the worker's receipt of the last message).
+ */
+export async function publishLoop(
+  messages: readonly Message[],
+  batch: number,
+  withWorker = false,
+  queueArguments?: Record<string, unknown>,
+): Promise<Rate> {
+  const queue = await createQueue("rune_bench_ceiling", queueArguments);
+  const worker = withWorker ? await startWorker(queue.name) : null;
   try {
     // The same connection options as src/rabbitmq/broker.ts (frame size, Nagle off).
     const connection = await amqp.connect(`${MQ_URL}?frameMax=131072&heartbeat=10`, {
@@ -106,15 +135,18 @@ async function publishLoop(messages: readonly Message[], batch: number): Promise
         }
         await channel.waitForConfirms();
       }
+      if (worker)
+        await waitUntil(`the worker to receive ${count} messages`, () => worker.received() >= count, 60_000, 2);
       const elapsed = nowMs() - started;
       const cpu = account.stop(elapsed);
-      const depth = await queue.depth();
+      const depth = worker ? worker.received() : await queue.depth();
       if (depth !== count) throw new Error(`publish ceiling: ${depth} messages in the queue, expected ${count}`);
       return { ...rate(count, elapsed), messageBytes: messages[0]!.body.byteLength, cpu };
     } finally {
       await connection.close().catch(() => {});
     }
   } finally {
+    await worker?.stop();
     await queue.drop();
   }
 }

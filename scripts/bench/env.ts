@@ -121,12 +121,18 @@ export interface BenchQueue {
   drop(): Promise<void>;
 }
 
-/** A fresh durable classic queue (what the scheduler would declare), deleted by `drop()` or at exit. */
-export async function createQueue(prefix = "rune_bench"): Promise<BenchQueue> {
+/** What the scheduler declares for a missing queue on this broker (RabbitMQ 3.10 and later). */
+export const SCHEDULER_QUEUE_ARGUMENTS = { "x-queue-type": "classic", "x-queue-version": 2 } as const;
+
+/** A fresh durable queue (by default what the scheduler would declare), deleted by `drop()` or at exit. */
+export async function createQueue(
+  prefix = "rune_bench",
+  queueArguments: Record<string, unknown> = SCHEDULER_QUEUE_ARGUMENTS,
+): Promise<BenchQueue> {
   const name = uniqueName(prefix);
   const connection = await amqp.connect(MQ_URL);
   const channel = await connection.createChannel();
-  await channel.assertQueue(name, { durable: true, arguments: { "x-queue-type": "classic" } });
+  await channel.assertQueue(name, { durable: true, arguments: queueArguments });
   const drop = register(async () => {
     try {
       const cleanup = await connection.createChannel();

@@ -30,12 +30,16 @@ export interface Scheduler {
   stop(): Promise<void>;
 }
 
-/** Starts the compiled scheduler against one database and queue, with the HTTP server on a free port. */
+/**
+ * Starts the compiled scheduler against one database and queue, with the HTTP server on a free
+ * port. `onOutput` sees every chunk of its stdout and stderr as it comes.
+ */
 export async function startScheduler(
   binary: string,
   db: string,
   queue: string,
   extraEnv: Record<string, string> = {},
+  onOutput?: (chunk: string) => void,
 ): Promise<Scheduler> {
   const port = await freePort();
   const env = {
@@ -54,7 +58,11 @@ export async function startScheduler(
   let text = "";
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder();
-    for await (const chunk of stream) text = (text + decoder.decode(chunk, { stream: true })).slice(-20_000);
+    for await (const chunk of stream) {
+      const decoded = decoder.decode(chunk, { stream: true });
+      onOutput?.(decoded);
+      text = (text + decoded).slice(-20_000);
+    }
   };
   void pump(proc.stdout);
   void pump(proc.stderr);
@@ -97,14 +105,25 @@ const CLOCK_TICKS = 100; // USER_HZ on Linux
  * Resident memory (with its anonymous part: heap and stacks; the rest is mapped file pages, mostly
  * the executable's code, shared and reclaimable) and CPU time of a process, from /proc.
  */
-export function processSample(pid: number): { rssBytes: number; anonBytes: number; cpuSeconds: number } {
+export function processSample(pid: number): {
+  rssBytes: number;
+  anonBytes: number;
+  cpuSeconds: number;
+  /** Of `cpuSeconds`, the time in the kernel (system calls: socket reads and writes). */
+  systemSeconds: number;
+} {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
   // Fields after the ")" that closes the command name: utime is 14th and stime 15th overall.
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const ticks = Number(fields[11]) + Number(fields[12]);
-  return { rssBytes: kb("VmRSS") * 1024, anonBytes: kb("RssAnon") * 1024, cpuSeconds: ticks / CLOCK_TICKS };
+  return {
+    rssBytes: kb("VmRSS") * 1024,
+    anonBytes: kb("RssAnon") * 1024,
+    cpuSeconds: ticks / CLOCK_TICKS,
+    systemSeconds: Number(fields[12]) / CLOCK_TICKS,
+  };
 }
 
 /**
@@ -129,6 +148,38 @@ export function cpuByCommand(commands: readonly string[]): Record<string, number
     totals[command]! += (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
   }
   return totals;
+}
+
+/** CPU time, in seconds, of every process whose command is `command`, by pid. */
+export function cpuByPid(command: string): Map<number, number> {
+  const byPid = new Map<number, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) !== command) continue;
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    byPid.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS);
+  }
+  return byPid;
+}
+
+/**
+ * CPU seconds of `command` processes between two {@link cpuByPid} samples, over the processes
+ * present in both: one that started or ended in between (a `rabbitmqctl`, which is also a
+ * beam.smp) is left out rather than counted from zero or subtracted whole.
+ */
+export function cpuBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let seconds = 0;
+  for (const [pid, end] of after) {
+    const start = before.get(pid);
+    if (start !== undefined) seconds += end - start;
+  }
+  return seconds;
 }
 
 /** Busy and total CPU time of the whole machine (all cores), from /proc/stat, in seconds. */

@@ -7,6 +7,7 @@
 
 import type { BurstResult } from "./burst.ts";
 import type { CeilingCpu } from "./ceiling.ts";
+import { COST_TARGETS, type CostSummary, costSummaries } from "./cost-report.ts";
 import type { Statement } from "./pollcost.ts";
 import { type Summary, summarize } from "./stats.ts";
 import { fmt, type Run } from "./suite.ts";
@@ -60,6 +61,7 @@ export interface Report {
     /** CPU during each ceiling (medians), when every run measured it. */
     ceilingCpu: { publish: CpuSummary; small: CpuSummary; sql: CpuSummary } | null;
   } & BurstSummary)[];
+  cost: CostSummary[];
   replicas: ({
     rows: number;
     replicas: number;
@@ -79,6 +81,8 @@ export interface Report {
     p99Ms: Summary;
     maxMs: Summary;
     duplicates: number;
+    /** Over all runs: the late messages (lag ≥ p99) and how many of each candidate cause they met. */
+    tail: { messages: number; hostStalled: number; duringCollection: number; afterCloseSlot: number; neither: number };
   } | null;
   idle: {
     rows: number;
@@ -147,6 +151,7 @@ function burstSummary(results: readonly BurstResult[]): BurstSummary {
 export function buildReport(runs: readonly Run[]): Report {
   const report: Report = {
     burst: [],
+    cost: costSummaries(runs),
     replicas: [],
     precision: null,
     idle: null,
@@ -246,6 +251,13 @@ export function buildReport(runs: readonly Run[]): Report {
       p99Ms: summarize(precision.map((p) => p.p99Ms)),
       maxMs: summarize(precision.map((p) => p.maxMs)),
       duplicates: precision.reduce((sum, p) => sum + p.duplicates, 0),
+      tail: {
+        messages: precision.reduce((sum, p) => sum + p.tail.messages, 0),
+        hostStalled: precision.reduce((sum, p) => sum + p.tail.hostStalled, 0),
+        duringCollection: precision.reduce((sum, p) => sum + p.tail.duringCollection, 0),
+        afterCloseSlot: precision.reduce((sum, p) => sum + p.tail.afterCloseSlot, 0),
+        neither: precision.reduce((sum, p) => sum + p.tail.neither, 0),
+      },
     };
     const { p99Ms, maxMs } = report.precision;
     target(
@@ -326,6 +338,14 @@ export function buildReport(runs: readonly Run[]): Report {
       const goal = statement === "poll" ? TARGETS.pollMs : TARGETS.claimMs;
       target(`${statement} at ${fmt(poll[0]!.rows)} rows, index`, `${ms.toFixed(2)} ms`, `≤ ${goal} ms`, ms <= goal);
     }
+  }
+  for (const c of report.cost) {
+    const what = `${fmt(c.rows)}, ${c.worker ? "worker consuming" : "no consumer"}`;
+    const { schedulerUs: s, postgresUs: p } = COST_TARGETS;
+    const sched = c.schedulerUs.median;
+    const pg = c.postgresUs.median;
+    target(`scheduler CPU per fire, ${what}`, `${sched.toFixed(1)} µs`, `≤ ${s} µs`, sched <= s);
+    target(`PostgreSQL CPU per fire, ${what}`, `${pg.toFixed(1)} µs`, `≤ ${p} µs`, pg <= p);
   }
   return report;
 }

@@ -5,13 +5,25 @@
 import { loadavg } from "node:os";
 import { type BurstResult, runBurst } from "./burst.ts";
 import { publishCeiling, type Rate, smallPublishCeiling, sqlCeiling } from "./ceiling.ts";
+import { runCost } from "./cost.ts";
+import type { CostRun } from "./cost-report.ts";
 import { serviceGuard, waitForServices } from "./env.ts";
 import { type IdleResult, runIdle } from "./idle.ts";
 import { type PollCostResult, runPollCost } from "./pollcost.ts";
 import { type PrecisionResult, runPrecision } from "./precision.ts";
+import { type PropertyCost, runPropertyCosts } from "./properties.ts";
 import { runStartup, type StartupResult } from "./startup.ts";
 
-export const SECTIONS = ["burst", "replicas", "precision", "idle", "startup", "pollcost"] as const;
+export const SECTIONS = [
+  "burst",
+  "cost",
+  "properties",
+  "replicas",
+  "precision",
+  "idle",
+  "startup",
+  "pollcost",
+] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface Settings {
@@ -19,6 +31,10 @@ export interface Settings {
   readonly runs: number;
   readonly sections: readonly Section[];
   readonly burstRows: readonly number[];
+  /** Burst sizes of the cost section (each with and without a worker). */
+  readonly costRows: readonly number[];
+  /** Messages per queue kind and property variant in the properties section. */
+  readonly propertyMessages: number;
   readonly replicas: readonly number[];
   readonly replicaRows: number;
   readonly precisionRows: number;
@@ -46,6 +62,8 @@ export const DEFAULTS: Omit<Settings, "binary"> = {
   runs: 5,
   sections: SECTIONS,
   burstRows: [10_000, 100_000],
+  costRows: [10_000, 100_000],
+  propertyMessages: 20_000,
   replicas: [1, 2, 3],
   replicaRows: 100_000,
   precisionRows: 1_000,
@@ -69,6 +87,8 @@ export const DEFAULTS: Omit<Settings, "binary"> = {
 export const SMOKE: Partial<Settings> = {
   runs: 1,
   burstRows: [300],
+  costRows: [300],
+  propertyMessages: 300,
   replicaRows: 300,
   precisionRows: 20,
   precisionSpreadMs: 2_000,
@@ -99,6 +119,8 @@ export interface Run {
   /** Measurements repeated because PostgreSQL or RabbitMQ restarted under them. */
   readonly retries: { measurement: string; error: string }[];
   burst?: BurstRun[];
+  cost?: CostRun[];
+  properties?: PropertyCost[];
   replicas?: BurstResult[];
   precision?: PrecisionResult;
   idle?: IdleResult;
@@ -160,6 +182,42 @@ export async function runOnce(settings: Settings, index: number, progress: Progr
       run.burst.push({ rows, publishCeiling: publish, smallCeiling: small, sqlCeiling: sql, burst });
     }
   }
+  if (has("cost")) {
+    run.cost = [];
+    const perUnit = (cpuSeconds: number, rate: Rate) => (cpuSeconds * 1e6) / rate.count;
+    for (const rows of settings.costRows) {
+      const sql = await measure(`SQL ceiling ${rows}`, () => sqlCeiling(rows, settings.batch, settings.payloadBytes));
+      for (const worker of [false, true]) {
+        const publish = await measure(`publish ceiling ${rows}${worker ? " with a worker" : ""}`, () =>
+          publishCeiling(rows, settings.batch, settings.payloadBytes, worker),
+        );
+        const cost = await measure(`cost ${rows}${worker ? " with a worker" : ""}`, () =>
+          runCost({ ...base, rows, worker }),
+        );
+        progress(
+          `cost ${rows}${worker ? ", worker" : ""}: scheduler ${cost.schedulerUs.toFixed(1)} µs, PostgreSQL ${cost.postgresUs.toFixed(1)} µs, ` +
+            `RabbitMQ ${cost.brokerUs.toFixed(1)} µs, ${fmt(cost.allocatedBytes)} B heap per fire`,
+        );
+        run.cost.push({
+          rows,
+          worker,
+          publisherUs: perUnit(publish.cpu!.clientSeconds, publish),
+          publisherBrokerUs: perUnit(publish.cpu!.brokerSeconds, publish),
+          sqlPostgresUs: perUnit(sql.cpu!.postgresSeconds, sql),
+          cost,
+        });
+      }
+    }
+  }
+  if (has("properties")) {
+    run.properties = await measure("property costs", () =>
+      runPropertyCosts(settings.propertyMessages, settings.batch, settings.payloadBytes),
+    );
+    const sent = run.properties.filter((p) => p.variant === "as sent");
+    progress(
+      `properties: RabbitMQ ${sent.map((p) => `${p.kind} ${p.brokerUs.toFixed(1)} µs`).join(", ")} per message as sent`,
+    );
+  }
   if (has("replicas")) {
     run.replicas = [];
     for (const replicas of settings.replicas) {
@@ -183,7 +241,10 @@ export async function runOnce(settings: Settings, index: number, progress: Progr
       }),
     );
     const p = run.precision;
-    progress(`precision: p50 ${p.p50Ms.toFixed(1)} ms, p99 ${p.p99Ms.toFixed(1)} ms, max ${p.maxMs.toFixed(1)} ms`);
+    progress(
+      `precision: p50 ${p.p50Ms.toFixed(1)} ms, p99 ${p.p99Ms.toFixed(1)} ms, max ${p.maxMs.toFixed(1)} ms; ` +
+        `tail ${p.tail.messages}: ${p.tail.hostStalled} in host stalls (${p.tail.hostStalls} stalls), ${p.tail.duringCollection} in GCs`,
+    );
   }
   if (has("idle")) {
     run.idle = await measure("idle", () =>

@@ -5,7 +5,7 @@
  * transaction that records these updates has committed.
  */
 
-import type { ClaimedRow } from "../schedule/message.ts";
+import type { ClaimedRow, OutgoingMessage } from "../schedule/message.ts";
 import {
   type FirePlan,
   type PlanOptions,
@@ -108,16 +108,18 @@ export async function fireBatch(deps: FireDeps, rows: ClaimedRow[], dbNowMs: num
       );
     }
   }
-  const toPublish = plans.filter((plan): plan is Extract<FirePlan, { kind: "publish" }> => plan.kind === "publish");
-  const outcomes = await publisher.publishBatch(toPublish.map((plan) => plan.message));
-  const published = new Map<FirePlan, PublishOutcome>(toPublish.map((plan, i) => [plan, outcomes[i]!]));
+  const messages: OutgoingMessage[] = [];
+  for (const plan of plans) if (plan.kind === "publish") messages.push(plan.message);
+  const outcomes = await publisher.publishBatch(messages);
   const firedAt = clock.now();
   const tally = emptyTally();
   const updates: RowUpdate[] = [];
   let unknown: string | null = null;
   let retry = 0;
+  // The outcomes are in the order of the "publish" plans.
+  let next = 0;
   for (const plan of plans) {
-    const outcome = published.get(plan);
+    const outcome: PublishOutcome | undefined = plan.kind === "publish" ? outcomes[next++] : undefined;
     const update = rowUpdate(plan, outcome, options.pauseAfterFailures);
     if (update === null) {
       if (outcome?.status === "retry") retry += 1;

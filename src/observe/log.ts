@@ -65,12 +65,15 @@ export function createLogger(options: LoggerOptions): Logger {
   // Level 5 lets everything through to our reporter, which applies the operator's level; the
   // throttle is off because folding repeated lines would hide repeated failures.
   const consola = createConsola({ level: 5, reporters: [reporter], throttle: 0 });
-  const emit =
-    (type: "debug" | "info" | "warn" | "error" | "fatal") =>
-    (message: string, fields?: Fields): void => {
+  // A level below the threshold is dropped here, before consola builds its log object: the
+  // engine writes a DEBUG line per fire, and at INFO that would cost every fire an allocation.
+  const emit = (type: "debug" | "info" | "warn" | "error" | "fatal") => {
+    if (levelRank(LEVEL_OF_TYPE[type]!) < threshold) return (): void => {};
+    return (message: string, fields?: Fields): void => {
       if (fields === undefined) consola[type](message);
       else consola[type](message, fields);
     };
+  };
   return {
     debug: emit("debug"),
     info: emit("info"),

@@ -182,17 +182,21 @@ export async function claimDue(sql: Sql, request: ClaimStatement): Promise<Claim
     // Every row carries the same transaction time; with no row there is nothing to time.
     dbNowMs: rows[0]?.db_now_ms ?? Number.NaN,
     locked: rows[0]?.locked ?? 0,
-    rows: rows.map((r) => ({
-      id: r.id,
-      workflowId: r.workflow_id,
-      slotMs: r.slot_ms,
-      intervalSeconds: r.interval_seconds,
-      ...(r.cron_expression !== null ? { cronExpression: r.cron_expression, timezone: r.timezone } : {}),
-      runCount: r.run_count,
-      failureCount: r.failure_count,
-      workflowName: r.workflow_name,
-      workflowData: r.workflow_data,
-    })),
+    rows: rows.map((r) => {
+      const row: ClaimedRow = {
+        id: r.id,
+        workflowId: r.workflow_id,
+        slotMs: r.slot_ms,
+        intervalSeconds: r.interval_seconds,
+        runCount: r.run_count,
+        failureCount: r.failure_count,
+        workflowName: r.workflow_name,
+        workflowData: r.workflow_data,
+      };
+      // Only a cron row carries the cron fields (a spread here would copy every row once more).
+      if (r.cron_expression === null) return row;
+      return { ...row, cronExpression: r.cron_expression, timezone: r.timezone };
+    }),
   };
 }
 

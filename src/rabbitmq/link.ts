@@ -235,10 +235,9 @@ export function brokerLink(
     try {
       for (let i = 0; i < messages.length && closedReason === null && !abandoned; i++) {
         const message = messages[i]!;
-        const { mandatory, ...properties } = message.properties;
         let writable: boolean;
         try {
-          writable = channel.publish("", queue, message.body, { ...properties, mandatory }, (error) => {
+          writable = channel.publish("", queue, message.body, message.properties, (error) => {
             const returnedWhy = returned.get(message.messageId);
             if (returnedWhy !== undefined) returned.delete(message.messageId);
             // amqplib calls back with "message nacked" for a real nack, and with "channel closed"

@@ -72,17 +72,37 @@ function runNumber(row: ClaimedRow, source: TriggerSource): number | null {
   return source === "backfill" ? null : row.runCount + 1;
 }
 
+/**
+ * `toISOString` of the last time asked for: a batch shares one fire time, and a burst usually
+ * one slot, so most fires reuse the text instead of formatting it again.
+ */
+function lastIso() {
+  let ms = Number.NaN;
+  let text = "";
+  return {
+    of(at: number): string {
+      if (at !== ms) {
+        text = new Date(at).toISOString();
+        ms = at;
+      }
+      return text;
+    },
+  };
+}
+const isoSlot = lastIso();
+const isoNow = lastIso();
+
 export function buildMessage(row: ClaimedRow, context: MessageContext): OutgoingMessage {
   const messageId = context.messageId ?? messageIdFor(row.id, row.slotMs);
   const source = context.triggerSource ?? "scheduler";
-  const scheduledFor = new Date(row.slotMs).toISOString();
+  const scheduledFor = isoSlot.of(row.slotMs);
   const data = row.workflowData ?? "null";
   const payload = context.seal
     ? `"workflow_data_encrypted":${JSON.stringify(context.seal(data))}`
     : `"workflow_data":${data}`;
   const text =
     `{"workflow_id":${row.workflowId},"schedule_id":${row.id},${payload},` +
-    `"triggered_at":"${new Date(context.nowMs).toISOString()}","trigger_source":"${source}",` +
+    `"triggered_at":"${isoNow.of(context.nowMs)}","trigger_source":"${source}",` +
     `"workflow_name":${JSON.stringify(row.workflowName)},"scheduled_for":"${scheduledFor}",` +
     `"run_number":${runNumber(row, source)},"missed_runs":${context.missed}}`;
   const headers: Record<string, string | number> = { "x-schedule-id": row.id, "x-scheduled-for": scheduledFor };
@@ -104,19 +124,38 @@ export function buildMessage(row: ClaimedRow, context: MessageContext): Outgoing
   };
 }
 
+/** Random bytes for {@link newTraceparent}, drawn from the system in blocks of many ids at once. */
+const ID_BYTES = 24;
+const pool = Buffer.alloc(ID_BYTES * 512);
+let poolOffset = pool.length;
+
 /**
  * A W3C Trace Context `traceparent` (version 00, sampled): a fresh trace and span id for every
  * fire (a retry of the same slot is a new fire), so a worker's trace of the run can start from
  * it. Neither id may be all zeros (the spec calls that invalid), so such a draw is drawn again.
+ * `fill` replaces the random source (each call fills one id's 24 bytes); without it the ids come
+ * from a pool refilled by `crypto.getRandomValues`, one system call per 512 fires.
  */
-export function newTraceparent(
-  fill: (bytes: Uint8Array) => unknown = (bytes) => crypto.getRandomValues(bytes),
-): string {
-  const bytes = new Uint8Array(24);
-  const traceId = bytes.subarray(0, 16);
-  const spanId = bytes.subarray(16);
-  const zero = (part: Uint8Array) => part.every((byte) => byte === 0);
-  do fill(bytes);
-  while (zero(traceId) || zero(spanId));
-  return `00-${Buffer.from(traceId).toString("hex")}-${Buffer.from(spanId).toString("hex")}-01`;
+export function newTraceparent(fill?: (bytes: Uint8Array) => unknown): string {
+  if (fill !== undefined) {
+    const bytes = Buffer.alloc(ID_BYTES);
+    do fill(bytes);
+    while (isZero(bytes, 0, 16) || isZero(bytes, 16, ID_BYTES));
+    return `00-${bytes.toString("hex", 0, 16)}-${bytes.toString("hex", 16, ID_BYTES)}-01`;
+  }
+  for (;;) {
+    if (poolOffset === pool.length) {
+      crypto.getRandomValues(pool);
+      poolOffset = 0;
+    }
+    const at = poolOffset;
+    poolOffset += ID_BYTES;
+    if (isZero(pool, at, at + 16) || isZero(pool, at + 16, at + ID_BYTES)) continue;
+    return `00-${pool.toString("hex", at, at + 16)}-${pool.toString("hex", at + 16, at + ID_BYTES)}-01`;
+  }
+}
+
+function isZero(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (bytes[i] !== 0) return false;
+  return true;
 }

@@ -83,25 +83,31 @@ export function planFire(row: ClaimedRow, nowMs: number, options: PlanOptions): 
   if (!(Math.abs(nextMs) <= MAX_DATE_MS)) {
     throw new UnplannableRow(row.id, `its next slot (${nextMs} ms after 1970) is outside the representable range`);
   }
-  const base = { row, nextMs, missed };
+  // Object literals rather than spreads of a shared base: this runs once per fire.
   if (isMisfire(row.slotMs, nowMs, options.misfireGraceMs)) {
-    return { ...base, kind: "skip", reason: skipReason(row.slotMs, nowMs, options.misfireGraceMs) };
+    return { row, nextMs, missed, kind: "skip", reason: skipReason(row.slotMs, nowMs, options.misfireGraceMs) };
   }
   let message: OutgoingMessage;
   try {
     message = buildMessage(row, { nowMs, missed, seal: options.seal ?? null });
   } catch (error) {
-    return { ...base, kind: "fail", reason: `message could not be serialised: ${(error as Error).message}` };
+    return {
+      row,
+      nextMs,
+      missed,
+      kind: "fail",
+      reason: `message could not be serialised: ${(error as Error).message}`,
+    };
   }
   if (message.body.byteLength > options.maxMessageBytes) {
     const reason = `message of ${message.body.byteLength} bytes exceeds SCHEDULER_MAX_MESSAGE_BYTES=${options.maxMessageBytes}; not sent`;
-    return { ...base, kind: "fail", reason };
+    return { row, nextMs, missed, kind: "fail", reason };
   }
   if (options.brokerMaxBodyBytes !== undefined && message.body.byteLength > options.brokerMaxBodyBytes) {
     const reason = `message of ${message.body.byteLength} bytes exceeds the broker's max_message_size of ${options.brokerMaxBodyBytes} bytes (it closed the channel on it); not sent`;
-    return { ...base, kind: "fail", reason };
+    return { row, nextMs, missed, kind: "fail", reason };
   }
-  return { ...base, kind: "publish", message };
+  return { row, nextMs, missed, kind: "publish", message };
 }
 
 /**
@@ -109,15 +115,16 @@ export function planFire(row: ClaimedRow, nowMs: number, options: PlanOptions): 
  * `published` is the broker's answer for a "publish" plan and ignored for the others.
  */
 export function rowUpdate(plan: FirePlan, published: PublishOutcome | undefined, pauseAfter: number): RowUpdate | null {
-  const base = { id: plan.row.id, nextMs: plan.nextMs };
-  if (plan.kind === "skip") return { ...base, outcome: "skipped", error: plan.reason, pause: false };
+  const { id } = plan.row;
+  const { nextMs } = plan;
+  if (plan.kind === "skip") return { id, nextMs, outcome: "skipped", error: plan.reason, pause: false };
   const failure = plan.kind === "fail" ? plan.reason : published?.status === "failed" ? published.reason : null;
   if (plan.kind === "publish") {
     if (!published || published.status === "unknown" || published.status === "retry") return null;
-    if (published.status === "confirmed") return { ...base, outcome: "ok", error: null, pause: false };
+    if (published.status === "confirmed") return { id, nextMs, outcome: "ok", error: null, pause: false };
   }
   const failures = plan.row.failureCount + 1;
   const pause = shouldPause(failures, pauseAfter);
   const error = pause ? pauseReason(failures, failure!) : failure;
-  return { ...base, outcome: "failed", error, pause };
+  return { id, nextMs, outcome: "failed", error, pause };
 }

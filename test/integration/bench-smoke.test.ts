@@ -39,9 +39,12 @@ describe("bun run bench --smoke", () => {
     for (const ceiling of [burst.publishCeiling, burst.smallCeiling, burst.sqlCeiling]) {
       expect(Object.keys(ceiling.cpu).sort()).toEqual([
         "brokerPercent",
+        "brokerSeconds",
         "clientPercent",
+        "clientSeconds",
         "machineBusyPercent",
         "postgresPercent",
+        "postgresSeconds",
       ]);
     }
     // From process start includes the wait for the first message; from the first message does not.
@@ -60,6 +63,19 @@ describe("bun run bench --smoke", () => {
       expect(replica.fromStartFiresPerSecond).toBeGreaterThan(0);
       expect(replica.fromFirstFiresPerSecond).toBeGreaterThan(0);
     }
+    expect(run.cost.map((c: { rows: number; worker: boolean }) => [c.rows, c.worker])).toEqual([
+      [300, false],
+      [300, true],
+    ]);
+    for (const c of run.cost) {
+      expect(c.cost).toMatchObject({ rows: 300 });
+      for (const figure of ["schedulerUs", "postgresUs", "allocatedBytes", "collections"])
+        expect(c.cost[figure], figure).toBeGreaterThanOrEqual(0);
+      expect(c.publisherUs).toBeGreaterThan(0);
+    }
+    expect(result.costTable).toContain("| 300, worker consuming |");
+    expect(run.properties).toHaveLength(30); // 3 queue kinds × 10 property variants
+    expect(result.costTable).toContain("| without traceparent |");
     expect(run.startup.rows).toBe(100);
     expect(run.startup.firstMessageMs).toHaveLength(1);
     expect(run.startup.firstMessageMs[0]).toBeGreaterThan(0);
@@ -98,6 +114,10 @@ describe("bun run bench --smoke", () => {
       "startup to the first message",
       "poll at 5,000 rows, index",
       "claim at 5,000 rows, index",
+      "scheduler CPU per fire, 300, no consumer",
+      "PostgreSQL CPU per fire, 300, no consumer",
+      "scheduler CPU per fire, 300, worker consuming",
+      "PostgreSQL CPU per fire, 300, worker consuming",
     ]);
     for (const row of [
       "Burst: 300 rows already due, from process start",

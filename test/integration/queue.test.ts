@@ -70,3 +70,24 @@ test("an existing classic queue is used as it is, even when RABBITMQ_QUEUE_TYPE 
   expect(await queueType(name)).toBe("classic");
   expect(scheduler.output()).not.toMatch(/ERROR|PRECONDITION/);
 });
+
+test("a missing classic queue is declared as classic version 2 (RabbitMQ 3.10 and later)", async () => {
+  const db = await scope.database();
+  const name = uniqueName("rune_classic_v2");
+  await deleteLater(name);
+  await insertSchedules(db.sql, [{ dueInMs: -10, intervalSeconds: 3600 }]);
+  scope.start({ ...db.env, RABBITMQ_HOST: "127.0.0.1", RABBITMQ_QUEUE: name });
+  await waitFor(
+    "the row to fire",
+    async () => {
+      const [row] = await db.sql<{ run_count: number }[]>`SELECT run_count FROM scheduled_workflows`;
+      return row!.run_count === 1;
+    },
+    15_000,
+  );
+  const listing = await $`rabbitmqctl -q list_queues name arguments`.quiet().text();
+  const line = listing.split("\n").find((l) => l.split(/\s+/)[0] === name);
+  expect(line).toContain("x-queue-version");
+  expect(line).toContain("x-queue-type");
+  expect(await queueType(name)).toBe("classic");
+});

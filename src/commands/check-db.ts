@@ -19,7 +19,7 @@ import {
 import type { ScheduleColumns } from "../postgres/store.ts";
 import { connectArgs, dbArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 
-export interface DatabaseReport {
+interface DatabaseReport {
   ok: boolean;
   where: string;
   error?: string;
@@ -39,7 +39,7 @@ export interface DatabaseReport {
 const INVALID_LISTED = 1000;
 const SHOWN = 10;
 
-export interface HostReport {
+interface HostReport {
   where: string;
   ok: boolean;
   /** pg_is_in_recovery(): a standby is replaying, a primary accepts writes; down: no session. */
@@ -80,7 +80,7 @@ async function probeHost(config: Config, host: DatabaseHost): Promise<HostReport
 }
 
 /** Connects and checks everything `run` relies on in the database. Never throws. */
-export async function checkDatabase(config: Config): Promise<DatabaseReport> {
+async function checkDatabase(config: Config): Promise<DatabaseReport> {
   const report: DatabaseReport = { ok: false, where: config.db.where, problems: [], warnings: [] };
   const probes =
     config.db.hosts.length > 1 ? Promise.all(config.db.hosts.map((host) => probeHost(config, host))) : null;
@@ -140,7 +140,7 @@ function formatHostReport(host: HostReport): string {
   return `  host ${host.where}: ${host.role}, ${host.readOnly ? "read-only" : "read-write"}`;
 }
 
-export function formatDatabaseReport(report: DatabaseReport): string {
+function formatDatabaseReport(report: DatabaseReport): string {
   const lines: string[] = [];
   const hosts = (report.hosts ?? []).map(formatHostReport);
   if (report.error) return [`FAILED ${report.error}`, ...hosts].join("\n");

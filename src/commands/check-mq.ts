@@ -6,7 +6,7 @@ import { connectNode } from "../rabbitmq/broker.ts";
 import { connectArgs, jsonArg, logArgs, mqArgs, printReport, withConfig } from "./shared.ts";
 
 /** One configured node: reachable (AMQP handshake done) or why not. */
-export interface BrokerNodeReport {
+interface BrokerNodeReport {
   where: string;
   ok: boolean;
   /** running: the handshake completed; not answering: it timed out (a hung node); down: refused or unreachable. */
@@ -15,7 +15,7 @@ export interface BrokerNodeReport {
   error?: string;
 }
 
-export interface BrokerReport {
+interface BrokerReport {
   ok: boolean;
   /** The node the queue was checked through (every node's, joined, if none answered). */
   where: string;
@@ -37,7 +37,7 @@ export interface BrokerReport {
  * checks the vhost and the queue through the first that answered, without changing anything.
  * Ok when at least one node works and the queue checks pass. Never throws.
  */
-export async function checkBroker(config: Config): Promise<BrokerReport> {
+async function checkBroker(config: Config): Promise<BrokerReport> {
   const { mq } = config;
   const report: BrokerReport = { ok: false, where: mq.where, vhost: mq.vhost, queue: mq.queue, nodes: [], notes: [] };
   // In parallel, so several unreachable nodes cost one connect timeout, not one each.
@@ -150,11 +150,7 @@ async function durabilityProblem(connection: ChannelModel, queue: string): Promi
  * one `run` declares, so even a queue deleted meanwhile would come back as `run` makes it.
  * Null when the broker answers neither way.
  */
-export async function queueTypeOf(
-  connection: ChannelModel,
-  queue: string,
-  declaredType: string,
-): Promise<string | null> {
+async function queueTypeOf(connection: ChannelModel, queue: string, declaredType: string): Promise<string | null> {
   const channel = await connection.createChannel();
   channel.on("error", () => {});
   try {
@@ -167,11 +163,11 @@ export async function queueTypeOf(
 }
 
 /** AMQP cannot name a quorum queue's leader or members; where to see them. */
-export function quorumLeaderNote(queue: string): string {
+function quorumLeaderNote(queue: string): string {
   return `quorum queue: its leader and members are not visible over AMQP; see them with \`rabbitmq-queues quorum_status ${queue}\` on any node, or the management API (GET /api/queues/<vhost>/${queue}: leader, members)`;
 }
 
-export function formatBrokerReport(report: BrokerReport): string {
+function formatBrokerReport(report: BrokerReport): string {
   // With one node its line is the report; with several, each gets its own.
   const nodeLines =
     report.nodes.length > 1

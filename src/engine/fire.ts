@@ -18,7 +18,7 @@ import {
 import type { Clock } from "./clock.ts";
 import type { Publisher } from "./ports.ts";
 
-export interface FireDeps {
+interface FireDeps {
   readonly publisher: Publisher;
   readonly clock: Clock;
   readonly options: PlanOptions & { readonly pauseAfterFailures: number };
@@ -63,7 +63,7 @@ export interface FireTally extends FireCounts {
   firedAtMs: number | null;
 }
 
-export interface ConfirmedFire {
+interface ConfirmedFire {
   readonly id: number;
   readonly messageId: string;
   /** The W3C trace context the message carries, so a worker's trace can be found from the log. */

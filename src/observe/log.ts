@@ -21,12 +21,12 @@ export interface LogSink {
   stderr(line: string): void;
 }
 
-export const processSink: LogSink = {
+const processSink: LogSink = {
   stdout: (line) => process.stdout.write(line),
   stderr: (line) => process.stderr.write(line),
 };
 
-export interface LoggerOptions {
+interface LoggerOptions {
   level: LogLevel;
   format: LogFormat;
   secrets?: readonly string[];

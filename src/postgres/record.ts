@@ -68,7 +68,7 @@ async function recordSuccesses(sql: Sql, updates: readonly RowUpdate[]): Promise
  * The fallback for a row whose full write-back the database rejected (a trigger, a constraint,
  * `run_count` at the int4 limit): move it on and say why, so it does not fire again at once.
  */
-export async function recordMoveOn(sql: Sql, update: RowUpdate, reason: string): Promise<void> {
+async function recordMoveOn(sql: Sql, update: RowUpdate, reason: string): Promise<void> {
   await sql`
     UPDATE scheduled_workflows SET next_run_at = to_timestamp(${update.nextMs} / 1000.0),
            last_error = ${`rune-scheduler could not record this fire (${update.outcome}): ${reason}`}

@@ -16,7 +16,7 @@ import { INT4 } from "./types.ts";
  * The due count stops here: it is a gauge for alerts, and counting a large backlog is a scan that
  * a blocked or backlogged scheduler would pay at every poll (docs/performance.md, "Backlog count").
  */
-export const BACKLOG_CAP = 10_000;
+const BACKLOG_CAP = 10_000;
 
 /**
  * The optional columns of docs/contract.md §2 that this database has. Without them no statement

@@ -170,7 +170,7 @@ export async function ensureQueue(connection: ChannelModel, mq: BrokerConfig): P
  * missing queue that this user may not declare. Only the broker's own reply codes count, never
  * digits elsewhere (a port :31403, a size).
  */
-export function isBrokerRefusal(error: unknown): boolean {
+function isBrokerRefusal(error: unknown): boolean {
   return /\b403 \(ACCESS-REFUSED\)|\b530 \(NOT-ALLOWED\)|ACCESS_REFUSED - Login was refused|PLAIN login refused|Expected ConnectionOpenOk/.test(
     messageOf(error),
   );

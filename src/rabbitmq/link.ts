@@ -14,7 +14,7 @@ import type { PublishOutcome } from "../schedule/plan.ts";
  */
 export const CONFIRM_TIMEOUT_MS = 10_000;
 /** A close handshake not finished by then is cut: a dead or stalled link never sends CloseOk. */
-export const CLOSE_TIMEOUT_MS = 2_000;
+const CLOSE_TIMEOUT_MS = 2_000;
 
 /**
  * What a batch waiting for confirms does at a silence check: go on waiting (check again in
@@ -71,7 +71,7 @@ async function closeConnection(connection: ChannelModel): Promise<void> {
  * `x-overflow: reject-publish` does. Neither is the row's fault and both pass: the row is left
  * due, like an unknown outcome, and fires again (same message id) after the engine's back-off.
  */
-export const NACKED = "nacked by the broker (no quorum-queue leader, queue full with reject-publish, or broker error)";
+const NACKED = "nacked by the broker (no quorum-queue leader, queue full with reject-publish, or broker error)";
 
 /** RabbitMQ's reply to a message that no queue took; on the default exchange: the queue is missing. */
 const NO_ROUTE = 312;

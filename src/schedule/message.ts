@@ -21,7 +21,7 @@ export interface ClaimedRow {
   readonly workflowData: string | null;
 }
 
-export interface MessageProperties {
+interface MessageProperties {
   readonly persistent: true;
   readonly mandatory: true;
   readonly contentType: "application/json";
@@ -39,7 +39,7 @@ export interface OutgoingMessage {
   readonly properties: MessageProperties;
 }
 
-export interface MessageContext {
+interface MessageContext {
   /** The time of the fire, by the database clock. */
   readonly nowMs: number;
   readonly missed: number;
@@ -51,7 +51,7 @@ export interface MessageContext {
   readonly messageId?: string;
 }
 
-export type TriggerSource = "scheduler" | "manual" | "backfill";
+type TriggerSource = "scheduler" | "manual" | "backfill";
 
 /** `<schedule_id>:<slot epoch ms>`: the same for every attempt at one slot, so consumers can dedupe. */
 export function messageIdFor(scheduleId: number, slotMs: number): string {

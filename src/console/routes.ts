@@ -55,6 +55,7 @@ export function createConsoleHandler(context: ConsoleContext): ConsoleHandler {
       if (url.search !== "" && route[0] !== "schedules") throw new BadRequest("this endpoint takes no parameters");
       if (route.length === 1 && route[0] === "session") return json(sessionInfo(context));
       if (route.length === 1 && route[0] === "overview") return reads.overview();
+      if (route.length === 2 && route[0] === "overview" && route[1] === "counts") return reads.counts();
       if (route.length === 1 && route[0] === "schedules") return reads.list(url.searchParams);
       if (route.length === 2 && route[0] === "schedules") return reads.detail(route[1]!);
       if (route.length === 1 && route[0] === "events") {

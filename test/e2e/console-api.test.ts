@@ -189,6 +189,26 @@ describe("console over HTTP", () => {
     expect(scheduler.output()).not.toContain(TOKEN);
   });
 
+  test("the overview answers without the table-wide counts; the counts come next, from the same rule", async () => {
+    const { db, call } = await started();
+    const ids = await insertSchedules(
+      db.sql,
+      Array.from({ length: 12 }, (_, i) => ({ dueInMs: 3_600_000 + i * 60_000, intervalSeconds: 3600 })),
+    );
+    // Cron rows the parser refuses are no one's next slot, due or not.
+    await db.sql`INSERT INTO scheduled_workflows (workflow_id, next_run_at, cron_expression)
+      SELECT workflow_id, now() AT TIME ZONE 'UTC' + d, '61 * * * *'
+        FROM scheduled_workflows, unnest(ARRAY[interval '-1 hour', interval '30 minutes']) d WHERE id = ${ids[0]!}`;
+    const first = await (await call("/console/api/overview")).json();
+    const counts = await (await call("/console/api/overview/counts")).json();
+    expect(first.schedules).not.toHaveProperty("total");
+    expect(first.schedules.oldestDue).toBeNull();
+    expect(first.schedules.upcoming.map((row: { id: number }) => row.id)).toEqual(ids.slice(0, 10));
+    expect(counts.schedules).toMatchObject({ total: 14, invalid: 2, dueNow: 0, oldestDue: null });
+    expect(counts.schedules.upcoming).toEqual(first.schedules.upcoming);
+    expect((await call("/console/api/overview/counts?x=1")).status).toBe(400);
+  });
+
   test("read-only: views without a token, no actions", async () => {
     const { db, act, call } = await started({ SCHEDULER_CONSOLE: "read-only", SCHEDULER_CONSOLE_TOKEN: "" });
     const [id] = await insertSchedules(db.sql, [{ dueInMs: 3_600_000, intervalSeconds: 3600 }]);

@@ -97,6 +97,17 @@ describe("console in a browser", () => {
     const { page, watched } = await opened(base);
     await page.getByText("This instance").waitFor();
     await page.locator(".tile").first().waitFor();
+    // The table-wide counts come in a second answer; until then a count says so, never a number.
+    const pending = await page.evaluate(() => {
+      const card = document.querySelector('[aria-labelledby="health-h"]');
+      const values = [...(card?.querySelectorAll(".tile") ?? [])]
+        .filter((tile) => tile.querySelector(".tile-label")?.textContent !== "oldest overdue")
+        .map((tile) => tile.querySelector(".tile-value")?.textContent);
+      return { busy: card?.getAttribute("aria-busy") === "true", values };
+    });
+    for (const value of pending.values) expect(value).toMatch(pending.busy ? /^counting…$/ : /^\d+$/);
+    await page.locator("#health-h").waitFor();
+    await page.waitForFunction(() => document.querySelector('[aria-busy="true"]') === null);
     const [expected] = await db.sql<{ total: string; active: string; paused: string; failing: string }[]>`
       SELECT count(*) AS total, count(*) FILTER (WHERE is_active) AS active, count(*) FILTER (WHERE NOT is_active) AS paused,
              count(*) FILTER (WHERE failure_count > 0) AS failing FROM scheduled_workflows`;

@@ -9,7 +9,7 @@ import { detailView } from "./detail.ts";
 import { h, replace } from "./dom.ts";
 import { overviewView, type View } from "./overview.ts";
 import { schedulesView } from "./schedules.ts";
-import type { Session } from "./types.ts";
+import type { Overview, Session } from "./types.ts";
 
 const POLL_MS = 10_000;
 const RETRY_STREAM_MS = 30_000;
@@ -89,7 +89,10 @@ function route(): void {
   const parts = (path ?? "/").split("/").filter(Boolean);
   if (parts[0] === "schedules" && parts[1]) view = detailView(parts[1], session?.actions === true);
   else if (parts[0] === "schedules") view = schedulesView(new URLSearchParams(query ?? ""));
-  else view = overviewView();
+  else {
+    view = overviewView(early);
+    early = null;
+  }
   for (const a of document.querySelectorAll<HTMLAnchorElement>("a.nav-link")) {
     const current = (a.getAttribute("href") === "#/schedules") === (parts[0] === "schedules");
     if (current) a.setAttribute("aria-current", "page");
@@ -155,12 +158,21 @@ async function live(): Promise<void> {
   }
 }
 
-const currentOverview = () => ((location.hash.slice(1) || "/").split("?")[0] === "/" ? view : null);
+const onOverview = () => (location.hash.slice(1) || "/").split("?")[0] === "/";
+const currentOverview = () => (onOverview() ? view : null);
+
+/** The overview's first answer, asked for together with the session rather than after it. */
+let early: Promise<Overview> | null = null;
 
 async function start(): Promise<void> {
   if (document.documentElement.dataset.mode === "token" && !token.get()) {
     askToken("");
     return;
+  }
+  if (onOverview()) {
+    early = get<Overview>("overview");
+    // A refusal is the session's to report; this answer is then never used.
+    early.catch(() => {});
   }
   try {
     session = await get<Session>("session");

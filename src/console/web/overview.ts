@@ -1,10 +1,14 @@
 /// <reference lib="dom" />
-/** The overview: this instance, the table's health, this replica's counters and charts, the next ten up. */
-import { get } from "./api.ts";
+/**
+ * The overview: this instance, the table's health, this replica's counters and charts, the next
+ * ten up. It renders from the first answer (memory and index reads) at once; the table-wide
+ * counts scan the table, so they come in a second answer and fill in, "counting…" until then.
+ */
+import { ApiError, get } from "./api.ts";
 import { firesChart, lagChart } from "./chart.ts";
 import { h, replace } from "./dom.ts";
 import { count, duration, relative, utc } from "./format.ts";
-import type { Overview } from "./types.ts";
+import type { Counts, NextUp, Overview } from "./types.ts";
 
 export interface View {
   readonly root: HTMLElement;
@@ -24,9 +28,88 @@ function tile(label: string, value: string, tone = "", hint = "", href = ""): HT
   return href ? h("a", { class: `tile ${tone}`, href }, body) : h("div", { class: `tile ${tone}` }, body);
 }
 
-function render(o: Overview): HTMLElement[] {
+const COUNTING = "counting…";
+
+/** The Schedules card: the counts when they came, else the index's figures with the counts pending. */
+function healthCard(first: NextUp | null, counts: Counts | null, error: string | null): HTMLElement {
+  const sc = counts?.schedules ?? null;
+  const due = sc ?? first;
+  if (!due)
+    return h(
+      "section",
+      { class: "card error", role: "alert" },
+      h("h2", {}, "Schedules"),
+      h("p", {}, counts?.scheduleError ?? error ?? "unavailable"),
+    );
+  // A count not read yet is shown as counting, never as a number.
+  const number = (pick: (s: NonNullable<Counts["schedules"]>) => number): string => (sc ? count(pick(sc)) : COUNTING);
+  const tone = (pick: (s: NonNullable<Counts["schedules"]>) => boolean, name: string): string =>
+    sc ? (pick(sc) ? name : "") : "pending";
+  return h(
+    "section",
+    { class: "card", "aria-labelledby": "health-h", "aria-busy": sc ? "false" : "true" },
+    h("h2", { id: "health-h" }, "Schedules"),
+    counts && !sc && h("p", { class: "outcome bad", role: "alert" }, counts.scheduleError ?? "unavailable"),
+    h(
+      "div",
+      { class: "tiles" },
+      tile(
+        "due now",
+        number((s) => s.dueNow),
+        tone((s) => s.dueNow > 0, "warn"),
+        "",
+        "#/schedules?state=active",
+      ),
+      tile(
+        "oldest overdue",
+        due.oldestDue ? duration(due.oldestDue.lateSeconds) : "none",
+        due.oldestDue && due.oldestDue.lateSeconds > 60 ? "bad" : "",
+        due.oldestDue ? `schedule ${due.oldestDue.id}` : "",
+        due.oldestDue ? `#/schedules/${due.oldestDue.id}` : "",
+      ),
+      tile(
+        "overdue",
+        number((s) => s.overdue),
+        tone((s) => s.overdue > 0, "bad"),
+        "",
+        "#/schedules?state=overdue",
+      ),
+      tile(
+        "failing",
+        number((s) => s.failing),
+        tone((s) => s.failing > 0, "bad"),
+        "",
+        "#/schedules?state=failing",
+      ),
+      tile(
+        "invalid",
+        number((s) => s.invalid),
+        tone((s) => s.invalid > 0, "warn"),
+        "",
+        "#/schedules?state=invalid",
+      ),
+      tile(
+        "paused",
+        number((s) => s.inactive),
+        sc ? "" : "pending",
+        sc ? `${count(sc.pausedByScheduler)} by the scheduler` : "",
+        "#/schedules?state=paused",
+      ),
+      tile(
+        "total",
+        number((s) => s.total),
+        sc ? "" : "pending",
+        sc ? `${count(sc.active)} active` : "",
+        "#/schedules",
+      ),
+    ),
+  );
+}
+
+function render(o: Overview, counts: Counts | null): HTMLElement[] {
   const i = o.instance;
-  const sc = o.schedules;
+  // Once the counts came, the card and the next ten are theirs: one snapshot, figures that agree.
+  const sc = counts?.schedules ?? o.schedules;
   const c = o.counters;
   const instance = h(
     "section",
@@ -61,41 +144,7 @@ function render(o: Overview): HTMLElement[] {
       h("dd", {}, h("code", {}, i.queue)),
     ),
   );
-  const health = sc
-    ? h(
-        "section",
-        { class: "card", "aria-labelledby": "health-h" },
-        h("h2", { id: "health-h" }, "Schedules"),
-        h(
-          "div",
-          { class: "tiles" },
-          tile("due now", count(sc.dueNow), sc.dueNow > 0 ? "warn" : "", "", "#/schedules?state=active"),
-          tile(
-            "oldest overdue",
-            sc.oldestDue ? duration(sc.oldestDue.lateSeconds) : "none",
-            sc.oldestDue && sc.oldestDue.lateSeconds > 60 ? "bad" : "",
-            sc.oldestDue ? `schedule ${sc.oldestDue.id}` : "",
-            sc.oldestDue ? `#/schedules/${sc.oldestDue.id}` : "",
-          ),
-          tile("overdue", count(sc.overdue), sc.overdue > 0 ? "bad" : "", "", "#/schedules?state=overdue"),
-          tile("failing", count(sc.failing), sc.failing > 0 ? "bad" : "", "", "#/schedules?state=failing"),
-          tile("invalid", count(sc.invalid), sc.invalid > 0 ? "warn" : "", "", "#/schedules?state=invalid"),
-          tile(
-            "paused",
-            count(sc.inactive),
-            "",
-            `${count(sc.pausedByScheduler)} by the scheduler`,
-            "#/schedules?state=paused",
-          ),
-          tile("total", count(sc.total), "", `${count(sc.active)} active`, "#/schedules"),
-        ),
-      )
-    : h(
-        "section",
-        { class: "card error", role: "alert" },
-        h("h2", {}, "Schedules"),
-        h("p", {}, o.scheduleError ?? "unavailable"),
-      );
+  const health = healthCard(o.schedules, counts, o.scheduleError);
   const counters = h(
     "section",
     { class: "card", "aria-labelledby": "counters-h" },
@@ -188,10 +237,35 @@ function render(o: Overview): HTMLElement[] {
   ) as HTMLElement[];
 }
 
-export function overviewView(): View {
+/** `early`: the first answer, when it was asked for before the view was made. */
+export function overviewView(early: Promise<Overview> | null = null): View {
   const root = h("div", { class: "view" }, h("p", { class: "muted" }, "Loading…"));
+  let first: Overview | null = null;
+  let counts: Counts | null = null;
+  // Refreshes overlap (live changes): an answer older than the one shown is dropped.
+  let asked = 0;
+  let firstShown = 0;
+  let countsShown = 0;
   const refresh = async () => {
-    replace(root, render(await get<Overview>("overview")));
+    const mine = ++asked;
+    const answer = await (mine === 1 && early ? early : get<Overview>("overview"));
+    if (mine > firstShown) {
+      firstShown = mine;
+      first = answer;
+      replace(root, render(answer, counts));
+    }
+    let read: Counts;
+    try {
+      read = await get<Counts>("overview/counts");
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) throw error;
+      read = { schedules: null, scheduleError: error instanceof Error ? error.message : String(error) };
+    }
+    if (mine > countsShown && first) {
+      countsShown = mine;
+      counts = read;
+      replace(root, render(first, counts));
+    }
   };
   return { root, refresh, changed: () => void refresh().catch(() => {}) };
 }

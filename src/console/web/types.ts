@@ -14,6 +14,14 @@ export interface Point {
   p99Ms: number | null;
 }
 
+/** The figures an index answers: the oldest due slot and the next ten up. */
+export interface NextUp {
+  dbNowMs: number;
+  oldestDue: { id: number; slotMs: number; lateSeconds: number } | null;
+  upcoming: { id: number; workflowName: string; slotMs: number; schedule: string }[];
+}
+
+/** The overview's first answer: everything but the table-wide counts (see {@link Counts}). */
 export interface Overview {
   nowMs: number;
   instance: {
@@ -28,19 +36,24 @@ export interface Overview {
   };
   counters: Record<string, number | null>;
   series: Point[];
-  schedules: {
-    dbNowMs: number;
-    total: number;
-    active: number;
-    inactive: number;
-    dueNow: number;
-    overdue: number;
-    failing: number;
-    pausedByScheduler: number;
-    invalid: number;
-    oldestDue: { id: number; slotMs: number; lateSeconds: number } | null;
-    upcoming: { id: number; workflowName: string; slotMs: number; schedule: string }[];
-  } | null;
+  schedules: NextUp | null;
+  scheduleError: string | null;
+}
+
+/** The table-wide counts, with the oldest due and the next ten up of the same snapshot. */
+export interface Counts {
+  schedules:
+    | (NextUp & {
+        total: number;
+        active: number;
+        inactive: number;
+        dueNow: number;
+        overdue: number;
+        failing: number;
+        pausedByScheduler: number;
+        invalid: number;
+      })
+    | null;
   scheduleError: string | null;
 }
 

@@ -59,6 +59,8 @@ export function createConsoleHandler(context: ConsoleContext): ConsoleHandler {
       if (route.length === 1 && route[0] === "schedules") return reads.list(url.searchParams);
       if (route.length === 2 && route[0] === "schedules") return reads.detail(route[1]!);
       if (route.length === 1 && route[0] === "events") {
+        // A HEAD would take a stream slot that nothing gives back: its abort signal never fires.
+        if (method === "HEAD") return refuse(405, "the live stream is GET only", { allow: "GET" });
         if (streams >= MAX_STREAMS)
           return refuse(503, `at most ${MAX_STREAMS} live streams at once; the page polls instead`);
         streams += 1;

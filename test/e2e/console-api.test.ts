@@ -236,6 +236,11 @@ describe("console over HTTP", () => {
       return text.includes(`"ids":[${id}]`) || new RegExp(`"ids":\\[[^\\]]*\\b${id}\\b`).test(text);
     });
     controller.abort();
+    // A HEAD of the stream is refused: it would hold a stream slot that nothing gives back.
+    for (let i = 0; i < 40; i++) expect((await call("/console/api/events", { method: "HEAD" })).status).toBe(405);
+    const again = new AbortController();
+    expect((await call("/console/api/events", { signal: again.signal })).status).toBe(200);
+    again.abort();
     const detail = await (await call(`/console/api/schedules/${id}`)).json();
     expect(detail.seen[0]).toMatchObject({ messageId: expect.stringMatching(new RegExp(`^${id}:`)) });
   });

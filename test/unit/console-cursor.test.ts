@@ -27,6 +27,9 @@ describe("keyset cursor", () => {
       Buffer.from('["1\'; DROP TABLE x; --", 1]').toString("base64url"),
       Buffer.from('{"next":null,"id":1}').toString("base64url"),
       "A".repeat(300),
+      // The shape of a timestamp, but no date or time PostgreSQL could have printed.
+      Buffer.from('["2026-13-45 25:61:61", 1]').toString("base64url"),
+      Buffer.from('["2026-02-30 00:00:00", 1]').toString("base64url"),
     ];
     for (const text of bad) expect(decodeCursor(text)).toBeNull();
   });

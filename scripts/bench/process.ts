@@ -134,6 +134,19 @@ export function processSample(pid: number): {
  */
 export function cpuByCommand(commands: readonly string[]): Record<string, number> {
   const totals: Record<string, number> = Object.fromEntries(commands.map((c) => [c, 0]));
+  for (const { command, cpuSeconds } of processCpu()) if (command in totals) totals[command]! += cpuSeconds;
+  return totals;
+}
+
+/** CPU time, in seconds, of every process whose command is `command`, by pid. */
+export function cpuByPid(command: string): Map<number, number> {
+  const byPid = new Map<number, number>();
+  for (const p of processCpu()) if (p.command === command) byPid.set(p.pid, p.cpuSeconds);
+  return byPid;
+}
+
+/** Every process now: its pid, command (as /proc/<pid>/stat names it) and CPU seconds so far. */
+function* processCpu(): Generator<{ pid: number; command: string; cpuSeconds: number }> {
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     let stat: string;
@@ -143,29 +156,9 @@ export function cpuByCommand(commands: readonly string[]): Record<string, number
       continue; // exited meanwhile
     }
     const command = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-    if (!(command in totals)) continue;
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    totals[command]! += (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    yield { pid: Number(entry), command, cpuSeconds: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS };
   }
-  return totals;
-}
-
-/** CPU time, in seconds, of every process whose command is `command`, by pid. */
-export function cpuByPid(command: string): Map<number, number> {
-  const byPid = new Map<number, number>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-    } catch {
-      continue; // exited meanwhile
-    }
-    if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) !== command) continue;
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    byPid.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS);
-  }
-  return byPid;
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { CSP } from "../../src/console/respond.ts";
+import { startWithConsole } from "../support/console.ts";
 import { freePort } from "../support/ports.ts";
 import { testScope } from "../support/scope.ts";
 import { insertSchedules, waitFor } from "../support/services.ts";
@@ -14,17 +15,7 @@ const scope = testScope();
 const TOKEN = "e2e-console-token-0123456789";
 
 async function started(extra: Record<string, string> = {}) {
-  const { db, queue } = await scope.setup({ consume: true });
-  const port = await freePort();
-  const scheduler = scope.start({
-    ...db.env,
-    ...queue.env,
-    SCHEDULER_HTTP_PORT: String(port),
-    SCHEDULER_CONSOLE_TOKEN: TOKEN,
-    ...extra,
-  });
-  await scheduler.waitForLine(/Operator console on|HTTP health/);
-  const base = `http://127.0.0.1:${port}`;
+  const { db, queue, scheduler, base } = await startWithConsole(scope, TOKEN, extra);
   const call = (path: string, init: RequestInit & { token?: string | null } = {}) => {
     const headers = new Headers(init.headers);
     if (init.token !== null) headers.set("authorization", `Bearer ${init.token ?? TOKEN}`);

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { axeViolations, launchBrowser, tabTo, watch } from "../support/browser.ts";
-import { freePort } from "../support/ports.ts";
+import { startWithConsole } from "../support/console.ts";
 import { testScope } from "../support/scope.ts";
 import { bulkInsert, insertSchedules, type TestDatabase, waitFor } from "../support/services.ts";
 
@@ -33,18 +33,7 @@ beforeAll(async () => {
 afterAll(async () => closeBrowser?.());
 
 async function running(env: Record<string, string> = {}) {
-  const { db, queue } = await scope.setup({ consume: true });
-  const port = await freePort();
-  const scheduler = scope.start({
-    ...db.env,
-    ...queue.env,
-    SCHEDULER_HTTP_PORT: String(port),
-    SCHEDULER_CONSOLE_TOKEN: TOKEN,
-    SCHEDULER_POLL_INTERVAL: "1",
-    ...env,
-  });
-  await scheduler.waitForLine(/Operator console on/);
-  return { db, queue, scheduler, base: `http://127.0.0.1:${port}` };
+  return startWithConsole(scope, TOKEN, { SCHEDULER_POLL_INTERVAL: "1", ...env });
 }
 
 async function opened(base: string, hash = "", token = TOKEN, colorScheme: "light" | "dark" = "light") {

@@ -31,7 +31,7 @@ const ABOUT = {
   SCHEDULER_HTTP_PORT: ["port of the health and metrics server (0 = off)", "port"],
   SCHEDULER_SHUTDOWN_TIMEOUT: ["seconds to finish the batch in flight on SIGTERM/SIGINT", "seconds"],
   SCHEDULER_NOTIFY_CHANNEL: ["PostgreSQL channel to LISTEN on for an immediate poll", "channel"],
-  SCHEDULER_CONSOLE: ["read-only: the operator console without a token and without actions", "mode"],
+  SCHEDULER_CONSOLE: ["read-only: the console without a token or actions; off: no console even with a token", "mode"],
   SCHEDULER_CONSOLE_HOSTS: ["more Host names the console answers to (name or name:port, comma-separated)", "hosts"],
   LOG_LEVEL: ["DEBUG, INFO, WARNING, ERROR or CRITICAL", "level"],
   LOG_FORMAT: ["text or json", "format"],

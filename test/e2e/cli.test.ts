@@ -106,7 +106,7 @@ describe("help and version", () => {
         --http-port <port>                port of the health and metrics server (0 = off)  [SCHEDULER_HTTP_PORT, default 8080]
         --shutdown-timeout <seconds>      seconds to finish the batch in flight on SIGTERM/SIGINT  [SCHEDULER_SHUTDOWN_TIMEOUT, default 10]
         --notify-channel <channel>        PostgreSQL channel to LISTEN on for an immediate poll  [SCHEDULER_NOTIFY_CHANNEL, default unset]
-        --console <mode>                  read-only: the operator console without a token and without actions  [SCHEDULER_CONSOLE, default unset]
+        --console <mode>                  read-only: the console without a token or actions; off: no console even with a token  [SCHEDULER_CONSOLE, default unset]
         --console-hosts <hosts>           more Host names the console answers to (name or name:port, comma-separated)  [SCHEDULER_CONSOLE_HOSTS, default unset]
         --log-level <level>               DEBUG, INFO, WARNING, ERROR or CRITICAL  [LOG_LEVEL, default INFO]
         --log-format <format>             text or json  [LOG_FORMAT, default text]

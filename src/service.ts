@@ -43,6 +43,7 @@ function describeConfig(config: Config): Record<string, unknown> {
     batch_bytes: config.batchBytes,
     http: config.httpPort === 0 ? "off" : `${config.httpHost}:${config.httpPort}`,
     notify_channel: config.notifyChannel ?? "off",
+    pooler: config.db.pooler,
     encryption: config.encryptionKey ? "fernet" : "off",
     console: config.console?.mode ?? "off",
   };
@@ -92,7 +93,9 @@ export async function startService(config: Config, log: Logger): Promise<Service
   const pool = renewablePool(() =>
     createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: CLAIM_LANES + 1 }),
   );
-  const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 1 });
+  // LISTEN needs a session of its own: through a transaction pooler only a direct address has one.
+  const listenDb = config.notifyDb ?? (config.db.pooler === "transaction" ? null : config.db);
+  const sql = listenDb && createDatabase(listenDb, { connectTimeoutMs: config.connectTimeoutMs, max: 1 });
   const reporter = createReporter({
     log,
     metrics,
@@ -139,7 +142,12 @@ export async function startService(config: Config, log: Logger): Promise<Service
   }, config.healthcheckIntervalMs);
 
   let unlisten: (() => Promise<void>) | null = null;
-  if (config.notifyChannel) {
+  if (config.notifyChannel && !sql) {
+    log.warn(
+      `LISTEN on "${config.notifyChannel}" is off: POSTGRES_POOLER=transaction gives no session to listen on; polling every ${config.pollIntervalMs / 1000}s only (set SCHEDULER_NOTIFY_DATABASE_URL to a direct address of the server to listen there)`,
+    );
+  }
+  if (config.notifyChannel && sql) {
     const channel = config.notifyChannel;
     sql
       .listen(
@@ -168,7 +176,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     log.info(`Final statistics: ${healthcheckLine(metrics).replace("HEALTHCHECK OK | ", "")}`);
     await Promise.all([
       pool.end({ timeout: 2 }).catch(() => {}),
-      sql.end({ timeout: 2 }).catch(() => {}),
+      sql?.end({ timeout: 2 }).catch(() => {}),
       operatorConsole?.close(),
     ]);
     return code;

@@ -4,6 +4,7 @@
  */
 
 import type { Config } from "./config/config.ts";
+import { formatHost } from "./config/database-hosts.ts";
 import { createConsole } from "./console/wire.ts";
 import { createClock } from "./engine/clock.ts";
 import { CLAIM_LANES, type Engine, startEngine } from "./engine/engine.ts";
@@ -17,6 +18,7 @@ import { createDatabase, isConnectionError, renewablePool } from "./postgres/cli
 import { createEngineStore } from "./postgres/engine-store.ts";
 import { connectPublisher } from "./rabbitmq/broker.ts";
 import { fernetSealer } from "./schedule/fernet.ts";
+import { tlsRegistry, tlsSummary } from "./tls/registry.ts";
 import { VERSION_LINE } from "./version.ts";
 
 export interface Service {
@@ -27,10 +29,20 @@ export interface Service {
   stopReason(): string | null;
 }
 
+/** `verify-full (CA: sslrootcert in DATABASE_URL, client certificate: PGSSLCERT)`, for the banner. */
+function describeTlsConfig(tls: Config["db"]["tls"]): string {
+  if (tls.mode === "disable") return "disable";
+  const parts = [`verify ${tls.verify}`];
+  if (tls.verify !== "none") parts.push(`CA: ${tls.rootCert?.setting ?? "the system's store"}`);
+  if (tls.cert) parts.push(`client certificate: ${tls.cert.setting}`);
+  return `${tls.mode} (${parts.join(", ")})`;
+}
+
 /** The effective configuration for the start-up banner: no secret, no URL password. */
 function describeConfig(config: Config): Record<string, unknown> {
   return {
     db: config.db.where,
+    db_tls: describeTlsConfig(config.db.tls),
     mq: config.mq.where,
     queue: config.mq.queue,
     poll_interval_s: config.pollIntervalMs / 1000,
@@ -55,6 +67,7 @@ function describeConfig(config: Config): Record<string, unknown> {
  */
 export async function startService(config: Config, log: Logger): Promise<Service> {
   log.info(`rune-scheduler ${VERSION_LINE} starting`, describeConfig(config));
+  for (const warning of config.db.tls.warnings) log.warn(warning);
   const metrics = createMetrics();
   const clock = createClock();
   /** Milliseconds since the engine loop last went round; set once the engine exists. */
@@ -104,6 +117,10 @@ export async function startService(config: Config, log: Logger): Promise<Service
       dependency === "PostgreSQL"
         ? explainDatabaseError(error, config.db, config.connectTimeoutMs)
         : explainBrokerError(error, where === null ? config.mq : { ...config.mq, where }, config.connectTimeoutMs),
+    tlsOf: (dependency) =>
+      dependency === "PostgreSQL"
+        ? tlsSummary(tlsRegistry, "postgresql", config.db.hosts.map(formatHost))
+        : tlsSummary(tlsRegistry, "rabbitmq", null),
   });
   const report: Report = operatorConsole
     ? (event) => {

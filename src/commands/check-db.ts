@@ -17,6 +17,8 @@ import {
   tableColumns,
 } from "../postgres/schema-check.ts";
 import type { ScheduleColumns } from "../postgres/store.ts";
+import { describeTls, tlsOfHosts, tlsRegistry } from "../tls/registry.ts";
+import type { TlsState } from "../tls/state.ts";
 import { connectArgs, dbArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 
 interface DatabaseReport {
@@ -33,6 +35,8 @@ interface DatabaseReport {
   schedules?: { columns: ScheduleColumns; kinds: ScheduleKind[]; invalidCron: InvalidCronRow[] };
   /** With several hosts: each one on its own, so an operator sees which is the primary. */
   hosts?: HostReport[];
+  /** The TLS each host that answered negotiated (src/tls/state.ts). */
+  tls?: ({ host: string } & TlsState)[];
 }
 
 /** Invalid rows in `--json`; the text names the first {@link SHOWN}. */
@@ -89,6 +93,11 @@ async function checkDatabase(config: Config): Promise<DatabaseReport> {
   try {
     const [version] = await sql<{ v: string }[]>`SELECT current_setting('server_version') AS v`;
     report.serverVersion = version?.v;
+    report.tls = tlsOfHosts(tlsRegistry, "postgresql", config.db.hosts.map(formatHost)).map(({ host, state }) => ({
+      host,
+      ...state,
+    }));
+    report.warnings.push(...config.db.tls.warnings);
     const found = {
       scheduled_workflows: await tableColumns(sql, "scheduled_workflows"),
       workflows: await tableColumns(sql, "workflows"),
@@ -145,6 +154,7 @@ function formatDatabaseReport(report: DatabaseReport): string {
   const hosts = (report.hosts ?? []).map(formatHostReport);
   if (report.error) return [`FAILED ${report.error}`, ...hosts].join("\n");
   lines.push(`${report.ok ? "ok" : "FAILED"} PostgreSQL ${report.serverVersion ?? "?"} at ${report.where}`);
+  for (const { host, ...state } of report.tls ?? []) lines.push(`  tls ${host}: ${describeTls(state)}`);
   lines.push(...hosts);
   for (const problem of report.problems) lines.push(`  error: ${problem}`);
   for (const warning of report.warnings) lines.push(`  warning: ${warning}`);

@@ -70,7 +70,10 @@ function readable(src: Sources, file: TlsFile, variable: SettingName): TlsFile {
     return file;
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? String(error);
-    return src.fail(variableOf(file.setting, variable), `${file.setting} to name a readable file: ${file.path} (${reason})`);
+    return src.fail(
+      variableOf(file.setting, variable),
+      `${file.setting} to name a readable file: ${file.path} (${reason})`,
+    );
   }
 }
 
@@ -109,7 +112,8 @@ function keyWarning(key: TlsFile): string | null {
 export function postgresTlsConfig(src: Sources): PostgresTlsConfig {
   const { fail } = src;
   const q = src.query;
-  if (q?.has("ssl")) fail("DATABASE_URL", "sslmode=… instead of ssl=… (libpq's parameter: require, verify-ca, verify-full…)");
+  if (q?.has("ssl"))
+    fail("DATABASE_URL", "sslmode=… instead of ssl=… (libpq's parameter: require, verify-ca, verify-full…)");
   const modeGiven = pick(src, "sslmode", "PGSSLMODE");
   if (modeGiven && !(SSL_MODES as readonly string[]).includes(modeGiven.value)) {
     fail(variableOf(modeGiven.setting, "PGSSLMODE"), `${modeGiven.setting} to be one of ${SSL_MODES.join(", ")}`);
@@ -156,7 +160,8 @@ export function postgresTlsConfig(src: Sources): PostgresTlsConfig {
       `a key for ${certFile.setting} (sslkey or PGSSLKEY, or ~/.postgresql/postgresql.key)`,
     );
   }
-  if (keyFile && !certFile) fail(variableOf(keyFile.setting, "PGSSLCERT"), `a certificate for ${keyFile.setting} (sslcert or PGSSLCERT)`);
+  if (keyFile && !certFile)
+    fail(variableOf(keyFile.setting, "PGSSLCERT"), `a certificate for ${keyFile.setting} (sslcert or PGSSLCERT)`);
   const cert = certFile && readable(src, certFile, "PGSSLCERT");
   const key = keyFile && readable(src, keyFile, "PGSSLKEY");
   const warning = key ? keyWarning(key) : null;

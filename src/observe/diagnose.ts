@@ -2,7 +2,9 @@
  * Turns a connection error into one line an operator can act on: what failed, where, what to try.
  * Pure: takes the error and the (already redacted) place, returns text.
  */
+import type { PostgresTlsConfig } from "../config/postgres-tls.ts";
 import { messageOf } from "../error-text.ts";
+import { explainPostgresTls } from "./diagnose-tls.ts";
 
 interface ErrorLike {
   code?: unknown;
@@ -24,6 +26,7 @@ interface DatabasePlace {
   targetSessionAttrs?: string | null;
   /** Where the address and the database name came from (config/origin.ts). */
   origin?: { address: string; database: string };
+  tls?: PostgresTlsConfig;
 }
 
 /** `; in effect: POSTGRES_HOST=db (default; no ./.env in /tmp)`, so a fallback to a default shows. */
@@ -39,13 +42,15 @@ function placeOf(error: unknown, place: DatabasePlace): string {
 
 const TLS_FAILURE = /\bTLS\b|\bSSL\b|certificate/i;
 const tlsLine = (at: string, message: string) =>
-  `PostgreSQL at ${at}: the TLS handshake failed (${message}); check sslmode in DATABASE_URL against the server's ssl setting and certificate`;
+  `PostgreSQL at ${at}: the TLS handshake failed (${message}); check sslmode (DATABASE_URL or PGSSLMODE) against the server's ssl setting and certificate`;
 
 export function explainDatabaseError(error: unknown, place: DatabasePlace, connectTimeoutMs: number): string {
   const at = placeOf(error, place);
   const code = codeOf(error);
   const message = messageOf(error);
   const address = inEffect(place.origin?.address);
+  const tls = explainPostgresTls(error, at, place.user, place.tls);
+  if (tls !== null) return tls;
   switch (code) {
     case "ENOTFOUND":
     case "EAI_AGAIN":

@@ -7,9 +7,9 @@
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { checkServerIdentity, type ConnectionOptions, type PeerCertificate, type TLSSocket } from "node:tls";
-import type { PostgresTlsConfig, TlsFile } from "../config/postgres-tls.ts";
+import { type ConnectionOptions, checkServerIdentity, type PeerCertificate, type TLSSocket } from "node:tls";
 import { formatHost } from "../config/database-hosts.ts";
+import type { PostgresTlsConfig, TlsFile } from "../config/postgres-tls.ts";
 import { type TlsRegistry, tlsRegistry } from "../tls/registry.ts";
 import type { TlsState } from "../tls/state.ts";
 
@@ -104,7 +104,8 @@ export function sslOption(
       ...(cert && config.password ? { passphrase: config.password } : {}),
       // verify-ca: the chain only (Cloud SQL's certificates carry no host name). verify-full
       // checks the name we dialled, the address included, whatever SNI says.
-      checkServerIdentity: config.verify === "full" ? (_name, peer) => checkServerIdentity(host, peer) : () => undefined,
+      checkServerIdentity:
+        config.verify === "full" ? (_name, peer) => checkServerIdentity(host, peer) : () => undefined,
     };
     return {
       tls,

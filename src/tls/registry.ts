@@ -47,7 +47,9 @@ export function describeTls(state: TlsState): string {
     state.verified === "full" ? "verified (full)" : state.verified === "ca" ? "verified (CA only)" : "not verified";
   const parts = [`${state.protocol ?? "TLS"}, ${how}`];
   if (state.serverSubject)
-    parts.push(`server ${state.serverSubject}${state.serverNotAfter ? ` expires ${state.serverNotAfter.slice(0, 10)}` : ""}`);
+    parts.push(
+      `server ${state.serverSubject}${state.serverNotAfter ? ` expires ${state.serverNotAfter.slice(0, 10)}` : ""}`,
+    );
   if (state.clientNotAfter) parts.push(`client certificate expires ${state.clientNotAfter.slice(0, 10)}`);
   return parts.join(", ");
 }
@@ -67,4 +69,39 @@ export function certificateExpiries(
     }
   }
   return rows;
+}
+
+/**
+ * What `hosts` (as `host:port`) last negotiated: those that connected over TLS, else one entry
+ * saying the connection is plain (postgres.js reports only a TLS handshake, so no entry means
+ * no TLS).
+ */
+export function tlsOfHosts(
+  registry: TlsRegistry,
+  engine: TlsEngine,
+  hosts: readonly string[],
+): { host: string; state: TlsState }[] {
+  const seen = hosts.flatMap((host) => {
+    const state = registry.get(engine, host);
+    return state ? [{ host, state }] : [];
+  });
+  return seen.length > 0 ? seen : [{ host: hosts.join(","), state: { encrypted: false } }];
+}
+
+/** `host: state; host: state` for a log line; undefined when no host of `engine` is known. */
+export function tlsSummary(
+  registry: TlsRegistry,
+  engine: TlsEngine,
+  hosts: readonly string[] | null,
+): string | undefined {
+  const known =
+    hosts ??
+    registry
+      .entries()
+      .filter((entry) => entry.engine === engine)
+      .map((entry) => entry.host);
+  if (known.length === 0) return undefined;
+  return tlsOfHosts(registry, engine, known)
+    .map(({ host, state }) => `${host}: ${describeTls(state)}`)
+    .join("; ");
 }

@@ -17,6 +17,8 @@ export interface TlsPostgres {
   readonly dataDir: string;
   /** A superuser session over TLS (no verification), for set-up and assertions. */
   readonly admin: postgres.Sql;
+  /** A session to database `name` over TLS (no verification); end it when done. */
+  database(name: string): postgres.Sql;
   /** Installs `issued` as the server's certificate and reloads the configuration. */
   useServerCert(issued: Issued): Promise<void>;
   stop(): Promise<void>;
@@ -25,7 +27,8 @@ export interface TlsPostgres {
 function run(args: string[], asPostgres = true): void {
   const argv = asPostgres ? ["runuser", "-u", "postgres", "--", ...args] : args;
   const done = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
-  if (done.exitCode !== 0) throw new Error(`${args.join(" ")} failed: ${done.stderr.toString()}${done.stdout.toString()}`);
+  if (done.exitCode !== 0)
+    throw new Error(`${args.join(" ")} failed: ${done.stderr.toString()}${done.stdout.toString()}`);
 }
 
 function install(dataDir: string, issued: Issued): void {
@@ -61,7 +64,19 @@ export async function startTlsPostgres(options: {
   const dataDir = mkdtempSync("/tmp/conn-pg-tls-");
   chownSync(dataDir, uidOfPostgres(), gidOfPostgres());
   const stop = async () => {
-    Bun.spawnSync(["runuser", "-u", "postgres", "--", `${PG_BIN}/pg_ctl`, "-D", dataDir, "-m", "immediate", "-w", "stop"]);
+    Bun.spawnSync([
+      "runuser",
+      "-u",
+      "postgres",
+      "--",
+      `${PG_BIN}/pg_ctl`,
+      "-D",
+      dataDir,
+      "-m",
+      "immediate",
+      "-w",
+      "stop",
+    ]);
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {
@@ -112,26 +127,43 @@ export async function startTlsPostgres(options: {
     await stop();
     throw error;
   }
-  const admin = postgres({
-    host: "127.0.0.1",
-    port: options.port,
-    user: "postgres",
-    database: "postgres",
-    ssl: "require",
-    max: 2,
-    onnotice: () => {},
-    connection: { TimeZone: "UTC" },
-  });
-  await admin`CREATE ROLE certuser LOGIN SUPERUSER`;
+  const database = (name: string) =>
+    postgres({
+      host: "127.0.0.1",
+      port: options.port,
+      user: "postgres",
+      database: name,
+      ssl: "require",
+      max: 2,
+      onnotice: () => {},
+      connection: { TimeZone: "UTC" },
+    });
+  const admin = database("postgres");
+  try {
+    await admin`CREATE ROLE certuser LOGIN SUPERUSER`;
+  } catch (error) {
+    await admin.end({ timeout: 1 }).catch(() => {});
+    await stop();
+    throw error;
+  }
   return {
     port: options.port,
     dataDir,
     admin,
+    database,
     async useServerCert(issued) {
       install(dataDir, issued);
+      const before = await admin<{ t: Date }[]>`SELECT pg_conf_load_time() AS t`;
       await admin`SELECT pg_reload_conf()`;
-      // The reload is asynchronous: wait until a new connection is served the new certificate.
-      await Bun.sleep(300); // a reload has no completion signal a client can await
+      // The postmaster reloads asynchronously; a new session's pg_conf_load_time shows it has.
+      for (let i = 0; i < 200; i++) {
+        const probe = database("postgres");
+        const [now] = await probe<{ t: Date }[]>`SELECT pg_conf_load_time() AS t`;
+        await probe.end();
+        if (now!.t.getTime() !== before[0]!.t.getTime()) return;
+        await Bun.sleep(25);
+      }
+      throw new Error("the server did not reload its configuration");
     },
     async stop() {
       await admin.end({ timeout: 1 }).catch(() => {});

@@ -92,7 +92,12 @@ export async function startService(config: Config, log: Logger): Promise<Service
           staleAfterMs,
           // Before the engine exists the loop has not had a chance to stall.
           loopIdleMs: () => loopIdleMs?.() ?? 0,
-          stats: () => ({ ...metrics, clockOffsetMs: clock.offsetMs() }),
+          stats: () => ({
+            ...metrics,
+            clockOffsetMs: clock.offsetMs(),
+            tls: tlsRegistry.entries().map(({ engine, host, state }) => ({ engine, host, ...state })),
+          }),
+          tls: () => tlsRegistry.entries(),
         },
         operatorConsole?.handle,
       );

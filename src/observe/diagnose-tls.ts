@@ -2,8 +2,17 @@
  * PostgreSQL TLS failures as lines that say what to do: which setting gives a CA, which names the
  * certificate holds, which setting asks for TLS. Pure: the error, where, and the TLS settings.
  */
-import type { PostgresTlsConfig } from "../config/postgres-tls.ts";
 import { messageOf } from "../error-text.ts";
+
+type FileSetting = { readonly path: string; readonly setting: string } | null;
+/** What of config/postgres-tls.ts's settings a line names (observe/ does not import config/). */
+export interface TlsPlace {
+  readonly mode: string;
+  readonly modeSetting: string;
+  readonly rootCert: FileSetting;
+  readonly cert: FileSetting;
+  readonly key: FileSetting;
+}
 
 const UNTRUSTED = new Set([
   "SELF_SIGNED_CERT_IN_CHAIN",
@@ -23,20 +32,14 @@ function namesOf(error: unknown, message: string): string {
   return cert?.subject?.CN ? `CN=${cert.subject.CN}` : "(none given)";
 }
 
-const caSetting = (tls: PostgresTlsConfig | undefined) =>
+const caSetting = (tls: TlsPlace | undefined) =>
   tls?.rootCert ? `${tls.rootCert.setting} (${tls.rootCert.path})` : "no CA file: the system's store";
 
 /** The mode in effect and where it came from, e.g. `sslmode=disable from PGSSLMODE`. */
-const modeIn = (tls: PostgresTlsConfig | undefined) =>
-  tls ? `sslmode=${tls.mode} from ${tls.modeSetting}` : "sslmode=disable";
+const modeIn = (tls: TlsPlace | undefined) => (tls ? `sslmode=${tls.mode} from ${tls.modeSetting}` : "sslmode=disable");
 
 /** A line for a TLS failure, or null when `error` is not one. */
-export function explainPostgresTls(
-  error: unknown,
-  at: string,
-  user: string,
-  tls: PostgresTlsConfig | undefined,
-): string | null {
+export function explainPostgresTls(error: unknown, at: string, user: string, tls: TlsPlace | undefined): string | null {
   const code = String((error as { code?: unknown })?.code ?? "");
   const message = messageOf(error);
   if (code === "TLS_FILE_UNREADABLE") return `PostgreSQL at ${at}: ${message}; restore the file or fix the setting`;

@@ -2,9 +2,8 @@
  * Turns a connection error into one line an operator can act on: what failed, where, what to try.
  * Pure: takes the error and the (already redacted) place, returns text.
  */
-import type { PostgresTlsConfig } from "../config/postgres-tls.ts";
 import { messageOf } from "../error-text.ts";
-import { explainPostgresTls } from "./diagnose-tls.ts";
+import { explainPostgresTls, type TlsPlace } from "./diagnose-tls.ts";
 
 interface ErrorLike {
   code?: unknown;
@@ -26,7 +25,7 @@ interface DatabasePlace {
   targetSessionAttrs?: string | null;
   /** Where the address and the database name came from (config/origin.ts). */
   origin?: { address: string; database: string };
-  tls?: PostgresTlsConfig;
+  tls?: TlsPlace;
 }
 
 /** `; in effect: POSTGRES_HOST=db (default; no ./.env in /tmp)`, so a fallback to a default shows. */

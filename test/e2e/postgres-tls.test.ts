@@ -4,9 +4,10 @@
  * Every way of giving the settings fires a schedule through it; every failure ends in its line.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runBinary, startBinary } from "../support/binary.ts";
+import { freePort } from "../support/ports.ts";
 import { sharedScope } from "../support/scope.ts";
 import { insertSchedules, type TestQueue, waitFor } from "../support/services.ts";
 import { createTestCa, type Issued, type TestCa } from "../support/test-ca.ts";
@@ -236,5 +237,82 @@ describe("each failure ends in its line", () => {
     expect(stderr).toContain(
       'PGSSLROOTCERT="/nonexistent/ca.pem" is invalid: expected PGSSLROOTCERT to name a readable file: /nonexistent/ca.pem (ENOENT)',
     );
+  });
+});
+
+describe("files are read at every connect", () => {
+  /** The gauge's samples for PostgreSQL, by certificate, in days (rounded). */
+  async function expiryDays(port: number): Promise<Record<string, number>> {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const days: Record<string, number> = {};
+    for (const match of text.matchAll(
+      /^rune_scheduler_tls_certificate_expiry_seconds\{engine="postgresql",host="localhost:56000",certificate="(\w+)"\} (-?\d+)$/gm,
+    )) {
+      days[match[1]!] = Math.round(Number(match[2]) / 86_400);
+    }
+    return days;
+  }
+  const terminate = () =>
+    pg.admin`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'rune-scheduler'`;
+
+  test("a rotated certificate, key and server certificate are used after a reconnect; a vanished file is a named ERROR, then retried", async () => {
+    const files = scope.tempDir("conn-pg-rotate-");
+    const [rootCert, cert, key] = ["ca.pem", "client.crt", "client.key"].map((name) => join(files, name)) as [
+      string,
+      string,
+      string,
+    ];
+    copyFileSync(ca.caCert, rootCert);
+    copyFileSync(client.cert, cert);
+    copyFileSync(client.key, key);
+    const port = await freePort();
+    const scheduler = startBinary(["run"], {
+      ...queue.env,
+      SCHEDULER_POLL_INTERVAL: "0.5",
+      SCHEDULER_HTTP_PORT: String(port),
+      SCHEDULER_MAX_RETRIES: "0",
+      DATABASE_URL: `${base("certuser")}?sslmode=verify-full&sslrootcert=${rootCert}&sslcert=${cert}&sslkey=${key}`,
+    });
+    scope.defer(() => scheduler.stop("SIGKILL"));
+    await scheduler.waitForLine(/Database connection pool established/);
+    expect(await waitFor("the gauge", async () => ((await expiryDays(port)).server ? expiryDays(port) : null))).toEqual(
+      {
+        server: 30,
+        client: 30,
+      },
+    );
+
+    const client2 = ca.issue("client2", { commonName: "certuser", usage: "client", days: 10 });
+    const server2 = ca.issue("server2", { commonName: "localhost", altNames: ["localhost"], usage: "server", days: 5 });
+    copyFileSync(client2.cert, cert);
+    copyFileSync(client2.key, key);
+    await pg.useServerCert(server2);
+    try {
+      await terminate();
+      await waitFor("the new certificates", async () => {
+        const days = await expiryDays(port);
+        return days.server === 5 && days.client === 10;
+      });
+
+      rmSync(rootCert);
+      await terminate();
+      await scheduler.waitForLine(
+        new RegExp(`ERROR .*sslrootcert in DATABASE_URL names ${rootCert}, which cannot be read now \\(ENOENT\\)`),
+      );
+      copyFileSync(ca.caCert, rootCert);
+      const sql = pg.database("rune");
+      try {
+        const [id] = await insertSchedules(sql, [{ dueInMs: 0, intervalSeconds: 3600 }]);
+        await waitFor(
+          "a fire once the file is back",
+          () => queue.messages.find((m) => m.body.schedule_id === id),
+          20_000,
+        );
+      } finally {
+        await sql.end();
+      }
+    } finally {
+      await pg.useServerCert(server);
+    }
   });
 });

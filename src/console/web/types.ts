@@ -33,6 +33,7 @@ export interface Overview {
     queue: string;
     database: { up: boolean; hosts: string[] };
     broker: { up: boolean; nodes: string[] };
+    tls: { engine: "postgresql" | "rabbitmq"; host: string; summary: string }[];
   };
   counters: Record<string, number | null>;
   series: Point[];

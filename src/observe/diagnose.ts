@@ -50,6 +50,10 @@ export function explainDatabaseError(error: unknown, place: DatabasePlace, conne
   const address = inEffect(place.origin?.address);
   const tls = explainPostgresTls(error, at, place.user, place.tls);
   if (tls !== null) return tls;
+  const refused = /unsupported startup parameter: (\S+)/i.exec(message);
+  if (refused) {
+    return `PostgreSQL at ${at} is a connection pooler that refuses the start-up parameter ${refused[1]}; set POSTGRES_POOLER=transaction (or session, PgBouncer's pool_mode), which sends the session limits per transaction instead`;
+  }
   switch (code) {
     case "ENOTFOUND":
     case "EAI_AGAIN":

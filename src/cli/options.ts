@@ -11,6 +11,7 @@ const ABOUT = {
   POSTGRES_PORT: ["PostgreSQL port", "port"],
   POSTGRES_DB: ["database name", "name"],
   POSTGRES_USER: ["database user", "name"],
+  POSTGRES_POOLER: ["pool mode of a pooler in front of PostgreSQL: none, session or transaction", "mode"],
   RABBITMQ_HOST: ["RabbitMQ host, or several nodes (a,b:5673)", "host"],
   RABBITMQ_PORT: ["RabbitMQ port", "port"],
   RABBITMQ_USER: ["RabbitMQ user", "name"],
@@ -44,6 +45,7 @@ export const FLAG_CHOICES: Partial<Record<string, readonly string[]>> = {
   "log-level": ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
   "log-format": ["text", "json"],
   "rabbitmq-queue-type": ["classic", "quorum"],
+  "postgres-pooler": ["none", "session", "transaction"],
 };
 
 /** The setting behind a flag (`poll-interval` → SCHEDULER_POLL_INTERVAL, default "30"), if any. */

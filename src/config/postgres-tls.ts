@@ -95,6 +95,17 @@ function givenFile(src: Sources, param: string, variable: SettingName, fallbackN
   return fallbackName === null ? null : defaultFile(src, fallbackName);
 }
 
+/** The system's CA bundle (Debian, Ubuntu, Alpine); null where there is none: the runtime's store. */
+export const SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+function systemStore(): TlsFile | null {
+  try {
+    statSync(SYSTEM_CA_BUNDLE);
+    return { path: SYSTEM_CA_BUNDLE, setting: "sslrootcert=system" };
+  } catch {
+    return null;
+  }
+}
+
 /**
  * libpq refuses a key that others can read; we warn instead, since a Kubernetes Secret is mounted
  * 0644 unless told otherwise and the key is still only as exposed as the rest of the pod's files.
@@ -147,7 +158,7 @@ export function postgresTlsConfig(src: Sources): PostgresTlsConfig {
   if (mode === "disable") return off;
 
   const rootCert = system
-    ? null
+    ? systemStore()
     : (() => {
         const file = rootGiven ? { path: rootGiven.value, setting: rootGiven.setting } : defaultFile(src, "root.crt");
         return file && readable(src, file, "PGSSLROOTCERT");

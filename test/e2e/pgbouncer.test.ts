@@ -81,6 +81,33 @@ for (const mode of ["transaction", "session"] as const) {
       await scheduler.stop();
     });
 
+    test("the session limits hold through the pooler: a claim under a SHARE lock gives up after lock_timeout", async () => {
+      const [id] = await insertSchedules(db.sql, [{ dueInMs: 0, intervalSeconds: 3600 }]);
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      // What a plain CREATE INDEX takes: polls read on, claims (ROW EXCLUSIVE) wait.
+      const holder = db.sql.begin(async (tx) => {
+        await tx`LOCK TABLE scheduled_workflows IN SHARE MODE`;
+        locked();
+        await released;
+      });
+      try {
+        await isLocked;
+        const scheduler = start();
+        // Only lock_timeout (5 s, set per transaction) ends the wait before the 20 s deadline.
+        await scheduler.waitForLine(/scheduled_workflows is locked by another session/, 12_000);
+        release();
+        await holder;
+        await waitFor("the fire once the lock is gone", () => queue.messages.find((m) => m.body.schedule_id === id));
+        await scheduler.stop();
+      } finally {
+        release();
+        await holder.catch(() => {});
+      }
+    });
+
     test(
       mode === "session"
         ? "LISTEN through a session pooler: a NOTIFY claims at once"

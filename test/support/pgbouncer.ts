@@ -60,17 +60,19 @@ export async function startPgBouncer(port: number, mode: "session" | "transactio
     user: PG.user,
     database: "pgbouncer",
     max: 1,
+    connect_timeout: 2,
     prepare: false,
     fetch_types: false,
     onnotice: () => {},
   });
   const stop = async () => {
-    await console.end({ timeout: 1 }).catch(() => {});
     try {
+      // SIGTERM is PgBouncer 1.18's immediate shutdown.
       process.kill(Number(readFileSync(pidfile, "utf8").trim()), "SIGTERM");
     } catch {
       // not started, or already gone
     }
+    await console.end({ timeout: 0 }).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -80,7 +82,8 @@ export async function startPgBouncer(port: number, mode: "session" | "transactio
         await console.unsafe("SHOW VERSION").simple();
         break;
       } catch (error) {
-        if (i > 200) throw error;
+        if (i > 40)
+          throw new Error(`pgbouncer is not answering: ${error}\n${readFileSync(join(dir, "pgbouncer.log"), "utf8")}`);
         await Bun.sleep(25);
       }
     }

@@ -151,6 +151,30 @@ describe("fires through TLS", () => {
   });
 });
 
+describe("check-db shows the TLS in effect", () => {
+  test("a tls line per host, and tls in --json", async () => {
+    const env = {
+      DATABASE_URL: `${base("certuser")}?sslmode=verify-full&sslrootcert=${ca.caCert}&sslcert=${client.cert}&sslkey=${client.key}`,
+    };
+    const text = await checkDb(env);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(
+      /^ok PostgreSQL 15\.\d+.* at certuser@localhost:56000\/rune\n {2}tls localhost:56000: TLSv1\.[23], verified \(full\), server CN=localhost expires \d{4}-\d\d-\d\d, client certificate expires \d{4}-\d\d-\d\d\n/,
+    );
+    const json = await runBinary(["check-db", "--json"], env);
+    expect(JSON.parse(json.stdout).tls).toEqual([
+      expect.objectContaining({
+        host: "localhost:56000",
+        encrypted: true,
+        verified: "full",
+        serverSubject: "CN=localhost",
+      }),
+    ]);
+    const plain = await checkDb({ DATABASE_URL: "postgres://postgres@127.0.0.1:5432/postgres?sslmode=prefer" });
+    expect(plain.stdout).toContain("  tls 127.0.0.1:5432: not encrypted\n");
+  });
+});
+
 describe("each failure ends in its line", () => {
   test("an untrusted CA names the settings that give one", async () => {
     const { code, stdout } = await checkDb({ DATABASE_URL: `${base()}?sslmode=verify-full` });
@@ -271,6 +295,8 @@ describe("files are read at every connect", () => {
       SCHEDULER_POLL_INTERVAL: "0.5",
       SCHEDULER_HTTP_PORT: String(port),
       SCHEDULER_MAX_RETRIES: "0",
+      // postgres.js retries a failed connect within this before the statement fails and is logged.
+      SCHEDULER_CONNECT_TIMEOUT: "2",
       DATABASE_URL: `${base("certuser")}?sslmode=verify-full&sslrootcert=${rootCert}&sslcert=${cert}&sslkey=${key}`,
     });
     scope.defer(() => scheduler.stop("SIGKILL"));
@@ -283,6 +309,10 @@ describe("files are read at every connect", () => {
     );
 
     const client2 = ca.issue("client2", { commonName: "certuser", usage: "client", days: 10 });
+    const stats = await (await fetch(`http://127.0.0.1:${port}/stats`)).json();
+    expect(stats.tls).toContainEqual(
+      expect.objectContaining({ engine: "postgresql", host: "localhost:56000", encrypted: true, verified: "full" }),
+    );
     const server2 = ca.issue("server2", { commonName: "localhost", altNames: ["localhost"], usage: "server", days: 5 });
     copyFileSync(client2.cert, cert);
     copyFileSync(client2.key, key);
@@ -298,6 +328,7 @@ describe("files are read at every connect", () => {
       await terminate();
       await scheduler.waitForLine(
         new RegExp(`ERROR .*sslrootcert in DATABASE_URL names ${rootCert}, which cannot be read now \\(ENOENT\\)`),
+        20_000,
       );
       copyFileSync(ca.caCert, rootCert);
       const sql = pg.database("rune");

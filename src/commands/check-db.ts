@@ -154,8 +154,8 @@ function formatDatabaseReport(report: DatabaseReport): string {
   const hosts = (report.hosts ?? []).map(formatHostReport);
   if (report.error) return [`FAILED ${report.error}`, ...hosts].join("\n");
   lines.push(`${report.ok ? "ok" : "FAILED"} PostgreSQL ${report.serverVersion ?? "?"} at ${report.where}`);
-  for (const { host, ...state } of report.tls ?? []) lines.push(`  tls ${host}: ${describeTls(state)}`);
   lines.push(...hosts);
+  for (const { host, ...state } of report.tls ?? []) lines.push(`  tls ${host}: ${describeTls(state)}`);
   for (const problem of report.problems) lines.push(`  error: ${problem}`);
   for (const warning of report.warnings) lines.push(`  warning: ${warning}`);
   if (report.counts) {

@@ -308,11 +308,11 @@ describe("files are read at every connect", () => {
       },
     );
 
-    const client2 = ca.issue("client2", { commonName: "certuser", usage: "client", days: 10 });
     const stats = await (await fetch(`http://127.0.0.1:${port}/stats`)).json();
     expect(stats.tls).toContainEqual(
       expect.objectContaining({ engine: "postgresql", host: "localhost:56000", encrypted: true, verified: "full" }),
     );
+    const client2 = ca.issue("client2", { commonName: "certuser", usage: "client", days: 10 });
     const server2 = ca.issue("server2", { commonName: "localhost", altNames: ["localhost"], usage: "server", days: 5 });
     copyFileSync(client2.cert, cert);
     copyFileSync(client2.key, key);

@@ -295,6 +295,7 @@ describe("files are read at every connect", () => {
       SCHEDULER_POLL_INTERVAL: "0.5",
       SCHEDULER_HTTP_PORT: String(port),
       SCHEDULER_MAX_RETRIES: "0",
+      SCHEDULER_CONSOLE: "read-only",
       // postgres.js retries a failed connect within this before the statement fails and is logged.
       SCHEDULER_CONNECT_TIMEOUT: "2",
       DATABASE_URL: `${base("certuser")}?sslmode=verify-full&sslrootcert=${rootCert}&sslcert=${cert}&sslkey=${key}`,
@@ -312,6 +313,14 @@ describe("files are read at every connect", () => {
     expect(stats.tls).toContainEqual(
       expect.objectContaining({ engine: "postgresql", host: "localhost:56000", encrypted: true, verified: "full" }),
     );
+    const overview = await (await fetch(`http://127.0.0.1:${port}/console/api/overview`)).json();
+    expect(overview.instance.tls).toContainEqual({
+      engine: "postgresql",
+      host: "localhost:56000",
+      summary: expect.stringMatching(
+        /^TLSv1\.[23], verified \(full\), server CN=localhost expires .*, client certificate expires /,
+      ),
+    });
     const client2 = ca.issue("client2", { commonName: "certuser", usage: "client", days: 10 });
     const server2 = ca.issue("server2", { commonName: "localhost", altNames: ["localhost"], usage: "server", days: 5 });
     copyFileSync(client2.cert, cert);
@@ -337,8 +346,10 @@ describe("files are read at every connect", () => {
         await waitFor(
           "a fire once the file is back",
           () => queue.messages.find((m) => m.body.schedule_id === id),
-          20_000,
-        );
+          30_000,
+        ).catch((error) => {
+          throw new Error(`${error}\n${scheduler.output()}`);
+        });
       } finally {
         await sql.end();
       }

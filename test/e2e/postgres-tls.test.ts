@@ -139,6 +139,12 @@ describe("fires through TLS", () => {
     expect(await fires({}, cwd)).not.toContain("s3cret-key-pw");
   });
 
+  test("sslsni=0: no host name in the handshake, the name still verified", async () => {
+    expect(await fires({ DATABASE_URL: `${base()}?sslmode=verify-full&sslrootcert=${ca.caCert}&sslsni=0` })).toContain(
+      "verified (full)",
+    );
+  });
+
   test("libpq's default files in ~/.postgresql", async () => {
     const home = scope.tempDir("conn-pg-home-");
     mkdirSync(join(home, ".postgresql"));
@@ -183,6 +189,12 @@ describe("each failure ends in its line", () => {
       "FAILED PostgreSQL at localhost:56000: the server's certificate is not signed by a CA we trust (",
     );
     expect(stdout).toContain("give the server's CA with sslrootcert=<file> in DATABASE_URL or PGSSLROOTCERT");
+  });
+
+  test("sslrootcert=system trusts the system's store only, and says so", async () => {
+    const { code, stdout } = await checkDb({ DATABASE_URL: `${base()}?sslrootcert=system` });
+    expect(code).toBe(1);
+    expect(stdout).toContain("trusted now: sslrootcert=system (/etc/ssl/certs/ca-certificates.crt)");
   });
 
   test("a CA that did not sign the server's certificate", async () => {

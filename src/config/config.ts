@@ -5,6 +5,7 @@
  * Precedence for every setting: CLI flag, then the process environment, then `.env` in the
  * working directory, then the default. `DATABASE_URL` / `RABBITMQ_URL` override their parts.
  */
+import { MAX_INT4 } from "../schedule/units.ts";
 import { readFileSync } from "node:fs";
 import { LOG_FORMATS, type LogFormat, type LogLevel, parseLogLevel } from "../observe/levels.ts";
 import { maskUrl } from "../observe/redact.ts";
@@ -18,7 +19,6 @@ import {
   brokerConfig,
   type DatabaseConfig,
   databaseConfig,
-  MAX_INT4,
   number,
   parseUrl,
   seconds,

@@ -4,7 +4,7 @@
  * row shown whatever the precision; NULL `next_run_at` rows come after every other, by id.
  */
 
-import { MAX_INT4 } from "../config/values.ts";
+import { MAX_INT4 } from "./contract.ts";
 
 export interface Cursor {
   /** `next_run_at` as text, or null for the rows without one (listed last). */

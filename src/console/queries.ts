@@ -9,16 +9,10 @@ import { findInvalid } from "../postgres/invalid-rows.ts";
 import { claimable, cronFields, type ScheduleColumns } from "../postgres/store.ts";
 import { INT4 } from "../postgres/types.ts";
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
+import { type Filter, INVALID_BOUND, INVALID_TTL_MS, MAX_INT4 } from "./contract.ts";
 import type { Cursor } from "./cursor.ts";
 import type { ScheduleRecord } from "./rows.ts";
 
-export const FILTERS = ["all", "active", "paused", "invalid", "failing", "overdue"] as const;
-export type Filter = (typeof FILTERS)[number];
-
-/** The most invalid rows the invalid filter lists: finding them scans the table. */
-export const INVALID_BOUND = 1_000;
-/** How long one scan for invalid rows serves the invalid filter's pages. */
-export const INVALID_TTL_MS = 30_000;
 /** A name search looks at this many schedules (in next-run order) per page, then offers to go on. */
 const SEARCH_WINDOW = 10_000;
 
@@ -117,7 +111,7 @@ export async function listSchedules(
   const search = request.search.trim();
   if (/^\d{1,10}$/.test(search)) {
     const id = Number(search);
-    const rows = id > 2 ** 31 - 1 ? [] : await byIds(sql, columns, [id]);
+    const rows = id > MAX_INT4 ? [] : await byIds(sql, columns, [id]);
     return { rows, next: null, note: null, dbNowMs };
   }
   if (request.filter === "invalid") return invalidPage(sql, columns, request, dbNowMs, invalidIds);

@@ -3,6 +3,7 @@
  * its kind in words; never its workflow_data (the queries read only its size).
  */
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
+import type { Instant, Row, ScheduleState } from "./contract.ts";
 
 export interface ScheduleRecord {
   readonly id: number;
@@ -20,8 +21,6 @@ export interface ScheduleRecord {
   readonly lastRunMs: number | null;
   readonly lastError: string | null;
 }
-
-type ScheduleState = "active" | "paused" | "invalid" | "failing" | "overdue";
 
 /** Why the engine will not fire an active row, or null (the reasons of findInvalid and the cron parser). */
 export function invalidReason(row: ScheduleRecord): string | null {
@@ -42,11 +41,11 @@ export function stateOf(row: ScheduleRecord, nowMs: number, overdueAfterMs: numb
   return "active";
 }
 
-const finiteOrText = (ms: number | null): number | string | null =>
+const finiteOrText = (ms: number | null): Instant =>
   ms === null || Number.isFinite(ms) ? ms : ms > 0 ? "infinity" : "-infinity";
 
 /** What the API sends for a row: JSON-safe (no Infinity), with the kind in words. */
-export function rowView(row: ScheduleRecord, nowMs: number, overdueAfterMs: number) {
+export function rowView(row: ScheduleRecord, nowMs: number, overdueAfterMs: number): Row {
   return {
     id: row.id,
     workflowId: row.workflowId,

@@ -5,7 +5,7 @@ import { h, replace } from "./dom.ts";
 import { bytes, count, lag, relative, utc } from "./format.ts";
 import type { View } from "./overview.ts";
 import { stateBadge } from "./schedules.ts";
-import type { ActionResult, Detail } from "./types.ts";
+import type { ActionResult, Detail } from "../contract.ts";
 
 const DST_TEXT = {
   gap: "clocks jump forward: a time in the skipped hour fires here",

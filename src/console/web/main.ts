@@ -9,7 +9,7 @@ import { detailView } from "./detail.ts";
 import { h, replace } from "./dom.ts";
 import { overviewView, type View } from "./overview.ts";
 import { schedulesView } from "./schedules.ts";
-import type { Overview, Session } from "./types.ts";
+import type { Overview, Session } from "../contract.ts";
 
 const POLL_MS = 10_000;
 const RETRY_STREAM_MS = 30_000;

@@ -7,8 +7,8 @@
 import { ApiError, get } from "./api.ts";
 import { firesChart, lagChart } from "./chart.ts";
 import { h, replace } from "./dom.ts";
-import { count, duration, relative, utc } from "./format.ts";
-import type { Counts, NextUp, Overview } from "./types.ts";
+import { type Counts, duration, type NextUp, type Overview } from "../contract.ts";
+import { count, relative, utc } from "./format.ts";
 
 export interface View {
   readonly root: HTMLElement;

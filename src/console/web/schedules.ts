@@ -4,10 +4,8 @@ import { get } from "./api.ts";
 import { h, replace } from "./dom.ts";
 import { count, relative, utc } from "./format.ts";
 import type { View } from "./overview.ts";
-import type { Page, Row } from "./types.ts";
+import { FILTERS, type Filter, PAGE_DEFAULT, type Page, type Row } from "../contract.ts";
 
-export const FILTERS = ["all", "active", "paused", "invalid", "failing", "overdue"] as const;
-export type Filter = (typeof FILTERS)[number];
 
 export const stateBadge = (row: Row) =>
   h("span", { class: `badge state-${row.state}`, title: row.invalidReason ?? "" }, row.state);
@@ -88,7 +86,7 @@ export function schedulesView(params: URLSearchParams): View {
   };
 
   async function load(): Promise<void> {
-    const q = new URLSearchParams({ state: filter, limit: "50" });
+    const q = new URLSearchParams({ state: filter, limit: String(PAGE_DEFAULT) });
     if (search) q.set("q", search);
     if (cursor) q.set("after", cursor);
     page = await get<Page>(`schedules?${q}`);
@@ -118,7 +116,7 @@ export function schedulesView(params: URLSearchParams): View {
             ),
           ),
     );
-    const first = trail.length * 50 + 1;
+    const first = trail.length * PAGE_DEFAULT + 1;
     status.textContent = `${page.rows.length === 0 ? "No rows" : `Rows ${count(first)}–${count(first + page.rows.length - 1)}`}, by next run${page.note ? `; ${page.note}` : ""}`;
     prev.disabled = trail.length === 0;
     next.disabled = page.next === null;

@@ -28,7 +28,6 @@ export const idArg = {
   id: { type: "positional", description: "the schedule (scheduled_workflows.id)", valueHint: "ID", required: true },
 } as const satisfies ArgsDef;
 
-
 /** The schedule id argument, or null after saying why it is bad (exit code 2 set). */
 export function scheduleIdArg(verb: string, value: unknown): number | null {
   const id = parseScheduleId(value);

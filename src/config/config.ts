@@ -5,11 +5,12 @@
  * Precedence for every setting: CLI flag, then the process environment, then `.env` in the
  * working directory, then the default. `DATABASE_URL` / `RABBITMQ_URL` override their parts.
  */
-import { MAX_INT4 } from "../schedule/units.ts";
+
 import { readFileSync } from "node:fs";
 import { LOG_FORMATS, type LogFormat, type LogLevel, parseLogLevel } from "../observe/levels.ts";
 import { maskUrl } from "../observe/redact.ts";
 import { isFernetKey } from "../schedule/fernet.ts";
+import { MAX_INT4 } from "../schedule/units.ts";
 import { type ConsoleConfig, consoleConfig } from "./console.ts";
 import { parseDotenv } from "./dotenv.ts";
 import { type DotenvLocation, describeValues, dotenvLocation, type Origin } from "./origin.ts";

@@ -4,9 +4,9 @@ import { findInvalid } from "../postgres/invalid-rows.ts";
 import { type ScheduleHealth, scheduleHealth } from "../postgres/stats-queries.ts";
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
 import type { ConsoleContext } from "./context.ts";
+import { INVALID_BOUND, INVALID_TTL_MS } from "./contract.ts";
 import { encodeCursor } from "./cursor.ts";
 import { listQuery, scheduleId } from "./input.ts";
-import { INVALID_BOUND, INVALID_TTL_MS } from "./contract.ts";
 import { listSchedules, nextUp, scheduleDetail } from "./queries.ts";
 import { BadRequest, json } from "./respond.ts";
 import { rowView } from "./rows.ts";
@@ -101,7 +101,8 @@ export function createReads(context: ConsoleContext) {
       schedules = {
         dbNowMs: h.dbNowMs,
         total: h.counts.total,
-        active: h.counts.active,
+        // The rows the engine fires, as the *active* filter lists them.
+        active: h.counts.active - invalid,
         inactive: h.counts.inactive,
         dueNow: h.counts.dueNow,
         overdue: h.counts.overdue,
@@ -162,7 +163,8 @@ export function createReads(context: ConsoleContext) {
     if (!row) throw new BadRequest(`schedule ${id} does not exist`, 404);
     const found = scheduleOf(row);
     const anchor = row.nextRunMs !== null && Number.isFinite(row.nextRunMs) ? row.nextRunMs : row.dbNowMs;
-    const slots = found.ok ? nextSlots(found.schedule, anchor, row.dbNowMs, 10) : [];
+    // A paused schedule has no slot ahead: none would fire until it is resumed.
+    const slots = found.ok && row.isActive ? nextSlots(found.schedule, anchor, row.dbNowMs, 10) : [];
     return json({
       ok: true,
       schedule: {

@@ -1,7 +1,7 @@
 /** Pure: the console API's inputs, checked; each problem is a {@link BadRequest} naming the field. */
 import { parseInstant } from "../operator/backfill.ts";
-import { type Cursor, decodeCursor } from "./cursor.ts";
 import { FILTERS, type Filter, MAX_REASON, MAX_SEARCH, PAGE_DEFAULT, PAGE_MAX, parseScheduleId } from "./contract.ts";
+import { type Cursor, decodeCursor } from "./cursor.ts";
 import { BadRequest } from "./respond.ts";
 
 export function scheduleId(text: string): number {
@@ -30,7 +30,8 @@ export function listQuery(params: URLSearchParams): ListQuery {
     throw new BadRequest(`state must be one of ${FILTERS.join(", ")}`);
   const search = params.get("q") ?? "";
   if (search.length > MAX_SEARCH) throw new BadRequest(`q is longer than ${MAX_SEARCH} characters`);
-  if (CONTROL.test(search)) throw new BadRequest("q must be one line of text: no control characters (NUL, tab, newline…)");
+  if (CONTROL.test(search))
+    throw new BadRequest("q must be one line of text: no control characters (NUL, tab, newline…)");
   const afterText = params.get("after");
   const after = afterText === null || afterText === "" ? null : decodeCursor(afterText);
   if (afterText && after === null) throw new BadRequest("after is not a cursor this console gave out");

@@ -1,8 +1,9 @@
 /// <reference lib="dom" />
 /** Two small SVG charts of the last hour: fires per minute as bars, lag p50/p99 as lines. */
+
+import type { Point } from "../contract.ts";
 import { s } from "./dom.ts";
 import { lag } from "./format.ts";
-import type { Point } from "../contract.ts";
 
 const W = 600;
 const H = 150;

@@ -52,3 +52,21 @@ export function replace(parent: Element, ...children: Child[]): void {
   parent.replaceChildren();
   append(parent, children);
 }
+
+/** The most of a cut text its title (tooltip) carries. */
+const TITLE_MAX = 2_000;
+
+/**
+ * Text from the database, shown so it cannot lie about or break what is around it: isolated
+ * (`<bdi>`: a right-to-left override inside cannot reorder "(id 4)" beside it) and cut at `max`
+ * characters, the start of the whole in its title.
+ */
+export function stored(text: string, max: number, className = ""): HTMLElement {
+  const chars = [...text];
+  const cut = chars.length > max;
+  return h(
+    "bdi",
+    { class: `stored ${className}`.trim(), title: cut ? chars.slice(0, TITLE_MAX).join("") : null },
+    cut ? `${chars.slice(0, max).join("")}…` : text,
+  );
+}

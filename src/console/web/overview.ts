@@ -4,10 +4,11 @@
  * ten up. It renders from the first answer (memory and index reads) at once; the table-wide
  * counts scan the table, so they come in a second answer and fill in, "counting…" until then.
  */
+
+import { type Counts, duration, NAME_SHOWN, type NextUp, type Overview } from "../contract.ts";
 import { ApiError, get } from "./api.ts";
 import { firesChart, lagChart } from "./chart.ts";
-import { h, replace } from "./dom.ts";
-import { type Counts, duration, type NextUp, type Overview } from "../contract.ts";
+import { h, replace, stored } from "./dom.ts";
 import { count, relative, utc } from "./format.ts";
 
 export interface View {
@@ -223,7 +224,7 @@ function render(o: Overview, counts: Counts | null): HTMLElement[] {
                     "tr",
                     {},
                     h("td", {}, h("a", { href: `#/schedules/${row.id}` }, String(row.id))),
-                    h("td", { class: "name" }, row.workflowName),
+                    h("td", { class: "name" }, stored(row.workflowName, NAME_SHOWN)),
                     h("td", {}, h("code", {}, row.schedule)),
                     h("td", {}, utc(row.slotMs), h("span", { class: "muted" }, ` ${relative(row.slotMs, sc.dbNowMs)}`)),
                   ),

@@ -2,7 +2,9 @@
  * The layers of src/ (docs/development.md, "Module map"), kept by reading the imports: the engine
  * and the pure schedule code import no driver and no adapter, and no two folders import each
  * other, directly or round a loop. Each file at the root of src/ (main.ts, service.ts, …) is a
- * layer of its own.
+ * layer of its own. The console's page (src/console/web/) is bundled for the browser: it imports
+ * nothing from src/ but its own files and the console's contract, and the contract only files
+ * that import nothing.
  */
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
@@ -63,6 +65,40 @@ function edges(): { layerEdges: Edge[]; external: Edge[] } {
   return { layerEdges, external };
 }
 
+const WEB = join(SRC, "console/web");
+const CONTRACT = join(SRC, "console/contract.ts");
+
+/**
+ * Imports that would pull server code into the page's bundle: from web/, anything but web/'s own
+ * files and the contract; from the contract, anything but files without imports of their own.
+ * `imports` gives a file's resolved imports (a package's name as it is).
+ */
+export function pageViolations(files: readonly string[], imports: (file: string) => string[]): string[] {
+  const found: string[] = [];
+  for (const file of files) {
+    if (file.startsWith(`${WEB}/`)) {
+      for (const target of imports(file))
+        if (!target.startsWith(`${WEB}/`) && target !== CONTRACT)
+          found.push(
+            `src/${relative(SRC, file)} imports ${target.startsWith("/") ? `src/${relative(SRC, target)}` : target}`,
+          );
+    } else if (file === CONTRACT) {
+      for (const target of imports(file))
+        if (!target.startsWith("/") || imports(target).length > 0)
+          found.push(
+            `src/console/contract.ts imports ${target.startsWith("/") ? `src/${relative(SRC, target)}, which imports more` : target}`,
+          );
+    }
+  }
+  return found;
+}
+
+function resolvedImports(file: string): string[] {
+  return specifiers(readFileSync(file, "utf8")).map((spec) =>
+    spec.startsWith(".") ? resolve(dirname(file), spec) : spec,
+  );
+}
+
 /** Imports of a pure layer that reach a driver or an adapter. */
 export function boundaryViolations(all: readonly Edge[]): string[] {
   return all
@@ -97,6 +133,21 @@ describe("the layers of src/", () => {
 
   test("the engine and the schedule code import no driver, no adapter and no console", () => {
     expect(boundaryViolations(external)).toEqual([]);
+  });
+
+  test("the console's page imports nothing from src/ but its own files and the contract", () => {
+    expect(pageViolations(sourceFiles(SRC), resolvedImports)).toEqual([]);
+    const planted: Record<string, string[]> = {
+      [join(WEB, "a.ts")]: [join(WEB, "dom.ts"), CONTRACT, join(SRC, "console/rows.ts"), "postgres"],
+      [CONTRACT]: [join(SRC, "schedule/units.ts"), join(SRC, "schedule/kinds.ts")],
+      [join(SRC, "schedule/units.ts")]: [],
+      [join(SRC, "schedule/kinds.ts")]: [join(SRC, "schedule/cron.ts")],
+    };
+    expect(pageViolations(Object.keys(planted), (file) => planted[file] ?? [])).toEqual([
+      "src/console/web/a.ts imports src/console/rows.ts",
+      "src/console/web/a.ts imports postgres",
+      "src/console/contract.ts imports src/schedule/kinds.ts, which imports more",
+    ]);
   });
 
   test("no loop between folders", () => {

@@ -4,7 +4,15 @@ import { findInvalid } from "../postgres/invalid-rows.ts";
 import { type ScheduleHealth, scheduleHealth } from "../postgres/stats-queries.ts";
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
 import type { ConsoleContext } from "./context.ts";
-import { INVALID_BOUND, INVALID_TTL_MS } from "./contract.ts";
+import {
+  type Counts,
+  type Detail,
+  INVALID_BOUND,
+  INVALID_TTL_MS,
+  type Overview,
+  type Page,
+  type Session,
+} from "./contract.ts";
 import { encodeCursor } from "./cursor.ts";
 import { listQuery, scheduleId } from "./input.ts";
 import { listSchedules, nextUp, scheduleDetail } from "./queries.ts";
@@ -17,7 +25,7 @@ const HEALTH_TTL_MS = 5_000;
 /** How many upcoming slots the overview lists. */
 const NEXT_UP = 10;
 
-export function sessionInfo(context: ConsoleContext) {
+export function sessionInfo(context: ConsoleContext): Session & { ok: true } {
   return {
     ok: true,
     mode: context.config.mode,
@@ -49,7 +57,7 @@ export function createReads(context: ConsoleContext) {
     const { metrics, instance } = context;
     const nowMs = Date.now();
     const ready = readiness(metrics);
-    let schedules: unknown = null;
+    let schedules: Overview["schedules"] = null;
     let scheduleError: string | null = null;
     try {
       schedules = await nextUp(context.sql(), await context.columns(), NEXT_UP);
@@ -85,7 +93,7 @@ export function createReads(context: ConsoleContext) {
       series: context.feed.series.points(nowMs),
       schedules,
       scheduleError,
-    });
+    } satisfies Overview & { ok: true });
   }
 
   /**
@@ -93,7 +101,7 @@ export function createReads(context: ConsoleContext) {
    * read, kept {@link HEALTH_TTL_MS}): the figures agree with each other.
    */
   async function counts(): Promise<Response> {
-    let schedules: unknown = null;
+    let schedules: Counts["schedules"] = null;
     let scheduleError: string | null = null;
     try {
       const h = await cachedHealth();
@@ -120,7 +128,7 @@ export function createReads(context: ConsoleContext) {
     } catch (error) {
       scheduleError = context.explain("PostgreSQL", error);
     }
-    return json({ ok: true, schedules, scheduleError });
+    return json({ ok: true, schedules, scheduleError } satisfies Counts & { ok: true });
   }
 
   let invalid: { at: number; value: Promise<readonly { id: number }[]> } | null = null;
@@ -151,7 +159,7 @@ export function createReads(context: ConsoleContext) {
         rows: page.rows.map((row) => rowView(row, page.dbNowMs, context.overdueAfterMs)),
         next: page.next ? encodeCursor(page.next) : null,
         note: page.note,
-      },
+      } satisfies Page & { ok: true },
       200,
       { "server-timing": `db;dur=${serverMs.toFixed(1)}` },
     );
@@ -177,7 +185,7 @@ export function createReads(context: ConsoleContext) {
       dbNowMs: row.dbNowMs,
       nextSlots: slots,
       seen: context.feed.fires.of(id),
-    });
+    } satisfies Detail & { ok: true });
   }
 
   return { overview, counts, list, detail };

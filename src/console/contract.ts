@@ -68,7 +68,7 @@ export interface SlotRow {
 export interface NextUp {
   dbNowMs: number;
   oldestDue: { id: number; slotMs: number; lateSeconds: number } | null;
-  upcoming: SlotRow[];
+  upcoming: readonly SlotRow[];
 }
 
 /** The overview's first answer: everything but the table-wide counts (see {@link Counts}). */
@@ -81,11 +81,11 @@ export interface Overview {
     ready: boolean;
     readyReason: string;
     queue: string;
-    database: { up: boolean; hosts: string[] };
-    broker: { up: boolean; nodes: string[] };
+    database: { up: boolean; hosts: readonly string[] };
+    broker: { up: boolean; nodes: readonly string[] };
   };
   counters: Record<string, number | null>;
-  series: Point[];
+  series: readonly Point[];
   schedules: NextUp | null;
   scheduleError: string | null;
 }
@@ -127,7 +127,7 @@ export interface Row {
 
 export interface Page {
   filter: Filter;
-  rows: Row[];
+  rows: readonly Row[];
   next: string | null;
   note: string | null;
 }
@@ -150,12 +150,12 @@ export interface Fire {
 export interface Detail {
   dbNowMs: number;
   schedule: Row & { kind: string; zone: string; updatedMs: number | null; dataBytes: number | null };
-  nextSlots: NextSlot[];
-  seen: Fire[];
+  nextSlots: readonly NextSlot[];
+  seen: readonly Fire[];
 }
 
 export interface ActionResult {
   text: string;
-  slots?: { slot: string; messageId: string }[];
+  slots?: readonly { slot: string; messageId: string }[];
   published?: boolean;
 }

@@ -7,6 +7,7 @@ import { findInvalid, type InvalidCronRow, type InvalidRowDetail, invalidCronRow
 import {
   CRON_MIGRATION,
   dueIndexes,
+  hostRole,
   presentColumns,
   RECOMMENDED_INDEX,
   type RowCounts,
@@ -14,6 +15,7 @@ import {
   type ScheduleKind,
   scheduleKinds,
   schemaProblems,
+  serverVersion,
   tableColumns,
 } from "../postgres/schema-check.ts";
 import type { ScheduleColumns } from "../postgres/store.ts";
@@ -59,13 +61,12 @@ async function probeHost(config: Config, host: DatabaseHost): Promise<HostReport
     applicationName: "rune-scheduler check-db",
   });
   try {
-    const [state] = await sql<{ standby: boolean; read_only: boolean }[]>`
-      SELECT pg_is_in_recovery() AS standby, current_setting('transaction_read_only') = 'on' AS read_only`;
+    const state = await hostRole(sql);
     return {
       where: formatHost(host),
       ok: true,
-      role: state!.standby ? "standby" : "primary",
-      readOnly: state!.read_only,
+      role: state.standby ? "standby" : "primary",
+      readOnly: state.readOnly,
     };
   } catch (error) {
     return {
@@ -87,8 +88,7 @@ async function checkDatabase(config: Config): Promise<DatabaseReport> {
   // The checks themselves go where `run` would: the first host that fits target_session_attrs.
   const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 1 });
   try {
-    const [version] = await sql<{ v: string }[]>`SELECT current_setting('server_version') AS v`;
-    report.serverVersion = version?.v;
+    report.serverVersion = await serverVersion(sql);
     const found = {
       scheduled_workflows: await tableColumns(sql, "scheduled_workflows"),
       workflows: await tableColumns(sql, "workflows"),

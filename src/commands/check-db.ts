@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import type { Config } from "../config/config.ts";
 import { type DatabaseHost, formatHost } from "../config/database-hosts.ts";
 import { explainDatabaseError } from "../observe/diagnose.ts";
-import { createDatabase } from "../postgres/client.ts";
+import { openDatabase } from "../parts.ts";
 import { findInvalid, type InvalidCronRow, type InvalidRowDetail, invalidCronRows } from "../postgres/invalid-rows.ts";
 import {
   CRON_MIGRATION,
@@ -55,11 +55,7 @@ interface HostReport {
 async function probeHost(config: Config, host: DatabaseHost): Promise<HostReport> {
   // One line per host: where the host list came from belongs to the summary, not to each line.
   const db = { ...config.db, ...host, hosts: [host], targetSessionAttrs: null, origin: undefined };
-  const sql = createDatabase(db, {
-    connectTimeoutMs: config.connectTimeoutMs,
-    max: 1,
-    applicationName: "rune-scheduler check-db",
-  });
+  const sql = openDatabase(config, { db, max: 1, applicationName: "rune-scheduler check-db" });
   try {
     const state = await hostRole(sql);
     return {
@@ -86,7 +82,7 @@ async function checkDatabase(config: Config): Promise<DatabaseReport> {
   const probes =
     config.db.hosts.length > 1 ? Promise.all(config.db.hosts.map((host) => probeHost(config, host))) : null;
   // The checks themselves go where `run` would: the first host that fits target_session_attrs.
-  const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 1 });
+  const sql = openDatabase(config, { max: 1 });
   try {
     report.serverVersion = await serverVersion(sql);
     const found = {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { buildMessage, type ClaimedRow, messageIdFor } from "../../src/schedule/message.ts";
+import { buildMessage, messageIdFor } from "../../src/schedule/message.ts";
 import { planFire, rowUpdate, UnplannableRow } from "../../src/schedule/plan.ts";
 import { claimedRow, SLOT } from "../support/schedule.ts";
 

@@ -7,13 +7,13 @@
  */
 
 import { readFileSync } from "node:fs";
-import { LOG_FORMATS, type LogFormat, type LogLevel, parseLogLevel } from "../observe/levels.ts";
-import { maskUrl } from "../observe/redact.ts";
 import { isFernetKey } from "../schedule/fernet.ts";
-import { MAX_INT4 } from "../schedule/units.ts";
+import { MAX_INT4 } from "../units.ts";
 import { type ConsoleConfig, consoleConfig } from "./console.ts";
 import { parseDotenv } from "./dotenv.ts";
+import { LOG_FORMATS, type LogFormat, type LogLevel, parseLogLevel } from "./levels.ts";
 import { type DotenvLocation, describeValues, dotenvLocation, type Origin } from "./origin.ts";
+import { maskUrl } from "./redact.ts";
 import { flagName, SETTINGS, type Setting, type SettingName } from "./settings.ts";
 import {
   type BrokerConfig,

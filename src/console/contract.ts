@@ -1,11 +1,11 @@
 /**
  * The console's contract, the one home of what the server (src/console/) and the page
  * (src/console/web/) must agree on: the API's shapes, the filters and the states, the bounds of
- * its inputs, how a schedule id is read and how a duration is written. Pure and small: the page
- * bundles it, and the import-rule test (test/unit/layers.test.ts) lets web/ import nothing else
- * from src/, and this file only files that import nothing.
+ * its inputs, how a schedule id is read and how a duration is written. Plain data, types and pure
+ * functions: the page bundles it and imports nothing else from src/, and this file imports only
+ * src/units.ts, which imports nothing (docs/development.md, "Import rule").
  */
-import { duration, MAX_INT4, parseScheduleId } from "../schedule/units.ts";
+import { duration, MAX_INT4, parseScheduleId } from "../units.ts";
 
 export { duration, MAX_INT4, parseScheduleId };
 

@@ -3,9 +3,10 @@
  * expression in a zone) and the slot arithmetic every caller shares: the next fire of the
  * engine, the next slot of `resume`, the slots of a `backfill` window, and how `stats` shows it.
  */
+
+import { duration } from "../units.ts";
 import { type CronSchedule, compileCron, cronKey } from "./cron.ts";
 import { type NextSlot, nextSlot } from "./slots.ts";
-import { duration } from "./units.ts";
 
 export type Schedule =
   | { readonly kind: "interval"; readonly intervalMs: number }

@@ -1,7 +1,7 @@
 /**
- * Pure units every layer shares, with no imports of their own (the console's page bundles them
- * through src/console/contract.ts): the int4 bound of ids and counts, a schedule id as typed, and
- * seconds as an operator reads them.
+ * Pure units several layers share, with no import (the console's page bundles them through
+ * src/console/contract.ts): the int4 bound of ids and counts, a schedule id as typed, and seconds
+ * as an operator reads them. One home for each, for the CLI, the config, `stats` and the console.
  */
 
 /** The largest int4: `scheduled_workflows.id` and the counters are int4 columns. */

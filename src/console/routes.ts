@@ -15,7 +15,7 @@ import type { ConsoleContext } from "./context.ts";
 import { dependencyDown } from "./fault.ts";
 import { scheduleId } from "./input.ts";
 import { pageHtml } from "./page.ts";
-import { createRefusals } from "./refusals.ts";
+import type { Refusals } from "./refusals.ts";
 import { asset, BadRequest, json, refuse, SECURITY_HEADERS } from "./respond.ts";
 import { eventStream } from "./sse.ts";
 
@@ -37,11 +37,8 @@ function actionTarget(method: string, route: readonly string[]): ActionTarget | 
   return { action, idText: route[1]! };
 }
 
-export function createConsoleHandler(context: ConsoleContext): ConsoleHandler {
+export function createConsoleHandler(context: ConsoleContext, refusals: Refusals): ConsoleHandler {
   const reads = createReads(context);
-  const refusals = createRefusals(context.log, (reason) => {
-    context.metrics.consoleAuthFailures[reason] += 1;
-  });
   let streams = 0;
 
   const handle = async (request: Request, path: string, peer: Peer): Promise<Response> => {

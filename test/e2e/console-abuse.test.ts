@@ -176,6 +176,12 @@ describe("console under abuse", () => {
     expect(
       sampleValue(parseExposition(metrics), "rune_scheduler_console_auth_failures_total", { reason: "limited" }),
     ).toBe(300 - MAX_FAILURES + 2);
+    // The folded repeats are written when the fold ends, at the latest when the scheduler stops.
+    expect(await scheduler.stop("SIGTERM")).toBe(0);
+    expect(lines(scheduler.output(), /wrong console token \(401\); 8 more time\(s\) in 10 s/)).toHaveLength(1);
+    expect(lines(scheduler.output(), /overview: too many failed attempts .*; 290 more time\(s\) in 10 s/)).toHaveLength(
+      1,
+    );
   }, 60_000);
 
   test("the live stream stays open through more than 30 s of silence", async () => {

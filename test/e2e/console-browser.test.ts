@@ -349,6 +349,12 @@ describe("console in a browser", () => {
     expect(await page.locator('[aria-labelledby="slots-h"] tbody tr').count()).toBe(0);
     expect(await sideways()).toBeLessThanOrEqual(0);
     await page.screenshot({ path: `${tmpdir()}/console-phone.png`, fullPage: true });
+
+    await page.goto(`${base}/console/#/`);
+    await page.getByText("Next ten up").waitFor();
+    await page.waitForFunction(() => document.querySelector('[aria-busy="true"]') === null);
+    expect(await page.locator("td.name bdi").count()).toBeGreaterThan(0);
+    expect(await sideways()).toBeLessThanOrEqual(0);
     // The browser reports the refused search itself as a console error; nothing else may go wrong.
     expect(watched.problems.filter((line) => !line.includes("status of 400"))).toEqual([]);
   }, 90_000);

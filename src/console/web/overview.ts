@@ -205,28 +205,37 @@ function render(o: Overview, counts: Counts | null): HTMLElement[] {
         sc.upcoming.length === 0
           ? h("p", { class: "muted" }, "Nothing is scheduled.")
           : h(
-              "table",
-              {},
+              "div",
+              { class: "table-scroll" },
               h(
-                "thead",
+                "table",
                 {},
                 h(
-                  "tr",
+                  "thead",
                   {},
-                  ["ID", "Workflow", "Schedule", "Due"].map((t) => h("th", { scope: "col" }, t)),
-                ),
-              ),
-              h(
-                "tbody",
-                {},
-                sc.upcoming.map((row) =>
                   h(
                     "tr",
                     {},
-                    h("td", {}, h("a", { href: `#/schedules/${row.id}` }, String(row.id))),
-                    h("td", { class: "name" }, stored(row.workflowName, NAME_SHOWN)),
-                    h("td", {}, h("code", {}, row.schedule)),
-                    h("td", {}, utc(row.slotMs), h("span", { class: "muted" }, ` ${relative(row.slotMs, sc.dbNowMs)}`)),
+                    ["ID", "Workflow", "Schedule", "Due"].map((t) => h("th", { scope: "col" }, t)),
+                  ),
+                ),
+                h(
+                  "tbody",
+                  {},
+                  sc.upcoming.map((row) =>
+                    h(
+                      "tr",
+                      {},
+                      h("td", {}, h("a", { href: `#/schedules/${row.id}` }, String(row.id))),
+                      h("td", { class: "name" }, stored(row.workflowName, NAME_SHOWN)),
+                      h("td", {}, h("code", {}, row.schedule)),
+                      h(
+                        "td",
+                        {},
+                        utc(row.slotMs),
+                        h("span", { class: "muted" }, ` ${relative(row.slotMs, sc.dbNowMs)}`),
+                      ),
+                    ),
                   ),
                 ),
               ),

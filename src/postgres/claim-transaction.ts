@@ -80,6 +80,8 @@ export async function claimBatch(
     const tableLock = txSql`LOCK TABLE scheduled_workflows IN ROW EXCLUSIVE MODE`.execute();
     const claim = claimDue(txSql, request);
     claim.catch(() => {}); // its error is the lock's when the lock fails; awaited below otherwise
+    // Awaited below, unless the limits' statement already lost the connection (then stranded).
+    tableLock.catch(() => {});
     await step(limits);
     await step(tableLock);
     const { rows, dbNowMs, locked } = await step(claim);

@@ -47,6 +47,10 @@ export function isConnectionError(error: unknown): boolean {
   const code = String((error as { code?: unknown })?.code ?? "");
   return (
     /^(CONNECTION_|CONNECT_TIMEOUT|ECONN|ENOTFOUND|EAI_|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH)/.test(code) ||
+    // A TLS file gone since start (tls-connect.ts) or a server that stopped offering TLS: no
+    // connection could be made; a fresh pool reads the files again on its first connect.
+    code === "TLS_FILE_UNREADABLE" ||
+    code === "SSL_NOT_SUPPORTED" ||
     /^08|^57P0[1-3]$|^25006$|^25P03$/.test(code)
   );
 }

@@ -68,7 +68,7 @@ export function explainPostgresTls(error: unknown, at: string, user: string, tls
     return `PostgreSQL at ${at}: ${key} could not be used (${message}); check that it is the certificate's key and its password (sslpassword in DATABASE_URL or POSTGRES_SSL_PASSWORD)`;
   }
   if (code === "28000" && /no encryption/i.test(message)) {
-    return `PostgreSQL at ${at} accepts only TLS connections for user "${user}" (pg_hba.conf: ${message}); set sslmode=require or stronger in DATABASE_URL or PGSSLMODE (in effect: ${modeIn(tls)})`;
+    return `PostgreSQL at ${at} accepts only TLS connections for user "${user}" (${message}); set sslmode=require or stronger in DATABASE_URL or PGSSLMODE (in effect: ${modeIn(tls)})`;
   }
   if (
     /requires a valid client certificate|certificate authentication failed|alert (certificate required|unknown ca|bad certificate|certificate unknown)|CERTIFICATE_REQUIRED|UNKNOWN_CA|BAD_CERTIFICATE/i.test(

@@ -6,6 +6,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
+import { builtinModules } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 
 const SRC = resolve(import.meta.dir, "../../src");
@@ -67,13 +68,14 @@ export function readRule(markdown: string): ImportRule {
   return { layers, drivers };
 }
 
-/** Every import specifier of a file: static, type-only, re-exports and dynamic `import()`. */
+/** Every import specifier of a file: static, type-only, re-exports, dynamic `import()` and `require()`. */
 export function specifiers(text: string): string[] {
   const found: string[] = [];
   const patterns = [
     /^\s*(?:import|export)\b[^;'"]*?\bfrom\s*["']([^"']+)["']/gm,
     /^\s*import\s*["']([^"']+)["']/gm,
     /\bimport\(\s*["']([^"']+)["']\s*\)/g,
+    /\brequire\(\s*["']([^"']+)["']\s*\)/g,
   ];
   for (const pattern of patterns) for (const match of text.matchAll(pattern)) found.push(match[1]!);
   return found;
@@ -82,13 +84,16 @@ export function specifiers(text: string): string[] {
 /** Bun's connection APIs reached through the global, which no import shows. */
 const BUN_GLOBAL = /\bBun\s*\.\s*(serve|connect|listen|udpSocket|SQL|sql|postgres|redis|RedisClient)\b/;
 
+/** A package as the driver table names it: Node's own modules with their `node:` prefix (`net` is `node:net`). */
+const packageOf = (spec: string) => (builtinModules.includes(spec) ? `node:${spec}` : spec);
+
 /** The edges of one file: layers it imports (relative specifiers) and packages it names. */
 export function fileEdges(rel: string, text: string): Edge[] {
   const from = layerOf(rel);
   const found: Edge[] = [];
   for (const spec of specifiers(text)) {
     if (!spec.startsWith(".")) {
-      found.push({ from, to: spec, file: rel, spec });
+      found.push({ from, to: packageOf(spec), file: rel, spec });
       continue;
     }
     const target = relative(SRC, resolve(SRC, dirname(rel), spec));
@@ -189,9 +194,18 @@ describe("the layers of src/", () => {
           'export { c } from "./y.ts";',
           'import "./side-effect.ts";',
           'const lazy = await import("../rabbitmq/broker.ts");',
+          'const amqp = require("amqplib");',
         ].join("\n"),
       ),
-    ).toEqual(["postgres", "../postgres/client.ts", "./x.ts", "./y.ts", "./side-effect.ts", "../rabbitmq/broker.ts"]);
+    ).toEqual([
+      "postgres",
+      "../postgres/client.ts",
+      "./x.ts",
+      "./y.ts",
+      "./side-effect.ts",
+      "../rabbitmq/broker.ts",
+      "amqplib",
+    ]);
     expect(layerOf("console/web/main.ts")).toBe("console/web");
     expect(layerOf("console/contract.ts")).toBe("console/contract.ts");
     expect(layerOf("console/api.ts")).toBe("console");
@@ -205,6 +219,8 @@ describe("the layers of src/", () => {
       // A driver outside its adapter: imported, and through Bun's global.
       ...fileEdges("commands/c.ts", 'import amqp from "amqplib";\nimport { connect } from "node:net";'),
       ...fileEdges("console/d.ts", "const socket = await Bun.connect({ hostname, port });"),
+      // A driver named without Node's prefix, and one loaded with require().
+      ...fileEdges("operator/i.ts", 'import { connect } from "tls";\nconst amqp = require("amqplib");'),
       // A folder the rule does not know.
       ...fileEdges("extra/e.ts", 'import { x } from "../schedule/kinds.ts";'),
       // Allowed: the page's contract, a driver in its adapter, a non-driver package, one's own layer.
@@ -220,6 +236,8 @@ describe("the layers of src/", () => {
       "src/commands/c.ts uses amqplib (a driver, only in rabbitmq)",
       "src/commands/c.ts uses node:net (a driver, only in postgres, rabbitmq)",
       "src/console/d.ts uses Bun.connect (a driver, only in observe/http.ts)",
+      "src/operator/i.ts uses tls (a driver, only in postgres, rabbitmq)",
+      "src/operator/i.ts uses amqplib (a driver, only in rabbitmq)",
       "src/extra/e.ts: layer extra has no row in the import rule",
     ]);
     expect(

@@ -61,11 +61,18 @@ const ticked = (cell: string) => [...cell.matchAll(/`([^`]+)`/g)].map((m) => nam
 /** The import rule as docs/development.md's "Import rule" section writes it. */
 export function readRule(markdown: string): ImportRule {
   const section = markdown.slice(markdown.indexOf("## Import rule"));
-  const layers = new Map<string, string[]>();
-  for (const [layer, allowed] of tableRows(section, "layer")) layers.set(ticked(layer!)[0]!, ticked(allowed!));
-  const drivers = new Map<string, string[]>();
-  for (const [driver, places] of tableRows(section, "driver")) drivers.set(ticked(driver!)[0]!, ticked(places!));
-  return { layers, drivers };
+  // A row that names no layer, or one named twice, is a typo: refused, not read as a rule.
+  const table = (first: string) => {
+    const rows = new Map<string, string[]>();
+    for (const [name, allowed] of tableRows(section, first)) {
+      const names = ticked(name!);
+      if (names.length !== 1) throw new Error(`docs/development.md: a "${first}" row names no one ${first}: |${name}|`);
+      if (rows.has(names[0]!)) throw new Error(`docs/development.md: two "${first}" rows for ${names[0]}`);
+      rows.set(names[0]!, ticked(allowed!));
+    }
+    return rows;
+  };
+  return { layers: table("layer"), drivers: table("driver") };
 }
 
 /** Every import specifier of a file: static, type-only, re-exports, dynamic `import()` and `require()`. */
@@ -248,5 +255,12 @@ describe("the layers of src/", () => {
       ]),
     ).toEqual(["cli → commands → cli"]);
     expect(() => tableRows("no table here", "layer")).toThrow('docs/development.md has no table headed "layer"');
+    const doc = (rows: string) =>
+      `## Import rule\n\n| layer | may import |\n|---|---|\n${rows}\n\n| driver | may be used in |\n|---|---|\n| \`postgres\` | \`src/postgres/\` |\n`;
+    expect(readRule(doc("| `src/engine/` | `src/schedule/` |")).layers.get("engine")).toEqual(["schedule"]);
+    expect(() => readRule(doc("| `src/engine/` | `src/schedule/` |\n| `src/engine/` | `src/postgres/` |"))).toThrow(
+      'two "layer" rows for engine',
+    );
+    expect(() => readRule(doc("| src/engine/ | `src/schedule/` |"))).toThrow('a "layer" row names no one layer');
   });
 });

@@ -97,7 +97,9 @@ export function createRefusals(
         tally.failures += 1;
         if (tally.failures >= MAX_FAILURES) tally.blockedUntilMs = at + BLOCK_MS;
       }
-      const key = `${address}\n${path}\n${reason}`;
+      // While an address is limited every request it sends is refused: folded whatever its path,
+      // or a loop over made-up paths would write one line per request.
+      const key = reason === "limited" ? `${address}\n\n${reason}` : `${address}\n${path}\n${reason}`;
       const fold = folds.get(key);
       if (fold) {
         fold.more += 1;

@@ -66,6 +66,19 @@ describe("console refusals", () => {
     ]);
   });
 
+  test("an address over the limit writes one folded line, however many paths it tries", () => {
+    const { refusals, lines } = rig();
+    for (let i = 0; i < MAX_FAILURES; i++) refusals.refused("10.0.0.7", "/console/api/overview", "wrong");
+    lines.length = 0;
+    for (let i = 0; i < 500; i++) refusals.refused("10.0.0.7", `/console/api/x${i}`, "limited");
+    refusals.flush();
+    expect(lines).toEqual([
+      "CONSOLE REFUSED from=10.0.0.7 path=/console/api/x0: too many failed attempts from this address (429)",
+      "CONSOLE REFUSED from=10.0.0.7 path=/console/api/overview: wrong console token (401); 9 more time(s) in 10 s",
+      "CONSOLE REFUSED from=10.0.0.7 path=/console/api/x0: too many failed attempts from this address (429); 499 more time(s) in 10 s",
+    ]);
+  });
+
   test("a long path is cut in the line", () => {
     const { refusals, lines } = rig();
     refusals.refused("10.0.0.7", `/console/api/${"x".repeat(500)}`, "missing");

@@ -107,7 +107,7 @@ export function createConsoleHandler(context: ConsoleContext, refusals: Refusals
         request.signal.addEventListener("abort", done, { once: true });
         // The stream is quiet between heartbeats: the server's idle timeout must not end it.
         peer.keepOpen();
-        return eventStream(context.feed, request.signal, SECURITY_HEADERS);
+        return eventStream(context.feed, request.signal, SECURITY_HEADERS, () => peer.letClose());
       }
       return refuse(404, "not found");
     }

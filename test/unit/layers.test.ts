@@ -94,6 +94,9 @@ const BUN_GLOBAL = /\bBun\s*\.\s*(serve|connect|listen|udpSocket|SQL|sql|postgre
 /** A package as the driver table names it: Node's own modules with their `node:` prefix (`net` is `node:net`). */
 const packageOf = (spec: string) => (builtinModules.includes(spec) ? `node:${spec}` : spec);
 
+/** What an import of a file outside src/ leads to. */
+const OUTSIDE = "outside src/";
+
 /** The edges of one file: layers it imports (relative specifiers) and packages it names. */
 export function fileEdges(rel: string, text: string): Edge[] {
   const from = layerOf(rel);
@@ -104,7 +107,12 @@ export function fileEdges(rel: string, text: string): Edge[] {
       continue;
     }
     const target = relative(SRC, resolve(SRC, dirname(rel), spec));
-    if (target.startsWith("..")) continue; // package.json, read for the version
+    if (target === "../package.json") continue; // read for the version
+    if (target.startsWith("..")) {
+      // Outside src/ (scripts, tests, a package's file by its path): no layer, so no rule allows it.
+      found.push({ from, to: OUTSIDE, file: rel, spec });
+      continue;
+    }
     const to = layerOf(target);
     if (to !== from) found.push({ from, to: `src/${to}`, file: rel, spec });
   }
@@ -127,6 +135,10 @@ export function violations(all: readonly Edge[], rule: ImportRule): string[] {
     const allowed = rule.layers.get(e.from);
     if (!allowed) {
       found.push(`src/${e.file}: layer ${e.from} has no row in the import rule`);
+      continue;
+    }
+    if (e.to === OUTSIDE) {
+      found.push(`src/${e.file} imports ${e.spec} (outside src/: only ../package.json is read)`);
       continue;
     }
     if (e.to.startsWith("src/")) {
@@ -228,6 +240,8 @@ describe("the layers of src/", () => {
       ...fileEdges("console/d.ts", "const socket = await Bun.connect({ hostname, port });"),
       // A driver named without Node's prefix, and one loaded with require().
       ...fileEdges("operator/i.ts", 'import { connect } from "tls";\nconst amqp = require("amqplib");'),
+      // A file outside src/ by its path: a package's own file, or test code.
+      ...fileEdges("engine/j.ts", 'import amqp from "../../node_modules/amqplib/channel_api.js";'),
       // A folder the rule does not know.
       ...fileEdges("extra/e.ts", 'import { x } from "../schedule/kinds.ts";'),
       // Allowed: the page's contract, a driver in its adapter, a non-driver package, one's own layer.
@@ -235,6 +249,7 @@ describe("the layers of src/", () => {
       ...fileEdges("postgres/g.ts", 'import postgres from "postgres";\nimport { connect } from "node:tls";'),
       ...fileEdges("observe/http.ts", 'import type { Server } from "bun";\nBun.serve({});'),
       ...fileEdges("cli/h.ts", 'import { defineCommand } from "citty";\nimport { EXIT } from "./exit.ts";'),
+      ...fileEdges("version.ts", 'import pkg from "../package.json" with { type: "json" };'),
     ];
     expect(violations(planted, rule)).toEqual([
       "src/engine/a.ts imports ../postgres/client.ts (engine may not import postgres)",
@@ -245,6 +260,7 @@ describe("the layers of src/", () => {
       "src/console/d.ts uses Bun.connect (a driver, only in observe/http.ts)",
       "src/operator/i.ts uses tls (a driver, only in postgres, rabbitmq)",
       "src/operator/i.ts uses amqplib (a driver, only in rabbitmq)",
+      "src/engine/j.ts imports ../../node_modules/amqplib/channel_api.js (outside src/: only ../package.json is read)",
       "src/extra/e.ts: layer extra has no row in the import rule",
     ]);
     expect(

@@ -61,7 +61,7 @@ export function createRefusals(
   const folds = new Map<string, Fold>();
 
   const line = (fold: Fold, more: number) => {
-    const path = fold.path.length > 120 ? `${fold.path.slice(0, 120)}…` : fold.path;
+    const path = fold.path;
     const repeated = more > 0 ? `; ${more} more time(s) in ${FOLD_MS / 1000} s` : "";
     log.warn(`CONSOLE REFUSED from=${fold.address} path=${path}: ${WHY[fold.reason]}${repeated}`, {
       remote: fold.address,
@@ -83,8 +83,10 @@ export function createRefusals(
       const tally = tallies.get(address);
       return tally ? Math.max(0, tally.blockedUntilMs - now()) : 0;
     },
-    refused(address, path, reason) {
+    refused(address, fullPath, reason) {
       count(reason);
+      // Cut before it is kept: a path can be 16 KiB, and a thousand folds would hold them all.
+      const path = fullPath.length > 120 ? `${fullPath.slice(0, 120)}…` : fullPath;
       const at = now();
       if (reason !== "limited") {
         let tally = tallies.get(address);

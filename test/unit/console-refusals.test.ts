@@ -85,4 +85,14 @@ describe("console refusals", () => {
     expect(lines[0]!.length).toBeLessThan(220);
     refusals.flush();
   });
+
+  test("long paths are cut before they are kept: two that read the same in the line fold into it", () => {
+    const { refusals, lines } = rig();
+    const long = `/console/api/${"x".repeat(16_000)}`;
+    refusals.refused("10.0.0.7", `${long}a`, "wrong");
+    refusals.refused("10.0.0.7", `${long}b`, "wrong");
+    refusals.flush();
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toEndWith("…: wrong console token (401); 1 more time(s) in 10 s");
+  });
 });

@@ -85,8 +85,9 @@ export function createRefusals(
     },
     refused(address, fullPath, reason) {
       count(reason);
-      // Cut before it is kept: a path can be 16 KiB, and a thousand folds would hold them all.
-      const path = fullPath.length > 120 ? `${fullPath.slice(0, 120)}…` : fullPath;
+      // Cut and copied before it is kept: a path can be 16 KiB, a thousand folds would hold them
+      // all, and a mere slice keeps its whole string alive (JavaScriptCore shares the storage).
+      const path = fullPath.length > 120 ? `${[...fullPath.slice(0, 120)].join("")}…` : fullPath;
       const at = now();
       if (reason !== "limited") {
         let tally = tallies.get(address);

@@ -95,4 +95,22 @@ describe("console refusals", () => {
     expect(lines).toHaveLength(2);
     expect(lines[1]).toEndWith("…: wrong console token (401); 1 more time(s) in 10 s");
   });
+
+  test("a thousand folds of 16 KiB paths hold no more than their cut paths", () => {
+    const { refusals } = rig();
+    const heap = () => {
+      Bun.gc(true);
+      // Long strings' storage is counted outside the heap proper.
+      const { heapUsed, external } = process.memoryUsage();
+      return heapUsed + external;
+    };
+    const before = heap();
+    // A hundred addresses, ten different long paths each (past ten an address is limited).
+    for (let i = 0; i < 1000; i++)
+      refusals.refused(`10.0.${i % 100}.1`, `/console/api/${"x".repeat(16_000)}${i}`, "wrong");
+    const grownMiB = (heap() - before) / 1024 / 1024;
+    // Whole paths would be about 16 MB (30 as measured); cut ones well under one.
+    expect(grownMiB).toBeLessThan(4);
+    refusals.flush();
+  });
 });

@@ -16,7 +16,9 @@ import { createReporter } from "./observe/reporter.ts";
 import { createDatabase, isConnectionError, renewablePool } from "./postgres/client.ts";
 import { createEngineStore } from "./postgres/engine-store.ts";
 import { connectPublisher } from "./rabbitmq/broker.ts";
+import { describeTls } from "./rabbitmq/tls.ts";
 import { fernetSealer } from "./schedule/fernet.ts";
+import type { TlsState } from "./tls/state.ts";
 import { VERSION_LINE } from "./version.ts";
 
 export interface Service {
@@ -25,6 +27,8 @@ export interface Service {
   stop(): Promise<0 | 1>;
   /** Why the engine gave up (which dependency, why, the explained cause), or null if it did not. */
   stopReason(): string | null;
+  /** The TLS of the RabbitMQ connection in use (the newest one made), or null before the first. */
+  rabbitmqTls(): TlsState | null;
 }
 
 /** The effective configuration for the start-up banner: no secret, no URL password. */
@@ -32,6 +36,7 @@ function describeConfig(config: Config): Record<string, unknown> {
   return {
     db: config.db.where,
     mq: config.mq.where,
+    mq_tls: describeBrokerSecurity(config),
     queue: config.mq.queue,
     poll_interval_s: config.pollIntervalMs / 1000,
     look_ahead_s: config.lookAheadMs / 1000,
@@ -48,12 +53,27 @@ function describeConfig(config: Config): Record<string, unknown> {
   };
 }
 
+/** What TLS and SASL the broker settings ask for: `off`, or e.g. `verify_peer, CA file, client certificate, EXTERNAL`. */
+function describeBrokerSecurity(config: Config): string {
+  const { tls, auth } = config.mq;
+  const anyTls = config.mq.urls.some((url) => url.startsWith("amqps:"));
+  const parts = anyTls && tls ? [tls.verify] : ["off"];
+  if (anyTls && tls?.ca) parts.push("CA file");
+  if (anyTls && tls?.cert) parts.push("client certificate");
+  if (anyTls && tls?.serverName) parts.push(`server name ${tls.serverName}`);
+  if (auth && auth !== "plain") parts.push(auth.toUpperCase());
+  return parts.join(", ");
+}
+
 /**
  * Starts everything, the HTTP port first: a port in use or an address this host lacks throws
  * {@link ListenError} before any connection is opened, so nothing is left to close.
  */
 export async function startService(config: Config, log: Logger): Promise<Service> {
   log.info(`rune-scheduler ${VERSION_LINE} starting`, describeConfig(config));
+  for (const warning of config.mq.warnings ?? []) log.warn(warning);
+  /** The newest RabbitMQ connection's TLS, from its socket. */
+  let mqTls: TlsState | null = null;
   const metrics = createMetrics();
   const clock = createClock();
   /** Milliseconds since the engine loop last went round; set once the engine exists. */
@@ -101,6 +121,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       dependency === "PostgreSQL"
         ? explainDatabaseError(error, config.db, config.connectTimeoutMs)
         : explainBrokerError(error, where === null ? config.mq : { ...config.mq, where }, config.connectTimeoutMs),
+    tlsOf: (dependency) => (dependency === "RabbitMQ" && mqTls !== null ? describeTls(mqTls) : null),
   });
   const report: Report = operatorConsole
     ? (event) => {
@@ -110,7 +131,11 @@ export async function startService(config: Config, log: Logger): Promise<Service
     : reporter;
   const engine: Engine = startEngine({
     store: createEngineStore(pool),
-    connectPublisher: (onChange) => connectPublisher(config.mq, config.connectTimeoutMs, onChange),
+    connectPublisher: async (onChange) => {
+      const link = await connectPublisher(config.mq, config.connectTimeoutMs, onChange);
+      mqTls = link.tls;
+      return link;
+    },
     clock,
     report,
     options: {
@@ -178,5 +203,6 @@ export async function startService(config: Config, log: Logger): Promise<Service
     done,
     stop: () => (stopping ??= shutdown()),
     stopReason: reporter.stopReason,
+    rabbitmqTls: () => mqTls,
   };
 }

@@ -3,6 +3,8 @@ import { defineCommand } from "citty";
 import type { Config } from "../config/config.ts";
 import { explainBrokerError } from "../observe/diagnose.ts";
 import { connectNode } from "../rabbitmq/broker.ts";
+import { describeTls, tlsStateOf } from "../rabbitmq/tls.ts";
+import type { TlsState } from "../tls/state.ts";
 import { connectArgs, jsonArg, logArgs, mqArgs, printReport, withConfig } from "./shared.ts";
 
 /** One configured node: reachable (AMQP handshake done) or why not. */
@@ -12,6 +14,8 @@ interface BrokerNodeReport {
   /** running: the handshake completed; not answering: it timed out (a hung node); down: refused or unreachable. */
   state: "running" | "not answering" | "down";
   serverVersion?: string;
+  /** The connection's TLS, once it opened. */
+  tls?: TlsState;
   error?: string;
 }
 
@@ -23,6 +27,8 @@ interface BrokerReport {
   queue: string;
   error?: string;
   serverVersion?: string;
+  /** The TLS of the connection the queue was checked through. */
+  tls?: TlsState;
   queueState?: "exists" | "missing";
   /** x-queue-type of the existing queue (classic, quorum, stream), as a redeclaration reveals it. */
   queueType?: string;
@@ -55,6 +61,8 @@ async function checkBroker(config: Config): Promise<BrokerReport> {
   }
   report.where = usable[0]!.node.where;
   report.serverVersion = usable[0]!.node.serverVersion;
+  report.tls = usable[0]!.node.tls;
+  report.notes.push(...(mq.warnings ?? []));
   try {
     const found = await passiveCheck(connection, mq.queue);
     if (found === null) {
@@ -90,14 +98,16 @@ async function probeNode(
   config: Config,
 ): Promise<{ node: BrokerNodeReport; connection: ChannelModel | null }> {
   try {
-    const connection = await connectNode(url, config.connectTimeoutMs);
+    const connection = await connectNode(url, config.connectTimeoutMs, config.mq);
     connection.on("error", () => {});
     const server = (connection.connection as unknown as { serverProperties?: { version?: string } }).serverProperties;
-    return { node: { where, ok: true, state: "running", serverVersion: server?.version }, connection };
+    const tls = tlsStateOf(connection, config.mq.tls);
+    return { node: { where, ok: true, state: "running", serverVersion: server?.version, tls }, connection };
   } catch (error) {
     // One node's failure is the whole answer: say where its address came from. With several, each line would repeat it.
     const origin = config.mq.urls.length === 1 ? config.mq.origin : undefined;
-    const explained = explainBrokerError(error, { where, vhost: config.mq.vhost, origin }, config.connectTimeoutMs);
+    const place = { where, vhost: config.mq.vhost, origin, tls: config.mq.tls, auth: config.mq.auth };
+    const explained = explainBrokerError(error, place, config.connectTimeoutMs);
     const state = (error as { code?: string }).code === "ETIMEDOUT" ? "not answering" : "down";
     return { node: { where, ok: false, state, error: explained }, connection: null };
   }
@@ -173,13 +183,14 @@ function formatBrokerReport(report: BrokerReport): string {
     report.nodes.length > 1
       ? report.nodes.map((node) =>
           node.ok
-            ? `  node ${node.where}: running, RabbitMQ ${node.serverVersion ?? "?"}`
+            ? `  node ${node.where}: running, RabbitMQ ${node.serverVersion ?? "?"}, ${describeTls(node.tls)}`
             : `  node ${node.where}: ${node.state}: ${node.error}`,
         )
       : [];
   if (report.error && !report.queueState) return [`FAILED ${report.error}`, ...nodeLines].join("\n");
   const lines = [
     `${report.ok ? "ok" : "FAILED"} RabbitMQ ${report.serverVersion ?? "?"} at ${report.where} vhost "${report.vhost}"`,
+    `  tls: ${describeTls(report.tls)}`,
     ...nodeLines,
   ];
   if (report.error) lines.push(`  error: ${report.error}`);

@@ -184,13 +184,14 @@ export function loadConfig(sources: ConfigSources): Config {
     },
   };
   const mq = {
-    ...brokerConfig(get, fail),
+    ...brokerConfig(get, fail, origins.RABBITMQ_PORT === "default"),
     origin: {
       address: get("RABBITMQ_URL") !== "" ? inEffect("RABBITMQ_URL") : inEffect("RABBITMQ_HOST", "RABBITMQ_PORT"),
     },
   };
   // Each node's URL carries the password, and an error may quote one URL rather than the list.
   if (get("RABBITMQ_URL") !== "") secrets.push(...mq.urls.filter((url) => parseUrl(url)?.password));
+  if (mq.tls?.keyPassword) secrets.push(mq.tls.keyPassword);
 
   const logLevel =
     parseLogLevel(get("LOG_LEVEL")) ?? fail("LOG_LEVEL", "one of DEBUG, INFO, WARNING, WARN, ERROR, CRITICAL");

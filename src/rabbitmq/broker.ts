@@ -10,7 +10,9 @@ import type { BrokerConfig } from "../config/values.ts";
 import { PublisherRefused } from "../engine/ports.ts";
 import { messageOf } from "../error-text.ts";
 import { maskUrl } from "../observe/redact.ts";
+import type { TlsState } from "../tls/state.ts";
 import { type BrokerLink, brokerLink } from "./link.ts";
+import { connectionOptions, tlsStateOf } from "./tls.ts";
 
 /**
  * One node's URL (from `BrokerConfig.urls`) with our heartbeat and frame size unless it sets them.
@@ -31,8 +33,15 @@ export function brokerUrl(nodeUrl: string): string {
  * amqplib's own `timeout` is an idle timer on the socket; the deadline also bounds a server that
  * keeps trickling bytes. A connection that opens after the deadline is closed at once.
  */
-export async function connectNode(nodeUrl: string, connectTimeoutMs: number): Promise<ChannelModel> {
+export async function connectNode(
+  nodeUrl: string,
+  connectTimeoutMs: number,
+  security: Pick<BrokerConfig, "tls" | "auth"> = {},
+): Promise<ChannelModel> {
+  // Read here, at every connect: a rotated certificate, key or CA is used from the next one on.
+  const tlsOptions = connectionOptions(nodeUrl, security.tls, security.auth);
   const opening = amqp.connect(brokerUrl(nodeUrl), {
+    ...tlsOptions,
     timeout: connectTimeoutMs,
     noDelay: true,
     keepAlive: true,
@@ -98,7 +107,7 @@ async function connectSomeNode(
     const i = (first + k) % count;
     nextNode.set(mq, (i + 1) % count);
     try {
-      return { connection: await connectNode(mq.urls[i]!, connectTimeoutMs), where: mq.wheres[i]! };
+      return { connection: await connectNode(mq.urls[i]!, connectTimeoutMs, mq), where: mq.wheres[i]! };
     } catch (error) {
       failures.push({ where: mq.wheres[i]!, error });
     }
@@ -171,7 +180,7 @@ export async function ensureQueue(connection: ChannelModel, mq: BrokerConfig): P
  * digits elsewhere (a port :31403, a size).
  */
 function isBrokerRefusal(error: unknown): boolean {
-  return /\b403 \(ACCESS-REFUSED\)|\b530 \(NOT-ALLOWED\)|ACCESS_REFUSED - Login was refused|PLAIN login refused|Expected ConnectionOpenOk/.test(
+  return /\b403 \(ACCESS-REFUSED\)|\b530 \(NOT-ALLOWED\)|ACCESS_REFUSED - Login was refused|PLAIN login refused|Expected ConnectionOpenOk|SASL mechanism \w+ is not provided/.test(
     messageOf(error),
   );
 }
@@ -186,13 +195,16 @@ export async function connectPublisher(
   mq: BrokerConfig,
   connectTimeoutMs: number,
   onChange?: () => void,
-): Promise<BrokerLink> {
+): Promise<TlsBrokerLink> {
   try {
     return await openBrokerLink(mq, connectTimeoutMs, onChange);
   } catch (error) {
     throw publisherFailure(error);
   }
 }
+
+/** A link and the TLS state of its connection, as the socket reported it when it opened. */
+export type TlsBrokerLink = BrokerLink & { readonly tls: TlsState };
 
 /**
  * Connects, ensures the queue and opens the confirm channel: a ready publisher. `onChange` is
@@ -202,14 +214,15 @@ export async function openBrokerLink(
   mq: BrokerConfig,
   connectTimeoutMs: number,
   onChange?: () => void,
-): Promise<BrokerLink> {
+): Promise<TlsBrokerLink> {
   const { connection, where } = await connectSomeNode(mq, connectTimeoutMs);
   // An "error" event with no listener would throw; failures are reported through "close" and the link.
   connection.on("error", () => {});
   try {
     await ensureQueue(connection, mq);
     const channel = await connection.createConfirmChannel();
-    return brokerLink(connection, channel, mq.queue, () => ensureQueue(connection, mq), onChange, where);
+    const link = brokerLink(connection, channel, mq.queue, () => ensureQueue(connection, mq), onChange, where);
+    return Object.assign(link, { tls: tlsStateOf(connection, mq.tls) });
   } catch (error) {
     await connection.close().catch(() => {});
     throw error;

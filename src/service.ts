@@ -29,6 +29,8 @@ export interface Service {
   stopReason(): string | null;
   /** The TLS of the RabbitMQ connection in use (the newest one made), or null before the first. */
   rabbitmqTls(): TlsState | null;
+  /** Reads the HTTPS certificate and key again (SIGHUP); nothing without HTTPS. */
+  reloadHttpTls(why: string): void;
 }
 
 /** The effective configuration for the start-up banner: no secret, no URL password. */
@@ -46,11 +48,17 @@ function describeConfig(config: Config): Record<string, unknown> {
     max_retries: config.maxRetries,
     max_outage_s: config.maxOutageMs / 1000,
     batch_bytes: config.batchBytes,
-    http: config.httpPort === 0 ? "off" : `${config.httpHost}:${config.httpPort}`,
+    http: config.httpPort === 0 ? "off" : `${config.httpHost}:${config.httpPort}${config.httpTls ? " (https)" : ""}`,
     notify_channel: config.notifyChannel ?? "off",
     encryption: config.encryptionKey ? "fernet" : "off",
     console: config.console?.mode ?? "off",
   };
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */
+function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return bare === "localhost" || bare === "::1" || /^127\.\d+\.\d+\.\d+$/.test(bare);
 }
 
 /** What TLS and SASL the broker settings ask for: `off`, or e.g. `verify_peer, CA file, client certificate, EXTERNAL`. */
@@ -101,6 +109,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
           stats: () => ({ ...metrics, clockOffsetMs: clock.offsetMs() }),
         },
         operatorConsole?.handle,
+        config.httpTls,
+        { info: (line) => log.info(line), error: (line) => log.error(line) },
       );
     } catch (error) {
       throw new ListenError(config.httpHost, config.httpPort, error);
@@ -152,10 +162,15 @@ export async function startService(config: Config, log: Logger): Promise<Service
     },
   });
   loopIdleMs = () => clock.local() - engine.status().lastProgressLocal;
-  if (server) log.info(`HTTP health and metrics on http://${config.httpHost}:${server.port}`);
+  if (server) log.info(`HTTP health and metrics on ${server.scheme}://${config.httpHost}:${server.port}`);
   if (server && operatorConsole) {
     const how = config.console?.mode === "read-only" ? "read-only, no token" : "token required";
-    log.info(`Operator console on http://${config.httpHost}:${server.port}/console/ (${how})`);
+    log.info(`Operator console on ${server.scheme}://${config.httpHost}:${server.port}/console/ (${how})`);
+    if (server.scheme === "http" && !isLoopback(config.httpHost)) {
+      log.warn(
+        `The operator console is served over plain HTTP on ${config.httpHost}, which is not a loopback address: its token and pages cross the network in clear; set SCHEDULER_HTTP_TLS_CERT and SCHEDULER_HTTP_TLS_KEY, or put a TLS proxy in front and bind SCHEDULER_HTTP_HOST=127.0.0.1`,
+      );
+    }
   }
 
   const healthTimer = setInterval(() => {
@@ -204,5 +219,6 @@ export async function startService(config: Config, log: Logger): Promise<Service
     stop: () => (stopping ??= shutdown()),
     stopReason: reporter.stopReason,
     rabbitmqTls: () => mqTls,
+    reloadHttpTls: (why) => server?.reloadTls(why),
   };
 }

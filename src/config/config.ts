@@ -11,6 +11,7 @@ import { maskUrl } from "../observe/redact.ts";
 import { isFernetKey } from "../schedule/fernet.ts";
 import { type ConsoleConfig, consoleConfig } from "./console.ts";
 import { parseDotenv } from "./dotenv.ts";
+import { type HttpTlsConfig, httpTlsCa, httpTlsConfig } from "./http-tls.ts";
 import { type DotenvLocation, describeValues, dotenvLocation, type Origin } from "./origin.ts";
 import { flagName, SETTINGS, type Setting, type SettingName } from "./settings.ts";
 import {
@@ -42,6 +43,10 @@ export interface Config {
   readonly connectTimeoutMs: number;
   readonly httpHost: string;
   readonly httpPort: number;
+  /** HTTPS for the HTTP server (certificate and key files), or null for plain HTTP. */
+  readonly httpTls: HttpTlsConfig | null;
+  /** The CA file `healthcheck` and `stats` trust for an HTTPS instance, or null (the system's). */
+  readonly httpTlsCa: string | null;
   readonly shutdownTimeoutMs: number;
   readonly notifyChannel: string | null;
   readonly logLevel: LogLevel;
@@ -230,6 +235,8 @@ export function loadConfig(sources: ConfigSources): Config {
     connectTimeoutMs: seconds(get, fail, "SCHEDULER_CONNECT_TIMEOUT"),
     httpHost,
     httpPort: number(get, fail, "SCHEDULER_HTTP_PORT", { min: 0, max: 65535, integer: true }),
+    httpTls: httpTlsConfig(get, fail),
+    httpTlsCa: httpTlsCa(get, fail),
     shutdownTimeoutMs: seconds(get, fail, "SCHEDULER_SHUTDOWN_TIMEOUT"),
     notifyChannel: notify === "" ? null : notify,
     logLevel,

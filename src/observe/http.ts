@@ -1,8 +1,9 @@
 /** Health, readiness, metrics and stats over HTTP (Bun's own server), GET and HEAD only; other paths may be passed in. */
 
-import type { Server } from "bun";
+import type { HttpTlsConfig } from "../config/http-tls.ts";
 import { messageOf } from "../error-text.ts";
 import { currentProcessStats, renderMetrics, type StatsSource, statsDocument } from "./exposition.ts";
+import { type HttpListener, type ListenerLog, listenHttp } from "./http-listener.ts";
 import type { Metrics } from "./metrics.ts";
 
 export interface HealthSource {
@@ -71,15 +72,27 @@ function route(path: string, source: HealthSource): Response {
 /** A handler for more paths (the operator console): null leaves the request to the probes. */
 type ExtraRoutes = (request: Request, remote: string) => Response | Promise<Response> | null;
 
-export function startHttp(host: string, port: number, source: HealthSource, extra?: ExtraRoutes): Server<undefined> {
-  return Bun.serve({
-    hostname: host,
+/** Serves on `host:port`, over HTTPS when `tls` names a certificate and key (re-read when they change). */
+export function startHttp(
+  host: string,
+  port: number,
+  source: HealthSource,
+  extra?: ExtraRoutes,
+  tls: HttpTlsConfig | null = null,
+  log: ListenerLog = { info: () => {}, error: () => {} },
+): HttpListener {
+  return listenHttp(
+    host,
     port,
-    fetch: (request, server) =>
-      extra?.(request, server.requestIP(request)?.address ?? "unknown") ?? handleRequest(request, source),
-    // Whatever still escapes (Bun's own errors) is answered in the same uncacheable form.
-    error: () => text("internal error\n", 500),
-  });
+    tls,
+    {
+      fetch: (request, server) =>
+        extra?.(request, server.requestIP(request)?.address ?? "unknown") ?? handleRequest(request, source),
+      // Whatever still escapes (Bun's own errors) is answered in the same uncacheable form.
+      error: () => text("internal error\n", 500),
+    },
+    log,
+  );
 }
 
 /** The HTTP server could not listen: thrown by startService before anything connects. */

@@ -100,7 +100,7 @@ function subjectOf(cert: PeerCertificate): string | undefined {
 /** What an open connection's TLS is, from its socket. */
 export function tlsStateOf(connection: ChannelModel, tls: BrokerTlsConfig | undefined): TlsState {
   const socket = (connection as unknown as { connection?: { stream?: TLSSocket } }).connection?.stream;
-  if (!socket || socket.encrypted !== true) return { encrypted: false };
+  if (socket?.encrypted !== true) return { encrypted: false };
   const server = socket.getPeerCertificate();
   const client = socket.getCertificate() as PeerCertificate | null | Record<string, never>;
   const clientNotAfter = client && "valid_to" in client ? iso(client.valid_to) : undefined;

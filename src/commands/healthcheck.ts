@@ -44,7 +44,7 @@ function resolveTarget(url: unknown, args: Record<string, unknown>): Target & { 
     }
     return {
       base: localBaseUrl(config.httpHost, config.httpPort, config.httpTls ? "https" : "http"),
-      trust: { ca: config.httpTlsCa, local: true },
+      trust: { ca: config.httpTlsCa, local: true, pin: config.httpTls?.cert ?? null },
     };
   } catch (error) {
     if (error instanceof ConfigError) return { error: `configuration error: ${error.message}` };

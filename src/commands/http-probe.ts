@@ -6,7 +6,8 @@
 import { readFileSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { rootCertificates } from "node:tls";
+import { X509Certificate } from "node:crypto";
+import { rootCertificates, type TLSSocket } from "node:tls";
 import type { ArgsDef } from "citty";
 
 const MAX_BODY_BYTES = 1 << 20;
@@ -37,6 +38,16 @@ export function localBaseUrl(host: string, port: number, scheme: "http" | "https
 export interface ProbeTrust {
   readonly ca: string | null;
   readonly local: boolean;
+  /**
+   * The local instance's own certificate file (SCHEDULER_HTTP_TLS_CERT): without a CA to trust,
+   * the probe accepts exactly that certificate, so a container's HEALTHCHECK needs nothing more.
+   */
+  readonly pin?: string | null;
+}
+
+/** The first certificate of a PEM file, DER-encoded, to compare with what a server presents. */
+function pinnedDer(path: string): Buffer {
+  return new X509Certificate(readFileSync(path)).raw;
 }
 
 export type Target = { base: string } | { error: string };
@@ -80,7 +91,17 @@ export function httpGet(
     const options: Record<string, unknown> = { method: "GET", headers: { connection: "close" } };
     if (https && trust.ca !== null) options.ca = [...rootCertificates, readFileSync(trust.ca, "utf8")];
     if (https && trust.local) options.checkServerIdentity = () => undefined;
+    const pin = https && trust.local && trust.ca === null && trust.pin ? pinnedDer(trust.pin) : null;
+    if (pin !== null) options.rejectUnauthorized = false;
     const request = send(target, options, (response: IncomingMessage) => {
+      if (pin !== null && !(response.socket as TLSSocket).getPeerCertificate().raw?.equals(pin)) {
+        response.destroy();
+        return fail(
+          Object.assign(new Error("the server presented a certificate other than SCHEDULER_HTTP_TLS_CERT's"), {
+            code: "CERT_NOT_PINNED",
+          }),
+        );
+      }
       const chunks: Buffer[] = [];
       let size = 0;
       response.on("data", (chunk: Buffer) => {
@@ -115,6 +136,9 @@ export function probeFailure(error: unknown): string {
   if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "host name not found";
   if (/SELF_SIGNED|UNABLE_TO_(VERIFY|GET_ISSUER)|CERT_UNTRUSTED/.test(code)) {
     return `the server's certificate is not trusted (${message}); set SCHEDULER_HTTP_TLS_CA to the CA that signed it (for a self-signed certificate, the certificate itself)`;
+  }
+  if (code === "CERT_NOT_PINNED") {
+    return `${message} (replaced moments ago? the server serves a new one within seconds, or at once on SIGHUP); set SCHEDULER_HTTP_TLS_CA to trust its CA instead`;
   }
   if (code === "ERR_TLS_CERT_ALTNAME_INVALID") return `${message}; ask by a name the certificate holds`;
   if (code === "ECONNRESET" || /WRONG_VERSION_NUMBER|wrong version number/i.test(`${code} ${message}`)) {

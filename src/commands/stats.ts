@@ -230,7 +230,7 @@ export default defineCommand({
     process.exitCode = await withConfig(args, async (config) => {
       const scheme = config.httpTls ? "https" : "http";
       let base: string | null = config.httpPort === 0 ? null : localBaseUrl(config.httpHost, config.httpPort, scheme);
-      let trust: ProbeTrust = { ca: config.httpTlsCa, local: true };
+      let trust: ProbeTrust = { ca: config.httpTlsCa, local: true, pin: config.httpTls?.cert ?? null };
       if (typeof args.url === "string" && args.url !== "") {
         const target = parseUrlArg(args.url);
         if ("error" in target) {

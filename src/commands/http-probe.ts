@@ -3,10 +3,10 @@
  * the local address of a configured listener, and a GET with a deadline on the whole exchange.
  */
 
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { X509Certificate } from "node:crypto";
 import { rootCertificates, type TLSSocket } from "node:tls";
 import type { ArgsDef } from "citty";
 

@@ -3,14 +3,19 @@
  * and the setting to change. Pure: the error and the (redacted) place in, text out; null when the
  * error is not about TLS or the SASL mechanism.
  */
-import type { AuthMechanism, BrokerTlsConfig } from "../config/broker-tls.ts";
 import { messageOf } from "../error-text.ts";
+
+/** What a line needs of the broker's TLS settings (config/broker-tls.ts's BrokerTlsConfig has it). */
+interface TlsSettingsNamed {
+  readonly cert: unknown;
+  /** How to name each setting in a line that says what to set. */
+  readonly names: { readonly ca: string; readonly cert: string; readonly key: string; readonly serverName: string };
+}
 
 export interface BrokerTlsPlace {
   /** The node, redacted. */
   readonly where: string;
-  readonly tls?: BrokerTlsConfig;
-  readonly auth?: AuthMechanism;
+  readonly tls?: TlsSettingsNamed;
 }
 
 /** OpenSSL's verification failures that mean: the chain does not end at a CA we trust. */
@@ -23,7 +28,7 @@ const UNTRUSTED = new Set([
   "CERT_UNTRUSTED",
 ]);
 
-const names = (tls: BrokerTlsConfig | undefined) =>
+const names = (tls: TlsSettingsNamed | undefined) =>
   tls?.names ?? {
     ca: "cacertfile= in RABBITMQ_URL or RABBITMQ_TLS_CA",
     cert: "certfile= and keyfile= in RABBITMQ_URL (or RABBITMQ_TLS_CERT and RABBITMQ_TLS_KEY)",

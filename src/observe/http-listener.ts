@@ -9,11 +9,16 @@
 import { readFileSync, statSync } from "node:fs";
 import { createSecureContext } from "node:tls";
 import type { Server } from "bun";
-import type { HttpTlsConfig } from "../config/http-tls.ts";
 import { messageOf } from "../error-text.ts";
 
 /** How often the certificate and key files are looked at for a change (size, time, inode). */
 export const WATCH_INTERVAL_MS = 5_000;
+
+/** The certificate and key files to serve (config/http-tls.ts). */
+export interface HttpTlsFiles {
+  readonly cert: string;
+  readonly key: string;
+}
 
 export interface HttpListener {
   /** The bound port (the kernel's choice when 0 was asked). */
@@ -37,7 +42,7 @@ interface Material {
   readonly stamp: string;
 }
 
-function stampOf(tls: HttpTlsConfig): string {
+function stampOf(tls: HttpTlsFiles): string {
   return [tls.cert, tls.key]
     .map((path) => {
       const st = statSync(path);
@@ -47,7 +52,7 @@ function stampOf(tls: HttpTlsConfig): string {
 }
 
 /** Reads and checks the pair (a key that does not match its certificate throws here, not at the first handshake). */
-function load(tls: HttpTlsConfig): Material {
+function load(tls: HttpTlsFiles): Material {
   const stamp = stampOf(tls);
   const cert = readFileSync(tls.cert, "utf8");
   const key = readFileSync(tls.key, "utf8");
@@ -64,7 +69,7 @@ export interface ListenerLog {
 export function listenHttp(
   host: string,
   port: number,
-  tls: HttpTlsConfig | null,
+  tls: HttpTlsFiles | null,
   handlers: Handlers,
   log: ListenerLog,
 ): HttpListener {

@@ -1,9 +1,8 @@
 /** Health, readiness, metrics and stats over HTTP (Bun's own server), GET and HEAD only; other paths may be passed in. */
 
-import type { HttpTlsConfig } from "../config/http-tls.ts";
 import { messageOf } from "../error-text.ts";
 import { currentProcessStats, renderMetrics, type StatsSource, statsDocument } from "./exposition.ts";
-import { type HttpListener, type ListenerLog, listenHttp } from "./http-listener.ts";
+import { type HttpListener, type HttpTlsFiles, type ListenerLog, listenHttp } from "./http-listener.ts";
 import type { Metrics } from "./metrics.ts";
 
 export interface HealthSource {
@@ -78,7 +77,7 @@ export function startHttp(
   port: number,
   source: HealthSource,
   extra?: ExtraRoutes,
-  tls: HttpTlsConfig | null = null,
+  tls: HttpTlsFiles | null = null,
   log: ListenerLog = { info: () => {}, error: () => {} },
 ): HttpListener {
   return listenHttp(

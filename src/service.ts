@@ -14,7 +14,7 @@ import { createMetrics, healthcheckLine, healthFailedLine } from "./observe/metr
 import { createReporter } from "./observe/reporter.ts";
 import { consoleParts, engineParts, messageOptions } from "./parts.ts";
 import { isConnectionError } from "./postgres/client.ts";
-import { describeTls } from "./rabbitmq/tls.ts";
+import { describeTls } from "./tls/describe.ts";
 import type { TlsState } from "./tls/state.ts";
 import { VERSION_LINE } from "./version.ts";
 

@@ -9,7 +9,7 @@ import {
   passiveCheck,
   queueTypeOf,
 } from "../rabbitmq/queue-check.ts";
-import { describeTls } from "../rabbitmq/tls.ts";
+import { describeTls } from "../tls/describe.ts";
 import type { TlsState } from "../tls/state.ts";
 import { connectArgs, jsonArg, logArgs, mqArgs, printReport, withConfig } from "./shared.ts";
 

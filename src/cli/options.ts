@@ -22,7 +22,7 @@ const ABOUT = {
   RABBITMQ_TLS_KEY: ["PEM key file of the client certificate (keyfile)", "file"],
   RABBITMQ_TLS_VERIFY: ["verify_peer, or verify_none: no check of the broker's certificate (verify)", "mode"],
   RABBITMQ_TLS_SERVER_NAME: ["name sent (SNI) and checked instead of the host; disable: check the CA only", "name"],
-  RABBITMQ_AUTH_MECHANISM: ["plain, amqplain, or external: log in by the client certificate", "mechanism"],
+  RABBITMQ_AUTH_MECHANISM: ["plain, amqplain, or external: log in by the client certificate", "name"],
   SCHEDULER_POLL_INTERVAL: ["seconds between polls", "seconds"],
   SCHEDULER_LOOK_AHEAD: ["seconds; a row due within it gets a precise timer", "seconds"],
   SCHEDULER_BATCH_SIZE: ["rows claimed per transaction", "n"],

@@ -8,7 +8,7 @@ import type { Config } from "./config/config.ts";
 import type { DatabaseConfig } from "./config/values.ts";
 import { createConsole, type OperatorConsole } from "./console/wire.ts";
 import { CLAIM_LANES } from "./engine/engine.ts";
-import type { EngineStore, Publisher } from "./engine/ports.ts";
+import type { EngineStore } from "./engine/ports.ts";
 import type { Logger } from "./observe/log.ts";
 import type { Metrics } from "./observe/metrics.ts";
 import type { MessageOptions } from "./operator/verbs.ts";

@@ -8,13 +8,13 @@ import type { Config } from "./config/config.ts";
 import type { DatabaseConfig } from "./config/values.ts";
 import { createConsole, type OperatorConsole } from "./console/wire.ts";
 import { CLAIM_LANES } from "./engine/engine.ts";
-import type { EngineStore } from "./engine/ports.ts";
+import type { EngineStore, Publisher } from "./engine/ports.ts";
 import type { Logger } from "./observe/log.ts";
 import type { Metrics } from "./observe/metrics.ts";
 import type { MessageOptions } from "./operator/verbs.ts";
 import { createDatabase, renewablePool, type Sql } from "./postgres/client.ts";
 import { createEngineStore } from "./postgres/engine-store.ts";
-import { connectPublisher, openBrokerLink, type TlsBrokerLink } from "./rabbitmq/broker.ts";
+import { connectPublisher, openBrokerLink } from "./rabbitmq/broker.ts";
 import type { BrokerLink } from "./rabbitmq/link.ts";
 import { fernetSealer } from "./schedule/fernet.ts";
 
@@ -49,8 +49,7 @@ interface EngineParts {
   readonly store: EngineStore;
   /** One connection for LISTEN, which postgres.js re-establishes by itself. */
   readonly listener: Sql;
-  /** Each link says the TLS of its connection, as the socket reported it. */
-  readonly connectPublisher: (onChange: () => void) => Promise<TlsBrokerLink>;
+  readonly connectPublisher: (onChange: () => void) => Promise<Publisher>;
   /** Closes both pools. */
   end(): Promise<void>;
 }

@@ -14,8 +14,7 @@ import { createMetrics, healthcheckLine, healthFailedLine } from "./observe/metr
 import { createReporter } from "./observe/reporter.ts";
 import { consoleParts, engineParts, messageOptions } from "./parts.ts";
 import { isConnectionError } from "./postgres/client.ts";
-import { describeTls } from "./tls/describe.ts";
-import type { TlsState } from "./tls/state.ts";
+import { tlsRegistry, tlsSummary } from "./tls/registry.ts";
 import { VERSION_LINE } from "./version.ts";
 
 export interface Service {
@@ -24,8 +23,6 @@ export interface Service {
   stop(): Promise<0 | 1>;
   /** Why the engine gave up (which dependency, why, the explained cause), or null if it did not. */
   stopReason(): string | null;
-  /** The TLS of the RabbitMQ connection in use (the newest one made), or null before the first. */
-  rabbitmqTls(): TlsState | null;
   /** Reads the HTTPS certificate and key again (SIGHUP); nothing without HTTPS. */
   reloadHttpTls(why: string): void;
 }
@@ -77,8 +74,6 @@ function describeBrokerSecurity(config: Config): string {
 export async function startService(config: Config, log: Logger): Promise<Service> {
   log.info(`rune-scheduler ${VERSION_LINE} starting`, describeConfig(config));
   for (const warning of config.mq.warnings ?? []) log.warn(warning);
-  /** The newest RabbitMQ connection's TLS, from its socket. */
-  let mqTls: TlsState | null = null;
   const metrics = createMetrics();
   const clock = createClock();
   /** Milliseconds since the engine loop last went round; set once the engine exists. */
@@ -123,7 +118,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       dependency === "PostgreSQL"
         ? explainDatabaseError(error, config.db, config.connectTimeoutMs)
         : explainBrokerError(error, where === null ? config.mq : { ...config.mq, where }, config.connectTimeoutMs),
-    tlsOf: (dependency) => (dependency === "RabbitMQ" && mqTls !== null ? describeTls(mqTls) : null),
+    tlsOf: (dependency) => (dependency === "RabbitMQ" ? tlsSummary(tlsRegistry, "rabbitmq", null) : undefined),
   });
   const report: Report = operatorConsole
     ? (event) => {
@@ -133,11 +128,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     : reporter;
   const engine: Engine = startEngine({
     store: parts.store,
-    connectPublisher: async (onChange) => {
-      const link = await parts.connectPublisher(onChange);
-      mqTls = link.tls;
-      return link;
-    },
+    connectPublisher: parts.connectPublisher,
     clock,
     report,
     options: {
@@ -206,7 +197,6 @@ export async function startService(config: Config, log: Logger): Promise<Service
     done,
     stop: () => (stopping ??= shutdown()),
     stopReason: reporter.stopReason,
-    rabbitmqTls: () => mqTls,
     reloadHttpTls: (why) => server?.reloadTls(why),
   };
 }

@@ -9,7 +9,8 @@ import {
   passiveCheck,
   queueTypeOf,
 } from "../rabbitmq/queue-check.ts";
-import { describeTls } from "../tls/describe.ts";
+import { nodeHost } from "../rabbitmq/tls.ts";
+import { describeTls } from "../tls/registry.ts";
 import type { TlsState } from "../tls/state.ts";
 import { connectArgs, jsonArg, logArgs, mqArgs, printReport, withConfig } from "./shared.ts";
 
@@ -33,8 +34,8 @@ interface BrokerReport {
   queue: string;
   error?: string;
   serverVersion?: string;
-  /** The TLS of the connection the queue was checked through. */
-  tls?: TlsState;
+  /** The TLS each node that answered negotiated (src/tls/state.ts), as check-db shows its hosts'. */
+  tls?: ({ host: string } & TlsState)[];
   queueState?: "exists" | "missing";
   /** x-queue-type of the existing queue (classic, quorum, stream), as a redeclaration reveals it. */
   queueType?: string;
@@ -67,7 +68,7 @@ async function checkBroker(config: Config): Promise<BrokerReport> {
   }
   report.where = usable[0]!.node.where;
   report.serverVersion = usable[0]!.node.serverVersion;
-  report.tls = usable[0]!.node.tls;
+  report.tls = usable.map(({ node, host }) => ({ host, ...(node.tls ?? { encrypted: false }) }));
   report.notes.push(...(mq.warnings ?? []));
   try {
     const found = await passiveCheck(connection, mq.queue);
@@ -102,17 +103,18 @@ async function probeNode(
   url: string,
   where: string,
   config: Config,
-): Promise<{ node: BrokerNodeReport; connection: NodeConnection | null }> {
+): Promise<{ node: BrokerNodeReport; connection: NodeConnection | null; host: string }> {
+  const host = nodeHost(url);
   try {
     const { connection, serverVersion, tls } = await openNode(url, config.connectTimeoutMs, config.mq);
-    return { node: { where, ok: true, state: "running", serverVersion, tls }, connection };
+    return { node: { where, ok: true, state: "running", serverVersion, tls }, connection, host };
   } catch (error) {
     // One node's failure is the whole answer: say where its address came from. With several, each line would repeat it.
     const origin = config.mq.urls.length === 1 ? config.mq.origin : undefined;
     const place = { where, vhost: config.mq.vhost, origin, tls: config.mq.tls, auth: config.mq.auth };
     const explained = explainBrokerError(error, place, config.connectTimeoutMs);
     const state = (error as { code?: string }).code === "ETIMEDOUT" ? "not answering" : "down";
-    return { node: { where, ok: false, state, error: explained }, connection: null };
+    return { node: { where, ok: false, state, error: explained }, connection: null, host };
   }
 }
 
@@ -127,15 +129,15 @@ function formatBrokerReport(report: BrokerReport): string {
     report.nodes.length > 1
       ? report.nodes.map((node) =>
           node.ok
-            ? `  node ${node.where}: running, RabbitMQ ${node.serverVersion ?? "?"}, ${describeTls(node.tls)}`
+            ? `  node ${node.where}: running, RabbitMQ ${node.serverVersion ?? "?"}`
             : `  node ${node.where}: ${node.state}: ${node.error}`,
         )
       : [];
   if (report.error && !report.queueState) return [`FAILED ${report.error}`, ...nodeLines].join("\n");
   const lines = [
     `${report.ok ? "ok" : "FAILED"} RabbitMQ ${report.serverVersion ?? "?"} at ${report.where} vhost "${report.vhost}"`,
-    `  tls: ${describeTls(report.tls)}`,
     ...nodeLines,
+    ...(report.tls ?? []).map(({ host, ...state }) => `  tls ${host}: ${describeTls(state)}`),
   ];
   if (report.error) lines.push(`  error: ${report.error}`);
   if (report.queueState === "exists") {

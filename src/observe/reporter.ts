@@ -17,11 +17,10 @@ interface ReporterDeps {
   readonly where?: Readonly<Partial<Record<Dependency, string>>>;
   /** Turns a dependency's error into the operator's line (cause, where, what to try). */
   readonly explain?: (dependency: Dependency, error: unknown, where: string | null) => string;
-  /** The TLS of the connection just made to a dependency (one line of text), for its "established" line. */
-  readonly tlsOf?: (dependency: Dependency) => string | null;
+  /** What the connection's TLS is, per host (src/tls/registry.ts), for the "established" lines. */
+  readonly tlsOf?: (dependency: Dependency) => string | undefined;
 }
 
-const withTls = (fields: Record<string, unknown>, tls: string | null) => (tls === null ? fields : { ...fields, tls });
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -61,7 +60,7 @@ export function createReporter(deps: ReporterDeps): Reporter {
           event.dependency === "PostgreSQL"
             ? "Database connection pool established"
             : "RabbitMQ connection established",
-          withTls({ where: event.where ?? whereOf(event.dependency) }, deps.tlsOf?.(event.dependency) ?? null),
+          { where: event.where ?? whereOf(event.dependency), tls: deps.tlsOf?.(event.dependency) },
         );
         return;
       case "link lost":

@@ -10,9 +10,10 @@ import { maskUrl } from "../config/redact.ts";
 import type { BrokerConfig } from "../config/values.ts";
 import { PublisherRefused } from "../engine/ports.ts";
 import { messageOf } from "../error-text.ts";
+import { tlsRegistry } from "../tls/registry.ts";
 import type { TlsState } from "../tls/state.ts";
 import { type BrokerLink, brokerLink } from "./link.ts";
-import { connectionOptions, tlsStateOf } from "./tls.ts";
+import { connectionOptions, nodeHost, tlsStateOf } from "./tls.ts";
 
 /**
  * One node's URL (from `BrokerConfig.urls`) with our heartbeat and frame size unless it sets them.
@@ -63,7 +64,10 @@ export async function connectNode(
     }, connectTimeoutMs);
   });
   try {
-    return await Promise.race([opening, deadline]);
+    const connection = await Promise.race([opening, deadline]);
+    // What this node's TLS is now, for every output that shows it (a rotation shows from here on).
+    tlsRegistry.record("rabbitmq", nodeHost(nodeUrl), tlsStateOf(connection, security.tls));
+    return connection;
   } finally {
     clearTimeout(timer);
   }
@@ -195,7 +199,7 @@ export async function connectPublisher(
   mq: BrokerConfig,
   connectTimeoutMs: number,
   onChange?: () => void,
-): Promise<TlsBrokerLink> {
+): Promise<BrokerLink> {
   try {
     return await openBrokerLink(mq, connectTimeoutMs, onChange);
   } catch (error) {
@@ -203,8 +207,10 @@ export async function connectPublisher(
   }
 }
 
-/** A link and the TLS state of its connection, as the socket reported it when it opened. */
-export type TlsBrokerLink = BrokerLink & { readonly tls: TlsState };
+/** The TLS of the last connection to a node (`host:port`, see nodeHost), or undefined before the first. */
+export function rabbitmqTls(host: string): TlsState | undefined {
+  return tlsRegistry.get("rabbitmq", host);
+}
 
 /**
  * Connects, ensures the queue and opens the confirm channel: a ready publisher. `onChange` is
@@ -214,15 +220,14 @@ export async function openBrokerLink(
   mq: BrokerConfig,
   connectTimeoutMs: number,
   onChange?: () => void,
-): Promise<TlsBrokerLink> {
+): Promise<BrokerLink> {
   const { connection, where } = await connectSomeNode(mq, connectTimeoutMs);
   // An "error" event with no listener would throw; failures are reported through "close" and the link.
   connection.on("error", () => {});
   try {
     await ensureQueue(connection, mq);
     const channel = await connection.createConfirmChannel();
-    const link = brokerLink(connection, channel, mq.queue, () => ensureQueue(connection, mq), onChange, where);
-    return Object.assign(link, { tls: tlsStateOf(connection, mq.tls) });
+    return brokerLink(connection, channel, mq.queue, () => ensureQueue(connection, mq), onChange, where);
   } catch (error) {
     await connection.close().catch(() => {});
     throw error;

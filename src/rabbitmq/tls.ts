@@ -97,6 +97,12 @@ function subjectOf(cert: PeerCertificate): string | undefined {
     .join(", ");
 }
 
+/** `host:port` of a node URL, as the TLS registry (src/tls/registry.ts) keys it. */
+export function nodeHost(nodeUrl: string): string {
+  const url = new URL(nodeUrl);
+  return `${url.hostname}:${url.port || (url.protocol === "amqps:" ? 5671 : 5672)}`;
+}
+
 /** What an open connection's TLS is, from its socket. */
 export function tlsStateOf(connection: ChannelModel, tls: BrokerTlsConfig | undefined): TlsState {
   const socket = (connection as unknown as { connection?: { stream?: TLSSocket } }).connection?.stream;

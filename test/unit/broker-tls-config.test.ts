@@ -66,9 +66,9 @@ describe("RabbitMQ's URI query parameters", () => {
     const { mq } = load({ RABBITMQ_URL: `amqps://a:5671?${q({ cacertfile: CA })},amqps://b:5671` });
     expect(mq.tls?.ca?.path).toBe(CA);
     expect(mq.urls).toEqual(["amqps://a:5671", "amqps://b:5671"]);
-    expect(refusal({ RABBITMQ_URL: `amqps://a?${q({ cacertfile: CA })},amqps://b?${q({ cacertfile: CERT })}` })).toEndWith(
-      "expected the same cacertfile in every URL that gives it (one set of TLS settings serves every node)",
-    );
+    expect(
+      refusal({ RABBITMQ_URL: `amqps://a?${q({ cacertfile: CA })},amqps://b?${q({ cacertfile: CERT })}` }),
+    ).toEndWith("expected the same cacertfile in every URL that gives it (one set of TLS settings serves every node)");
   });
 
   test("a URL's query wins over the settings, which fill in what it leaves out", () => {

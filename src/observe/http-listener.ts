@@ -85,6 +85,8 @@ export function listenHttp(
   let server = serve(material, port);
   /** Listeners replaced by a rotation, still finishing their requests; closed at stop. */
   const retired = new Set<Server<undefined>>();
+  /** The last failure logged, so a file that stays missing is one ERROR line, not one every look. */
+  let lastFailure: string | null = null;
 
   const reloadTls = (why: string) => {
     if (tls === null || material === null) return;
@@ -93,11 +95,16 @@ export function listenHttp(
       if (stampOf(tls) === material.stamp && why === "changed") return;
       next = load(tls);
     } catch (error) {
-      log.error(
-        `HTTPS certificate reload (${why}) failed: ${messageOf(error)}; still serving the previous certificate (SCHEDULER_HTTP_TLS_CERT=${tls.cert}, SCHEDULER_HTTP_TLS_KEY=${tls.key})`,
-      );
+      const failure = messageOf(error);
+      if (failure !== lastFailure || why !== "changed") {
+        log.error(
+          `HTTPS certificate reload (${why}) failed: ${failure}; still serving the previous certificate (SCHEDULER_HTTP_TLS_CERT=${tls.cert}, SCHEDULER_HTTP_TLS_KEY=${tls.key})`,
+        );
+      }
+      lastFailure = failure;
       return;
     }
+    lastFailure = null;
     const old = server;
     const boundPort = old.port ?? port;
     old.stop(false);

@@ -64,16 +64,12 @@ export function connectionOptions(
   const key = read(tls.key);
   if (cert !== undefined && key !== undefined) Object.assign(options, { cert, key });
   if (tls.keyPassword !== null) options.passphrase = tls.keyPassword;
-  if (tls.verify === "verify_none") {
-    options.rejectUnauthorized = false;
-  } else if (tls.serverName?.toLowerCase() === "disable") {
-    // As RabbitMQ's Erlang client reads server_name_indication=disable: the chain is checked,
-    // the name is not.
-    options.checkServerIdentity = () => undefined;
-  } else if (tls.serverName !== null) {
-    // The name sent in SNI is also the name the certificate is checked against.
-    options.servername = tls.serverName;
-  }
+  const noName = tls.serverName?.toLowerCase() === "disable";
+  // The name sent in SNI is also the name the certificate is checked against.
+  if (tls.serverName !== null && !noName) options.servername = tls.serverName;
+  if (tls.verify === "verify_none") options.rejectUnauthorized = false;
+  // As RabbitMQ's Erlang client reads server_name_indication=disable: the chain is checked, the name is not.
+  else if (noName) options.checkServerIdentity = () => undefined;
   return options;
 }
 

@@ -31,6 +31,7 @@ export interface HttpListener {
 }
 
 interface Handlers {
+  readonly maxRequestBodySize: number;
   fetch(request: Request, server: Server<undefined>): Response | Promise<Response>;
   error(error: Error): Response;
 }
@@ -79,6 +80,7 @@ export function listenHttp(
       hostname: host,
       port: onPort,
       ...(m === null ? {} : { tls: { cert: m.cert, key: m.key } }),
+      maxRequestBodySize: handlers.maxRequestBodySize,
       fetch: handlers.fetch,
       error: handlers.error,
     });

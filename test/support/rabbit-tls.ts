@@ -72,10 +72,6 @@ async function run(options: TlsNodeOptions, argv: string[]): Promise<{ code: num
   return { code, out, err };
 }
 
-function chownTree(path: string, uid: number, gid: number): void {
-  chownSync(path, uid, gid);
-}
-
 function rabbitIds(): { uid: number; gid: number } {
   const line = readFileSync("/etc/passwd", "utf8")
     .split("\n")
@@ -85,10 +81,37 @@ function rabbitIds(): { uid: number; gid: number } {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
+/** A node left running by a run that was killed before its afterAll holds our ports: end it by its own pid file. */
+function killLeftover(pidFile: string): void {
+  let pid = 0;
+  try {
+    pid = Number(readFileSync(pidFile, "utf8").trim());
+  } catch {
+    return; // no earlier node
+  }
+  if (!(pid > 0)) return;
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    return; // already gone
+  }
+  // The kernel frees the listening ports once the process is gone.
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    Bun.sleepSync(50); // waiting for a killed process to be reaped, bounded
+  }
+}
+
 /** Writes the node's files and starts it; resolves once it accepts connections on both listeners. */
 export async function startTlsNode(options: TlsNodeOptions): Promise<TlsNode> {
   if (options.name.startsWith("rabbit@")) throw new Error("refusing to address the shared node");
   const d = options.dir;
+  killLeftover(join(d, "beam.pid"));
   rmSync(d, { recursive: true, force: true });
   for (const sub of ["", "mnesia", "log", "certs"]) mkdirSync(join(d, sub), { recursive: true });
   // The node runs as rabbitmq and cannot read the test's private directory: its own copies.
@@ -117,7 +140,7 @@ export async function startTlsNode(options: TlsNodeOptions): Promise<TlsNode> {
   writeFileSync(join(d, "rabbitmq-env.conf"), "");
   writeFileSync(join(d, "enabled_plugins"), "[rabbitmq_auth_mechanism_ssl].\n");
   const { uid, gid } = rabbitIds();
-  const own = (path: string) => chownTree(path, uid, gid);
+  const own = (path: string) => chownSync(path, uid, gid);
   for (const sub of ["", "mnesia", "log", "certs"]) own(join(d, sub));
   for (const file of [
     "certs/ca.crt",
@@ -147,14 +170,7 @@ export async function startTlsNode(options: TlsNodeOptions): Promise<TlsNode> {
 
   const stop = async () => {
     await run(options, [join(RMQ_BIN, "rabbitmqctl"), "-n", options.name, "-q", "stop"]).catch(() => {});
-    const pid = Number(readFileSync(join(d, "beam.pid"), "utf8").trim() || "0");
-    if (pid > 0) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
+    killLeftover(join(d, "beam.pid"));
     server.kill("SIGKILL");
     rmSync(d, { recursive: true, force: true });
   };

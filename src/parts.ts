@@ -86,6 +86,7 @@ export function consoleParts(
   return {
     ...operatorConsole,
     async close() {
+      operatorConsole.flush();
       await sql?.end({ timeout: 2 }).catch(() => {});
     },
   };

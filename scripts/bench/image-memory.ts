@@ -183,7 +183,8 @@ function line(t: Trial, warmMs: number): string {
   const pass =
     t.publishedMs !== null && t.publishedMs <= 2 * warmMs && t.health.every((h) => h.ok) && t.exitCode === "0";
   const limit = t.limitMb === null ? "none" : `${t.limitMb} MB`;
-  const burst = t.publishedMs === null ? `${t.published}/${ROWS} in ${GIVE_UP_MS / 1000} s` : `${Math.round(t.publishedMs)} ms`;
+  const burst =
+    t.publishedMs === null ? `${t.published}/${ROWS} in ${GIVE_UP_MS / 1000} s` : `${Math.round(t.publishedMs)} ms`;
   const checks = t.health.map((h) => `${h.ok ? "ok" : "FAIL"} ${Math.round(h.ms)} ms`).join(", ");
   return `| ${limit} | ${burst} | ${checks} | ${t.peakMb.toFixed(1)} MB | ${t.cpuSeconds.toFixed(2)} s | ${t.exitCode} | ${pass ? "pass" : "FAIL"} |`;
 }
@@ -221,7 +222,9 @@ try {
       if (!ok) break;
       floor = limit;
     }
-    console.log(`cold floor: ${floor === null ? `above ${LIMITS[0]} MB` : `${floor} MB`} (warm burst ${Math.round(warmMs)} ms)`);
+    console.log(
+      `cold floor: ${floor === null ? `above ${LIMITS[0]} MB` : `${floor} MB`} (warm burst ${Math.round(warmMs)} ms)`,
+    );
   } finally {
     await podman(["rmi", "--force", tag]);
     Bun.spawnSync(["rm", "-rf", work]);

@@ -59,8 +59,9 @@ export async function requirePodman(): Promise<string> {
 /**
  * Builds `tag` from `binary`: scripts/rootfs.sh into WORKDIR/rootfs, then the `prebuilt` target
  * of Dockerfile.scratch with WORKDIR as the context, in the docker format (podman's default, OCI,
- * drops the HEALTHCHECK). `--pull=never`: nothing may come from a registry. `--no-cache`: podman
- * 4.3 reuses a cached LABEL step when only a `--build-arg` changed, keeping the old commit.
+ * drops the HEALTHCHECK). `--pull=never`: nothing may come from a registry. `--layers=false`: no
+ * cache (podman 4.3 reuses a cached LABEL step when only a `--build-arg` changed, keeping the old
+ * commit) and no intermediate images left behind.
  */
 export async function buildImage(binary: string, workDir: string, tag: string, commit = "unknown"): Promise<void> {
   mkdirSync(workDir, { recursive: true });
@@ -72,7 +73,7 @@ export async function buildImage(binary: string, workDir: string, tag: string, c
   await podmanOk([
     "build",
     "--pull=never",
-    "--no-cache",
+    "--layers=false",
     "--format",
     "docker",
     "--target",

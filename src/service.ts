@@ -1,22 +1,20 @@
 /**
- * `run` wired together: database, broker, engine, HTTP server, HEALTHCHECK lines, LISTEN.
- * The one place that turns a Config into running parts; everything below takes plain values.
+ * `run` wired together: database, broker, engine, HTTP server, HEALTHCHECK lines, LISTEN, from
+ * the parts src/parts.ts makes of the Config; everything below takes plain values.
  */
 
 import type { Config } from "./config/config.ts";
-import { createConsole } from "./console/wire.ts";
 import { createClock } from "./engine/clock.ts";
-import { CLAIM_LANES, type Engine, startEngine } from "./engine/engine.ts";
+import { type Engine, startEngine } from "./engine/engine.ts";
 import type { Report } from "./engine/events.ts";
 import { explainBrokerError, explainDatabaseError } from "./observe/diagnose.ts";
 import { ListenError, startHttp } from "./observe/http.ts";
 import type { Logger } from "./observe/log.ts";
 import { createMetrics, healthcheckLine, healthFailedLine } from "./observe/metrics.ts";
 import { createReporter } from "./observe/reporter.ts";
-import { createDatabase, isConnectionError, renewablePool } from "./postgres/client.ts";
-import { createEngineStore } from "./postgres/engine-store.ts";
-import { connectPublisher } from "./rabbitmq/broker.ts";
-import { fernetSealer } from "./schedule/fernet.ts";
+import { consoleParts, engineParts, messageOptions } from "./parts.ts";
+import { isConnectionError } from "./postgres/client.ts";
+import { tlsRegistry, tlsSummary } from "./tls/registry.ts";
 import { VERSION_LINE } from "./version.ts";
 
 export interface Service {
@@ -25,6 +23,8 @@ export interface Service {
   stop(): Promise<0 | 1>;
   /** Why the engine gave up (which dependency, why, the explained cause), or null if it did not. */
   stopReason(): string | null;
+  /** Reads the HTTPS certificate and key again (SIGHUP); nothing without HTTPS. */
+  reloadHttpTls(why: string): void;
 }
 
 /** The effective configuration for the start-up banner: no secret, no URL password. */
@@ -32,6 +32,7 @@ function describeConfig(config: Config): Record<string, unknown> {
   return {
     db: config.db.where,
     mq: config.mq.where,
+    mq_tls: describeBrokerSecurity(config),
     queue: config.mq.queue,
     poll_interval_s: config.pollIntervalMs / 1000,
     look_ahead_s: config.lookAheadMs / 1000,
@@ -41,11 +42,29 @@ function describeConfig(config: Config): Record<string, unknown> {
     max_retries: config.maxRetries,
     max_outage_s: config.maxOutageMs / 1000,
     batch_bytes: config.batchBytes,
-    http: config.httpPort === 0 ? "off" : `${config.httpHost}:${config.httpPort}`,
+    http: config.httpPort === 0 ? "off" : `${config.httpHost}:${config.httpPort}${config.httpTls ? " (https)" : ""}`,
     notify_channel: config.notifyChannel ?? "off",
     encryption: config.encryptionKey ? "fernet" : "off",
     console: config.console?.mode ?? "off",
   };
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */
+function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return bare === "localhost" || bare === "::1" || /^127\.\d+\.\d+\.\d+$/.test(bare);
+}
+
+/** What TLS and SASL the broker settings ask for: `off`, or e.g. `verify_peer, CA file, client certificate, EXTERNAL`. */
+function describeBrokerSecurity(config: Config): string {
+  const { tls, auth } = config.mq;
+  const anyTls = config.mq.urls.some((url) => url.startsWith("amqps:"));
+  const parts = anyTls && tls ? [tls.verify] : ["off"];
+  if (anyTls && tls?.ca) parts.push("CA file");
+  if (anyTls && tls?.cert) parts.push("client certificate");
+  if (anyTls && tls?.serverName) parts.push(`server name ${tls.serverName}`);
+  if (auth && auth !== "plain") parts.push(auth.toUpperCase());
+  return parts.join(", ");
 }
 
 /**
@@ -54,18 +73,18 @@ function describeConfig(config: Config): Record<string, unknown> {
  */
 export async function startService(config: Config, log: Logger): Promise<Service> {
   log.info(`rune-scheduler ${VERSION_LINE} starting`, describeConfig(config));
+  for (const warning of config.mq.warnings ?? []) log.warn(warning);
   const metrics = createMetrics();
   const clock = createClock();
   /** Milliseconds since the engine loop last went round; set once the engine exists. */
   let loopIdleMs: (() => number) | null = null;
   const staleAfterMs = 2 * config.pollIntervalMs + 60_000;
   let server: ReturnType<typeof startHttp> | null = null;
-  const sealer = config.encryptionKey ? fernetSealer(config.encryptionKey) : null;
-  const seal = sealer ? (text: string) => sealer.encrypt(text) : null;
-  const operatorConsole = createConsole(config, {
+  const messages = messageOptions(config);
+  const operatorConsole = consoleParts(config, {
     log,
     metrics,
-    messages: { maxMessageBytes: config.maxMessageBytes, seal },
+    messages,
     port: () => server?.port ?? config.httpPort,
   });
   if (config.httpPort !== 0) {
@@ -81,18 +100,16 @@ export async function startService(config: Config, log: Logger): Promise<Service
           stats: () => ({ ...metrics, clockOffsetMs: clock.offsetMs() }),
         },
         operatorConsole?.handle,
+        config.httpTls,
+        { info: (line) => log.info(line), error: (line) => log.error(line) },
       );
     } catch (error) {
       throw new ListenError(config.httpHost, config.httpPort, error);
     }
   }
-  // The engine's pool is renewed after a connection failure (see renewablePool); LISTEN keeps
-  // its own connection, which postgres.js re-establishes by itself.
-  // One connection per claim lane, and one for polls.
-  const pool = renewablePool(() =>
-    createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: CLAIM_LANES + 1 }),
-  );
-  const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 1 });
+  // The engine's pool is renewed after a connection failure; LISTEN keeps its own connection,
+  // which postgres.js re-establishes by itself.
+  const parts = engineParts(config);
   const reporter = createReporter({
     log,
     metrics,
@@ -101,6 +118,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       dependency === "PostgreSQL"
         ? explainDatabaseError(error, config.db, config.connectTimeoutMs)
         : explainBrokerError(error, where === null ? config.mq : { ...config.mq, where }, config.connectTimeoutMs),
+    tlsOf: (dependency) => (dependency === "RabbitMQ" ? tlsSummary(tlsRegistry, "rabbitmq", null) : undefined),
   });
   const report: Report = operatorConsole
     ? (event) => {
@@ -109,8 +127,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
       }
     : reporter;
   const engine: Engine = startEngine({
-    store: createEngineStore(pool),
-    connectPublisher: (onChange) => connectPublisher(config.mq, config.connectTimeoutMs, onChange),
+    store: parts.store,
+    connectPublisher: parts.connectPublisher,
     clock,
     report,
     options: {
@@ -123,14 +141,19 @@ export async function startService(config: Config, log: Logger): Promise<Service
       maxRetries: config.maxRetries,
       misfireGraceMs: config.misfireGraceMs,
       maxMessageBytes: config.maxMessageBytes,
-      seal,
+      seal: messages.seal ?? null,
     },
   });
   loopIdleMs = () => clock.local() - engine.status().lastProgressLocal;
-  if (server) log.info(`HTTP health and metrics on http://${config.httpHost}:${server.port}`);
+  if (server) log.info(`HTTP health and metrics on ${server.scheme}://${config.httpHost}:${server.port}`);
   if (server && operatorConsole) {
     const how = config.console?.mode === "read-only" ? "read-only, no token" : "token required";
-    log.info(`Operator console on http://${config.httpHost}:${server.port}/console/ (${how})`);
+    log.info(`Operator console on ${server.scheme}://${config.httpHost}:${server.port}/console/ (${how})`);
+    if (server.scheme === "http" && !isLoopback(config.httpHost)) {
+      log.warn(
+        `The operator console is served over plain HTTP on ${config.httpHost}, which is not a loopback address: its token and pages cross the network in clear; set SCHEDULER_HTTP_TLS_CERT and SCHEDULER_HTTP_TLS_KEY, or put a TLS proxy in front and bind SCHEDULER_HTTP_HOST=127.0.0.1`,
+      );
+    }
   }
 
   const healthTimer = setInterval(() => {
@@ -141,7 +164,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
   let unlisten: (() => Promise<void>) | null = null;
   if (config.notifyChannel) {
     const channel = config.notifyChannel;
-    sql
+    parts.listener
       .listen(
         channel,
         () => engine.wake(),
@@ -166,11 +189,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     server?.stop(true);
     await unlisten?.().catch(() => {});
     log.info(`Final statistics: ${healthcheckLine(metrics).replace("HEALTHCHECK OK | ", "")}`);
-    await Promise.all([
-      pool.end({ timeout: 2 }).catch(() => {}),
-      sql.end({ timeout: 2 }).catch(() => {}),
-      operatorConsole?.close(),
-    ]);
+    await Promise.all([parts.end(), operatorConsole?.close()]);
     return code;
   };
   const done = engine.done.then(() => (stopping ??= shutdown()));
@@ -178,5 +197,6 @@ export async function startService(config: Config, log: Logger): Promise<Service
     done,
     stop: () => (stopping ??= shutdown()),
     stopReason: reporter.stopReason,
+    reloadHttpTls: (why) => server?.reloadTls(why),
   };
 }

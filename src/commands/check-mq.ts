@@ -1,8 +1,17 @@
-import type { ChannelModel } from "amqplib";
 import { defineCommand } from "citty";
 import type { Config } from "../config/config.ts";
 import { explainBrokerError } from "../observe/diagnose.ts";
-import { connectNode } from "../rabbitmq/broker.ts";
+import {
+  closeNode,
+  durabilityProblem,
+  type NodeConnection,
+  openNode,
+  passiveCheck,
+  queueTypeOf,
+} from "../rabbitmq/queue-check.ts";
+import { nodeHost } from "../rabbitmq/tls.ts";
+import { describeTls } from "../tls/registry.ts";
+import type { TlsState } from "../tls/state.ts";
 import { connectArgs, jsonArg, logArgs, mqArgs, printReport, withConfig } from "./shared.ts";
 
 /** One configured node: reachable (AMQP handshake done) or why not. */
@@ -12,6 +21,8 @@ interface BrokerNodeReport {
   /** running: the handshake completed; not answering: it timed out (a hung node); down: refused or unreachable. */
   state: "running" | "not answering" | "down";
   serverVersion?: string;
+  /** The connection's TLS, once it opened. */
+  tls?: TlsState;
   error?: string;
 }
 
@@ -23,6 +34,8 @@ interface BrokerReport {
   queue: string;
   error?: string;
   serverVersion?: string;
+  /** The TLS each node that answered negotiated (src/tls/state.ts), as check-db shows its hosts'. */
+  tls?: ({ host: string } & TlsState)[];
   queueState?: "exists" | "missing";
   /** x-queue-type of the existing queue (classic, quorum, stream), as a redeclaration reveals it. */
   queueType?: string;
@@ -44,7 +57,7 @@ async function checkBroker(config: Config): Promise<BrokerReport> {
   const attempts = await Promise.all(mq.urls.map((url, i) => probeNode(url, mq.wheres[i]!, config)));
   report.nodes = attempts.map((attempt) => attempt.node);
   const usable = attempts.filter((attempt) => attempt.connection !== null);
-  for (const spare of usable.slice(1)) await spare.connection!.close().catch(() => {});
+  for (const spare of usable.slice(1)) await closeNode(spare.connection!);
   const connection = usable[0]?.connection ?? null;
   if (connection === null) {
     report.error =
@@ -55,6 +68,8 @@ async function checkBroker(config: Config): Promise<BrokerReport> {
   }
   report.where = usable[0]!.node.where;
   report.serverVersion = usable[0]!.node.serverVersion;
+  report.tls = usable.map(({ node, host }) => ({ host, ...(node.tls ?? { encrypted: false }) }));
+  report.notes.push(...(mq.warnings ?? []));
   try {
     const found = await passiveCheck(connection, mq.queue);
     if (found === null) {
@@ -79,7 +94,7 @@ async function checkBroker(config: Config): Promise<BrokerReport> {
       config.connectTimeoutMs,
     );
   } finally {
-    await connection.close().catch(() => {});
+    await closeNode(connection);
   }
   return report;
 }
@@ -88,77 +103,18 @@ async function probeNode(
   url: string,
   where: string,
   config: Config,
-): Promise<{ node: BrokerNodeReport; connection: ChannelModel | null }> {
+): Promise<{ node: BrokerNodeReport; connection: NodeConnection | null; host: string }> {
+  const host = nodeHost(url);
   try {
-    const connection = await connectNode(url, config.connectTimeoutMs);
-    connection.on("error", () => {});
-    const server = (connection.connection as unknown as { serverProperties?: { version?: string } }).serverProperties;
-    return { node: { where, ok: true, state: "running", serverVersion: server?.version }, connection };
+    const { connection, serverVersion, tls } = await openNode(url, config.connectTimeoutMs, config.mq);
+    return { node: { where, ok: true, state: "running", serverVersion, tls }, connection, host };
   } catch (error) {
     // One node's failure is the whole answer: say where its address came from. With several, each line would repeat it.
     const origin = config.mq.urls.length === 1 ? config.mq.origin : undefined;
-    const explained = explainBrokerError(error, { where, vhost: config.mq.vhost, origin }, config.connectTimeoutMs);
+    const place = { where, vhost: config.mq.vhost, origin, tls: config.mq.tls, auth: config.mq.auth };
+    const explained = explainBrokerError(error, place, config.connectTimeoutMs);
     const state = (error as { code?: string }).code === "ETIMEDOUT" ? "not answering" : "down";
-    return { node: { where, ok: false, state, error: explained }, connection: null };
-  }
-}
-
-async function passiveCheck(connection: ChannelModel, queue: string) {
-  const channel = await connection.createChannel();
-  channel.on("error", () => {});
-  try {
-    const found = await channel.checkQueue(queue);
-    await channel.close().catch(() => {});
-    return found;
-  } catch (error) {
-    if ((error as { code?: number }).code === 404) return null;
-    throw error;
-  }
-}
-
-/**
- * The scheduler publishes persistent messages and relies on them surviving a broker restart,
- * so an existing queue must be durable. A redeclaration tells us: the broker refuses it with
- * "inequivalent arg 'durable'" when the queue is transient. Other arguments are not compared:
- * an existing queue is used as it is.
- */
-async function durabilityProblem(connection: ChannelModel, queue: string): Promise<string | null> {
-  const channel = await connection.createChannel();
-  channel.on("error", () => {});
-  try {
-    const probe = await channel.assertQueue(queue, { durable: true, arguments: {} }).then(
-      () => null,
-      (error: Error) => error.message,
-    );
-    await channel.close().catch(() => {});
-    if (probe && /inequivalent arg 'durable'/.test(probe)) {
-      return `queue "${queue}" exists but is not durable, so messages are lost when the broker restarts; delete it and let \`run\` declare it, or declare it durable (broker said: ${probe})`;
-    }
-    if (probe && /inequivalent arg 'exclusive'|RESOURCE_LOCKED/.test(probe)) {
-      return `queue "${queue}" is exclusive to another connection and cannot be published to reliably (broker said: ${probe})`;
-    }
-    return null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * The existing queue's type. AMQP has no query for it: a passive declare answers only counts.
- * A declaration with `x-queue-type` does tell: an existing queue of that type is left as it is,
- * one of another type is refused with "received 'X' but current is 'Y'". `declaredType` is the
- * one `run` declares, so even a queue deleted meanwhile would come back as `run` makes it.
- * Null when the broker answers neither way.
- */
-async function queueTypeOf(connection: ChannelModel, queue: string, declaredType: string): Promise<string | null> {
-  const channel = await connection.createChannel();
-  channel.on("error", () => {});
-  try {
-    await channel.assertQueue(queue, { durable: true, arguments: { "x-queue-type": declaredType } });
-    await channel.close().catch(() => {});
-    return declaredType;
-  } catch (error) {
-    return /inequivalent arg 'x-queue-type'.*current is '(\w+)'/.exec((error as Error).message)?.[1] ?? null;
+    return { node: { where, ok: false, state, error: explained }, connection: null, host };
   }
 }
 
@@ -181,6 +137,7 @@ function formatBrokerReport(report: BrokerReport): string {
   const lines = [
     `${report.ok ? "ok" : "FAILED"} RabbitMQ ${report.serverVersion ?? "?"} at ${report.where} vhost "${report.vhost}"`,
     ...nodeLines,
+    ...(report.tls ?? []).map(({ host, ...state }) => `  tls ${host}: ${describeTls(state)}`),
   ];
   if (report.error) lines.push(`  error: ${report.error}`);
   if (report.queueState === "exists") {

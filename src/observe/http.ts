@@ -1,8 +1,8 @@
 /** Health, readiness, metrics and stats over HTTP (Bun's own server), GET and HEAD only; other paths may be passed in. */
 
-import type { Server } from "bun";
 import { messageOf } from "../error-text.ts";
 import { currentProcessStats, renderMetrics, type StatsSource, statsDocument } from "./exposition.ts";
+import { type HttpListener, type HttpTlsFiles, type ListenerLog, listenHttp } from "./http-listener.ts";
 import type { Metrics } from "./metrics.ts";
 
 export interface HealthSource {
@@ -38,7 +38,7 @@ export function handleRequest(request: Request, source: HealthSource): Response 
     return text("method not allowed\n", 405, undefined, { allow: "GET, HEAD" });
   }
   try {
-    return route(new URL(request.url).pathname, source);
+    return route(pathOf(request.url), source);
   } catch {
     // Not the error's text: an answer on a port is no place for internals.
     return text("internal error\n", 500);
@@ -68,18 +68,59 @@ function route(path: string, source: HealthSource): Response {
   }
 }
 
-/** A handler for more paths (the operator console): null leaves the request to the probes. */
-type ExtraRoutes = (request: Request, remote: string) => Response | Promise<Response> | null;
+/**
+ * The path of a request's URL. Bun builds the URL from the Host header, so a Host that is no
+ * host name (`a:1.evil`) or none at all (HTTP/1.0) leaves a URL that does not parse: the path
+ * is still the request's own.
+ */
+export function pathOf(url: string): string {
+  const match = /^(?:[a-z][a-z0-9+.-]*:\/\/[^/?#]*)?([^?#]*)/i.exec(url);
+  return match?.[1] || "/";
+}
 
-export function startHttp(host: string, port: number, source: HealthSource, extra?: ExtraRoutes): Server<undefined> {
-  return Bun.serve({
-    hostname: host,
+/** What a handler may ask of the server about its request. */
+export interface Peer {
+  /** The client's address. */
+  readonly remote: string;
+  /** Lifts the server's idle timeout for this request (a long-lived stream). */
+  keepOpen(): void;
+}
+
+/** A handler for more paths (the operator console): null leaves the request to the probes. */
+type ExtraRoutes = (request: Request, peer: Peer) => Response | Promise<Response> | null;
+
+/**
+ * The largest request body the server takes at all (the console's actions take 16 KiB; the
+ * probes none). Bun refuses a larger declared length itself; a body without one is cut off by
+ * the handler that reads it.
+ */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+/** Serves on `host:port`, over HTTPS when `tls` names a certificate and key (re-read when they change). */
+export function startHttp(
+  host: string,
+  port: number,
+  source: HealthSource,
+  extra?: ExtraRoutes,
+  tls: HttpTlsFiles | null = null,
+  log: ListenerLog = { info: () => {}, error: () => {} },
+): HttpListener {
+  return listenHttp(
+    host,
     port,
-    fetch: (request, server) =>
-      extra?.(request, server.requestIP(request)?.address ?? "unknown") ?? handleRequest(request, source),
-    // Whatever still escapes (Bun's own errors) is answered in the same uncacheable form.
-    error: () => text("internal error\n", 500),
-  });
+    tls,
+    {
+      maxRequestBodySize: MAX_REQUEST_BYTES,
+      fetch: (request, server) =>
+        extra?.(request, {
+          remote: server.requestIP(request)?.address ?? "unknown",
+          keepOpen: () => server.timeout(request, 0),
+        }) ?? handleRequest(request, source),
+      // Whatever still escapes (Bun's own errors) is answered in the same uncacheable form.
+      error: () => text("internal error\n", 500),
+    },
+    log,
+  );
 }
 
 /** The HTTP server could not listen: thrown by startService before anything connects. */

@@ -50,6 +50,16 @@ function status(pid: number): Record<string, string> {
   return fields;
 }
 
+/** The memory limit of the cgroup a process is in (v1 or v2). */
+function memoryLimitBytes(pid: number): number {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("\n");
+  const v1 = lines.find((line) => line.split(":")[1]!.split(",").includes("memory"));
+  const file = v1
+    ? `/sys/fs/cgroup/memory${v1.split(":")[2]}/memory.limit_in_bytes`
+    : `/sys/fs/cgroup${lines.find((line) => line.startsWith("0::"))!.slice(3)}/memory.max`;
+  return Number(readFileSync(file, "utf8"));
+}
+
 beforeAll(async () => {
   await requirePodman();
   const work = scope.tempDir("rune-image-");
@@ -95,7 +105,7 @@ describe("the image podman builds from Dockerfile.scratch", () => {
 });
 
 describe("run in the image, locked down", () => {
-  test("runs as 1000:1000 and PID 1 with no capabilities, publishes a due row, turns healthy, writes nothing and stops with exit 0 on SIGTERM", async () => {
+  test("runs as 1000:1000 and PID 1 with no capabilities under a memory limit, publishes a due row, turns healthy, writes nothing and stops with exit 0 on SIGTERM", async () => {
     const [id] = await insertSchedules(db.sql, [{ dueInMs: -1_000, intervalSeconds: 3600, name: "in-podman" }]);
     const port = await freePort();
     const name = `rune-image-test-${process.pid}`;
@@ -106,6 +116,9 @@ describe("run in the image, locked down", () => {
       "--detach",
       `--name=${name}`,
       ...LOCKED_DOWN,
+      // The limit of scripts/deploy/compose.yaml, no swap (docs/install.md, "Memory limit").
+      "--memory=128m",
+      "--memory-swap=128m",
       ...envFlags({ ...db.env, ...queue.env, SCHEDULER_HTTP_PORT: String(port), SCHEDULER_POLL_INTERVAL: "1" }),
       tag,
     ]);
@@ -129,6 +142,8 @@ describe("run in the image, locked down", () => {
       bounding: "0000000000000000",
       noNewPrivileges: "1",
     });
+
+    expect(memoryLimitBytes(pid)).toBe(128 * 2 ** 20);
 
     const message = await waitFor("the message published from the container", () =>
       queue.messages.find((m) => m.body.schedule_id === id),

@@ -109,7 +109,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       }
     : reporter;
   const engine: Engine = startEngine({
-    store: createEngineStore(pool),
+    store: createEngineStore(pool, undefined, config.history.instanceName),
     connectPublisher: (onChange) => connectPublisher(config.mq, config.connectTimeoutMs, onChange),
     clock,
     report,

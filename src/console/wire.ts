@@ -2,6 +2,7 @@
  * The console put together from a Config and the running service's parts. Nothing connects
  * until a browser asks: its database pool and each action's broker link are opened on demand.
  */
+import { createHash } from "node:crypto";
 import type { Config } from "../config/config.ts";
 import { formatHost } from "../config/database-hosts.ts";
 import type { EngineEvent } from "../engine/events.ts";
@@ -63,6 +64,7 @@ export function createConsole(
     },
     openPublisher: () => openBrokerLink(config.mq, config.connectTimeoutMs),
     messages: parts.messages,
+    tokenLabel: tokenLabel(settings.token),
     overdueAfterMs: config.pollIntervalMs,
     explain: (dependency, error) =>
       dependency === "PostgreSQL"
@@ -76,4 +78,10 @@ export function createConsole(
       await sql?.end({ timeout: 2 }).catch(() => {});
     },
   };
+}
+
+/** The audit's name for the token: enough to tell two tokens apart, nothing to rebuild one from. */
+function tokenLabel(token: string | null | undefined): string {
+  if (!token) return "no token";
+  return `token sha256:${createHash("sha256").update(token).digest("hex").slice(0, 8)}`;
 }

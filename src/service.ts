@@ -15,6 +15,7 @@ import { createMetrics, healthcheckLine, healthFailedLine } from "./observe/metr
 import { createReporter } from "./observe/reporter.ts";
 import { createDatabase, isConnectionError, renewablePool } from "./postgres/client.ts";
 import { createEngineStore } from "./postgres/engine-store.ts";
+import { startPruner } from "./postgres/pruner.ts";
 import { connectPublisher } from "./rabbitmq/broker.ts";
 import { fernetSealer } from "./schedule/fernet.ts";
 import { VERSION_LINE } from "./version.ts";
@@ -127,6 +128,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     },
   });
   loopIdleMs = () => clock.local() - engine.status().lastProgressLocal;
+  const pruner = startPruner(pool, config.history, log);
   if (server) log.info(`HTTP health and metrics on http://${config.httpHost}:${server.port}`);
   if (server && operatorConsole) {
     const how = config.console?.mode === "read-only" ? "read-only, no token" : "token required";
@@ -163,6 +165,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
   const shutdown = async (): Promise<0 | 1> => {
     const code = await engine.stop();
     clearInterval(healthTimer);
+    await pruner.stop();
     server?.stop(true);
     await unlisten?.().catch(() => {});
     log.info(`Final statistics: ${healthcheckLine(metrics).replace("HEALTHCHECK OK | ", "")}`);

@@ -24,6 +24,7 @@ const STATUS_OF: Record<OperatorError["kind"], number> = {
   "too many slots": 422,
   "not past": 422,
   "broker refused": 502,
+  "no history": 404,
 };
 
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -29,7 +29,8 @@ type OperatorFailure =
   | "locked"
   | "broker refused"
   | "too many slots"
-  | "not past";
+  | "not past"
+  | "no history";
 
 /** A verb's failure: `message` is the one line the operator sees. */
 export class OperatorError extends Error {

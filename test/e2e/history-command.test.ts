@@ -36,7 +36,13 @@ test("fires and actions of one schedule, newest first, with --since, --limit and
   expect([json.code, json.stderr]).toEqual([0, ""]);
   const report = JSON.parse(json.stdout);
   expect(report).toMatchObject({ ok: true, command: "history", id, limit: 50, since: null });
-  const entries = report.entries as { kind: string; recordedAt?: string; at?: string; slot?: string }[];
+  const entries = report.entries as {
+    kind: string;
+    recordedAt?: string;
+    at?: string;
+    messageId?: string;
+    missedRuns?: number;
+  }[];
   expect(entries[0]).toMatchObject({ kind: "action", action: "pause", reason: "look", outcome: "paused" });
   const fires = entries.filter((e) => e.kind === "fire");
   expect(fires.length).toBeGreaterThanOrEqual(3);
@@ -44,8 +50,8 @@ test("fires and actions of one schedule, newest first, with --since, --limit and
   // Newest first, and only this schedule's: its message ids.
   const times = entries.map((e) => e.recordedAt ?? e.at!);
   expect([...times].sort().reverse()).toEqual(times);
-  for (const fire of fires as { messageId: string }[]) expect(fire.messageId).toStartWith(`${id}:`);
-  expect(fires.some((f) => (f as { missedRuns: number }).missedRuns > 0)).toBe(true); // 3.5 s late: slots passed over
+  for (const fire of fires) expect(fire.messageId).toStartWith(`${id}:`);
+  expect(fires.some((f) => (f.missedRuns ?? 0) > 0)).toBe(true); // 3.5 s late: slots passed over
 
   const limited = await runBinary(["history", String(id), "--limit", "2"], env);
   expect(limited.code).toBe(0);

@@ -9,15 +9,20 @@ import { messageOf } from "../error-text.ts";
 import type { Logger } from "../observe/log.ts";
 import type { RenewablePool } from "./client.ts";
 import { historyTables } from "./history-tables.ts";
-import { PRUNE_BATCH_ROWS, pruneAudit, pruneFiresByAge, pruneFiresByCount, scheduleIdsAfter } from "./retention.ts";
+import {
+  COUNT_WALK,
+  PRUNE_BATCH_ROWS,
+  pruneAudit,
+  pruneFiresByAge,
+  pruneFiresByCount,
+  scheduleIdsAfter,
+} from "./retention.ts";
 
 /** Between rounds; the first comes a few seconds after start-up. */
 const ROUND_INTERVAL_MS = 60_000;
 const FIRST_ROUND_MS = 3_000;
 /** A round stops starting batches after this long, so a backlog is pruned over several rounds. */
 const ROUND_BUDGET_MS = 10_000;
-/** Schedules whose count limit one statement applies. */
-const SCHEDULES_PER_BATCH = 100;
 
 export interface PruneRound {
   readonly fires: number;
@@ -50,7 +55,7 @@ export function startPruner(pool: RenewablePool, policy: HistoryConfig, log: Log
     }
     if (tables.fires && policy.keepPerSchedule > 0) {
       while (more()) {
-        const ids = await pool.use((sql) => scheduleIdsAfter(sql, walkedTo, SCHEDULES_PER_BATCH));
+        const ids = await pool.use((sql) => scheduleIdsAfter(sql, walkedTo, COUNT_WALK.schedules));
         if (ids.length === 0) {
           walkedTo = 0; // the walk is done: the next round starts it again
           break;

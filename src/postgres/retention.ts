@@ -11,6 +11,13 @@ import { INT4 } from "./types.ts";
 /** Rows one batch deletes at most: one short transaction. */
 export const PRUNE_BATCH_ROWS = 1_000;
 
+/**
+ * The count limit's batches: this many schedules a statement, at most this many rows each, so a
+ * batch deletes at most {@link PRUNE_BATCH_ROWS} too. A schedule with more past its limit is
+ * trimmed further at the next walk.
+ */
+export const COUNT_WALK = { schedules: 20, perSchedule: PRUNE_BATCH_ROWS / 20 } as const;
+
 /** Deletes up to `limit` fire history rows recorded more than `olderThanMs` ago, oldest first; returns how many. */
 export async function pruneFiresByAge(sql: Sql, olderThanMs: number, limit = PRUNE_BATCH_ROWS): Promise<number> {
   const result = await sql`
@@ -30,7 +37,7 @@ export async function pruneFiresByCount(
   sql: Sql,
   scheduleIds: readonly number[],
   keep: number,
-  limit = PRUNE_BATCH_ROWS,
+  limit: number = COUNT_WALK.perSchedule,
 ): Promise<number> {
   if (scheduleIds.length === 0) return 0;
   const result = await sql`

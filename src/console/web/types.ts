@@ -90,3 +90,37 @@ export interface ActionResult {
   slots?: { slot: string; messageId: string }[];
   published?: boolean;
 }
+
+export interface HistoryFire {
+  recordedAt: string;
+  slot: string;
+  messageId: string | null;
+  outcome: string;
+  reason: string | null;
+  missedRuns: number;
+  lagSeconds: number | null;
+  replica: string;
+  runNumber: number | null;
+}
+
+export interface HistoryPage {
+  available: boolean;
+  fires: HistoryFire[];
+  next: string | null;
+}
+
+export interface ActivityEntry {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  scheduleIds: number[];
+  reason: string | null;
+  outcome: string;
+}
+
+export interface ActivityPage {
+  available: boolean;
+  actions: ActivityEntry[];
+  next: string | null;
+}

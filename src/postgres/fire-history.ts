@@ -4,6 +4,7 @@
  * is in the history if and only if the row records it, and a batch rolled back leaves nothing.
  */
 
+import { messageIdFor } from "../schedule/message.ts";
 import type { RowUpdate } from "../schedule/plan.ts";
 import type { Sql } from "./client.ts";
 import { BOOL, FLOAT8, INT4, TEXT } from "./types.ts";
@@ -25,6 +26,7 @@ export async function recordWithHistory(
   target: FireHistoryTarget,
 ): Promise<void> {
   if (updates.length === 0) return;
+  if (plainSuccesses(updates)) return recordSuccessesWithHistory(sql, updates, target);
   const n = updates.length;
   const ids = new Array<number>(n);
   const next = new Array<number>(n);
@@ -108,4 +110,67 @@ export async function moveOnWithHistory(
            to_timestamp(${fire?.sentMs ?? null}::float8 / 1000.0), to_timestamp(${fire?.confirmedMs ?? null}::float8 / 1000.0),
            ${fire?.lagSeconds ?? null}::float8, ${target.replica}, NULL
       FROM w`;
+}
+
+/**
+ * Confirmed, nothing to say or pause, sent and confirmed together, each with its slot's own
+ * message id: what almost every batch is. Then the message id and the lag follow from the slot,
+ * and the times are the batch's.
+ */
+function plainSuccesses(updates: readonly RowUpdate[]): boolean {
+  const first = updates[0]!.fire;
+  if (!first || first.sentMs === null || first.confirmedMs === null) return false;
+  for (const u of updates) {
+    const fire = u.fire;
+    if (u.outcome !== "ok" || u.error !== null || u.pause || !fire) return false;
+    if (fire.sentMs !== first.sentMs || fire.confirmedMs !== first.confirmedMs) return false;
+    if (fire.messageId !== messageIdFor(u.id, fire.slotMs)) return false;
+  }
+  return true;
+}
+
+/**
+ * {@link recordWithHistory} for {@link plainSuccesses}: the "ok" arm of each CASE, from four
+ * arrays sent as array literals (integers and finite float8s, which JavaScript writes exactly),
+ * the message id rebuilt as messageIdFor does (`<id>:<floor of the slot ms>`).
+ */
+async function recordSuccessesWithHistory(
+  sql: Sql,
+  updates: readonly RowUpdate[],
+  target: FireHistoryTarget,
+): Promise<void> {
+  let ids = "";
+  let next = "";
+  let slots = "";
+  let missed = "";
+  for (const u of updates) {
+    const comma = ids === "" ? "" : ",";
+    ids += `${comma}${u.id}`;
+    next += `${comma}${u.nextMs}`;
+    slots += `${comma}${u.fire!.slotMs}`;
+    missed += `${comma}${u.fire!.missed}`;
+  }
+  const { sentMs, confirmedMs } = updates[0]!.fire!;
+  await sql`
+    WITH u AS (
+      SELECT * FROM unnest(${`{${ids}}`}::int4[], ${`{${next}}`}::float8[], ${`{${slots}}`}::float8[], ${`{${missed}}`}::int4[])
+        AS u(id, next_ms, slot_ms, missed)
+    ), w AS (
+      UPDATE scheduled_workflows sw SET
+        next_run_at   = to_timestamp(u.next_ms / 1000.0),
+        last_run_at   = now(),
+        run_count     = coalesce(sw.run_count, 0) + 1,
+        failure_count = 0,
+        last_error    = NULL,
+        is_active     = sw.is_active,
+        updated_at    = now()
+      FROM u WHERE sw.id = u.id
+      RETURNING sw.id, sw.run_count
+    )
+    INSERT INTO scheduler_fire_history
+      (schedule_id, slot, message_id, outcome, missed_runs, sent_at, confirmed_at, lag_seconds, replica, run_number)
+    SELECT u.id, to_timestamp(u.slot_ms / 1000.0), u.id || ':' || floor(u.slot_ms)::bigint, 'published', u.missed,
+           to_timestamp(${sentMs}::float8 / 1000.0), to_timestamp(${confirmedMs}::float8 / 1000.0),
+           (${confirmedMs}::float8 - u.slot_ms) / 1000.0, ${target.replica}, w.run_count
+      FROM u JOIN w ON w.id = u.id`;
 }

@@ -156,3 +156,37 @@ test("a database without the tables works as before, and a table dropped while r
   expect(second.output()).toMatch(/scheduler_fire_history/); // the one failed claim says why
   expect(second.proc.exitCode).toBeNull();
 }, 60_000);
+
+test("a skipped slot and a failed fire: their outcome and reason, no message id, no run number for the skip", async () => {
+  const rig = await scope.rig();
+  await addHistoryTables(rig.db.sql);
+  await rig.startRunning({ SCHEDULER_MISFIRE_GRACE: "5", SCHEDULER_MAX_MESSAGE_BYTES: "2000" });
+  const [late] = await insertSchedules(rig.db.sql, [{ dueInMs: -3_600_000, intervalSeconds: 7200 }]);
+  const [large] = await insertSchedules(rig.db.sql, [
+    { dueInMs: -100, intervalSeconds: 3600, data: { blob: "x".repeat(3000) } },
+  ]);
+  const rows = await waitFor(
+    "both recorded",
+    async () => {
+      const found = await historyRows(rig.db.sql);
+      return found.length === 2 ? found : null;
+    },
+    10_000,
+    100,
+  );
+  const byId = new Map(rows.map((r) => [r.schedule_id, r]));
+  expect(byId.get(late!)).toMatchObject({
+    outcome: "skipped",
+    message_id: null,
+    run_number: null,
+    sent_ms: null,
+    lag_seconds: null,
+  });
+  expect(byId.get(late!)!.reason).toMatch(/SCHEDULER_MISFIRE_GRACE/);
+  expect(byId.get(large!)).toMatchObject({ outcome: "failed", message_id: null, run_number: 1, confirmed_ms: null });
+  expect(byId.get(large!)!.reason).toMatch(/exceeds SCHEDULER_MAX_MESSAGE_BYTES=2000/);
+  const [row] = await rig.db.sql<
+    { last_error: string }[]
+  >`SELECT last_error FROM scheduled_workflows WHERE id = ${late!}`;
+  expect(byId.get(late!)!.reason).toBe(row!.last_error);
+}, 30_000);

@@ -8,7 +8,7 @@ import { PROPERTY_VARIANTS, QUEUE_KINDS, type QueueKind } from "./properties.ts"
 import { type Summary, summarize } from "./stats.ts";
 import { fmt, type Run } from "./suite.ts";
 
-export const COST_TARGETS = { schedulerUs: 15, postgresUs: 20 } as const;
+export const COST_TARGETS = { schedulerUs: 15, postgresUs: 20, historyPostgresRatio: 1.33 } as const;
 
 export interface CostSummary {
   rows: number;

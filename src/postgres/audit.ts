@@ -24,7 +24,7 @@ export interface AuditEntry {
 
 /** Inserts the audit row when there is a table for it and an actor to name; else nothing. */
 export async function recordAudit(sql: Sql, who: AuditActor | null | undefined, entry: AuditEntry): Promise<void> {
-  if (!who || !(await historyTables(sql)).audit) return;
+  if (!who || !(await historyTables(sql)).auditWritable) return;
   await sql`
     INSERT INTO scheduler_audit (actor, source, action, schedule_ids, reason, outcome, detail)
     VALUES (${who.actor}, ${who.source}, ${entry.action}, ${sql.array(entry.scheduleIds as number[], INT4)}::int4[],
@@ -39,7 +39,7 @@ export async function recordManualFire(
   sql: Sql,
   fire: { id: number; messageId: string; atMs: number; runNumber: number; sender: string },
 ): Promise<void> {
-  if (!(await historyTables(sql)).fires) return;
+  if (!(await historyTables(sql)).firesWritable) return;
   await sql`
     INSERT INTO scheduler_fire_history
       (schedule_id, slot, message_id, outcome, missed_runs, sent_at, confirmed_at, lag_seconds, replica, run_number)

@@ -58,7 +58,7 @@ export function createEngineStore(
   let history: Promise<FireHistoryTarget | null> | null = null;
   const detectHistory = (sql: Sql): Promise<FireHistoryTarget | null> =>
     (history ??= historyTables(sql).then(
-      (found) => (found.fires && replica !== null ? { replica } : null),
+      (found) => (found.firesWritable && replica !== null ? { replica } : null),
       (error: unknown) => {
         history = null;
         throw error;

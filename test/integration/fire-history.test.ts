@@ -190,3 +190,21 @@ test("a skipped slot and a failed fire: their outcome and reason, no message id,
   >`SELECT last_error FROM scheduled_workflows WHERE id = ${late!}`;
   expect(byId.get(late!)!.reason).toBe(row!.last_error);
 }, 30_000);
+
+test("a history table this user may not write is left alone: fires go on, recorded once, no history", async () => {
+  const rig = await scope.rig();
+  await addHistoryTables(rig.db.sql);
+  const user = `rune_ro_${rig.db.name.slice(-8)}`;
+  await rig.db.sql.unsafe(`CREATE ROLE ${user} LOGIN; GRANT SELECT, UPDATE ON scheduled_workflows TO ${user};
+    GRANT SELECT ON workflows, scheduler_fire_history TO ${user}`);
+  scope.defer(() => rig.db.sql.unsafe(`DROP OWNED BY ${user}; DROP ROLE ${user}`));
+  await rig.startRunning({ POSTGRES_USER: user });
+  await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 3 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })),
+  );
+  await waitFor("3 rows recorded", async () => (await rig.rows()).every((r) => r.run_count === 1), 10_000, 100);
+  expect(delivered(rig.queue).size).toBe(3);
+  expect(rig.messageIds()).toHaveLength(3);
+  expect(await historyRows(rig.db.sql)).toHaveLength(0);
+}, 30_000);

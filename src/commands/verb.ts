@@ -9,11 +9,10 @@ import type { Config } from "../config/config.ts";
 import { MAX_INT4 } from "../config/values.ts";
 import { explainBrokerError, explainDatabaseError } from "../observe/diagnose.ts";
 import { type MessageOptions, OperatorError } from "../operator/verbs.ts";
+import { messageOptions, openDatabase, openPublisher } from "../parts.ts";
 import type { AuditActor } from "../postgres/audit.ts";
-import { createDatabase, type Sql } from "../postgres/client.ts";
-import { openBrokerLink } from "../rabbitmq/broker.ts";
+import type { Sql } from "../postgres/client.ts";
 import type { BrokerLink } from "../rabbitmq/link.ts";
-import { fernetSealer } from "../schedule/fernet.ts";
 import { connectArgs, dbArgs, flagOf, jsonArg, logArgs, mqArgs, printJson, withConfig } from "./shared.ts";
 
 /** What a verb that publishes takes: the database and broker `run` uses, and the message size limit it applies. */
@@ -95,20 +94,12 @@ export function runVerb(
 ): Promise<number> {
   return withConfig(args, async (config) => {
     const json = args.json === true;
-    const sql = createDatabase(config.db, {
-      connectTimeoutMs: config.connectTimeoutMs,
-      max: 1,
-      applicationName: `rune-scheduler ${verb}`,
-    });
+    const sql = openDatabase(config, { max: 1, applicationName: `rune-scheduler ${verb}` });
     let publisher: BrokerLink | null = null;
-    const sealer = config.encryptionKey ? fernetSealer(config.encryptionKey) : null;
-    const messages: MessageOptions = {
-      maxMessageBytes: config.maxMessageBytes,
-      seal: sealer ? (text) => sealer.encrypt(text) : null,
-    };
+    const messages = messageOptions(config);
     try {
       if (needsBroker) {
-        publisher = await openBrokerLink(config.mq, config.connectTimeoutMs).catch((error: unknown) => {
+        publisher = await openPublisher(config).catch((error: unknown) => {
           throw new Explained(explainBrokerError(error, config.mq, config.connectTimeoutMs));
         });
       }

@@ -4,7 +4,6 @@
  * `fail`, so the error names the variable and shows its value the way config.ts masks it.
  */
 
-import { maskUrl } from "../observe/redact.ts";
 import { brokerUrlProblem } from "./broker-url.ts";
 import {
   type DatabaseHost,
@@ -14,6 +13,7 @@ import {
   TARGET_SESSION_ATTRS,
   type TargetSessionAttrs,
 } from "./database-hosts.ts";
+import { maskUrl } from "./redact.ts";
 import type { SettingName } from "./settings.ts";
 
 /**

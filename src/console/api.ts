@@ -1,12 +1,12 @@
 /** The console's read API: the session, the overview, a page of schedules, one schedule. */
 import { readiness } from "../observe/http.ts";
+import { INVALID_BOUND, INVALID_TTL_MS, listSchedules, nextUp, scheduleDetail } from "../postgres/console-queries.ts";
 import { findInvalid } from "../postgres/invalid-rows.ts";
 import { type ScheduleHealth, scheduleHealth } from "../postgres/stats-queries.ts";
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
 import type { ConsoleContext } from "./context.ts";
 import { encodeCursor } from "./cursor.ts";
 import { listQuery, scheduleId } from "./input.ts";
-import { INVALID_BOUND, INVALID_TTL_MS, listSchedules, nextUp, scheduleDetail } from "./queries.ts";
 import { BadRequest, json } from "./respond.ts";
 import { rowView } from "./rows.ts";
 import { nextSlots } from "./slots-view.ts";

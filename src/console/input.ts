@@ -1,7 +1,7 @@
 /** Pure: the console API's inputs, checked; each problem is a {@link BadRequest} naming the field. */
 import { parseInstant } from "../operator/backfill.ts";
+import { FILTERS, type Filter } from "./contract.ts";
 import { type Cursor, decodeCursor } from "./cursor.ts";
-import { FILTERS, type Filter } from "./queries.ts";
 import { BadRequest } from "./respond.ts";
 
 const MAX_INT4 = 2 ** 31 - 1;

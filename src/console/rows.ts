@@ -2,24 +2,10 @@
  * Pure: a schedule row as the console shows it. Its state in one word, why it is invalid, and
  * its kind in words; never its workflow_data (the queries read only its size).
  */
+import type { ScheduleRecord } from "../postgres/console-queries.ts";
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
 
-export interface ScheduleRecord {
-  readonly id: number;
-  readonly workflowId: number | null;
-  readonly workflowName: string | null;
-  readonly hasWorkflow: boolean;
-  readonly isActive: boolean;
-  /** next_run_at, epoch ms; ±Infinity for ±infinity, null when NULL. */
-  readonly nextRunMs: number | null;
-  readonly intervalSeconds: number | null;
-  readonly cronExpression: string | null;
-  readonly timezone: string | null;
-  readonly runCount: number;
-  readonly failureCount: number;
-  readonly lastRunMs: number | null;
-  readonly lastError: string | null;
-}
+export type { ScheduleRecord };
 
 type ScheduleState = "active" | "paused" | "invalid" | "failing" | "overdue";
 

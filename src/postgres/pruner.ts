@@ -6,7 +6,6 @@
 
 import type { HistoryConfig } from "../config/history.ts";
 import { messageOf } from "../error-text.ts";
-import type { Logger } from "../observe/log.ts";
 import type { RenewablePool } from "./client.ts";
 import { historyTables } from "./history-tables.ts";
 import {
@@ -24,6 +23,12 @@ const FIRST_ROUND_MS = 3_000;
 /** A round stops starting batches after this long, so a backlog is pruned over several rounds. */
 const ROUND_BUDGET_MS = 10_000;
 
+/** Where a round says what it did: the service's logger (this layer does not import observe/). */
+export interface PruneLog {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string): void;
+}
+
 export interface PruneRound {
   readonly fires: number;
   readonly audit: number;
@@ -36,7 +41,7 @@ export interface Pruner {
   stop(): Promise<void>;
 }
 
-export function startPruner(pool: RenewablePool, policy: HistoryConfig, log: Logger): Pruner {
+export function startPruner(pool: RenewablePool, policy: HistoryConfig, log: PruneLog): Pruner {
   let walkedTo = 0;
   let stopped = false;
   let inFlight: Promise<PruneRound> | null = null;

@@ -71,7 +71,7 @@ const tiles = (page: Page) =>
 describe("console in a browser", () => {
   test("the overview loads clean and its counts are the database's", async () => {
     const { db, base } = await running();
-    await insertSchedules(
+    const short = await insertSchedules(
       db.sql,
       Array.from({ length: 12 }, (_, i) => ({ dueInMs: i * 700, intervalSeconds: 3 + (i % 4), name: `report-${i}` })),
     );
@@ -88,8 +88,17 @@ describe("console in a browser", () => {
     const wf = await workflow(db, XSS);
     await db.sql`INSERT INTO scheduled_workflows (workflow_id, next_run_at, interval_seconds) VALUES
       (${wf}, now() AT TIME ZONE 'UTC' + interval '2 hours', 900), (987654, now() AT TIME ZONE 'UTC', 60), (${wf}, NULL, 60)`;
-    // Let the short schedules fire a few times, so the charts have something to draw.
-    await Bun.sleep(7_000);
+    // Let the short schedules fire a dozen times, so the charts and the recent fires have something to show.
+    await waitFor(
+      "a dozen fires of the short schedules",
+      async () => {
+        const [row] = await db.sql<{ fires: number }[]>`
+          SELECT coalesce(sum(run_count), 0)::int AS fires FROM scheduled_workflows WHERE id = ANY(${short})`;
+        return row!.fires >= 12;
+      },
+      30_000,
+      100,
+    );
     const { page, watched } = await opened(base);
     await page.getByText("This instance").waitFor();
     await page.locator(".tile").first().waitFor();
@@ -118,7 +127,6 @@ describe("console in a browser", () => {
     expect(await page.locator("svg.chart rect.bar").count()).toBeGreaterThan(0);
     expect(await page.getByText("Ready", { exact: true }).count()).toBe(1);
     expect(await axeViolations(page)).toEqual([]);
-    await page.waitForTimeout(1_500);
     await page.screenshot({ path: `${SHOTS}/console-overview.png`, fullPage: true });
     expect(watched.problems).toEqual([]);
   }, 60_000);
@@ -218,7 +226,7 @@ describe("console in a browser", () => {
     await page.keyboard.press("Enter");
     await page.getByText(`ok triggered schedule ${id}`).waitFor();
     await waitFor("the triggered message", () => queue.messages.length === 1);
-    await Bun.sleep(500);
+    await Bun.sleep(500); // time passing is the test: no second message follows the first
     expect(queue.messages).toHaveLength(1);
     expect(queue.messages[0]!.body).toMatchObject({ schedule_id: id, trigger_source: "manual" });
 

@@ -1,13 +1,11 @@
 /// <reference lib="dom" />
 /** The schedule list: filtered by state, searched by id or workflow name, in next-run order, paged by cursor. */
+import { FILTERS, type Filter } from "../contract.ts";
 import { get } from "./api.ts";
 import { h, replace } from "./dom.ts";
 import { count, relative, utc } from "./format.ts";
 import type { View } from "./overview.ts";
 import type { Page, Row } from "./types.ts";
-
-export const FILTERS = ["all", "active", "paused", "invalid", "failing", "overdue"] as const;
-export type Filter = (typeof FILTERS)[number];
 
 export const stateBadge = (row: Row) =>
   h("span", { class: `badge state-${row.state}`, title: row.invalidReason ?? "" }, row.state);

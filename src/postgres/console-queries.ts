@@ -4,16 +4,36 @@
  * never reads the table; the filters that cannot (invalid rows, a name search) are bounded and
  * say so in `note`.
  */
-import type { Sql } from "../postgres/client.ts";
-import { findInvalid } from "../postgres/invalid-rows.ts";
-import { claimable, cronFields, type ScheduleColumns } from "../postgres/store.ts";
-import { INT4 } from "../postgres/types.ts";
+import type { Filter } from "../console/contract.ts";
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
-import type { Cursor } from "./cursor.ts";
-import type { ScheduleRecord } from "./rows.ts";
+import type { Sql } from "./client.ts";
+import { findInvalid } from "./invalid-rows.ts";
+import { claimable, cronFields, type ScheduleColumns } from "./store.ts";
+import { INT4 } from "./types.ts";
 
-export const FILTERS = ["all", "active", "paused", "invalid", "failing", "overdue"] as const;
-export type Filter = (typeof FILTERS)[number];
+/** Where a page of the list starts: `next_run_at` as PostgreSQL printed it (null: the rows without one, listed last), and the id. */
+export interface Cursor {
+  readonly next: string | null;
+  readonly id: number;
+}
+
+/** A schedule row as the console reads it (never its workflow_data). */
+export interface ScheduleRecord {
+  readonly id: number;
+  readonly workflowId: number | null;
+  readonly workflowName: string | null;
+  readonly hasWorkflow: boolean;
+  readonly isActive: boolean;
+  /** next_run_at, epoch ms; ±Infinity for ±infinity, null when NULL. */
+  readonly nextRunMs: number | null;
+  readonly intervalSeconds: number | null;
+  readonly cronExpression: string | null;
+  readonly timezone: string | null;
+  readonly runCount: number;
+  readonly failureCount: number;
+  readonly lastRunMs: number | null;
+  readonly lastError: string | null;
+}
 
 /** The most invalid rows the invalid filter lists: finding them scans the table. */
 export const INVALID_BOUND = 1_000;

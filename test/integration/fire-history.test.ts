@@ -208,3 +208,52 @@ test("a history table this user may not write is left alone: fires go on, record
   expect(rig.messageIds()).toHaveLength(3);
   expect(await historyRows(rig.db.sql)).toHaveLength(0);
 }, 30_000);
+
+test("a broker link cut while confirms are outstanding: the batch rolls back with no history row, then one row per slot", async () => {
+  const rig = await scope.rig();
+  await addHistoryTables(rig.db.sql);
+  await rig.startRunning({ SCHEDULER_MAX_RETRIES: "0" });
+  // Slow confirms hold the claim transaction open long enough to cut the link under it.
+  rig.mqProxy.delay(1_500);
+  await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 8 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })),
+  );
+  await waitFor("the claim transaction to be open", async () => (await rig.openClaims()) > 0, 5_000, 10);
+  rig.mqProxy.reset();
+  rig.mqProxy.delay(0);
+  expect(await historyRows(rig.db.sql)).toHaveLength(0);
+  await waitFor("8 rows recorded", async () => (await rig.rows()).every((r) => r.run_count === 1), 20_000, 100);
+  await waitFor("8 messages", () => delivered(rig.queue).size === 8, 5_000);
+  const rows = await expectHistoryMatches(rig.db.sql, rig.queue);
+  expect(rows).toHaveLength(8);
+}, 60_000);
+
+test("a row whose write-back the database refuses is moved on with a history row that says why, and no run number", async () => {
+  const rig = await scope.rig();
+  await addHistoryTables(rig.db.sql);
+  const [good, refused] = await insertSchedules(rig.db.sql, [
+    { dueInMs: 3_600_000, intervalSeconds: 3600 },
+    { dueInMs: 3_600_000, intervalSeconds: 3600 },
+  ]);
+  await rig.db.sql.unsafe(`
+    CREATE FUNCTION refuse_runs() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.id = ${refused} AND NEW.run_count > OLD.run_count THEN RAISE EXCEPTION 'no more runs for %', NEW.id; END IF; RETURN NEW; END $$;
+    CREATE TRIGGER refuse_runs BEFORE UPDATE ON scheduled_workflows FOR EACH ROW EXECUTE FUNCTION refuse_runs();`);
+  await rig.startRunning();
+  await rig.db.sql`UPDATE scheduled_workflows SET next_run_at = now() AT TIME ZONE 'UTC' - interval '1 second'`;
+  const rows = await waitFor(
+    "both in the history",
+    async () => {
+      const found = await historyRows(rig.db.sql);
+      return found.length === 2 ? found : null;
+    },
+    15_000,
+    100,
+  );
+  const byId = new Map(rows.map((r) => [r.schedule_id, r]));
+  expect(byId.get(good!)).toMatchObject({ outcome: "published", run_number: 1, reason: null });
+  expect(byId.get(refused!)).toMatchObject({ outcome: "published", run_number: null });
+  expect(byId.get(refused!)!.reason).toMatch(/could not record this fire \(ok\): no more runs for/);
+  expect(byId.get(refused!)!.message_id).toBe(`${refused}:${Math.floor(byId.get(refused!)!.slot_ms)}`);
+}, 30_000);

@@ -90,6 +90,7 @@ export function consoleParts(
   return {
     ...operatorConsole,
     async close() {
+      operatorConsole.flush();
       await sql?.end({ timeout: 2 }).catch(() => {});
     },
   };

@@ -4,7 +4,7 @@ import type { Config } from "../config/config.ts";
 import { explainDatabaseError } from "../observe/diagnose.ts";
 import { openDatabase } from "../parts.ts";
 import { type ScheduleHealth, scheduleHealth } from "../postgres/stats-queries.ts";
-import { duration } from "../schedule/kinds.ts";
+import { duration } from "../units.ts";
 import { httpGet, localBaseUrl, parseUrlArg, probeFailure, urlArg } from "./http-probe.ts";
 import { connectArgs, dbArgs, flagOf, httpArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 

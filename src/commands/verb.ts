@@ -6,13 +6,13 @@ import { userInfo } from "node:os";
 import type { ArgsDef } from "citty";
 import { EXIT } from "../cli/exit.ts";
 import type { Config } from "../config/config.ts";
-import { MAX_INT4 } from "../config/values.ts";
 import { explainBrokerError, explainDatabaseError } from "../observe/diagnose.ts";
 import { type MessageOptions, OperatorError } from "../operator/verbs.ts";
 import { messageOptions, openDatabase, openPublisher } from "../parts.ts";
 import type { AuditActor } from "../postgres/audit.ts";
 import type { Sql } from "../postgres/client.ts";
 import type { BrokerLink } from "../rabbitmq/link.ts";
+import { parseScheduleId } from "../units.ts";
 import { connectArgs, dbArgs, flagOf, jsonArg, logArgs, mqArgs, printJson, withConfig } from "./shared.ts";
 
 /** What a verb that publishes takes: the database and broker `run` uses, and the message size limit it applies. */
@@ -29,16 +29,9 @@ export const idArg = {
   id: { type: "positional", description: "the schedule (scheduled_workflows.id)", valueHint: "ID", required: true },
 } as const satisfies ArgsDef;
 
-/** A schedule id as typed, or null. */
-function parseId(value: unknown): number | null {
-  if (typeof value !== "string" || !/^[1-9]\d{0,9}$/.test(value)) return null;
-  const id = Number(value);
-  return id <= MAX_INT4 ? id : null;
-}
-
 /** The schedule id argument, or null after saying why it is bad (exit code 2 set). */
 export function scheduleIdArg(verb: string, value: unknown): number | null {
-  const id = parseId(value);
+  const id = parseScheduleId(value);
   if (id === null) {
     process.exitCode = badArgument(
       verb,

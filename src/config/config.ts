@@ -5,8 +5,10 @@
  * Precedence for every setting: CLI flag, then the process environment, then `.env` in the
  * working directory, then the default. `DATABASE_URL` / `RABBITMQ_URL` override their parts.
  */
+
 import { readFileSync } from "node:fs";
 import { isFernetKey } from "../schedule/fernet.ts";
+import { MAX_INT4 } from "../units.ts";
 import { type ConsoleConfig, consoleConfig } from "./console.ts";
 import { parseDotenv } from "./dotenv.ts";
 import { type HistoryConfig, historyConfig } from "./history.ts";
@@ -19,7 +21,6 @@ import {
   brokerConfig,
   type DatabaseConfig,
   databaseConfig,
-  MAX_INT4,
   number,
   parseUrl,
   seconds,

@@ -1,7 +1,8 @@
 /** The fire history's and audit's settings (docs/configuration.md, "History and audit"). */
 
 import { hostname } from "node:os";
-import { type Fail, type Getter, MAX_INT4, number, seconds } from "./values.ts";
+import { MAX_INT4 } from "../units.ts";
+import { type Fail, type Getter, number, seconds } from "./values.ts";
 
 export interface HistoryConfig {
   /** This replica's name on every history row it writes: SCHEDULER_INSTANCE_NAME, or `host:pid`. */

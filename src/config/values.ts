@@ -16,12 +16,6 @@ import {
 import { maskUrl } from "./redact.ts";
 import type { SettingName } from "./settings.ts";
 
-/**
- * The largest PostgreSQL int4: schedule ids and failure_count are int4 columns, so an id above it
- * names no row and a failure threshold above it could never be reached.
- */
-export const MAX_INT4 = 2 ** 31 - 1;
-
 export interface DatabaseConfig {
   /** The first of {@link hosts}. */
   readonly host: string;

@@ -4,8 +4,8 @@
  * row shown whatever the precision; NULL `next_run_at` rows come after every other, by id.
  */
 
-import { MAX_INT4 } from "../config/values.ts";
 import type { Cursor } from "../postgres/console-queries.ts";
+import { MAX_INT4 } from "./contract.ts";
 
 export type { Cursor };
 

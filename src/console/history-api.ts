@@ -7,10 +7,8 @@
 import { auditEntries, scheduleFires } from "../postgres/history-queries.ts";
 import { historyTables } from "../postgres/history-tables.ts";
 import type { ConsoleContext } from "./context.ts";
+import { ACTIVITY_PAGE, type ActivityPage, HISTORY_PAGE, type HistoryPage } from "./contract.ts";
 import { BadRequest, json } from "./respond.ts";
-
-export const HISTORY_PAGE = 25;
-export const ACTIVITY_PAGE = 50;
 
 /** A cursor as the API hands it out: a time to the microsecond, in UTC. */
 const CURSOR = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
@@ -29,18 +27,18 @@ export async function historyPage(context: ConsoleContext, id: number, params: U
   const cursor = before(params);
   const sql = context.sql();
   const tables = await historyTables(sql);
-  if (!tables.fires) return json({ ok: true, available: false, fires: [], next: null });
+  if (!tables.fires) return json({ ok: true, available: false, fires: [], next: null } satisfies HistoryPage);
   const fires = await scheduleFires(sql, id, { since: null, before: cursor, limit: HISTORY_PAGE });
   const next = fires.length === HISTORY_PAGE ? fires[fires.length - 1]!.recordedAt : null;
-  return json({ ok: true, available: true, fires, next });
+  return json({ ok: true, available: true, fires, next } satisfies HistoryPage);
 }
 
 export async function activityPage(context: ConsoleContext, params: URLSearchParams): Promise<Response> {
   const cursor = before(params);
   const sql = context.sql();
   const tables = await historyTables(sql);
-  if (!tables.audit) return json({ ok: true, available: false, actions: [], next: null });
+  if (!tables.audit) return json({ ok: true, available: false, actions: [], next: null } satisfies ActivityPage);
   const actions = await auditEntries(sql, null, { since: null, before: cursor, limit: ACTIVITY_PAGE });
   const next = actions.length === ACTIVITY_PAGE ? actions[actions.length - 1]!.at : null;
-  return json({ ok: true, available: true, actions, next });
+  return json({ ok: true, available: true, actions, next } satisfies ActivityPage);
 }

@@ -4,10 +4,9 @@
  */
 import type { ScheduleRecord } from "../postgres/console-queries.ts";
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
+import type { Instant, Row, ScheduleState } from "./contract.ts";
 
 export type { ScheduleRecord };
-
-type ScheduleState = "active" | "paused" | "invalid" | "failing" | "overdue";
 
 /** Why the engine will not fire an active row, or null (the reasons of findInvalid and the cron parser). */
 export function invalidReason(row: ScheduleRecord): string | null {
@@ -28,11 +27,11 @@ export function stateOf(row: ScheduleRecord, nowMs: number, overdueAfterMs: numb
   return "active";
 }
 
-const finiteOrText = (ms: number | null): number | string | null =>
+const finiteOrText = (ms: number | null): Instant =>
   ms === null || Number.isFinite(ms) ? ms : ms > 0 ? "infinity" : "-infinity";
 
 /** What the API sends for a row: JSON-safe (no Infinity), with the kind in words. */
-export function rowView(row: ScheduleRecord, nowMs: number, overdueAfterMs: number) {
+export function rowView(row: ScheduleRecord, nowMs: number, overdueAfterMs: number): Row {
   return {
     id: row.id,
     workflowId: row.workflowId,

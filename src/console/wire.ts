@@ -18,12 +18,15 @@ import type { BrokerLink } from "../rabbitmq/link.ts";
 import { VERSION_LINE } from "../version.ts";
 import type { ConsoleContext } from "./context.ts";
 import { createFeed } from "./feed.ts";
+import { createRefusals } from "./refusals.ts";
 import { type ConsoleHandler, createConsoleHandler } from "./routes.ts";
 
 export interface OperatorConsole {
   readonly handle: ConsoleHandler;
   /** Takes every engine event, beside the reporter. */
   readonly report: (event: EngineEvent) => void;
+  /** Writes the refusal lines still being folded (at shutdown). */
+  flush(): void;
 }
 
 const COLUMNS_TTL_MS = 60_000;
@@ -73,9 +76,13 @@ export function createConsole(
         ? explainDatabaseError(error, config.db, config.connectTimeoutMs)
         : explainBrokerError(error, config.mq, config.connectTimeoutMs),
   };
+  const refusals = createRefusals(context.log, (reason) => {
+    context.metrics.consoleAuthFailures[reason] += 1;
+  });
   return {
-    handle: createConsoleHandler(context),
+    handle: createConsoleHandler(context, refusals),
     report: feed.report,
+    flush: refusals.flush,
   };
 }
 

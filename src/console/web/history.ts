@@ -3,11 +3,12 @@
  * The history table's views: a schedule's fires (every replica's) and the operators' activity,
  * newest first, a page at a time with "Older". Without the tables they say how to turn them on.
  */
+
+import type { ActivityEntry, ActivityPage, HistoryFire, HistoryPage } from "../contract.ts";
 import { get } from "./api.ts";
 import { h, replace } from "./dom.ts";
 import { lag } from "./format.ts";
 import type { View } from "./overview.ts";
-import type { ActivityEntry, ActivityPage, HistoryFire, HistoryPage } from "./types.ts";
 
 const MIGRATION = "scripts/migrations/004_history_tables.sql";
 const time = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 23)} UTC`;
@@ -54,7 +55,7 @@ function fireRow(f: HistoryFire): HTMLElement {
  * newest, unless the operator has paged back (then it leaves what they are reading alone).
  */
 function pagedList<T>(
-  load: (before: string | null) => Promise<{ available: boolean; items: T[]; next: string | null }>,
+  load: (before: string | null) => Promise<{ available: boolean; items: readonly T[]; next: string | null }>,
   headers: string[],
   row: (item: T) => HTMLElement,
   empty: string,

@@ -14,6 +14,7 @@ import type { Metrics } from "./observe/metrics.ts";
 import type { MessageOptions } from "./operator/verbs.ts";
 import { createDatabase, renewablePool, type Sql } from "./postgres/client.ts";
 import { createEngineStore } from "./postgres/engine-store.ts";
+import { type Pruner, startPruner } from "./postgres/pruner.ts";
 import { connectPublisher, openBrokerLink } from "./rabbitmq/broker.ts";
 import type { BrokerLink } from "./rabbitmq/link.ts";
 import { fernetSealer } from "./schedule/fernet.ts";
@@ -53,6 +54,8 @@ interface EngineParts {
    */
   readonly listener: Sql | null;
   readonly connectPublisher: (onChange: () => void) => Promise<Publisher>;
+  /** Starts the history's retention rounds on the engine's pool (docs/design.md §22); stopped before `end`. */
+  startPruner(log: Logger): Pruner;
   /** Closes both pools. */
   end(): Promise<void>;
 }
@@ -64,9 +67,10 @@ export function engineParts(config: Config): EngineParts {
   const listenDb = config.notifyDb ?? (config.db.pooler === "transaction" ? null : config.db);
   const listener = listenDb && openDatabase(config, { max: 1, db: listenDb });
   return {
-    store: createEngineStore(pool),
+    store: createEngineStore(pool, undefined, config.history.instanceName),
     listener,
     connectPublisher: (onChange) => connectPublisher(config.mq, config.connectTimeoutMs, onChange),
+    startPruner: (log) => startPruner(pool, config.history, log),
     async end() {
       await Promise.all([pool.end({ timeout: 2 }).catch(() => {}), listener?.end({ timeout: 2 }).catch(() => {})]);
     },

@@ -24,6 +24,8 @@ export interface Service {
   stop(): Promise<0 | 1>;
   /** Why the engine gave up (which dependency, why, the explained cause), or null if it did not. */
   stopReason(): string | null;
+  /** Reads the HTTPS certificate and key again (SIGHUP); nothing without HTTPS. */
+  reloadHttpTls(why: string): void;
 }
 
 /** `verify-full (CA: sslrootcert in DATABASE_URL, client certificate: PGSSLCERT)`, for the banner. */
@@ -41,6 +43,7 @@ function describeConfig(config: Config): Record<string, unknown> {
     db: config.db.where,
     db_tls: describeTlsConfig(config.db.tls),
     mq: config.mq.where,
+    mq_tls: describeBrokerSecurity(config),
     queue: config.mq.queue,
     poll_interval_s: config.pollIntervalMs / 1000,
     look_ahead_s: config.lookAheadMs / 1000,
@@ -50,12 +53,30 @@ function describeConfig(config: Config): Record<string, unknown> {
     max_retries: config.maxRetries,
     max_outage_s: config.maxOutageMs / 1000,
     batch_bytes: config.batchBytes,
-    http: config.httpPort === 0 ? "off" : `${config.httpHost}:${config.httpPort}`,
+    http: config.httpPort === 0 ? "off" : `${config.httpHost}:${config.httpPort}${config.httpTls ? " (https)" : ""}`,
     notify_channel: config.notifyChannel ?? "off",
     pooler: config.db.pooler,
     encryption: config.encryptionKey ? "fernet" : "off",
     console: config.console?.mode ?? "off",
   };
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */
+function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return bare === "localhost" || bare === "::1" || /^127\.\d+\.\d+\.\d+$/.test(bare);
+}
+
+/** What TLS and SASL the broker settings ask for: `off`, or e.g. `verify_peer, CA file, client certificate, EXTERNAL`. */
+function describeBrokerSecurity(config: Config): string {
+  const { tls, auth } = config.mq;
+  const anyTls = config.mq.urls.some((url) => url.startsWith("amqps:"));
+  const parts = anyTls && tls ? [tls.verify] : ["off"];
+  if (anyTls && tls?.ca) parts.push("CA file");
+  if (anyTls && tls?.cert) parts.push("client certificate");
+  if (anyTls && tls?.serverName) parts.push(`server name ${tls.serverName}`);
+  if (auth && auth !== "plain") parts.push(auth.toUpperCase());
+  return parts.join(", ");
 }
 
 /**
@@ -65,6 +86,7 @@ function describeConfig(config: Config): Record<string, unknown> {
 export async function startService(config: Config, log: Logger): Promise<Service> {
   log.info(`rune-scheduler ${VERSION_LINE} starting`, describeConfig(config));
   for (const warning of config.db.tls.warnings) log.warn(warning);
+  for (const warning of config.mq.warnings ?? []) log.warn(warning);
   const metrics = createMetrics();
   const clock = createClock();
   /** Milliseconds since the engine loop last went round; set once the engine exists. */
@@ -96,6 +118,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
           tls: () => tlsRegistry.entries(),
         },
         operatorConsole?.handle,
+        config.httpTls,
+        { info: (line) => log.info(line), error: (line) => log.error(line) },
       );
     } catch (error) {
       throw new ListenError(config.httpHost, config.httpPort, error);
@@ -142,10 +166,16 @@ export async function startService(config: Config, log: Logger): Promise<Service
     },
   });
   loopIdleMs = () => clock.local() - engine.status().lastProgressLocal;
-  if (server) log.info(`HTTP health and metrics on http://${config.httpHost}:${server.port}`);
+  const pruner = parts.startPruner(log);
+  if (server) log.info(`HTTP health and metrics on ${server.scheme}://${config.httpHost}:${server.port}`);
   if (server && operatorConsole) {
     const how = config.console?.mode === "read-only" ? "read-only, no token" : "token required";
-    log.info(`Operator console on http://${config.httpHost}:${server.port}/console/ (${how})`);
+    log.info(`Operator console on ${server.scheme}://${config.httpHost}:${server.port}/console/ (${how})`);
+    if (server.scheme === "http" && !isLoopback(config.httpHost)) {
+      log.warn(
+        `The operator console is served over plain HTTP on ${config.httpHost}, which is not a loopback address: its token and pages cross the network in clear; set SCHEDULER_HTTP_TLS_CERT and SCHEDULER_HTTP_TLS_KEY, or put a TLS proxy in front and bind SCHEDULER_HTTP_HOST=127.0.0.1`,
+      );
+    }
   }
 
   const healthTimer = setInterval(() => {
@@ -183,6 +213,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
   const shutdown = async (): Promise<0 | 1> => {
     const code = await engine.stop();
     clearInterval(healthTimer);
+    await pruner.stop();
     server?.stop(true);
     await unlisten?.().catch(() => {});
     log.info(`Final statistics: ${healthcheckLine(metrics).replace("HEALTHCHECK OK | ", "")}`);
@@ -194,5 +225,6 @@ export async function startService(config: Config, log: Logger): Promise<Service
     done,
     stop: () => (stopping ??= shutdown()),
     stopReason: reporter.stopReason,
+    reloadHttpTls: (why) => server?.reloadTls(why),
   };
 }

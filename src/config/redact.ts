@@ -3,11 +3,11 @@
 const CREDENTIALS_IN_URL = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@\s/]*@/gi;
 
 /** A client key's password in a URL's query: libpq's `sslpassword`, RabbitMQ's `password`. */
-const KEY_PASSWORD_IN_QUERY = /([?&](?:sslpassword|password)=)[^&#\s]*/gi;
+const PASSWORD_IN_QUERY = /([?&](?:sslpassword|password)=)[^&#\s,]*/gi;
 
 /** `amqp://user:pw@host/vh` → `amqp://user:***@host/vh`; text without credentials is unchanged. */
 export function maskUrl(text: string): string {
-  return text.replace(CREDENTIALS_IN_URL, "$1***@").replace(KEY_PASSWORD_IN_QUERY, "$1***");
+  return text.replace(CREDENTIALS_IN_URL, "$1***@").replace(PASSWORD_IN_QUERY, "$1***");
 }
 
 /** Replaces every known secret value and every URL password in `text` with `***`. */

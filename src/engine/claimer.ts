@@ -84,6 +84,7 @@ export function createClaimer({ store, clock, report, options, db }: ClaimerDeps
     // ORDER: counters and log lines only now, after the commit that recorded these outcomes.
     report({ type: "batch committed", tally: result.tally });
     for (const row of result.unplannable) setRowAside(row.id, row.message);
+    if (batch.historyLost) report({ type: "history lost", ...batch.historyLost });
     for (const row of batch.rejected) {
       report({ type: "outcome refused", id: row.id, reason: row.reason, movedOn: row.movedOn });
       if (!row.movedOn) setRowAside(row.id, `the database refused its outcome (${row.reason})`);

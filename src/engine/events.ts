@@ -52,6 +52,8 @@ export type EngineEvent =
   | { readonly type: "batch committed"; readonly tally: FireTally }
   | { readonly type: "outcome refused"; readonly id: number; readonly reason: string; readonly movedOn: boolean }
   | { readonly type: "set aside"; readonly id: number; readonly reason: string }
+  /** Fires recorded on their rows whose fire history rows could not be written. */
+  | { readonly type: "history lost"; readonly fires: number; readonly reason: string }
   | {
       readonly type: "scanned";
       readonly invalid: readonly InvalidRow[];

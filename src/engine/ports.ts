@@ -46,6 +46,8 @@ export interface BatchResult {
   readonly locked: number;
   /** Rows whose outcome the database refused to record as planned. */
   readonly rejected: readonly RejectedRow[];
+  /** Fires recorded on their rows but left out of the fire history, and why; absent: none. */
+  readonly historyLost?: { readonly reason: string; readonly fires: number } | null;
 }
 
 /** An active row the engine will never claim, with why. */

@@ -137,6 +137,11 @@ export function createReporter(deps: ReporterDeps): Reporter {
           );
         }
         return;
+      case "history lost":
+        log.warn(
+          `Fire history not written for ${event.fires} fire(s), recorded on their rows all the same (${event.reason}); the history is written again once the next invalid-row scan finds scheduler_fire_history writable`,
+        );
+        return;
       case "set aside":
         log.warn(`Schedule ${event.id} is set aside until the scheduler restarts: ${event.reason}`);
         return;

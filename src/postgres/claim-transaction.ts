@@ -100,8 +100,14 @@ export async function claimBatch(
     }
     if (lost) return stranded();
     watch("recording outcomes and COMMIT");
-    const rejected = await step(recordIsolated(txSql, updates, history));
-    return { claimed: rows.length, locked, rejected };
+    const recorded = await step(recordIsolated(txSql, updates, history));
+    const { rejected, historyLost, historyLostRows } = recorded;
+    return {
+      claimed: rows.length,
+      locked,
+      rejected,
+      historyLost: historyLost === null ? null : { reason: historyLost, fires: historyLostRows },
+    };
   });
   // postgres.js rejects `begin` as soon as the connection closes, even while `fire` still runs.
   transaction.catch(() => (lost = true));

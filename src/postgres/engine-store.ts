@@ -89,6 +89,13 @@ export function createEngineStore(
             claimBatch(sql, { ...request, skipIds: skip(request.skipIds), columns: found }, firing, deadlineMs, target),
           );
         })
+        .then((result) => {
+          // The history failed (dropped, locked, revoked, constrained): written no more until the
+          // next invalid-row scan looks again, so each batch does not pay the failure (a lock
+          // wait) again.
+          if (result.historyLost) history = Promise.resolve(null);
+          return result;
+        })
         .catch((error: unknown) => {
           if ((error as { code?: unknown }).code === UNDEFINED_TABLE) history = null;
           // The engine's own failure (the broker, mid-batch) is not the database's.

@@ -2,10 +2,10 @@
  * Writing a claim's outcomes back (docs/design.md §10, §14): one
  * statement for the batch, and a row the database refuses isolated under a savepoint.
  */
-import type { TransactionSql } from "postgres";
+import postgres, { type TransactionSql } from "postgres";
 import type { RejectedRow } from "../engine/ports.ts";
 import type { RowUpdate } from "../schedule/plan.ts";
-import type { Sql } from "./client.ts";
+import { isConnectionError, type Sql } from "./client.ts";
 import { type FireHistoryTarget, moveOnWithHistory, recordWithHistory } from "./fire-history.ts";
 import { BOOL, FLOAT8, INT4, TEXT } from "./types.ts";
 
@@ -87,35 +87,91 @@ async function recordMoveOn(
      WHERE id = ${update.id}`;
 }
 
-/** A row whose outcome could not be written as planned. */
+/** What {@link recordIsolated} wrote: the rows refused, and the fires left out of the history. */
+export interface Recorded {
+  readonly rejected: RejectedRow[];
+  /** Why some of these fires have no history row (their rows record them); null: none left out. */
+  readonly historyLost: string | null;
+  /** How many fires have no history row because of it. */
+  readonly historyLostRows: number;
+}
+
 /**
  * Writes every outcome, isolating a row the database refuses. ORDER MATTERS: the batch UPDATE
  * runs under a savepoint, so a refusal caused by one row rolls back only that statement and
  * the rows whose messages were confirmed are still recorded in this transaction; published
  * messages are never left unrecorded because of another row (they would be published again).
  * Connection errors are rethrown untouched (the caller must then issue no statement at all).
+ *
+ * THE HISTORY NEVER STOPS A FIRE: a history table dropped, locked (a VACUUM FULL), its INSERT
+ * revoked, or a constraint added to it fails the combined statement for every row. The batch is
+ * then written without its history (and the caller told why): a published message left
+ * unrecorded would be published again at every poll, and a row refused would be set aside.
  */
 export async function recordIsolated(
   sql: Sql,
   updates: readonly RowUpdate[],
   history: FireHistoryTarget | null = null,
-): Promise<RejectedRow[]> {
-  if (await underSavepoint(sql, (savepoint) => recordOutcomes(savepoint, updates, history))) return [];
+): Promise<Recorded> {
+  const none = { rejected: [], historyLost: null, historyLostRows: 0 };
+  let failure = "";
+  let rowFailure = false;
+  const batch = (target: FireHistoryTarget | null) => (savepoint: Sql) => recordOutcomes(savepoint, updates, target);
+  const failed = (why: string, error: unknown) => {
+    failure = why;
+    rowFailure = isRowError(error);
+  };
+  if (await underSavepoint(sql, batch(history), failed, history ? isStatementError : isRowError)) return none;
+  if (history === null) return eachAlone(sql, updates, null);
+  if (await underSavepoint(sql, batch(null)))
+    return { rejected: [], historyLost: failure, historyLostRows: updates.length };
+  // Not the history alone: a row's own refusal (its trigger, its constraint). Each row alone,
+  // still with its history row, unless the history's failure was not a row's.
+  if (rowFailure) return eachAlone(sql, updates, history);
+  const alone = await eachAlone(sql, updates, null);
+  const recorded = updates.length - alone.rejected.filter((row) => !row.movedOn).length;
+  return { rejected: alone.rejected, historyLost: failure, historyLostRows: recorded };
+}
+
+/**
+ * Each row in its own savepoint: its full write-back, else its move-on; each with its history
+ * row, else without it (then counted as left out of the history).
+ */
+async function eachAlone(
+  sql: Sql,
+  updates: readonly RowUpdate[],
+  history: FireHistoryTarget | null,
+): Promise<Recorded> {
   const rejected: RejectedRow[] = [];
+  let historyLost: string | null = null;
+  let historyLostRows = 0;
+  const catches = history ? isStatementError : isRowError;
   for (const update of updates) {
     let reason = "";
-    if (
-      await underSavepoint(
-        sql,
-        (savepoint) => recordOutcomes(savepoint, [update], history),
-        (why) => (reason = why),
-      )
-    )
-      continue;
-    const movedOn = await underSavepoint(sql, (savepoint) => recordMoveOn(savepoint, update, reason, history));
+    const full = (target: FireHistoryTarget | null) => (savepoint: Sql) => recordOutcomes(savepoint, [update], target);
+    if (await underSavepoint(sql, full(history), (why) => (reason = why), catches)) continue;
+    if (history) {
+      const historyReason = reason;
+      if (await underSavepoint(sql, full(null), (why) => (reason = why))) {
+        historyLost ??= historyReason;
+        historyLostRows += 1;
+        continue;
+      }
+    }
+    let historyReason = "";
+    const moveOn = (target: FireHistoryTarget | null) => (savepoint: Sql) =>
+      recordMoveOn(savepoint, update, reason, target);
+    let movedOn = await underSavepoint(sql, moveOn(history), (why) => (historyReason = why), catches);
+    if (!movedOn && history) {
+      movedOn = await underSavepoint(sql, moveOn(null));
+      if (movedOn) {
+        historyLost ??= historyReason;
+        historyLostRows += 1;
+      }
+    }
     rejected.push({ id: update.id, reason, movedOn });
   }
-  return rejected;
+  return { rejected, historyLost, historyLostRows };
 }
 
 /**
@@ -126,14 +182,15 @@ export async function recordIsolated(
 async function underSavepoint(
   sql: Sql,
   work: (sql: Sql) => Promise<void>,
-  onError?: (reason: string) => void,
+  onError?: (reason: string, error: unknown) => void,
+  catches: (error: unknown) => boolean = isRowError,
 ): Promise<boolean> {
   try {
     await (sql as unknown as TransactionSql).savepoint((savepoint) => work(savepoint as unknown as Sql));
     return true;
   } catch (error) {
-    if (!isRowError(error)) throw error;
-    onError?.((error as Error).message);
+    if (!catches(error)) throw error;
+    onError?.((error as Error).message, error);
     return false;
   }
 }
@@ -148,4 +205,19 @@ async function underSavepoint(
 export function isRowError(error: unknown): boolean {
   const code = String((error as { code?: unknown })?.code ?? "");
   return /^(22|23|P0|39|2F)/.test(code);
+}
+
+/**
+ * What a statement naming the history table can fail with while the session and the transaction
+ * (under a savepoint) stay usable: an error the server raised for that statement, beyond
+ * {@link isRowError}'s, e.g. 42P01 the table dropped, 42501 its INSERT revoked, 42703 a column
+ * gone, 55P03 the table locked past lock_timeout, 40P01 a deadlock. Not the database's own
+ * failures, which fail the transaction as before: a lost session (isConnectionError), 53
+ * insufficient resources, 57 a cancelled statement or a shutdown, 58 an I/O error, XX internal.
+ */
+export function isStatementError(error: unknown): boolean {
+  if (isRowError(error)) return true;
+  if (!(error instanceof postgres.PostgresError) || isConnectionError(error)) return false;
+  const code = String((error as { code?: unknown })?.code ?? "");
+  return /^[0-9A-Z]{5}$/.test(code) && !/^(53|57|58|XX|F0)/.test(code);
 }

@@ -153,7 +153,8 @@ test("a database without the tables works as before, and a table dropped while r
   await rig.db.sql`DROP TABLE scheduler_fire_history`;
   const before = delivered(rig.queue).size;
   await waitFor("fires go on", () => delivered(rig.queue).size >= before + 3, 15_000, 100);
-  expect(second.output()).toMatch(/scheduler_fire_history/); // the one failed claim says why
+  expect(second.output()).toMatch(/Fire history not written for 1 fire\(s\).*scheduler_fire_history/);
+  expect(duplicates(rig.messageIds())).toEqual([]); // the batch that met the drop was recorded, not rolled back
   expect(second.proc.exitCode).toBeNull();
 }, 60_000);
 
@@ -256,4 +257,65 @@ test("a row whose write-back the database refuses is moved on with a history row
   expect(byId.get(refused!)).toMatchObject({ outcome: "published", run_number: null });
   expect(byId.get(refused!)!.reason).toMatch(/could not record this fire \(ok\): no more runs for/);
   expect(byId.get(refused!)!.message_id).toBe(`${refused}:${Math.floor(byId.get(refused!)!.slot_ms)}`);
+}, 30_000);
+
+test("a history table that refuses every row (a constraint added to it) stops the history, not the fires: each row fired and recorded once", async () => {
+  const rig = await scope.rig();
+  await addHistoryTables(rig.db.sql);
+  await rig.db.sql`ALTER TABLE scheduler_fire_history ADD CONSTRAINT refuse_all CHECK (false) NOT VALID`;
+  const scheduler = await rig.startRunning();
+  await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 5 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })),
+  );
+  await waitFor("5 rows recorded", async () => (await rig.rows()).every((r) => r.run_count === 1), 10_000, 100);
+  expect(duplicates(rig.messageIds())).toEqual([]);
+  expect(delivered(rig.queue).size).toBe(5);
+  expect(await historyRows(rig.db.sql)).toHaveLength(0);
+  expect(scheduler.output()).toMatch(/Fire history not written for 5 fire\(s\).*refuse_all/);
+  expect(scheduler.output()).not.toMatch(/set aside/);
+}, 30_000);
+
+test("INSERT on the history revoked while running: the fires go on, none published twice", async () => {
+  const rig = await scope.rig();
+  await addHistoryTables(rig.db.sql);
+  const user = `rune_rv_${rig.db.name.slice(-8)}`;
+  await rig.db.sql.unsafe(`CREATE ROLE ${user} LOGIN; GRANT SELECT, UPDATE ON scheduled_workflows TO ${user};
+    GRANT SELECT ON workflows TO ${user}; GRANT SELECT, INSERT ON scheduler_fire_history TO ${user}`);
+  scope.defer(() => rig.db.sql.unsafe(`DROP OWNED BY ${user}; DROP ROLE ${user}`));
+  await rig.startRunning({ POSTGRES_USER: user });
+  const [first] = await insertSchedules(rig.db.sql, [{ dueInMs: -100, intervalSeconds: 3600 }]);
+  await waitFor("its history row", async () => (await historyRows(rig.db.sql)).length === 1, 10_000, 100);
+  await rig.db.sql.unsafe(`REVOKE INSERT ON scheduler_fire_history FROM ${user}`);
+  const later = await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 5 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })),
+  );
+  await waitFor("6 rows recorded", async () => (await rig.rows()).every((r) => r.run_count === 1), 10_000, 100);
+  expect(duplicates(rig.messageIds())).toEqual([]);
+  expect(delivered(rig.queue).size).toBe(1 + later.length);
+  expect((await historyRows(rig.db.sql)).map((r) => r.schedule_id)).toEqual([first!]);
+}, 30_000);
+
+test("a history table locked by another session (a VACUUM FULL): the fires are recorded without their history row, none published twice", async () => {
+  const rig = await scope.rig();
+  await addHistoryTables(rig.db.sql);
+  await rig.startRunning();
+  const locker = await rig.db.sql.reserve();
+  try {
+    await locker`BEGIN`;
+    await locker`LOCK TABLE scheduler_fire_history IN ACCESS EXCLUSIVE MODE`;
+    await insertSchedules(
+      rig.db.sql,
+      Array.from({ length: 5 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })),
+    );
+    // The write-back waits lock_timeout (5 s) for the history table, then records without it.
+    await waitFor("5 rows recorded", async () => (await rig.rows()).every((r) => r.run_count === 1), 15_000, 100);
+    expect(duplicates(rig.messageIds())).toEqual([]);
+    expect(delivered(rig.queue).size).toBe(5);
+  } finally {
+    await locker`ROLLBACK`.catch(() => {});
+    locker.release();
+  }
+  expect(await historyRows(rig.db.sql)).toHaveLength(0);
 }, 30_000);

@@ -11,7 +11,7 @@
  */
 
 import type { Publisher } from "../engine/ports.ts";
-import { type AuditActor, recordAudit, recordManualFire } from "../postgres/audit.ts";
+import { type AuditActor, lockForManualFire, recordAudit, recordManualFire } from "../postgres/audit.ts";
 import type { Sql } from "../postgres/client.ts";
 import {
   isLockTimeout,
@@ -158,6 +158,7 @@ export async function triggerSchedule(
       options,
       id,
     );
+    await lockForManualFire(tx, who);
     const [outcome] = await publisher.publishBatch([message]);
     const refused = refusal(outcome!, `message ${messageId}`);
     if (refused) throw new OperatorError("broker refused", `${refused}; schedule ${id} was not changed`);

@@ -32,6 +32,18 @@ export async function recordAudit(sql: Sql, who: AuditActor | null | undefined, 
 }
 
 /**
+ * Takes the locks a manual trigger's history and audit inserts need, BEFORE it publishes: a
+ * history table locked by another session (a VACUUM FULL) then fails the trigger with nothing
+ * sent (55P03 after lock_timeout), not after its message went out, when the rollback would leave
+ * a delivered message unrecorded and the operator told that nothing changed.
+ */
+export async function lockForManualFire(sql: Sql, who: AuditActor | null | undefined): Promise<void> {
+  const tables = await historyTables(sql);
+  if (tables.firesWritable) await sql`LOCK TABLE scheduler_fire_history IN ROW EXCLUSIVE MODE`;
+  if (who && tables.auditWritable) await sql`LOCK TABLE scheduler_audit IN ROW EXCLUSIVE MODE`;
+}
+
+/**
  * A manual trigger is a fire the row counts (run_count + 1), so it has its history row too, in
  * the same transaction: slot and times are the trigger's, `replica` is who sent it.
  */

@@ -139,3 +139,25 @@ test("without the tables the verbs work as before and create nothing", async () 
     SELECT count(*)::int AS tables FROM pg_class WHERE relname IN ('scheduler_audit', 'scheduler_fire_history')`;
   expect(found!.tables).toBe(0);
 }, 30_000);
+
+test("a trigger while the history table is locked by another session (a VACUUM FULL) publishes nothing, and says nothing was changed", async () => {
+  const { db, queue } = await scope.setup({ consume: true });
+  await addHistoryTables(db.sql);
+  const [id] = await insertSchedules(db.sql, [{ dueInMs: 3_600_000, intervalSeconds: 3600 }]);
+  const locker = await db.sql.reserve();
+  try {
+    await locker`BEGIN`;
+    await locker`LOCK TABLE scheduler_fire_history IN ACCESS EXCLUSIVE MODE`;
+    const result = await runBinary(["trigger", String(id)], { ...db.env, ...queue.env });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/nothing was changed/);
+  } finally {
+    await locker`ROLLBACK`.catch(() => {});
+    locker.release();
+  }
+  // Had it been sent, the consumer would have it by now: the broker confirmed before the verb returned.
+  await new Promise((resolve) => setTimeout(resolve, 500)); // time for a stray delivery to arrive
+  expect(queue.messages).toHaveLength(0);
+  const [row] = await db.sql<{ run_count: number }[]>`SELECT run_count FROM scheduled_workflows WHERE id = ${id!}`;
+  expect(row!.run_count).toBe(0);
+}, 60_000);

@@ -36,6 +36,11 @@ export interface AuditEntryRow {
   readonly detail: Record<string, unknown> | null;
 }
 
+/**
+ * A window's times go to PostgreSQL as text (`::text::timestamptz`): a parameter PostgreSQL
+ * types as timestamptz, postgres.js writes through a JavaScript Date, to the millisecond, which
+ * would move a cursor of `…00.000123Z` to `…00.000Z` and skip the entries between.
+ */
 export interface Window {
   /** Only entries at or after this time (ISO text), or null. */
   readonly since: string | null;
@@ -67,8 +72,8 @@ export async function scheduleFires(sql: Sql, id: number, window: Window): Promi
            lag_seconds, replica, run_number
       FROM scheduler_fire_history
      WHERE schedule_id = ${id}
-       ${window.since === null ? sql`` : sql`AND recorded_at >= ${window.since}::timestamptz`}
-       ${window.before === null ? sql`` : sql`AND recorded_at < ${window.before}::timestamptz`}
+       ${window.since === null ? sql`` : sql`AND recorded_at >= ${window.since}::text::timestamptz`}
+       ${window.before === null ? sql`` : sql`AND recorded_at < ${window.before}::text::timestamptz`}
      ORDER BY recorded_at DESC, slot DESC
      LIMIT ${window.limit}`;
   return rows.map((r) => ({
@@ -105,8 +110,8 @@ export async function auditEntries(sql: Sql, scheduleId: number | null, window: 
       FROM scheduler_audit
      WHERE true
        ${scheduleId === null ? sql`` : sql`AND schedule_ids @> ARRAY[${scheduleId}::int4]`}
-       ${window.since === null ? sql`` : sql`AND at >= ${window.since}::timestamptz`}
-       ${window.before === null ? sql`` : sql`AND at < ${window.before}::timestamptz`}
+       ${window.since === null ? sql`` : sql`AND at >= ${window.since}::text::timestamptz`}
+       ${window.before === null ? sql`` : sql`AND at < ${window.before}::text::timestamptz`}
      ORDER BY at DESC, id DESC
      LIMIT ${window.limit}`;
   return rows.map((r) => ({

@@ -80,3 +80,20 @@ test("activity: operator actions from the CLI and the console, newest first; wit
   expect(body.actions[0].actor).toStartWith("console 127.0.0.1 token sha256:");
   expect(body.next).toBeNull();
 });
+
+test("two fires in one millisecond on either side of a page's end: the next page starts at the second, none skipped", async () => {
+  const { db, get } = await started();
+  await addHistoryTables(db.sql);
+  const [id] = await insertSchedules(db.sql, [{ dueInMs: 3_600_000, intervalSeconds: 60 }]);
+  // 26 fires a minute apart; the 26th (the oldest) 73 microseconds before the 25th, in its millisecond.
+  await db.sql`
+    INSERT INTO scheduler_fire_history (schedule_id, slot, outcome, replica, run_number, recorded_at)
+    SELECT ${id!}, timestamptz '2026-01-01', 'published', 'r', g,
+           CASE WHEN g = 1 THEN timestamptz '2026-01-01 00:02:00.00005Z'
+                ELSE timestamptz '2026-01-01' + g * interval '1 minute' + interval '0.000123 second' END
+      FROM generate_series(1, 26) g`;
+  const first = await get(`schedules/${id}/history`);
+  expect(first.body.next).toBe("2026-01-01T00:02:00.000123Z");
+  const second = await get(`schedules/${id}/history?before=${encodeURIComponent(first.body.next)}`);
+  expect(second.body.fires.map((f: { runNumber: number }) => f.runNumber)).toEqual([1]);
+});

@@ -13,12 +13,23 @@ import { BadRequest, json } from "./respond.ts";
 /** A cursor as the API hands it out: a time to the microsecond, in UTC. */
 const CURSOR = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
+/**
+ * A time PostgreSQL takes as it is: year 1 or later, and fields in range. Date.parse alone would
+ * let February 30 or hour 24 through, rolled over, which PostgreSQL refuses (a 500, not a 400).
+ */
+function isRealTime(value: string): boolean {
+  const ms = Date.parse(value);
+  return (
+    Number.isFinite(ms) && !value.startsWith("0000") && new Date(ms).toISOString().slice(0, 23) === value.slice(0, 23)
+  );
+}
+
 /** The `before` parameter, the only one these reads take. */
 function before(params: URLSearchParams): string | null {
   for (const key of params.keys()) if (key !== "before") throw new BadRequest(`unknown parameter "${key}"`);
   const value = params.get("before");
   if (value === null || value === "") return null;
-  if (!CURSOR.test(value) || !Number.isFinite(Date.parse(value)))
+  if (!CURSOR.test(value) || !isRealTime(value))
     throw new BadRequest(`before "${value.slice(0, 40)}" is not a cursor this API gave out`);
   return value;
 }

@@ -81,6 +81,23 @@ test("activity: operator actions from the CLI and the console, newest first; wit
   expect(body.next).toBeNull();
 });
 
+test("a cursor shaped right but not a real time (February 30, hour 24, year 0) is a 400 naming it, not a 500", async () => {
+  const { db, get } = await started();
+  await addHistoryTables(db.sql);
+  const [id] = await insertSchedules(db.sql, [{ dueInMs: 3_600_000, intervalSeconds: 60 }]);
+  // Rows to compare the cursor with: on empty tables PostgreSQL would never read it.
+  await db.sql`INSERT INTO scheduler_fire_history (schedule_id, slot, outcome, replica) VALUES (${id!}, now(), 'published', 'r')`;
+  await db.sql`INSERT INTO scheduler_audit (actor, source, action, schedule_ids, outcome) VALUES ('cli a', 'cli', 'pause', ARRAY[${id!}::int4], 'paused')`;
+  for (const cursor of ["2026-02-30T00:00:00.000000Z", "2026-02-28T24:00:00.000000Z", "0000-01-01T00:00:00.000000Z"]) {
+    for (const path of [`schedules/${id}/history`, "activity"]) {
+      const { status, body } = await get(`${path}?before=${encodeURIComponent(cursor)}`);
+      expect([path, cursor, status]).toEqual([path, cursor, 400]);
+      expect(body.error).toContain(cursor);
+    }
+  }
+  expect((await get(`schedules/${id}/history?before=2026-02-28T23:59:59.999999Z`)).status).toBe(200);
+});
+
 test("two fires in one millisecond on either side of a page's end: the next page starts at the second, none skipped", async () => {
   const { db, get } = await started();
   await addHistoryTables(db.sql);

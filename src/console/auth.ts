@@ -3,7 +3,22 @@
  * against the addresses the console answers to (DNS rebinding), and an action's Origin against
  * the page's own (cross-site requests).
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash, scryptSync, timingSafeEqual } from "node:crypto";
+
+/**
+ * The audit's name for the token: enough to tell two tokens apart, and costly to guess a token
+ * from. Any function of the token alone is an offline test of a guess (the audit table is read
+ * by more people than hold the token), so it is a memory-hard scrypt with this product's own
+ * salt, not a bare SHA-256: a prefix of that would pick a human-chosen 16-character token out
+ * of a wordlist at a billion guesses a second, or from a table computed once for every
+ * deployment. 32 bits: a collision among a handful of tokens is unlikely, a candidate check is
+ * all a leak gives. A random token (openssl rand -hex 24) stays out of reach either way.
+ */
+export function tokenLabel(token: string | null | undefined): string {
+  if (!token) return "no token";
+  const key = scryptSync(token, "rune-scheduler console token label", 4, { N: 1 << 14, r: 8, p: 1 });
+  return `token scrypt:${key.toString("hex")}`;
+}
 
 /**
  * Compares SHA-256 digests, not the strings: timingSafeEqual needs equal lengths, and comparing

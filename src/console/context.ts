@@ -31,7 +31,7 @@ export interface ConsoleContext {
   /** A broker link for one action, closed by the caller, as the CLI's verbs open theirs. */
   openPublisher(): Promise<BrokerLink>;
   readonly messages: MessageOptions;
-  /** Names the console's token in the audit without revealing it (`token sha256:` and 8 hex digits). */
+  /** Names the console's token in the audit without revealing it (`token scrypt:` and 8 hex digits, auth.ts). */
   readonly tokenLabel: string;
   /** A valid active row due longer ago than this is overdue (one poll interval, as `stats` says). */
   readonly overdueAfterMs: number;

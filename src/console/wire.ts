@@ -3,7 +3,6 @@
  * connection itself: the composition root (src/parts.ts) hands it a lazily opened pool and a
  * way to open each action's broker link.
  */
-import { createHash } from "node:crypto";
 import type { Config } from "../config/config.ts";
 import type { ConsoleConfig } from "../config/console.ts";
 import { formatHost } from "../config/database-hosts.ts";
@@ -16,6 +15,7 @@ import type { Sql } from "../postgres/client.ts";
 import { type ScheduleColumns, scheduleColumns } from "../postgres/store.ts";
 import type { BrokerLink } from "../rabbitmq/link.ts";
 import { VERSION_LINE } from "../version.ts";
+import { tokenLabel } from "./auth.ts";
 import type { ConsoleContext } from "./context.ts";
 import { createFeed } from "./feed.ts";
 import { createRefusals } from "./refusals.ts";
@@ -84,10 +84,4 @@ export function createConsole(
     report: feed.report,
     flush: refusals.flush,
   };
-}
-
-/** The audit's name for the token: enough to tell two tokens apart, nothing to rebuild one from. */
-function tokenLabel(token: string | null | undefined): string {
-  if (!token) return "no token";
-  return `token sha256:${createHash("sha256").update(token).digest("hex").slice(0, 8)}`;
 }

@@ -5,8 +5,8 @@
  */
 
 import { expect, test } from "bun:test";
-import { createHash } from "node:crypto";
 import { userInfo } from "node:os";
+import { tokenLabel } from "../../src/console/auth.ts";
 import { runBinary } from "../support/binary.ts";
 import { startWithConsole } from "../support/console.ts";
 import { addHistoryTables, historyRows } from "../support/history.ts";
@@ -95,7 +95,7 @@ test("from the console: the source address and the token's label, never the toke
   expect((await act("backfill", backfill)).status).toBe(200);
   await waitFor("three messages", () => queue.messages.length === 3);
 
-  const label = `token sha256:${createHash("sha256").update(TOKEN).digest("hex").slice(0, 8)}`;
+  const label = tokenLabel(TOKEN);
   const rows = await auditRows(db);
   expect(rows.map((r) => [r.actor, r.source, r.action, r.reason])).toEqual([
     [`console 127.0.0.1 ${label}`, "console", "pause", "deploy"],

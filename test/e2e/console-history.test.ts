@@ -77,7 +77,7 @@ test("activity: operator actions from the CLI and the console, newest first; wit
     ["resume", [id], null],
     ["pause", [id], "first"],
   ]);
-  expect(body.actions[0].actor).toStartWith("console 127.0.0.1 token sha256:");
+  expect(body.actions[0].actor).toStartWith("console 127.0.0.1 token scrypt:");
   expect(body.next).toBeNull();
 });
 

@@ -1,5 +1,21 @@
 import { describe, expect, test } from "bun:test";
-import { bearerToken, hostAllowed, sameOrigin, splitHost, tokenMatches } from "../../src/console/auth.ts";
+import { createHash } from "node:crypto";
+import { bearerToken, hostAllowed, sameOrigin, splitHost, tokenLabel, tokenMatches } from "../../src/console/auth.ts";
+
+describe("tokenLabel", () => {
+  test("tells tokens apart, the same for every replica, and is no bare hash of the token (a wordlist or a table would name a weak one)", () => {
+    const token = "history-console-token-0123456789";
+    const label = tokenLabel(token);
+    expect(label).toMatch(/^token scrypt:[0-9a-f]{8}$/);
+    expect(tokenLabel(token)).toBe(label);
+    expect(tokenLabel(`${token}x`)).not.toBe(label);
+    const hex = label.slice(-8);
+    for (const hash of ["sha256", "sha1", "md5", "sha512"])
+      expect(createHash(hash).update(token).digest("hex")).not.toContain(hex);
+    expect(label).not.toContain(token.slice(0, 4));
+    expect(tokenLabel(null)).toBe("no token");
+  });
+});
 
 describe("tokenMatches", () => {
   test("only the exact token matches, whatever the lengths", () => {

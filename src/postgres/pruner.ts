@@ -6,7 +6,7 @@
 
 import type { HistoryConfig } from "../config/history.ts";
 import { messageOf } from "../error-text.ts";
-import type { RenewablePool } from "./client.ts";
+import { LOCAL_LIMITS, type RenewablePool, SESSION_LIMITS, type Sql, withDeadline } from "./client.ts";
 import { historyTables } from "./history-tables.ts";
 import {
   COUNT_WALK,
@@ -46,32 +46,55 @@ export function startPruner(pool: RenewablePool, policy: HistoryConfig, log: Pru
   let stopped = false;
   let inFlight: Promise<PruneRound> | null = null;
 
+  /**
+   * One statement in its own transaction under the claim's limits (SET LOCAL: through a
+   * transaction pooler the session has none), and the client's deadline: a history table locked
+   * by another session (a VACUUM FULL) fails the batch after lock_timeout instead of holding one
+   * of the engine's connections, and shutdown's wait for the round, until it is released.
+   */
+  const bounded = <T>(what: string, work: (sql: Sql) => Promise<T>): Promise<T> =>
+    pool.use((sql) =>
+      withDeadline(
+        what,
+        sql.begin(async (tx) => {
+          const txSql = tx as unknown as Sql;
+          for (const [name, value] of LOCAL_LIMITS) await txSql`SELECT set_config(${name}, ${value}, true)`;
+          return work(txSql);
+        }) as Promise<T>,
+        SESSION_LIMITS.statementDeadlineMs,
+      ),
+    );
+
   async function prune(): Promise<PruneRound> {
-    const tables = await pool.use(historyTables);
+    const tables = await bounded("looking for the history tables", historyTables);
     const until = performance.now() + ROUND_BUDGET_MS;
     const more = () => !stopped && performance.now() < until;
     let fires = 0;
     let audit = 0;
     if (tables.fires && policy.historyRetentionMs > 0) {
       for (let n = PRUNE_BATCH_ROWS; n === PRUNE_BATCH_ROWS && more(); ) {
-        n = await pool.use((sql) => pruneFiresByAge(sql, policy.historyRetentionMs));
+        n = await bounded("pruning the fire history", (sql) => pruneFiresByAge(sql, policy.historyRetentionMs));
         fires += n;
       }
     }
     if (tables.fires && policy.keepPerSchedule > 0) {
       while (more()) {
-        const ids = await pool.use((sql) => scheduleIdsAfter(sql, walkedTo, COUNT_WALK.schedules));
+        const ids = await bounded("walking the schedules", (sql) =>
+          scheduleIdsAfter(sql, walkedTo, COUNT_WALK.schedules),
+        );
         if (ids.length === 0) {
           walkedTo = 0; // the walk is done: the next round starts it again
           break;
         }
-        fires += await pool.use((sql) => pruneFiresByCount(sql, ids, policy.keepPerSchedule));
+        fires += await bounded("pruning the fire history", (sql) =>
+          pruneFiresByCount(sql, ids, policy.keepPerSchedule),
+        );
         walkedTo = ids[ids.length - 1]!;
       }
     }
     if (tables.audit && policy.auditRetentionMs > 0) {
       for (let n = PRUNE_BATCH_ROWS; n === PRUNE_BATCH_ROWS && more(); ) {
-        n = await pool.use((sql) => pruneAudit(sql, policy.auditRetentionMs));
+        n = await bounded("pruning the audit", (sql) => pruneAudit(sql, policy.auditRetentionMs));
         audit += n;
       }
     }

@@ -4,6 +4,8 @@
  */
 import { expect, test } from "bun:test";
 import postgres from "postgres";
+import { renewablePool } from "../../src/postgres/client.ts";
+import { startPruner } from "../../src/postgres/pruner.ts";
 import { pruneAudit, pruneFiresByAge, pruneFiresByCount, scheduleIdsAfter } from "../../src/postgres/retention.ts";
 import { addHistoryTables } from "../support/history.ts";
 import { testScope } from "../support/scope.ts";
@@ -114,3 +116,41 @@ test("the scheduler prunes by itself, and says so", async () => {
   await scheduler.waitForLine(/Pruned 50 fire history row\(s\) and 0 audit row\(s\)/, 20_000);
   expect(await count(db, db.sql`true`)).toBe(0);
 }, 30_000);
+
+test("a history table locked by another session: a round gives up after lock_timeout and says so, even through a transaction pooler", async () => {
+  const db = await scope.database();
+  await addHistoryTables(db.sql);
+  const ids = await insertSchedules(db.sql, [{ dueInMs: 3_600_000, intervalSeconds: 60 }]);
+  await seedOld(db, ids, 10);
+  // No start-up limits, as through POSTGRES_POOLER=transaction (client.ts): the server bounds nothing.
+  const pool = renewablePool(() => postgres({ ...PG, database: db.name, max: 3, onnotice: () => {} }));
+  const warnings: string[] = [];
+  const log = { info: () => {}, warn: (message: string) => void warnings.push(message) };
+  const pruner = startPruner(
+    pool,
+    { instanceName: "t", historyRetentionMs: DAY_S * 1000, keepPerSchedule: 0, auditRetentionMs: 0 },
+    log,
+  );
+  const locker = await db.sql.reserve();
+  try {
+    await locker`BEGIN`;
+    await locker`LOCK TABLE scheduler_fire_history IN ACCESS EXCLUSIVE MODE`;
+    const started = performance.now();
+    const round = await Promise.race([
+      pruner.round(),
+      new Promise<"hung">((resolve) => setTimeout(() => resolve("hung"), 12_000)),
+    ]);
+    expect(round).toEqual({ fires: 0, audit: 0 });
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(warnings.join("\n")).toMatch(/Pruning the history failed \(.*lock timeout/);
+  } finally {
+    await locker`ROLLBACK`.catch(() => {});
+    locker.release();
+  }
+  try {
+    expect((await pruner.round()).fires).toBe(10); // once released, the next round prunes
+  } finally {
+    await pruner.stop();
+    await pool.end({ timeout: 1 });
+  }
+}, 40_000);

@@ -6,6 +6,7 @@
 
 import { messageIdFor } from "../schedule/message.ts";
 import type { RowUpdate } from "../schedule/plan.ts";
+import { MAX_INT4 } from "../units.ts";
 import type { Sql } from "./client.ts";
 import { BOOL, FLOAT8, INT4, TEXT } from "./types.ts";
 
@@ -15,6 +16,12 @@ export interface FireHistoryTarget {
 }
 
 const nullable = (values: (number | null)[]) => values as number[];
+
+/**
+ * `missed_runs` as the int4 column holds it: a row a century behind a one-second grid passed
+ * over 3 billion slots, and an int4 overflow (22003) would fail the history of its whole batch.
+ */
+const missedOf = (fire: { missed: number } | undefined) => Math.min(fire?.missed ?? 0, MAX_INT4);
 
 /**
  * The outcome write-back of record.ts's recordOutcomes (the same SET list, docs/design.md §10),
@@ -48,7 +55,7 @@ export async function recordWithHistory(
     errors[i] = u.error;
     pauses[i] = u.pause;
     slots[i] = fire?.slotMs ?? null;
-    missed[i] = fire?.missed ?? 0;
+    missed[i] = missedOf(fire);
     messageIds[i] = fire?.messageId ?? null;
     sent[i] = fire?.sentMs ?? null;
     confirmed[i] = fire?.confirmedMs ?? null;
@@ -106,7 +113,7 @@ export async function moveOnWithHistory(
     INSERT INTO scheduler_fire_history
       (schedule_id, slot, message_id, outcome, reason, missed_runs, sent_at, confirmed_at, lag_seconds, replica, run_number)
     SELECT w.id, to_timestamp(${fire?.slotMs ?? update.nextMs} / 1000.0), ${fire?.messageId ?? null},
-           ${update.outcome === "ok" ? "published" : update.outcome}, ${lastError}, ${fire?.missed ?? 0},
+           ${update.outcome === "ok" ? "published" : update.outcome}, ${lastError}, ${missedOf(fire)},
            to_timestamp(${fire?.sentMs ?? null}::float8 / 1000.0), to_timestamp(${fire?.confirmedMs ?? null}::float8 / 1000.0),
            ${fire?.lagSeconds ?? null}::float8, ${target.replica}, NULL
       FROM w`;
@@ -148,7 +155,7 @@ async function recordSuccessesWithHistory(
     ids += `${comma}${u.id}`;
     next += `${comma}${u.nextMs}`;
     slots += `${comma}${u.fire!.slotMs}`;
-    missed += `${comma}${u.fire!.missed}`;
+    missed += `${comma}${missedOf(u.fire)}`;
   }
   const { sentMs, confirmedMs } = updates[0]!.fire!;
   await sql`

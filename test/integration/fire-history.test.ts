@@ -319,3 +319,26 @@ test("a history table locked by another session (a VACUUM FULL): the fires are r
   }
   expect(await historyRows(rig.db.sql)).toHaveLength(0);
 }, 30_000);
+
+test("a row a century late on a one-second grid (missed_runs past int4): fired and recorded once, with its history row, and the others keep theirs", async () => {
+  const rig = await scope.rig();
+  await addHistoryTables(rig.db.sql);
+  const normal = await insertSchedules(
+    rig.db.sql,
+    Array.from({ length: 3 }, () => ({ dueInMs: 3_600_000, intervalSeconds: 3600 })),
+  );
+  const [late] = await insertSchedules(rig.db.sql, [{ dueInMs: 3_600_000, intervalSeconds: 1 }]);
+  const scheduler = await rig.startRunning();
+  // All due in one claim: the late one 100 years behind its 1-second grid (3.2 billion slots).
+  await rig.db.sql`UPDATE scheduled_workflows SET next_run_at = CASE WHEN id = ${late!}
+    THEN now() AT TIME ZONE 'UTC' - interval '100 years' ELSE now() AT TIME ZONE 'UTC' - interval '1 second' END`;
+  await waitFor("4 rows recorded", async () => (await rig.rows()).every((r) => r.run_count >= 1), 10_000, 100);
+  const rows = await waitFor("4 history rows", async () => {
+    const found = await historyRows(rig.db.sql);
+    return found.length >= 4 ? found : null;
+  });
+  expect(rows.map((r) => r.schedule_id).sort()).toEqual([...normal, late!].sort());
+  expect(rows.find((r) => r.schedule_id === late)!.missed_runs).toBe(2_147_483_647);
+  expect(duplicates(rig.messageIds())).toEqual([]);
+  expect(scheduler.output()).not.toMatch(/set aside|Fire history not written/);
+}, 30_000);

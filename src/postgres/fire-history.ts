@@ -6,7 +6,6 @@
 
 import { messageIdFor } from "../schedule/message.ts";
 import type { RowUpdate } from "../schedule/plan.ts";
-import { MAX_INT4 } from "../units.ts";
 import type { Sql } from "./client.ts";
 import { BOOL, FLOAT8, INT4, TEXT } from "./types.ts";
 
@@ -21,7 +20,8 @@ const nullable = (values: (number | null)[]) => values as number[];
  * `missed_runs` as the int4 column holds it: a row a century behind a one-second grid passed
  * over 3 billion slots, and an int4 overflow (22003) would fail the history of its whole batch.
  */
-const missedOf = (fire: { missed: number } | undefined) => Math.min(fire?.missed ?? 0, MAX_INT4);
+const missedOf = (fire: { missed: number } | undefined) => Math.min(fire?.missed ?? 0, INT4_MAX);
+const INT4_MAX = 2 ** 31 - 1;
 
 /**
  * The outcome write-back of record.ts's recordOutcomes (the same SET list, docs/design.md §10),

@@ -20,20 +20,26 @@ export interface HistoryTables {
    */
   readonly firesWritable: boolean;
   readonly auditWritable: boolean;
+  /** And this user may SELECT from it: readers that only add to a report (stats) go by this. */
+  readonly firesReadable: boolean;
 }
 
 /** Which of the history tables exist, and which this user may write. */
 export async function historyTables(sql: Sql): Promise<HistoryTables> {
-  const [row] = await sql<{ fires: boolean; audit: boolean; fires_writable: boolean; audit_writable: boolean }[]>`
+  const [row] = await sql<
+    { fires: boolean; audit: boolean; fires_writable: boolean; audit_writable: boolean; fires_readable: boolean }[]
+  >`
     SELECT f IS NOT NULL AS fires, a IS NOT NULL AS audit,
            coalesce(has_table_privilege(f, 'INSERT'), false) AS fires_writable,
-           coalesce(has_table_privilege(a, 'INSERT'), false) AS audit_writable
+           coalesce(has_table_privilege(a, 'INSERT'), false) AS audit_writable,
+           coalesce(has_table_privilege(f, 'SELECT'), false) AS fires_readable
       FROM (SELECT to_regclass(${FIRE_HISTORY_TABLE}) AS f, to_regclass(${AUDIT_TABLE}) AS a) t`;
   return {
     fires: row?.fires ?? false,
     audit: row?.audit ?? false,
     firesWritable: row?.fires_writable ?? false,
     auditWritable: row?.audit_writable ?? false,
+    firesReadable: row?.fires_readable ?? false,
   };
 }
 

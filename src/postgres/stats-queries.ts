@@ -102,7 +102,8 @@ interface FailingRow {
 
 /** Each failing row with its last failure from the history, where there is a history table. */
 async function withLastFailures(sql: Sql, rows: FailingRow[]): Promise<FailingRow[]> {
-  if (rows.length === 0 || !(await historyTables(sql)).fires) return rows;
+  // Readable, not only there: a monitoring user granted only the schedules gets the report as before.
+  if (rows.length === 0 || !(await historyTables(sql)).firesReadable) return rows;
   const found = await lastFailures(
     sql,
     rows.map((r) => r.id),

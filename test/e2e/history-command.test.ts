@@ -107,3 +107,23 @@ test("stats names each failing schedule's last failure from the history: its slo
   expect(text).toContain("last failure (slot on replica)");
   expect(text).toContain("2026-01-01T00:01:00.000000Z on r-new");
 });
+
+test("stats by a user who may not read the history (a monitoring role): the report as before, without the history's column", async () => {
+  const { db } = await scope.setup();
+  await addHistoryTables(db.sql);
+  const [id] = await insertSchedules(db.sql, [{ dueInMs: 3_600_000, intervalSeconds: 60 }]);
+  await db.sql`UPDATE scheduled_workflows SET failure_count = 2, last_error = 'unroutable' WHERE id = ${id!}`;
+  await db.sql`INSERT INTO scheduler_fire_history (schedule_id, slot, outcome, reason, replica, run_number)
+               VALUES (${id!}, '2026-01-01T00:01:00Z', 'failed', 'unroutable', 'r-new', 2)`;
+  const user = `rune_mon_${db.name.slice(-8)}`;
+  await db.sql.unsafe(`CREATE ROLE ${user} LOGIN; GRANT SELECT ON scheduled_workflows, workflows TO ${user}`);
+  scope.defer(() => db.sql.unsafe(`DROP OWNED BY ${user}; DROP ROLE ${user}`));
+  const result = await runBinary(["stats", "--json", "--url", "http://127.0.0.1:1"], {
+    ...db.env,
+    POSTGRES_USER: user,
+  });
+  expect([result.code, result.stderr]).toEqual([0, ""]); // was: exit 1, permission denied for table scheduler_fire_history
+  const failing = JSON.parse(result.stdout).schedules.failing;
+  expect(failing.map((r: { id: number; lastError: string }) => [r.id, r.lastError])).toEqual([[id, "unroutable"]]);
+  expect(failing[0].lastFailure).toBeUndefined();
+});

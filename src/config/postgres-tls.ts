@@ -163,6 +163,16 @@ export function postgresTlsConfig(src: Sources): PostgresTlsConfig {
         const file = rootGiven ? { path: rootGiven.value, setting: rootGiven.setting } : defaultFile(src, "root.crt");
         return file && readable(src, file, "PGSSLROOTCERT");
       })();
+  // A chain check without the name check is only as narrow as the CA it trusts: against the
+  // system's store, a certificate anyone can get for a domain of their own passes. libpq refuses
+  // verify-ca without a root file too (and verify-ca with sslrootcert=system, for this reason).
+  if (mode === "verify-ca" && !rootCert) {
+    const rootParam = modeSetting.endsWith("in DATABASE_URL") ? "sslrootcert" : "PGSSLROOTCERT";
+    fail(
+      variableOf(modeSetting, "PGSSLMODE"),
+      `${rootParam}=<the CA file> with ${modeSetting}=verify-ca (it checks the CA only; against the system's store any public certificate would pass), or verify-full`,
+    );
+  }
   const certFile = givenFile(src, "sslcert", "PGSSLCERT", "postgresql.crt");
   const keyFile = givenFile(src, "sslkey", "PGSSLKEY", certFile ? "postgresql.key" : null);
   if (certFile && !keyFile) {

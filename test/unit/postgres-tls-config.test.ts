@@ -42,6 +42,18 @@ describe("PostgreSQL TLS settings as libpq reads them", () => {
     expect(verify("sslmode=verify-full")).toMatchObject({ verify: "full", rootCert: null });
   });
 
+  test("verify-ca without a CA file is refused: the system's store would accept any public certificate for any name", () => {
+    // A chain check without a name check is only as narrow as the CA: with Mozilla's roots, a
+    // certificate anyone can get for their own domain passes (libpq 16 refuses verify-ca with
+    // sslrootcert=system for this reason, and libpq refuses verify-ca without a root file).
+    expect(errorOf(url("sslmode=verify-ca"))).toContain(
+      "expected sslrootcert=<the CA file> with sslmode in DATABASE_URL=verify-ca",
+    );
+    expect(errorOf({ PGSSLMODE: "verify-ca" })).toContain(
+      "expected PGSSLROOTCERT=<the CA file> with PGSSLMODE=verify-ca",
+    );
+  });
+
   test("sslrootcert=system means verify-full and refuses a weaker mode, as libpq 16", () => {
     expect(load(url("sslrootcert=system")).db.tls).toMatchObject({ mode: "verify-full", verify: "full" });
     expect(errorOf(url("sslrootcert=system&sslmode=require"))).toContain(

@@ -4,7 +4,7 @@
  * row locks wait a bounded time.
  */
 import type { ClaimedRow } from "../schedule/message.ts";
-import type { Sql } from "./client.ts";
+import { LOCAL_LIMITS, type Sql } from "./client.ts";
 import { cronFields, scheduleColumns } from "./store.ts";
 
 export interface OperatorRow extends ClaimedRow {
@@ -74,11 +74,19 @@ export async function readOperatorRow(sql: Sql, id: number, lock: boolean): Prom
   };
 }
 
-/** Runs `work` in a transaction whose row locks wait at most `lockTimeoutMs`. */
+/**
+ * Runs `work` in a transaction whose row locks wait at most `lockTimeoutMs`. The other session
+ * limits are set for it too: through a pooler (POSTGRES_POOLER) the start-up packet carries none,
+ * and `trigger` publishes while it holds its row lock, so a verb cut off mid-way would otherwise
+ * keep that schedule locked (and silently skipped by every claim) until the pooler notices.
+ */
 export async function withLockTimeout<T>(sql: Sql, lockTimeoutMs: number, work: (tx: Sql) => Promise<T>): Promise<T> {
+  const limits = new Map(LOCAL_LIMITS);
+  limits.set("lock_timeout", `${lockTimeoutMs}ms`);
+  const [a, b, c] = [...limits] as [[string, string], [string, string], [string, string]];
   return (await sql.begin(async (tx) => {
     const t = tx as unknown as Sql;
-    await t`SELECT set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)`;
+    await t`SELECT set_config(${a[0]}, ${a[1]}, true), set_config(${b[0]}, ${b[1]}, true), set_config(${c[0]}, ${c[1]}, true)`;
     return work(t);
   })) as T;
 }

@@ -186,6 +186,13 @@ export function postgresTlsConfig(src: Sources): PostgresTlsConfig {
   const cert = certFile && readable(src, certFile, "PGSSLCERT");
   const key = keyFile && readable(src, keyFile, "PGSSLKEY");
   const warning = key ? keyWarning(key) : null;
+  // libpq's prefer and allow take a server's "no TLS" at its word, so whoever sits between can
+  // say it and be spoken to in plain text: a CA given under them is checked only when it is
+  // least needed. Said at start, since the operator who gave one expects it to be required.
+  const downgrade =
+    rootCert && (mode === "prefer" || mode === "allow")
+      ? `${rootCert.setting} is given, but sslmode is ${mode} (${modeSetting}): a server, or anyone between, that answers it has no TLS is spoken to in plain text and the CA is never checked; set sslmode=verify-full (or verify-ca) to require it`
+      : null;
   const password = q?.get("sslpassword") || src.get("POSTGRES_SSL_PASSWORD") || null;
   // libpq: require (and prefer, allow) with a root certificate present verify the chain.
   const verify = mode === "verify-full" ? "full" : mode === "verify-ca" || rootCert ? "ca" : "none";
@@ -197,6 +204,6 @@ export function postgresTlsConfig(src: Sources): PostgresTlsConfig {
     key,
     password,
     sni: sniGiven?.value !== "0",
-    warnings: warning ? [warning] : [],
+    warnings: [warning, downgrade].filter((line): line is string => line !== null),
   };
 }

@@ -54,6 +54,19 @@ describe("PostgreSQL TLS settings as libpq reads them", () => {
     );
   });
 
+  test("a CA file under prefer or allow gets a warning: anyone between can answer that the server has no TLS", () => {
+    const warned = (env: Record<string, string>) => load(env).db.tls.warnings;
+    expect(warned({ PGSSLROOTCERT: ca })).toEqual([
+      "PGSSLROOTCERT is given, but sslmode is prefer (the default): a server, or anyone between, that answers it has no TLS is spoken to in plain text and the CA is never checked; set sslmode=verify-full (or verify-ca) to require it",
+    ]);
+    expect(warned(url(`sslmode=allow&sslrootcert=${ca}`))[0]).toContain(
+      "sslrootcert in DATABASE_URL is given, but sslmode is allow (sslmode in DATABASE_URL)",
+    );
+    for (const mode of ["require", "verify-ca", "verify-full"])
+      expect(warned({ PGSSLMODE: mode, PGSSLROOTCERT: ca })).toEqual([]);
+    expect(warned({})).toEqual([]);
+  });
+
   test("sslrootcert=system means verify-full and refuses a weaker mode, as libpq 16", () => {
     expect(load(url("sslrootcert=system")).db.tls).toMatchObject({ mode: "verify-full", verify: "full" });
     expect(errorOf(url("sslrootcert=system&sslmode=require"))).toContain(

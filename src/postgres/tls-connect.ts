@@ -21,6 +21,8 @@ export interface SslConnect {
   /** Skip TLS on this attempt (allow, first try). */
   readonly plain: boolean;
   readonly onsecure: (socket: TLSSocket) => void;
+  /** This connection goes on in plain text (prefer told "no TLS", allow's first try). */
+  readonly onplain: () => void;
 }
 
 export type SslOption = false | ((target: { host: string; port: number }) => SslConnect);
@@ -113,6 +115,9 @@ export function sslOption(
       plain: config.mode === "allow" && !(options.needsTls?.(host, port) ?? false),
       onsecure: (socket) =>
         registry.record("postgresql", formatHost({ host, port }), tlsStateOf(socket, config.verify, cert)),
+      // Else a host once reached over TLS would go on being shown encrypted (and its
+      // certificate's expiry in the gauge) after a connection in plain text.
+      onplain: () => registry.record("postgresql", formatHost({ host, port }), { encrypted: false }),
     };
   };
 }

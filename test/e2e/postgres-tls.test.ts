@@ -6,10 +6,13 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { loadConfig } from "../../src/config/config.ts";
+import { createDatabase } from "../../src/postgres/client.ts";
+import { tlsRegistry } from "../../src/tls/registry.ts";
 import { runBinary, startBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
 import { sharedScope } from "../support/scope.ts";
-import { insertSchedules, type TestQueue, waitFor } from "../support/services.ts";
+import { insertSchedules, PG, type TestQueue, waitFor } from "../support/services.ts";
 import { createTestCa, type Issued, type TestCa } from "../support/test-ca.ts";
 import { startTlsPostgres, type TlsPostgres } from "../support/tls-postgres.ts";
 
@@ -368,5 +371,32 @@ describe("files are read at every connect", () => {
     } finally {
       await pg.useServerCert(server);
     }
+  });
+});
+
+describe("what is shown follows the connection", () => {
+  test("prefer: a host spoken to over TLS, then in plain text (told it has no TLS), is shown not encrypted", async () => {
+    // A proxy whose target is read at each connection: this test's ssl=on server first, then the
+    // shared server, which has ssl=off and answers the SSLRequest with N, as anyone between could.
+    const target = { host: "127.0.0.1", port: PORT };
+    const proxy = await scope.proxy(target);
+    const host = `127.0.0.1:${proxy.port}`;
+    const { db } = loadConfig({
+      env: { DATABASE_URL: `postgres://postgres@${host}/postgres?sslmode=prefer` },
+    });
+    const connectOnce = async () => {
+      const sql = createDatabase(db, { connectTimeoutMs: 5_000, max: 1 });
+      try {
+        await sql`SELECT 1`;
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+    };
+    await connectOnce();
+    expect(tlsRegistry.get("postgresql", host)).toMatchObject({ encrypted: true, verified: "none" });
+    target.port = PG.port;
+    await connectOnce();
+    // /stats, the log lines and the expiry gauge read this: a stale TLS entry claimed encryption.
+    expect(tlsRegistry.get("postgresql", host)).toEqual({ encrypted: false });
   });
 });

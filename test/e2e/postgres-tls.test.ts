@@ -203,6 +203,13 @@ describe("each failure ends in its line", () => {
   test("a CA that did not sign the server's certificate", async () => {
     const { stdout } = await checkDb({ PGSSLROOTCERT: other.caCert, PGSSLMODE: "verify-ca", DATABASE_URL: base() });
     expect(stdout).toContain(`trusted now: PGSSLROOTCERT (${other.caCert})`);
+    // require (and the default, prefer) with a root certificate check the chain as verify-ca does:
+    // the label "verified (CA only)" alone would not show that the check is made.
+    for (const mode of ["require", "prefer"]) {
+      const refused = await checkDb({ PGSSLROOTCERT: other.caCert, PGSSLMODE: mode, DATABASE_URL: base() });
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toContain(`trusted now: PGSSLROOTCERT (${other.caCert})`);
+    }
   });
 
   test("a name mismatch gives the names the certificate holds; an expired certificate says so", async () => {

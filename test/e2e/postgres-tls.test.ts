@@ -224,6 +224,11 @@ describe("each failure ends in its line", () => {
       usage: "server",
       days: -1,
     });
+    const localhostOnly = ca.issue("localhost-only", {
+      commonName: "localhost",
+      altNames: ["localhost"],
+      usage: "server",
+    });
     const env = { DATABASE_URL: `${base()}?sslmode=verify-full&sslrootcert=${ca.caCert}` };
     try {
       await pg.useServerCert(wrongName);
@@ -232,8 +237,20 @@ describe("each failure ends in its line", () => {
       expect(mismatch.stdout).toContain(
         'FAILED PostgreSQL at localhost:56000: the server\'s certificate is not for "localhost": it names DNS:db.other.example; connect by one of those names, or use sslmode=verify-ca to check the CA only',
       );
+      // The name is checked without SNI too.
+      const noSni = await checkDb({ DATABASE_URL: `${base()}?sslmode=verify-full&sslrootcert=${ca.caCert}&sslsni=0` });
+      expect(noSni.code).toBe(1);
+      expect(noSni.stdout).toContain("the server's certificate is not for");
       // verify-ca accepts it: the chain is ours.
       expect((await checkDb({ DATABASE_URL: `${base()}?sslmode=verify-ca&sslrootcert=${ca.caCert}` })).code).toBe(0);
+      // By address, the address is what is checked (no SNI is sent for one): a certificate for
+      // "localhost" alone does not do for 127.0.0.1.
+      await pg.useServerCert(localhostOnly);
+      const byAddress = await checkDb({
+        DATABASE_URL: `postgres://postgres@127.0.0.1:${PORT}/rune?sslmode=verify-full&sslrootcert=${ca.caCert}`,
+      });
+      expect(byAddress.code).toBe(1);
+      expect(byAddress.stdout).toContain(`the server's certificate is not for "127.0.0.1"`);
       await pg.useServerCert(expired);
       const old = await checkDb(env);
       expect(old.stdout).toContain("FAILED PostgreSQL at localhost:56000: the server's certificate has expired (");

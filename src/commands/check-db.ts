@@ -3,6 +3,7 @@ import type { Config } from "../config/config.ts";
 import { type DatabaseHost, formatHost } from "../config/database-hosts.ts";
 import { explainDatabaseError } from "../observe/diagnose.ts";
 import { openDatabase } from "../parts.ts";
+import { SESSION_LIMITS } from "../postgres/client.ts";
 import { findInvalid, type InvalidCronRow, type InvalidRowDetail, invalidCronRows } from "../postgres/invalid-rows.ts";
 import {
   CRON_MIGRATION,
@@ -17,6 +18,7 @@ import {
   schemaProblems,
   serverVersion,
   tableColumns,
+  unlimitedSessionSettings,
 } from "../postgres/schema-check.ts";
 import type { ScheduleColumns } from "../postgres/store.ts";
 import { describeTls, tlsOfHosts, tlsRegistry } from "../tls/registry.ts";
@@ -80,6 +82,20 @@ async function probeHost(config: Config, host: DatabaseHost): Promise<HostReport
   }
 }
 
+/** The SESSION_LIMITS values a direct connection sets (client.ts), as ALTER ROLE takes them. */
+const ROLE_LIMITS: Record<string, string> = {
+  statement_timeout: `${SESSION_LIMITS.statementTimeoutMs / 1000}s`,
+  idle_in_transaction_session_timeout: `${SESSION_LIMITS.idleInTransactionTimeoutMs / 1000}s`,
+};
+
+function poolerLimitsWarning(config: Config, unlimited: readonly string[]): string {
+  const role = /^[a-z_][a-z0-9_]*$/.test(config.db.user) ? config.db.user : `"${config.db.user.replaceAll('"', '""')}"`;
+  return (
+    `through a pooler (POSTGRES_POOLER=${config.db.pooler}), statements outside the scheduler's transactions (polls, stats, the console's reads) run with ${unlimited.map((name) => `${name}=0`).join(" and ")}, i.e. no limit; ` +
+    `give the role its own: ${unlimited.map((name) => `ALTER ROLE ${role} SET ${name} = '${ROLE_LIMITS[name]}';`).join(" ")}`
+  );
+}
+
 /** Connects and checks everything `run` relies on in the database. Never throws. */
 async function checkDatabase(config: Config): Promise<DatabaseReport> {
   const report: DatabaseReport = { ok: false, where: config.db.where, problems: [], warnings: [] };
@@ -94,6 +110,10 @@ async function checkDatabase(config: Config): Promise<DatabaseReport> {
       ...state,
     }));
     report.warnings.push(...config.db.tls.warnings);
+    if (config.db.pooler !== "none") {
+      const unlimited = await unlimitedSessionSettings(sql);
+      if (unlimited.length > 0) report.warnings.push(poolerLimitsWarning(config, unlimited));
+    }
     const found = {
       scheduled_workflows: await tableColumns(sql, "scheduled_workflows"),
       workflows: await tableColumns(sql, "workflows"),

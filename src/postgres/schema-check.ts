@@ -173,6 +173,21 @@ export async function serverVersion(sql: Sql): Promise<string | undefined> {
   return version?.v;
 }
 
+/**
+ * The session limits a session gets from the server (the role's or the database's defaults),
+ * named when they are 0 (no limit): through a pooler the start-up packet carries none, so this is
+ * what every statement outside the scheduler's own transactions runs with.
+ */
+export async function unlimitedSessionSettings(sql: Sql): Promise<string[]> {
+  const [row] = await sql<{ statement: string; idle: string }[]>`
+    SELECT current_setting('statement_timeout') AS statement,
+           current_setting('idle_in_transaction_session_timeout') AS idle`;
+  return [
+    ...(row?.statement === "0" ? ["statement_timeout"] : []),
+    ...(row?.idle === "0" ? ["idle_in_transaction_session_timeout"] : []),
+  ];
+}
+
 /** What a host is: a standby replaying (pg_is_in_recovery), and whether a new session there is read-only. */
 export async function hostRole(sql: Sql): Promise<{ standby: boolean; readOnly: boolean }> {
   const [state] = await sql<{ standby: boolean; read_only: boolean }[]>`

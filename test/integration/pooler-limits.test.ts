@@ -8,6 +8,7 @@ import { expect, test } from "bun:test";
 import { loadConfig } from "../../src/config/config.ts";
 import { createDatabase } from "../../src/postgres/client.ts";
 import { withLockTimeout } from "../../src/postgres/operator-rows.ts";
+import { runBinary } from "../support/binary.ts";
 import { testScope } from "../support/scope.ts";
 
 const scope = testScope();
@@ -30,4 +31,23 @@ test("an operator verb's transaction (trigger publishes under its row lock) has 
   expect(inside).toEqual({ statement: "15s", lock: "2s", idle: "20s" });
   // SET LOCAL: nothing is left on the server connection for the pooler's next client.
   expect((await show(sql))[0]).toEqual({ statement: "0", lock: "0", idle: "0" });
+});
+
+test("check-db through a pooler warns when the role gives statements outside transactions no limit", async () => {
+  const db = await scope.database();
+  const env = { ...db.env, POSTGRES_POOLER: "transaction", PGSSLMODE: "disable" };
+  const warning =
+    "through a pooler (POSTGRES_POOLER=transaction), statements outside the scheduler's transactions (polls, stats, the console's reads) run with statement_timeout=0 and idle_in_transaction_session_timeout=0, i.e. no limit";
+  const before = await runBinary(["check-db"], env);
+  expect(before.code).toBe(0);
+  expect(before.stdout).toContain(warning);
+  expect(before.stdout).toContain(`ALTER ROLE postgres SET statement_timeout = '15s'`);
+  // What the role (here the database, ours alone) gives every session the pooler opens.
+  await db.sql.unsafe(`ALTER DATABASE ${db.name} SET statement_timeout = '15s'`);
+  await db.sql.unsafe(`ALTER DATABASE ${db.name} SET idle_in_transaction_session_timeout = '20s'`);
+  const after = await runBinary(["check-db"], env);
+  expect(after.code).toBe(0);
+  expect(after.stdout).not.toContain("statements outside the scheduler's transactions");
+  // A direct connection sets them itself: nothing to say.
+  expect((await runBinary(["check-db"], { ...db.env, PGSSLMODE: "disable" })).stdout).not.toContain("POSTGRES_POOLER");
 });

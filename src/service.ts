@@ -85,7 +85,9 @@ function describeBrokerSecurity(config: Config): string {
  */
 export async function startService(config: Config, log: Logger): Promise<Service> {
   log.info(`rune-scheduler ${VERSION_LINE} starting`, describeConfig(config));
-  for (const warning of config.db.tls.warnings) log.warn(warning);
+  // The LISTEN address's own (its key or CA), once each where it shares DATABASE_URL's files.
+  for (const warning of new Set([...config.db.tls.warnings, ...(config.notifyDb?.tls.warnings ?? [])]))
+    log.warn(warning);
   for (const warning of config.mq.warnings ?? []) log.warn(warning);
   const metrics = createMetrics();
   const clock = createClock();

@@ -49,20 +49,28 @@ interface Sources {
   readonly query: URLSearchParams | null;
   /** The home directory, for libpq's default files; null: none. */
   readonly home: string | null;
+  /** The URL's own name in messages: DATABASE_URL, or SCHEDULER_NOTIFY_DATABASE_URL. */
+  readonly urlName?: string;
 }
 
 /** The URL's parameter, else libpq's variable; with where it came from. */
 function pick(src: Sources, param: string, variable: SettingName): { value: string; setting: string } | null {
   const fromUrl = src.query?.get(param);
   if (fromUrl !== undefined && fromUrl !== null && fromUrl !== "")
-    return { value: fromUrl, setting: `${param} in DATABASE_URL` };
+    return { value: fromUrl, setting: `${param} in ${src.urlName ?? "DATABASE_URL"}` };
   const fromEnv = src.get(variable).trim();
   return fromEnv === "" ? null : { value: fromEnv, setting: variable };
 }
 
-/** The setting to name in a ConfigError for a value that came from `setting`. */
+/** A value from the URL's query (`sslmode in DATABASE_URL`), not from a variable or a file. */
+const inUrl = (setting: string): boolean => / in [A-Z_]+$/.test(setting);
+
+/**
+ * The setting to name in a ConfigError for a value that came from `setting`: DATABASE_URL for the
+ * URL's query (the caller's `fail` names the URL it read as DATABASE_URL).
+ */
 const variableOf = (setting: string, fallback: SettingName): SettingName =>
-  setting.endsWith("in DATABASE_URL") ? "DATABASE_URL" : fallback;
+  inUrl(setting) ? "DATABASE_URL" : fallback;
 
 function readable(src: Sources, file: TlsFile, variable: SettingName): TlsFile {
   try {
@@ -167,7 +175,7 @@ export function postgresTlsConfig(src: Sources): PostgresTlsConfig {
   // system's store, a certificate anyone can get for a domain of their own passes. libpq refuses
   // verify-ca without a root file too (and verify-ca with sslrootcert=system, for this reason).
   if (mode === "verify-ca" && !rootCert) {
-    const rootParam = modeSetting.endsWith("in DATABASE_URL") ? "sslrootcert" : "PGSSLROOTCERT";
+    const rootParam = inUrl(modeSetting) ? "sslrootcert" : "PGSSLROOTCERT";
     fail(
       variableOf(modeSetting, "PGSSLMODE"),
       `${rootParam}=<the CA file> with ${modeSetting}=verify-ca (it checks the CA only; against the system's store any public certificate would pass), or verify-full`,

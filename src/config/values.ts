@@ -118,7 +118,8 @@ function port(get: Getter, fail: Fail, name: SettingName): number {
   return value;
 }
 
-export function databaseConfig(get: Getter, fail: Fail, home: string | null): DatabaseConfig {
+/** `urlName`: what DATABASE_URL stands for in messages (SCHEDULER_NOTIFY_DATABASE_URL reads like it). */
+export function databaseConfig(get: Getter, fail: Fail, home: string | null, urlName = "DATABASE_URL"): DatabaseConfig {
   const url = get("DATABASE_URL");
   const defaultPort = port(get, fail, "POSTGRES_PORT");
   let query: URLSearchParams | null = null;
@@ -156,7 +157,7 @@ export function databaseConfig(get: Getter, fail: Fail, home: string | null): Da
   }
   const first = hosts![0]!;
   const where = `${parts.user}@${hosts!.map(formatHost).join(",")}/${parts.database}`;
-  const tls = postgresTlsConfig({ get, fail, query, home });
+  const tls = postgresTlsConfig({ get, fail, query, home, urlName });
   const pooler = get("POSTGRES_POOLER").trim().toLowerCase();
   if (!(POOLERS as readonly string[]).includes(pooler)) fail("POSTGRES_POOLER", `one of ${POOLERS.join(", ")}`);
   return {

@@ -67,6 +67,19 @@ describe("PostgreSQL TLS settings as libpq reads them", () => {
     expect(warned({})).toEqual([]);
   });
 
+  test("SCHEDULER_NOTIFY_DATABASE_URL's TLS parameters are named as its own in every message", () => {
+    const notify = (query: string) => ({ SCHEDULER_NOTIFY_DATABASE_URL: `postgres://u@direct/db?${query}` });
+    expect(errorOf(notify("sslrootcert=/nonexistent/ca.pem"))).toBe(
+      'SCHEDULER_NOTIFY_DATABASE_URL="postgres://u@direct/db?sslrootcert=/nonexistent/ca.pem" is invalid: expected sslrootcert in SCHEDULER_NOTIFY_DATABASE_URL to name a readable file: /nonexistent/ca.pem (ENOENT)',
+    );
+    expect(errorOf(notify("sslmode=verify-ca"))).toContain(
+      "expected sslrootcert=<the CA file> with sslmode in SCHEDULER_NOTIFY_DATABASE_URL=verify-ca",
+    );
+    expect(load(notify(`sslrootcert=${ca}`)).notifyDb?.tls.warnings).toEqual([
+      expect.stringContaining("sslrootcert in SCHEDULER_NOTIFY_DATABASE_URL is given, but sslmode is prefer"),
+    ]);
+  });
+
   test("sslrootcert=system means verify-full and refuses a weaker mode, as libpq 16", () => {
     expect(load(url("sslrootcert=system")).db.tls).toMatchObject({ mode: "verify-full", verify: "full" });
     expect(errorOf(url("sslrootcert=system&sslmode=require"))).toContain(

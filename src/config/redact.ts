@@ -2,8 +2,12 @@
 
 const CREDENTIALS_IN_URL = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@\s/]*@/gi;
 
-/** A key's password as RabbitMQ's URI specification carries it: `amqps://host?password=…`. */
-const PASSWORD_IN_QUERY = /([?&]password=)[^&#\s,]*/gi;
+/**
+ * A key's password as RabbitMQ's URI specification carries it: `amqps://host?password=…`. A
+ * comma ends it only where the next node's URL starts (as RABBITMQ_URL is split): a password
+ * may hold a comma, and stopping at it showed the rest.
+ */
+const PASSWORD_IN_QUERY = /([?&]password=)(?:[^&#\s,]|,(?!\s*amqps?:\/\/))*/gi;
 
 /** `amqp://user:pw@host/vh` → `amqp://user:***@host/vh`; text without credentials is unchanged. */
 export function maskUrl(text: string): string {

@@ -8,6 +8,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, loadConfig } from "../../src/config/config.ts";
+import { maskUrl } from "../../src/config/redact.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "conn-mq-unit-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -86,6 +87,17 @@ describe("RabbitMQ's URI query parameters", () => {
     });
     expect(message).toBe(
       `RABBITMQ_URL="amqps://u:***@mq?cacertfile=${encodeURIComponent(join(dir, "gone.crt"))}&password=***" is invalid: expected cacertfile to name a readable file ("${join(dir, "gone.crt")}": ENOENT)`,
+    );
+  });
+
+  test("a key password with a literal comma is masked whole, in a list of nodes too", () => {
+    // A comma ends the password only where the next node's URL starts, as RABBITMQ_URL is split.
+    const url = `amqps://u:pw@mq?cacertfile=${join(dir, "gone.crt")}&password=Key,Secret-Tail`;
+    const message = refusal({ RABBITMQ_URL: url });
+    expect(message).not.toContain("Secret-Tail");
+    expect(message).toContain('&password=***" is invalid');
+    expect(maskUrl(`amqps://a?password=Key,Tail , amqps://u:pw@b?password=Key,Tail,amqps://c`)).toBe(
+      "amqps://a?password=*** , amqps://u:***@b?password=***,amqps://c",
     );
   });
 });

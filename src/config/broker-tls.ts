@@ -79,7 +79,7 @@ function pick(
 export interface BrokerSecurity {
   readonly tls: BrokerTlsConfig;
   readonly auth: AuthMechanism;
-  /** Things an operator should know at start (verification off, a key others can read). */
+  /** Things an operator should know at start (verification off or without the name, a key others can read). */
   readonly warnings: readonly string[];
 }
 
@@ -154,6 +154,12 @@ export function brokerSecurity(urls: readonly URL[], anyTls: boolean, get: Get, 
   if (anyTls && verify === "verify_none") {
     warnings.push(
       "RabbitMQ TLS verification is off (verify=verify_none): the connection is encrypted but the server is not authenticated, so anyone on the path can pose as it; give the CA with cacertfile or RABBITMQ_TLS_CA instead",
+    );
+  }
+  // As RabbitMQ's Erlang client reads it, "disable" turns the name check off: only the chain is checked.
+  if (anyTls && verify === "verify_peer" && sni?.value.trim().toLowerCase() === "disable") {
+    warnings.push(
+      "RabbitMQ TLS does not check the server's name (server_name_indication=disable): any certificate signed by a trusted CA is accepted, so a server holding one made for another name can pose as the broker; set it to the name the broker's certificate holds instead",
     );
   }
   const names = {

@@ -158,4 +158,15 @@ describe("what is refused, what is warned about", () => {
       "RabbitMQ TLS verification is off (verify=verify_none): the connection is encrypted but the server is not authenticated, so anyone on the path can pose as it; give the CA with cacertfile or RABBITMQ_TLS_CA instead",
     ]);
   });
+
+  test("a name check turned off (server_name_indication=disable) is a warning too, from the URL or the setting", () => {
+    const warning =
+      "RabbitMQ TLS does not check the server's name (server_name_indication=disable): any certificate signed by a trusted CA is accepted, so a server holding one made for another name can pose as the broker; set it to the name the broker's certificate holds instead";
+    expect(load({ RABBITMQ_URL: "amqps://mq?server_name_indication=disable" }).mq.warnings).toEqual([warning]);
+    expect(load({ RABBITMQ_HOST: "mq", RABBITMQ_TLS: "on", RABBITMQ_TLS_SERVER_NAME: "DISABLE" }).mq.warnings).toEqual([
+      warning,
+    ]);
+    // A name to check instead of the host's is no weakening.
+    expect(load({ RABBITMQ_URL: "amqps://mq?server_name_indication=mq.example" }).mq.warnings).toEqual([]);
+  });
 });

@@ -1,6 +1,11 @@
 /** Hiding secrets from anything a person or a log collector can see. */
 
-const CREDENTIALS_IN_URL = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@\s/]*@/gi;
+/**
+ * `scheme://user:password@`: the password runs to the last @ before the host, as a URL parser
+ * reads it, so one holding a literal @ (or a user name holding one, Azure's `user@server`) is
+ * hidden whole; stopping at the first @ showed the rest.
+ */
+const CREDENTIALS_IN_URL = /([a-z][a-z0-9+.-]*:\/\/[^:/?#\s]*:)[^\s/?#]*@/gi;
 
 /**
  * A key's password as RabbitMQ's URI specification carries it: `amqps://host?password=…`. A

@@ -114,6 +114,19 @@ describe("the RABBITMQ_* parts", () => {
     expect(refusal({ RABBITMQ_TLS: "maybe" })).toBe('RABBITMQ_TLS="maybe" is invalid: expected on or off');
   });
 
+  test("RABBITMQ_TLS=on beside an amqp:// RABBITMQ_URL is refused, not a connection in clear", () => {
+    // The URL's scheme decides; asked for TLS and given a plain node, say so instead of sending the password in clear.
+    const expected =
+      'RABBITMQ_TLS="on" is invalid: expected amqps:// for every node of RABBITMQ_URL, whose scheme decides (amqp:// is plain AMQP, reached in clear), or RABBITMQ_TLS=off';
+    expect(refusal({ RABBITMQ_TLS: "on", RABBITMQ_URL: "amqp://u:pw@mq/vh" })).toBe(expected);
+    expect(refusal({ RABBITMQ_TLS: "on", RABBITMQ_URL: "amqps://a,amqp://b" })).toBe(expected);
+    expect(load({ RABBITMQ_TLS: "on", RABBITMQ_URL: "amqps://a,amqps://b" }).mq.urls).toEqual([
+      "amqps://a",
+      "amqps://b",
+    ]);
+    expect(load({ RABBITMQ_TLS: "off", RABBITMQ_URL: "amqp://a" }).mq.urls).toEqual(["amqp://a"]);
+  });
+
   test("the files are named by their settings", () => {
     const { mq } = load({ RABBITMQ_TLS: "on", RABBITMQ_TLS_CA: CA, RABBITMQ_TLS_CERT: CERT, RABBITMQ_TLS_KEY: KEY });
     expect(mq.tls).toMatchObject({

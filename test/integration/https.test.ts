@@ -5,7 +5,7 @@
  * and a console in clear on a non-loopback address is warned about.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, renameSync } from "node:fs";
+import { copyFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import { runBinary } from "../support/binary.ts";
@@ -164,6 +164,29 @@ describe("refusals and warnings", () => {
     expect(half.stderr).toContain(
       'SCHEDULER_HTTP_TLS_KEY="" is invalid: expected a PEM key file beside SCHEDULER_HTTP_TLS_CERT (both or neither)',
     );
+  });
+
+  test("a certificate that is not PEM, or a key that is not the certificate's, is exit 2 naming both settings, not the host and port", async () => {
+    const port = String(await freePort());
+    const notPem = join(scope.tempDir("conn-mq-https-bad-"), "tls.crt");
+    writeFileSync(notPem, "not a certificate\n");
+    for (const [cert, key] of [
+      [notPem, first.key],
+      [first.cert, second.key],
+    ] as const) {
+      const ran = await runBinary(["run"], {
+        SCHEDULER_HTTP_PORT: port,
+        SCHEDULER_HTTP_TLS_CERT: cert,
+        SCHEDULER_HTTP_TLS_KEY: key,
+      });
+      const line = ran.stdout.split("\n").find((l) => l.includes("CRITICAL")) ?? ran.stdout + ran.stderr;
+      expect(ran.code).toBe(2);
+      expect(line).toContain("CRITICAL the HTTPS certificate and key could not be loaded: ");
+      expect(line).toContain(
+        `; check SCHEDULER_HTTP_TLS_CERT=${cert} and SCHEDULER_HTTP_TLS_KEY=${key}: PEM files, the certificate (chain) and its unencrypted private key`,
+      );
+      expect(line).not.toContain("SCHEDULER_HTTP_HOST");
+    }
   });
 
   test("the console in clear on a non-loopback address is warned about", async () => {

@@ -189,6 +189,22 @@ describe("refusals and warnings", () => {
     }
   });
 
+  test("with the HTTP server off (port 0), a certificate set does not take SIGHUP's default away", async () => {
+    const { db, queue } = await scope.setup();
+    const scheduler = scope.start({
+      ...db.env,
+      ...queue.env,
+      SCHEDULER_HTTP_PORT: "0",
+      SCHEDULER_HTTP_TLS_CERT: first.cert,
+      SCHEDULER_HTTP_TLS_KEY: first.key,
+    });
+    await scheduler.waitForLine(/RabbitMQ connection established/, 20_000);
+    scheduler.proc.kill("SIGHUP");
+    // Killed by the signal (128 + 1), not still running 10 s on with SIGHUP swallowed.
+    const ended = await Promise.race([scheduler.exited, Bun.sleep(10_000).then(() => "still running")]);
+    expect(ended).toBe(128 + 1);
+  });
+
   test("the console in clear on a non-loopback address is warned about", async () => {
     const port = await freePort();
     const { scheduler } = await startWithConsole(scope, TOKEN, {

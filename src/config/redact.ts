@@ -8,11 +8,11 @@
 const CREDENTIALS_IN_URL = /([a-z][a-z0-9+.-]*:\/\/[^:/?#\s]*:)[^\s/?#]*@/gi;
 
 /**
- * A key's password as RabbitMQ's URI specification carries it: `amqps://host?password=…`. A
- * comma ends it only where the next node's URL starts (as RABBITMQ_URL is split): a password
- * may hold a comma, and stopping at it showed the rest.
+ * A client key's password in a URL's query: libpq's `sslpassword`, RabbitMQ's `password`. A
+ * comma ends it only where the next URL starts (as RABBITMQ_URL is split): a password may hold
+ * a comma, and stopping at it showed the rest.
  */
-const PASSWORD_IN_QUERY = /([?&]password=)(?:[^&#\s,]|,(?!\s*amqps?:\/\/))*/gi;
+const PASSWORD_IN_QUERY = /([?&](?:sslpassword|password)=)(?:[^&#\s,]|,(?!\s*[a-z][a-z0-9+.-]*:\/\/))*/gi;
 
 /** `amqp://user:pw@host/vh` → `amqp://user:***@host/vh`; text without credentials is unchanged. */
 export function maskUrl(text: string): string {

@@ -85,6 +85,9 @@ describe("redaction", () => {
     );
     expect(maskUrl("amqps://u:a@b@h1,amqps://v:c@d@h2/vh")).toBe("amqps://u:***@h1,amqps://v:***@h2/vh");
     expect(maskUrl("postgres://u:p@w@h?x=y@z")).toBe("postgres://u:***@h?x=y@z");
+    expect(maskUrl("postgres://u@h/db?sslpassword=Key,Tail&sslmode=verify-full")).toBe(
+      "postgres://u@h/db?sslpassword=***&sslmode=verify-full",
+    );
     // Azure's user@server user names, written without %40.
     expect(maskUrl("postgres://rune@db1:Secret9@db1.example:5432/x")).toBe(
       "postgres://rune@db1:***@db1.example:5432/x",

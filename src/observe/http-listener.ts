@@ -117,6 +117,13 @@ export function listenHttp(
       return;
     }
     lastFailure = null;
+    if (next.cert === material.cert && next.key === material.key) {
+      // The same pair (a SIGHUP, or a file touched): a new listener would only cut the clients'
+      // kept-alive connections, and Bun keeps some memory of every server it has started.
+      material = next;
+      if (why !== "changed") log.info(`HTTPS certificate unchanged (${why}); still serving ${tls.cert}`);
+      return;
+    }
     const old = server;
     const boundPort = old.port ?? port;
     old.stop(false);

@@ -12,6 +12,7 @@ import { runBinary } from "../support/binary.ts";
 import { startWithConsole } from "../support/console.ts";
 import { freePort } from "../support/ports.ts";
 import { sharedScope } from "../support/scope.ts";
+import { waitFor } from "../support/services.ts";
 import { createTestCa, type Issued, type TestCa } from "../support/test-ca.ts";
 
 const scope = sharedScope();
@@ -146,6 +147,38 @@ describe("served over HTTPS", () => {
     expect(await servedName(port)).toBe("third.rune.test");
     expect(scheduler.proc.exitCode).toBeNull();
   }, 60_000);
+});
+
+test("a SIGHUP with the files unchanged keeps the listener: a client's kept-alive connection is not cut", async () => {
+  const files = liveFiles(first);
+  const { scheduler, base } = await startWithConsole(scope, TOKEN, {
+    SCHEDULER_HTTP_TLS_CERT: files.cert,
+    SCHEDULER_HTTP_TLS_KEY: files.key,
+  });
+  const port = Number(new URL(base).port);
+  // A connection kept alive between requests, as Prometheus keeps one between scrapes.
+  const socket = connect({ host: "127.0.0.1", port, rejectUnauthorized: false });
+  let received = "";
+  socket.on("data", (chunk) => {
+    received += chunk.toString();
+  });
+  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  const request = (close: boolean) =>
+    socket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n${close ? "Connection: close\r\n" : ""}\r\n`);
+  const answers = () => received.split("HTTP/1.1 200 OK").length - 1;
+  await new Promise<void>((resolve, reject) => {
+    socket.once("secureConnect", () => resolve());
+    socket.once("error", reject);
+  });
+  request(false);
+  await waitFor("the first answer", () => answers() === 1);
+
+  scheduler.proc.kill("SIGHUP");
+  await scheduler.waitForLine(/HTTPS certificate (reloaded|unchanged) \(SIGHUP\)/, 5_000);
+  if (!socket.destroyed) request(true);
+  await closed;
+  expect(answers()).toBe(2);
+  expect(scheduler.output()).toContain("INFO HTTPS certificate unchanged (SIGHUP)");
 });
 
 describe("refusals and warnings", () => {

@@ -6,9 +6,9 @@
  */
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
 import type { Publisher } from "../engine/ports.ts";
-import type { PublishOutcome } from "../schedule/plan.ts";
-import { blockedReason, isPublishRefusal, queueRecovery, refusedSizeLimit } from "./link-rules.ts";
+import { blockedReason, isPublishRefusal, refusedSizeLimit } from "./link-rules.ts";
 import { blockedText, type LinkState, publishBatch } from "./publish.ts";
+import { queueRecoverer } from "./queue-recovery.ts";
 import { closeConnection, cutSocket } from "./socket.ts";
 
 export { CONFIRM_TIMEOUT_MS, queueRecovery, refusedSizeLimit, silenceCheck } from "./link-rules.ts";
@@ -43,8 +43,6 @@ export function brokerLink(parts: LinkParts): BrokerLink {
   let blocked: { reason: string } | null = null;
   let unblockedAtMs = Number.NEGATIVE_INFINITY;
   let maxBodyBytes: number | null = null;
-  let declaredAt = Number.NEGATIVE_INFINITY;
-  let redeclaring: Promise<PublishOutcome> | null = null;
   const inFlight = new Set<(reason: string) => void>();
   const returned = new Map<string, { code: number; text: string }>();
 
@@ -95,50 +93,19 @@ export function brokerLink(parts: LinkParts): BrokerLink {
       });
   });
 
-  /**
-   * NO_ROUTE on the default exchange means the queue is gone (deleted under us): the
-   * environment's fault, not the rows'. Declare it again and let the rows be claimed again;
-   * only a queue that cannot be declared (or vanishes again at once) fails the fires.
-   */
-  async function recoverQueue(why: string, publishedAtMs: number): Promise<PublishOutcome> {
-    // Batches in flight at once (claim lanes) share one declaration: a batch published before
-    // the queue was last declared was returned because of the same disappearance.
-    if (redeclaring !== null) return redeclaring;
-    const decision = queueRecovery({ publishedAtMs, declaredAtMs: declaredAt, nowMs: now() });
-    if (decision === "already declared")
-      return { status: "retry", reason: `queue "${queue}" was missing (${why}) and has been declared again` };
-    if (decision === "vanished again") {
-      return {
-        status: "failed",
-        reason: `returned by the broker as unroutable: ${why}; queue "${queue}" vanished again right after it was declared`,
-      };
-    }
-    redeclaring = (async (): Promise<PublishOutcome> => {
-      try {
-        await parts.redeclareQueue();
-        declaredAt = now();
-        return {
-          status: "retry",
-          reason: `queue "${queue}" was missing (${why}) and has been declared again`,
-          redeclared: true,
-        };
-      } catch (error) {
-        // The link went while declaring: an outage, not the rows' fault; they fire again.
-        if (closedReason !== null) return { status: "unknown", reason: closedReason };
-        return {
-          status: "failed",
-          reason: `returned by the broker as unroutable: ${why}; declaring queue "${queue}" failed: ${(error as Error).message}`,
-        };
-      }
-    })().finally(() => (redeclaring = null));
-    return redeclaring;
-  }
+  const recoverQueue = queueRecoverer({
+    queue,
+    redeclareQueue: parts.redeclareQueue,
+    now,
+    closedReason: () => closedReason,
+  });
 
   const state: LinkState = {
     channel,
     queue,
     now,
     unusable: () => closedReason ?? retiredReason,
+    closed: () => closedReason,
     blocked: () => blocked,
     unblockedAtMs: () => unblockedAtMs,
     returned,

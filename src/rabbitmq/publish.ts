@@ -17,6 +17,8 @@ export interface LinkState {
   readonly now: () => number;
   /** Why no more may be published on this link (closed, or retired), or null. */
   unusable(): string | null;
+  /** Why the link is gone, or null (a retired link is not gone: its batches keep their confirms). */
+  closed(): string | null;
   blocked(): { reason: string } | null;
   unblockedAtMs(): number;
   /** Messages returned by the broker, by message id: the return comes before the confirm. */
@@ -31,40 +33,75 @@ export interface LinkState {
   recoverQueue(why: string, publishedAtMs: number): Promise<PublishOutcome>;
 }
 
-/** Publishes `messages` and waits for their outcomes. */
-export async function publishBatch(link: LinkState, messages: readonly OutgoingMessage[]): Promise<PublishOutcome[]> {
-  if (messages.length === 0) return [];
-  const refusal = link.unusable() ?? (link.blocked() ? blockedText(link) : null);
-  if (refusal !== null) return messages.map(() => ({ status: "unknown", reason: refusal }));
-  const outcomes: (PublishOutcome | undefined)[] = new Array(messages.length);
-  let pending = messages.length;
-  const publishedAtMs = link.now();
-  let lastHeardMs = publishedAtMs;
-  const noRoute: number[] = [];
-  let nacked = false;
+/** One batch's answers so far: each message's outcome, and when the broker was last heard. */
+interface Tally {
+  readonly outcomes: (PublishOutcome | undefined)[];
+  lastHeardMs: number;
+  abandoned: boolean;
+  nacked: boolean;
+  readonly noRoute: number[];
+  settle(index: number, outcome: PublishOutcome): void;
+  /** Every outcome still missing counts as unknown, for `reason`. */
+  abandon(reason: string): void;
+  readonly done: Promise<void>;
+}
+
+function tally(link: LinkState, count: number): Tally {
+  let pending = count;
   let finish!: () => void;
-  const done = new Promise<void>((resolve) => (finish = resolve));
-  const settle = (index: number, outcome: PublishOutcome) => {
-    if (outcomes[index] !== undefined) return;
-    outcomes[index] = outcome;
-    lastHeardMs = link.now();
-    if (--pending === 0) finish();
+  const t: Tally = {
+    outcomes: new Array(count),
+    lastHeardMs: link.now(),
+    abandoned: false,
+    nacked: false,
+    noRoute: [],
+    done: new Promise<void>((resolve) => (finish = resolve)),
+    settle(index, outcome) {
+      if (t.outcomes[index] !== undefined) return;
+      t.outcomes[index] = outcome;
+      t.lastHeardMs = link.now();
+      if (--pending === 0) finish();
+    },
+    abandon(reason) {
+      t.abandoned = true;
+      for (let i = 0; i < count; i++) t.settle(i, { status: "unknown", reason });
+    },
   };
-  let abandoned = false;
-  const abandon = (reason: string) => {
-    abandoned = true;
-    for (let i = 0; i < messages.length; i++) settle(i, { status: "unknown", reason });
-  };
-  link.inFlight.add(abandon);
-  // The deadline is about silence, not the batch's size: every confirm (and every drain of the
-  // socket) is progress and pushes it back, so a slow link that moves is not cut before
-  // PUBLISH_MAX_MS. A block gives the batch back at once (see silenceCheck).
+  return t;
+}
+
+/**
+ * The broker's answer to one message. amqplib calls back with "message nacked" for a real nack,
+ * and with "channel closed" for every message still unconfirmed when the channel goes: that one
+ * is unknown. The broker sends basic.return before the ack of the same message, so a returned
+ * message is known to be unroutable by the time its confirm callback runs.
+ */
+function answer(t: Tally, index: number, error: Error | null, returnedWhy: { code: number; text: string } | undefined) {
+  if (error && error.message !== "message nacked") return t.settle(index, { status: "unknown", reason: error.message });
+  if (error) {
+    t.nacked = true;
+    return t.settle(index, { status: "unknown", reason: NACKED });
+  }
+  if (returnedWhy?.code === NO_ROUTE) {
+    t.noRoute.push(index);
+    return t.settle(index, { status: "failed", reason: returnedWhy.text }); // replaced once the queue is dealt with
+  }
+  if (returnedWhy !== undefined)
+    return t.settle(index, { status: "failed", reason: `returned by the broker as unroutable: ${returnedWhy.text}` });
+  t.settle(index, { status: "confirmed" });
+}
+
+/**
+ * Watches a batch waiting for confirms (see silenceCheck): gives it back under a block, gives it
+ * up and cuts the link after silence or PUBLISH_MAX_MS. Returns the stop.
+ */
+function watchConfirms(link: LinkState, t: Tally, publishedAtMs: number): () => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const check = () => {
     const verdict = silenceCheck({
       nowMs: link.now(),
       publishedAtMs,
-      lastHeardMs,
+      lastHeardMs: t.lastHeardMs,
       blocked: link.blocked() !== null,
       unblockedAtMs: link.unblockedAtMs(),
     });
@@ -72,65 +109,84 @@ export async function publishBatch(link: LinkState, messages: readonly OutgoingM
       timer = setTimeout(check, verdict.recheckInMs);
       return;
     }
-    if (verdict.why === "blocked") return abandon(blockedText(link));
-    const why =
+    if (verdict.why === "blocked") return t.abandon(blockedText(link));
+    t.abandon(
       verdict.why === "silent"
         ? `no confirm from the broker for ${CONFIRM_TIMEOUT_MS} ms`
-        : `confirms still missing after ${PUBLISH_MAX_MS} ms`;
-    abandon(why);
+        : `confirms still missing after ${PUBLISH_MAX_MS} ms`,
+    );
     // The channel's state is unknowable: cut it, so the next batch starts on a fresh one.
     link.markClosed("confirm timeout");
     link.cut("confirm timeout");
   };
   timer = setTimeout(check, CONFIRM_TIMEOUT_MS);
-  try {
-    for (let i = 0; i < messages.length && link.unusable() === null && !abandoned; i++) {
-      const message = messages[i]!;
-      let writable: boolean;
-      try {
-        writable = link.channel.publish("", link.queue, message.body, message.properties, (error) => {
-          const returnedWhy = link.returned.get(message.messageId);
-          if (returnedWhy !== undefined) link.returned.delete(message.messageId);
-          // amqplib calls back with "message nacked" for a real nack, and with "channel closed"
-          // for every message still unconfirmed when the channel goes: that one is unknown.
-          if (error && error.message !== "message nacked") settle(i, { status: "unknown", reason: error.message });
-          else if (error) {
-            nacked = true;
-            settle(i, { status: "unknown", reason: NACKED });
-          } else if (returnedWhy?.code === NO_ROUTE) {
-            noRoute.push(i);
-            settle(i, { status: "failed", reason: returnedWhy.text }); // replaced below
-          } else if (returnedWhy !== undefined) {
-            settle(i, { status: "failed", reason: `returned by the broker as unroutable: ${returnedWhy.text}` });
-          } else settle(i, { status: "confirmed" });
-        });
-      } catch (error) {
-        // amqplib throws when the channel closed under us: the link is gone, not the message.
-        link.markClosed(`publish failed: ${(error as Error).message}`);
-        break;
-      }
-      // Bounded in-flight bytes: wait for the socket to drain rather than buffer without end.
-      if (!writable) {
-        await waitForDrain(link.channel, () => link.unusable() !== null || abandoned);
-        lastHeardMs = link.now();
-      }
+  return () => clearTimeout(timer);
+}
+
+/**
+ * Writes the messages, waiting for the socket to drain when its buffer is full, until the link
+ * cannot take more; returns how many were written.
+ */
+async function writeAll(link: LinkState, t: Tally, messages: readonly OutgoingMessage[]): Promise<number> {
+  let i = 0;
+  for (; i < messages.length && link.unusable() === null && !t.abandoned; i++) {
+    const index = i; // the callback runs later: not the loop's own variable
+    const message = messages[index]!;
+    let writable: boolean;
+    try {
+      writable = link.channel.publish("", link.queue, message.body, message.properties, (error) => {
+        const returnedWhy = link.returned.get(message.messageId);
+        if (returnedWhy !== undefined) link.returned.delete(message.messageId);
+        answer(t, index, error, returnedWhy);
+      });
+    } catch (error) {
+      // amqplib throws when the channel closed under us: the link is gone, not the message.
+      link.markClosed(`publish failed: ${(error as Error).message}`);
+      return i;
     }
-    const unusable = link.unusable();
-    if (unusable !== null) abandon(unusable);
-    await done;
+    // Bounded in-flight bytes: wait for the socket to drain rather than buffer without end.
+    if (!writable) {
+      await waitForDrain(link.channel, () => link.unusable() !== null || t.abandoned);
+      t.lastHeardMs = link.now();
+    }
+  }
+  return i;
+}
+
+/** Publishes `messages` and waits for their outcomes. */
+export async function publishBatch(link: LinkState, messages: readonly OutgoingMessage[]): Promise<PublishOutcome[]> {
+  if (messages.length === 0) return [];
+  const refusal = link.unusable() ?? (link.blocked() ? blockedText(link) : null);
+  if (refusal !== null) return messages.map(() => ({ status: "unknown", reason: refusal }));
+  const t = tally(link, messages.length);
+  const publishedAtMs = link.now();
+  link.inFlight.add(t.abandon);
+  // The deadline is about silence, not the batch's size: every confirm (and every drain of the
+  // socket) is progress and pushes it back, so a slow link that moves is not cut before
+  // PUBLISH_MAX_MS. A block gives the batch back at once (the link calls t.abandon).
+  const stopWatching = watchConfirms(link, t, publishedAtMs);
+  try {
+    const written = await writeAll(link, t, messages);
+    const closed = link.closed();
+    if (closed !== null) t.abandon(closed);
+    // Retired by the other lane's nack meanwhile: what was written keeps its confirms.
+    for (let i = written; i < messages.length; i++)
+      t.settle(i, { status: "unknown", reason: link.unusable() ?? "not sent" });
+    await t.done;
   } finally {
-    clearTimeout(timer);
-    link.inFlight.delete(abandon);
+    stopWatching();
+    link.inFlight.delete(t.abandon);
   }
   // The node refused to take the messages: it may be in a minority or without a queue leader
   // while another node is not, so the next attempt connects afresh, to the next node. Retired,
   // not closed: a batch of the other lane still in flight on it keeps its confirms.
-  if (nacked) link.retire(NACKED);
-  if (noRoute.length > 0) {
-    const recovered = await link.recoverQueue((outcomes[noRoute[0]!] as { reason: string }).reason, publishedAtMs);
-    for (const i of noRoute) outcomes[i] = recovered;
+  if (t.nacked) link.retire(NACKED);
+  if (t.noRoute.length > 0) {
+    const why = (t.outcomes[t.noRoute[0]!] as { reason: string }).reason;
+    const recovered = await link.recoverQueue(why, publishedAtMs);
+    for (const i of t.noRoute) t.outcomes[i] = recovered;
   }
-  return outcomes as PublishOutcome[];
+  return t.outcomes as PublishOutcome[];
 }
 
 /** What a batch given back because of flow control says (its outcomes' reason). */

@@ -12,15 +12,20 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { resolve } from "node:path";
-import postgres from "postgres";
+import type postgres from "postgres";
+import {
+  fillPrimary,
+  memoryAlarm,
+  primary,
+  readOnly,
+  rig,
+  rigEnv,
+  startCluster,
+  stopCluster,
+} from "../../scripts/ha/faults.ts";
 import { brokerUrls, type Consumer, consume, Ledger } from "../../scripts/ha/worker.ts";
 import { type Running, startBinary } from "../support/binary.ts";
 
-const REPO = resolve(import.meta.dir, "../..");
-const RIG = resolve(REPO, "scripts/ha/rig.sh");
-const HA_DIR = process.env.HA_DIR ?? "/tmp/rune-ha";
-const PG_PORT = Number(process.env.HA_PG_PORT ?? 55432);
 const HTTP_PORT = 56201;
 const QUEUE = "workflow_queue";
 const SCHEDULES = 100;
@@ -28,17 +33,6 @@ const FAULT_MS = 10_000;
 /** From the end of a fault to the first delivery: generous (the engine tries every 1–1.2 s). */
 const FIRST_FIRE_BOUND_MS = 3_000;
 const FAULT_TIMEOUT_MS = 120_000;
-
-async function rig(...args: string[]): Promise<string> {
-  const proc = Bun.spawn(["bash", RIG, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, HA_DIR } });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  if (code !== 0) throw new Error(`scripts/ha/rig.sh ${args.join(" ")} exited ${code}:\n${stdout}${stderr}`);
-  return stdout.trim();
-}
 
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | null | Promise<T | null>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -98,20 +92,9 @@ describe("fires resume within a bound after faults of real servers (HA rig)", ()
       }
       await rig("down");
       await rig("up");
-      const env = Object.fromEntries(
-        (await rig("env"))
-          .split("\n")
-          .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
-      );
+      const env = await rigEnv();
       await rig("seed", String(SCHEDULES));
-      admin = postgres({
-        host: "127.0.0.1",
-        port: PG_PORT,
-        user: "postgres",
-        database: "rune",
-        max: 2,
-        onnotice: () => {},
-      });
+      admin = primary();
       replica = startBinary(["run"], {
         DATABASE_URL: env.DATABASE_URL!,
         RABBITMQ_URL: env.RABBITMQ_URL!,
@@ -143,7 +126,7 @@ describe("fires resume within a bound after faults of real servers (HA rig)", ()
   test(
     "a memory alarm: the claim given back (no transaction open past 1 s), the block named, /readyz says so, a fire within 1 s of connection.unblocked",
     async () => {
-      await rig("mq-ctl", "1", "set_vm_memory_high_watermark", "0.000001");
+      await memoryAlarm(true);
       try {
         const line = await replica.waitForLine(
           /WARNING RabbitMQ node \S+ blocks publishing: memory alarm; not claiming until it lifts/,
@@ -168,7 +151,7 @@ describe("fires resume within a bound after faults of real servers (HA rig)", ()
           5_000,
         );
       } finally {
-        await rig("mq-ctl", "1", "set_vm_memory_high_watermark", "0.4");
+        await memoryAlarm(false);
       }
       const unblocked = await replica.waitForLine(/INFO RabbitMQ unblocked after [\d.]+s; claiming again/, 20_000);
       const unblockedAt = Date.parse(unblocked.slice(0, unblocked.indexOf(" ")));
@@ -181,19 +164,15 @@ describe("fires resume within a bound after faults of real servers (HA rig)", ()
   test(
     `the whole RabbitMQ cluster stopped for ${FAULT_MS / 1000} s: not connected, then firing within the bound once the queue has its quorum again`,
     async () => {
-      // The last node stopped starts first: it needs no peer to boot.
-      for (const n of [3, 2, 1]) await rig("mq-stop", String(n));
+      await stopCluster();
       let quorumAt = 0;
       try {
         await waitFor("not ready", 15_000, async () => (await readyz()).status === 503);
         expect((await readyz()).reason).toMatch(/RabbitMQ/);
         await Bun.sleep(FAULT_MS); // the fault's length
       } finally {
-        await rig("mq-start", "1");
-        await rig("mq-start", "2");
-        // Two of the queue's three members: it can elect a leader and take publishes again.
-        quorumAt = Date.now();
-        await rig("mq-start", "3");
+        // From two of the queue's three members on, it can elect a leader and take publishes.
+        quorumAt = await startCluster();
       }
       expect(await firstFireAfter("whole RabbitMQ cluster stopped (from its quorum back)", quorumAt)).toBeLessThan(
         FIRST_FIRE_BOUND_MS,
@@ -206,16 +185,14 @@ describe("fires resume within a bound after faults of real servers (HA rig)", ()
   test(
     `a read-only primary (default_transaction_read_only) for ${FAULT_MS / 1000} s: not ready, then firing within the bound`,
     async () => {
-      await admin`ALTER SYSTEM SET default_transaction_read_only = on`;
-      await admin`SELECT pg_reload_conf()`;
+      await readOnly(admin, true);
       let endedAt = 0;
       try {
         await waitFor("not ready", 15_000, async () => (await readyz()).status === 503);
         expect((await readyz()).reason).toMatch(/^(not firing: PostgreSQL failed|not connected: PostgreSQL)/);
         await Bun.sleep(FAULT_MS); // the fault's length
       } finally {
-        await admin`ALTER SYSTEM RESET default_transaction_read_only`;
-        await admin`SELECT pg_reload_conf()`;
+        await readOnly(admin, false);
         endedAt = Date.now();
       }
       expect(await firstFireAfter("read-only primary", endedAt)).toBeLessThan(FIRST_FIRE_BOUND_MS);
@@ -227,54 +204,14 @@ describe("fires resume within a bound after faults of real servers (HA rig)", ()
   test(
     `a full primary (every slot taken, our backends terminated) for ${FAULT_MS / 1000} s: named as full, not ready, then firing within the bound`,
     async () => {
-      const filler = postgres({
-        host: "127.0.0.1",
-        port: PG_PORT,
-        user: "postgres",
-        database: "rune",
-        max: 1,
-        onnotice: () => {},
-      });
-      const held: postgres.ReservedSql[] = [];
-      const fill = async () => {
-        for (;;) {
-          try {
-            held.push(await filler.reserve());
-          } catch {
-            return; // 53300: full
-          }
-        }
-      };
+      const release = await fillPrimary(admin);
       let endedAt = 0;
       try {
-        const fillers = postgres({
-          host: "127.0.0.1",
-          port: PG_PORT,
-          user: "postgres",
-          database: "rune",
-          max: 250,
-          onnotice: () => {},
-        });
-        const take = async () => {
-          for (;;) {
-            try {
-              held.push(await fillers.reserve());
-            } catch {
-              return;
-            }
-          }
-        };
-        await Promise.all(Array.from({ length: 8 }, take));
-        await admin`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'rune-scheduler'`;
-        await fill();
         await waitFor("not ready", 15_000, async () => (await readyz()).status === 503);
         await replica.waitForLine(/is full: no free connection slots|terminated our session/, 15_000);
         await Bun.sleep(FAULT_MS); // the fault's length
-        for (const connection of held.splice(0)) connection.release();
-        await fillers.end({ timeout: 1 });
       } finally {
-        for (const connection of held.splice(0)) connection.release();
-        await filler.end({ timeout: 1 });
+        await release();
         endedAt = Date.now();
       }
       expect(await firstFireAfter("full primary", endedAt)).toBeLessThan(FIRST_FIRE_BOUND_MS);

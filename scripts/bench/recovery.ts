@@ -5,7 +5,7 @@
  * the connection attempts a second while it lasted. One schedule every second is due all
  * through. Several runs per fault; the medians are printed as a markdown table.
  *
- *   bun scripts/bench/recovery.ts [--binary dist/rune-scheduler] [--runs 5] [--outage 20]
+ *   bun scripts/bench/recovery.ts [--binary dist/rune-scheduler] [--runs 5] [--outage 20] [--only PostgreSQL]
  *
  * `--binary` another build (an older one, for a before/after table).
  */
@@ -21,6 +21,8 @@ const { values } = parseArgs({
     binary: { type: "string", default: "dist/rune-scheduler" },
     runs: { type: "string", default: "5" },
     outage: { type: "string", default: "20" },
+    /** Only the faults whose name contains this (e.g. "PostgreSQL"). */
+    only: { type: "string", default: "" },
   },
 });
 const binary = values.binary!;
@@ -110,7 +112,7 @@ console.log(
   "| fault | first fire after it ended: median (min–max) | connection attempts a second while it lasted (median) |",
 );
 console.log("|---|---|---|");
-for (const fault of FAULTS) {
+for (const fault of FAULTS.filter((name) => name.includes(values.only!))) {
   const samples: Sample[] = [];
   for (let i = 0; i < runs; i++) {
     const sample = await once(fault);

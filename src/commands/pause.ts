@@ -17,8 +17,8 @@ export default defineCommand({
     const id = scheduleIdArg("pause", args.id);
     if (id === null) return;
     const reason = typeof args.reason === "string" && args.reason.trim() !== "" ? args.reason.trim() : null;
-    process.exitCode = await runVerb(args, "pause", false, async ({ sql }) => {
-      const done = await pauseSchedule(sql, id, reason);
+    process.exitCode = await runVerb(args, "pause", false, async ({ sql, who }) => {
+      const done = await pauseSchedule(sql, id, reason, who);
       const was = done.wasActive ? "" : " (it was already inactive)";
       return { text: `ok paused schedule ${id}${was}: last_error "${done.lastError}"`, json: { ...done } };
     });

@@ -9,8 +9,8 @@ export default defineCommand({
   async run({ args }) {
     const id = scheduleIdArg("resume", args.id);
     if (id === null) return;
-    process.exitCode = await runVerb(args, "resume", false, async ({ sql }) => {
-      const done = await resumeSchedule(sql, id);
+    process.exitCode = await runVerb(args, "resume", false, async ({ sql, who }) => {
+      const done = await resumeSchedule(sql, id, who);
       const text = done.wasActive
         ? `ok schedule ${id} (${done.schedule}) is already active; nothing changed`
         : `ok resumed schedule ${id} (${done.schedule}): next run ${done.nextRunAt}`;

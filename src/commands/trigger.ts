@@ -11,8 +11,8 @@ export default defineCommand({
   async run({ args }) {
     const id = scheduleIdArg("trigger", args.id);
     if (id === null) return;
-    process.exitCode = await runVerb(args, "trigger", true, async ({ sql, publisher, messages }) => {
-      const done = await triggerSchedule(sql, publisher!, id, messages);
+    process.exitCode = await runVerb(args, "trigger", true, async ({ sql, publisher, messages, who }) => {
+      const done = await triggerSchedule(sql, publisher!, id, messages, who);
       return {
         text: `ok triggered schedule ${id} (${done.schedule}): message ${done.messageId} confirmed by the broker, run ${done.runNumber} recorded; next_run_at unchanged`,
         json: { ...done },

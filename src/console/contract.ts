@@ -159,3 +159,51 @@ export interface ActionResult {
   slots?: readonly { slot: string; messageId: string }[];
   published?: boolean;
 }
+
+/** One fire of a schedule's history (docs/contract.md §10), as the history page sends it. */
+export interface HistoryFire {
+  recordedAt: string;
+  slot: string;
+  messageId: string | null;
+  outcome: string;
+  reason: string | null;
+  missedRuns: number;
+  sentAt: string | null;
+  confirmedAt: string | null;
+  lagSeconds: number | null;
+  replica: string;
+  runNumber: number | null;
+}
+
+/** A page of a schedule's fires, newest first; `next` is the cursor of the older page, or null. */
+export interface HistoryPage {
+  ok: true;
+  /** False when the database has no history table. */
+  available: boolean;
+  fires: readonly HistoryFire[];
+  next: string | null;
+}
+
+/** One operator action of the audit. */
+export interface ActivityEntry {
+  id: number;
+  at: string;
+  actor: string;
+  source: string;
+  action: string;
+  scheduleIds: readonly number[];
+  reason: string | null;
+  outcome: string;
+  detail: Record<string, unknown> | null;
+}
+
+export interface ActivityPage {
+  ok: true;
+  available: boolean;
+  actions: readonly ActivityEntry[];
+  next: string | null;
+}
+
+/** Fires a history page holds, and actions an activity page holds. */
+export const HISTORY_PAGE = 25;
+export const ACTIVITY_PAGE = 50;

@@ -11,6 +11,7 @@
  */
 
 import type { Publisher } from "../engine/ports.ts";
+import { type AuditActor, recordAudit, recordManualFire } from "../postgres/audit.ts";
 import type { Sql } from "../postgres/client.ts";
 import {
   isLockTimeout,
@@ -38,7 +39,8 @@ type OperatorFailure =
   | "locked"
   | "broker refused"
   | "too many slots"
-  | "not past";
+  | "not past"
+  | "no history";
 
 /** A verb's failure: `message` is the one line the operator sees. */
 export class OperatorError extends Error {
@@ -137,6 +139,7 @@ export async function triggerSchedule(
   publisher: Publisher,
   id: number,
   options: MessageOptions,
+  who: AuditActor | null = null,
 ): Promise<Triggered> {
   return locked(sql, id, async (tx) => {
     const row = await loadRow(tx, id, true);
@@ -159,6 +162,16 @@ export async function triggerSchedule(
     const refused = refusal(outcome!, `message ${messageId}`);
     if (refused) throw new OperatorError("broker refused", `${refused}; schedule ${id} was not changed`);
     await recordManualRun(tx, id, nowMs);
+    const runNumber = row.runCount + 1;
+    await recordManualFire(tx, { id, messageId, atMs: nowMs, runNumber, sender: who?.actor ?? "cli" });
+    const done = `message ${messageId} confirmed, run ${runNumber}`;
+    await recordAudit(tx, who, {
+      action: "trigger",
+      scheduleIds: [id],
+      reason: null,
+      outcome: done,
+      detail: { messageId },
+    });
     return {
       id,
       messageId,
@@ -176,11 +189,18 @@ export interface Paused {
 }
 
 /** `pause`: is_active off, `last_error` = "paused by operator[: reason]". Pausing a paused row just restates the reason. */
-export async function pauseSchedule(sql: Sql, id: number, reason: string | null): Promise<Paused> {
+export async function pauseSchedule(
+  sql: Sql,
+  id: number,
+  reason: string | null,
+  who: AuditActor | null = null,
+): Promise<Paused> {
   return locked(sql, id, async (tx) => {
     const row = await loadRow(tx, id, true);
     const lastError = reason ? `${OPERATOR_PAUSE_PREFIX}: ${reason}` : OPERATOR_PAUSE_PREFIX;
     await pauseRow(tx, id, lastError);
+    const outcome = row.isActive ? "paused" : "already paused";
+    await recordAudit(tx, who, { action: "pause", scheduleIds: [id], reason, outcome });
     return { id, wasActive: row.isActive, lastError };
   });
 }
@@ -194,16 +214,26 @@ interface Resumed {
 }
 
 /** `resume`: active again at the next slot after now (no burst of what it missed), failure_count 0, last_error NULL. */
-export async function resumeSchedule(sql: Sql, id: number): Promise<Resumed> {
+export async function resumeSchedule(sql: Sql, id: number, who: AuditActor | null = null): Promise<Resumed> {
   return locked(sql, id, async (tx) => {
     const row = await loadRow(tx, id, true);
     const schedule = scheduleFor(row, false);
     const shown = describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds });
-    if (row.isActive) return { id, wasActive: true, nextRunAt: null, schedule: shown };
+    if (row.isActive) {
+      await recordAudit(tx, who, { action: "resume", scheduleIds: [id], reason: null, outcome: "already active" });
+      return { id, wasActive: true, nextRunAt: null, schedule: shown };
+    }
     const nextMs = nextSlotAfter(schedule, row.slotMs, row.dbNowMs);
     if (nextMs === null)
       throw new OperatorError("invalid", `schedule ${id} is invalid (its expression has no time after now)`);
     await resumeRow(tx, id, nextMs);
-    return { id, wasActive: false, nextRunAt: new Date(nextMs).toISOString(), schedule: shown };
+    const nextRunAt = new Date(nextMs).toISOString();
+    await recordAudit(tx, who, {
+      action: "resume",
+      scheduleIds: [id],
+      reason: null,
+      outcome: `resumed, next run ${nextRunAt}`,
+    });
+    return { id, wasActive: false, nextRunAt, schedule: shown };
   });
 }

@@ -51,6 +51,28 @@ export interface RowUpdate {
   readonly outcome: "ok" | "failed" | "skipped";
   readonly error: string | null;
   readonly pause: boolean;
+  /** What the fire history records of this attempt (docs/contract.md §10); absent: nothing to record beyond the row. */
+  readonly fire?: FireRecord;
+}
+
+/** One fire attempt as the history table keeps it (the outcome and reason are the update's). */
+export interface FireRecord {
+  readonly slotMs: number;
+  readonly missed: number;
+  /** The message's id, or null when nothing was sent. */
+  readonly messageId: string | null;
+  /** When the message was handed to the broker (database time, epoch ms), or null. */
+  readonly sentMs: number | null;
+  /** When the broker confirmed it, or null (not confirmed). */
+  readonly confirmedMs: number | null;
+  /** From the slot to the broker's answer, seconds, or null when nothing was sent. */
+  readonly lagSeconds: number | null;
+}
+
+/** When a batch went to the broker and when the broker answered (database time, epoch ms). */
+export interface BatchTimes {
+  readonly sentMs: number;
+  readonly answeredMs: number;
 }
 
 /** The largest epoch ms a JavaScript Date (and so the message) can hold. */
@@ -119,17 +141,43 @@ export function planFire(row: ClaimedRow, nowMs: number, options: PlanOptions): 
  * The write-back for one row, or null when the row must stay untouched (outcome unknown).
  * `published` is the broker's answer for a "publish" plan and ignored for the others.
  */
-export function rowUpdate(plan: FirePlan, published: PublishOutcome | undefined, pauseAfter: number): RowUpdate | null {
+export function rowUpdate(
+  plan: FirePlan,
+  published: PublishOutcome | undefined,
+  pauseAfter: number,
+  times?: BatchTimes,
+): RowUpdate | null {
   const { id } = plan.row;
   const { nextMs } = plan;
-  if (plan.kind === "skip") return { id, nextMs, outcome: "skipped", error: plan.reason, pause: false };
+  if (plan.kind === "skip") {
+    const update: RowUpdate = { id, nextMs, outcome: "skipped", error: plan.reason, pause: false };
+    return times ? { ...update, fire: fireRecord(plan, null, null) } : update;
+  }
   const failure = plan.kind === "fail" ? plan.reason : published?.status === "failed" ? published.reason : null;
   if (plan.kind === "publish") {
     if (!published || published.status === "unknown" || published.status === "retry") return null;
-    if (published.status === "confirmed") return { id, nextMs, outcome: "ok", error: null, pause: false };
+    if (published.status === "confirmed") {
+      const update: RowUpdate = { id, nextMs, outcome: "ok", error: null, pause: false };
+      return times ? { ...update, fire: fireRecord(plan, times, times.answeredMs) } : update;
+    }
   }
   const failures = plan.row.failureCount + 1;
   const pause = shouldPause(failures, pauseAfter);
   const error = pause ? pauseReason(failures, failure!) : failure;
-  return { id, nextMs, outcome: "failed", error, pause };
+  const update: RowUpdate = { id, nextMs, outcome: "failed", error, pause };
+  if (!times) return update;
+  return { ...update, fire: fireRecord(plan, plan.kind === "publish" ? times : null, null) };
+}
+
+/** The history's view of one attempt: `sent` when the message went to the broker, `confirmedMs` when it took it. */
+function fireRecord(plan: FirePlan, sent: BatchTimes | null, confirmedMs: number | null): FireRecord {
+  const { slotMs } = plan.row;
+  return {
+    slotMs,
+    missed: plan.missed,
+    messageId: sent && plan.kind === "publish" ? plan.message.messageId : null,
+    sentMs: sent?.sentMs ?? null,
+    confirmedMs,
+    lagSeconds: sent ? (sent.answeredMs - slotMs) / 1000 : null,
+  };
 }

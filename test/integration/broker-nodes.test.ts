@@ -114,6 +114,7 @@ test("check-mq reports each node, and is ok when one works and the queue checks 
     expect.stringMatching(/^ok RabbitMQ \S+ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672 vhost "\/"$/),
     `  node amqp://guest:***@127.0.0.1:${dead}: down: RabbitMQ refused the connection at amqp://guest:***@127.0.0.1:${dead}; is it running and listening there? check RABBITMQ_HOST/RABBITMQ_PORT`,
     expect.stringMatching(/^ {2}node amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672: running, RabbitMQ \S+$/),
+    "  tls 127.0.0.1:5672: not encrypted",
     `  queue "${queue.name}": classic, 0 message(s) ready, 0 consumer(s)`,
     "  note: no consumer is attached: messages will wait in the queue",
     "",

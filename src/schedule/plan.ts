@@ -38,7 +38,12 @@ export type PublishOutcome =
    * Not taken, for a reason of the environment that has been dealt with (the queue was missing
    * and is declared again): the row stays untouched and is claimed again at once.
    */
-  | { readonly status: "retry"; readonly reason: string };
+  | {
+      readonly status: "retry";
+      readonly reason: string;
+      /** True for the batch whose return made the link declare the queue again (said once). */
+      readonly redeclared?: boolean;
+    };
 
 export interface RowUpdate {
   readonly id: number;

@@ -8,13 +8,24 @@ import { type NextSlot, nextSlot } from "./slots.ts";
 
 export type Schedule =
   | { readonly kind: "interval"; readonly intervalMs: number }
-  | { readonly kind: "cron"; readonly cron: CronSchedule };
+  | { readonly kind: "cron"; readonly cron: CronSchedule }
+  /** `max_runs = 1` with neither an interval nor a cron expression: one slot, at `next_run_at` (docs/design.md §23). */
+  | { readonly kind: "once" };
 
 /** The columns of a row that say how it is scheduled (the cron ones are absent without the optional columns). */
 interface ScheduleFields {
   readonly intervalSeconds: number | null;
   readonly cronExpression?: string | null;
   readonly timezone?: string | null;
+  /** `max_runs` (absent without the optional column): 1 with no interval and no cron is a one-shot. */
+  readonly maxRuns?: number | null;
+}
+
+const ONE_SHOT: Schedule = Object.freeze({ kind: "once" });
+
+/** A one-shot row: `max_runs = 1`, no cron expression, `interval_seconds` NULL. */
+export function isOneShot(fields: ScheduleFields): boolean {
+  return fields.maxRuns === 1 && (fields.cronExpression ?? null) === null && (fields.intervalSeconds ?? null) === null;
 }
 
 type ScheduleOrReason =
@@ -41,6 +52,7 @@ export function scheduleOf(fields: ScheduleFields): ScheduleOrReason {
     }
     return found;
   }
+  if (isOneShot(fields)) return { ok: true, schedule: ONE_SHOT };
   if (fields.intervalSeconds === null || fields.intervalSeconds === undefined)
     return { ok: false, reason: "interval_seconds is NULL" };
   if (!(fields.intervalSeconds > 0)) return { ok: false, reason: "interval_seconds <= 0" };
@@ -65,6 +77,8 @@ interface NextFire extends NextSlot {
  * time of the expression after now, in the row's zone. Throws RangeError when there is none.
  */
 export function nextFire(schedule: Schedule, slotMs: number, nowMs: number): NextFire {
+  // A one-shot has no next slot: it ends at its claim, and `next_run_at` keeps its one slot.
+  if (schedule.kind === "once") return { nextMs: slotMs, missed: 0, missedCapped: false };
   if (schedule.kind === "interval") return { ...nextSlot(slotMs, schedule.intervalMs, nowMs), missedCapped: false };
   const nextMs = schedule.cron.nextAfter(Math.max(nowMs, slotMs));
   if (nextMs === null)
@@ -85,6 +99,7 @@ export function nextFire(schedule: Schedule, slotMs: number, nowMs: number): Nex
  * What `resume` moves a row to: no burst of the slots it missed while paused.
  */
 export function nextSlotAfter(schedule: Schedule, anchorMs: number, nowMs: number): number | null {
+  if (schedule.kind === "once") return anchorMs > nowMs ? anchorMs : null;
   if (schedule.kind === "cron") return schedule.cron.nextAfter(nowMs);
   const k = Math.floor((nowMs - anchorMs) / schedule.intervalMs) + 1;
   return anchorMs + k * schedule.intervalMs;
@@ -106,6 +121,10 @@ export function slotsInWindow(
   max: number,
 ): WindowSlots {
   const slots: number[] = [];
+  if (schedule.kind === "once") {
+    const inside = anchorMs >= fromMs && anchorMs < toMs;
+    return { slots: inside && max > 0 ? [anchorMs] : [], more: inside && max === 0 };
+  }
   if (schedule.kind === "interval") {
     const step = schedule.intervalMs;
     for (let k = Math.ceil((fromMs - anchorMs) / step); anchorMs + k * step < toMs; k++) {
@@ -135,6 +154,7 @@ export function duration(seconds: number): string {
 export function describeSchedule(fields: ScheduleFields): string {
   if (fields.cronExpression !== null && fields.cronExpression !== undefined)
     return `${fields.cronExpression} ${fields.timezone ?? "UTC"}`;
+  if (isOneShot(fields)) return "once";
   if (fields.intervalSeconds === null || fields.intervalSeconds === undefined) return "interval NULL";
   return fields.intervalSeconds > 0
     ? `every ${duration(fields.intervalSeconds)}`

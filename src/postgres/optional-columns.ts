@@ -18,6 +18,18 @@ export const POLICY_COLUMN_NAMES = {
 
 type PolicyColumn = keyof typeof POLICY_COLUMN_NAMES;
 
+/** The names of those present, in the migration's order (empty without them). */
+export function presentPolicyColumns(columns: ScheduleColumns): string[] {
+  return (Object.keys(POLICY_COLUMN_NAMES) as PolicyColumn[])
+    .filter((key) => columns[key])
+    .map((key) => POLICY_COLUMN_NAMES[key]);
+}
+
+/** The cron half of the columns, as `stats` and `check-db` have always reported it. */
+export function cronColumns(columns: ScheduleColumns): { cronExpression: boolean; timezone: boolean } {
+  return { cronExpression: columns.cronExpression, timezone: columns.timezone };
+}
+
 /** Any of them present: only then do the statements change. */
 export function hasPolicyColumns(columns: ScheduleColumns): boolean {
   return columns.misfirePolicy || columns.misfireGrace || columns.endsAt || columns.maxRuns || columns.jitter;

@@ -10,6 +10,7 @@ import { describeSchedule } from "../schedule/kinds.ts";
 import type { Sql } from "./client.ts";
 import { type InactiveRow, inactiveRows, pausedBy } from "./inactive-rows.ts";
 import { findInvalid, type InvalidCronRow, type InvalidRowDetail, invalidCronRows } from "./invalid-rows.ts";
+import { cronColumns, hasPolicyColumns, presentPolicyColumns } from "./optional-columns.ts";
 import { type RowCounts, rowCounts } from "./schema-check.ts";
 import { claimable, cronFields, NO_CRON_COLUMNS, type ScheduleColumns, scheduleColumns } from "./store.ts";
 
@@ -212,7 +213,9 @@ export interface ScheduleHealth {
   /** Active rows the engine will not fire, every kind, by id: the first {@link LIST_LIMIT}. */
   invalid: InvalidRowDetail[];
   /** The optional cron columns found, and the active cron rows the engine will not fire (and why). */
-  cron: { columns: ScheduleColumns; invalid: InvalidCronRow[] };
+  cron: { columns: { cronExpression: boolean; timezone: boolean }; invalid: InvalidCronRow[] };
+  /** The per-schedule policy columns found (docs/contract.md §10); absent when there are none. */
+  policy?: { columns: string[] };
 }
 
 const LIST_LIMIT = 10;
@@ -239,7 +242,8 @@ export async function scheduleHealth(sql: Sql, overdueAfterMs: number): Promise<
       workflowMissing: await missingWorkflows(t, LIST_LIMIT),
       paused: await inactiveRows(t, LIST_LIMIT, columns),
       invalid: await findInvalid(t, LIST_LIMIT, columns),
-      cron: { columns, invalid },
+      cron: { columns: cronColumns(columns), invalid },
+      ...(hasPolicyColumns(columns) ? { policy: { columns: presentPolicyColumns(columns) } } : {}),
     };
   }) as Promise<ScheduleHealth>;
 }

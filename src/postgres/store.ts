@@ -284,8 +284,11 @@ function withPolicy(
     r.jitter_seconds === null
   )
     return row;
+  // The claim reads a NULL interval as 0; only a one-shot is claimed with one (store.scheduled).
+  const oneShot = Number(r.max_runs) === 1 && (row.cronExpression ?? null) === null && row.intervalSeconds === 0;
   return {
     ...row,
+    ...(oneShot ? { intervalSeconds: null } : {}),
     ...(r.misfire_policy === null ? {} : { misfirePolicy: r.misfire_policy }),
     ...(r.misfire_grace_seconds === null ? {} : { misfireGraceSeconds: Number(r.misfire_grace_seconds) }),
     ...(r.ends_at_ms === null ? {} : { endsAtMs: Number(r.ends_at_ms) }),

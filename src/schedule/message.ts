@@ -8,8 +8,8 @@ export interface ClaimedRow {
   readonly id: number;
   readonly workflowId: number;
   readonly slotMs: number;
-  /** Ignored when `cronExpression` is set (a NULL there is read as 0). */
-  readonly intervalSeconds: number;
+  /** Ignored when `cronExpression` is set (a NULL there is read as 0); NULL on a one-shot. */
+  readonly intervalSeconds: number | null;
   /** Absent or NULL: an interval schedule (the optional columns of docs/contract.md §2). */
   readonly cronExpression?: string | null;
   /** IANA zone of `cronExpression`; NULL = UTC. */

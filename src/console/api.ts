@@ -161,7 +161,14 @@ export function createReads(context: ConsoleContext) {
     if (!row) throw new BadRequest(`schedule ${id} does not exist`, 404);
     const found = scheduleOf(row);
     const anchor = row.nextRunMs !== null && Number.isFinite(row.nextRunMs) ? row.nextRunMs : row.dbNowMs;
-    const slots = found.ok ? nextSlots(found.schedule, anchor, row.dbNowMs, 10) : [];
+    const slots = found.ok
+      ? nextSlots(found.schedule, anchor, row.dbNowMs, 10, {
+          scheduleId: row.id,
+          jitterSeconds: row.jitterSeconds ?? null,
+          endsAtMs: row.endsAtMs ?? null,
+          runsLeft: row.maxRuns == null ? null : Math.max(0, row.maxRuns - row.runCount),
+        })
+      : [];
     return json({
       ok: true,
       schedule: {

@@ -6,7 +6,7 @@
  */
 import type { Sql } from "../postgres/client.ts";
 import { findInvalid } from "../postgres/invalid-rows.ts";
-import { claimable, cronFields, type ScheduleColumns } from "../postgres/store.ts";
+import { claimable, cronFields, type PolicyRowColumns, policyOfRow, type ScheduleColumns } from "../postgres/store.ts";
 import { INT4 } from "../postgres/types.ts";
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
 import type { Cursor } from "./cursor.ts";
@@ -40,7 +40,7 @@ interface ListPage {
   readonly dbNowMs: number;
 }
 
-type RawRow = {
+type RawRow = PolicyRowColumns & {
   id: number;
   workflow_id: number | null;
   workflow_name: string | null;
@@ -72,6 +72,7 @@ const record = (r: RawRow) => ({
   failureCount: r.failure_count ?? 0,
   lastRunMs: r.last_run_ms,
   lastError: r.last_error,
+  ...policyOfRow(r),
 });
 
 function columnsOf(sql: Sql, columns: ScheduleColumns) {

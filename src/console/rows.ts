@@ -3,6 +3,8 @@
  * its kind in words; never its workflow_data (the queries read only its size).
  */
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
+import { jitterProblem, policyProblem } from "../schedule/policy.ts";
+import { ENDED_PREFIX } from "../schedule/slots.ts";
 
 export interface ScheduleRecord {
   readonly id: number;
@@ -19,9 +21,15 @@ export interface ScheduleRecord {
   readonly failureCount: number;
   readonly lastRunMs: number | null;
   readonly lastError: string | null;
+  /** The policy columns (docs/contract.md §10), NULL when unset or absent. */
+  readonly misfirePolicy?: string | null;
+  readonly misfireGraceSeconds?: number | null;
+  readonly endsAtMs?: number | null;
+  readonly maxRuns?: number | null;
+  readonly jitterSeconds?: number | null;
 }
 
-type ScheduleState = "active" | "paused" | "invalid" | "failing" | "overdue";
+type ScheduleState = "active" | "paused" | "ended" | "invalid" | "failing" | "overdue";
 
 /** Why the engine will not fire an active row, or null (the reasons of findInvalid and the cron parser). */
 export function invalidReason(row: ScheduleRecord): string | null {
@@ -30,12 +38,12 @@ export function invalidReason(row: ScheduleRecord): string | null {
   if (!found.ok) return found.reason;
   if (row.nextRunMs === null) return "next_run_at is NULL";
   if (!Number.isFinite(row.nextRunMs)) return "next_run_at is not finite";
-  return null;
+  return policyProblem(row) ?? jitterProblem(found.schedule, row.jitterSeconds, row.nextRunMs);
 }
 
-/** The one state a list shows: paused before invalid before failing before overdue. */
+/** The one state a list shows: ended or paused before invalid before failing before overdue. */
 export function stateOf(row: ScheduleRecord, nowMs: number, overdueAfterMs: number): ScheduleState {
-  if (!row.isActive) return "paused";
+  if (!row.isActive) return row.lastError?.startsWith(`${ENDED_PREFIX}:`) ? "ended" : "paused";
   if (invalidReason(row) !== null) return "invalid";
   if (row.failureCount > 0) return "failing";
   if (row.nextRunMs !== null && row.nextRunMs < nowMs - overdueAfterMs) return "overdue";

@@ -12,7 +12,7 @@
 
 import type { Publisher } from "../engine/ports.ts";
 import type { Sql } from "../postgres/client.ts";
-import { cronFields, scheduleColumns } from "../postgres/store.ts";
+import { cronFields, type PolicyRowColumns, scheduleColumns, withPolicy } from "../postgres/store.ts";
 import { describeSchedule, nextSlotAfter, type Schedule, scheduleOf } from "../schedule/kinds.ts";
 import { buildMessage, type ClaimedRow, manualMessageId, type OutgoingMessage } from "../schedule/message.ts";
 import type { PublishOutcome } from "../schedule/plan.ts";
@@ -88,7 +88,7 @@ export async function loadRow(sql: Sql, id: number, lock: boolean): Promise<Oper
      ${lock ? sql`FOR NO KEY UPDATE OF sw` : sql``}`;
   const r = rows[0];
   if (!r) throw new OperatorError("unknown id", `schedule ${id} does not exist`);
-  return {
+  const row: OperatorRow = {
     id: r.id,
     workflowId: r.workflow_id,
     isActive: r.is_active,
@@ -106,6 +106,7 @@ export async function loadRow(sql: Sql, id: number, lock: boolean): Promise<Oper
     clockMs: r.clock_ms,
     lastRunMs: r.last_run_ms,
   };
+  return withPolicy(row, r as PolicyRowColumns);
 }
 
 /** The row's schedule, or the named failure; `needsSlot`: the verb needs next_run_at (an interval grid, a fire). */
@@ -117,6 +118,7 @@ export function scheduleFor(row: OperatorRow, needsSlot: boolean): Schedule {
     intervalSeconds: row.rawIntervalSeconds,
     cronExpression: row.cronExpression,
     timezone: row.timezone,
+    maxRuns: row.maxRuns ?? null,
   });
   if (!found.ok) throw invalid(found.reason);
   if ((needsSlot || found.schedule.kind === "interval") && !Number.isFinite(row.slotMs))

@@ -12,7 +12,15 @@ import { type InactiveRow, inactiveRows, pausedBy } from "./inactive-rows.ts";
 import { findInvalid, type InvalidCronRow, type InvalidRowDetail, invalidCronRows } from "./invalid-rows.ts";
 import { cronColumns, hasPolicyColumns, presentPolicyColumns } from "./optional-columns.ts";
 import { type RowCounts, rowCounts } from "./schema-check.ts";
-import { claimable, cronFields, NO_CRON_COLUMNS, type ScheduleColumns, scheduleColumns } from "./store.ts";
+import {
+  claimable,
+  cronFields,
+  NO_CRON_COLUMNS,
+  type PolicyRowColumns,
+  policyOfRow,
+  type ScheduleColumns,
+  scheduleColumns,
+} from "./store.ts";
 
 /** What `stats` reads with the optional columns: which are present, and the ids of bad cron rows. */
 interface CronView {
@@ -138,9 +146,11 @@ async function failingLongest(sql: Sql, limit: number, cron: CronView = NO_CRON)
 }
 
 /** A row's schedule columns, and the schedule as stats shows it (`every 5m`, `0 9 * * * Europe/Berlin`). */
-function scheduleView(r: { interval_seconds: number | null; cron_expression: string | null; timezone: string | null }) {
+function scheduleView(
+  r: { interval_seconds: number | null; cron_expression: string | null; timezone: string | null } & PolicyRowColumns,
+) {
   const columns = { intervalSeconds: r.interval_seconds, cronExpression: r.cron_expression, timezone: r.timezone };
-  return { ...columns, schedule: describeSchedule(columns) };
+  return { ...columns, schedule: describeSchedule({ ...columns, ...policyOfRow(r) }) };
 }
 
 interface UpcomingRow {

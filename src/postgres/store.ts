@@ -64,19 +64,53 @@ export async function scheduleColumns(sql: Sql): Promise<ScheduleColumns> {
   const rows = await sql<{ name: string }[]>`
     SELECT a.attname AS name FROM pg_attribute a
      WHERE a.attrelid = to_regclass('scheduled_workflows') AND a.attnum > 0 AND NOT a.attisdropped
-       AND a.attname = ANY(${sql.array(OPTIONAL_NAMES)}::text[])`;
+       AND a.attname IN ${sql(OPTIONAL_NAMES)}`;
   return columnsFrom(new Set(rows.map((row) => row.name)));
 }
 
 /** `sw.cron_expression` and `sw.timezone` as text, or NULLs when the columns are absent. */
-export function cronFields(sql: Sql, columns: ScheduleColumns) {
+function cronOnly(sql: Sql, columns: ScheduleColumns) {
   const expression = columns.cronExpression ? sql`sw.cron_expression::text` : sql`NULL::text`;
   const zone = columns.timezone ? sql`sw.timezone::text` : sql`NULL::text`;
   return sql`${expression} AS cron_expression, ${zone} AS timezone`;
 }
 
+/**
+ * The columns that say how a row is scheduled, for every listing: `cron_expression` and
+ * `timezone` (NULLs when absent), and the policy columns when this database has any (read them
+ * from a row with {@link policyOfRow}).
+ */
+export function cronFields(sql: Sql, columns: ScheduleColumns) {
+  return hasPolicyColumns(columns)
+    ? sql`${cronOnly(sql, columns)}, ${policyFields(sql, columns)}`
+    : cronOnly(sql, columns);
+}
+
+/** The policy columns as {@link cronFields} selects them (absent on a database without them). */
+export interface PolicyRowColumns {
+  readonly misfire_policy?: string | null;
+  readonly misfire_grace_seconds?: string | number | null;
+  readonly ends_at_ms?: number | null;
+  readonly max_runs?: string | number | null;
+  readonly jitter_seconds?: string | number | null;
+}
+
+const numberOrNull = (value: string | number | null | undefined) =>
+  value === null || value === undefined ? null : Number(value);
+
+/** A listed row's policy columns, camel-cased, for kinds.describeSchedule and the console. */
+export function policyOfRow(r: PolicyRowColumns) {
+  return {
+    misfirePolicy: r.misfire_policy ?? null,
+    misfireGraceSeconds: numberOrNull(r.misfire_grace_seconds),
+    endsAtMs: r.ends_at_ms ?? null,
+    maxRuns: numberOrNull(r.max_runs),
+    jitterSeconds: numberOrNull(r.jitter_seconds),
+  };
+}
+
 /** The columns that identify a schedule row to an operator, as every listing selects them. */
-export interface ListedRowColumns {
+export interface ListedRowColumns extends PolicyRowColumns {
   readonly id: number;
   readonly workflow_id: number | null;
   readonly workflow_name: string | null;
@@ -95,6 +129,7 @@ export function listedRow(r: ListedRowColumns) {
       intervalSeconds: r.interval_seconds,
       cronExpression: r.cron_expression,
       timezone: r.timezone,
+      ...policyOfRow(r),
     }),
   };
 }
@@ -230,7 +265,7 @@ export async function claimDue(sql: Sql, request: ClaimStatement): Promise<Claim
                    row_number() OVER (ORDER BY c.next_run_at, c.id) AS rn
               FROM (SELECT sw.id, sw.workflow_id, sw.next_run_at,
                            (extract(epoch FROM sw.next_run_at) * 1000)::float8 AS slot_ms,
-                           coalesce(sw.interval_seconds, 0) AS interval_seconds, ${cronFields(sql, columns)},
+                           coalesce(sw.interval_seconds, 0) AS interval_seconds, ${cronOnly(sql, columns)},
                            ${policy ? sql`${policyFields(sql, columns)},` : sql``}
                            coalesce(sw.run_count, 0) AS run_count,
                            coalesce(sw.failure_count, 0) AS failure_count,
@@ -265,35 +300,30 @@ export async function claimDue(sql: Sql, request: ClaimStatement): Promise<Claim
   };
 }
 
-/** The optional columns' values a row has set (NULLs stay absent: today's behaviour). */
-function withPolicy(
-  row: ClaimedRow,
-  r: {
-    misfire_policy: string | null;
-    misfire_grace_seconds: string | null;
-    ends_at_ms: number | null;
-    max_runs: string | null;
-    jitter_seconds: string | null;
-  },
-): ClaimedRow {
+/**
+ * The policy columns' values a row has set, added to it (NULL or absent stay absent: today's
+ * behaviour). The claim reads a NULL interval as 0; a one-shot is the only row claimed with one
+ * (see {@link scheduled}), so its interval is NULL again here.
+ */
+export function withPolicy<T extends ClaimedRow>(row: T, r: PolicyRowColumns): T {
+  const policy = policyOfRow(r);
   if (
-    r.misfire_policy === null &&
-    r.misfire_grace_seconds === null &&
-    r.ends_at_ms === null &&
-    r.max_runs === null &&
-    r.jitter_seconds === null
+    policy.misfirePolicy === null &&
+    policy.misfireGraceSeconds === null &&
+    policy.endsAtMs === null &&
+    policy.maxRuns === null &&
+    policy.jitterSeconds === null
   )
     return row;
-  // The claim reads a NULL interval as 0; only a one-shot is claimed with one (store.scheduled).
-  const oneShot = Number(r.max_runs) === 1 && (row.cronExpression ?? null) === null && row.intervalSeconds === 0;
+  const oneShot = policy.maxRuns === 1 && (row.cronExpression ?? null) === null && row.intervalSeconds === 0;
   return {
     ...row,
     ...(oneShot ? { intervalSeconds: null } : {}),
-    ...(r.misfire_policy === null ? {} : { misfirePolicy: r.misfire_policy }),
-    ...(r.misfire_grace_seconds === null ? {} : { misfireGraceSeconds: Number(r.misfire_grace_seconds) }),
-    ...(r.ends_at_ms === null ? {} : { endsAtMs: Number(r.ends_at_ms) }),
-    ...(r.max_runs === null ? {} : { maxRuns: Number(r.max_runs) }),
-    ...(r.jitter_seconds === null ? {} : { jitterSeconds: Number(r.jitter_seconds) }),
+    ...(policy.misfirePolicy === null ? {} : { misfirePolicy: policy.misfirePolicy }),
+    ...(policy.misfireGraceSeconds === null ? {} : { misfireGraceSeconds: policy.misfireGraceSeconds }),
+    ...(policy.endsAtMs === null ? {} : { endsAtMs: policy.endsAtMs }),
+    ...(policy.maxRuns === null ? {} : { maxRuns: policy.maxRuns }),
+    ...(policy.jitterSeconds === null ? {} : { jitterSeconds: policy.jitterSeconds }),
   };
 }
 

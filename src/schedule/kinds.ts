@@ -19,6 +19,11 @@ interface ScheduleFields {
   readonly timezone?: string | null;
   /** `max_runs` (absent without the optional column): 1 with no interval and no cron is a one-shot. */
   readonly maxRuns?: number | null;
+  /** The other policy columns (docs/contract.md §10), only for showing the schedule. */
+  readonly misfirePolicy?: string | null;
+  readonly misfireGraceSeconds?: number | null;
+  readonly endsAtMs?: number | null;
+  readonly jitterSeconds?: number | null;
 }
 
 const ONE_SHOT: Schedule = Object.freeze({ kind: "once" });
@@ -150,8 +155,24 @@ export function duration(seconds: number): string {
   return `${Math.floor(s / 86_400)}d${Math.floor((s % 86_400) / 3600) ? `${Math.floor((s % 86_400) / 3600)}h` : ""}`;
 }
 
-/** The kind as `stats` and `check-db` show it: `every 5m`, or `0 9 * * MON-FRI Europe/Berlin`. */
+/**
+ * The kind as `stats`, `check-db`, the verbs and the console show it: `every 5m`, or
+ * `0 9 * * MON-FRI Europe/Berlin`, followed by the policy columns that are set:
+ * `every 1m, misfire all, grace 30s, jitter 10s, ends 2027-03-31T23:59:59.000Z, max 5 runs`.
+ */
 export function describeSchedule(fields: ScheduleFields): string {
+  const kind = describeKind(fields);
+  const extra: string[] = [];
+  if (fields.misfirePolicy != null) extra.push(`misfire ${fields.misfirePolicy}`);
+  if (fields.misfireGraceSeconds != null) extra.push(`grace ${duration(fields.misfireGraceSeconds)}`);
+  if (fields.jitterSeconds) extra.push(`jitter ${duration(fields.jitterSeconds)}`);
+  if (fields.endsAtMs != null)
+    extra.push(`ends ${Number.isFinite(fields.endsAtMs) ? new Date(fields.endsAtMs).toISOString() : "never"}`);
+  if (fields.maxRuns != null && !isOneShot(fields)) extra.push(`max ${fields.maxRuns} runs`);
+  return extra.length === 0 ? kind : `${kind}, ${extra.join(", ")}`;
+}
+
+function describeKind(fields: ScheduleFields): string {
   if (fields.cronExpression !== null && fields.cronExpression !== undefined)
     return `${fields.cronExpression} ${fields.timezone ?? "UTC"}`;
   if (isOneShot(fields)) return "once";

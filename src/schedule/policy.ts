@@ -131,3 +131,39 @@ function tooMany(slotMs: number, backlog?: number): string {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** A row's policy columns and what they are judged against, as the console reads a row. */
+export interface PolicyFields {
+  readonly misfirePolicy?: string | null;
+  readonly misfireGraceSeconds?: number | null;
+  readonly maxRuns?: number | null;
+  readonly jitterSeconds?: number | null;
+  readonly endsAtMs?: number | null;
+  readonly runCount: number;
+  readonly intervalSeconds: number | null;
+  readonly cronExpression?: string | null;
+  readonly nextRunMs: number | null;
+}
+
+/**
+ * The first bad policy value of a row, with the reason SQL gives it
+ * (src/postgres/optional-columns.ts BAD_VALUES, in the same order), or null. The console judges
+ * one row in JavaScript; the engine and the scans judge in SQL.
+ */
+export function policyProblem(f: PolicyFields): string | null {
+  if (f.misfirePolicy != null && policyOf(f.misfirePolicy) === null) return "misfire_policy is not once, skip or all";
+  if (f.misfireGraceSeconds != null && f.misfireGraceSeconds < 0) return "misfire_grace_seconds < 0";
+  if (f.maxRuns != null && f.maxRuns < 1) return "max_runs < 1";
+  if (f.maxRuns != null && f.runCount >= f.maxRuns) return "run_count has reached max_runs";
+  if (f.jitterSeconds != null && f.jitterSeconds < 0) return "jitter_seconds < 0";
+  if (
+    f.jitterSeconds != null &&
+    f.jitterSeconds > 0 &&
+    (f.cronExpression ?? null) === null &&
+    f.intervalSeconds !== null &&
+    f.jitterSeconds >= f.intervalSeconds
+  )
+    return "jitter_seconds is not shorter than interval_seconds";
+  if (f.endsAtMs != null && f.nextRunMs !== null && f.endsAtMs < f.nextRunMs) return "ends_at is before next_run_at";
+  return null;
+}

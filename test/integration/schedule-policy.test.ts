@@ -12,6 +12,7 @@ import { findInvalid } from "../../src/postgres/invalid-rows.ts";
 import { dueAt as dueAtSql } from "../../src/postgres/optional-columns.ts";
 import { columnsFrom } from "../../src/postgres/store.ts";
 import { dueAt, jitterOffsetMs } from "../../src/schedule/jitter.ts";
+import { runBinary } from "../support/binary.ts";
 import { testScope } from "../support/scope.ts";
 import { type TestDatabase, waitFor } from "../support/services.ts";
 
@@ -154,6 +155,41 @@ test("ends: ends_at and max_runs end the row as 'ended'; a one-shot fires once a
   expect(shot.body).toMatchObject({ run_number: 1, missed_runs: 0 });
   expect(shot.raw.properties.messageId).toBe(`${oneShot}:${Date.parse(shot.body.scheduled_for as string)}`);
   expect(await scheduler.stop()).toBe(0);
+
+  // stats shows them as ended (not paused), with the why; check-db names the policy columns.
+  const stats = await runBinary(["stats"], { ...db.env, SCHEDULER_HTTP_PORT: "0" });
+  expect(stats.code).toBe(0);
+  expect(stats.stdout).toContain("paused by scheduler  0");
+  for (const id of [oneShot, threeRuns, until]) expect(stats.stdout).toMatch(new RegExp(`\\n +${id} +policy +ended `));
+  const check = await runBinary(["check-db"], db.env);
+  expect(check.stdout).toContain(
+    "  policy columns: misfire_policy, misfire_grace_seconds, ends_at, max_runs, jitter_seconds",
+  );
+});
+
+test("backfill keeps to ends_at and shows the policy columns; its messages say when a jittered slot was due", async () => {
+  const { db, queue } = await scope.setup({ consume: true });
+  const workflowId = await withPolicyColumns(db);
+  const id = await insert(db, workflowId, {
+    next_run_at: "'2026-01-01 00:00:00'",
+    interval_seconds: "3600",
+    ends_at: "'2026-01-01 02:00:00'",
+    jitter_seconds: "600",
+    misfire_policy: "'all'",
+  });
+  const run = await runBinary(
+    ["backfill", String(id), "--from", "2026-01-01T00:00:00Z", "--to", "2026-01-01T06:00:00Z", "--yes"],
+    { ...db.env, ...queue.env },
+  );
+  expect(run.stdout + run.stderr).toContain(
+    `schedule ${id} (every 1h, misfire all, jitter 10m, ends 2026-01-01T02:00:00.000Z)`,
+  );
+  expect(run.code).toBe(0);
+  await waitFor("three messages", () => queue.messages.length >= 3);
+  const slots = [0, 1, 2].map((h) => Date.UTC(2026, 0, 1, h));
+  expect(queue.messages.map((m) => [m.raw.properties.messageId, m.body.due_at])).toEqual(
+    slots.map((slot) => [`${id}:${slot}`, new Date(dueAt(id, slot, 600)).toISOString()]),
+  );
 });
 
 test("bad values make the row invalid with its reason, never fired; the row beside them fires", async () => {

@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
+import { invalidReason, stateOf } from "../../src/console/rows.ts";
+import { nextSlots } from "../../src/console/slots-view.ts";
 import { dueAt, jitterOffsetMs } from "../../src/schedule/jitter.ts";
-import { scheduleOf } from "../../src/schedule/kinds.ts";
+import { describeSchedule, scheduleOf } from "../../src/schedule/kinds.ts";
 import type { ClaimedRow } from "../../src/schedule/message.ts";
 import { planFire, rowUpdate, UnplannableRow } from "../../src/schedule/plan.ts";
 import { CATCH_UP_LIMIT, jitterProblem } from "../../src/schedule/policy.ts";
@@ -245,5 +247,66 @@ describe("jitter", () => {
     expect(() => planFire(row({ misfirePolicy: "latest" }), T0, OPTIONS)).toThrow(
       'misfire_policy "latest" is not once, skip or all',
     );
+  });
+});
+
+describe("shown as they are: stats, check-db, the verbs and the console", () => {
+  test("describeSchedule names each policy column that is set, and nothing more without them", () => {
+    expect(describeSchedule({ intervalSeconds: 60 })).toBe("every 1m");
+    expect(
+      describeSchedule({
+        intervalSeconds: 60,
+        misfirePolicy: "all",
+        misfireGraceSeconds: 30,
+        jitterSeconds: 10,
+        endsAtMs: Date.UTC(2027, 2, 31, 23, 59, 59),
+        maxRuns: 5,
+      }),
+    ).toBe("every 1m, misfire all, grace 30s, jitter 10s, ends 2027-03-31T23:59:59.000Z, max 5 runs");
+    expect(describeSchedule({ intervalSeconds: null, maxRuns: 1 })).toBe("once");
+  });
+
+  test("the console's next slots carry their jittered times, stop at ends_at and at max_runs, and mark the last", () => {
+    const every = { kind: "interval", intervalMs: MIN } as const;
+    const slots = nextSlots(every, T0 + MIN, T0, 10, { scheduleId: 7, jitterSeconds: 30, endsAtMs: T0 + 4 * MIN });
+    expect(slots.map((s) => [s.ms, s.dueMs, s.last ?? false])).toEqual([
+      [T0 + MIN, dueAt(7, T0 + MIN, 30), false],
+      [T0 + 2 * MIN, dueAt(7, T0 + 2 * MIN, 30), false],
+      [T0 + 3 * MIN, dueAt(7, T0 + 3 * MIN, 30), false],
+      [T0 + 4 * MIN, dueAt(7, T0 + 4 * MIN, 30), true],
+    ]);
+    const runs = nextSlots(every, T0 + MIN, T0, 10, { scheduleId: 7, runsLeft: 2 });
+    expect(runs.map((s) => [s.ms, s.dueMs, s.last ?? false])).toEqual([
+      [T0 + MIN, undefined, false],
+      [T0 + 2 * MIN, undefined, true],
+    ]);
+    const shot = nextSlots({ kind: "once" }, T0 + MIN, T0, 10, { scheduleId: 7, runsLeft: 1 });
+    expect(shot.map((s) => [s.ms, s.last])).toEqual([[T0 + MIN, true]]);
+  });
+
+  test("the console shows an ended row as ended, and judges bad values as SQL does", () => {
+    const record = {
+      id: 7,
+      workflowId: 1,
+      workflowName: "w",
+      hasWorkflow: true,
+      isActive: false,
+      nextRunMs: T0,
+      intervalSeconds: 60,
+      cronExpression: null,
+      timezone: null,
+      runCount: 3,
+      failureCount: 0,
+      lastRunMs: T0,
+      lastError: "ended: max_runs 3 reached",
+    };
+    expect(stateOf(record, T0, MIN)).toBe("ended");
+    expect(stateOf({ ...record, lastError: "paused by operator" }, T0, MIN)).toBe("paused");
+    const active = { ...record, isActive: true, lastError: null };
+    expect(invalidReason({ ...active, maxRuns: 3 })).toBe("run_count has reached max_runs");
+    expect(invalidReason({ ...active, misfirePolicy: "latest" })).toBe("misfire_policy is not once, skip or all");
+    expect(invalidReason({ ...active, jitterSeconds: 60 })).toBe("jitter_seconds is not shorter than interval_seconds");
+    expect(invalidReason({ ...active, endsAtMs: T0 - 1 })).toBe("ends_at is before next_run_at");
+    expect(invalidReason({ ...active, maxRuns: 4, jitterSeconds: 10, misfirePolicy: "skip" })).toBeNull();
   });
 });

@@ -62,7 +62,7 @@ export interface Row {
   workflowId: number | null;
   workflowName: string | null;
   isActive: boolean;
-  state: "active" | "paused" | "invalid" | "failing" | "overdue";
+  state: "active" | "paused" | "ended" | "invalid" | "failing" | "overdue";
   invalidReason: string | null;
   schedule: string;
   nextRunMs: Instant;
@@ -81,7 +81,8 @@ export interface Page {
 export interface Detail {
   dbNowMs: number;
   schedule: Row & { kind: string; zone: string; updatedMs: number | null; dataBytes: number | null };
-  nextSlots: { ms: number; wall: string; offset: string; dst: "gap" | "overlap" | null }[];
+  /** `dueMs`: when a jittered slot fires; `last`: the schedule ends after this slot. */
+  nextSlots: { ms: number; wall: string; offset: string; dst: "gap" | "overlap" | null; dueMs?: number; last?: true }[];
   seen: { slotMs: number; lagMs: number; messageId: string; firedAtMs: number }[];
 }
 

@@ -28,7 +28,8 @@ type OperatorFailure =
   | "locked"
   | "broker refused"
   | "too many slots"
-  | "not past";
+  | "not past"
+  | "not confirmed";
 
 /** A verb's failure: `message` is the one line the operator sees. */
 export class OperatorError extends Error {
@@ -135,7 +136,7 @@ export function requireActive(row: OperatorRow, verb: string): void {
 }
 
 /** Runs `work` in a transaction whose row locks wait at most {@link ROW_LOCK_TIMEOUT_MS}. */
-async function locked<T>(sql: Sql, id: number, work: (tx: Sql) => Promise<T>): Promise<T> {
+export async function locked<T>(sql: Sql, id: number | string, work: (tx: Sql) => Promise<T>): Promise<T> {
   try {
     return (await sql.begin(async (tx) => {
       const t = tx as unknown as Sql;
@@ -175,7 +176,7 @@ export function refusal(outcome: PublishOutcome, what: string): string | null {
   return `RabbitMQ did not take ${what}: ${outcome.reason}`;
 }
 
-interface Triggered {
+export interface Triggered {
   readonly id: number;
   readonly messageId: string;
   readonly triggeredAt: string;
@@ -195,37 +196,59 @@ export async function triggerSchedule(
   options: MessageOptions,
 ): Promise<Triggered> {
   return locked(sql, id, async (tx) => {
-    const row = await loadRow(tx, id, true);
-    requireActive(row, "triggered");
-    scheduleFor(row, false);
-    // ORDER: the time is read after the lock was granted, and is later than the last recorded
-    // run: two triggers waiting on one row started their transactions at the same now(), and
-    // would otherwise share a message id (a consumer would drop the second as a duplicate).
-    const nowMs = Math.max(Math.floor(row.clockMs), Math.floor(row.lastRunMs ?? 0) + 1);
-    const messageId = manualMessageId(id, nowMs);
-    const message = checkedSize(
-      buildMessage(
-        { ...row, slotMs: nowMs },
-        { nowMs, missed: 0, seal: options.seal ?? null, triggerSource: "manual", messageId },
-      ),
-      options,
-      id,
-    );
-    const [outcome] = await publisher.publishBatch([message]);
-    const refused = refusal(outcome!, `message ${messageId}`);
+    const planned = await planTrigger(tx, id, options);
+    const [outcome] = await publisher.publishBatch([planned.message]);
+    const refused = refusal(outcome!, `message ${planned.triggered.messageId}`);
     if (refused) throw new OperatorError("broker refused", `${refused}; schedule ${id} was not changed`);
-    await tx`
-      UPDATE scheduled_workflows SET last_run_at = to_timestamp(${nowMs} / 1000.0), run_count = coalesce(run_count, 0) + 1,
-             failure_count = 0, last_error = NULL, updated_at = now()
-       WHERE id = ${id}`;
-    return {
+    await recordTrigger(tx, planned);
+    return planned.triggered;
+  });
+}
+
+/** A trigger's message and what it records, for a row locked by the caller's transaction. */
+export interface PlannedTrigger {
+  readonly message: OutgoingMessage;
+  readonly nowMs: number;
+  readonly triggered: Triggered;
+}
+
+/** The manual message of one row, locked in `tx`: refused when inactive or invalid (nothing sent). */
+export async function planTrigger(tx: Sql, id: number, options: MessageOptions): Promise<PlannedTrigger> {
+  const row = await loadRow(tx, id, true);
+  requireActive(row, "triggered");
+  scheduleFor(row, false);
+  // ORDER: the time is read after the lock was granted, and is later than the last recorded
+  // run: two triggers waiting on one row started their transactions at the same now(), and
+  // would otherwise share a message id (a consumer would drop the second as a duplicate).
+  const nowMs = Math.max(Math.floor(row.clockMs), Math.floor(row.lastRunMs ?? 0) + 1);
+  const messageId = manualMessageId(id, nowMs);
+  const message = checkedSize(
+    buildMessage(
+      { ...row, slotMs: nowMs },
+      { nowMs, missed: 0, seal: options.seal ?? null, triggerSource: "manual", messageId },
+    ),
+    options,
+    id,
+  );
+  return {
+    message,
+    nowMs,
+    triggered: {
       id,
       messageId,
       triggeredAt: new Date(nowMs).toISOString(),
       runNumber: row.runCount + 1,
       schedule: describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds }),
-    };
-  });
+    },
+  };
+}
+
+/** Records a confirmed trigger as a fire (next_run_at untouched). */
+export async function recordTrigger(tx: Sql, planned: PlannedTrigger): Promise<void> {
+  await tx`
+    UPDATE scheduled_workflows SET last_run_at = to_timestamp(${planned.nowMs} / 1000.0), run_count = coalesce(run_count, 0) + 1,
+           failure_count = 0, last_error = NULL, updated_at = now()
+     WHERE id = ${planned.triggered.id}`;
 }
 
 export interface Paused {
@@ -236,15 +259,18 @@ export interface Paused {
 
 /** `pause`: is_active off, `last_error` = "paused by operator[: reason]". Pausing a paused row just restates the reason. */
 export async function pauseSchedule(sql: Sql, id: number, reason: string | null): Promise<Paused> {
-  return locked(sql, id, async (tx) => {
-    const row = await loadRow(tx, id, true);
-    const lastError = reason ? `${OPERATOR_PAUSE_PREFIX}: ${reason}` : OPERATOR_PAUSE_PREFIX;
-    await tx`UPDATE scheduled_workflows SET is_active = false, last_error = ${lastError}, updated_at = now() WHERE id = ${id}`;
-    return { id, wasActive: row.isActive, lastError };
-  });
+  return locked(sql, id, (tx) => pauseRow(tx, id, reason));
 }
 
-interface Resumed {
+/** {@link pauseSchedule} of one row inside the caller's transaction. */
+export async function pauseRow(tx: Sql, id: number, reason: string | null): Promise<Paused> {
+  const row = await loadRow(tx, id, true);
+  const lastError = reason ? `${OPERATOR_PAUSE_PREFIX}: ${reason}` : OPERATOR_PAUSE_PREFIX;
+  await tx`UPDATE scheduled_workflows SET is_active = false, last_error = ${lastError}, updated_at = now() WHERE id = ${id}`;
+  return { id, wasActive: row.isActive, lastError };
+}
+
+export interface Resumed {
   readonly id: number;
   readonly wasActive: boolean;
   /** The next slot after now on the schedule's own grid (or the next cron time); null when it was already active. */
@@ -254,18 +280,21 @@ interface Resumed {
 
 /** `resume`: active again at the next slot after now (no burst of what it missed), failure_count 0, last_error NULL. */
 export async function resumeSchedule(sql: Sql, id: number): Promise<Resumed> {
-  return locked(sql, id, async (tx) => {
-    const row = await loadRow(tx, id, true);
-    const schedule = scheduleFor(row, false);
-    const shown = describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds });
-    if (row.isActive) return { id, wasActive: true, nextRunAt: null, schedule: shown };
-    const nextMs = nextSlotAfter(schedule, row.slotMs, row.dbNowMs);
-    if (nextMs === null)
-      throw new OperatorError("invalid", `schedule ${id} is invalid (its expression has no time after now)`);
-    await tx`
-      UPDATE scheduled_workflows SET is_active = true, next_run_at = to_timestamp(${nextMs} / 1000.0),
-             failure_count = 0, last_error = NULL, updated_at = now()
-       WHERE id = ${id}`;
-    return { id, wasActive: false, nextRunAt: new Date(nextMs).toISOString(), schedule: shown };
-  });
+  return locked(sql, id, (tx) => resumeRow(tx, id));
+}
+
+/** {@link resumeSchedule} of one row inside the caller's transaction. */
+export async function resumeRow(tx: Sql, id: number): Promise<Resumed> {
+  const row = await loadRow(tx, id, true);
+  const schedule = scheduleFor(row, false);
+  const shown = describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds });
+  if (row.isActive) return { id, wasActive: true, nextRunAt: null, schedule: shown };
+  const nextMs = nextSlotAfter(schedule, row.slotMs, row.dbNowMs);
+  if (nextMs === null)
+    throw new OperatorError("invalid", `schedule ${id} is invalid (its expression has no time after now)`);
+  await tx`
+    UPDATE scheduled_workflows SET is_active = true, next_run_at = to_timestamp(${nextMs} / 1000.0),
+           failure_count = 0, last_error = NULL, updated_at = now()
+     WHERE id = ${id}`;
+  return { id, wasActive: false, nextRunAt: new Date(nextMs).toISOString(), schedule: shown };
 }

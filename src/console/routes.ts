@@ -8,6 +8,7 @@ import { ACTIONS, type Action, runAction } from "./actions.ts";
 import { createReads, sessionInfo } from "./api.ts";
 import { consoleAssets } from "./assets.ts";
 import { bearerToken, hostAllowed, sameOrigin, tokenMatches } from "./auth.ts";
+import { BULK_ACTIONS, type BulkAction, runBulkAction } from "./bulk-actions.ts";
 import type { ConsoleContext } from "./context.ts";
 import { MAX_BODY_BYTES, scheduleId } from "./input.ts";
 import { pageHtml } from "./page.ts";
@@ -74,14 +75,21 @@ export function createConsoleHandler(context: ConsoleContext): ConsoleHandler {
     }
     if (method !== "POST") return refuse(405, "method not allowed", { allow: "GET, HEAD, POST" });
     const action = route[2] as Action;
-    if (route.length !== 3 || route[0] !== "schedules" || !ACTIONS.includes(action)) return refuse(404, "not found");
+    const bulk = route.length === 2 && route[0] === "bulk" ? (route[1] as BulkAction) : null;
+    if (
+      bulk !== null
+        ? !BULK_ACTIONS.includes(bulk)
+        : route.length !== 3 || route[0] !== "schedules" || !ACTIONS.includes(action)
+    )
+      return refuse(404, "not found");
     if (context.config.mode !== "token") return refuse(403, "this console is read-only: actions are off");
     if (!sameOrigin(request.headers.get("origin"), host, request.headers.get("sec-fetch-site")))
       return refuse(403, "an action must come from the console's own page (Origin)");
-    const id = scheduleId(route[1]!);
+    const id = bulk === null ? scheduleId(route[1]!) : 0;
     const type = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
     if (type !== "application/json") return refuse(415, "the body must be JSON (Content-Type: application/json)");
     const body = await readJson(request);
+    if (bulk !== null) return runBulkAction(context, bulk, body, remote);
     return runAction(context, action, id, body, remote);
   };
 

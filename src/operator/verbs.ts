@@ -16,7 +16,7 @@ import { cronFields, type PolicyRowColumns, scheduleColumns, withPolicy } from "
 import { describeSchedule, nextSlotAfter, type Schedule, scheduleOf } from "../schedule/kinds.ts";
 import { buildMessage, type ClaimedRow, manualMessageId, type OutgoingMessage } from "../schedule/message.ts";
 import type { PublishOutcome } from "../schedule/plan.ts";
-import { OPERATOR_PAUSE_PREFIX } from "../schedule/slots.ts";
+import { ENDED_PREFIX, OPERATOR_PAUSE_PREFIX } from "../schedule/slots.ts";
 
 /** How long a verb waits for a row another session (a scheduler's claim) holds. */
 const ROW_LOCK_TIMEOUT_MS = 10_000;
@@ -210,6 +210,8 @@ export interface PlannedTrigger {
   readonly message: OutgoingMessage;
   readonly nowMs: number;
   readonly triggered: Triggered;
+  /** `ended: max_runs N reached` when this run brings run_count to max_runs (docs/design.md §23); else null. */
+  readonly end: string | null;
 }
 
 /** The manual message of one row, locked in `tx`: refused when inactive or invalid (nothing sent). */
@@ -230,9 +232,14 @@ export async function planTrigger(tx: Sql, id: number, options: MessageOptions):
     options,
     id,
   );
+  const end =
+    row.maxRuns !== undefined && row.runCount + 1 >= row.maxRuns
+      ? `${ENDED_PREFIX}: max_runs ${row.maxRuns} reached`
+      : null;
   return {
     message,
     nowMs,
+    end,
     triggered: {
       id,
       messageId,
@@ -247,7 +254,8 @@ export async function planTrigger(tx: Sql, id: number, options: MessageOptions):
 export async function recordTrigger(tx: Sql, planned: PlannedTrigger): Promise<void> {
   await tx`
     UPDATE scheduled_workflows SET last_run_at = to_timestamp(${planned.nowMs} / 1000.0), run_count = coalesce(run_count, 0) + 1,
-           failure_count = 0, last_error = NULL, updated_at = now()
+           failure_count = 0, last_error = ${planned.end}, is_active = is_active AND ${planned.end === null},
+           updated_at = now()
      WHERE id = ${planned.triggered.id}`;
 }
 

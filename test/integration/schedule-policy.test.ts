@@ -271,3 +271,17 @@ test("jitter with three replicas and a restart: each slot once, none before its 
     }
   }
 });
+
+test("a trigger that brings run_count to max_runs ends the row as a fire would", async () => {
+  const { db, queue } = await scope.setup({ consume: true });
+  const workflowId = await withPolicyColumns(db);
+  const id = await insert(db, workflowId, {
+    next_run_at: "now() AT TIME ZONE 'UTC' + interval '1 hour'",
+    interval_seconds: "3600",
+    max_runs: "2",
+    run_count: "1",
+  });
+  const run = await runBinary(["trigger", String(id)], { ...db.env, ...queue.env });
+  expect([run.code, run.stderr]).toEqual([0, ""]);
+  expect(await row(db, id)).toMatchObject({ is_active: false, run_count: 2, last_error: "ended: max_runs 2 reached" });
+});

@@ -8,8 +8,9 @@
 import { statSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { FILTERS, listSchedules } from "../src/console/queries.ts";
+import { FILTERS } from "../src/console/contract.ts";
 import { buildConsoleAssets } from "../src/console/web-build.ts";
+import { listSchedules } from "../src/postgres/console-queries.ts";
 import { findInvalid } from "../src/postgres/invalid-rows.ts";
 import { scheduleColumns } from "../src/postgres/store.ts";
 import { launchBrowser } from "../test/support/browser.ts";

@@ -1,22 +1,19 @@
 /**
- * `run` wired together: database, broker, engine, HTTP server, HEALTHCHECK lines, LISTEN.
- * The one place that turns a Config into running parts; everything below takes plain values.
+ * `run` wired together: database, broker, engine, HTTP server, HEALTHCHECK lines, LISTEN, from
+ * the parts src/parts.ts makes of the Config; everything below takes plain values.
  */
 
 import type { Config } from "./config/config.ts";
-import { createConsole } from "./console/wire.ts";
 import { createClock } from "./engine/clock.ts";
-import { CLAIM_LANES, type Engine, startEngine } from "./engine/engine.ts";
+import { type Engine, startEngine } from "./engine/engine.ts";
 import type { Report } from "./engine/events.ts";
 import { explainBrokerError, explainDatabaseError } from "./observe/diagnose.ts";
 import { ListenError, startHttp } from "./observe/http.ts";
 import type { Logger } from "./observe/log.ts";
 import { createMetrics, healthcheckLine, healthFailedLine } from "./observe/metrics.ts";
 import { createReporter } from "./observe/reporter.ts";
-import { createDatabase, isConnectionError, renewablePool } from "./postgres/client.ts";
-import { createEngineStore } from "./postgres/engine-store.ts";
-import { connectPublisher } from "./rabbitmq/broker.ts";
-import { fernetSealer } from "./schedule/fernet.ts";
+import { consoleParts, engineParts, messageOptions } from "./parts.ts";
+import { isConnectionError } from "./postgres/client.ts";
 import { VERSION_LINE } from "./version.ts";
 
 export interface Service {
@@ -60,12 +57,11 @@ export async function startService(config: Config, log: Logger): Promise<Service
   let loopIdleMs: (() => number) | null = null;
   const staleAfterMs = 2 * config.pollIntervalMs + 60_000;
   let server: ReturnType<typeof startHttp> | null = null;
-  const sealer = config.encryptionKey ? fernetSealer(config.encryptionKey) : null;
-  const seal = sealer ? (text: string) => sealer.encrypt(text) : null;
-  const operatorConsole = createConsole(config, {
+  const messages = messageOptions(config);
+  const operatorConsole = consoleParts(config, {
     log,
     metrics,
-    messages: { maxMessageBytes: config.maxMessageBytes, seal },
+    messages,
     port: () => server?.port ?? config.httpPort,
   });
   if (config.httpPort !== 0) {
@@ -86,13 +82,9 @@ export async function startService(config: Config, log: Logger): Promise<Service
       throw new ListenError(config.httpHost, config.httpPort, error);
     }
   }
-  // The engine's pool is renewed after a connection failure (see renewablePool); LISTEN keeps
-  // its own connection, which postgres.js re-establishes by itself.
-  // One connection per claim lane, and one for polls.
-  const pool = renewablePool(() =>
-    createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: CLAIM_LANES + 1 }),
-  );
-  const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 1 });
+  // The engine's pool is renewed after a connection failure; LISTEN keeps its own connection,
+  // which postgres.js re-establishes by itself.
+  const parts = engineParts(config);
   const reporter = createReporter({
     log,
     metrics,
@@ -109,8 +101,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
       }
     : reporter;
   const engine: Engine = startEngine({
-    store: createEngineStore(pool),
-    connectPublisher: (onChange) => connectPublisher(config.mq, config.connectTimeoutMs, onChange),
+    store: parts.store,
+    connectPublisher: parts.connectPublisher,
     clock,
     report,
     options: {
@@ -123,7 +115,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       maxRetries: config.maxRetries,
       misfireGraceMs: config.misfireGraceMs,
       maxMessageBytes: config.maxMessageBytes,
-      seal,
+      seal: messages.seal ?? null,
     },
   });
   loopIdleMs = () => clock.local() - engine.status().lastProgressLocal;
@@ -141,7 +133,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
   let unlisten: (() => Promise<void>) | null = null;
   if (config.notifyChannel) {
     const channel = config.notifyChannel;
-    sql
+    parts.listener
       .listen(
         channel,
         () => engine.wake(),
@@ -166,11 +158,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     server?.stop(true);
     await unlisten?.().catch(() => {});
     log.info(`Final statistics: ${healthcheckLine(metrics).replace("HEALTHCHECK OK | ", "")}`);
-    await Promise.all([
-      pool.end({ timeout: 2 }).catch(() => {}),
-      sql.end({ timeout: 2 }).catch(() => {}),
-      operatorConsole?.close(),
-    ]);
+    await Promise.all([parts.end(), operatorConsole?.close()]);
     return code;
   };
   const done = engine.done.then(() => (stopping ??= shutdown()));

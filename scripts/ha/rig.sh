@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A local rig of real clusters for the HA work (issue 20): a PostgreSQL 15 primary with a hot
+# A local rig of real clusters for the high-availability tests (test/ha/): a PostgreSQL 15 primary with a hot
 # standby by streaming replication, and three clustered RabbitMQ nodes, all on ports of their own
 # and with state under $HA_DIR. See scripts/ha/README.md for the verbs.
 #
@@ -358,7 +358,7 @@ print_env() {
   echo "RABBITMQ_QUEUE_TYPE=quorum"
 }
 
-# N schedules every second, due now, on one workflow: the load of issue 20's tests.
+# N schedules every second, due now, on one workflow: the load of the tests in test/ha/.
 seed() {
   local n
   [[ $1 =~ ^[0-9]+$ ]] || die "expected a number of schedules"

@@ -2,12 +2,13 @@ import { defineCommand } from "citty";
 import type { Config } from "../config/config.ts";
 import { type DatabaseHost, formatHost } from "../config/database-hosts.ts";
 import { explainDatabaseError } from "../observe/diagnose.ts";
-import { createDatabase } from "../postgres/client.ts";
+import { openDatabase } from "../parts.ts";
 import { findInvalid, type InvalidCronRow, type InvalidRowDetail, invalidCronRows } from "../postgres/invalid-rows.ts";
 import { cronColumns, presentPolicyColumns } from "../postgres/optional-columns.ts";
 import {
   CRON_MIGRATION,
   dueIndexes,
+  hostRole,
   presentColumns,
   RECOMMENDED_INDEX,
   type RowCounts,
@@ -15,6 +16,7 @@ import {
   type ScheduleKind,
   scheduleKinds,
   schemaProblems,
+  serverVersion,
   tableColumns,
 } from "../postgres/schema-check.ts";
 import { connectArgs, dbArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
@@ -59,19 +61,14 @@ interface HostReport {
 async function probeHost(config: Config, host: DatabaseHost): Promise<HostReport> {
   // One line per host: where the host list came from belongs to the summary, not to each line.
   const db = { ...config.db, ...host, hosts: [host], targetSessionAttrs: null, origin: undefined };
-  const sql = createDatabase(db, {
-    connectTimeoutMs: config.connectTimeoutMs,
-    max: 1,
-    applicationName: "rune-scheduler check-db",
-  });
+  const sql = openDatabase(config, { db, max: 1, applicationName: "rune-scheduler check-db" });
   try {
-    const [state] = await sql<{ standby: boolean; read_only: boolean }[]>`
-      SELECT pg_is_in_recovery() AS standby, current_setting('transaction_read_only') = 'on' AS read_only`;
+    const state = await hostRole(sql);
     return {
       where: formatHost(host),
       ok: true,
-      role: state!.standby ? "standby" : "primary",
-      readOnly: state!.read_only,
+      role: state.standby ? "standby" : "primary",
+      readOnly: state.readOnly,
     };
   } catch (error) {
     return {
@@ -91,10 +88,9 @@ async function checkDatabase(config: Config): Promise<DatabaseReport> {
   const probes =
     config.db.hosts.length > 1 ? Promise.all(config.db.hosts.map((host) => probeHost(config, host))) : null;
   // The checks themselves go where `run` would: the first host that fits target_session_attrs.
-  const sql = createDatabase(config.db, { connectTimeoutMs: config.connectTimeoutMs, max: 1 });
+  const sql = openDatabase(config, { max: 1 });
   try {
-    const [version] = await sql<{ v: string }[]>`SELECT current_setting('server_version') AS v`;
-    report.serverVersion = version?.v;
+    report.serverVersion = await serverVersion(sql);
     const found = {
       scheduled_workflows: await tableColumns(sql, "scheduled_workflows"),
       workflows: await tableColumns(sql, "workflows"),

@@ -1,8 +1,14 @@
-import type { ChannelModel } from "amqplib";
 import { defineCommand } from "citty";
 import type { Config } from "../config/config.ts";
 import { explainBrokerError } from "../observe/diagnose.ts";
-import { connectNode } from "../rabbitmq/broker.ts";
+import {
+  closeNode,
+  durabilityProblem,
+  type NodeConnection,
+  openNode,
+  passiveCheck,
+  queueTypeOf,
+} from "../rabbitmq/queue-check.ts";
 import { connectArgs, jsonArg, logArgs, mqArgs, printReport, withConfig } from "./shared.ts";
 
 /** One configured node: reachable (AMQP handshake done) or why not. */
@@ -44,7 +50,7 @@ async function checkBroker(config: Config): Promise<BrokerReport> {
   const attempts = await Promise.all(mq.urls.map((url, i) => probeNode(url, mq.wheres[i]!, config)));
   report.nodes = attempts.map((attempt) => attempt.node);
   const usable = attempts.filter((attempt) => attempt.connection !== null);
-  for (const spare of usable.slice(1)) await spare.connection!.close().catch(() => {});
+  for (const spare of usable.slice(1)) await closeNode(spare.connection!);
   const connection = usable[0]?.connection ?? null;
   if (connection === null) {
     report.error =
@@ -79,7 +85,7 @@ async function checkBroker(config: Config): Promise<BrokerReport> {
       config.connectTimeoutMs,
     );
   } finally {
-    await connection.close().catch(() => {});
+    await closeNode(connection);
   }
   return report;
 }
@@ -88,77 +94,16 @@ async function probeNode(
   url: string,
   where: string,
   config: Config,
-): Promise<{ node: BrokerNodeReport; connection: ChannelModel | null }> {
+): Promise<{ node: BrokerNodeReport; connection: NodeConnection | null }> {
   try {
-    const connection = await connectNode(url, config.connectTimeoutMs);
-    connection.on("error", () => {});
-    const server = (connection.connection as unknown as { serverProperties?: { version?: string } }).serverProperties;
-    return { node: { where, ok: true, state: "running", serverVersion: server?.version }, connection };
+    const { connection, serverVersion } = await openNode(url, config.connectTimeoutMs);
+    return { node: { where, ok: true, state: "running", serverVersion }, connection };
   } catch (error) {
     // One node's failure is the whole answer: say where its address came from. With several, each line would repeat it.
     const origin = config.mq.urls.length === 1 ? config.mq.origin : undefined;
     const explained = explainBrokerError(error, { where, vhost: config.mq.vhost, origin }, config.connectTimeoutMs);
     const state = (error as { code?: string }).code === "ETIMEDOUT" ? "not answering" : "down";
     return { node: { where, ok: false, state, error: explained }, connection: null };
-  }
-}
-
-async function passiveCheck(connection: ChannelModel, queue: string) {
-  const channel = await connection.createChannel();
-  channel.on("error", () => {});
-  try {
-    const found = await channel.checkQueue(queue);
-    await channel.close().catch(() => {});
-    return found;
-  } catch (error) {
-    if ((error as { code?: number }).code === 404) return null;
-    throw error;
-  }
-}
-
-/**
- * The scheduler publishes persistent messages and relies on them surviving a broker restart,
- * so an existing queue must be durable. A redeclaration tells us: the broker refuses it with
- * "inequivalent arg 'durable'" when the queue is transient. Other arguments are not compared:
- * an existing queue is used as it is.
- */
-async function durabilityProblem(connection: ChannelModel, queue: string): Promise<string | null> {
-  const channel = await connection.createChannel();
-  channel.on("error", () => {});
-  try {
-    const probe = await channel.assertQueue(queue, { durable: true, arguments: {} }).then(
-      () => null,
-      (error: Error) => error.message,
-    );
-    await channel.close().catch(() => {});
-    if (probe && /inequivalent arg 'durable'/.test(probe)) {
-      return `queue "${queue}" exists but is not durable, so messages are lost when the broker restarts; delete it and let \`run\` declare it, or declare it durable (broker said: ${probe})`;
-    }
-    if (probe && /inequivalent arg 'exclusive'|RESOURCE_LOCKED/.test(probe)) {
-      return `queue "${queue}" is exclusive to another connection and cannot be published to reliably (broker said: ${probe})`;
-    }
-    return null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * The existing queue's type. AMQP has no query for it: a passive declare answers only counts.
- * A declaration with `x-queue-type` does tell: an existing queue of that type is left as it is,
- * one of another type is refused with "received 'X' but current is 'Y'". `declaredType` is the
- * one `run` declares, so even a queue deleted meanwhile would come back as `run` makes it.
- * Null when the broker answers neither way.
- */
-async function queueTypeOf(connection: ChannelModel, queue: string, declaredType: string): Promise<string | null> {
-  const channel = await connection.createChannel();
-  channel.on("error", () => {});
-  try {
-    await channel.assertQueue(queue, { durable: true, arguments: { "x-queue-type": declaredType } });
-    await channel.close().catch(() => {});
-    return declaredType;
-  } catch (error) {
-    return /inequivalent arg 'x-queue-type'.*current is '(\w+)'/.exec((error as Error).message)?.[1] ?? null;
   }
 }
 

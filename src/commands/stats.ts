@@ -2,9 +2,9 @@ import { defineCommand } from "citty";
 import { EXIT } from "../cli/exit.ts";
 import type { Config } from "../config/config.ts";
 import { explainDatabaseError } from "../observe/diagnose.ts";
-import { createDatabase } from "../postgres/client.ts";
+import { openDatabase } from "../parts.ts";
 import { type ScheduleHealth, scheduleHealth } from "../postgres/stats-queries.ts";
-import { duration } from "../schedule/kinds.ts";
+import { duration } from "../units.ts";
 import { httpGet, localBaseUrl, parseUrlArg, probeFailure, urlArg } from "./http-probe.ts";
 import { connectArgs, dbArgs, flagOf, httpArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 
@@ -41,11 +41,7 @@ async function liveCounters(base: string | null, why: string): Promise<LiveCount
 /** Reads the database (and a running instance, at the same time). Never throws. */
 async function collectStats(config: Config, base: string | null): Promise<StatsReport> {
   const live = liveCounters(base, "SCHEDULER_HTTP_PORT=0 and no --url: not asking a running instance");
-  const sql = createDatabase(config.db, {
-    connectTimeoutMs: config.connectTimeoutMs,
-    max: 1,
-    applicationName: "rune-scheduler stats",
-  });
+  const sql = openDatabase(config, { max: 1, applicationName: "rune-scheduler stats" });
   let schedules: ScheduleHealth | undefined;
   let error: string | undefined;
   try {

@@ -5,13 +5,12 @@
 import type { ArgsDef } from "citty";
 import { EXIT } from "../cli/exit.ts";
 import type { Config } from "../config/config.ts";
-import { MAX_INT4 } from "../config/values.ts";
 import { explainBrokerError, explainDatabaseError } from "../observe/diagnose.ts";
 import { type MessageOptions, OperatorError } from "../operator/verbs.ts";
-import { createDatabase, type Sql } from "../postgres/client.ts";
-import { openBrokerLink } from "../rabbitmq/broker.ts";
+import { messageOptions, openDatabase, openPublisher } from "../parts.ts";
+import type { Sql } from "../postgres/client.ts";
 import type { BrokerLink } from "../rabbitmq/link.ts";
-import { fernetSealer } from "../schedule/fernet.ts";
+import { parseScheduleId } from "../units.ts";
 import { connectArgs, dbArgs, flagOf, jsonArg, logArgs, mqArgs, printJson, withConfig } from "./shared.ts";
 
 /** What a verb that publishes takes: the database and broker `run` uses, and the message size limit it applies. */
@@ -28,16 +27,9 @@ export const idArg = {
   id: { type: "positional", description: "the schedule (scheduled_workflows.id)", valueHint: "ID", required: true },
 } as const satisfies ArgsDef;
 
-/** A schedule id as typed, or null. */
-function parseId(value: unknown): number | null {
-  if (typeof value !== "string" || !/^[1-9]\d{0,9}$/.test(value)) return null;
-  const id = Number(value);
-  return id <= MAX_INT4 ? id : null;
-}
-
 /** The schedule id argument, or null after saying why it is bad (exit code 2 set). */
 export function scheduleIdArg(verb: string, value: unknown): number | null {
-  const id = parseId(value);
+  const id = parseScheduleId(value);
   if (id === null) {
     process.exitCode = badArgument(
       verb,
@@ -82,20 +74,12 @@ export function runVerb(
 ): Promise<number> {
   return withConfig(args, async (config) => {
     const json = args.json === true;
-    const sql = createDatabase(config.db, {
-      connectTimeoutMs: config.connectTimeoutMs,
-      max: 1,
-      applicationName: `rune-scheduler ${verb}`,
-    });
+    const sql = openDatabase(config, { max: 1, applicationName: `rune-scheduler ${verb}` });
     let publisher: BrokerLink | null = null;
-    const sealer = config.encryptionKey ? fernetSealer(config.encryptionKey) : null;
-    const messages: MessageOptions = {
-      maxMessageBytes: config.maxMessageBytes,
-      seal: sealer ? (text) => sealer.encrypt(text) : null,
-    };
+    const messages = messageOptions(config);
     try {
       if (needsBroker) {
-        publisher = await openBrokerLink(config.mq, config.connectTimeoutMs).catch((error: unknown) => {
+        publisher = await openPublisher(config).catch((error: unknown) => {
           throw new Explained(explainBrokerError(error, config.mq, config.connectTimeoutMs));
         });
       }

@@ -5,20 +5,21 @@
  * Precedence for every setting: CLI flag, then the process environment, then `.env` in the
  * working directory, then the default. `DATABASE_URL` / `RABBITMQ_URL` override their parts.
  */
+
 import { readFileSync } from "node:fs";
-import { LOG_FORMATS, type LogFormat, type LogLevel, parseLogLevel } from "../observe/levels.ts";
-import { maskUrl } from "../observe/redact.ts";
 import { isFernetKey } from "../schedule/fernet.ts";
+import { MAX_INT4 } from "../units.ts";
 import { type ConsoleConfig, consoleConfig } from "./console.ts";
 import { parseDotenv } from "./dotenv.ts";
+import { LOG_FORMATS, type LogFormat, type LogLevel, parseLogLevel } from "./levels.ts";
 import { type DotenvLocation, describeValues, dotenvLocation, type Origin } from "./origin.ts";
+import { maskUrl } from "./redact.ts";
 import { flagName, SETTINGS, type Setting, type SettingName } from "./settings.ts";
 import {
   type BrokerConfig,
   brokerConfig,
   type DatabaseConfig,
   databaseConfig,
-  MAX_INT4,
   number,
   parseUrl,
   seconds,

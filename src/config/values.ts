@@ -4,7 +4,6 @@
  * `fail`, so the error names the variable and shows its value the way config.ts masks it.
  */
 
-import { maskUrl } from "../observe/redact.ts";
 import { brokerUrlProblem } from "./broker-url.ts";
 import {
   type DatabaseHost,
@@ -14,13 +13,8 @@ import {
   TARGET_SESSION_ATTRS,
   type TargetSessionAttrs,
 } from "./database-hosts.ts";
+import { maskUrl } from "./redact.ts";
 import type { SettingName } from "./settings.ts";
-
-/**
- * The largest PostgreSQL int4: schedule ids and failure_count are int4 columns, so an id above it
- * names no row and a failure threshold above it could never be reached.
- */
-export const MAX_INT4 = 2 ** 31 - 1;
 
 export interface DatabaseConfig {
   /** The first of {@link hosts}. */

@@ -8,6 +8,7 @@ import { OperatorError, pauseSchedule, resumeSchedule, triggerSchedule } from ".
 import type { BrokerLink } from "../rabbitmq/link.ts";
 import { messageIdFor } from "../schedule/message.ts";
 import type { ConsoleContext } from "./context.ts";
+import { parseScheduleId } from "./contract.ts";
 import { backfillInput, objectBody, pauseReason } from "./input.ts";
 import { BadRequest, json } from "./respond.ts";
 
@@ -47,13 +48,23 @@ export async function runAction(
   } catch (error) {
     outcome = failure(context, error);
   }
-  context.log.info(`CONSOLE ACTION ${action} schedule=${id} from=${remote}: ${outcome.line}`, {
-    action,
-    schedule: id,
-    remote,
-    outcome: outcome.line,
-  });
+  auditAction(context, action, String(id), remote, outcome.line);
   return json(outcome.body, outcome.status);
+}
+
+/**
+ * The audit line of an action, refused or not. `idText` is the id as the path gave it: one that
+ * is no id is quoted and cut, so the line stays one line of known shape.
+ */
+export function auditAction(context: ConsoleContext, action: Action, idText: string, remote: string, outcome: string) {
+  const id = parseScheduleId(idText);
+  const schedule = id ?? JSON.stringify(idText.slice(0, 20));
+  context.log.info(`CONSOLE ACTION ${action} schedule=${schedule} from=${remote}: ${outcome}`, {
+    action,
+    schedule,
+    remote,
+    outcome,
+  });
 }
 
 function failure(context: ConsoleContext, error: unknown): Outcome {

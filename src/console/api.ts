@@ -1,12 +1,21 @@
 /** The console's read API: the session, the overview, a page of schedules, one schedule. */
 import { readiness } from "../observe/http.ts";
+import { listSchedules, nextUp, scheduleDetail } from "../postgres/console-queries.ts";
 import { findInvalid } from "../postgres/invalid-rows.ts";
 import { type ScheduleHealth, scheduleHealth } from "../postgres/stats-queries.ts";
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
 import type { ConsoleContext } from "./context.ts";
+import {
+  type Counts,
+  type Detail,
+  INVALID_BOUND,
+  INVALID_TTL_MS,
+  type Overview,
+  type Page,
+  type Session,
+} from "./contract.ts";
 import { encodeCursor } from "./cursor.ts";
 import { listQuery, scheduleId } from "./input.ts";
-import { INVALID_BOUND, INVALID_TTL_MS, listSchedules, nextUp, scheduleDetail } from "./queries.ts";
 import { BadRequest, json } from "./respond.ts";
 import { rowView } from "./rows.ts";
 import { nextSlots } from "./slots-view.ts";
@@ -16,7 +25,7 @@ const HEALTH_TTL_MS = 5_000;
 /** How many upcoming slots the overview lists. */
 const NEXT_UP = 10;
 
-export function sessionInfo(context: ConsoleContext) {
+export function sessionInfo(context: ConsoleContext): Session & { ok: true } {
   return {
     ok: true,
     mode: context.config.mode,
@@ -48,7 +57,7 @@ export function createReads(context: ConsoleContext) {
     const { metrics, instance } = context;
     const nowMs = Date.now();
     const ready = readiness(metrics);
-    let schedules: unknown = null;
+    let schedules: Overview["schedules"] = null;
     let scheduleError: string | null = null;
     try {
       schedules = await nextUp(context.sql(), await context.columns(), NEXT_UP);
@@ -84,7 +93,7 @@ export function createReads(context: ConsoleContext) {
       series: context.feed.series.points(nowMs),
       schedules,
       scheduleError,
-    });
+    } satisfies Overview & { ok: true });
   }
 
   /**
@@ -92,7 +101,7 @@ export function createReads(context: ConsoleContext) {
    * read, kept {@link HEALTH_TTL_MS}): the figures agree with each other.
    */
   async function counts(): Promise<Response> {
-    let schedules: unknown = null;
+    let schedules: Counts["schedules"] = null;
     let scheduleError: string | null = null;
     try {
       const h = await cachedHealth();
@@ -100,7 +109,8 @@ export function createReads(context: ConsoleContext) {
       schedules = {
         dbNowMs: h.dbNowMs,
         total: h.counts.total,
-        active: h.counts.active,
+        // The rows the engine fires, as the *active* filter lists them.
+        active: h.counts.active - invalid,
         inactive: h.counts.inactive,
         dueNow: h.counts.dueNow,
         overdue: h.counts.overdue,
@@ -118,7 +128,7 @@ export function createReads(context: ConsoleContext) {
     } catch (error) {
       scheduleError = context.explain("PostgreSQL", error);
     }
-    return json({ ok: true, schedules, scheduleError });
+    return json({ ok: true, schedules, scheduleError } satisfies Counts & { ok: true });
   }
 
   let invalid: { at: number; value: Promise<readonly { id: number }[]> } | null = null;
@@ -149,7 +159,7 @@ export function createReads(context: ConsoleContext) {
         rows: page.rows.map((row) => rowView(row, page.dbNowMs, context.overdueAfterMs)),
         next: page.next ? encodeCursor(page.next) : null,
         note: page.note,
-      },
+      } satisfies Page & { ok: true },
       200,
       { "server-timing": `db;dur=${serverMs.toFixed(1)}` },
     );
@@ -161,14 +171,16 @@ export function createReads(context: ConsoleContext) {
     if (!row) throw new BadRequest(`schedule ${id} does not exist`, 404);
     const found = scheduleOf(row);
     const anchor = row.nextRunMs !== null && Number.isFinite(row.nextRunMs) ? row.nextRunMs : row.dbNowMs;
-    const slots = found.ok
-      ? nextSlots(found.schedule, anchor, row.dbNowMs, 10, {
-          scheduleId: row.id,
-          jitterSeconds: row.jitterSeconds ?? null,
-          endsAtMs: row.endsAtMs ?? null,
-          runsLeft: row.maxRuns == null ? null : Math.max(0, row.maxRuns - row.runCount),
-        })
-      : [];
+    // A paused schedule has no slot ahead: none would fire until it is resumed.
+    const slots =
+      found.ok && row.isActive
+        ? nextSlots(found.schedule, anchor, row.dbNowMs, 10, {
+            scheduleId: row.id,
+            jitterSeconds: row.jitterSeconds ?? null,
+            endsAtMs: row.endsAtMs ?? null,
+            runsLeft: row.maxRuns == null ? null : Math.max(0, row.maxRuns - row.runCount),
+          })
+        : [];
     return json({
       ok: true,
       schedule: {
@@ -181,7 +193,7 @@ export function createReads(context: ConsoleContext) {
       dbNowMs: row.dbNowMs,
       nextSlots: slots,
       seen: context.feed.fires.of(id),
-    });
+    } satisfies Detail & { ok: true });
   }
 
   return { overview, counts, list, detail };

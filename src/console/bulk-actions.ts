@@ -5,11 +5,11 @@
  * them in one transaction, and one audit line is written per row.
  */
 
-import { MAX_INT4 } from "../config/values.ts";
 import { pauseMany, resumeMany, triggerMany } from "../operator/bulk.ts";
 import { OperatorError } from "../operator/verbs.ts";
 import { findTargets } from "../postgres/bulk-targets.ts";
 import type { ConsoleContext } from "./context.ts";
+import { MAX_INT4 } from "./contract.ts";
 import { objectBody, pauseReason } from "./input.ts";
 import { BadRequest, json } from "./respond.ts";
 

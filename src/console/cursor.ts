@@ -4,13 +4,10 @@
  * row shown whatever the precision; NULL `next_run_at` rows come after every other, by id.
  */
 
-import { MAX_INT4 } from "../config/values.ts";
+import type { Cursor } from "../postgres/console-queries.ts";
+import { MAX_INT4 } from "./contract.ts";
 
-export interface Cursor {
-  /** `next_run_at` as text, or null for the rows without one (listed last). */
-  readonly next: string | null;
-  readonly id: number;
-}
+export type { Cursor };
 
 const TIMESTAMP =
   /^(?:-?infinity|(\d{4,6})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?(?:[+-]\d{2}(?::\d{2}){0,2})?(?: BC)?)$/;

@@ -1,21 +1,18 @@
 /** Pure: the console API's inputs, checked; each problem is a {@link BadRequest} naming the field. */
 import { parseInstant } from "../operator/backfill.ts";
+import { FILTERS, type Filter, MAX_REASON, MAX_SEARCH, PAGE_DEFAULT, PAGE_MAX, parseScheduleId } from "./contract.ts";
 import { type Cursor, decodeCursor } from "./cursor.ts";
-import { FILTERS, type Filter } from "./queries.ts";
 import { BadRequest } from "./respond.ts";
 
-const MAX_INT4 = 2 ** 31 - 1;
-const PAGE_DEFAULT = 50;
-const PAGE_MAX = 200;
-const MAX_SEARCH = 200;
-const MAX_REASON = 500;
-export const MAX_BODY_BYTES = 16 * 1024;
-
 export function scheduleId(text: string): number {
-  if (!/^[1-9]\d{0,9}$/.test(text) || Number(text) > MAX_INT4)
+  const id = parseScheduleId(text);
+  if (id === null)
     throw new BadRequest(`schedule id ${JSON.stringify(text.slice(0, 20))} is invalid: expected a positive integer`);
-  return Number(text);
+  return id;
 }
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+const CONTROL = /[\u0000-\u001f\u007f]/;
 
 interface ListQuery {
   readonly filter: Filter;
@@ -33,6 +30,8 @@ export function listQuery(params: URLSearchParams): ListQuery {
     throw new BadRequest(`state must be one of ${FILTERS.join(", ")}`);
   const search = params.get("q") ?? "";
   if (search.length > MAX_SEARCH) throw new BadRequest(`q is longer than ${MAX_SEARCH} characters`);
+  if (CONTROL.test(search))
+    throw new BadRequest("q must be one line of text: no control characters (NUL, tab, newline…)");
   const afterText = params.get("after");
   const after = afterText === null || afterText === "" ? null : decodeCursor(afterText);
   if (afterText && after === null) throw new BadRequest("after is not a cursor this console gave out");
@@ -56,8 +55,7 @@ export function pauseReason(body: Record<string, unknown>): string | null {
   const reason = body.reason;
   if (reason === undefined || reason === null) return null;
   if (typeof reason !== "string") throw new BadRequest("reason must be a string");
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
-  if (/[\u0000-\u001f\u007f]/.test(reason)) throw new BadRequest("reason must be one line of text");
+  if (CONTROL.test(reason)) throw new BadRequest("reason must be one line of text");
   if (reason.length > MAX_REASON) throw new BadRequest(`reason is longer than ${MAX_REASON} characters`);
   return reason.trim() === "" ? null : reason.trim();
 }

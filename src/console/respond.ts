@@ -1,4 +1,5 @@
 /** Every console answer is built here: the security headers on each, errors as JSON with a reason. */
+import type { Refusal } from "./contract.ts";
 
 /** No inline script or style anywhere: the page's code and styles are separate files. */
 export const CSP =
@@ -23,7 +24,7 @@ export function json(body: unknown, status = 200, extra: Record<string, string> 
 
 /** A refusal: `{ ok: false, error }` with a status that says whose fault it is. */
 export function refuse(status: number, error: string, extra: Record<string, string> = {}): Response {
-  return json({ ok: false, error }, status, extra);
+  return json({ ok: false, error } satisfies Refusal, status, extra);
 }
 
 export function asset(body: string, type: string): Response {

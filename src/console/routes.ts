@@ -1,17 +1,22 @@
 /**
  * The console's door: every request under /console passes the Host check, every API request the
- * token (unless read-only), every action the mode, Origin, Content-Type and body checks. Then
- * the page, its assets, the read API, the event stream or an action. Bad input is a 4xx JSON
- * with a reason; nothing answers with an error's internals.
+ * address's limit and the token (unless read-only), every action the mode, Origin, Content-Type
+ * and body checks. Then the page, its assets, the read API, the event stream or an action. Every
+ * refusal is a 4xx JSON with a reason and the security headers, and every refused action writes
+ * its audit line; a 5xx means a dependency is down (503) or the console itself failed (500).
  */
-import { ACTIONS, type Action, runAction } from "./actions.ts";
+import { type Peer, pathOf } from "../observe/http.ts";
+import { ACTIONS, type Action, auditAction, runAction } from "./actions.ts";
 import { createReads, sessionInfo } from "./api.ts";
 import { consoleAssets } from "./assets.ts";
 import { bearerToken, hostAllowed, sameOrigin, tokenMatches } from "./auth.ts";
+import { readJsonBody } from "./body.ts";
 import { BULK_ACTIONS, type BulkAction, runBulkAction } from "./bulk-actions.ts";
 import type { ConsoleContext } from "./context.ts";
-import { MAX_BODY_BYTES, scheduleId } from "./input.ts";
+import { dependencyDown } from "./fault.ts";
+import { scheduleId } from "./input.ts";
 import { pageHtml } from "./page.ts";
+import type { Refusals } from "./refusals.ts";
 import { asset, BadRequest, json, refuse, SECURITY_HEADERS } from "./respond.ts";
 import { eventStream } from "./sse.ts";
 
@@ -19,17 +24,36 @@ export const PREFIX = "/console";
 /** Live streams open at once; each is a few timers, but a loop of reconnects must stay bounded. */
 const MAX_STREAMS = 32;
 
-export type ConsoleHandler = (request: Request, remote: string) => Promise<Response> | null;
+export type ConsoleHandler = (request: Request, peer: Peer) => Promise<Response> | null;
 
-export function createConsoleHandler(context: ConsoleContext): ConsoleHandler {
+/** An action request's target, known from its path before anything is checked, for its audit line. */
+interface ActionTarget {
+  readonly action: Action;
+  readonly idText: string;
+  /** `POST /console/api/bulk/<action>`: the schedules selected on the list (docs/design.md §24). */
+  readonly bulk?: true;
+}
+
+function actionTarget(method: string, route: readonly string[]): ActionTarget | null {
+  if (method !== "POST") return null;
+  if (route.length === 2 && route[0] === "bulk" && BULK_ACTIONS.includes(route[1] as BulkAction))
+    return { action: route[1] as BulkAction, idText: "selected", bulk: true };
+  const action = route[2] as Action;
+  if (route.length !== 3 || route[0] !== "schedules" || !ACTIONS.includes(action)) return null;
+  return { action, idText: route[1]! };
+}
+
+export function createConsoleHandler(context: ConsoleContext, refusals: Refusals): ConsoleHandler {
   const reads = createReads(context);
   let streams = 0;
 
-  const handle = async (request: Request, url: URL, remote: string): Promise<Response> => {
+  const handle = async (request: Request, path: string, peer: Peer): Promise<Response> => {
     const host = request.headers.get("host");
+    if (host === null) return refuse(400, "a Host header is needed: send the request as HTTP/1.1");
     if (!hostAllowed(host, context.bound(), context.config.hosts))
       return refuse(421, "this Host is not one the console answers to: add it to SCHEDULER_CONSOLE_HOSTS");
-    const path = url.pathname;
+    // The Host is one of ours, so the URL Bun built from it parses.
+    const url = new URL(request.url);
     const method = request.method;
     const reading = method === "GET" || method === "HEAD";
 
@@ -44,14 +68,32 @@ export function createConsoleHandler(context: ConsoleContext): ConsoleHandler {
       return refuse(404, "not found");
     }
 
+    const route = path.slice(`${PREFIX}/api/`.length).split("/");
+    const target = actionTarget(method, route);
+    /** A refusal; an action's also writes its audit line. */
+    const deny = (status: number, reason: string, extra: Record<string, string> = {}): Response => {
+      if (target) auditAction(context, target.action, target.idText, peer.remote, `refused (${status}): ${reason}`);
+      return refuse(status, reason, extra);
+    };
+
     if (context.config.mode === "token") {
+      const waitMs = refusals.blockedFor(peer.remote);
+      if (waitMs > 0) {
+        refusals.refused(peer.remote, path, "limited");
+        const seconds = Math.ceil(waitMs / 1000);
+        return deny(429, `too many refused console tokens from this address: try again in ${seconds} s`, {
+          "retry-after": String(seconds),
+        });
+      }
       const given = bearerToken(request.headers.get("authorization"));
-      if (given === null || !tokenMatches(given, context.config.token ?? ""))
-        return refuse(401, "a valid console token is needed (Authorization: Bearer)", {
+      if (given === null || !tokenMatches(given, context.config.token ?? "")) {
+        refusals.refused(peer.remote, path, given === null ? "missing" : "wrong");
+        return deny(401, "a valid console token is needed (Authorization: Bearer)", {
           "www-authenticate": 'Bearer realm="rune-scheduler console"',
         });
+      }
+      refusals.accepted(peer.remote);
     }
-    const route = path.slice(`${PREFIX}/api/`.length).split("/");
     if (reading) {
       if (url.search !== "" && route[0] !== "schedules") throw new BadRequest("this endpoint takes no parameters");
       if (route.length === 1 && route[0] === "session") return json(sessionInfo(context));
@@ -69,51 +111,43 @@ export function createConsoleHandler(context: ConsoleContext): ConsoleHandler {
           streams -= 1;
         };
         request.signal.addEventListener("abort", done, { once: true });
+        // The stream is quiet between heartbeats: the server's idle timeout must not end it.
+        peer.keepOpen();
         return eventStream(context.feed, request.signal, SECURITY_HEADERS);
       }
       return refuse(404, "not found");
     }
     if (method !== "POST") return refuse(405, "method not allowed", { allow: "GET, HEAD, POST" });
-    const action = route[2] as Action;
-    const bulk = route.length === 2 && route[0] === "bulk" ? (route[1] as BulkAction) : null;
-    if (
-      bulk !== null
-        ? !BULK_ACTIONS.includes(bulk)
-        : route.length !== 3 || route[0] !== "schedules" || !ACTIONS.includes(action)
-    )
-      return refuse(404, "not found");
-    if (context.config.mode !== "token") return refuse(403, "this console is read-only: actions are off");
+    if (!target) return refuse(404, "not found");
+    if (context.config.mode !== "token") return deny(403, "this console is read-only: actions are off");
     if (!sameOrigin(request.headers.get("origin"), host, request.headers.get("sec-fetch-site")))
-      return refuse(403, "an action must come from the console's own page (Origin)");
-    const id = bulk === null ? scheduleId(route[1]!) : 0;
-    const type = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-    if (type !== "application/json") return refuse(415, "the body must be JSON (Content-Type: application/json)");
-    const body = await readJson(request);
-    if (bulk !== null) return runBulkAction(context, bulk, body, remote);
-    return runAction(context, action, id, body, remote);
+      return deny(403, "an action must come from the console's own page (Origin)");
+    let id: number;
+    let body: unknown;
+    try {
+      id = target.bulk ? 0 : scheduleId(target.idText);
+      const type = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+      if (type !== "application/json")
+        throw new BadRequest("the body must be JSON (Content-Type: application/json)", 415);
+      body = await readJsonBody(request);
+    } catch (error) {
+      if (error instanceof BadRequest) return deny(error.status, error.message);
+      throw error;
+    }
+    if (target.bulk) return runBulkAction(context, target.action as BulkAction, body, peer.remote);
+    return runAction(context, target.action, id, body, peer.remote);
   };
 
-  return (request, remote) => {
-    const url = new URL(request.url);
-    if (url.pathname !== PREFIX && !url.pathname.startsWith(`${PREFIX}/`)) return null;
-    return handle(request, url, remote).catch((error: unknown) => {
+  return (request, peer) => {
+    const path = pathOf(request.url);
+    if (path !== PREFIX && !path.startsWith(`${PREFIX}/`)) return null;
+    return handle(request, path, peer).catch((error: unknown) => {
       if (error instanceof BadRequest) return refuse(error.status, error.message);
-      // A database that cannot be reached is the one expected failure of a read.
-      return refuse(503, context.explain("PostgreSQL", error));
+      if (dependencyDown(error)) return refuse(503, context.explain("PostgreSQL", error));
+      context.log.error(`Console request ${request.method} ${path.slice(0, 120)} failed: ${String(error)}`, {
+        path: path.slice(0, 120),
+      });
+      return refuse(500, "the console failed on this request; the scheduler's log says why");
     });
   };
-}
-
-async function readJson(request: Request): Promise<unknown> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > MAX_BODY_BYTES) throw new BadRequest(`the body is larger than ${MAX_BODY_BYTES} bytes`, 413);
-  const text = await request.text();
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES)
-    throw new BadRequest(`the body is larger than ${MAX_BODY_BYTES} bytes`, 413);
-  if (text.trim() === "") return {};
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new BadRequest("the body is not valid JSON");
-  }
 }

@@ -2,34 +2,13 @@
  * Pure: a schedule row as the console shows it. Its state in one word, why it is invalid, and
  * its kind in words; never its workflow_data (the queries read only its size).
  */
+import type { ScheduleRecord } from "../postgres/console-queries.ts";
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
 import { jitterProblem, policyProblem } from "../schedule/policy.ts";
 import { ENDED_PREFIX } from "../schedule/slots.ts";
+import type { Instant, Row, ScheduleState } from "./contract.ts";
 
-export interface ScheduleRecord {
-  readonly id: number;
-  readonly workflowId: number | null;
-  readonly workflowName: string | null;
-  readonly hasWorkflow: boolean;
-  readonly isActive: boolean;
-  /** next_run_at, epoch ms; ±Infinity for ±infinity, null when NULL. */
-  readonly nextRunMs: number | null;
-  readonly intervalSeconds: number | null;
-  readonly cronExpression: string | null;
-  readonly timezone: string | null;
-  readonly runCount: number;
-  readonly failureCount: number;
-  readonly lastRunMs: number | null;
-  readonly lastError: string | null;
-  /** The policy columns (docs/contract.md §10), NULL when unset or absent. */
-  readonly misfirePolicy?: string | null;
-  readonly misfireGraceSeconds?: number | null;
-  readonly endsAtMs?: number | null;
-  readonly maxRuns?: number | null;
-  readonly jitterSeconds?: number | null;
-}
-
-type ScheduleState = "active" | "paused" | "ended" | "invalid" | "failing" | "overdue";
+export type { ScheduleRecord };
 
 /** Why the engine will not fire an active row, or null (the reasons of findInvalid and the cron parser). */
 export function invalidReason(row: ScheduleRecord): string | null {
@@ -50,11 +29,11 @@ export function stateOf(row: ScheduleRecord, nowMs: number, overdueAfterMs: numb
   return "active";
 }
 
-const finiteOrText = (ms: number | null): number | string | null =>
+const finiteOrText = (ms: number | null): Instant =>
   ms === null || Number.isFinite(ms) ? ms : ms > 0 ? "infinity" : "-infinity";
 
 /** What the API sends for a row: JSON-safe (no Infinity), with the kind in words. */
-export function rowView(row: ScheduleRecord, nowMs: number, overdueAfterMs: number) {
+export function rowView(row: ScheduleRecord, nowMs: number, overdueAfterMs: number): Row {
   return {
     id: row.id,
     workflowId: row.workflowId,

@@ -1,13 +1,16 @@
 /**
  * The live views' stream: Server-Sent Events, one `changed` event at most every
  * {@link COALESCE_MS} carrying the ids fired since the last, and a comment line as a heartbeat.
+ * The server's idle timeout is lifted for the stream (routes.ts), and the heartbeat comes well
+ * within Bun's default one (10 s) and a proxy's usual ones (60 s) besides, so a quiet instance
+ * keeps its stream.
  * The page reads it with fetch (EventSource cannot send the Authorization header). When the
  * client goes, the abort signal removes the listener and the timers: a closed tab costs nothing.
  */
 import type { ConsoleFeed } from "./feed.ts";
 
 const COALESCE_MS = 1_000;
-const HEARTBEAT_MS = 15_000;
+export const HEARTBEAT_MS = 5_000;
 /** Ids sent in one event; past it the page refreshes whatever it shows. */
 const MAX_IDS = 200;
 

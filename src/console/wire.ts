@@ -1,39 +1,49 @@
 /**
- * The console put together from a Config and the running service's parts. Nothing connects
- * until a browser asks: its database pool and each action's broker link are opened on demand.
+ * The console put together from a Config and the running service's parts. It opens no
+ * connection itself: the composition root (src/parts.ts) hands it a lazily opened pool and a
+ * way to open each action's broker link.
  */
 import type { Config } from "../config/config.ts";
+import type { ConsoleConfig } from "../config/console.ts";
 import { formatHost } from "../config/database-hosts.ts";
 import type { EngineEvent } from "../engine/events.ts";
 import { explainBrokerError, explainDatabaseError } from "../observe/diagnose.ts";
 import type { Logger } from "../observe/log.ts";
 import type { Metrics } from "../observe/metrics.ts";
 import type { MessageOptions } from "../operator/verbs.ts";
-import { createDatabase, type Sql } from "../postgres/client.ts";
+import type { Sql } from "../postgres/client.ts";
 import { type ScheduleColumns, scheduleColumns } from "../postgres/store.ts";
-import { openBrokerLink } from "../rabbitmq/broker.ts";
+import type { BrokerLink } from "../rabbitmq/link.ts";
 import { VERSION_LINE } from "../version.ts";
 import type { ConsoleContext } from "./context.ts";
 import { createFeed } from "./feed.ts";
+import { createRefusals } from "./refusals.ts";
 import { type ConsoleHandler, createConsoleHandler } from "./routes.ts";
 
-interface OperatorConsole {
+export interface OperatorConsole {
   readonly handle: ConsoleHandler;
   /** Takes every engine event, beside the reporter. */
   readonly report: (event: EngineEvent) => void;
-  close(): Promise<void>;
+  /** Writes the refusal lines still being folded (at shutdown). */
+  flush(): void;
 }
 
 const COLUMNS_TTL_MS = 60_000;
 
 export function createConsole(
   config: Config,
-  parts: { log: Logger; metrics: Metrics; messages: MessageOptions; port: () => number },
-): OperatorConsole | null {
-  const settings = config.console;
-  if (!settings) return null;
+  settings: ConsoleConfig,
+  parts: {
+    log: Logger;
+    metrics: Metrics;
+    messages: MessageOptions;
+    port: () => number;
+    /** The console's own small pool, opened on first use and closed by whoever made it. */
+    sql: () => Sql;
+    openPublisher: () => Promise<BrokerLink>;
+  },
+): OperatorConsole {
   const feed = createFeed();
-  let sql: Sql | null = null;
   let columns: { at: number; value: Promise<ScheduleColumns> } | null = null;
   const context: ConsoleContext = {
     config: settings,
@@ -47,12 +57,7 @@ export function createConsole(
       brokerNodes: config.mq.wheres,
       queue: config.mq.queue,
     },
-    sql: () =>
-      (sql ??= createDatabase(config.db, {
-        connectTimeoutMs: config.connectTimeoutMs,
-        max: 2,
-        applicationName: "rune-scheduler console",
-      })),
+    sql: parts.sql,
     columns: () => {
       if (!columns || performance.now() - columns.at > COLUMNS_TTL_MS) {
         const value = scheduleColumns(context.sql());
@@ -61,7 +66,7 @@ export function createConsole(
       }
       return columns.value;
     },
-    openPublisher: () => openBrokerLink(config.mq, config.connectTimeoutMs),
+    openPublisher: parts.openPublisher,
     messages: parts.messages,
     overdueAfterMs: config.pollIntervalMs,
     explain: (dependency, error) =>
@@ -69,11 +74,12 @@ export function createConsole(
         ? explainDatabaseError(error, config.db, config.connectTimeoutMs)
         : explainBrokerError(error, config.mq, config.connectTimeoutMs),
   };
+  const refusals = createRefusals(context.log, (reason) => {
+    context.metrics.consoleAuthFailures[reason] += 1;
+  });
   return {
-    handle: createConsoleHandler(context),
+    handle: createConsoleHandler(context, refusals),
     report: feed.report,
-    async close() {
-      await sql?.end({ timeout: 2 }).catch(() => {});
-    },
+    flush: refusals.flush,
   };
 }

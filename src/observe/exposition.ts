@@ -78,6 +78,12 @@ export function renderMetrics(metrics: Metrics, process: ProcessStats): string {
       "Active schedules that cannot fire (bad interval, no next_run_at, workflow missing).",
       single(metrics.invalidRows),
     ),
+    family(
+      "console_auth_failures_total",
+      "counter",
+      "Console API requests refused for their token (reason: missing, wrong, limited = the address was over its limit).",
+      Object.entries(metrics.consoleAuthFailures).map(([reason, n]): Sample => [`{reason="${reason}"}`, n]),
+    ),
     family("process_resident_memory_bytes", "gauge", "Resident memory of this process.", single(process.residentBytes)),
     family("process_cpu_seconds_total", "counter", "CPU time used by this process.", single(process.cpuSecondsTotal)),
     family("process_start_time_seconds", "gauge", "Start time of this process.", single(process.startTimeSeconds)),

@@ -38,7 +38,7 @@ export function handleRequest(request: Request, source: HealthSource): Response 
     return text("method not allowed\n", 405, undefined, { allow: "GET, HEAD" });
   }
   try {
-    return route(new URL(request.url).pathname, source);
+    return route(pathOf(request.url), source);
   } catch {
     // Not the error's text: an answer on a port is no place for internals.
     return text("internal error\n", 500);
@@ -68,15 +68,44 @@ function route(path: string, source: HealthSource): Response {
   }
 }
 
+/**
+ * The path of a request's URL. Bun builds the URL from the Host header, so a Host that is no
+ * host name (`a:1.evil`) or none at all (HTTP/1.0) leaves a URL that does not parse: the path
+ * is still the request's own.
+ */
+export function pathOf(url: string): string {
+  const match = /^(?:[a-z][a-z0-9+.-]*:\/\/[^/?#]*)?([^?#]*)/i.exec(url);
+  return match?.[1] || "/";
+}
+
+/** What a handler may ask of the server about its request. */
+export interface Peer {
+  /** The client's address. */
+  readonly remote: string;
+  /** Lifts the server's idle timeout for this request (a long-lived stream). */
+  keepOpen(): void;
+}
+
 /** A handler for more paths (the operator console): null leaves the request to the probes. */
-type ExtraRoutes = (request: Request, remote: string) => Response | Promise<Response> | null;
+type ExtraRoutes = (request: Request, peer: Peer) => Response | Promise<Response> | null;
+
+/**
+ * The largest request body the server takes at all (the console's actions take 16 KiB; the
+ * probes none). Bun refuses a larger declared length itself; a body without one is cut off by
+ * the handler that reads it.
+ */
+export const MAX_REQUEST_BYTES = 64 * 1024;
 
 export function startHttp(host: string, port: number, source: HealthSource, extra?: ExtraRoutes): Server<undefined> {
   return Bun.serve({
     hostname: host,
     port,
+    maxRequestBodySize: MAX_REQUEST_BYTES,
     fetch: (request, server) =>
-      extra?.(request, server.requestIP(request)?.address ?? "unknown") ?? handleRequest(request, source),
+      extra?.(request, {
+        remote: server.requestIP(request)?.address ?? "unknown",
+        keepOpen: () => server.timeout(request, 0),
+      }) ?? handleRequest(request, source),
     // Whatever still escapes (Bun's own errors) is answered in the same uncacheable form.
     error: () => text("internal error\n", 500),
   });

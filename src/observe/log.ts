@@ -3,8 +3,8 @@
  * DEBUG/INFO to stdout and WARNING and above to stderr, with every secret scrubbed.
  */
 import { type ConsolaReporter, createConsola, type LogObject } from "consola/core";
-import { type LogFormat, type LogLevel, levelRank } from "./levels.ts";
-import { redact } from "./redact.ts";
+import { type LogFormat, type LogLevel, levelRank } from "../config/levels.ts";
+import { redact } from "../config/redact.ts";
 
 export type Fields = Record<string, unknown>;
 

@@ -18,6 +18,8 @@ export interface Metrics extends FireCounts {
   /** Schedules currently deactivated by a scheduler (from the database, refreshed with the invalid-row scan). */
   pausedNow: number;
   lag: { buckets: number[]; sum: number; count: number };
+  /** Console API requests refused for their token: none given, a wrong one, or the address over its limit. */
+  consoleAuthFailures: { missing: number; wrong: number; limited: number };
   startedMs: number;
 }
 
@@ -35,6 +37,7 @@ export function createMetrics(startedMs: number = Date.now()): Metrics {
     invalidRows: 0,
     pausedNow: 0,
     lag: { buckets: LAG_BUCKETS.map(() => 0), sum: 0, count: 0 },
+    consoleAuthFailures: { missing: 0, wrong: 0, limited: 0 },
     startedMs,
   };
 }

@@ -6,6 +6,7 @@
 
 import type { Publisher } from "../engine/ports.ts";
 import type { Sql } from "../postgres/client.ts";
+import { createdAt, type OperatorRow } from "../postgres/operator-rows.ts";
 import { dueAt } from "../schedule/jitter.ts";
 import { describeSchedule, slotsInWindow } from "../schedule/kinds.ts";
 import { buildMessage, type OutgoingMessage } from "../schedule/message.ts";
@@ -14,7 +15,6 @@ import {
   loadRow,
   type MessageOptions,
   OperatorError,
-  type OperatorRow,
   refusal,
   requireActive,
   scheduleFor,
@@ -41,21 +41,6 @@ interface BackfillPlan {
   readonly slots: readonly number[];
   /** The row's `created_at`, epoch ms, when the table has that column and it is set; else null. */
   readonly createdMs: number | null;
-}
-
-/**
- * `created_at` of the row, where the table has the column (the reference schema does not): a
- * schedule has no slots from before it existed, whatever its grid or expression says.
- */
-async function createdAt(sql: Sql, id: number): Promise<number | null> {
-  const [column] = await sql<{ found: boolean }[]>`
-    SELECT true AS found FROM pg_attribute
-     WHERE attrelid = to_regclass('scheduled_workflows') AND attname = 'created_at' AND attnum > 0 AND NOT attisdropped`;
-  if (!column) return null;
-  const [row] = await sql<{ created_ms: number | null }[]>`
-    SELECT floor(extract(epoch FROM created_at) * 1000)::float8 AS created_ms FROM scheduled_workflows WHERE id = ${id}`;
-  const ms = row?.created_ms ?? null;
-  return ms !== null && Number.isFinite(ms) ? ms : null;
 }
 
 /** The slots `backfill` would publish: at most {@link MAX_BACKFILL_SLOTS}, all before the database's now. */

@@ -14,12 +14,12 @@ import {
   OperatorError,
   type Paused,
   type PlannedTrigger,
-  pauseRow,
+  pauseLocked,
   planTrigger,
   type Resumed,
   recordTrigger,
   refusal,
-  resumeRow,
+  resumeLocked,
   type Triggered,
 } from "./verbs.ts";
 
@@ -44,7 +44,7 @@ export async function pauseMany(sql: Sql, ids: readonly number[], reason: string
   const sorted = [...ids].sort((a, b) => a - b);
   return locked(sql, what(sorted), async (tx) => {
     const done: Paused[] = [];
-    for (const id of sorted) done.push(await pauseRow(tx, id, reason));
+    for (const id of sorted) done.push(await pauseLocked(tx, id, reason));
     return done;
   });
 }
@@ -55,7 +55,7 @@ export async function resumeMany(sql: Sql, ids: readonly number[]): Promise<Resu
   const sorted = [...ids].sort((a, b) => a - b);
   return locked(sql, what(sorted), async (tx) => {
     const done: Resumed[] = [];
-    for (const id of sorted) done.push(await resumeRow(tx, id));
+    for (const id of sorted) done.push(await resumeLocked(tx, id));
     return done;
   });
 }

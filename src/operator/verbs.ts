@@ -1,7 +1,7 @@
 /**
  * The operator's verbs (docs/design.md §21): trigger, pause and resume here, backfill in src/operator/backfill.ts on
- * the row helpers exported here. One function per verb, `sql` first, I/O passed in; the commands
- * only parse arguments and print.
+ * the row helpers exported here. One function per verb, `sql` first, I/O passed in; the statements
+ * are in src/postgres/operator-rows.ts, and the commands only parse arguments and print.
  *
  * SAFE BESIDE A RUNNING SCHEDULER: every verb that writes locks its row first with
  * `FOR NO KEY UPDATE` (the engine's claim lock, but waiting, not SKIP LOCKED), bounded by
@@ -12,11 +12,21 @@
 
 import type { Publisher } from "../engine/ports.ts";
 import type { Sql } from "../postgres/client.ts";
-import { cronFields, type PolicyRowColumns, scheduleColumns, withPolicy } from "../postgres/store.ts";
+import {
+  isLockTimeout,
+  type OperatorRow,
+  pauseRow,
+  readOperatorRow,
+  recordManualRun,
+  resumeRow,
+  withLockTimeout,
+} from "../postgres/operator-rows.ts";
 import { describeSchedule, nextSlotAfter, type Schedule, scheduleOf } from "../schedule/kinds.ts";
-import { buildMessage, type ClaimedRow, manualMessageId, type OutgoingMessage } from "../schedule/message.ts";
+import { buildMessage, manualMessageId, type OutgoingMessage } from "../schedule/message.ts";
 import type { PublishOutcome } from "../schedule/plan.ts";
 import { ENDED_PREFIX, OPERATOR_PAUSE_PREFIX } from "../schedule/slots.ts";
+
+export type { OperatorRow };
 
 /** How long a verb waits for a row another session (a scheduler's claim) holds. */
 const ROW_LOCK_TIMEOUT_MS = 10_000;
@@ -42,72 +52,11 @@ export class OperatorError extends Error {
   }
 }
 
-export interface OperatorRow extends ClaimedRow {
-  readonly isActive: boolean;
-  readonly hasWorkflow: boolean;
-  /** next_run_at, epoch ms (not finite when NULL or ±infinity). */
-  readonly slotMs: number;
-  readonly rawIntervalSeconds: number | null;
-  /** now(): the transaction's start. */
-  readonly dbNowMs: number;
-  /** clock_timestamp() when the row was read (after its lock was granted). */
-  readonly clockMs: number;
-  readonly lastRunMs: number | null;
-}
-
 /** One schedule with its workflow, optionally locked for this transaction (waiting, bounded). */
 export async function loadRow(sql: Sql, id: number, lock: boolean): Promise<OperatorRow> {
-  const columns = await scheduleColumns(sql);
-  const rows = await sql<
-    {
-      id: number;
-      workflow_id: number;
-      is_active: boolean;
-      slot_ms: number | null;
-      interval_seconds: number | null;
-      cron_expression: string | null;
-      timezone: string | null;
-      run_count: number;
-      failure_count: number;
-      has_workflow: boolean;
-      workflow_name: string | null;
-      workflow_data: string | null;
-      db_now_ms: number;
-      clock_ms: number;
-      last_run_ms: number | null;
-    }[]
-  >`
-    SELECT sw.id, sw.workflow_id, sw.is_active, (extract(epoch FROM sw.next_run_at) * 1000)::float8 AS slot_ms,
-           sw.interval_seconds, ${cronFields(sql, columns)}, coalesce(sw.run_count, 0) AS run_count,
-           coalesce(sw.failure_count, 0) AS failure_count, w.id IS NOT NULL AS has_workflow,
-           w.name AS workflow_name, w.workflow_data::text AS workflow_data,
-           (extract(epoch FROM now()) * 1000)::float8 AS db_now_ms,
-           (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS clock_ms,
-           (extract(epoch FROM sw.last_run_at) * 1000)::float8 AS last_run_ms
-      FROM scheduled_workflows sw LEFT JOIN workflows w ON w.id = sw.workflow_id
-     WHERE sw.id = ${id}
-     ${lock ? sql`FOR NO KEY UPDATE OF sw` : sql``}`;
-  const r = rows[0];
-  if (!r) throw new OperatorError("unknown id", `schedule ${id} does not exist`);
-  const row: OperatorRow = {
-    id: r.id,
-    workflowId: r.workflow_id,
-    isActive: r.is_active,
-    slotMs: r.slot_ms ?? Number.NaN,
-    intervalSeconds: r.interval_seconds ?? 0,
-    rawIntervalSeconds: r.interval_seconds,
-    cronExpression: r.cron_expression,
-    timezone: r.timezone,
-    runCount: r.run_count,
-    failureCount: r.failure_count,
-    hasWorkflow: r.has_workflow,
-    workflowName: r.workflow_name,
-    workflowData: r.workflow_data,
-    dbNowMs: r.db_now_ms,
-    clockMs: r.clock_ms,
-    lastRunMs: r.last_run_ms,
-  };
-  return withPolicy(row, r as PolicyRowColumns);
+  const row = await readOperatorRow(sql, id, lock);
+  if (!row) throw new OperatorError("unknown id", `schedule ${id} does not exist`);
+  return row;
 }
 
 /** The row's schedule, or the named failure; `needsSlot`: the verb needs next_run_at (an interval grid, a fire). */
@@ -119,7 +68,6 @@ export function scheduleFor(row: OperatorRow, needsSlot: boolean): Schedule {
     intervalSeconds: row.rawIntervalSeconds,
     cronExpression: row.cronExpression,
     timezone: row.timezone,
-    maxRuns: row.maxRuns ?? null,
   });
   if (!found.ok) throw invalid(found.reason);
   if ((needsSlot || found.schedule.kind === "interval") && !Number.isFinite(row.slotMs))
@@ -138,13 +86,9 @@ export function requireActive(row: OperatorRow, verb: string): void {
 /** Runs `work` in a transaction whose row locks wait at most {@link ROW_LOCK_TIMEOUT_MS}. */
 export async function locked<T>(sql: Sql, id: number | string, work: (tx: Sql) => Promise<T>): Promise<T> {
   try {
-    return (await sql.begin(async (tx) => {
-      const t = tx as unknown as Sql;
-      await t`SELECT set_config('lock_timeout', ${`${ROW_LOCK_TIMEOUT_MS}ms`}, true)`;
-      return work(t);
-    })) as T;
+    return await withLockTimeout(sql, ROW_LOCK_TIMEOUT_MS, work);
   } catch (error) {
-    if ((error as { code?: unknown }).code === "55P03") {
+    if (isLockTimeout(error)) {
       throw new OperatorError(
         "locked",
         `schedule ${id} stayed locked by another session (a scheduler firing it?) for ${ROW_LOCK_TIMEOUT_MS / 1000}s; nothing was changed; try again`,
@@ -200,7 +144,7 @@ export async function triggerSchedule(
     const [outcome] = await publisher.publishBatch([planned.message]);
     const refused = refusal(outcome!, `message ${planned.triggered.messageId}`);
     if (refused) throw new OperatorError("broker refused", `${refused}; schedule ${id} was not changed`);
-    await recordTrigger(tx, planned);
+    await recordManualRun(tx, id, planned.nowMs, planned.end);
     return planned.triggered;
   });
 }
@@ -250,13 +194,9 @@ export async function planTrigger(tx: Sql, id: number, options: MessageOptions):
   };
 }
 
-/** Records a confirmed trigger as a fire (next_run_at untouched). */
+/** Records a confirmed trigger as a fire (next_run_at untouched), ending the row when it reached max_runs. */
 export async function recordTrigger(tx: Sql, planned: PlannedTrigger): Promise<void> {
-  await tx`
-    UPDATE scheduled_workflows SET last_run_at = to_timestamp(${planned.nowMs} / 1000.0), run_count = coalesce(run_count, 0) + 1,
-           failure_count = 0, last_error = ${planned.end}, is_active = is_active AND ${planned.end === null},
-           updated_at = now()
-     WHERE id = ${planned.triggered.id}`;
+  await recordManualRun(tx, planned.triggered.id, planned.nowMs, planned.end);
 }
 
 export interface Paused {
@@ -267,14 +207,14 @@ export interface Paused {
 
 /** `pause`: is_active off, `last_error` = "paused by operator[: reason]". Pausing a paused row just restates the reason. */
 export async function pauseSchedule(sql: Sql, id: number, reason: string | null): Promise<Paused> {
-  return locked(sql, id, (tx) => pauseRow(tx, id, reason));
+  return locked(sql, id, (tx) => pauseLocked(tx, id, reason));
 }
 
 /** {@link pauseSchedule} of one row inside the caller's transaction. */
-export async function pauseRow(tx: Sql, id: number, reason: string | null): Promise<Paused> {
+export async function pauseLocked(tx: Sql, id: number, reason: string | null): Promise<Paused> {
   const row = await loadRow(tx, id, true);
   const lastError = reason ? `${OPERATOR_PAUSE_PREFIX}: ${reason}` : OPERATOR_PAUSE_PREFIX;
-  await tx`UPDATE scheduled_workflows SET is_active = false, last_error = ${lastError}, updated_at = now() WHERE id = ${id}`;
+  await pauseRow(tx, id, lastError);
   return { id, wasActive: row.isActive, lastError };
 }
 
@@ -288,11 +228,11 @@ export interface Resumed {
 
 /** `resume`: active again at the next slot after now (no burst of what it missed), failure_count 0, last_error NULL. */
 export async function resumeSchedule(sql: Sql, id: number): Promise<Resumed> {
-  return locked(sql, id, (tx) => resumeRow(tx, id));
+  return locked(sql, id, (tx) => resumeLocked(tx, id));
 }
 
 /** {@link resumeSchedule} of one row inside the caller's transaction. */
-export async function resumeRow(tx: Sql, id: number): Promise<Resumed> {
+export async function resumeLocked(tx: Sql, id: number): Promise<Resumed> {
   const row = await loadRow(tx, id, true);
   const schedule = scheduleFor(row, false);
   const shown = describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds });
@@ -300,9 +240,6 @@ export async function resumeRow(tx: Sql, id: number): Promise<Resumed> {
   const nextMs = nextSlotAfter(schedule, row.slotMs, row.dbNowMs);
   if (nextMs === null)
     throw new OperatorError("invalid", `schedule ${id} is invalid (its expression has no time after now)`);
-  await tx`
-    UPDATE scheduled_workflows SET is_active = true, next_run_at = to_timestamp(${nextMs} / 1000.0),
-           failure_count = 0, last_error = NULL, updated_at = now()
-     WHERE id = ${id}`;
+  await resumeRow(tx, id, nextMs);
   return { id, wasActive: false, nextRunAt: new Date(nextMs).toISOString(), schedule: shown };
 }

@@ -176,3 +176,16 @@ export async function scheduleKinds(sql: Sql, columns: ScheduleColumns, limit: n
     count: r.count,
   }));
 }
+
+/** The server's version, as `server_version` reports it. */
+export async function serverVersion(sql: Sql): Promise<string | undefined> {
+  const [version] = await sql<{ v: string }[]>`SELECT current_setting('server_version') AS v`;
+  return version?.v;
+}
+
+/** What a host is: a standby replaying (pg_is_in_recovery), and whether a new session there is read-only. */
+export async function hostRole(sql: Sql): Promise<{ standby: boolean; readOnly: boolean }> {
+  const [state] = await sql<{ standby: boolean; read_only: boolean }[]>`
+    SELECT pg_is_in_recovery() AS standby, current_setting('transaction_read_only') = 'on' AS read_only`;
+  return { standby: state!.standby, readOnly: state!.read_only };
+}

@@ -6,10 +6,10 @@
 import amqp, { type ChannelModel } from "amqplib";
 import { brokerUrlProblem, HEARTBEAT_SECONDS } from "../config/broker-url.ts";
 import { ConfigError } from "../config/config.ts";
+import { maskUrl } from "../config/redact.ts";
 import type { BrokerConfig } from "../config/values.ts";
 import { PublisherRefused } from "../engine/ports.ts";
 import { messageOf } from "../error-text.ts";
-import { maskUrl } from "../observe/redact.ts";
 import { type BrokerLink, brokerLink } from "./link.ts";
 
 /**

@@ -3,6 +3,8 @@
  * expression in a zone) and the slot arithmetic every caller shares: the next fire of the
  * engine, the next slot of `resume`, the slots of a `backfill` window, and how `stats` shows it.
  */
+
+import { duration } from "../units.ts";
 import { type CronSchedule, compileCron, cronKey } from "./cron.ts";
 import { type NextSlot, nextSlot } from "./slots.ts";
 
@@ -143,16 +145,6 @@ export function slotsInWindow(
     slots.push(t);
   }
   return { slots, more: false };
-}
-
-/** Seconds as an operator reads them: 42s, 5m, 3h12m, 2d4h. */
-export function duration(seconds: number): string {
-  const s = Math.round(Math.abs(seconds));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60 ? `${s % 60}s` : ""}`;
-  if (s < 86_400)
-    return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60) ? `${Math.floor((s % 3600) / 60)}m` : ""}`;
-  return `${Math.floor(s / 86_400)}d${Math.floor((s % 86_400) / 3600) ? `${Math.floor((s % 86_400) / 3600)}h` : ""}`;
 }
 
 /**

@@ -154,7 +154,7 @@ describe("rune-scheduler.service", () => {
     expect(stopSeconds).toBeGreaterThan(inExample);
   });
 
-  test("carries the hardening the issue asks for", () => {
+  test("carries the hardening: its own user, no new privileges, a read-only system", () => {
     expect(service.get("DynamicUser") ?? service.get("User")).toBeDefined();
     expect(
       Object.fromEntries(

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { runCommand } from "../support/binary.ts";
 
 const SCRIPT = resolve(import.meta.dir, "../../scripts/test-deps.sh");
 let bin: string;
@@ -24,16 +25,9 @@ beforeAll(() => {
 afterAll(() => rmSync(bin, { recursive: true, force: true }));
 
 const run = async (env: Record<string, string> = {}) => {
-  const proc = Bun.spawn(["bash", SCRIPT], {
+  const { code, stdout, stderr } = await runCommand(["bash", SCRIPT], {
     env: { PATH: `${bin}:${process.env.PATH}`, BIN: bin, ...env },
-    stdout: "pipe",
-    stderr: "pipe",
   });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
   return { code, output: stdout + stderr };
 };
 

@@ -1,6 +1,7 @@
 /** `scripts/try.ts sql` reports each statement as PostgreSQL ran it, and shows values as the table holds them. */
 import { beforeAll, expect, test } from "bun:test";
 import { resolve } from "node:path";
+import { runCommand } from "../support/binary.ts";
 import { sharedScope } from "../support/scope.ts";
 import type { TestDatabase } from "../support/services.ts";
 
@@ -12,18 +13,11 @@ beforeAll(async () => {
 });
 
 async function trySql(stdin: string) {
-  const proc = Bun.spawn([process.execPath, "scripts/try.ts", "sql"], {
+  const { code, stdout, stderr } = await runCommand([process.execPath, "scripts/try.ts", "sql"], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: "/tmp", ...db.env },
-    stdin: new TextEncoder().encode(stdin),
-    stdout: "pipe",
-    stderr: "pipe",
+    stdin,
   });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
   return { code, stdout, stderr };
 }
 

@@ -16,6 +16,7 @@ import { resolve } from "node:path";
 import postgres from "postgres";
 import { brokerUrls, type Consumer, consume, Ledger } from "../../scripts/ha/worker.ts";
 import { type Running, runBinary, startBinary } from "../support/binary.ts";
+import { waitFor } from "../support/services.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
 const RIG = resolve(REPO, "scripts/ha/rig.sh");
@@ -70,10 +71,15 @@ const mqNodeOfPort = (port: number) => port - MQ_PORT + 1;
 
 /** The node number (1–3) leading the quorum queue, waiting out an election. */
 async function leader(timeoutMs = 30_000): Promise<number> {
-  return waitFor("a quorum-queue leader", timeoutMs, async () => {
-    const n = Number((await rig("mq-leader", QUEUE)).split(" ")[0]);
-    return n > 0 ? n : null;
-  });
+  return waitFor(
+    "a quorum-queue leader",
+    async () => {
+      const n = Number((await rig("mq-leader", QUEUE)).split(" ")[0]);
+      return n > 0 ? n : null;
+    },
+    timeoutMs,
+    50,
+  );
 }
 
 async function pgRoles(): Promise<Record<"primary" | "standby" | "down", number[]>> {
@@ -96,16 +102,6 @@ function childrenOf(pid: number): number[] {
     } catch {}
   }
   return found;
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | null | Promise<T | null>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== null && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(50);
-  }
 }
 
 // ------------------------------------------------------------------ the run
@@ -145,17 +141,27 @@ function alive(): number {
  * flow for two more seconds: the scheduler is back in step.
  */
 async function settle(sinceMs: number): Promise<number> {
-  await waitFor(`every schedule to fire a slot due after ${new Date(sinceMs).toISOString()}`, 90_000, () => {
-    if (ledger.bySchedule.size < SCHEDULES) return null;
-    for (const last of ledger.lastSlots().values()) if (last < sinceMs) return null;
-    return true;
-  });
+  await waitFor(
+    `every schedule to fire a slot due after ${new Date(sinceMs).toISOString()}`,
+    () => {
+      if (ledger.bySchedule.size < SCHEDULES) return null;
+      for (const last of ledger.lastSlots().values()) if (last < sinceMs) return null;
+      return true;
+    },
+    90_000,
+    50,
+  );
   const caughtUp = Date.now();
-  await waitFor("two seconds of deliveries after catching up", 30_000, () => {
-    const last = ledger.lastSlots();
-    for (const slot of last.values()) if (slot < caughtUp + 1000) return null;
-    return true;
-  });
+  await waitFor(
+    "two seconds of deliveries after catching up",
+    () => {
+      const last = ledger.lastSlots();
+      for (const slot of last.values()) if (slot < caughtUp + 1000) return null;
+      return true;
+    },
+    30_000,
+    50,
+  );
   return Date.now();
 }
 
@@ -284,14 +290,19 @@ describe("on a PostgreSQL standby pair and a three-node RabbitMQ cluster, under 
     "stopping the node each replica is connected to",
     async () => {
       for (const [i, replica] of replicas.entries()) {
-        const n = await waitFor(`replica ${i + 1}'s broker node`, 30_000, () => connectedNode(replica));
+        const n = await waitFor(`replica ${i + 1}'s broker node`, () => connectedNode(replica), 30_000, 50);
         await fault(`mq-stop the node of replica ${i + 1} (node ${n}), then mq-start`, async () => {
           await rig("mq-stop", String(n));
           await replica.waitForLine(/RabbitMQ connection lost/, 30_000);
-          await waitFor(`replica ${i + 1} on another node`, 30_000, () => {
-            const now = connectedNode(replica);
-            return now !== null && now !== n ? now : null;
-          });
+          await waitFor(
+            `replica ${i + 1} on another node`,
+            () => {
+              const now = connectedNode(replica);
+              return now !== null && now !== n ? now : null;
+            },
+            30_000,
+            50,
+          );
           await settle(Date.now());
           await rig("mq-start", String(n));
           return Date.now();
@@ -320,10 +331,14 @@ describe("on a PostgreSQL standby pair and a three-node RabbitMQ cluster, under 
         `[measure] frozen leader: fires ${resumed !== null && resumed < thawedAt ? `resumed ${((resumed - frozenAt) / 1000).toFixed(2)} s into the freeze` : "did not resume before the thaw"}`,
       );
       // pause_minority: the thawed node, dropped by the others, pauses and rejoins.
-      await waitFor("the thawed node back in the cluster", 60_000, async () =>
-        /members=.*rune-ha-\d@localhost:(leader|follower).*rune-ha-\d@localhost:(leader|follower).*rune-ha-\d@localhost:(leader|follower)/.test(
-          await rig("mq-leader", QUEUE),
-        ),
+      await waitFor(
+        "the thawed node back in the cluster",
+        async () =>
+          /members=.*rune-ha-\d@localhost:(leader|follower).*rune-ha-\d@localhost:(leader|follower).*rune-ha-\d@localhost:(leader|follower)/.test(
+            await rig("mq-leader", QUEUE),
+          ),
+        60_000,
+        50,
       );
     },
     FAULT_TIMEOUT_MS,
@@ -397,12 +412,17 @@ describe("on a PostgreSQL standby pair and a three-node RabbitMQ cluster, under 
       let open = 0;
       await fault(`kill -9 of the primary (node ${primaryNode}) mid-claim, pg-promote 1 s later`, async () => {
         const backends = childrenOf(postmaster);
-        open = await waitFor("a claim transaction open on the primary", 30_000, async () => {
-          const [row] = await watcher<{ n: number }[]>`
+        open = await waitFor(
+          "a claim transaction open on the primary",
+          async () => {
+            const [row] = await watcher<{ n: number }[]>`
             SELECT count(*)::int AS n FROM pg_stat_activity
              WHERE application_name = 'rune-scheduler' AND state = 'idle in transaction'`;
-          return row!.n > 0 ? row!.n : null;
-        });
+            return row!.n > 0 ? row!.n : null;
+          },
+          30_000,
+          50,
+        );
         // The postmaster and the backends at once, as when the host dies: no backend gets to commit.
         for (const pid of [postmaster, ...backends, ...childrenOf(postmaster)]) {
           try {
@@ -427,15 +447,20 @@ describe("on a PostgreSQL standby pair and a three-node RabbitMQ cluster, under 
       const codes = await Promise.all(replicas.map((replica) => replica.stop("SIGTERM")));
       expect(codes).toEqual(replicas.map(() => 0));
       let count = -1;
-      await waitFor("the worker to drain the queue", 30_000, async () => {
-        const seen = ledger.delivered;
-        await Bun.sleep(1_500);
-        if (ledger.delivered !== seen) return null;
-        count = Number(
-          (await rig("mq-ctl", "1", "-q", "list_queues", "name", "messages")).match(/workflow_queue\s+(\d+)/)?.[1],
-        );
-        return count === 0 ? true : null;
-      });
+      await waitFor(
+        "the worker to drain the queue",
+        async () => {
+          const seen = ledger.delivered;
+          await Bun.sleep(1_500); // time passing is the test: drained means no delivery for 1.5 s
+          if (ledger.delivered !== seen) return null;
+          count = Number(
+            (await rig("mq-ctl", "1", "-q", "list_queues", "name", "messages")).match(/workflow_queue\s+(\d+)/)?.[1],
+          );
+          return count === 0 ? true : null;
+        },
+        30_000,
+        50,
+      );
       const [primaryNode] = (await pgRoles()).primary;
       const db = postgres({
         host: "127.0.0.1",

@@ -9,6 +9,10 @@ import { freePort } from "../support/ports.ts";
 import { testScope } from "../support/scope.ts";
 import { insertSchedules, type TestDatabase, waitFor } from "../support/services.ts";
 
+/** How many polls the scheduler listening on `port` has made, from its /stats. */
+const pollsOf = async (port: number) =>
+  ((await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as { checks: number }).checks;
+
 const scope = testScope();
 
 async function insertCron(
@@ -95,8 +99,7 @@ test("a bad expression and an unknown zone are warned once with the parser's rea
     SCHEDULER_POLL_INTERVAL: "0.2",
     SCHEDULER_HTTP_PORT: String(port),
   });
-  const checks = async () =>
-    ((await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as { checks: number }).checks;
+  const checks = () => pollsOf(port);
   await waitFor("both valid rows fired", () =>
     [normal, good].every((id) => queue.messages.some((m) => m.body.schedule_id === id)),
   );
@@ -158,11 +161,19 @@ test("a database without the optional columns works as before: interval rows fir
   const { db, queue } = await scope.setup({ consume: true });
   await db.sql`ALTER TABLE scheduled_workflows DROP COLUMN cron_expression, DROP COLUMN timezone`;
   const [id] = await insertSchedules(db.sql, [{ dueInMs: -500, intervalSeconds: 60, name: "plain" }]);
-  const scheduler = scope.start({ ...db.env, ...queue.env, SCHEDULER_POLL_INTERVAL: "0.5" });
+  const port = await freePort();
+  const scheduler = scope.start({
+    ...db.env,
+    ...queue.env,
+    SCHEDULER_POLL_INTERVAL: "0.5",
+    SCHEDULER_HTTP_PORT: String(port),
+  });
   const message = await waitFor("the message", () => queue.messages.find((m) => m.body.schedule_id === id));
   expect(message.body).toMatchObject({ trigger_source: "scheduler", run_number: 1 });
   await waitFor("the row recorded", async () => (await rowState(db, id!)).run_count === 1);
-  await Bun.sleep(1_200); // a few more polls and an invalid-row scan over the table without the columns
+  // The first invalid-row scan follows the first poll: two more polls and it has run, over the table without the columns.
+  const seen = await pollsOf(port);
+  await waitFor("two more polls", async () => (await pollsOf(port)) >= seen + 2);
   expect(scheduler.output()).not.toMatch(/ERROR|42703|cron_expression/);
   await scheduler.stop();
   const check = await runBinary(["check-db"], db.env);

@@ -32,7 +32,11 @@ beforeAll(async () => {
 });
 
 test("a NOTIFY on SCHEDULER_NOTIFY_CHANNEL claims a newly due row at once, not at the next poll", async () => {
-  await Bun.sleep(200); // past the first poll, which found nothing
+  // Past the first poll, which found nothing: a fire now can only come from the notification.
+  await waitFor("the first poll", async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    return Number(/^rune_scheduler_checks_total (\d+)$/m.exec(text)?.[1] ?? 0) >= 1;
+  });
   const [id] = await insertSchedules(db.sql, [{ dueInMs: -10, intervalSeconds: 3600 }]);
   const notifiedAt = Date.now();
   await db.sql`SELECT pg_notify('rune_schedules', '')`;

@@ -24,15 +24,16 @@ export interface Finished {
 
 /**
  * Runs `argv` to its end and reads both streams whole. `env` unset inherits this process's
- * environment; `timeoutMs` unset lets it run as long as it takes.
+ * environment; `timeoutMs` unset lets it run as long as it takes; `stdin` unset gives it none.
  */
 export async function runCommand(
   argv: string[],
-  options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
+  options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; stdin?: string } = {},
 ): Promise<Finished> {
   const proc = Bun.spawn(argv, {
     env: options.env,
     cwd: options.cwd,
+    stdin: options.stdin === undefined ? undefined : new TextEncoder().encode(options.stdin),
     stdout: "pipe",
     stderr: "pipe",
     timeout: options.timeoutMs,

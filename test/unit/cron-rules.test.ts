@@ -5,18 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { compileCron } from "../../src/schedule/cron.ts";
 import { scheduleOf } from "../../src/schedule/kinds.ts";
-
-function fires(expression: string, zone: string, fromIso: string, count: number): string[] {
-  const compiled = compileCron(expression, zone);
-  if (!compiled.ok) throw new Error(compiled.reason);
-  const out: string[] = [];
-  let t = Date.parse(fromIso);
-  for (let i = 0; i < count; i++) {
-    t = compiled.schedule.nextAfter(t)!;
-    out.push(new Date(t).toISOString().replace(".000Z", "Z"));
-  }
-  return out;
-}
+import { fires } from "../support/schedule.ts";
 
 const reason = (expression: string, zone: string | null = null) => {
   const compiled = compileCron(expression, zone);

@@ -5,18 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { compileCron, instantsOf, wallTime, zoneOffsetMs } from "../../src/schedule/cron.ts";
-
-function fires(expression: string, zone: string, fromIso: string, count: number): string[] {
-  const compiled = compileCron(expression, zone);
-  if (!compiled.ok) throw new Error(compiled.reason);
-  const out: string[] = [];
-  let t = Date.parse(fromIso);
-  for (let i = 0; i < count; i++) {
-    t = compiled.schedule.nextAfter(t)!;
-    out.push(new Date(t).toISOString().replace(".000Z", "Z"));
-  }
-  return out;
-}
+import { fires } from "../support/schedule.ts";
 
 describe("Europe/Berlin 2026 (02:00→03:00 on 29 March, 03:00→02:00 on 25 October)", () => {
   test("a daily 02:30 that does not exist fires at 03:00 CEST, the first instant after the gap", () => {

@@ -72,6 +72,7 @@ describe("renderMetrics", () => {
         "rune_scheduler_oldest_overdue_seconds gauge",
         "rune_scheduler_paused_schedules gauge",
         "rune_scheduler_invalid_schedules gauge",
+        "rune_scheduler_console_auth_failures_total counter",
         "rune_scheduler_process_resident_memory_bytes gauge",
         "rune_scheduler_process_cpu_seconds_total counter",
         "rune_scheduler_process_start_time_seconds gauge",

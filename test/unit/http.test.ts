@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { localBaseUrl, parseUrlArg } from "../../src/commands/http-probe.ts";
-import { type HealthSource, handleRequest } from "../../src/observe/http.ts";
+import { type HealthSource, handleRequest, pathOf } from "../../src/observe/http.ts";
 import { createMetrics, LAG_BUCKETS, observeLag } from "../../src/observe/metrics.ts";
 import { parseExposition } from "../support/prometheus.ts";
 
@@ -125,6 +125,17 @@ describe("handleRequest", () => {
     const response = get("/stats", failing);
     expect(response.status).toBe(500);
     expect(await response.text()).toBe("internal error\n");
+  });
+});
+
+describe("pathOf", () => {
+  test("the path of a URL Bun built from an odd Host, or from none (HTTP/1.0), as of any other", () => {
+    expect(pathOf("http://127.0.0.1:8080/console/api/session?x=1")).toBe("/console/api/session");
+    expect(pathOf("http://127.0.0.1:8080.evil.com/console/")).toBe("/console/");
+    expect(pathOf("/healthz")).toBe("/healthz");
+    expect(pathOf("http://[::1]:80")).toBe("/");
+    expect(pathOf("")).toBe("/");
+    expect(() => new URL("http://127.0.0.1:8080.evil.com/console/")).toThrow();
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
+import { maskUrl, redact } from "../../src/config/redact.ts";
 import { createLogger, type LogSink } from "../../src/observe/log.ts";
-import { maskUrl, redact } from "../../src/observe/redact.ts";
 
 function capture() {
   const out: string[] = [];

@@ -1,24 +1,13 @@
 import { describe, expect, test } from "bun:test";
-import { buildMessage, type ClaimedRow, messageIdFor } from "../../src/schedule/message.ts";
+import { buildMessage, messageIdFor } from "../../src/schedule/message.ts";
 import { planFire, rowUpdate, UnplannableRow } from "../../src/schedule/plan.ts";
+import { claimedRow, SLOT } from "../support/schedule.ts";
 
-const SLOT = Date.UTC(2026, 10, 26, 13, 45);
-const row = (over: Partial<ClaimedRow> = {}): ClaimedRow => ({
-  id: 42,
-  workflowId: 7,
-  slotMs: SLOT,
-  intervalSeconds: 60,
-  runCount: 17,
-  failureCount: 0,
-  workflowName: "nightly-report",
-  workflowData: '{"a": [1, 2], "s": "é\\u0000"}',
-  ...over,
-});
 const options = { misfireGraceMs: 0, maxMessageBytes: 16 * 1024 * 1024 };
 
 describe("buildMessage", () => {
   test("body has the original five fields first, then the new ones, byte for byte", () => {
-    const message = buildMessage(row(), { nowMs: SLOT + 12, missed: 0 });
+    const message = buildMessage(claimedRow(), { nowMs: SLOT + 12, missed: 0 });
     expect(message.body.toString()).toBe(
       '{"workflow_id":7,"schedule_id":42,"workflow_data":{"a": [1, 2], "s": "é\\u0000"},' +
         '"triggered_at":"2026-11-26T13:45:00.012Z","trigger_source":"scheduler","workflow_name":"nightly-report",' +
@@ -28,7 +17,7 @@ describe("buildMessage", () => {
   });
 
   test("properties of docs/contract.md §5, with a deterministic message id", () => {
-    const message = buildMessage(row({ slotMs: SLOT + 0.7 }), { nowMs: SLOT + 1500, missed: 2 });
+    const message = buildMessage(claimedRow({ slotMs: SLOT + 0.7 }), { nowMs: SLOT + 1500, missed: 2 });
     expect(message.properties).toEqual({
       persistent: true,
       mandatory: true,
@@ -47,17 +36,17 @@ describe("buildMessage", () => {
 
   test("NULL workflow_data and name become JSON null", () => {
     const body = JSON.parse(
-      buildMessage(row({ workflowData: null, workflowName: null }), { nowMs: SLOT, missed: 0 }).body.toString(),
+      buildMessage(claimedRow({ workflowData: null, workflowName: null }), { nowMs: SLOT, missed: 0 }).body.toString(),
     );
     expect(body.workflow_data).toBeNull();
     expect(body.workflow_name).toBeNull();
   });
 
   test("with a sealer, workflow_data is replaced by workflow_data_encrypted and the header says fernet", () => {
-    const message = buildMessage(row(), { nowMs: SLOT, missed: 0, seal: (text) => `sealed(${text.length})` });
+    const message = buildMessage(claimedRow(), { nowMs: SLOT, missed: 0, seal: (text) => `sealed(${text.length})` });
     const body = JSON.parse(message.body.toString());
     expect(body).not.toHaveProperty("workflow_data");
-    expect(body.workflow_data_encrypted).toBe(`sealed(${row().workflowData!.length})`);
+    expect(body.workflow_data_encrypted).toBe(`sealed(${claimedRow().workflowData!.length})`);
     expect(Object.keys(body)[2]).toBe("workflow_data_encrypted");
     expect(message.properties.headers["x-encryption"]).toBe("fernet");
   });
@@ -65,7 +54,7 @@ describe("buildMessage", () => {
 
 describe("planFire and rowUpdate", () => {
   test("a due row is published; confirmed → ok, next slot on the grid", () => {
-    const plan = planFire(row(), SLOT + 5, options);
+    const plan = planFire(claimedRow(), SLOT + 5, options);
     expect(plan.kind).toBe("publish");
     expect(rowUpdate(plan, { status: "confirmed" }, 0)).toEqual({
       id: 42,
@@ -77,14 +66,14 @@ describe("planFire and rowUpdate", () => {
   });
 
   test("missed slots are counted in the message", () => {
-    const plan = planFire(row(), SLOT + 9.5 * 60_000, options);
+    const plan = planFire(claimedRow(), SLOT + 9.5 * 60_000, options);
     expect(plan.missed).toBe(9);
     if (plan.kind !== "publish") throw new Error("expected publish");
     expect(JSON.parse(plan.message.body.toString()).missed_runs).toBe(9);
   });
 
   test("returned unroutable → failed with the reason, and the schedule moves on", () => {
-    const plan = planFire(row({ failureCount: 1 }), SLOT, options);
+    const plan = planFire(claimedRow({ failureCount: 1 }), SLOT, options);
     expect(rowUpdate(plan, { status: "failed", reason: "unroutable" }, 0)).toEqual({
       id: 42,
       nextMs: SLOT + 60_000,
@@ -95,12 +84,12 @@ describe("planFire and rowUpdate", () => {
   });
 
   test("unknown (link lost before the confirm) → no update: the row stays due", () => {
-    expect(rowUpdate(planFire(row(), SLOT, options), { status: "unknown", reason: "closed" }, 0)).toBeNull();
-    expect(rowUpdate(planFire(row(), SLOT, options), undefined, 0)).toBeNull();
+    expect(rowUpdate(planFire(claimedRow(), SLOT, options), { status: "unknown", reason: "closed" }, 0)).toBeNull();
+    expect(rowUpdate(planFire(claimedRow(), SLOT, options), undefined, 0)).toBeNull();
   });
 
   test("too large → failed without publishing, with the size in the reason", () => {
-    const plan = planFire(row({ workflowData: JSON.stringify("x".repeat(500)) }), SLOT, {
+    const plan = planFire(claimedRow({ workflowData: JSON.stringify("x".repeat(500)) }), SLOT, {
       ...options,
       maxMessageBytes: 300,
     });
@@ -111,7 +100,7 @@ describe("planFire and rowUpdate", () => {
   });
 
   test("larger than the broker's own limit (learned when it closed the channel) → failed, not sent again", () => {
-    const plan = planFire(row({ workflowData: JSON.stringify("x".repeat(500)) }), SLOT, {
+    const plan = planFire(claimedRow({ workflowData: JSON.stringify("x".repeat(500)) }), SLOT, {
       ...options,
       brokerMaxBodyBytes: 300,
     });
@@ -119,17 +108,17 @@ describe("planFire and rowUpdate", () => {
     expect(rowUpdate(plan, undefined, 0)!.error).toMatch(
       /^message of \d+ bytes exceeds the broker's max_message_size of 300 bytes \(it closed the channel on it\); not sent$/,
     );
-    expect(planFire(row(), SLOT, { ...options, brokerMaxBodyBytes: 100_000 }).kind).toBe("publish");
+    expect(planFire(claimedRow(), SLOT, { ...options, brokerMaxBodyBytes: 100_000 }).kind).toBe("publish");
   });
 
   test("a row with no computable next slot throws UnplannableRow (the engine sets it aside), never a bad update", () => {
-    expect(() => planFire(row({ slotMs: Number.NEGATIVE_INFINITY }), SLOT, options)).toThrow(UnplannableRow);
-    expect(() => planFire(row({ intervalSeconds: 0 }), SLOT, options)).toThrow(UnplannableRow);
-    expect(() => planFire(row({ slotMs: 8.64e15 }), 8.64e15 + 1, options)).toThrow(UnplannableRow);
+    expect(() => planFire(claimedRow({ slotMs: Number.NEGATIVE_INFINITY }), SLOT, options)).toThrow(UnplannableRow);
+    expect(() => planFire(claimedRow({ intervalSeconds: 0 }), SLOT, options)).toThrow(UnplannableRow);
+    expect(() => planFire(claimedRow({ slotMs: 8.64e15 }), 8.64e15 + 1, options)).toThrow(UnplannableRow);
   });
 
   test("a sealer that throws → failed as not serialisable", () => {
-    const plan = planFire(row(), SLOT, {
+    const plan = planFire(claimedRow(), SLOT, {
       ...options,
       seal: () => {
         throw new Error("boom");
@@ -140,7 +129,7 @@ describe("planFire and rowUpdate", () => {
   });
 
   test("later than the grace → skipped: no message, reason recorded", () => {
-    const plan = planFire(row(), SLOT + 120_500, { ...options, misfireGraceMs: 60_000 });
+    const plan = planFire(claimedRow(), SLOT + 120_500, { ...options, misfireGraceMs: 60_000 });
     expect(plan.kind).toBe("skip");
     const update = rowUpdate(plan, undefined, 0)!;
     expect(update).toMatchObject({ outcome: "skipped", nextMs: SLOT + 180_000, pause: false });
@@ -150,7 +139,7 @@ describe("planFire and rowUpdate", () => {
   });
 
   test("the Nth consecutive failure pauses the schedule, saying why", () => {
-    const plan = planFire(row({ failureCount: 2 }), SLOT, options);
+    const plan = planFire(claimedRow({ failureCount: 2 }), SLOT, options);
     const update = rowUpdate(
       plan,
       { status: "failed", reason: "returned by the broker as unroutable: 312 NO_ROUTE" },
@@ -161,7 +150,7 @@ describe("planFire and rowUpdate", () => {
       "paused by rune-scheduler after 3 consecutive failed fires; last: returned by the broker as unroutable: 312 NO_ROUTE",
     );
     expect(
-      rowUpdate(planFire(row({ failureCount: 1 }), SLOT, options), { status: "failed", reason: "x" }, 3)!.pause,
+      rowUpdate(planFire(claimedRow({ failureCount: 1 }), SLOT, options), { status: "failed", reason: "x" }, 3)!.pause,
     ).toBe(false);
   });
 });

@@ -1,20 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { buildMessage, type ClaimedRow, newTraceparent } from "../../src/schedule/message.ts";
+import { buildMessage, newTraceparent } from "../../src/schedule/message.ts";
+import { claimedRow, SLOT } from "../support/schedule.ts";
 
 /** W3C Trace Context level 1, version 00: lower-case hex, neither id all zeros; 01 = sampled. */
 const TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-01$/;
 
-const SLOT = Date.UTC(2026, 10, 26, 13, 45);
-const row: ClaimedRow = {
-  id: 42,
-  workflowId: 7,
-  slotMs: SLOT,
-  intervalSeconds: 60,
-  runCount: 17,
-  failureCount: 0,
-  workflowName: "nightly-report",
-  workflowData: '{"a": 1}',
-};
+const row = claimedRow({ workflowData: '{"a": 1}' });
 
 describe("traceparent", () => {
   test("is version 00, a 32-hex trace id, a 16-hex span id and the sampled flag", () => {

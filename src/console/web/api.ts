@@ -4,6 +4,8 @@
  * sent as a bearer header, never put in a URL or a cookie.
  */
 
+import type { Refusal } from "../contract.ts";
+
 const KEY = "rune-console-token";
 
 export class ApiError extends Error {
@@ -27,7 +29,7 @@ function headers(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 async function answer<T>(response: Response): Promise<T> {
-  let body: { ok?: boolean; error?: string } = {};
+  let body: Partial<Omit<Refusal, "ok">> & { ok?: boolean } = {};
   try {
     body = await response.json();
   } catch {

@@ -4,25 +4,11 @@
  * first click asks the server for the preview (what will be touched, as `pause --workflow` lists
  * it); only the confirm button acts, on all of them in one transaction.
  */
+import type { BulkResult } from "../contract.ts";
 import { post } from "./api.ts";
 import { h, replace } from "./dom.ts";
 
-interface Target {
-  id: number;
-  workflowName: string | null;
-  workflowId: number | null;
-  isActive: boolean;
-  schedule: string;
-  nextRunAt: string | null;
-}
-
-interface BulkAnswer {
-  ok: boolean;
-  preview?: boolean;
-  targets?: Target[];
-  results?: { id: number; text: string }[];
-  error?: string;
-}
+type BulkAnswer = Partial<BulkResult> & { ok: boolean; error?: string };
 
 const ACTIONS = ["pause", "resume", "trigger"] as const;
 

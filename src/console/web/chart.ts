@@ -1,8 +1,9 @@
 /// <reference lib="dom" />
 /** Two small SVG charts of the last hour: fires per minute as bars, lag p50/p99 as lines. */
+
+import type { Point } from "../contract.ts";
 import { s } from "./dom.ts";
 import { lag } from "./format.ts";
-import type { Point } from "./types.ts";
 
 const W = 600;
 const H = 150;
@@ -37,7 +38,7 @@ function frame(title: string, max: number, label: (v: number) => string, body: S
 const x = (i: number, n: number) => PAD.left + ((W - PAD.left - PAD.right) * i) / n;
 const y = (v: number, max: number) => PAD.top + (H - PAD.top - PAD.bottom) * (1 - v / max);
 
-export function firesChart(points: Point[]): SVGElement {
+export function firesChart(points: readonly Point[]): SVGElement {
   const max = Math.max(1, ...points.map((p) => p.fires));
   const n = points.length;
   const width = Math.max(1, (W - PAD.left - PAD.right) / n - 2);
@@ -57,7 +58,7 @@ export function firesChart(points: Point[]): SVGElement {
   return frame(`Fires per minute, last hour: ${total} in all`, max, (v) => String(Math.round(v)), bars);
 }
 
-export function lagChart(points: Point[]): SVGElement {
+export function lagChart(points: readonly Point[]): SVGElement {
   const max = Math.max(1, ...points.map((p) => p.p99Ms ?? 0));
   const n = points.length;
   const line = (pick: (p: Point) => number | null, cls: string) => {

@@ -1,11 +1,15 @@
 /// <reference lib="dom" />
 /** One schedule: its facts, next ten slots with DST marks, this replica's fires of it, and the actions. */
+
+import { type ActionResult, type Detail, NAME_SHOWN } from "../contract.ts";
 import { ApiError, get, post } from "./api.ts";
-import { h, replace } from "./dom.ts";
+import { h, replace, stored } from "./dom.ts";
 import { bytes, count, lag, relative, utc } from "./format.ts";
 import type { View } from "./overview.ts";
 import { stateBadge } from "./schedules.ts";
-import type { ActionResult, Detail } from "./types.ts";
+
+/** The schedule's page shows this much of a last error. */
+const ERROR_SHOWN = 2_000;
 
 const DST_TEXT = {
   gap: "clocks jump forward: a time in the skipped hour fires here",
@@ -14,27 +18,43 @@ const DST_TEXT = {
 
 function facts(d: Detail): HTMLElement {
   const r = d.schedule;
-  const item = (label: string, ...value: (Node | string)[]) => [h("dt", {}, label), h("dd", {}, ...value)];
+  const item = (label: string, ...value: (Node | string | false)[]) => [h("dt", {}, label), h("dd", {}, ...value)];
   return h(
     "dl",
     { class: "facts" },
     item("Kind", h("code", {}, r.kind)),
     item("Zone", r.zone),
-    item("Next run", utc(r.nextRunMs), h("span", { class: "muted" }, ` ${relative(r.nextRunMs, d.dbNowMs)}`)),
+    // A paused row's next_run_at is where it would go on from, not a time it will run.
+    r.isActive
+      ? item("Next run", utc(r.nextRunMs), h("span", { class: "muted" }, ` ${relative(r.nextRunMs, d.dbNowMs)}`))
+      : item(
+          "Next run",
+          h("strong", {}, "none: paused"),
+          h("span", { class: "muted" }, ` (next_run_at ${utc(r.nextRunMs)}, kept for a resume)`),
+        ),
     item("Last run", utc(r.lastRunMs), h("span", { class: "muted" }, ` ${relative(r.lastRunMs, d.dbNowMs)}`)),
     item("Runs", count(r.runCount)),
     item("Failures in a row", count(r.failureCount)),
     item(
       "Last error",
-      r.lastError ? h("span", { class: "error-text" }, r.lastError) : h("span", { class: "muted" }, "none"),
+      r.lastError ? stored(r.lastError, ERROR_SHOWN, "error-text") : h("span", { class: "muted" }, "none"),
     ),
-    item("Workflow", r.workflowName ?? "missing", h("span", { class: "muted" }, ` (id ${r.workflowId})`)),
+    item(
+      "Workflow",
+      r.workflowName !== null ? stored(r.workflowName, NAME_SHOWN) : "missing",
+      h("span", { class: "muted" }, ` (id ${r.workflowId})`),
+      r.workflowName !== null &&
+        [...r.workflowName].length > NAME_SHOWN &&
+        h("span", { class: "muted" }, ` (name cut: ${count([...r.workflowName].length)} characters)`),
+    ),
     item("Workflow data", `${bytes(r.dataBytes)} (not shown)`),
     item("Updated", utc(r.updatedMs)),
   );
 }
 
 function slotsTable(d: Detail): HTMLElement {
+  if (!d.schedule.isActive)
+    return h("p", { class: "muted" }, "Paused: no slot fires until it is resumed (Resume goes on from next_run_at).");
   if (d.nextSlots.length === 0) return h("p", { class: "muted" }, d.schedule.invalidReason ?? "No slot ahead.");
   const jittered = d.nextSlots.some((slot) => slot.dueMs !== undefined);
   const heads = [
@@ -45,39 +65,43 @@ function slotsTable(d: Detail): HTMLElement {
     "Daylight saving",
   ];
   return h(
-    "table",
-    {},
+    "div",
+    { class: "table-scroll" },
     h(
-      "thead",
+      "table",
       {},
       h(
-        "tr",
+        "thead",
         {},
-        heads.map((t) => h("th", { scope: "col" }, t)),
-      ),
-    ),
-    h(
-      "tbody",
-      {},
-      d.nextSlots.map((slot) =>
         h(
           "tr",
-          { class: slot.dst ? "dst" : "" },
+          {},
+          heads.map((t) => h("th", { scope: "col" }, t)),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        d.nextSlots.map((slot) =>
           h(
-            "td",
-            {},
-            slot.wall,
-            slot.last ? " " : "",
-            slot.last ? h("span", { class: "badge state-ended" }, "end") : "",
-          ),
-          h("td", {}, slot.offset),
-          h("td", {}, utc(slot.ms)),
-          ...(jittered ? [h("td", {}, slot.dueMs === undefined ? "" : utc(slot.dueMs))] : []),
-          h(
-            "td",
-            {},
-            slot.dst ? h("span", { class: "badge warn" }, slot.dst) : "",
-            slot.dst ? ` ${DST_TEXT[slot.dst]}` : "",
+            "tr",
+            { class: slot.dst ? "dst" : "" },
+            h(
+              "td",
+              {},
+              slot.wall,
+              slot.last ? " " : "",
+              slot.last ? h("span", { class: "badge state-ended" }, "end") : "",
+            ),
+            h("td", {}, slot.offset),
+            h("td", {}, utc(slot.ms)),
+            ...(jittered ? [h("td", {}, slot.dueMs === undefined ? "" : utc(slot.dueMs))] : []),
+            h(
+              "td",
+              {},
+              slot.dst ? h("span", { class: "badge warn" }, slot.dst) : "",
+              slot.dst ? ` ${DST_TEXT[slot.dst]}` : "",
+            ),
           ),
         ),
       ),
@@ -88,27 +112,31 @@ function slotsTable(d: Detail): HTMLElement {
 function seenTable(d: Detail): HTMLElement {
   if (d.seen.length === 0) return h("p", { class: "muted" }, "This replica has not fired it since it started.");
   return h(
-    "table",
-    {},
+    "div",
+    { class: "table-scroll" },
     h(
-      "thead",
+      "table",
       {},
       h(
-        "tr",
+        "thead",
         {},
-        ["Slot", "Lag", "Message id"].map((t) => h("th", { scope: "col" }, t)),
-      ),
-    ),
-    h(
-      "tbody",
-      {},
-      d.seen.map((fire) =>
         h(
           "tr",
           {},
-          h("td", {}, utc(fire.slotMs)),
-          h("td", { class: "num" }, lag(fire.lagMs)),
-          h("td", {}, h("code", {}, fire.messageId)),
+          ["Slot", "Lag", "Message id"].map((t) => h("th", { scope: "col" }, t)),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        d.seen.map((fire) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, utc(fire.slotMs)),
+            h("td", { class: "num" }, lag(fire.lagMs)),
+            h("td", {}, h("code", {}, fire.messageId)),
+          ),
         ),
       ),
     ),
@@ -192,9 +220,13 @@ function actions(d: Detail, allowed: boolean, reload: () => Promise<void>, resul
   const nowIso = new Date(Math.floor(d.dbNowMs / 60_000) * 60_000).toISOString().replace(".000", "");
   const from = h("input", { type: "text", id: "backfill-from", value: hourAgo, size: 22, spellcheck: "false" });
   const to = h("input", { type: "text", id: "backfill-to", value: nowIso, size: 22, spellcheck: "false" });
+  // Publish sends the window that was previewed, never what the fields say since; and a change
+  // to either field takes the preview away, so what is on screen is what would be published.
+  for (const field of [from, to]) field.addEventListener("input", () => replace(panel));
   const preview = async (event: Event) => {
     event.preventDefault();
-    const answer = await run("backfill", { from: from.value.trim(), to: to.value.trim(), confirm: false });
+    const window = { from: from.value.trim(), to: to.value.trim() };
+    const answer = await run("backfill", { ...window, confirm: false });
     if (!answer?.slots) return replace(panel);
     replace(
       panel,
@@ -216,7 +248,7 @@ function actions(d: Detail, allowed: boolean, reload: () => Promise<void>, resul
             on: {
               click: async () => {
                 replace(panel);
-                await after(await run("backfill", { from: from.value.trim(), to: to.value.trim(), confirm: true }));
+                await after(await run("backfill", { ...window, confirm: true }));
               },
             },
           },
@@ -251,7 +283,12 @@ function actions(d: Detail, allowed: boolean, reload: () => Promise<void>, resul
 }
 
 export function detailView(id: string, actionsAllowed: boolean): View {
-  const root = h("div", { class: "view" }, h("p", { class: "muted" }, "Loading…"));
+  const root = h(
+    "div",
+    { class: "view" },
+    h("p", { class: "crumbs" }, h("a", { href: "#/schedules" }, "← Schedules")),
+    h("p", { class: "muted" }, "Loading…"),
+  );
   let last: Detail | null = null;
   // Outside the action panel, so an outcome stays shown when the panel is redrawn.
   const result = h("div", { class: "result", role: "status", "aria-live": "polite" });
@@ -266,7 +303,11 @@ export function detailView(id: string, actionsAllowed: boolean): View {
       root,
       h("p", { class: "crumbs" }, h("a", { href: "#/schedules" }, "← Schedules")),
       h("h1", {}, `Schedule ${d.schedule.id} `, stateBadge(d.schedule)),
-      h("p", { class: "subtitle name" }, d.schedule.workflowName ?? "workflow missing"),
+      h(
+        "p",
+        { class: "subtitle name" },
+        d.schedule.workflowName !== null ? stored(d.schedule.workflowName, NAME_SHOWN) : "workflow missing",
+      ),
       h(
         "div",
         { class: "grid2" },

@@ -52,3 +52,29 @@ export function replace(parent: Element, ...children: Child[]): void {
   parent.replaceChildren();
   append(parent, children);
 }
+
+/** The most of a cut text its title (tooltip) carries. */
+const TITLE_MAX = 2_000;
+
+/** Unicode's bidirectional controls: marks, embeddings, overrides, isolates. */
+const BIDI_CONTROLS = /[\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text from the database, shown so it cannot lie about or break what is around it: isolated
+ * (`<bdi>`: a right-to-left override inside cannot reorder "(id 4)" beside it), its bidirectional
+ * controls shown as `⟦U+202E⟧` rather than obeyed (so "invoice‮exe.pdf" does not read as a
+ * ".pdf"), and cut at `max` characters, the start of the whole in its title.
+ */
+export function stored(text: string, max: number, className = ""): HTMLElement {
+  const shown = text.replace(
+    BIDI_CONTROLS,
+    (c) => `⟦U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}⟧`,
+  );
+  const chars = [...shown];
+  const cut = chars.length > max;
+  return h(
+    "bdi",
+    { class: `stored ${className}`.trim(), title: cut ? chars.slice(0, TITLE_MAX).join("") : null },
+    cut ? `${chars.slice(0, max).join("")}…` : shown,
+  );
+}

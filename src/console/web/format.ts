@@ -1,21 +1,11 @@
 /// <reference lib="dom" />
 /** How times, durations and counts read on the page: UTC, to the second, with "in 3m" / "5m ago". */
-
-export type Instant = number | string | null;
+import { duration, type Instant } from "../contract.ts";
 
 export function utc(ms: Instant): string {
   if (ms === null) return "never";
   if (typeof ms === "string") return ms;
   return `${new Date(ms).toISOString().replace("T", " ").slice(0, 19)} UTC`;
-}
-
-export function duration(seconds: number): string {
-  const s = Math.round(Math.abs(seconds));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60 ? ` ${s % 60}s` : ""}`;
-  if (s < 86_400)
-    return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60) ? ` ${Math.floor((s % 3600) / 60)}m` : ""}`;
-  return `${Math.floor(s / 86_400)}d${Math.floor((s % 86_400) / 3600) ? ` ${Math.floor((s % 86_400) / 3600)}h` : ""}`;
 }
 
 export function relative(ms: Instant, nowMs: number): string {

@@ -4,12 +4,13 @@
  * schedule list and a schedule's detail (by the URL's hash), and keeps the view live by the
  * event stream, falling back to polling while the stream is down.
  */
+
+import type { Overview, Session } from "../contract.ts";
 import { ApiError, get, stream, token } from "./api.ts";
 import { detailView } from "./detail.ts";
 import { h, replace } from "./dom.ts";
 import { overviewView, type View } from "./overview.ts";
 import { schedulesView } from "./schedules.ts";
-import type { Overview, Session } from "./types.ts";
 
 const POLL_MS = 10_000;
 const RETRY_STREAM_MS = 30_000;
@@ -18,6 +19,8 @@ const REFRESH_COALESCE_MS = 1_000;
 const app = document.getElementById("app")!;
 const main = h("main", { id: "main", tabindex: "-1" });
 const liveBadge = h("span", { class: "live off", role: "status" }, "connecting");
+/** Why the view could not load, above it: the view's own controls stay on screen to try again. */
+const problem = h("div", { class: "problem" });
 let session: Session | null = null;
 let view: View | null = null;
 let started = false;
@@ -98,8 +101,17 @@ function route(): void {
     if (current) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  replace(main, view.root);
-  void view.refresh().catch(failed);
+  replace(problem);
+  replace(main, problem, view.root);
+  const shown = view;
+  void view.refresh().then(
+    () => {
+      if (view === shown) replace(problem);
+    },
+    (error: unknown) => {
+      if (view === shown) failed(error);
+    },
+  );
 }
 
 function failed(error: unknown): void {
@@ -107,11 +119,10 @@ function failed(error: unknown): void {
     askToken("That token was refused.");
     return;
   }
-  if (view)
-    replace(
-      view.root,
-      h("p", { class: "outcome bad", role: "alert" }, error instanceof Error ? error.message : String(error)),
-    );
+  replace(
+    problem,
+    h("p", { class: "outcome bad", role: "alert" }, error instanceof Error ? error.message : String(error)),
+  );
 }
 
 /** Refreshes of the current view from the stream, at most one per second. */

@@ -4,11 +4,12 @@
  * ten up. It renders from the first answer (memory and index reads) at once; the table-wide
  * counts scan the table, so they come in a second answer and fill in, "counting…" until then.
  */
+
+import { type Counts, duration, NAME_SHOWN, type NextUp, type Overview } from "../contract.ts";
 import { ApiError, get } from "./api.ts";
 import { firesChart, lagChart } from "./chart.ts";
-import { h, replace } from "./dom.ts";
-import { count, duration, relative, utc } from "./format.ts";
-import type { Counts, NextUp, Overview } from "./types.ts";
+import { h, replace, stored } from "./dom.ts";
+import { count, relative, utc } from "./format.ts";
 
 export interface View {
   readonly root: HTMLElement;
@@ -204,28 +205,37 @@ function render(o: Overview, counts: Counts | null): HTMLElement[] {
         sc.upcoming.length === 0
           ? h("p", { class: "muted" }, "Nothing is scheduled.")
           : h(
-              "table",
-              {},
+              "div",
+              { class: "table-scroll" },
               h(
-                "thead",
+                "table",
                 {},
                 h(
-                  "tr",
+                  "thead",
                   {},
-                  ["ID", "Workflow", "Schedule", "Due"].map((t) => h("th", { scope: "col" }, t)),
-                ),
-              ),
-              h(
-                "tbody",
-                {},
-                sc.upcoming.map((row) =>
                   h(
                     "tr",
                     {},
-                    h("td", {}, h("a", { href: `#/schedules/${row.id}` }, String(row.id))),
-                    h("td", { class: "name" }, row.workflowName),
-                    h("td", {}, h("code", {}, row.schedule)),
-                    h("td", {}, utc(row.slotMs), h("span", { class: "muted" }, ` ${relative(row.slotMs, sc.dbNowMs)}`)),
+                    ["ID", "Workflow", "Schedule", "Due"].map((t) => h("th", { scope: "col" }, t)),
+                  ),
+                ),
+                h(
+                  "tbody",
+                  {},
+                  sc.upcoming.map((row) =>
+                    h(
+                      "tr",
+                      {},
+                      h("td", {}, h("a", { href: `#/schedules/${row.id}` }, String(row.id))),
+                      h("td", { class: "name" }, stored(row.workflowName, NAME_SHOWN)),
+                      h("td", {}, h("code", {}, row.schedule)),
+                      h(
+                        "td",
+                        {},
+                        utc(row.slotMs),
+                        h("span", { class: "muted" }, ` ${relative(row.slotMs, sc.dbNowMs)}`),
+                      ),
+                    ),
                   ),
                 ),
               ),

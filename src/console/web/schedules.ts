@@ -1,14 +1,15 @@
 /// <reference lib="dom" />
 /** The schedule list: filtered by state, searched by id or workflow name, in next-run order, paged by cursor. */
-import { get } from "./api.ts";
+
+import { FILTERS, type Filter, NAME_SHOWN, PAGE_DEFAULT, type Page, type Row } from "../contract.ts";
+import { ApiError, get } from "./api.ts";
 import { bulkBar } from "./bulk.ts";
-import { h, replace } from "./dom.ts";
+import { h, replace, stored } from "./dom.ts";
 import { count, relative, utc } from "./format.ts";
 import type { View } from "./overview.ts";
-import type { Page, Row } from "./types.ts";
 
-export const FILTERS = ["all", "active", "paused", "invalid", "failing", "overdue"] as const;
-export type Filter = (typeof FILTERS)[number];
+/** A list row shows this much of a last error; the schedule's page shows more. */
+const ERROR_SHOWN = 300;
 
 export const stateBadge = (row: Row) =>
   h("span", { class: `badge state-${row.state}`, title: row.invalidReason ?? "" }, row.state);
@@ -33,13 +34,19 @@ function rowOf(row: Row, nowMs: number, selected: Set<number>, changed: () => vo
     "tr",
     {},
     h("td", {}, h("a", { href: `#/schedules/${row.id}` }, String(row.id))),
-    h("td", { class: "name" }, row.workflowName ?? h("span", { class: "muted" }, `workflow ${row.workflowId} missing`)),
+    h(
+      "td",
+      { class: "name" },
+      row.workflowName !== null
+        ? stored(row.workflowName, NAME_SHOWN)
+        : h("span", { class: "muted" }, `workflow ${row.workflowId} missing`),
+    ),
     h("td", {}, stateBadge(row), row.invalidReason && h("div", { class: "reason" }, row.invalidReason)),
     h("td", {}, h("code", {}, row.schedule)),
     h("td", {}, utc(row.nextRunMs), h("div", { class: "muted" }, relative(row.nextRunMs, nowMs))),
     h("td", { class: "num" }, count(row.runCount)),
     h("td", { class: "num" }, count(row.failureCount)),
-    h("td", { class: "error-text" }, row.lastError ?? ""),
+    h("td", { class: "error-text" }, row.lastError !== null && stored(row.lastError, ERROR_SHOWN)),
     // Last, so the id stays the row's first cell.
     ...(canAct() ? [h("td", {}, tick)] : []),
   );
@@ -109,7 +116,7 @@ export function schedulesView(params: URLSearchParams): View {
   };
 
   async function load(): Promise<void> {
-    const q = new URLSearchParams({ state: filter, limit: "50" });
+    const q = new URLSearchParams({ state: filter, limit: String(PAGE_DEFAULT) });
     if (search) q.set("q", search);
     if (cursor) q.set("after", cursor);
     page = await get<Page>(`schedules?${q}`);
@@ -147,7 +154,8 @@ export function schedulesView(params: URLSearchParams): View {
             ),
           ),
     );
-    const first = trail.length * 50 + 1;
+    const first = trail.length * PAGE_DEFAULT + 1;
+    status.className = "muted";
     status.textContent = `${page.rows.length === 0 ? "No rows" : `Rows ${count(first)}–${count(first + page.rows.length - 1)}`}, by next run${page.note ? `; ${page.note}` : ""}`;
     prev.disabled = trail.length === 0;
     next.disabled = page.next === null;
@@ -156,9 +164,27 @@ export function schedulesView(params: URLSearchParams): View {
   async function go(to: string, forward: boolean): Promise<void> {
     if (forward) trail.push(cursor);
     cursor = to;
-    await load().catch((error: Error) => {
+    await shown().catch((error: Error) => {
+      status.className = "outcome bad";
       status.textContent = error.message;
     });
+  }
+
+  /**
+   * Loads the page, or says on the status line why it could not: the filters, the search and the
+   * pager stay, to try again. Only a refused token goes further (the page asks for it).
+   */
+  async function shown(): Promise<void> {
+    try {
+      await load();
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) throw error;
+      status.className = "outcome bad";
+      status.textContent = error instanceof Error ? error.message : String(error);
+      replace(table);
+      prev.disabled = trail.length === 0;
+      next.disabled = true;
+    }
   }
 
   const form = h(
@@ -193,7 +219,7 @@ export function schedulesView(params: URLSearchParams): View {
   );
   return {
     root,
-    refresh: load,
+    refresh: shown,
     // The page shown stays put; only its rows' figures refresh.
     changed: (ids) => {
       if (ids === null || page?.rows.some((row) => ids.includes(row.id))) void load().catch(() => {});

@@ -4,21 +4,42 @@
  * never reads the table; the filters that cannot (invalid rows, a name search) are bounded and
  * say so in `note`.
  */
-import type { Sql } from "../postgres/client.ts";
-import { findInvalid } from "../postgres/invalid-rows.ts";
-import { claimable, cronFields, type PolicyRowColumns, policyOfRow, type ScheduleColumns } from "../postgres/store.ts";
-import { INT4 } from "../postgres/types.ts";
+import { type Filter, INVALID_BOUND, INVALID_TTL_MS, MAX_INT4 } from "../console/contract.ts";
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
-import type { Cursor } from "./cursor.ts";
-import type { ScheduleRecord } from "./rows.ts";
+import type { Sql } from "./client.ts";
+import { findInvalid } from "./invalid-rows.ts";
+import { claimable, cronFields, type PolicyRowColumns, policyOfRow, type ScheduleColumns } from "./store.ts";
+import { INT4 } from "./types.ts";
 
-export const FILTERS = ["all", "active", "paused", "invalid", "failing", "overdue"] as const;
-export type Filter = (typeof FILTERS)[number];
+/** Where a page of the list starts: `next_run_at` as PostgreSQL printed it (null: the rows without one, listed last), and the id. */
+export interface Cursor {
+  readonly next: string | null;
+  readonly id: number;
+}
 
-/** The most invalid rows the invalid filter lists: finding them scans the table. */
-export const INVALID_BOUND = 1_000;
-/** How long one scan for invalid rows serves the invalid filter's pages. */
-export const INVALID_TTL_MS = 30_000;
+/** A schedule row as the console reads it (never its workflow_data). */
+export interface ScheduleRecord {
+  readonly id: number;
+  readonly workflowId: number | null;
+  readonly workflowName: string | null;
+  readonly hasWorkflow: boolean;
+  readonly isActive: boolean;
+  /** next_run_at, epoch ms; ±Infinity for ±infinity, null when NULL. */
+  readonly nextRunMs: number | null;
+  readonly intervalSeconds: number | null;
+  readonly cronExpression: string | null;
+  readonly timezone: string | null;
+  readonly runCount: number;
+  readonly failureCount: number;
+  readonly lastRunMs: number | null;
+  readonly lastError: string | null;
+  /** The policy columns (docs/contract.md §10), NULL when unset or absent. */
+  readonly misfirePolicy?: string | null;
+  readonly misfireGraceSeconds?: number | null;
+  readonly endsAtMs?: number | null;
+  readonly maxRuns?: number | null;
+  readonly jitterSeconds?: number | null;
+}
 /** A name search looks at this many schedules (in next-run order) per page, then offers to go on. */
 const SEARCH_WINDOW = 10_000;
 
@@ -82,24 +103,34 @@ function columnsOf(sql: Sql, columns: ScheduleColumns) {
     (extract(epoch FROM sw.last_run_at) * 1000)::float8 AS last_run_ms, sw.last_error`;
 }
 
-/** The filter on scheduled_workflows alone (usable inside the index walk), and the one on the join. */
-function filterOf(sql: Sql, request: ListRequest, columns: ScheduleColumns) {
+/**
+ * The filter on scheduled_workflows alone (usable inside the index walk), and the one on the join.
+ * *active* and *overdue* are the rows the engine fires, as the overview counts them: claimable,
+ * with a workflow, and not among the invalid rows (`skipIds`: the cron rows the parser refuses).
+ */
+function filterOf(sql: Sql, request: ListRequest, columns: ScheduleColumns, skipIds: readonly number[]) {
   switch (request.filter) {
     case "active":
-      return { sw: sql`sw.is_active`, w: sql`true` };
+      return { sw: claimable(sql, skipIds, columns), w: sql`w.id IS NOT NULL` };
     case "paused":
       return { sw: sql`NOT sw.is_active`, w: sql`true` };
     case "failing":
       return { sw: sql`sw.failure_count > 0`, w: sql`true` };
     case "overdue":
       return {
-        sw: sql`${claimable(sql, [], columns)}
+        sw: sql`${claimable(sql, skipIds, columns)}
           AND sw.next_run_at < now() - make_interval(secs => ${request.overdueAfterMs / 1000})`,
         w: sql`w.id IS NOT NULL`,
       };
     default:
       return { sw: sql`true`, w: sql`true` };
   }
+}
+
+/** The invalid rows' ids, for the filters that list only what the engine fires. */
+async function skippedIds(filter: Filter, invalidIds: InvalidIds): Promise<number[]> {
+  if (filter !== "active" && filter !== "overdue") return [];
+  return (await invalidIds()).map((row) => row.id);
 }
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -118,11 +149,11 @@ export async function listSchedules(
   const search = request.search.trim();
   if (/^\d{1,10}$/.test(search)) {
     const id = Number(search);
-    const rows = id > 2 ** 31 - 1 ? [] : await byIds(sql, columns, [id]);
+    const rows = id > MAX_INT4 ? [] : await byIds(sql, columns, [id]);
     return { rows, next: null, note: null, dbNowMs };
   }
   if (request.filter === "invalid") return invalidPage(sql, columns, request, dbNowMs, invalidIds);
-  const filter = filterOf(sql, request, columns);
+  const filter = filterOf(sql, request, columns, await skippedIds(request.filter, invalidIds));
   const name = search === "" ? null : `%${escapeLike(search)}%`;
   const nameMatch = name === null ? sql`true` : sql`w.name ILIKE ${name}`;
   const window = name === null ? null : SEARCH_WINDOW;

@@ -1,0 +1,75 @@
+/**
+ * Refused console tokens: each logged once and folded when it repeats, counted, and an address
+ * limited after repeated failures for a while, without touching any other address.
+ */
+import { describe, expect, test } from "bun:test";
+import { BLOCK_MS, createRefusals, MAX_FAILURES, type RefusalReason, WINDOW_MS } from "../../src/console/refusals.ts";
+import type { Logger } from "../../src/observe/log.ts";
+
+function rig() {
+  const lines: string[] = [];
+  const note = (message: string) => lines.push(message);
+  const log: Logger = { debug: note, info: note, warn: note, error: note, critical: note };
+  const counted: Record<RefusalReason, number> = { missing: 0, wrong: 0, limited: 0 };
+  let now = 1_000_000;
+  const refusals = createRefusals(
+    log,
+    (reason) => (counted[reason] += 1),
+    () => now,
+  );
+  return { refusals, lines, counted, advance: (ms: number) => (now += ms) };
+}
+
+describe("console refusals", () => {
+  test("an address is limited after repeated failures, for a while, and no other address is", () => {
+    const { refusals, counted, advance } = rig();
+    for (let i = 0; i < MAX_FAILURES - 1; i++) refusals.refused("10.0.0.7", "/console/api/overview", "wrong");
+    expect(refusals.blockedFor("10.0.0.7")).toBe(0);
+    refusals.refused("10.0.0.7", "/console/api/overview", "missing");
+    expect(refusals.blockedFor("10.0.0.7")).toBe(BLOCK_MS);
+    expect(refusals.blockedFor("10.0.0.8")).toBe(0);
+    // Refusals while limited are counted but do not stretch the limit.
+    refusals.refused("10.0.0.7", "/console/api/overview", "limited");
+    expect(counted).toEqual({ missing: 1, wrong: MAX_FAILURES - 1, limited: 1 });
+    advance(BLOCK_MS - 1);
+    expect(refusals.blockedFor("10.0.0.7")).toBe(1);
+    advance(1);
+    expect(refusals.blockedFor("10.0.0.7")).toBe(0);
+  });
+
+  test("failures further apart than the window never add up; a right token forgives them", () => {
+    const { refusals, advance } = rig();
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < MAX_FAILURES - 1; i++) refusals.refused("10.0.0.7", "/console/api/session", "wrong");
+      advance(WINDOW_MS + 1);
+    }
+    expect(refusals.blockedFor("10.0.0.7")).toBe(0);
+    for (let i = 0; i < MAX_FAILURES - 1; i++) refusals.refused("10.0.0.9", "/console/api/session", "wrong");
+    refusals.accepted("10.0.0.9");
+    refusals.refused("10.0.0.9", "/console/api/session", "wrong");
+    expect(refusals.blockedFor("10.0.0.9")).toBe(0);
+  });
+
+  test("one line per refusal, repeats folded into one line saying how many", () => {
+    const { refusals, lines } = rig();
+    for (let i = 0; i < 300; i++) refusals.refused("10.0.0.7", "/console/api/overview", "wrong");
+    refusals.refused("10.0.0.8", "/console/api/overview", "wrong");
+    refusals.refused("10.0.0.7", "/console/api/overview", "limited");
+    expect(lines).toEqual([
+      "CONSOLE REFUSED from=10.0.0.7 path=/console/api/overview: wrong console token (401)",
+      "CONSOLE REFUSED from=10.0.0.8 path=/console/api/overview: wrong console token (401)",
+      "CONSOLE REFUSED from=10.0.0.7 path=/console/api/overview: too many failed attempts from this address (429)",
+    ]);
+    refusals.flush();
+    expect(lines.slice(3)).toEqual([
+      "CONSOLE REFUSED from=10.0.0.7 path=/console/api/overview: wrong console token (401); 299 more time(s) in 10 s",
+    ]);
+  });
+
+  test("a long path is cut in the line", () => {
+    const { refusals, lines } = rig();
+    refusals.refused("10.0.0.7", `/console/api/${"x".repeat(500)}`, "missing");
+    expect(lines[0]!.length).toBeLessThan(220);
+    refusals.flush();
+  });
+});

@@ -13,6 +13,7 @@ import { dueAt as dueAtSql } from "../../src/postgres/optional-columns.ts";
 import { columnsFrom } from "../../src/postgres/store.ts";
 import { dueAt, jitterOffsetMs } from "../../src/schedule/jitter.ts";
 import { runBinary } from "../support/binary.ts";
+import { freePort } from "../support/ports.ts";
 import { testScope } from "../support/scope.ts";
 import { type TestDatabase, waitFor } from "../support/services.ts";
 
@@ -131,6 +132,50 @@ test("after a 10-minute outage on a 1-minute schedule: once fires one late slot,
   const metrics = await scheduler.stop();
   expect(metrics).toBe(0);
 });
+
+test("a real outage of the binary (stopped for 5 s) on 1-second schedules: once fires one late slot, skip none, all each one; /metrics counts the rest", async () => {
+  const { db, queue } = await scope.setup({ consume: true });
+  const workflowId = await withPolicyColumns(db);
+  const soon = "date_trunc('second', now() AT TIME ZONE 'UTC') + interval '2 seconds'";
+  const ids = {
+    once: await insert(db, workflowId, { next_run_at: soon, interval_seconds: "1", misfire_policy: "'once'" }),
+    skip: await insert(db, workflowId, { next_run_at: soon, interval_seconds: "1", misfire_policy: "'skip'" }),
+    all: await insert(db, workflowId, { next_run_at: soon, interval_seconds: "1", misfire_policy: "'all'" }),
+  };
+  const of = (id: number) => queue.messages.filter((m) => m.body.schedule_id === id);
+  const env = { ...db.env, ...queue.env, SCHEDULER_POLL_INTERVAL: "1" };
+  const first = scope.start(env);
+  await waitFor("every schedule firing", () => Object.values(ids).every((id) => of(id).length >= 2), 15_000);
+  expect(await first.stop()).toBe(0);
+  const before = Object.fromEntries(Object.entries(ids).map(([policy, id]) => [policy, of(id).length]));
+  // The outage: time passing with no scheduler is what this test is about.
+  await Bun.sleep(5_000);
+  const port = await freePort();
+  const second = scope.start({ ...env, SCHEDULER_HTTP_PORT: String(port) });
+  await waitFor(
+    "the catch-up and one slot more",
+    () => Object.values(ids).every((id) => of(id).length > before[policyOf(ids, id)]! + 1),
+    15_000,
+  );
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  expect(await second.stop()).toBe(0);
+  const late = (id: number) =>
+    of(id)
+      .slice(before[policyOf(ids, id)]!)
+      .filter((m) => m.receivedAt - Date.parse(m.body.scheduled_for as string) > 2_000);
+  // once: the slot it was due at, late, counting those passed over; skip: nothing late; all: every one, oldest first.
+  expect(late(ids.once).length).toBe(1);
+  expect(late(ids.once)[0]!.body.missed_runs).toBeGreaterThanOrEqual(3);
+  expect(late(ids.skip)).toEqual([]);
+  // all: the slots of the outage fired late, and not one slot of the grid is missing or twice.
+  expect(late(ids.all).length).toBeGreaterThanOrEqual(2);
+  const allSlots = of(ids.all).map((m) => Date.parse(m.body.scheduled_for as string));
+  expect(allSlots.slice(1).map((s, i) => s - allSlots[i]!)).toEqual(allSlots.slice(1).map(() => 1000));
+  expect(Number(/^rune_scheduler_skipped_misfires_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+  expect(Number(/^rune_scheduler_missed_slots_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(6);
+});
+
+const policyOf = (ids: Record<string, number>, id: number) => Object.keys(ids).find((key) => ids[key] === id)!;
 
 test("ends: ends_at and max_runs end the row as 'ended'; a one-shot fires once at next_run_at", async () => {
   const { db, queue } = await scope.setup({ consume: true });

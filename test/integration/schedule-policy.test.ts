@@ -330,3 +330,29 @@ test("a trigger that brings run_count to max_runs ends the row as a fire would",
   expect([run.code, run.stderr]).toEqual([0, ""]);
   expect(await row(db, id)).toMatchObject({ is_active: false, run_count: 2, last_error: "ended: max_runs 2 reached" });
 });
+
+test("with only some of the columns (jitter_seconds and ends_at, no cron columns) every statement names only those, and both work", async () => {
+  const { db, queue } = await scope.setup({ consume: true });
+  await db.sql.unsafe(`ALTER TABLE scheduled_workflows DROP COLUMN cron_expression, DROP COLUMN timezone;
+    ALTER TABLE scheduled_workflows ADD COLUMN jitter_seconds integer, ADD COLUMN ends_at timestamp`);
+  const [workflow] = await db.sql<
+    { id: number }[]
+  >`INSERT INTO workflows (name, workflow_data) VALUES ('some', '{}') RETURNING id`;
+  const [{ id }] = (await db.sql`
+    INSERT INTO scheduled_workflows (workflow_id, next_run_at, interval_seconds, jitter_seconds, ends_at)
+    VALUES (${workflow!.id}, date_trunc('second', now() AT TIME ZONE 'UTC') + interval '1 second', 2, 1,
+            date_trunc('second', now() AT TIME ZONE 'UTC') + interval '5 seconds')
+    RETURNING id`) as unknown as [{ id: number }];
+  const scheduler = scope.start({ ...db.env, ...queue.env, SCHEDULER_POLL_INTERVAL: "1" });
+  await waitFor("the row ended", async () => !(await row(db, id)).is_active, 15_000);
+  expect(
+    queue.messages.map((m) => Date.parse(m.body.due_at as string) - Date.parse(m.body.scheduled_for as string)),
+  ).toEqual(queue.messages.map((m) => jitterOffsetMs(id, Date.parse(m.body.scheduled_for as string), 1)));
+  expect(queue.messages.length).toBe(3);
+  expect(await scheduler.stop()).toBe(0);
+  expect(scheduler.output()).not.toMatch(/does not exist|42703|ERROR/);
+  const check = await runBinary(["check-db"], db.env);
+  expect(check.stdout).toContain("  policy columns: ends_at, jitter_seconds");
+  const stats = await runBinary(["stats", "--json"], { ...db.env, SCHEDULER_HTTP_PORT: "0" });
+  expect(JSON.parse(stats.stdout).schedules.policy).toEqual({ columns: ["ends_at", "jitter_seconds"] });
+});

@@ -14,6 +14,7 @@ import { createMetrics, healthcheckLine, healthFailedLine } from "./observe/metr
 import { createReporter } from "./observe/reporter.ts";
 import { consoleParts, engineParts, messageOptions } from "./parts.ts";
 import { isConnectionError } from "./postgres/client.ts";
+import { tlsRegistry, tlsSummary } from "./tls/registry.ts";
 import { VERSION_LINE } from "./version.ts";
 
 export interface Service {
@@ -22,6 +23,8 @@ export interface Service {
   stop(): Promise<0 | 1>;
   /** Why the engine gave up (which dependency, why, the explained cause), or null if it did not. */
   stopReason(): string | null;
+  /** Reads the HTTPS certificate and key again (SIGHUP); nothing without HTTPS. */
+  reloadHttpTls(why: string): void;
 }
 
 /** The effective configuration for the start-up banner: no secret, no URL password. */
@@ -29,6 +32,7 @@ function describeConfig(config: Config): Record<string, unknown> {
   return {
     db: config.db.where,
     mq: config.mq.where,
+    mq_tls: describeBrokerSecurity(config),
     queue: config.mq.queue,
     poll_interval_s: config.pollIntervalMs / 1000,
     look_ahead_s: config.lookAheadMs / 1000,
@@ -38,11 +42,29 @@ function describeConfig(config: Config): Record<string, unknown> {
     max_retries: config.maxRetries,
     max_outage_s: config.maxOutageMs / 1000,
     batch_bytes: config.batchBytes,
-    http: config.httpPort === 0 ? "off" : `${config.httpHost}:${config.httpPort}`,
+    http: config.httpPort === 0 ? "off" : `${config.httpHost}:${config.httpPort}${config.httpTls ? " (https)" : ""}`,
     notify_channel: config.notifyChannel ?? "off",
     encryption: config.encryptionKey ? "fernet" : "off",
     console: config.console?.mode ?? "off",
   };
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */
+function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return bare === "localhost" || bare === "::1" || /^127\.\d+\.\d+\.\d+$/.test(bare);
+}
+
+/** What TLS and SASL the broker settings ask for: `off`, or e.g. `verify_peer, CA file, client certificate, EXTERNAL`. */
+function describeBrokerSecurity(config: Config): string {
+  const { tls, auth } = config.mq;
+  const anyTls = config.mq.urls.some((url) => url.startsWith("amqps:"));
+  const parts = anyTls && tls ? [tls.verify] : ["off"];
+  if (anyTls && tls?.ca) parts.push("CA file");
+  if (anyTls && tls?.cert) parts.push("client certificate");
+  if (anyTls && tls?.serverName) parts.push(`server name ${tls.serverName}`);
+  if (auth && auth !== "plain") parts.push(auth.toUpperCase());
+  return parts.join(", ");
 }
 
 /**
@@ -51,6 +73,7 @@ function describeConfig(config: Config): Record<string, unknown> {
  */
 export async function startService(config: Config, log: Logger): Promise<Service> {
   log.info(`rune-scheduler ${VERSION_LINE} starting`, describeConfig(config));
+  for (const warning of config.mq.warnings ?? []) log.warn(warning);
   const metrics = createMetrics();
   const clock = createClock();
   /** Milliseconds since the engine loop last went round; set once the engine exists. */
@@ -77,6 +100,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
           stats: () => ({ ...metrics, clockOffsetMs: clock.offsetMs() }),
         },
         operatorConsole?.handle,
+        config.httpTls,
+        { info: (line) => log.info(line), error: (line) => log.error(line) },
       );
     } catch (error) {
       throw new ListenError(config.httpHost, config.httpPort, error);
@@ -93,6 +118,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       dependency === "PostgreSQL"
         ? explainDatabaseError(error, config.db, config.connectTimeoutMs)
         : explainBrokerError(error, where === null ? config.mq : { ...config.mq, where }, config.connectTimeoutMs),
+    tlsOf: (dependency) => (dependency === "RabbitMQ" ? tlsSummary(tlsRegistry, "rabbitmq", null) : undefined),
   });
   const report: Report = operatorConsole
     ? (event) => {
@@ -119,10 +145,15 @@ export async function startService(config: Config, log: Logger): Promise<Service
     },
   });
   loopIdleMs = () => clock.local() - engine.status().lastProgressLocal;
-  if (server) log.info(`HTTP health and metrics on http://${config.httpHost}:${server.port}`);
+  if (server) log.info(`HTTP health and metrics on ${server.scheme}://${config.httpHost}:${server.port}`);
   if (server && operatorConsole) {
     const how = config.console?.mode === "read-only" ? "read-only, no token" : "token required";
-    log.info(`Operator console on http://${config.httpHost}:${server.port}/console/ (${how})`);
+    log.info(`Operator console on ${server.scheme}://${config.httpHost}:${server.port}/console/ (${how})`);
+    if (server.scheme === "http" && !isLoopback(config.httpHost)) {
+      log.warn(
+        `The operator console is served over plain HTTP on ${config.httpHost}, which is not a loopback address: its token and pages cross the network in clear; set SCHEDULER_HTTP_TLS_CERT and SCHEDULER_HTTP_TLS_KEY, or put a TLS proxy in front and bind SCHEDULER_HTTP_HOST=127.0.0.1`,
+      );
+    }
   }
 
   const healthTimer = setInterval(() => {
@@ -166,5 +197,6 @@ export async function startService(config: Config, log: Logger): Promise<Service
     done,
     stop: () => (stopping ??= shutdown()),
     stopReason: reporter.stopReason,
+    reloadHttpTls: (why) => server?.reloadTls(why),
   };
 }

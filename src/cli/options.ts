@@ -16,6 +16,13 @@ const ABOUT = {
   RABBITMQ_USER: ["RabbitMQ user", "name"],
   RABBITMQ_QUEUE: ["durable queue the messages go to", "name"],
   RABBITMQ_QUEUE_TYPE: ["classic or quorum: the type declared when the queue is missing", "type"],
+  RABBITMQ_TLS: ["on: AMQP over TLS (amqps, port 5671 unless --rabbitmq-port) for the RABBITMQ_HOST nodes", "on|off"],
+  RABBITMQ_TLS_CA: ["PEM file of the CA(s) that sign the broker's certificate (cacertfile)", "file"],
+  RABBITMQ_TLS_CERT: ["PEM client certificate file (certfile)", "file"],
+  RABBITMQ_TLS_KEY: ["PEM key file of the client certificate (keyfile)", "file"],
+  RABBITMQ_TLS_VERIFY: ["verify_peer, or verify_none: no check of the broker's certificate (verify)", "mode"],
+  RABBITMQ_TLS_SERVER_NAME: ["name sent (SNI) and checked instead of the host; disable: check the CA only", "name"],
+  RABBITMQ_AUTH_MECHANISM: ["plain, amqplain, or external: log in by the client certificate", "name"],
   SCHEDULER_POLL_INTERVAL: ["seconds between polls", "seconds"],
   SCHEDULER_LOOK_AHEAD: ["seconds; a row due within it gets a precise timer", "seconds"],
   SCHEDULER_BATCH_SIZE: ["rows claimed per transaction", "n"],
@@ -29,6 +36,9 @@ const ABOUT = {
   SCHEDULER_CONNECT_TIMEOUT: ["seconds to open a connection, per host or node", "seconds"],
   SCHEDULER_HTTP_HOST: ["address of the health and metrics server", "host"],
   SCHEDULER_HTTP_PORT: ["port of the health and metrics server (0 = off)", "port"],
+  SCHEDULER_HTTP_TLS_CERT: ["PEM certificate file: serve HTTPS (with --http-tls-key)", "file"],
+  SCHEDULER_HTTP_TLS_KEY: ["PEM key file of that certificate", "file"],
+  SCHEDULER_HTTP_TLS_CA: ["PEM CA file healthcheck and stats trust for an HTTPS instance", "file"],
   SCHEDULER_SHUTDOWN_TIMEOUT: ["seconds to finish the batch in flight on SIGTERM/SIGINT", "seconds"],
   SCHEDULER_NOTIFY_CHANNEL: ["PostgreSQL channel to LISTEN on for an immediate poll", "channel"],
   SCHEDULER_CONSOLE: ["read-only: the console without a token or actions; off: no console even with a token", "mode"],
@@ -44,6 +54,9 @@ export const FLAG_CHOICES: Partial<Record<string, readonly string[]>> = {
   "log-level": ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
   "log-format": ["text", "json"],
   "rabbitmq-queue-type": ["classic", "quorum"],
+  "rabbitmq-tls": ["on", "off"],
+  "rabbitmq-tls-verify": ["verify_peer", "verify_none"],
+  "rabbitmq-auth-mechanism": ["plain", "amqplain", "external"],
 };
 
 /** The setting behind a flag (`poll-interval` → SCHEDULER_POLL_INTERVAL, default "30"), if any. */
@@ -68,9 +81,22 @@ export const mqArgs = flags(
   "RABBITMQ_USER",
   "RABBITMQ_QUEUE",
   "RABBITMQ_QUEUE_TYPE",
+  "RABBITMQ_TLS",
+  "RABBITMQ_TLS_CA",
+  "RABBITMQ_TLS_CERT",
+  "RABBITMQ_TLS_KEY",
+  "RABBITMQ_TLS_VERIFY",
+  "RABBITMQ_TLS_SERVER_NAME",
+  "RABBITMQ_AUTH_MECHANISM",
 ) satisfies ArgsDef;
 export const connectArgs = flags("SCHEDULER_CONNECT_TIMEOUT") satisfies ArgsDef;
-export const httpArgs = flags("SCHEDULER_HTTP_HOST", "SCHEDULER_HTTP_PORT") satisfies ArgsDef;
+export const httpArgs = flags(
+  "SCHEDULER_HTTP_HOST",
+  "SCHEDULER_HTTP_PORT",
+  "SCHEDULER_HTTP_TLS_CERT",
+  "SCHEDULER_HTTP_TLS_KEY",
+  "SCHEDULER_HTTP_TLS_CA",
+) satisfies ArgsDef;
 export const logArgs = flags("LOG_LEVEL", "LOG_FORMAT") satisfies ArgsDef;
 /** Every configuration flag: what `run` reads. */
 export const allConfigArgs = flags(...FLAG_SETTINGS.map((setting) => setting.env)) satisfies ArgsDef;

@@ -9,6 +9,9 @@ import {
   passiveCheck,
   queueTypeOf,
 } from "../rabbitmq/queue-check.ts";
+import { nodeHost } from "../rabbitmq/tls.ts";
+import { describeTls } from "../tls/registry.ts";
+import type { TlsState } from "../tls/state.ts";
 import { connectArgs, jsonArg, logArgs, mqArgs, printReport, withConfig } from "./shared.ts";
 
 /** One configured node: reachable (AMQP handshake done) or why not. */
@@ -18,6 +21,8 @@ interface BrokerNodeReport {
   /** running: the handshake completed; not answering: it timed out (a hung node); down: refused or unreachable. */
   state: "running" | "not answering" | "down";
   serverVersion?: string;
+  /** The connection's TLS, once it opened. */
+  tls?: TlsState;
   error?: string;
 }
 
@@ -29,6 +34,8 @@ interface BrokerReport {
   queue: string;
   error?: string;
   serverVersion?: string;
+  /** The TLS each node that answered negotiated (src/tls/state.ts), as check-db shows its hosts'. */
+  tls?: ({ host: string } & TlsState)[];
   queueState?: "exists" | "missing";
   /** x-queue-type of the existing queue (classic, quorum, stream), as a redeclaration reveals it. */
   queueType?: string;
@@ -61,6 +68,8 @@ async function checkBroker(config: Config): Promise<BrokerReport> {
   }
   report.where = usable[0]!.node.where;
   report.serverVersion = usable[0]!.node.serverVersion;
+  report.tls = usable.map(({ node, host }) => ({ host, ...(node.tls ?? { encrypted: false }) }));
+  report.notes.push(...(mq.warnings ?? []));
   try {
     const found = await passiveCheck(connection, mq.queue);
     if (found === null) {
@@ -94,16 +103,18 @@ async function probeNode(
   url: string,
   where: string,
   config: Config,
-): Promise<{ node: BrokerNodeReport; connection: NodeConnection | null }> {
+): Promise<{ node: BrokerNodeReport; connection: NodeConnection | null; host: string }> {
+  const host = nodeHost(url);
   try {
-    const { connection, serverVersion } = await openNode(url, config.connectTimeoutMs);
-    return { node: { where, ok: true, state: "running", serverVersion }, connection };
+    const { connection, serverVersion, tls } = await openNode(url, config.connectTimeoutMs, config.mq);
+    return { node: { where, ok: true, state: "running", serverVersion, tls }, connection, host };
   } catch (error) {
     // One node's failure is the whole answer: say where its address came from. With several, each line would repeat it.
     const origin = config.mq.urls.length === 1 ? config.mq.origin : undefined;
-    const explained = explainBrokerError(error, { where, vhost: config.mq.vhost, origin }, config.connectTimeoutMs);
+    const place = { where, vhost: config.mq.vhost, origin, tls: config.mq.tls, auth: config.mq.auth };
+    const explained = explainBrokerError(error, place, config.connectTimeoutMs);
     const state = (error as { code?: string }).code === "ETIMEDOUT" ? "not answering" : "down";
-    return { node: { where, ok: false, state, error: explained }, connection: null };
+    return { node: { where, ok: false, state, error: explained }, connection: null, host };
   }
 }
 
@@ -126,6 +137,7 @@ function formatBrokerReport(report: BrokerReport): string {
   const lines = [
     `${report.ok ? "ok" : "FAILED"} RabbitMQ ${report.serverVersion ?? "?"} at ${report.where} vhost "${report.vhost}"`,
     ...nodeLines,
+    ...(report.tls ?? []).map(({ host, ...state }) => `  tls ${host}: ${describeTls(state)}`),
   ];
   if (report.error) lines.push(`  error: ${report.error}`);
   if (report.queueState === "exists") {

@@ -6,15 +6,35 @@
 import { defineCommand } from "citty";
 import { EXIT } from "../cli/exit.ts";
 import { ConfigError } from "../config/config.ts";
-import { httpGet, localBaseUrl, parseUrlArg, probeFailure, type Target, urlArg } from "./http-probe.ts";
+import {
+  httpGet,
+  localBaseUrl,
+  type ProbeTrust,
+  parseUrlArg,
+  probeFailure,
+  type Target,
+  urlArg,
+} from "./http-probe.ts";
 import { httpArgs, loadConfigFor } from "./shared.ts";
 
 /** The whole probe, connect to last byte; leaves the 3 s budget room for the process start. */
 const HEALTHCHECK_TIMEOUT_MS = 2_500;
 
-/** `--url` when given, else the configured HTTP host and port (read from the environment only then). */
-function resolveTarget(url: unknown, args: Record<string, unknown>): Target {
-  if (typeof url === "string" && url !== "") return parseUrlArg(url);
+/**
+ * `--url` when given, else the configured HTTP host and port, https when the instance serves a
+ * certificate. The CA to trust (SCHEDULER_HTTP_TLS_CA) comes from the configuration either way;
+ * with `--url`, a configuration that does not load is no reason not to ask.
+ */
+function resolveTarget(url: unknown, args: Record<string, unknown>): Target & { trust?: ProbeTrust } {
+  if (typeof url === "string" && url !== "") {
+    let ca: string | null = null;
+    try {
+      ca = loadConfigFor(args).httpTlsCa;
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+    }
+    return { ...parseUrlArg(url), trust: { ca, local: false } };
+  }
   try {
     const config = loadConfigFor(args);
     if (config.httpPort === 0) {
@@ -22,7 +42,10 @@ function resolveTarget(url: unknown, args: Record<string, unknown>): Target {
         error: "SCHEDULER_HTTP_PORT=0 turns the HTTP server off, so there is nothing to ask; enable it or pass --url",
       };
     }
-    return { base: localBaseUrl(config.httpHost, config.httpPort) };
+    return {
+      base: localBaseUrl(config.httpHost, config.httpPort, config.httpTls ? "https" : "http"),
+      trust: { ca: config.httpTlsCa, local: true, pin: config.httpTls?.cert ?? null },
+    };
   } catch (error) {
     if (error instanceof ConfigError) return { error: `configuration error: ${error.message}` };
     throw error;
@@ -32,10 +55,14 @@ function resolveTarget(url: unknown, args: Record<string, unknown>): Target {
 const firstLine = (text: string) => text.trim().split("\n")[0]!.slice(0, 200);
 
 /** Probes `<base>/healthz`; the line to print and whether it was healthy. Never throws. */
-async function probeHealth(base: string, timeoutMs = HEALTHCHECK_TIMEOUT_MS): Promise<{ ok: boolean; line: string }> {
+async function probeHealth(
+  base: string,
+  trust: ProbeTrust | undefined,
+  timeoutMs = HEALTHCHECK_TIMEOUT_MS,
+): Promise<{ ok: boolean; line: string }> {
   const url = `${base}/healthz`;
   try {
-    const answer = await httpGet(url, timeoutMs);
+    const answer = await httpGet(url, timeoutMs, trust);
     const said = firstLine(answer.body);
     if (answer.status === 200) return { ok: true, line: `healthy: ${url} answered 200${said ? ` ${said}` : ""}` };
     return { ok: false, line: `unhealthy: ${url} answered ${answer.status}${said ? `: ${said}` : ""}` };
@@ -58,7 +85,7 @@ export default defineCommand({
       process.exitCode = EXIT.failed;
       return;
     }
-    const result = await probeHealth(target.base);
+    const result = await probeHealth(target.base, target.trust);
     (result.ok ? process.stdout : process.stderr).write(`${result.line}\n`);
     process.exitCode = result.ok ? EXIT.ok : EXIT.failed;
   },

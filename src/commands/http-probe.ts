@@ -3,8 +3,11 @@
  * the local address of a configured listener, and a GET with a deadline on the whole exchange.
  */
 
+import { X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
+import { rootCertificates, type TLSSocket } from "node:tls";
 import type { ArgsDef } from "citty";
 
 const MAX_BODY_BYTES = 1 << 20;
@@ -17,11 +20,34 @@ export const urlArg = {
   },
 } as const satisfies ArgsDef;
 
-/** Where a client on this machine reaches a server listening on `host`: a wildcard means loopback. */
-export function localBaseUrl(host: string, port: number): string {
+/**
+ * Where a client on this machine reaches a server listening on `host`: a wildcard means loopback.
+ * `https` when the server serves a certificate (SCHEDULER_HTTP_TLS_CERT).
+ */
+export function localBaseUrl(host: string, port: number, scheme: "http" | "https" = "http"): string {
   const bare = host.replace(/^\[|\]$/g, "");
   const target = bare === "0.0.0.0" ? "127.0.0.1" : bare === "::" ? "::1" : bare;
-  return `http://${target.includes(":") ? `[${target}]` : target}:${port}`;
+  return `${scheme}://${target.includes(":") ? `[${target}]` : target}:${port}`;
+}
+
+/**
+ * What an HTTPS probe trusts. `ca`: a PEM file (SCHEDULER_HTTP_TLS_CA) trusted beside the system's
+ * CAs. `local`: the instance configured on this machine, asked at the address it listens on
+ * (often 127.0.0.1, a name no certificate holds): its chain is checked, its name is not.
+ */
+export interface ProbeTrust {
+  readonly ca: string | null;
+  readonly local: boolean;
+  /**
+   * The local instance's own certificate file (SCHEDULER_HTTP_TLS_CERT): without a CA to trust,
+   * the probe accepts exactly that certificate, so a container's HEALTHCHECK needs nothing more.
+   */
+  readonly pin?: string | null;
+}
+
+/** The first certificate of a PEM file, DER-encoded, to compare with what a server presents. */
+function pinnedDer(path: string): Buffer {
+  return new X509Certificate(readFileSync(path)).raw;
 }
 
 export type Target = { base: string } | { error: string };
@@ -53,11 +79,29 @@ class ProbeTimeout extends Error {
  * GET with a deadline on the whole exchange. node:http rather than fetch: Bun's fetch sends
  * even 127.0.0.1 through HTTP_PROXY, which a container may well have set.
  */
-export function httpGet(url: string, timeoutMs: number): Promise<HttpAnswer> {
+export function httpGet(
+  url: string,
+  timeoutMs: number,
+  trust: ProbeTrust = { ca: null, local: false },
+): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
-    const send = target.protocol === "https:" ? httpsRequest : httpRequest;
-    const request = send(target, { method: "GET", headers: { connection: "close" } }, (response: IncomingMessage) => {
+    const https = target.protocol === "https:";
+    const send = https ? httpsRequest : httpRequest;
+    const options: Record<string, unknown> = { method: "GET", headers: { connection: "close" } };
+    if (https && trust.ca !== null) options.ca = [...rootCertificates, readFileSync(trust.ca, "utf8")];
+    if (https && trust.local) options.checkServerIdentity = () => undefined;
+    const pin = https && trust.local && trust.ca === null && trust.pin ? pinnedDer(trust.pin) : null;
+    if (pin !== null) options.rejectUnauthorized = false;
+    const request = send(target, options, (response: IncomingMessage) => {
+      if (pin !== null && !(response.socket as TLSSocket).getPeerCertificate().raw?.equals(pin)) {
+        response.destroy();
+        return fail(
+          Object.assign(new Error("the server presented a certificate other than SCHEDULER_HTTP_TLS_CERT's"), {
+            code: "CERT_NOT_PINNED",
+          }),
+        );
+      }
       const chunks: Buffer[] = [];
       let size = 0;
       response.on("data", (chunk: Buffer) => {
@@ -90,5 +134,15 @@ export function probeFailure(error: unknown): string {
   if (code === "ECONNREFUSED") return "connection refused";
   if (code === "PROBE_TIMEOUT") return message;
   if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "host name not found";
+  if (/SELF_SIGNED|UNABLE_TO_(VERIFY|GET_ISSUER)|CERT_UNTRUSTED/.test(code)) {
+    return `the server's certificate is not trusted (${message}); set SCHEDULER_HTTP_TLS_CA to the CA that signed it (for a self-signed certificate, the certificate itself)`;
+  }
+  if (code === "CERT_NOT_PINNED") {
+    return `${message} (replaced moments ago? the server serves a new one within seconds, or at once on SIGHUP); set SCHEDULER_HTTP_TLS_CA to trust its CA instead`;
+  }
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") return `${message}; ask by a name the certificate holds`;
+  if (code === "ECONNRESET" || /WRONG_VERSION_NUMBER|wrong version number/i.test(`${code} ${message}`)) {
+    return `${message}${code ? ` [${code}]` : ""}: is the server HTTPS (use https:// in --url) or plain HTTP (http://)?`;
+  }
   return `${message}${code && !message.includes(code) ? ` [${code}]` : ""}`;
 }

@@ -50,6 +50,9 @@ export default defineCommand({
         deadline.unref();
         void service.stop();
       };
+      // SIGHUP: the HTTPS certificate and key were replaced; serve them now rather than at the next look.
+      // Only with HTTPS: otherwise SIGHUP keeps its default meaning (the process ends).
+      if (config.httpTls) process.on("SIGHUP", () => service.reloadHttpTls("SIGHUP"));
       process.on("SIGTERM", onSignal);
       process.on("SIGINT", onSignal);
       const code = await service.done;

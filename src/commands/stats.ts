@@ -5,7 +5,7 @@ import { explainDatabaseError } from "../observe/diagnose.ts";
 import { openDatabase } from "../parts.ts";
 import { type ScheduleHealth, scheduleHealth } from "../postgres/stats-queries.ts";
 import { duration } from "../units.ts";
-import { httpGet, localBaseUrl, parseUrlArg, probeFailure, urlArg } from "./http-probe.ts";
+import { httpGet, localBaseUrl, type ProbeTrust, parseUrlArg, probeFailure, urlArg } from "./http-probe.ts";
 import { connectArgs, dbArgs, flagOf, httpArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 
 /** A running instance may be busy; `stats` must not hang on it. */
@@ -26,10 +26,10 @@ interface StatsReport {
 }
 
 /** Asks a running instance for its counters; absent is a normal answer, never an error. */
-async function liveCounters(base: string | null, why: string): Promise<LiveCounters> {
+async function liveCounters(base: string | null, why: string, trust?: ProbeTrust): Promise<LiveCounters> {
   if (base === null) return { url: null, answered: false, reason: why };
   try {
-    const answer = await httpGet(`${base}/stats`, LIVE_TIMEOUT_MS);
+    const answer = await httpGet(`${base}/stats`, LIVE_TIMEOUT_MS, trust);
     if (answer.status !== 200) return { url: base, answered: false, reason: `/stats answered ${answer.status}` };
     return { url: base, answered: true, stats: JSON.parse(answer.body) as Record<string, unknown> };
   } catch (error) {
@@ -39,8 +39,8 @@ async function liveCounters(base: string | null, why: string): Promise<LiveCount
 }
 
 /** Reads the database (and a running instance, at the same time). Never throws. */
-async function collectStats(config: Config, base: string | null): Promise<StatsReport> {
-  const live = liveCounters(base, "SCHEDULER_HTTP_PORT=0 and no --url: not asking a running instance");
+async function collectStats(config: Config, base: string | null, trust?: ProbeTrust): Promise<StatsReport> {
+  const live = liveCounters(base, "SCHEDULER_HTTP_PORT=0 and no --url: not asking a running instance", trust);
   const sql = openDatabase(config, { max: 1, applicationName: "rune-scheduler stats" });
   let schedules: ScheduleHealth | undefined;
   let error: string | undefined;
@@ -224,7 +224,9 @@ export default defineCommand({
   },
   async run({ args }) {
     process.exitCode = await withConfig(args, async (config) => {
-      let base: string | null = config.httpPort === 0 ? null : localBaseUrl(config.httpHost, config.httpPort);
+      const scheme = config.httpTls ? "https" : "http";
+      let base: string | null = config.httpPort === 0 ? null : localBaseUrl(config.httpHost, config.httpPort, scheme);
+      let trust: ProbeTrust = { ca: config.httpTlsCa, local: true, pin: config.httpTls?.cert ?? null };
       if (typeof args.url === "string" && args.url !== "") {
         const target = parseUrlArg(args.url);
         if ("error" in target) {
@@ -232,8 +234,9 @@ export default defineCommand({
           return EXIT.badConfig;
         }
         base = target.base;
+        trust = { ca: config.httpTlsCa, local: false };
       }
-      return printReport(await collectStats(config, base), args.json, formatStats);
+      return printReport(await collectStats(config, base, trust), args.json, formatStats);
     });
   },
 });

@@ -11,6 +11,7 @@ import { isFernetKey } from "../schedule/fernet.ts";
 import { MAX_INT4 } from "../units.ts";
 import { type ConsoleConfig, consoleConfig } from "./console.ts";
 import { parseDotenv } from "./dotenv.ts";
+import { type HttpTlsConfig, httpTlsCa, httpTlsConfig } from "./http-tls.ts";
 import { LOG_FORMATS, type LogFormat, type LogLevel, parseLogLevel } from "./levels.ts";
 import { type DotenvLocation, describeValues, dotenvLocation, type Origin } from "./origin.ts";
 import { maskUrl } from "./redact.ts";
@@ -43,6 +44,10 @@ export interface Config {
   readonly connectTimeoutMs: number;
   readonly httpHost: string;
   readonly httpPort: number;
+  /** HTTPS for the HTTP server (certificate and key files), or null for plain HTTP. */
+  readonly httpTls: HttpTlsConfig | null;
+  /** The CA file `healthcheck` and `stats` trust for an HTTPS instance, or null (the system's). */
+  readonly httpTlsCa: string | null;
   readonly shutdownTimeoutMs: number;
   readonly notifyChannel: string | null;
   readonly logLevel: LogLevel;
@@ -185,13 +190,14 @@ export function loadConfig(sources: ConfigSources): Config {
     },
   };
   const mq = {
-    ...brokerConfig(get, fail),
+    ...brokerConfig(get, fail, origins.RABBITMQ_PORT === "default"),
     origin: {
       address: get("RABBITMQ_URL") !== "" ? inEffect("RABBITMQ_URL") : inEffect("RABBITMQ_HOST", "RABBITMQ_PORT"),
     },
   };
   // Each node's URL carries the password, and an error may quote one URL rather than the list.
   if (get("RABBITMQ_URL") !== "") secrets.push(...mq.urls.filter((url) => parseUrl(url)?.password));
+  if (mq.tls?.keyPassword) secrets.push(mq.tls.keyPassword);
 
   const logLevel =
     parseLogLevel(get("LOG_LEVEL")) ?? fail("LOG_LEVEL", "one of DEBUG, INFO, WARNING, WARN, ERROR, CRITICAL");
@@ -230,6 +236,8 @@ export function loadConfig(sources: ConfigSources): Config {
     connectTimeoutMs: seconds(get, fail, "SCHEDULER_CONNECT_TIMEOUT"),
     httpHost,
     httpPort: number(get, fail, "SCHEDULER_HTTP_PORT", { min: 0, max: 65535, integer: true }),
+    httpTls: httpTlsConfig(get, fail),
+    httpTlsCa: httpTlsCa(get, fail),
     shutdownTimeoutMs: seconds(get, fail, "SCHEDULER_SHUTDOWN_TIMEOUT"),
     notifyChannel: notify === "" ? null : notify,
     logLevel,

@@ -2,9 +2,12 @@
 
 const CREDENTIALS_IN_URL = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@\s/]*@/gi;
 
+/** A key's password as RabbitMQ's URI specification carries it: `amqps://host?password=…`. */
+const PASSWORD_IN_QUERY = /([?&]password=)[^&#\s,]*/gi;
+
 /** `amqp://user:pw@host/vh` → `amqp://user:***@host/vh`; text without credentials is unchanged. */
 export function maskUrl(text: string): string {
-  return text.replace(CREDENTIALS_IN_URL, "$1***@");
+  return text.replace(CREDENTIALS_IN_URL, "$1***@").replace(PASSWORD_IN_QUERY, "$1***");
 }
 
 /** Replaces every known secret value and every URL password in `text` with `***`. */

@@ -4,6 +4,7 @@
  * `fail`, so the error names the variable and shows its value the way config.ts masks it.
  */
 
+import { type AuthMechanism, type BrokerTlsConfig, brokerSecurity, tlsSwitch, withoutTlsQuery } from "./broker-tls.ts";
 import { brokerUrlProblem } from "./broker-url.ts";
 import {
   type DatabaseHost,
@@ -52,6 +53,12 @@ export interface BrokerConfig {
   readonly queueType: "classic" | "quorum";
   /** Where the address came from, for a connection error (see origin.ts). */
   readonly origin?: { readonly address: string };
+  /** TLS for the `amqps://` nodes (config/broker-tls.ts); absent: no TLS settings. */
+  readonly tls?: BrokerTlsConfig;
+  /** The SASL mechanism; absent: plain. */
+  readonly auth?: AuthMechanism;
+  /** What an operator should know at start (verification off, a key others can read). */
+  readonly warnings?: readonly string[];
 }
 
 /** setTimeout's limit: a longer delay fires at once, so e.g. a poll interval past it is a 1 ms hot loop. */
@@ -152,7 +159,8 @@ export function databaseConfig(get: Getter, fail: Fail): DatabaseConfig {
   return { ...parts, host: first.host, port: first.port, hosts: hosts!, targetSessionAttrs, sslmode, where };
 }
 
-export function brokerConfig(get: Getter, fail: Fail): BrokerConfig {
+/** `portIsDefault`: RABBITMQ_PORT was not given, so a TLS node (RABBITMQ_TLS=on) takes 5671. */
+export function brokerConfig(get: Getter, fail: Fail, portIsDefault = false): BrokerConfig {
   const queue = get("RABBITMQ_QUEUE");
   if (queue.trim() === "" || queue.length > 255 || queue.startsWith("amq.")) {
     fail("RABBITMQ_QUEUE", "a queue name of 1 to 255 characters not starting with amq.");
@@ -160,9 +168,26 @@ export function brokerConfig(get: Getter, fail: Fail): BrokerConfig {
   const queueType = get("RABBITMQ_QUEUE_TYPE").trim().toLowerCase();
   if (queueType !== "classic" && queueType !== "quorum") fail("RABBITMQ_QUEUE_TYPE", "classic or quorum");
 
-  const { urls, vhost } = get("RABBITMQ_URL") !== "" ? brokerUrls(get, fail) : brokerHosts(get, fail);
+  const fromUrl = get("RABBITMQ_URL") !== "";
+  const { urls: given, vhost } = fromUrl ? brokerUrls(get, fail) : brokerHosts(get, fail, portIsDefault);
+  const anyTls = given.some((url) => url.startsWith("amqps:"));
+  const security = brokerSecurity(fromUrl ? given.map((url) => new URL(url)) : [], anyTls, get, fail);
+  // The TLS parameters are ours to apply; amqplib and every message get the URL without them
+  // (the key's password among them).
+  const urls = fromUrl ? given.map(withoutTlsQuery) : given;
   const wheres = urls.map(maskUrl);
-  return { url: urls[0]!, where: wheres.join(","), urls, wheres, vhost, queue, queueType };
+  return {
+    url: urls[0]!,
+    where: wheres.join(","),
+    urls,
+    wheres,
+    vhost,
+    queue,
+    queueType,
+    tls: security.tls,
+    auth: security.auth,
+    warnings: security.warnings,
+  };
 }
 
 /**
@@ -195,9 +220,13 @@ function brokerUrls(get: Getter, fail: Fail): { urls: string[]; vhost: string } 
 }
 
 /** `RABBITMQ_HOST=a,b:5673,[::1]:5674`: each node on RABBITMQ_PORT unless it names its own. */
-function brokerHosts(get: Getter, fail: Fail): { urls: string[]; vhost: string } {
+function brokerHosts(get: Getter, fail: Fail, portIsDefault: boolean): { urls: string[]; vhost: string } {
   const expected = "host names or addresses, comma-separated, each optionally with :port (1 to 65535)";
-  const defaultPort = port(get, fail, "RABBITMQ_PORT");
+  const tls = tlsSwitch(get("RABBITMQ_TLS"));
+  if (tls === null) fail("RABBITMQ_TLS", "on or off");
+  // RabbitMQ's TLS listener is on 5671 by convention, as amqps:// URLs default to it.
+  const defaultPort = tls && portIsDefault ? 5671 : port(get, fail, "RABBITMQ_PORT");
+  const scheme = tls ? "amqps" : "amqp";
   const user = encodeURIComponent(get("RABBITMQ_USER"));
   const password = encodeURIComponent(get("RABBITMQ_PASSWORD"));
   const urls = get("RABBITMQ_HOST")
@@ -208,7 +237,7 @@ function brokerHosts(get: Getter, fail: Fail): { urls: string[]; vhost: string }
       const amqpPort = node!.port === null ? defaultPort : Number(node!.port);
       if (!Number.isInteger(amqpPort) || amqpPort < 1 || amqpPort > 65535) fail("RABBITMQ_HOST", expected);
       const hostPart = node!.host.includes(":") ? `[${node!.host}]` : node!.host;
-      return `amqp://${user}:${password}@${hostPart}:${amqpPort}`;
+      return `${scheme}://${user}:${password}@${hostPart}:${amqpPort}`;
     });
   return { urls, vhost: "/" };
 }

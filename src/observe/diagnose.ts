@@ -3,6 +3,7 @@
  * Pure: takes the error and the (already redacted) place, returns text.
  */
 import { messageOf } from "../error-text.ts";
+import { type BrokerTlsPlace, explainBrokerTls } from "./diagnose-broker-tls.ts";
 
 interface ErrorLike {
   code?: unknown;
@@ -88,7 +89,7 @@ export function explainDatabaseError(error: unknown, place: DatabasePlace, conne
   }
 }
 
-interface BrokerPlace {
+interface BrokerPlace extends BrokerTlsPlace {
   /** Redacted URL. */
   where: string;
   vhost: string;
@@ -101,6 +102,8 @@ export function explainBrokerError(error: unknown, place: BrokerPlace, connectTi
   const message = messageOf(error);
   const at = place.where;
   const address = inEffect(place.origin?.address);
+  const tls = explainBrokerTls(error, place);
+  if (tls !== null) return tls;
   if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_NONAME") {
     return `RabbitMQ host in ${at} cannot be resolved; check RABBITMQ_HOST (or RABBITMQ_URL) and DNS${address}`;
   }

@@ -1,8 +1,8 @@
 /** Health, readiness, metrics and stats over HTTP (Bun's own server), GET and HEAD only; other paths may be passed in. */
 
-import type { Server } from "bun";
 import { messageOf } from "../error-text.ts";
 import { currentProcessStats, renderMetrics, type StatsSource, statsDocument } from "./exposition.ts";
+import { type HttpListener, type HttpTlsFiles, type ListenerLog, listenHttp } from "./http-listener.ts";
 import type { Metrics } from "./metrics.ts";
 
 export interface HealthSource {
@@ -96,19 +96,31 @@ type ExtraRoutes = (request: Request, peer: Peer) => Response | Promise<Response
  */
 export const MAX_REQUEST_BYTES = 64 * 1024;
 
-export function startHttp(host: string, port: number, source: HealthSource, extra?: ExtraRoutes): Server<undefined> {
-  return Bun.serve({
-    hostname: host,
+/** Serves on `host:port`, over HTTPS when `tls` names a certificate and key (re-read when they change). */
+export function startHttp(
+  host: string,
+  port: number,
+  source: HealthSource,
+  extra?: ExtraRoutes,
+  tls: HttpTlsFiles | null = null,
+  log: ListenerLog = { info: () => {}, error: () => {} },
+): HttpListener {
+  return listenHttp(
+    host,
     port,
-    maxRequestBodySize: MAX_REQUEST_BYTES,
-    fetch: (request, server) =>
-      extra?.(request, {
-        remote: server.requestIP(request)?.address ?? "unknown",
-        keepOpen: () => server.timeout(request, 0),
-      }) ?? handleRequest(request, source),
-    // Whatever still escapes (Bun's own errors) is answered in the same uncacheable form.
-    error: () => text("internal error\n", 500),
-  });
+    tls,
+    {
+      maxRequestBodySize: MAX_REQUEST_BYTES,
+      fetch: (request, server) =>
+        extra?.(request, {
+          remote: server.requestIP(request)?.address ?? "unknown",
+          keepOpen: () => server.timeout(request, 0),
+        }) ?? handleRequest(request, source),
+      // Whatever still escapes (Bun's own errors) is answered in the same uncacheable form.
+      error: () => text("internal error\n", 500),
+    },
+    log,
+  );
 }
 
 /** The HTTP server could not listen: thrown by startService before anything connects. */

@@ -17,6 +17,8 @@ interface ReporterDeps {
   readonly where?: Readonly<Partial<Record<Dependency, string>>>;
   /** Turns a dependency's error into the operator's line (cause, where, what to try). */
   readonly explain?: (dependency: Dependency, error: unknown, where: string | null) => string;
+  /** What the connection's TLS is, per host (src/tls/registry.ts), for the "established" lines. */
+  readonly tlsOf?: (dependency: Dependency) => string | undefined;
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
@@ -58,7 +60,7 @@ export function createReporter(deps: ReporterDeps): Reporter {
           event.dependency === "PostgreSQL"
             ? "Database connection pool established"
             : "RabbitMQ connection established",
-          { where: event.where ?? whereOf(event.dependency) },
+          { where: event.where ?? whereOf(event.dependency), tls: deps.tlsOf?.(event.dependency) },
         );
         return;
       case "link lost":

@@ -10,7 +10,10 @@ import { maskUrl } from "../config/redact.ts";
 import type { BrokerConfig } from "../config/values.ts";
 import { PublisherRefused } from "../engine/ports.ts";
 import { messageOf } from "../error-text.ts";
+import { tlsRegistry } from "../tls/registry.ts";
+import type { TlsState } from "../tls/state.ts";
 import { type BrokerLink, brokerLink } from "./link.ts";
+import { connectionOptions, nodeHost, tlsStateOf } from "./tls.ts";
 
 /**
  * One node's URL (from `BrokerConfig.urls`) with our heartbeat and frame size unless it sets them.
@@ -31,8 +34,15 @@ export function brokerUrl(nodeUrl: string): string {
  * amqplib's own `timeout` is an idle timer on the socket; the deadline also bounds a server that
  * keeps trickling bytes. A connection that opens after the deadline is closed at once.
  */
-export async function connectNode(nodeUrl: string, connectTimeoutMs: number): Promise<ChannelModel> {
+export async function connectNode(
+  nodeUrl: string,
+  connectTimeoutMs: number,
+  security: Pick<BrokerConfig, "tls" | "auth"> = {},
+): Promise<ChannelModel> {
+  // Read here, at every connect: a rotated certificate, key or CA is used from the next one on.
+  const tlsOptions = connectionOptions(nodeUrl, security.tls, security.auth);
   const opening = amqp.connect(brokerUrl(nodeUrl), {
+    ...tlsOptions,
     timeout: connectTimeoutMs,
     noDelay: true,
     keepAlive: true,
@@ -54,7 +64,10 @@ export async function connectNode(nodeUrl: string, connectTimeoutMs: number): Pr
     }, connectTimeoutMs);
   });
   try {
-    return await Promise.race([opening, deadline]);
+    const connection = await Promise.race([opening, deadline]);
+    // What this node's TLS is now, for every output that shows it (a rotation shows from here on).
+    tlsRegistry.record("rabbitmq", nodeHost(nodeUrl), tlsStateOf(connection, security.tls));
+    return connection;
   } finally {
     clearTimeout(timer);
   }
@@ -98,7 +111,7 @@ async function connectSomeNode(
     const i = (first + k) % count;
     nextNode.set(mq, (i + 1) % count);
     try {
-      return { connection: await connectNode(mq.urls[i]!, connectTimeoutMs), where: mq.wheres[i]! };
+      return { connection: await connectNode(mq.urls[i]!, connectTimeoutMs, mq), where: mq.wheres[i]! };
     } catch (error) {
       failures.push({ where: mq.wheres[i]!, error });
     }
@@ -171,7 +184,7 @@ export async function ensureQueue(connection: ChannelModel, mq: BrokerConfig): P
  * digits elsewhere (a port :31403, a size).
  */
 function isBrokerRefusal(error: unknown): boolean {
-  return /\b403 \(ACCESS-REFUSED\)|\b530 \(NOT-ALLOWED\)|ACCESS_REFUSED - Login was refused|PLAIN login refused|Expected ConnectionOpenOk/.test(
+  return /\b403 \(ACCESS-REFUSED\)|\b530 \(NOT-ALLOWED\)|ACCESS_REFUSED - Login was refused|PLAIN login refused|Expected ConnectionOpenOk|SASL mechanism \w+ is not provided/.test(
     messageOf(error),
   );
 }
@@ -192,6 +205,11 @@ export async function connectPublisher(
   } catch (error) {
     throw publisherFailure(error);
   }
+}
+
+/** The TLS of the last connection to a node (`host:port`, see nodeHost), or undefined before the first. */
+export function rabbitmqTls(host: string): TlsState | undefined {
+  return tlsRegistry.get("rabbitmq", host);
 }
 
 /**

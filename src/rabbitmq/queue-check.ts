@@ -3,20 +3,24 @@
  * what redeclarations reveal of its durability and type.
  */
 import type { ChannelModel } from "amqplib";
+import type { BrokerConfig } from "../config/values.ts";
+import type { TlsState } from "../tls/state.ts";
 import { connectNode } from "./broker.ts";
+import { tlsStateOf } from "./tls.ts";
 
 /** One node's connection, opened by {@link openNode} and closed by {@link closeNode}. */
 export type NodeConnection = ChannelModel;
 
-/** Connects to one node (AMQP handshake done); its version as the server announced it. */
+/** Connects to one node (AMQP handshake done); its version as the server announced it, and its TLS. */
 export async function openNode(
   url: string,
   connectTimeoutMs: number,
-): Promise<{ connection: NodeConnection; serverVersion: string | undefined }> {
-  const connection = await connectNode(url, connectTimeoutMs);
+  security: Pick<BrokerConfig, "tls" | "auth"> = {},
+): Promise<{ connection: NodeConnection; serverVersion: string | undefined; tls: TlsState }> {
+  const connection = await connectNode(url, connectTimeoutMs, security);
   connection.on("error", () => {});
   const server = (connection.connection as unknown as { serverProperties?: { version?: string } }).serverProperties;
-  return { connection, serverVersion: server?.version };
+  return { connection, serverVersion: server?.version, tls: tlsStateOf(connection, security.tls) };
 }
 
 /** Closes a node's connection; a failure to close is not worth reporting. */

@@ -82,36 +82,46 @@ describe("help and version", () => {
         rune-scheduler run [OPTIONS]
 
       OPTIONS
-        --postgres-host <host>            PostgreSQL host, or several for failover (a,b:5433)  [POSTGRES_HOST, default db]
-        --postgres-port <port>            PostgreSQL port  [POSTGRES_PORT, default 5432]
-        --postgres-db <name>              database name  [POSTGRES_DB, default rune]
-        --postgres-user <name>            database user  [POSTGRES_USER, default postgres]
-        --rabbitmq-host <host>            RabbitMQ host, or several nodes (a,b:5673)  [RABBITMQ_HOST, default rabbitmq]
-        --rabbitmq-port <port>            RabbitMQ port  [RABBITMQ_PORT, default 5672]
-        --rabbitmq-user <name>            RabbitMQ user  [RABBITMQ_USER, default guest]
-        --rabbitmq-queue <name>           durable queue the messages go to  [RABBITMQ_QUEUE, default workflow_queue]
-        --rabbitmq-queue-type <type>      classic or quorum: the type declared when the queue is missing  [RABBITMQ_QUEUE_TYPE, default classic]
-        --poll-interval <seconds>         seconds between polls  [SCHEDULER_POLL_INTERVAL, default 30]
-        --look-ahead <seconds>            seconds; a row due within it gets a precise timer  [SCHEDULER_LOOK_AHEAD, default 60]
-        --batch-size <n>                  rows claimed per transaction  [SCHEDULER_BATCH_SIZE, default 500]
-        --max-message-bytes <bytes>       a larger message is not sent (the fire is recorded as failed)  [SCHEDULER_MAX_MESSAGE_BYTES, default 16777216]
-        --misfire-grace <seconds>         seconds; a later slot is skipped (0 = always fire once)  [SCHEDULER_MISFIRE_GRACE, default 0]
-        --pause-after-failures <n>        deactivate a schedule after this many failed fires in a row (0 = never)  [SCHEDULER_PAUSE_AFTER_FAILURES, default 0]
-        --max-retries <n>                 failed start-up attempts before exit 1 (0 = retry forever)  [SCHEDULER_MAX_RETRIES, default 5]
-        --max-outage <seconds>            seconds without a dependency before exit 1 (0 = never)  [SCHEDULER_MAX_OUTAGE, default 0]
-        --batch-bytes <bytes>             message bytes in flight per claim transaction  [SCHEDULER_BATCH_BYTES, default 16777216]
-        --healthcheck-interval <seconds>  seconds between HEALTHCHECK log lines  [SCHEDULER_HEALTHCHECK_INTERVAL, default 300]
-        --connect-timeout <seconds>       seconds to open a connection, per host or node  [SCHEDULER_CONNECT_TIMEOUT, default 10]
-        --http-host <host>                address of the health and metrics server  [SCHEDULER_HTTP_HOST, default 127.0.0.1]
-        --http-port <port>                port of the health and metrics server (0 = off)  [SCHEDULER_HTTP_PORT, default 8080]
-        --shutdown-timeout <seconds>      seconds to finish the batch in flight on SIGTERM/SIGINT  [SCHEDULER_SHUTDOWN_TIMEOUT, default 10]
-        --notify-channel <channel>        PostgreSQL channel to LISTEN on for an immediate poll  [SCHEDULER_NOTIFY_CHANNEL, default unset]
-        --console <mode>                  read-only: the console without a token or actions; off: no console even with a token  [SCHEDULER_CONSOLE, default unset]
-        --console-hosts <hosts>           more Host names the console answers to (name or name:port, comma-separated)  [SCHEDULER_CONSOLE_HOSTS, default unset]
-        --log-level <level>               DEBUG, INFO, WARNING, ERROR or CRITICAL  [LOG_LEVEL, default INFO]
-        --log-format <format>             text or json  [LOG_FORMAT, default text]
-        -h, --help                        show this help
-        --version                         print the version and the commit it was built from
+        --postgres-host <host>             PostgreSQL host, or several for failover (a,b:5433)  [POSTGRES_HOST, default db]
+        --postgres-port <port>             PostgreSQL port  [POSTGRES_PORT, default 5432]
+        --postgres-db <name>               database name  [POSTGRES_DB, default rune]
+        --postgres-user <name>             database user  [POSTGRES_USER, default postgres]
+        --rabbitmq-host <host>             RabbitMQ host, or several nodes (a,b:5673)  [RABBITMQ_HOST, default rabbitmq]
+        --rabbitmq-port <port>             RabbitMQ port  [RABBITMQ_PORT, default 5672]
+        --rabbitmq-user <name>             RabbitMQ user  [RABBITMQ_USER, default guest]
+        --rabbitmq-queue <name>            durable queue the messages go to  [RABBITMQ_QUEUE, default workflow_queue]
+        --rabbitmq-queue-type <type>       classic or quorum: the type declared when the queue is missing  [RABBITMQ_QUEUE_TYPE, default classic]
+        --rabbitmq-tls <on|off>            on: AMQP over TLS (amqps, port 5671 unless --rabbitmq-port) for the RABBITMQ_HOST nodes  [RABBITMQ_TLS, default off]
+        --rabbitmq-tls-ca <file>           PEM file of the CA(s) that sign the broker's certificate (cacertfile)  [RABBITMQ_TLS_CA, default unset]
+        --rabbitmq-tls-cert <file>         PEM client certificate file (certfile)  [RABBITMQ_TLS_CERT, default unset]
+        --rabbitmq-tls-key <file>          PEM key file of the client certificate (keyfile)  [RABBITMQ_TLS_KEY, default unset]
+        --rabbitmq-tls-verify <mode>       verify_peer, or verify_none: no check of the broker's certificate (verify)  [RABBITMQ_TLS_VERIFY, default verify_peer]
+        --rabbitmq-tls-server-name <name>  name sent (SNI) and checked instead of the host; disable: check the CA only  [RABBITMQ_TLS_SERVER_NAME, default unset]
+        --rabbitmq-auth-mechanism <name>   plain, amqplain, or external: log in by the client certificate  [RABBITMQ_AUTH_MECHANISM, default plain]
+        --poll-interval <seconds>          seconds between polls  [SCHEDULER_POLL_INTERVAL, default 30]
+        --look-ahead <seconds>             seconds; a row due within it gets a precise timer  [SCHEDULER_LOOK_AHEAD, default 60]
+        --batch-size <n>                   rows claimed per transaction  [SCHEDULER_BATCH_SIZE, default 500]
+        --max-message-bytes <bytes>        a larger message is not sent (the fire is recorded as failed)  [SCHEDULER_MAX_MESSAGE_BYTES, default 16777216]
+        --misfire-grace <seconds>          seconds; a later slot is skipped (0 = always fire once)  [SCHEDULER_MISFIRE_GRACE, default 0]
+        --pause-after-failures <n>         deactivate a schedule after this many failed fires in a row (0 = never)  [SCHEDULER_PAUSE_AFTER_FAILURES, default 0]
+        --max-retries <n>                  failed start-up attempts before exit 1 (0 = retry forever)  [SCHEDULER_MAX_RETRIES, default 5]
+        --max-outage <seconds>             seconds without a dependency before exit 1 (0 = never)  [SCHEDULER_MAX_OUTAGE, default 0]
+        --batch-bytes <bytes>              message bytes in flight per claim transaction  [SCHEDULER_BATCH_BYTES, default 16777216]
+        --healthcheck-interval <seconds>   seconds between HEALTHCHECK log lines  [SCHEDULER_HEALTHCHECK_INTERVAL, default 300]
+        --connect-timeout <seconds>        seconds to open a connection, per host or node  [SCHEDULER_CONNECT_TIMEOUT, default 10]
+        --http-host <host>                 address of the health and metrics server  [SCHEDULER_HTTP_HOST, default 127.0.0.1]
+        --http-port <port>                 port of the health and metrics server (0 = off)  [SCHEDULER_HTTP_PORT, default 8080]
+        --http-tls-cert <file>             PEM certificate file: serve HTTPS (with --http-tls-key)  [SCHEDULER_HTTP_TLS_CERT, default unset]
+        --http-tls-key <file>              PEM key file of that certificate  [SCHEDULER_HTTP_TLS_KEY, default unset]
+        --http-tls-ca <file>               PEM CA file healthcheck and stats trust for an HTTPS instance  [SCHEDULER_HTTP_TLS_CA, default unset]
+        --shutdown-timeout <seconds>       seconds to finish the batch in flight on SIGTERM/SIGINT  [SCHEDULER_SHUTDOWN_TIMEOUT, default 10]
+        --notify-channel <channel>         PostgreSQL channel to LISTEN on for an immediate poll  [SCHEDULER_NOTIFY_CHANNEL, default unset]
+        --console <mode>                   read-only: the console without a token or actions; off: no console even with a token  [SCHEDULER_CONSOLE, default unset]
+        --console-hosts <hosts>            more Host names the console answers to (name or name:port, comma-separated)  [SCHEDULER_CONSOLE_HOSTS, default unset]
+        --log-level <level>                DEBUG, INFO, WARNING, ERROR or CRITICAL  [LOG_LEVEL, default INFO]
+        --log-format <format>              text or json  [LOG_FORMAT, default text]
+        -h, --help                         show this help
+        --version                          print the version and the commit it was built from
 
       A flag overrides its variable; the environment overrides ./.env. Secrets have no flag.
       ./.env is read from the working directory only: here /tmp/.env (none).
@@ -146,17 +156,24 @@ describe("help and version", () => {
         rune-scheduler check-mq [OPTIONS]
 
       OPTIONS
-        --json                        print one JSON document
-        --rabbitmq-host <host>        RabbitMQ host, or several nodes (a,b:5673)  [RABBITMQ_HOST, default rabbitmq]
-        --rabbitmq-port <port>        RabbitMQ port  [RABBITMQ_PORT, default 5672]
-        --rabbitmq-user <name>        RabbitMQ user  [RABBITMQ_USER, default guest]
-        --rabbitmq-queue <name>       durable queue the messages go to  [RABBITMQ_QUEUE, default workflow_queue]
-        --rabbitmq-queue-type <type>  classic or quorum: the type declared when the queue is missing  [RABBITMQ_QUEUE_TYPE, default classic]
-        --connect-timeout <seconds>   seconds to open a connection, per host or node  [SCHEDULER_CONNECT_TIMEOUT, default 10]
-        --log-level <level>           DEBUG, INFO, WARNING, ERROR or CRITICAL  [LOG_LEVEL, default INFO]
-        --log-format <format>         text or json  [LOG_FORMAT, default text]
-        -h, --help                    show this help
-        --version                     print the version and the commit it was built from
+        --json                             print one JSON document
+        --rabbitmq-host <host>             RabbitMQ host, or several nodes (a,b:5673)  [RABBITMQ_HOST, default rabbitmq]
+        --rabbitmq-port <port>             RabbitMQ port  [RABBITMQ_PORT, default 5672]
+        --rabbitmq-user <name>             RabbitMQ user  [RABBITMQ_USER, default guest]
+        --rabbitmq-queue <name>            durable queue the messages go to  [RABBITMQ_QUEUE, default workflow_queue]
+        --rabbitmq-queue-type <type>       classic or quorum: the type declared when the queue is missing  [RABBITMQ_QUEUE_TYPE, default classic]
+        --rabbitmq-tls <on|off>            on: AMQP over TLS (amqps, port 5671 unless --rabbitmq-port) for the RABBITMQ_HOST nodes  [RABBITMQ_TLS, default off]
+        --rabbitmq-tls-ca <file>           PEM file of the CA(s) that sign the broker's certificate (cacertfile)  [RABBITMQ_TLS_CA, default unset]
+        --rabbitmq-tls-cert <file>         PEM client certificate file (certfile)  [RABBITMQ_TLS_CERT, default unset]
+        --rabbitmq-tls-key <file>          PEM key file of the client certificate (keyfile)  [RABBITMQ_TLS_KEY, default unset]
+        --rabbitmq-tls-verify <mode>       verify_peer, or verify_none: no check of the broker's certificate (verify)  [RABBITMQ_TLS_VERIFY, default verify_peer]
+        --rabbitmq-tls-server-name <name>  name sent (SNI) and checked instead of the host; disable: check the CA only  [RABBITMQ_TLS_SERVER_NAME, default unset]
+        --rabbitmq-auth-mechanism <name>   plain, amqplain, or external: log in by the client certificate  [RABBITMQ_AUTH_MECHANISM, default plain]
+        --connect-timeout <seconds>        seconds to open a connection, per host or node  [SCHEDULER_CONNECT_TIMEOUT, default 10]
+        --log-level <level>                DEBUG, INFO, WARNING, ERROR or CRITICAL  [LOG_LEVEL, default INFO]
+        --log-format <format>              text or json  [LOG_FORMAT, default text]
+        -h, --help                         show this help
+        --version                          print the version and the commit it was built from
 
       A flag overrides its variable; the environment overrides ./.env. Secrets have no flag.
       ./.env is read from the working directory only: here /tmp/.env (none).
@@ -178,6 +195,9 @@ describe("help and version", () => {
         --poll-interval <seconds>    seconds between polls  [SCHEDULER_POLL_INTERVAL, default 30]
         --http-host <host>           address of the health and metrics server  [SCHEDULER_HTTP_HOST, default 127.0.0.1]
         --http-port <port>           port of the health and metrics server (0 = off)  [SCHEDULER_HTTP_PORT, default 8080]
+        --http-tls-cert <file>       PEM certificate file: serve HTTPS (with --http-tls-key)  [SCHEDULER_HTTP_TLS_CERT, default unset]
+        --http-tls-key <file>        PEM key file of that certificate  [SCHEDULER_HTTP_TLS_KEY, default unset]
+        --http-tls-ca <file>         PEM CA file healthcheck and stats trust for an HTTPS instance  [SCHEDULER_HTTP_TLS_CA, default unset]
         --connect-timeout <seconds>  seconds to open a connection, per host or node  [SCHEDULER_CONNECT_TIMEOUT, default 10]
         --log-level <level>          DEBUG, INFO, WARNING, ERROR or CRITICAL  [LOG_LEVEL, default INFO]
         --log-format <format>        text or json  [LOG_FORMAT, default text]
@@ -198,6 +218,9 @@ describe("help and version", () => {
         --url <http://host:port>  base URL of the instance to ask (default http://SCHEDULER_HTTP_HOST:SCHEDULER_HTTP_PORT)
         --http-host <host>        address of the health and metrics server  [SCHEDULER_HTTP_HOST, default 127.0.0.1]
         --http-port <port>        port of the health and metrics server (0 = off)  [SCHEDULER_HTTP_PORT, default 8080]
+        --http-tls-cert <file>    PEM certificate file: serve HTTPS (with --http-tls-key)  [SCHEDULER_HTTP_TLS_CERT, default unset]
+        --http-tls-key <file>     PEM key file of that certificate  [SCHEDULER_HTTP_TLS_KEY, default unset]
+        --http-tls-ca <file>      PEM CA file healthcheck and stats trust for an HTTPS instance  [SCHEDULER_HTTP_TLS_CA, default unset]
         -h, --help                show this help
         --version                 print the version and the commit it was built from
 

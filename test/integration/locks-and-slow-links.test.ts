@@ -65,12 +65,12 @@ test("an insert that checks a foreign key to a claimed row is not blocked by the
   const [id] = await insertSchedules(rig.db.sql, [{ dueInMs: -100, intervalSeconds: 3600 }]);
   await waitFor("the claim transaction to be open", async () => (await rig.openClaims()) > 0, 5_000, 10);
   // The foreign-key check takes FOR KEY SHARE on the row: it conflicts with FOR UPDATE, not with FOR NO KEY UPDATE.
-  const startedAt = Date.now();
+  // lock_timeout makes the insert throw if it waits on the claim's row lock; a wall-clock bound on
+  // top of it only measured how loaded the machine was.
   await rig.db.sql.begin(async (tx) => {
     await tx`SET LOCAL lock_timeout = '500ms'`;
     await tx`INSERT INTO runs (schedule_id) VALUES (${id!})`;
   });
-  expect(Date.now() - startedAt).toBeLessThan(500);
   expect(await rig.openClaims()).toBe(1); // the insert went through while the claim was still open
   rig.mqProxy.delay(0);
   await waitFor("the fire", async () => (await firedCount(rig)) === 1, 10_000);

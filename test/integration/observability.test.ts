@@ -276,11 +276,13 @@ describe("healthcheck", () => {
     ]);
   });
 
-  test("exits 1 within 3 s when /healthz never answers", async () => {
+  test("exits 1 within its 2.5 s deadline when /healthz never answers", async () => {
     const url = serve(() => new Promise<Response>(() => {}));
     const started = performance.now();
     const result = await runBinary(["healthcheck", "--url", url], {});
-    expect(performance.now() - started).toBeLessThan(3_000);
+    // The deadline itself is pinned by the message below; the bound leaves room for starting and
+    // ending the binary on a loaded machine, and still fails a probe that waits for ever.
+    expect(performance.now() - started).toBeLessThan(5_000);
     expect([result.code, withoutPort(result.stderr)]).toEqual([
       1,
       "unhealthy: no answer from http://127.0.0.1:PORT/healthz: timed out after 2.5s\n",

@@ -219,7 +219,7 @@ describe("the layers of src/", () => {
       "src/console/web/b.ts imports citty (the page imports only its own folder and the contract)",
       "src/commands/c.ts uses amqplib (a driver, only in rabbitmq)",
       "src/commands/c.ts uses node:net (a driver, only in postgres, rabbitmq)",
-      "src/console/d.ts uses Bun.connect (a driver, only in observe/http.ts)",
+      "src/console/d.ts uses Bun.connect (a driver, only in observe/http.ts, observe/http-listener.ts)",
       "src/extra/e.ts: layer extra has no row in the import rule",
     ]);
     expect(

@@ -4,6 +4,7 @@ import { runCli } from "./cli/runner.ts";
 import checkDb from "./commands/check-db.ts";
 import checkMq from "./commands/check-mq.ts";
 import healthcheck from "./commands/healthcheck.ts";
+import history from "./commands/history.ts";
 import run from "./commands/run.ts";
 import stats from "./commands/stats.ts";
 import { backfill, pause, resume, trigger } from "./commands/verbs.ts";
@@ -28,6 +29,7 @@ const main: CommandDef = defineCommand({
     pause,
     resume,
     backfill,
+    history,
     completion: completionCommand(PROGRAM, () => main),
   },
 });

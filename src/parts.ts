@@ -14,6 +14,7 @@ import type { Metrics } from "./observe/metrics.ts";
 import type { MessageOptions } from "./operator/verbs.ts";
 import { createDatabase, renewablePool, type Sql } from "./postgres/client.ts";
 import { createEngineStore } from "./postgres/engine-store.ts";
+import { type Pruner, startPruner } from "./postgres/pruner.ts";
 import { connectPublisher, openBrokerLink } from "./rabbitmq/broker.ts";
 import type { BrokerLink } from "./rabbitmq/link.ts";
 import { fernetSealer } from "./schedule/fernet.ts";
@@ -50,6 +51,8 @@ interface EngineParts {
   /** One connection for LISTEN, which postgres.js re-establishes by itself. */
   readonly listener: Sql;
   readonly connectPublisher: (onChange: () => void) => Promise<Publisher>;
+  /** Starts the history's retention rounds on the engine's pool (docs/design.md §22); stopped before `end`. */
+  startPruner(log: Logger): Pruner;
   /** Closes both pools. */
   end(): Promise<void>;
 }
@@ -59,9 +62,10 @@ export function engineParts(config: Config): EngineParts {
   const pool = renewablePool(() => openDatabase(config, { max: CLAIM_LANES + 1 }));
   const listener = openDatabase(config, { max: 1 });
   return {
-    store: createEngineStore(pool),
+    store: createEngineStore(pool, undefined, config.history.instanceName),
     listener,
     connectPublisher: (onChange) => connectPublisher(config.mq, config.connectTimeoutMs, onChange),
+    startPruner: (log) => startPruner(pool, config.history, log),
     async end() {
       await Promise.all([pool.end({ timeout: 2 }).catch(() => {}), listener.end({ timeout: 2 }).catch(() => {})]);
     },

@@ -145,6 +145,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     },
   });
   loopIdleMs = () => clock.local() - engine.status().lastProgressLocal;
+  const pruner = parts.startPruner(log);
   if (server) log.info(`HTTP health and metrics on ${server.scheme}://${config.httpHost}:${server.port}`);
   if (server && operatorConsole) {
     const how = config.console?.mode === "read-only" ? "read-only, no token" : "token required";
@@ -186,6 +187,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
   const shutdown = async (): Promise<0 | 1> => {
     const code = await engine.stop();
     clearInterval(healthTimer);
+    await pruner.stop();
     server?.stop(true);
     await unlisten?.().catch(() => {});
     log.info(`Final statistics: ${healthcheckLine(metrics).replace("HEALTHCHECK OK | ", "")}`);

@@ -8,11 +8,12 @@ import { PROPERTY_VARIANTS, QUEUE_KINDS, type QueueKind } from "./properties.ts"
 import { type Summary, summarize } from "./stats.ts";
 import { fmt, type Run } from "./suite.ts";
 
-export const COST_TARGETS = { schedulerUs: 15, postgresUs: 20 } as const;
+export const COST_TARGETS = { schedulerUs: 15, postgresUs: 20, historyPostgresRatio: 1.33 } as const;
 
 export interface CostSummary {
   rows: number;
   worker: boolean;
+  history: boolean;
   firesPerSecond: Summary;
   schedulerUs: Summary;
   postgresUs: Summary;
@@ -45,13 +46,16 @@ export interface CostRun {
 
 export function costSummaries(runs: readonly Run[]): CostSummary[] {
   const all = runs.flatMap((r) => r.cost ?? []);
-  const keys = [...new Set(all.map((c) => `${c.rows}/${c.worker}`))];
+  // Runs of results from before the history variant have no `history`: off.
+  const keyOf = (c: CostRun) => `${c.rows}/${c.worker}/${c.cost.history === true}`;
+  const keys = [...new Set(all.map(keyOf))];
   return keys.map((key) => {
-    const samples = all.filter((c) => `${c.rows}/${c.worker}` === key);
+    const samples = all.filter((c) => keyOf(c) === key);
     const of = (pick: (c: CostRun) => number) => summarize(samples.map(pick));
     return {
       rows: samples[0]!.rows,
       worker: samples[0]!.worker,
+      history: samples[0]!.cost.history === true,
       firesPerSecond: of((c) => c.cost.firesPerSecond),
       schedulerUs: of((c) => c.cost.schedulerUs),
       postgresUs: of((c) => c.cost.postgresUs),
@@ -80,7 +84,7 @@ export function renderCostTable(costs: readonly CostSummary[]): string {
   ];
   for (const c of costs) {
     lines.push(
-      `| ${fmt(c.rows)}, ${c.worker ? "worker consuming" : "no consumer"} | ${fmt(c.firesPerSecond.median)} | ` +
+      `| ${fmt(c.rows)}, ${c.worker ? "worker consuming" : "no consumer"}${c.history ? ", **history on**" : ""} | ${fmt(c.firesPerSecond.median)} | ` +
         `**${us(c.schedulerUs)}** (${range(c.schedulerUs, 1)}; ${c.schedulerToPublisher.median.toFixed(2)} × ${us(c.publisherUs)}${c.worker ? " of publisher and worker together" : ""}) | ` +
         `**${us(c.postgresUs)}** (${range(c.postgresUs, 1)}; ${c.postgresToSql.median.toFixed(2)} × ${us(c.sqlPostgresUs)}) | ` +
         `${us(c.brokerUs)} (${range(c.brokerUs, 1)}; ${c.brokerToPublisher.median.toFixed(2)} × ${us(c.publisherBrokerUs)}) | ` +

@@ -10,6 +10,7 @@
  * allocated since the one before). Each is divided by `rows`.
  */
 
+import { resolve } from "node:path";
 import { anyDue, dbNowMs, insertSchedulesAt, insertWorkflows } from "./data.ts";
 import { createDatabase, createQueue, nowMs, type Sql, waitUntil } from "./env.ts";
 import { cpuBetween, cpuByPid, processSample, type Scheduler, startScheduler } from "./process.ts";
@@ -18,6 +19,8 @@ import { startWorker, type Worker } from "./worker.ts";
 export interface CostResult {
   readonly rows: number;
   readonly worker: boolean;
+  /** The fire history table was there (written in every claim transaction). */
+  readonly history: boolean;
   readonly seconds: number;
   readonly firesPerSecond: number;
   /** CPU per fire, µs. */
@@ -41,7 +44,11 @@ export interface CostOptions {
   readonly rows: number;
   readonly worker: boolean;
   readonly payloadBytes: number;
+  /** With the fire history table (docs/contract.md §10), so every fire writes its history row. */
+  readonly history: boolean;
 }
+
+const HISTORY_MIGRATION = resolve(import.meta.dir, "../migrations/004_history_tables.sql");
 
 /** The PostgreSQL processes working for the scheduler: its backends and the server's own. */
 async function schedulerBackends(sql: Sql): Promise<number[]> {
@@ -81,6 +88,7 @@ export async function runCost(options: CostOptions): Promise<CostResult> {
   const gc = gcLog();
   try {
     const { sql } = db;
+    if (options.history) await sql.unsafe(await Bun.file(HISTORY_MIGRATION).text());
     await insertWorkflows(sql, rows, options.payloadBytes);
     // Far enough ahead for the insert, the ANALYZE and the scheduler's start.
     const slotMs = Math.ceil((await dbNowMs(sql)) + 3_000 + rows * 0.03);
@@ -129,12 +137,17 @@ export async function runCost(options: CostOptions): Promise<CostResult> {
     const [check] = await sql<{ bad: number }[]>`
       SELECT count(*)::int AS bad FROM scheduled_workflows WHERE run_count <> 1 OR failure_count <> 0`;
     if (check!.bad !== 0) throw new Error(`${check!.bad} rows did not fire exactly once successfully`);
+    if (options.history) {
+      const [recorded] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM scheduler_fire_history`;
+      if (recorded!.n !== rows) throw new Error(`${recorded!.n} history rows for ${rows} fires`);
+    }
     const seconds = (doneAt - startedAt - 250) / 1000;
     const perFire = (cpuSeconds: number) => (cpuSeconds * 1e6) / rows;
     const pauses = after.gc.pauses.slice(before.gc.collections);
     return {
       rows,
       worker: options.worker,
+      history: options.history,
       seconds,
       firesPerSecond: rows / seconds,
       schedulerUs: perFire(after.own.cpuSeconds - before.own.cpuSeconds),

@@ -341,6 +341,20 @@ export function buildReport(runs: readonly Run[]): Report {
   }
   for (const c of report.cost) {
     const what = `${fmt(c.rows)}, ${c.worker ? "worker consuming" : "no consumer"}`;
+    if (c.history) {
+      // The history's own budget: a share of PostgreSQL's CPU per fire without it.
+      const off = report.cost.find((o) => !o.history && o.rows === c.rows && o.worker === c.worker);
+      if (!off) continue;
+      const ratio = c.postgresUs.median / off.postgresUs.median;
+      const most = COST_TARGETS.historyPostgresRatio;
+      target(
+        `history on: PostgreSQL CPU per fire vs off, ${what}`,
+        `${ratio.toFixed(2)} ×`,
+        `≤ ${most} ×`,
+        ratio <= most,
+      );
+      continue;
+    }
     const { schedulerUs: s, postgresUs: p } = COST_TARGETS;
     const sched = c.schedulerUs.median;
     const pg = c.postgresUs.median;

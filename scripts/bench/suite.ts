@@ -191,21 +191,23 @@ export async function runOnce(settings: Settings, index: number, progress: Progr
         const publish = await measure(`publish ceiling ${rows}${worker ? " with a worker" : ""}`, () =>
           publishCeiling(rows, settings.batch, settings.payloadBytes, worker),
         );
-        const cost = await measure(`cost ${rows}${worker ? " with a worker" : ""}`, () =>
-          runCost({ ...base, rows, worker }),
-        );
-        progress(
-          `cost ${rows}${worker ? ", worker" : ""}: scheduler ${cost.schedulerUs.toFixed(1)} µs, PostgreSQL ${cost.postgresUs.toFixed(1)} µs, ` +
-            `RabbitMQ ${cost.brokerUs.toFixed(1)} µs, ${fmt(cost.allocatedBytes)} B heap per fire`,
-        );
-        run.cost.push({
-          rows,
-          worker,
-          publisherUs: perUnit(publish.cpu!.clientSeconds, publish),
-          publisherBrokerUs: perUnit(publish.cpu!.brokerSeconds, publish),
-          sqlPostgresUs: perUnit(sql.cpu!.postgresSeconds, sql),
-          cost,
-        });
+        // The same burst without and with the fire history table (docs/performance.md, "Fire history").
+        for (const history of [false, true]) {
+          const label = `cost ${rows}${worker ? " with a worker" : ""}${history ? ", history on" : ""}`;
+          const cost = await measure(label, () => runCost({ ...base, rows, worker, history }));
+          progress(
+            `${label}: scheduler ${cost.schedulerUs.toFixed(1)} µs, PostgreSQL ${cost.postgresUs.toFixed(1)} µs, ` +
+              `RabbitMQ ${cost.brokerUs.toFixed(1)} µs, ${fmt(cost.allocatedBytes)} B heap per fire, ${fmt(cost.firesPerSecond)} fires/s`,
+          );
+          run.cost.push({
+            rows,
+            worker,
+            publisherUs: perUnit(publish.cpu!.clientSeconds, publish),
+            publisherBrokerUs: perUnit(publish.cpu!.brokerSeconds, publish),
+            sqlPostgresUs: perUnit(sql.cpu!.postgresSeconds, sql),
+            cost,
+          });
+        }
       }
     }
   }

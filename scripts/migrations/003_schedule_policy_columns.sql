@@ -1,4 +1,4 @@
--- Per-schedule catch-up policy, end and jitter (docs/contract.md §10, docs/design.md §22, §23):
+-- Per-schedule catch-up policy, end and jitter (docs/contract.md §11, docs/design.md §23, §24):
 -- additive, safe to run twice, and safe on a live table (ADD COLUMN without a default only changes
 -- the catalogue; it takes a brief ACCESS EXCLUSIVE lock, so run it when no long transaction holds
 -- the table). NULL in every column is the behaviour without them. rune-scheduler detects the

@@ -43,6 +43,10 @@ const ABOUT = {
   SCHEDULER_NOTIFY_CHANNEL: ["PostgreSQL channel to LISTEN on for an immediate poll", "channel"],
   SCHEDULER_CONSOLE: ["read-only: the console without a token or actions; off: no console even with a token", "mode"],
   SCHEDULER_CONSOLE_HOSTS: ["more Host names the console answers to (name or name:port, comma-separated)", "hosts"],
+  SCHEDULER_INSTANCE_NAME: ["this replica's name in the fire history (default host:pid)", "name"],
+  SCHEDULER_HISTORY_RETENTION: ["seconds fire history rows are kept (0 = no age limit)", "seconds"],
+  SCHEDULER_HISTORY_KEEP: ["fire history rows kept per schedule, the newest (0 = no count limit)", "n"],
+  SCHEDULER_AUDIT_RETENTION: ["seconds operator audit rows are kept (0 = forever)", "seconds"],
   LOG_LEVEL: ["DEBUG, INFO, WARNING, ERROR or CRITICAL", "level"],
   LOG_FORMAT: ["text or json", "format"],
 } as const satisfies Record<string, readonly [description: string, valueHint: string]>;

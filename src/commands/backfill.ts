@@ -6,6 +6,7 @@ import {
   planBackfill,
   publishBackfill,
 } from "../operator/backfill.ts";
+import { auditBackfill } from "../operator/backfill-audit.ts";
 import { OperatorError } from "../operator/verbs.ts";
 import { messageIdFor } from "../schedule/message.ts";
 import { badArgument, idArg, publishingVerbArgs, runVerb, scheduleIdArg } from "./verb.ts";
@@ -44,7 +45,7 @@ export default defineCommand({
       process.exitCode = badArgument("backfill", `--to ${args.to} must be later than --from ${args.from}`);
     if (fromMs === null || toMs === null || fromMs === undefined || toMs === undefined || toMs <= fromMs) return;
     const publish = args.yes === true;
-    process.exitCode = await runVerb(args, "backfill", publish, async ({ sql, publisher, messages }) => {
+    process.exitCode = await runVerb(args, "backfill", publish, async ({ sql, publisher, messages, who }) => {
       const plan = await planBackfill(sql, id, fromMs, toMs);
       const slots = plan.slots.map((slot) => ({ slot: iso(slot), messageId: messageIdFor(id, slot) }));
       const cut = plan.createdMs !== null && plan.createdMs > fromMs;
@@ -69,6 +70,7 @@ export default defineCommand({
         return { text: [`ok ${head}`, ...listing, tail].join("\n"), json };
       }
       const refused = await publishBackfill(publisher!, backfillMessages(plan, plan.row.dbNowMs, messages));
+      await auditBackfill(sql, who, { id, fromMs, toMs, slots: slots.length, refused: refused.length });
       if (refused.length > 0) {
         const first = refused[0]!;
         throw new OperatorError(

@@ -34,7 +34,7 @@ interface DatabaseReport {
   /** The optional cron columns (docs/contract.md §2), the commonest schedule kinds, and cron rows that cannot fire. */
   schedules?: {
     columns: { cronExpression: boolean; timezone: boolean };
-    /** The per-schedule policy columns present (docs/contract.md §10); absent when none. */
+    /** The per-schedule policy columns present (docs/contract.md §11); absent when none. */
     policyColumns?: string[];
     kinds: ScheduleKind[];
     invalidCron: InvalidCronRow[];

@@ -19,10 +19,10 @@ export default defineCommand({
     const selector = selectorArg("pause", args);
     if (selector === null) return;
     const reason = typeof args.reason === "string" && args.reason.trim() !== "" ? args.reason.trim() : null;
-    process.exitCode = await runVerb(args, "pause", false, async ({ sql }) => {
+    process.exitCode = await runVerb(args, "pause", false, async ({ sql, who }) => {
       if ("one" in selector) {
         const id = selector.one;
-        const done = await pauseSchedule(sql, id, reason);
+        const done = await pauseSchedule(sql, id, reason, who);
         const was = done.wasActive ? "" : " (it was already inactive)";
         return { text: `ok paused schedule ${id}${was}: last_error "${done.lastError}"`, json: { ...done } };
       }
@@ -31,6 +31,7 @@ export default defineCommand({
         sql,
         targets.map((t) => t.id),
         reason,
+        who,
       );
       // One line per row: what was done to it (the audit of the command).
       const lines = done.map(

@@ -16,15 +16,16 @@ export default defineCommand({
   async run({ args }) {
     const selector = selectorArg("resume", args);
     if (selector === null) return;
-    process.exitCode = await runVerb(args, "resume", false, async ({ sql }) => {
+    process.exitCode = await runVerb(args, "resume", false, async ({ sql, who }) => {
       if ("one" in selector) {
-        const done = await resumeSchedule(sql, selector.one);
+        const done = await resumeSchedule(sql, selector.one, who);
         return { text: line(done), json: { ...done } };
       }
       const targets = await confirmTargets(sql, "resume", selector, args.yes === true, args.json === true);
       const done = await resumeMany(
         sql,
         targets.map((t) => t.id),
+        who,
       );
       return { text: done.map(line).join("\n"), json: { targets, resumed: done } };
     });

@@ -172,10 +172,21 @@ function formatStats(report: StatsReport): string {
     lines.push("", `Workflow missing (schedule→workflow_id): ${ids.join(", ")}`);
   }
   lines.push("", h.failing.length > 0 ? "Failing longest" : "Failing: none");
+  // The history's column only where the history table has something to say.
+  const fromHistory = h.failing.some((r) => r.lastFailure !== undefined);
   if (h.failing.length > 0) {
     lines.push(
       ...table(
-        ["id", "workflow", "failures", "schedule", "state", "last run", "last error"],
+        [
+          "id",
+          "workflow",
+          "failures",
+          "schedule",
+          "state",
+          "last run",
+          "last error",
+          ...(fromHistory ? ["last failure (slot on replica)"] : []),
+        ],
         h.failing.map((r) => [
           String(r.id),
           clip(r.workflowName ?? `(missing ${r.workflowId})`, 24),
@@ -184,6 +195,7 @@ function formatStats(report: StatsReport): string {
           r.isActive ? "active" : "inactive",
           iso(r.lastRunMs),
           clip(r.lastError, 60),
+          ...(fromHistory ? [r.lastFailure ? `${r.lastFailure.slot} on ${r.lastFailure.replica}` : ""] : []),
         ]),
       ),
     );

@@ -16,9 +16,9 @@ export default defineCommand({
   async run({ args }) {
     const selector = selectorArg("trigger", args);
     if (selector === null) return;
-    process.exitCode = await runVerb(args, "trigger", true, async ({ sql, publisher, messages }) => {
+    process.exitCode = await runVerb(args, "trigger", true, async ({ sql, publisher, messages, who }) => {
       if ("one" in selector) {
-        const done = await triggerSchedule(sql, publisher!, selector.one, messages);
+        const done = await triggerSchedule(sql, publisher!, selector.one, messages, who);
         return { text: line(done), json: { ...done } };
       }
       const targets = await confirmTargets(sql, "trigger", selector, args.yes === true, args.json === true);
@@ -27,6 +27,7 @@ export default defineCommand({
         publisher!,
         targets.map((t) => t.id),
         messages,
+        who,
       );
       if (done.refused.length > 0) {
         const refused = done.refused.map((r) => `schedule ${r.id}: ${r.reason}`).join("; ");

@@ -2,12 +2,14 @@
  * What the operator verbs share: the ID argument, and one run shape (config, database, broker
  * when needed, one line or one JSON document, exit 0 / 1 / 2).
  */
+import { userInfo } from "node:os";
 import type { ArgsDef } from "citty";
 import { EXIT } from "../cli/exit.ts";
 import type { Config } from "../config/config.ts";
 import { explainBrokerError, explainDatabaseError } from "../observe/diagnose.ts";
 import { type MessageOptions, OperatorError } from "../operator/verbs.ts";
 import { messageOptions, openDatabase, openPublisher } from "../parts.ts";
+import type { AuditActor } from "../postgres/audit.ts";
 import type { Sql } from "../postgres/client.ts";
 import type { BrokerLink } from "../rabbitmq/link.ts";
 import { parseScheduleId } from "../units.ts";
@@ -51,6 +53,17 @@ interface VerbContext {
   /** Present when the verb asked for the broker. */
   readonly publisher: BrokerLink | null;
   readonly messages: MessageOptions;
+  /** Who the audit names: the OS user running the command. */
+  readonly who: AuditActor;
+}
+
+/** The OS user's name, or their uid where the system has no name for it (a container's). */
+function osUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? "unknown"}`;
+  }
 }
 
 interface VerbResult {
@@ -83,7 +96,8 @@ export function runVerb(
           throw new Explained(explainBrokerError(error, config.mq, config.connectTimeoutMs));
         });
       }
-      const result = await body({ config, sql, publisher, messages });
+      const who: AuditActor = { actor: `cli ${osUser()}`, source: "cli" };
+      const result = await body({ config, sql, publisher, messages, who });
       if (json) printJson({ ok: true, command: verb, ...result.json });
       else process.stdout.write(`${result.text}\n`);
       return EXIT.ok;

@@ -11,6 +11,7 @@ import { isFernetKey } from "../schedule/fernet.ts";
 import { MAX_INT4 } from "../units.ts";
 import { type ConsoleConfig, consoleConfig } from "./console.ts";
 import { parseDotenv } from "./dotenv.ts";
+import { type HistoryConfig, historyConfig } from "./history.ts";
 import { type HttpTlsConfig, httpTlsCa, httpTlsConfig } from "./http-tls.ts";
 import { LOG_FORMATS, type LogFormat, type LogLevel, parseLogLevel } from "./levels.ts";
 import { type DotenvLocation, describeValues, dotenvLocation, type Origin } from "./origin.ts";
@@ -55,6 +56,8 @@ export interface Config {
   readonly encryptionKey: string | null;
   /** The operator console on the HTTP server, or null when it is off (the default). */
   readonly console: ConsoleConfig | null;
+  /** The fire history and audit: this replica's name and the retention settings. */
+  readonly history: HistoryConfig;
   /** Every secret value in effect, so the logger can scrub them from any output. */
   readonly secrets: readonly string[];
   /** Where each setting's value came from. */
@@ -244,6 +247,7 @@ export function loadConfig(sources: ConfigSources): Config {
     logFormat: format as LogFormat,
     encryptionKey: key === "" ? null : key,
     console: operatorConsole,
+    history: historyConfig(get, fail),
     secrets: [...new Set(secrets)],
     origins: Object.freeze(origins),
     dotenv,

@@ -4,7 +4,9 @@
  * Each answers the verb's own outcome and writes one audit line: action, schedule, address, outcome.
  */
 import { backfillMessages, planBackfill, publishBackfill } from "../operator/backfill.ts";
+import { auditBackfill } from "../operator/backfill-audit.ts";
 import { OperatorError, pauseSchedule, resumeSchedule, triggerSchedule } from "../operator/verbs.ts";
+import type { AuditActor } from "../postgres/audit.ts";
 import type { BrokerLink } from "../rabbitmq/link.ts";
 import { messageIdFor } from "../schedule/message.ts";
 import type { ConsoleContext } from "./context.ts";
@@ -24,6 +26,7 @@ const STATUS_OF: Record<OperatorError["kind"], number> = {
   "not past": 422,
   "not confirmed": 428,
   "broker refused": 502,
+  "no history": 404,
 };
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -43,8 +46,9 @@ export async function runAction(
   remote: string,
 ): Promise<Response> {
   let outcome: Outcome;
+  const who: AuditActor = { actor: `console ${remote} ${context.tokenLabel}`, source: "console" };
   try {
-    outcome = await perform(context, action, id, raw);
+    outcome = await perform(context, action, id, raw, who);
   } catch (error) {
     outcome = failure(context, error);
   }
@@ -98,25 +102,33 @@ async function withPublisher<T>(context: ConsoleContext, work: (publisher: Broke
   }
 }
 
-async function perform(context: ConsoleContext, action: Action, id: number, raw: unknown): Promise<Outcome> {
+async function perform(
+  context: ConsoleContext,
+  action: Action,
+  id: number,
+  raw: unknown,
+  who: AuditActor,
+): Promise<Outcome> {
   const sql = context.sql();
   switch (action) {
     case "trigger": {
       objectBody(raw, []);
-      const done = await withPublisher(context, (publisher) => triggerSchedule(sql, publisher, id, context.messages));
+      const done = await withPublisher(context, (publisher) =>
+        triggerSchedule(sql, publisher, id, context.messages, who),
+      );
       const line = `ok triggered schedule ${id} (${done.schedule}): message ${done.messageId} confirmed by the broker, run ${done.runNumber} recorded; next_run_at unchanged`;
       return { status: 200, body: { ok: true, action, text: line, ...done }, line };
     }
     case "pause": {
       const reason = pauseReason(objectBody(raw, ["reason"]));
-      const done = await pauseSchedule(sql, id, reason);
+      const done = await pauseSchedule(sql, id, reason, who);
       const was = done.wasActive ? "" : " (it was already inactive)";
       const line = `ok paused schedule ${id}${was}: last_error "${done.lastError}"`;
       return { status: 200, body: { ok: true, action, text: line, ...done }, line };
     }
     case "resume": {
       objectBody(raw, []);
-      const done = await resumeSchedule(sql, id);
+      const done = await resumeSchedule(sql, id, who);
       const line = done.wasActive
         ? `ok schedule ${id} (${done.schedule}) is already active; nothing changed`
         : `ok resumed schedule ${id} (${done.schedule}): next run ${done.nextRunAt}`;
@@ -143,6 +155,8 @@ async function perform(context: ConsoleContext, action: Action, id: number, raw:
       const refused = await withPublisher(context, (publisher) =>
         publishBackfill(publisher, backfillMessages(plan, plan.row.dbNowMs, context.messages)),
       );
+      const { fromMs, toMs } = input;
+      await auditBackfill(sql, who, { id, fromMs, toMs, slots: slots.length, refused: refused.length });
       if (refused.length > 0) {
         const first = refused[0]!;
         throw new OperatorError(

@@ -1,5 +1,5 @@
 /**
- * The console's bulk actions (docs/console.md, docs/design.md §24): pause, resume or trigger the
+ * The console's bulk actions (docs/console.md, docs/design.md §25): pause, resume or trigger the
  * schedules selected on the list. A request without `confirm: true` answers the preview (what
  * would be touched, as the CLI lists it) and changes nothing; with it, the verb runs on all of
  * them in one transaction, and one audit line is written per row.
@@ -7,6 +7,7 @@
 
 import { pauseMany, resumeMany, triggerMany } from "../operator/bulk.ts";
 import { OperatorError } from "../operator/verbs.ts";
+import type { AuditActor } from "../postgres/audit.ts";
 import { findTargets } from "../postgres/bulk-targets.ts";
 import type { ConsoleContext } from "./context.ts";
 import { MAX_INT4 } from "./contract.ts";
@@ -58,8 +59,9 @@ export async function runBulkAction(
       outcome: line,
       bulk: ids.length,
     });
+  const who: AuditActor = { actor: `console ${remote} ${context.tokenLabel}`, source: "console" };
   try {
-    const lines = await perform(context, action, ids, reason);
+    const lines = await perform(context, action, ids, reason, who);
     for (const [id, line] of lines) audit(id, line);
     return json({ ok: true, action, targets, results: lines.map(([id, text]) => ({ id, text })) });
   } catch (error) {
@@ -74,17 +76,18 @@ async function perform(
   action: BulkAction,
   ids: number[],
   reason: string | null,
+  who: AuditActor,
 ): Promise<[number, string][]> {
   const sql = context.sql();
   if (action === "pause") {
-    const done = await pauseMany(sql, ids, reason);
+    const done = await pauseMany(sql, ids, reason, who);
     return done.map((d) => [
       d.id,
       `ok paused schedule ${d.id}${d.wasActive ? "" : " (it was already inactive)"}: last_error "${d.lastError}"`,
     ]);
   }
   if (action === "resume") {
-    const done = await resumeMany(sql, ids);
+    const done = await resumeMany(sql, ids, who);
     return done.map((d) => [
       d.id,
       d.wasActive
@@ -94,7 +97,7 @@ async function perform(
   }
   const publisher = await context.openPublisher();
   try {
-    const done = await triggerMany(sql, publisher, ids, context.messages);
+    const done = await triggerMany(sql, publisher, ids, context.messages, who);
     const lines: [number, string][] = done.triggered.map((d) => [
       d.id,
       `ok triggered schedule ${d.id} (${d.schedule}): message ${d.messageId} confirmed by the broker, run ${d.runNumber} recorded`,

@@ -31,6 +31,8 @@ export interface ConsoleContext {
   /** A broker link for one action, closed by the caller, as the CLI's verbs open theirs. */
   openPublisher(): Promise<BrokerLink>;
   readonly messages: MessageOptions;
+  /** Names the console's token in the audit without revealing it (`token sha256:` and 8 hex digits). */
+  readonly tokenLabel: string;
   /** A valid active row due longer ago than this is overdue (one poll interval, as `stats` says). */
   readonly overdueAfterMs: number;
   /** The operator's line for a database or broker error (where, why, what to try), no secret in it. */

@@ -15,7 +15,7 @@ export type Filter = (typeof FILTERS)[number];
 
 /**
  * A row's one state: ended or paused before invalid before failing before overdue. `ended`: the
- * scheduler deactivated it at its ends_at or max_runs (docs/design.md §23); the paused filter lists it.
+ * scheduler deactivated it at its ends_at or max_runs (docs/design.md §24); the paused filter lists it.
  */
 export const STATES = ["active", "paused", "ended", "invalid", "failing", "overdue"] as const;
 export type ScheduleState = (typeof STATES)[number];
@@ -140,9 +140,9 @@ export interface NextSlot {
   wall: string;
   offset: string;
   dst: "gap" | "overlap" | null;
-  /** With jitter: when the slot fires (slot + offset, docs/design.md §22). */
+  /** With jitter: when the slot fires (slot + offset, docs/design.md §23). */
   dueMs?: number;
-  /** The schedule's last slot: after it the row ends (ends_at or max_runs, docs/design.md §23). */
+  /** The schedule's last slot: after it the row ends (ends_at or max_runs, docs/design.md §24). */
   last?: true;
 }
 
@@ -161,7 +161,7 @@ export interface Detail {
   seen: readonly Fire[];
 }
 
-/** One schedule as a bulk action's preview lists it (docs/design.md §24). */
+/** One schedule as a bulk action's preview lists it (docs/design.md §25). */
 export interface BulkTarget {
   id: number;
   workflowId: number | null;
@@ -184,3 +184,51 @@ export interface ActionResult {
   slots?: readonly { slot: string; messageId: string }[];
   published?: boolean;
 }
+
+/** One fire of a schedule's history (docs/contract.md §10), as the history page sends it. */
+export interface HistoryFire {
+  recordedAt: string;
+  slot: string;
+  messageId: string | null;
+  outcome: string;
+  reason: string | null;
+  missedRuns: number;
+  sentAt: string | null;
+  confirmedAt: string | null;
+  lagSeconds: number | null;
+  replica: string;
+  runNumber: number | null;
+}
+
+/** A page of a schedule's fires, newest first; `next` is the cursor of the older page, or null. */
+export interface HistoryPage {
+  ok: true;
+  /** False when the database has no history table. */
+  available: boolean;
+  fires: readonly HistoryFire[];
+  next: string | null;
+}
+
+/** One operator action of the audit. */
+export interface ActivityEntry {
+  id: number;
+  at: string;
+  actor: string;
+  source: string;
+  action: string;
+  scheduleIds: readonly number[];
+  reason: string | null;
+  outcome: string;
+  detail: Record<string, unknown> | null;
+}
+
+export interface ActivityPage {
+  ok: true;
+  available: boolean;
+  actions: readonly ActivityEntry[];
+  next: string | null;
+}
+
+/** Fires a history page holds, and actions an activity page holds. */
+export const HISTORY_PAGE = 25;
+export const ACTIVITY_PAGE = 50;

@@ -61,7 +61,7 @@ export function createRefusals(
   const folds = new Map<string, Fold>();
 
   const line = (fold: Fold, more: number) => {
-    const path = fold.path.length > 120 ? `${fold.path.slice(0, 120)}…` : fold.path;
+    const path = fold.path;
     const repeated = more > 0 ? `; ${more} more time(s) in ${FOLD_MS / 1000} s` : "";
     log.warn(`CONSOLE REFUSED from=${fold.address} path=${path}: ${WHY[fold.reason]}${repeated}`, {
       remote: fold.address,
@@ -83,8 +83,11 @@ export function createRefusals(
       const tally = tallies.get(address);
       return tally ? Math.max(0, tally.blockedUntilMs - now()) : 0;
     },
-    refused(address, path, reason) {
+    refused(address, fullPath, reason) {
       count(reason);
+      // Cut and copied before it is kept: a path can be 16 KiB, a thousand folds would hold them
+      // all, and a mere slice keeps its whole string alive (JavaScriptCore shares the storage).
+      const path = fullPath.length > 120 ? `${[...fullPath.slice(0, 120)].join("")}…` : fullPath;
       const at = now();
       if (reason !== "limited") {
         let tally = tallies.get(address);
@@ -97,7 +100,9 @@ export function createRefusals(
         tally.failures += 1;
         if (tally.failures >= MAX_FAILURES) tally.blockedUntilMs = at + BLOCK_MS;
       }
-      const key = `${address}\n${path}\n${reason}`;
+      // While an address is limited every request it sends is refused: folded whatever its path,
+      // or a loop over made-up paths would write one line per request.
+      const key = reason === "limited" ? `${address}\n\n${reason}` : `${address}\n${path}\n${reason}`;
       const fold = folds.get(key);
       if (fold) {
         fold.more += 1;

@@ -14,6 +14,7 @@ import { readJsonBody } from "./body.ts";
 import { BULK_ACTIONS, type BulkAction, runBulkAction } from "./bulk-actions.ts";
 import type { ConsoleContext } from "./context.ts";
 import { dependencyDown } from "./fault.ts";
+import { activityPage, historyPage } from "./history-api.ts";
 import { scheduleId } from "./input.ts";
 import { pageHtml } from "./page.ts";
 import type { Refusals } from "./refusals.ts";
@@ -30,7 +31,7 @@ export type ConsoleHandler = (request: Request, peer: Peer) => Promise<Response>
 interface ActionTarget {
   readonly action: Action;
   readonly idText: string;
-  /** `POST /console/api/bulk/<action>`: the schedules selected on the list (docs/design.md §24). */
+  /** `POST /console/api/bulk/<action>`: the schedules selected on the list (docs/design.md §25). */
   readonly bulk?: true;
 }
 
@@ -95,12 +96,16 @@ export function createConsoleHandler(context: ConsoleContext, refusals: Refusals
       refusals.accepted(peer.remote);
     }
     if (reading) {
-      if (url.search !== "" && route[0] !== "schedules") throw new BadRequest("this endpoint takes no parameters");
+      if (url.search !== "" && route[0] !== "schedules" && route[0] !== "activity")
+        throw new BadRequest("this endpoint takes no parameters");
       if (route.length === 1 && route[0] === "session") return json(sessionInfo(context));
       if (route.length === 1 && route[0] === "overview") return reads.overview();
       if (route.length === 2 && route[0] === "overview" && route[1] === "counts") return reads.counts();
       if (route.length === 1 && route[0] === "schedules") return reads.list(url.searchParams);
       if (route.length === 2 && route[0] === "schedules") return reads.detail(route[1]!);
+      if (route.length === 3 && route[0] === "schedules" && route[2] === "history")
+        return historyPage(context, scheduleId(route[1]!), url.searchParams);
+      if (route.length === 1 && route[0] === "activity") return activityPage(context, url.searchParams);
       if (route.length === 1 && route[0] === "events") {
         // A HEAD would take a stream slot that nothing gives back: its abort signal never fires.
         if (method === "HEAD") return refuse(405, "the live stream is GET only", { allow: "GET" });
@@ -113,7 +118,7 @@ export function createConsoleHandler(context: ConsoleContext, refusals: Refusals
         request.signal.addEventListener("abort", done, { once: true });
         // The stream is quiet between heartbeats: the server's idle timeout must not end it.
         peer.keepOpen();
-        return eventStream(context.feed, request.signal, SECURITY_HEADERS);
+        return eventStream(context.feed, request.signal, SECURITY_HEADERS, () => peer.letClose());
       }
       return refuse(404, "not found");
     }

@@ -19,9 +19,9 @@ interface SlotView {
    * hour fires; `overlap`: its wall time happens twice, and it fires at the first.
    */
   readonly dst: DstMark;
-  /** With jitter: when the slot fires (slot + offset, docs/design.md §22). */
+  /** With jitter: when the slot fires (slot + offset, docs/design.md §23). */
   readonly dueMs?: number;
-  /** The schedule's last slot: after it the row ends (its ends_at or max_runs, docs/design.md §23). */
+  /** The schedule's last slot: after it the row ends (its ends_at or max_runs, docs/design.md §24). */
   readonly last?: true;
 }
 

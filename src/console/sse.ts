@@ -6,6 +6,9 @@
  * keeps its stream.
  * The page reads it with fetch (EventSource cannot send the Authorization header). When the
  * client goes, the abort signal removes the listener and the timers: a closed tab costs nothing.
+ * A client that stays connected but stops reading would make the stream hold every event from
+ * then on, with no idle timeout to end it: past {@link MAX_UNSENT} events it has not taken, the
+ * stream is dropped and the connection handed back to the idle timeout (`stalled`).
  */
 import type { ConsoleFeed } from "./feed.ts";
 
@@ -13,8 +16,19 @@ const COALESCE_MS = 1_000;
 export const HEARTBEAT_MS = 5_000;
 /** Ids sent in one event; past it the page refreshes whatever it shows. */
 const MAX_IDS = 200;
+/** Events queued for a client that is not reading them before its stream is dropped (the page reconnects). */
+export const MAX_UNSENT = 32;
 
-export function eventStream(feed: ConsoleFeed, signal: AbortSignal, headers: Record<string, string>): Response {
+export function eventStream(
+  feed: Pick<ConsoleFeed, "subscribe">,
+  signal: AbortSignal,
+  headers: Record<string, string>,
+  stalled: () => void,
+  pace: { readonly coalesceMs: number; readonly heartbeatMs: number } = {
+    coalesceMs: COALESCE_MS,
+    heartbeatMs: HEARTBEAT_MS,
+  },
+): Response {
   const encoder = new TextEncoder();
   let cleanup = () => {};
   const body = new ReadableStream<Uint8Array>({
@@ -25,6 +39,13 @@ export function eventStream(feed: ConsoleFeed, signal: AbortSignal, headers: Rec
       let closed = false;
       const send = (text: string) => {
         if (closed) return;
+        // The default queue holds one chunk; far below it, the client has stopped taking them.
+        if ((controller.desiredSize ?? 0) < -MAX_UNSENT) {
+          controller.error(new Error("the client stopped reading the stream"));
+          cleanup();
+          stalled();
+          return;
+        }
         try {
           controller.enqueue(encoder.encode(text));
         } catch {
@@ -46,8 +67,8 @@ export function eventStream(feed: ConsoleFeed, signal: AbortSignal, headers: Rec
           else pending.add(id);
         }
       });
-      const flushTimer = setInterval(flush, COALESCE_MS);
-      const heartbeat = setInterval(() => send(": keep-alive\n\n"), HEARTBEAT_MS);
+      const flushTimer = setInterval(flush, pace.coalesceMs);
+      const heartbeat = setInterval(() => send(": keep-alive\n\n"), pace.heartbeatMs);
       cleanup = () => {
         if (closed) return;
         closed = true;

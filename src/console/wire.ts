@@ -3,6 +3,7 @@
  * connection itself: the composition root (src/parts.ts) hands it a lazily opened pool and a
  * way to open each action's broker link.
  */
+import { createHash } from "node:crypto";
 import type { Config } from "../config/config.ts";
 import type { ConsoleConfig } from "../config/console.ts";
 import { formatHost } from "../config/database-hosts.ts";
@@ -68,6 +69,7 @@ export function createConsole(
     },
     openPublisher: parts.openPublisher,
     messages: parts.messages,
+    tokenLabel: tokenLabel(settings.token),
     overdueAfterMs: config.pollIntervalMs,
     explain: (dependency, error) =>
       dependency === "PostgreSQL"
@@ -82,4 +84,10 @@ export function createConsole(
     report: feed.report,
     flush: refusals.flush,
   };
+}
+
+/** The audit's name for the token: enough to tell two tokens apart, nothing to rebuild one from. */
+function tokenLabel(token: string | null | undefined): string {
+  if (!token) return "no token";
+  return `token sha256:${createHash("sha256").update(token).digest("hex").slice(0, 8)}`;
 }

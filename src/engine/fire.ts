@@ -110,8 +110,10 @@ export async function fireBatch(deps: FireDeps, rows: ClaimedRow[], dbNowMs: num
   }
   const messages: OutgoingMessage[] = [];
   for (const plan of plans) if (plan.kind === "publish") messages.push(plan.message);
+  const sentAt = clock.now();
   const outcomes = await publisher.publishBatch(messages);
   const firedAt = clock.now();
+  const times = { sentMs: sentAt, answeredMs: firedAt };
   const tally = emptyTally();
   const updates: RowUpdate[] = [];
   let unknown: string | null = null;
@@ -120,7 +122,7 @@ export async function fireBatch(deps: FireDeps, rows: ClaimedRow[], dbNowMs: num
   let next = 0;
   for (const plan of plans) {
     const outcome: PublishOutcome | undefined = plan.kind === "publish" ? outcomes[next++] : undefined;
-    const update = rowUpdate(plan, outcome, options.pauseAfterFailures);
+    const update = rowUpdate(plan, outcome, options.pauseAfterFailures, times);
     if (update === null) {
       if (outcome?.status === "retry") retry += 1;
       else {

@@ -84,6 +84,8 @@ export interface Peer {
   readonly remote: string;
   /** Lifts the server's idle timeout for this request (a long-lived stream). */
   keepOpen(): void;
+  /** Gives the request a short idle timeout again, so the server closes a connection whose client stopped reading. */
+  letClose(): void;
 }
 
 /** A handler for more paths (the operator console): null leaves the request to the probes. */
@@ -115,6 +117,7 @@ export function startHttp(
         extra?.(request, {
           remote: server.requestIP(request)?.address ?? "unknown",
           keepOpen: () => server.timeout(request, 0),
+          letClose: () => server.timeout(request, 1),
         }) ?? handleRequest(request, source),
       // Whatever still escapes (Bun's own errors) is answered in the same uncacheable form.
       error: () => text("internal error\n", 500),

@@ -57,7 +57,7 @@ export async function planBackfill(sql: Sql, id: number, fromMs: number, toMs: n
   }
   const createdMs = await createdAt(sql, id);
   const startMs = createdMs === null ? fromMs : Math.max(fromMs, createdMs);
-  // No slot after ends_at (docs/design.md §23) is a slot of this schedule.
+  // No slot after ends_at (docs/design.md §24) is a slot of this schedule.
   const endMs = row.endsAtMs === undefined ? toMs : Math.min(toMs, row.endsAtMs + 1);
   const { slots, more } =
     startMs < endMs

@@ -1,12 +1,13 @@
 /**
- * The verbs on several schedules at once (docs/design.md §24): `pause`, `resume` and `trigger`
+ * The verbs on several schedules at once (docs/design.md §25): `pause`, `resume` and `trigger`
  * of many ids, or of every schedule of one workflow. Each runs in ONE transaction: every row is
  * locked and changed, or (on any failure) none is. A bulk trigger publishes its messages in one
  * batch under the locks, then records the confirmed ones; a refused one records nothing and is
- * reported.
+ * reported. Each row gets its own audit row (src/postgres/audit.ts), as the single verb writes it.
  */
 
 import type { Publisher } from "../engine/ports.ts";
+import type { AuditActor } from "../postgres/audit.ts";
 import type { Sql } from "../postgres/client.ts";
 import {
   locked,
@@ -39,23 +40,28 @@ function checkCount(ids: readonly number[]): void {
 const what = (ids: readonly number[]) => `(one of ${ids.slice(0, 5).join(", ")}${ids.length > 5 ? ", …" : ""})`;
 
 /** Pauses every row, in id order (so two bulk verbs never deadlock), in one transaction. */
-export async function pauseMany(sql: Sql, ids: readonly number[], reason: string | null): Promise<Paused[]> {
+export async function pauseMany(
+  sql: Sql,
+  ids: readonly number[],
+  reason: string | null,
+  who: AuditActor | null = null,
+): Promise<Paused[]> {
   checkCount(ids);
   const sorted = [...ids].sort((a, b) => a - b);
   return locked(sql, what(sorted), async (tx) => {
     const done: Paused[] = [];
-    for (const id of sorted) done.push(await pauseLocked(tx, id, reason));
+    for (const id of sorted) done.push(await pauseLocked(tx, id, reason, who));
     return done;
   });
 }
 
 /** Resumes every row in one transaction; an invalid one fails them all (nothing changed). */
-export async function resumeMany(sql: Sql, ids: readonly number[]): Promise<Resumed[]> {
+export async function resumeMany(sql: Sql, ids: readonly number[], who: AuditActor | null = null): Promise<Resumed[]> {
   checkCount(ids);
   const sorted = [...ids].sort((a, b) => a - b);
   return locked(sql, what(sorted), async (tx) => {
     const done: Resumed[] = [];
-    for (const id of sorted) done.push(await resumeLocked(tx, id));
+    for (const id of sorted) done.push(await resumeLocked(tx, id, who));
     return done;
   });
 }
@@ -76,6 +82,7 @@ export async function triggerMany(
   publisher: Publisher,
   ids: readonly number[],
   options: MessageOptions,
+  who: AuditActor | null = null,
 ): Promise<TriggeredMany> {
   checkCount(ids);
   const sorted = [...ids].sort((a, b) => a - b);
@@ -89,7 +96,7 @@ export async function triggerMany(
       const why = refusal(outcomes[i]!, `message ${plan.triggered.messageId}`);
       if (why) refused.push({ id: plan.triggered.id, reason: why });
       else {
-        await recordTrigger(tx, plan);
+        await recordTrigger(tx, plan, who);
         triggered.push(plan.triggered);
       }
     }

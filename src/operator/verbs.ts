@@ -11,6 +11,7 @@
  */
 
 import type { Publisher } from "../engine/ports.ts";
+import { type AuditActor, recordAudit, recordManualFire } from "../postgres/audit.ts";
 import type { Sql } from "../postgres/client.ts";
 import {
   isLockTimeout,
@@ -39,6 +40,7 @@ type OperatorFailure =
   | "broker refused"
   | "too many slots"
   | "not past"
+  | "no history"
   | "not confirmed";
 
 /** A verb's failure: `message` is the one line the operator sees. */
@@ -138,13 +140,14 @@ export async function triggerSchedule(
   publisher: Publisher,
   id: number,
   options: MessageOptions,
+  who: AuditActor | null = null,
 ): Promise<Triggered> {
   return locked(sql, id, async (tx) => {
     const planned = await planTrigger(tx, id, options);
     const [outcome] = await publisher.publishBatch([planned.message]);
     const refused = refusal(outcome!, `message ${planned.triggered.messageId}`);
     if (refused) throw new OperatorError("broker refused", `${refused}; schedule ${id} was not changed`);
-    await recordManualRun(tx, id, planned.nowMs, planned.end);
+    await recordTrigger(tx, planned, who);
     return planned.triggered;
   });
 }
@@ -154,7 +157,7 @@ export interface PlannedTrigger {
   readonly message: OutgoingMessage;
   readonly nowMs: number;
   readonly triggered: Triggered;
-  /** `ended: max_runs N reached` when this run brings run_count to max_runs (docs/design.md §23); else null. */
+  /** `ended: max_runs N reached` when this run brings run_count to max_runs (docs/design.md §24); else null. */
   readonly end: string | null;
 }
 
@@ -194,9 +197,21 @@ export async function planTrigger(tx: Sql, id: number, options: MessageOptions):
   };
 }
 
-/** Records a confirmed trigger as a fire (next_run_at untouched), ending the row when it reached max_runs. */
-export async function recordTrigger(tx: Sql, planned: PlannedTrigger): Promise<void> {
-  await recordManualRun(tx, planned.triggered.id, planned.nowMs, planned.end);
+/**
+ * Records a confirmed trigger as a fire (next_run_at untouched; the row ends when it reached
+ * max_runs), its fire-history row and its audit row.
+ */
+export async function recordTrigger(tx: Sql, planned: PlannedTrigger, who: AuditActor | null): Promise<void> {
+  const { id, messageId, runNumber } = planned.triggered;
+  await recordManualRun(tx, id, planned.nowMs, planned.end);
+  await recordManualFire(tx, { id, messageId, atMs: planned.nowMs, runNumber, sender: who?.actor ?? "cli" });
+  await recordAudit(tx, who, {
+    action: "trigger",
+    scheduleIds: [id],
+    reason: null,
+    outcome: `message ${messageId} confirmed, run ${runNumber}${planned.end ? `; ${planned.end}` : ""}`,
+    detail: { messageId },
+  });
 }
 
 export interface Paused {
@@ -206,15 +221,27 @@ export interface Paused {
 }
 
 /** `pause`: is_active off, `last_error` = "paused by operator[: reason]". Pausing a paused row just restates the reason. */
-export async function pauseSchedule(sql: Sql, id: number, reason: string | null): Promise<Paused> {
-  return locked(sql, id, (tx) => pauseLocked(tx, id, reason));
+export async function pauseSchedule(
+  sql: Sql,
+  id: number,
+  reason: string | null,
+  who: AuditActor | null = null,
+): Promise<Paused> {
+  return locked(sql, id, (tx) => pauseLocked(tx, id, reason, who));
 }
 
-/** {@link pauseSchedule} of one row inside the caller's transaction. */
-export async function pauseLocked(tx: Sql, id: number, reason: string | null): Promise<Paused> {
+/** {@link pauseSchedule} of one row inside the caller's transaction, with its audit row. */
+export async function pauseLocked(
+  tx: Sql,
+  id: number,
+  reason: string | null,
+  who: AuditActor | null = null,
+): Promise<Paused> {
   const row = await loadRow(tx, id, true);
   const lastError = reason ? `${OPERATOR_PAUSE_PREFIX}: ${reason}` : OPERATOR_PAUSE_PREFIX;
   await pauseRow(tx, id, lastError);
+  const outcome = row.isActive ? "paused" : "already paused";
+  await recordAudit(tx, who, { action: "pause", scheduleIds: [id], reason, outcome });
   return { id, wasActive: row.isActive, lastError };
 }
 
@@ -227,19 +254,29 @@ export interface Resumed {
 }
 
 /** `resume`: active again at the next slot after now (no burst of what it missed), failure_count 0, last_error NULL. */
-export async function resumeSchedule(sql: Sql, id: number): Promise<Resumed> {
-  return locked(sql, id, (tx) => resumeLocked(tx, id));
+export async function resumeSchedule(sql: Sql, id: number, who: AuditActor | null = null): Promise<Resumed> {
+  return locked(sql, id, (tx) => resumeLocked(tx, id, who));
 }
 
-/** {@link resumeSchedule} of one row inside the caller's transaction. */
-export async function resumeLocked(tx: Sql, id: number): Promise<Resumed> {
+/** {@link resumeSchedule} of one row inside the caller's transaction, with its audit row. */
+export async function resumeLocked(tx: Sql, id: number, who: AuditActor | null = null): Promise<Resumed> {
   const row = await loadRow(tx, id, true);
   const schedule = scheduleFor(row, false);
   const shown = describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds });
-  if (row.isActive) return { id, wasActive: true, nextRunAt: null, schedule: shown };
+  if (row.isActive) {
+    await recordAudit(tx, who, { action: "resume", scheduleIds: [id], reason: null, outcome: "already active" });
+    return { id, wasActive: true, nextRunAt: null, schedule: shown };
+  }
   const nextMs = nextSlotAfter(schedule, row.slotMs, row.dbNowMs);
   if (nextMs === null)
     throw new OperatorError("invalid", `schedule ${id} is invalid (its expression has no time after now)`);
   await resumeRow(tx, id, nextMs);
-  return { id, wasActive: false, nextRunAt: new Date(nextMs).toISOString(), schedule: shown };
+  const nextRunAt = new Date(nextMs).toISOString();
+  await recordAudit(tx, who, {
+    action: "resume",
+    scheduleIds: [id],
+    reason: null,
+    outcome: `resumed, next run ${nextRunAt}`,
+  });
+  return { id, wasActive: false, nextRunAt, schedule: shown };
 }

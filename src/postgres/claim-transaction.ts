@@ -4,6 +4,7 @@ import type { BatchResult } from "../engine/ports.ts";
 import type { ClaimedRow } from "../schedule/message.ts";
 import type { RowUpdate } from "../schedule/plan.ts";
 import { isConnectionError, isSessionAlive, SESSION_LIMITS, type Sql, StatementDeadlineError } from "./client.ts";
+import type { FireHistoryTarget } from "./fire-history.ts";
 import { recordIsolated } from "./record.ts";
 import { type ClaimStatement, claimDue } from "./store.ts";
 
@@ -35,6 +36,7 @@ export async function claimBatch(
   request: ClaimStatement,
   fire: (rows: ClaimedRow[], dbNowMs: number) => Promise<RowUpdate[]>,
   deadlineMs: number = SESSION_LIMITS.statementDeadlineMs,
+  history: FireHistoryTarget | null = null,
 ): Promise<BatchResult> {
   let lost = false;
   let firing: Promise<RowUpdate[]> | null = null;
@@ -82,7 +84,7 @@ export async function claimBatch(
     }
     if (lost) return stranded();
     watch("recording outcomes and COMMIT");
-    const rejected = await step(recordIsolated(txSql, updates));
+    const rejected = await step(recordIsolated(txSql, updates, history));
     return { claimed: rows.length, locked, rejected };
   });
   // postgres.js rejects `begin` as soon as the connection closes, even while `fire` still runs.

@@ -33,7 +33,7 @@ export interface ScheduleRecord {
   readonly failureCount: number;
   readonly lastRunMs: number | null;
   readonly lastError: string | null;
-  /** The policy columns (docs/contract.md §10), NULL when unset or absent. */
+  /** The policy columns (docs/contract.md §11), NULL when unset or absent. */
   readonly misfirePolicy?: string | null;
   readonly misfireGraceSeconds?: number | null;
   readonly endsAtMs?: number | null;

@@ -11,6 +11,8 @@ import type { RowUpdate } from "../schedule/plan.ts";
 import { claimBatch } from "./claim-transaction.ts";
 import { type RenewablePool, SESSION_LIMITS, type Sql, withDeadline } from "./client.ts";
 import { storeFailure } from "./failures.ts";
+import type { FireHistoryTarget } from "./fire-history.ts";
+import { historyTables, UNDEFINED_TABLE } from "./history-tables.ts";
 import { countPaused } from "./inactive-rows.ts";
 import { findInvalid } from "./invalid-rows.ts";
 import { ping, poll, type ScheduleColumns, scheduleColumns } from "./store.ts";
@@ -28,6 +30,7 @@ import { ping, poll, type ScheduleColumns, scheduleColumns } from "./store.ts";
 export function createEngineStore(
   pool: RenewablePool,
   deadlineMs: number = SESSION_LIMITS.statementDeadlineMs,
+  replica: string | null = null,
 ): EngineStore {
   const translated = <T>(work: Promise<T>): Promise<T> =>
     work.catch((error: unknown) => {
@@ -51,6 +54,16 @@ export function createEngineStore(
       throw error;
     }
   };
+  // The fire history table (docs/contract.md §10), detected with the columns and again after a 42P01.
+  let history: Promise<FireHistoryTarget | null> | null = null;
+  const detectHistory = (sql: Sql): Promise<FireHistoryTarget | null> =>
+    (history ??= historyTables(sql).then(
+      (found) => (found.firesWritable && replica !== null ? { replica } : null),
+      (error: unknown) => {
+        history = null;
+        throw error;
+      },
+    ));
   let badCron = new Set<number>();
   const skip = (ids: readonly number[] = []) => (badCron.size === 0 ? ids : [...ids, ...badCron]);
   const plannable = (row: ClaimedRow) => {
@@ -70,12 +83,14 @@ export function createEngineStore(
           throw error;
         });
       return pool
-        .use((sql) =>
-          withColumns(sql, (found) =>
-            claimBatch(sql, { ...request, skipIds: skip(request.skipIds), columns: found }, firing, deadlineMs),
-          ),
-        )
+        .use(async (sql) => {
+          const target = await withDeadline("detecting the history table", detectHistory(sql), deadlineMs);
+          return withColumns(sql, (found) =>
+            claimBatch(sql, { ...request, skipIds: skip(request.skipIds), columns: found }, firing, deadlineMs, target),
+          );
+        })
         .catch((error: unknown) => {
+          if ((error as { code?: unknown }).code === UNDEFINED_TABLE) history = null;
           // The engine's own failure (the broker, mid-batch) is not the database's.
           throw error === fireFailure ? error : storeFailure(error);
         });
@@ -83,6 +98,7 @@ export function createEngineStore(
     findInvalid: () =>
       statement("looking for invalid rows", async (sql) => {
         columns = null;
+        history = null;
         const found = await withColumns(sql, (present) => findInvalid(sql, 1000, present));
         badCron = new Set(found.filter((row) => "cronExpression" in row).map((row) => row.id));
         return found;

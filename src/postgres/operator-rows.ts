@@ -72,7 +72,7 @@ export async function readOperatorRow(sql: Sql, id: number, lock: boolean): Prom
     clockMs: r.clock_ms,
     lastRunMs: r.last_run_ms,
   };
-  // The policy columns (docs/contract.md §10), selected by cronFields when the table has them.
+  // The policy columns (docs/contract.md §11), selected by cronFields when the table has them.
   return withPolicy(row, r as PolicyRowColumns);
 }
 

@@ -1,5 +1,5 @@
 /**
- * The optional per-schedule columns of docs/contract.md §10 (`misfire_policy`,
+ * The optional per-schedule columns of docs/contract.md §11 (`misfire_policy`,
  * `misfire_grace_seconds`, `ends_at`, `max_runs`, `jitter_seconds`) as SQL fragments. Each
  * fragment names only the columns this database has (store.ScheduleColumns, detected at start-up
  * and at every invalid-row scan): without them every statement is the one it was before.

@@ -6,11 +6,17 @@ import type { TransactionSql } from "postgres";
 import type { RejectedRow } from "../engine/ports.ts";
 import type { RowUpdate } from "../schedule/plan.ts";
 import type { Sql } from "./client.ts";
+import { type FireHistoryTarget, moveOnWithHistory, recordWithHistory } from "./fire-history.ts";
 import { BOOL, FLOAT8, INT4, TEXT } from "./types.ts";
 
-/** Writes every row's outcome in one statement (docs/design.md §10). */
-export async function recordOutcomes(sql: Sql, updates: readonly RowUpdate[]): Promise<void> {
+/** Writes every row's outcome in one statement (docs/design.md §10), with its fire history when there is a table for it. */
+export async function recordOutcomes(
+  sql: Sql,
+  updates: readonly RowUpdate[],
+  history: FireHistoryTarget | null = null,
+): Promise<void> {
   if (updates.length === 0) return;
+  if (history) return recordWithHistory(sql, updates, history);
   if (updates.every(isPlainSuccess)) return recordSuccesses(sql, updates);
   const ids = updates.map((u) => u.id);
   const next = updates.map((u) => u.nextMs);
@@ -68,10 +74,16 @@ async function recordSuccesses(sql: Sql, updates: readonly RowUpdate[]): Promise
  * The fallback for a row whose full write-back the database rejected (a trigger, a constraint,
  * `run_count` at the int4 limit): move it on and say why, so it does not fire again at once.
  */
-async function recordMoveOn(sql: Sql, update: RowUpdate, reason: string): Promise<void> {
+async function recordMoveOn(
+  sql: Sql,
+  update: RowUpdate,
+  reason: string,
+  history: FireHistoryTarget | null,
+): Promise<void> {
+  const lastError = `rune-scheduler could not record this fire (${update.outcome}): ${reason}`;
+  if (history) return moveOnWithHistory(sql, update, lastError, history);
   await sql`
-    UPDATE scheduled_workflows SET next_run_at = to_timestamp(${update.nextMs} / 1000.0),
-           last_error = ${`rune-scheduler could not record this fire (${update.outcome}): ${reason}`}
+    UPDATE scheduled_workflows SET next_run_at = to_timestamp(${update.nextMs} / 1000.0), last_error = ${lastError}
      WHERE id = ${update.id}`;
 }
 
@@ -83,20 +95,24 @@ async function recordMoveOn(sql: Sql, update: RowUpdate, reason: string): Promis
  * messages are never left unrecorded because of another row (they would be published again).
  * Connection errors are rethrown untouched (the caller must then issue no statement at all).
  */
-export async function recordIsolated(sql: Sql, updates: readonly RowUpdate[]): Promise<RejectedRow[]> {
-  if (await underSavepoint(sql, (savepoint) => recordOutcomes(savepoint, updates))) return [];
+export async function recordIsolated(
+  sql: Sql,
+  updates: readonly RowUpdate[],
+  history: FireHistoryTarget | null = null,
+): Promise<RejectedRow[]> {
+  if (await underSavepoint(sql, (savepoint) => recordOutcomes(savepoint, updates, history))) return [];
   const rejected: RejectedRow[] = [];
   for (const update of updates) {
     let reason = "";
     if (
       await underSavepoint(
         sql,
-        (savepoint) => recordOutcomes(savepoint, [update]),
+        (savepoint) => recordOutcomes(savepoint, [update], history),
         (why) => (reason = why),
       )
     )
       continue;
-    const movedOn = await underSavepoint(sql, (savepoint) => recordMoveOn(savepoint, update, reason));
+    const movedOn = await underSavepoint(sql, (savepoint) => recordMoveOn(savepoint, update, reason, history));
     rejected.push({ id: update.id, reason, movedOn });
   }
   return rejected;

@@ -50,7 +50,7 @@ const OPTIONAL_COLUMNS: Record<string, Record<string, TypeFamily>> = {
 /** The migration that adds them (docs/contract.md §2, docs/upgrading.md). */
 export const CRON_MIGRATION = "scripts/migrations/001_cron_columns.sql";
 
-/** The migration that adds the per-schedule policy columns (docs/contract.md §10, docs/upgrading.md). */
+/** The migration that adds the per-schedule policy columns (docs/contract.md §11, docs/upgrading.md). */
 export const POLICY_MIGRATION = "scripts/migrations/003_schedule_policy_columns.sql";
 
 export const RECOMMENDED_INDEX =

@@ -8,6 +8,8 @@
 
 import { describeSchedule } from "../schedule/kinds.ts";
 import type { Sql } from "./client.ts";
+import { type LastFailure, lastFailures } from "./history-queries.ts";
+import { historyTables } from "./history-tables.ts";
 import { type InactiveRow, inactiveRows, pausedBy } from "./inactive-rows.ts";
 import { findInvalid, type InvalidCronRow, type InvalidRowDetail, invalidCronRows } from "./invalid-rows.ts";
 import { cronColumns, hasPolicyColumns, presentPolicyColumns } from "./optional-columns.ts";
@@ -103,6 +105,21 @@ interface FailingRow {
   schedule: string;
   lastRunMs: number | null;
   lastError: string | null;
+  /** The newest failed fire in the history table (when it exists and holds one): when, which slot, which replica. */
+  lastFailure?: LastFailure;
+}
+
+/** Each failing row with its last failure from the history, where there is a history table. */
+async function withLastFailures(sql: Sql, rows: FailingRow[]): Promise<FailingRow[]> {
+  if (rows.length === 0 || !(await historyTables(sql)).fires) return rows;
+  const found = await lastFailures(
+    sql,
+    rows.map((r) => r.id),
+  );
+  return rows.map((r) => {
+    const last = found.get(r.id);
+    return last ? { ...r, lastFailure: last } : r;
+  });
 }
 
 /**
@@ -224,7 +241,7 @@ export interface ScheduleHealth {
   invalid: InvalidRowDetail[];
   /** The optional cron columns found, and the active cron rows the engine will not fire (and why). */
   cron: { columns: { cronExpression: boolean; timezone: boolean }; invalid: InvalidCronRow[] };
-  /** The per-schedule policy columns found (docs/contract.md §10); absent when there are none. */
+  /** The per-schedule policy columns found (docs/contract.md §11); absent when there are none. */
   policy?: { columns: string[] };
 }
 
@@ -247,7 +264,7 @@ export async function scheduleHealth(sql: Sql, overdueAfterMs: number): Promise<
       dbNowMs,
       counts: { ...base, ...health },
       oldestDue: due ? { ...due, lateSeconds: Math.max(0, (dbNowMs - due.slotMs) / 1000) } : null,
-      failing: await failingLongest(t, LIST_LIMIT, cron),
+      failing: await withLastFailures(t, await failingLongest(t, LIST_LIMIT, cron)),
       upcoming: await upcoming(t, LIST_LIMIT, cron),
       workflowMissing: await missingWorkflows(t, LIST_LIMIT),
       paused: await inactiveRows(t, LIST_LIMIT, columns),

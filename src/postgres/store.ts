@@ -20,7 +20,7 @@ import { INT4 } from "./types.ts";
 const BACKLOG_CAP = 10_000;
 
 /**
- * The optional columns of docs/contract.md §2 and §10 that this database has. Without them no
+ * The optional columns of docs/contract.md §2 and §11 that this database has. Without them no
  * statement names them, so a database that never ran the migrations works unchanged.
  */
 export interface ScheduleColumns {
@@ -163,7 +163,7 @@ export function scheduled(sql: Sql, columns: ScheduleColumns) {
 
 /**
  * Due now: `next_run_at` has passed (what the index finds) and, with jitter, so has the slot's
- * jittered time (docs/design.md §22).
+ * jittered time (docs/design.md §23).
  */
 function dueNow(sql: Sql, columns: ScheduleColumns) {
   return columns.jitter

@@ -1,5 +1,5 @@
 /**
- * Pure: a schedule's jitter (docs/design.md §22). Each slot fires at the slot plus an offset in
+ * Pure: a schedule's jitter (docs/design.md §23). Each slot fires at the slot plus an offset in
  * [0, jitter) drawn from the schedule id and the slot ALONE, so every replica, before and after a
  * restart, computes the same time; `scheduled_for` and the message id stay the slot's.
  *

@@ -11,7 +11,7 @@ import { type NextSlot, nextSlot } from "./slots.ts";
 export type Schedule =
   | { readonly kind: "interval"; readonly intervalMs: number }
   | { readonly kind: "cron"; readonly cron: CronSchedule }
-  /** `max_runs = 1` with neither an interval nor a cron expression: one slot, at `next_run_at` (docs/design.md §23). */
+  /** `max_runs = 1` with neither an interval nor a cron expression: one slot, at `next_run_at` (docs/design.md §24). */
   | { readonly kind: "once" };
 
 /** The columns of a row that say how it is scheduled (the cron ones are absent without the optional columns). */
@@ -21,7 +21,7 @@ interface ScheduleFields {
   readonly timezone?: string | null;
   /** `max_runs` (absent without the optional column): 1 with no interval and no cron is a one-shot. */
   readonly maxRuns?: number | null;
-  /** The other policy columns (docs/contract.md §10), only for showing the schedule. */
+  /** The other policy columns (docs/contract.md §11), only for showing the schedule. */
   readonly misfirePolicy?: string | null;
   readonly misfireGraceSeconds?: number | null;
   readonly endsAtMs?: number | null;

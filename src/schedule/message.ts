@@ -20,7 +20,7 @@ export interface ClaimedRow {
   /** `workflow_data::text`: JSON text, or null. */
   readonly workflowData: string | null;
   /**
-   * The optional columns of docs/contract.md §10, present on a row only when set (absent:
+   * The optional columns of docs/contract.md §11, present on a row only when set (absent:
    * today's behaviour). `endsAtMs` is `ends_at` as epoch ms.
    */
   readonly misfirePolicy?: string;

@@ -22,7 +22,7 @@ interface PlanBase {
   readonly nextMs: number;
   readonly missed: number;
   /**
-   * `ended: …` when this claim ends the schedule (docs/design.md §23): its `ends_at` comes before
+   * `ended: …` when this claim ends the schedule (docs/design.md §24): its `ends_at` comes before
    * the next slot, a recorded fire reaches `max_runs`, or a one-shot's slot was claimed. Null otherwise.
    */
   readonly end: string | null;
@@ -56,6 +56,28 @@ export interface RowUpdate {
   readonly pause: boolean;
   /** Set when the deactivation is the schedule's end, not a pause (`last_error` starts with `ended`). */
   readonly ended?: true;
+  /** What the fire history records of this attempt (docs/contract.md §10); absent: nothing to record beyond the row. */
+  readonly fire?: FireRecord;
+}
+
+/** One fire attempt as the history table keeps it (the outcome and reason are the update's). */
+export interface FireRecord {
+  readonly slotMs: number;
+  readonly missed: number;
+  /** The message's id, or null when nothing was sent. */
+  readonly messageId: string | null;
+  /** When the message was handed to the broker (database time, epoch ms), or null. */
+  readonly sentMs: number | null;
+  /** When the broker confirmed it, or null (not confirmed). */
+  readonly confirmedMs: number | null;
+  /** From the slot to the broker's answer, seconds, or null when nothing was sent. */
+  readonly lagSeconds: number | null;
+}
+
+/** When a batch went to the broker and when the broker answered (database time, epoch ms). */
+export interface BatchTimes {
+  readonly sentMs: number;
+  readonly answeredMs: number;
 }
 
 /** The largest epoch ms a JavaScript Date (and so the message) can hold. */
@@ -159,25 +181,54 @@ function endOf(row: ClaimedRow, oneShot: boolean, fires: boolean, nextMs: number
  * The write-back for one row, or null when the row must stay untouched (outcome unknown).
  * `published` is the broker's answer for a "publish" plan and ignored for the others.
  */
-export function rowUpdate(plan: FirePlan, published: PublishOutcome | undefined, pauseAfter: number): RowUpdate | null {
+export function rowUpdate(
+  plan: FirePlan,
+  published: PublishOutcome | undefined,
+  pauseAfter: number,
+  times?: BatchTimes,
+): RowUpdate | null {
   const { id } = plan.row;
   const { nextMs, end } = plan;
   if (plan.kind === "skip") {
-    if (end === null) return { id, nextMs, outcome: "skipped", error: plan.reason, pause: false };
-    return { id, nextMs, outcome: "skipped", error: `${end}; ${plan.reason}`, pause: true, ended: true };
+    const update: RowUpdate =
+      end === null
+        ? { id, nextMs, outcome: "skipped", error: plan.reason, pause: false }
+        : { id, nextMs, outcome: "skipped", error: `${end}; ${plan.reason}`, pause: true, ended: true };
+    return times ? { ...update, fire: fireRecord(plan, null, null) } : update;
   }
   const failure = plan.kind === "fail" ? plan.reason : published?.status === "failed" ? published.reason : null;
   if (plan.kind === "publish") {
     if (!published || published.status === "unknown" || published.status === "retry") return null;
     if (published.status === "confirmed") {
-      if (end === null) return { id, nextMs, outcome: "ok", error: null, pause: false };
-      return { id, nextMs, outcome: "ok", error: end, pause: true, ended: true };
+      const update: RowUpdate =
+        end === null
+          ? { id, nextMs, outcome: "ok", error: null, pause: false }
+          : { id, nextMs, outcome: "ok", error: end, pause: true, ended: true };
+      return times ? { ...update, fire: fireRecord(plan, times, times.answeredMs) } : update;
     }
   }
+  let update: RowUpdate;
   if (end !== null)
-    return { id, nextMs, outcome: "failed", error: `${end}; last fire failed: ${failure}`, pause: true, ended: true };
-  const failures = plan.row.failureCount + 1;
-  const pause = shouldPause(failures, pauseAfter);
-  const error = pause ? pauseReason(failures, failure!) : failure;
-  return { id, nextMs, outcome: "failed", error, pause };
+    update = { id, nextMs, outcome: "failed", error: `${end}; last fire failed: ${failure}`, pause: true, ended: true };
+  else {
+    const failures = plan.row.failureCount + 1;
+    const pause = shouldPause(failures, pauseAfter);
+    const error = pause ? pauseReason(failures, failure!) : failure;
+    update = { id, nextMs, outcome: "failed", error, pause };
+  }
+  if (!times) return update;
+  return { ...update, fire: fireRecord(plan, plan.kind === "publish" ? times : null, null) };
+}
+
+/** The history's view of one attempt: `sent` when the message went to the broker, `confirmedMs` when it took it. */
+function fireRecord(plan: FirePlan, sent: BatchTimes | null, confirmedMs: number | null): FireRecord {
+  const { slotMs } = plan.row;
+  return {
+    slotMs,
+    missed: plan.missed,
+    messageId: sent && plan.kind === "publish" ? plan.message.messageId : null,
+    sentMs: sent?.sentMs ?? null,
+    confirmedMs,
+    lagSeconds: sent ? (sent.answeredMs - slotMs) / 1000 : null,
+  };
 }

@@ -1,5 +1,5 @@
 /**
- * Pure: what a claim does with a late slot, per the row's `misfire_policy` (docs/design.md §22).
+ * Pure: what a claim does with a late slot, per the row's `misfire_policy` (docs/design.md §23).
  * `once` is the behaviour of a row without the column: fire the claimed slot once, late or not
  * (unless later than the grace), and count the slots passed over.
  */

@@ -32,7 +32,7 @@ export const PAUSED_PREFIX = "paused by rune-scheduler";
 /** The prefix of `last_error` on a row the operator paused with `pause` (not "paused by rune-scheduler"). */
 export const OPERATOR_PAUSE_PREFIX = "paused by operator";
 export const SKIPPED_PREFIX = "skipped by rune-scheduler";
-/** The prefix of `last_error` on a row the scheduler deactivated because its end came (docs/design.md §23). */
+/** The prefix of `last_error` on a row the scheduler deactivated because its end came (docs/design.md §24). */
 export const ENDED_PREFIX = "ended";
 
 export function pauseReason(failures: number, lastReason: string): string {

@@ -1,5 +1,5 @@
 /**
- * pause, resume and trigger on several schedules (docs/commands.md §5, docs/design.md §24) on
+ * pause, resume and trigger on several schedules (docs/commands.md §5, docs/design.md §25) on
  * the compiled binary: by ids or by workflow, the preview, the confirmation (a terminal's "y",
  * or --yes; refused without a terminal), one transaction, one line per row.
  */

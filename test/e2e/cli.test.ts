@@ -11,7 +11,7 @@ import { insertSchedules, type TestDatabase, type TestQueue, waitFor } from "../
 
 const COMMANDS = ["run", "check-db", "check-mq", "stats", "healthcheck"] as const;
 /** The operator verbs (test/e2e/operator.test.ts covers them). */
-const VERBS = ["trigger", "pause", "resume", "backfill"] as const;
+const VERBS = ["trigger", "pause", "resume", "backfill", "history"] as const;
 const plain = { NO_COLOR: "1" };
 
 const scope = sharedScope();
@@ -53,6 +53,7 @@ describe("help and version", () => {
         pause        Deactivate schedules, keeping the reason in last_error
         resume       Reactivate schedules at their next slot after now
         backfill     Publish the slots of a schedule in a past window, each with its own id (lists them without --yes; at most 1000)
+        history      Fires and operator actions of one schedule, newest first, from the history tables
         completion   Print a shell completion script (bash or zsh)
 
       OPTIONS
@@ -63,6 +64,38 @@ describe("help and version", () => {
       variable; ./.env is read too. Secrets have no flag (set them in the environment or *_FILE).
       ./.env is read from the working directory only: here /tmp/.env (none).
       Exit codes: 0 ok, 1 failed, 2 bad configuration or usage (each command's help says more).
+      "
+    `);
+  });
+
+  test("history --help: the schedule, the window and the database it reads", async () => {
+    const { code, stdout } = await runBinary(["history", "--help"], {});
+    expect(code).toBe(0);
+    expect(stdout).toMatchInlineSnapshot(`
+      "rune-scheduler history: Fires and operator actions of one schedule, newest first, from the history tables
+
+      USAGE
+        rune-scheduler history <ID> [OPTIONS]
+
+      ARGUMENTS
+        ID  the schedule (scheduled_workflows.id)
+
+      OPTIONS
+        --since <time>               only entries at or after this time (ISO 8601 with a zone)
+        --limit <n>                  entries to show at most (default 50, at most 1000)
+        --json                       print one JSON document
+        --postgres-host <host>       PostgreSQL host, or several for failover (a,b:5433)  [POSTGRES_HOST, default db]
+        --postgres-port <port>       PostgreSQL port  [POSTGRES_PORT, default 5432]
+        --postgres-db <name>         database name  [POSTGRES_DB, default rune]
+        --postgres-user <name>       database user  [POSTGRES_USER, default postgres]
+        --connect-timeout <seconds>  seconds to open a connection, per host or node  [SCHEDULER_CONNECT_TIMEOUT, default 10]
+        --log-level <level>          DEBUG, INFO, WARNING, ERROR or CRITICAL  [LOG_LEVEL, default INFO]
+        --log-format <format>        text or json  [LOG_FORMAT, default text]
+        -h, --help                   show this help
+        --version                    print the version and the commit it was built from
+
+      A flag overrides its variable; the environment overrides ./.env. Secrets have no flag.
+      ./.env is read from the working directory only: here /tmp/.env (none).
       "
     `);
   });
@@ -118,6 +151,10 @@ describe("help and version", () => {
         --notify-channel <channel>         PostgreSQL channel to LISTEN on for an immediate poll  [SCHEDULER_NOTIFY_CHANNEL, default unset]
         --console <mode>                   read-only: the console without a token or actions; off: no console even with a token  [SCHEDULER_CONSOLE, default unset]
         --console-hosts <hosts>            more Host names the console answers to (name or name:port, comma-separated)  [SCHEDULER_CONSOLE_HOSTS, default unset]
+        --instance-name <name>             this replica's name in the fire history (default host:pid)  [SCHEDULER_INSTANCE_NAME, default unset]
+        --history-retention <seconds>      seconds fire history rows are kept (0 = no age limit)  [SCHEDULER_HISTORY_RETENTION, default 604800]
+        --history-keep <n>                 fire history rows kept per schedule, the newest (0 = no count limit)  [SCHEDULER_HISTORY_KEEP, default 0]
+        --audit-retention <seconds>        seconds operator audit rows are kept (0 = forever)  [SCHEDULER_AUDIT_RETENTION, default 7776000]
         --log-level <level>                DEBUG, INFO, WARNING, ERROR or CRITICAL  [LOG_LEVEL, default INFO]
         --log-format <format>              text or json  [LOG_FORMAT, default text]
         -h, --help                         show this help

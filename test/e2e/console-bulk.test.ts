@@ -1,5 +1,5 @@
 /**
- * The console's select-then-act (docs/console.md, docs/design.md §24) and its view of the
+ * The console's select-then-act (docs/console.md, docs/design.md §25) and its view of the
  * policy columns, on the compiled binary: a bulk request without `confirm` answers the preview
  * and changes nothing; with it every selected schedule changes in one transaction with one audit
  * line each; the detail lists the next slots with their jittered times and marks the last one.

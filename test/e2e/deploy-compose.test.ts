@@ -1,5 +1,5 @@
 /**
- * scripts/deploy/compose.yaml, parsed as Compose would read it (no Docker on CI machines): the
+ * scripts/deploy/compose.yaml, parsed as Compose would read it (CI runs the image with podman, not Compose): the
  * three services, secrets as files readable through /run/secrets, the scheduler's environment
  * a configuration the program accepts, the image's healthcheck, a bounded restart policy and a
  * stop grace period above the shutdown timeout. No password is written in the file.
@@ -29,6 +29,8 @@ interface Service {
   depends_on?: Record<string, { condition: string }>;
   restart?: string;
   stop_grace_period?: string;
+  mem_limit?: string;
+  memswap_limit?: string;
   read_only?: boolean;
   cap_drop?: string[];
   security_opt?: string[];
@@ -151,5 +153,13 @@ describe("scripts/deploy/compose.yaml", () => {
       cap_drop: ["ALL"],
       security_opt: ["no-new-privileges:true"],
     });
+  });
+
+  test("limits memory, swap included, above the image's measured cold floor with its HEALTHCHECK", () => {
+    // docs/install.md, "Memory limit": 72 MB from a cold page cache, the health check's second
+    // process included (scripts/bench/image-memory.ts).
+    const megabytes = (value: string) => Number(value.replace(/m$/i, ""));
+    expect(scheduler.memswap_limit).toBe(scheduler.mem_limit);
+    expect(megabytes(scheduler.mem_limit!)).toBeGreaterThanOrEqual(72);
   });
 });

@@ -151,6 +151,14 @@ describe("scripts/deploy/k8s", () => {
     expect(() => loadConfig({ env, readFile: () => "x" })).not.toThrow();
   });
 
+  test("limits memory above the image's measured cold floor, and requests no more than the limit", () => {
+    // docs/install.md, "Memory limit": 72 MiB from a cold page cache with httpGet probes.
+    const mebibytes = (value: unknown) => Number(String(value).replace(/Mi$/, ""));
+    const limit = mebibytes(container.resources?.limits?.memory);
+    expect(limit).toBeGreaterThanOrEqual(72);
+    expect(mebibytes(container.resources?.requests?.memory)).toBeLessThanOrEqual(limit);
+  });
+
   test("gives the pod longer to stop than the scheduler's shutdown timeout", () => {
     const shutdownSeconds = loadConfig({ env, readFile: () => "x" }).shutdownTimeoutMs / 1000;
     expect(pod.terminationGracePeriodSeconds!).toBeGreaterThan(shutdownSeconds);

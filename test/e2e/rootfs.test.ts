@@ -12,52 +12,14 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "n
 import { join, relative, resolve } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { collectOutput, requireBinary, runCommand } from "../support/binary.ts";
+import { DOCKERFILE, IMAGE, instructions, stageChain, stages } from "../support/dockerfile.ts";
 import { freePort } from "../support/ports.ts";
 import { sharedScope } from "../support/scope.ts";
 import { insertSchedules, type TestDatabase, type TestQueue, waitFor } from "../support/services.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
-const DOCKERFILE = readFileSync(join(REPO, "Dockerfile.scratch"), "utf8");
-
-/** The final stage of Dockerfile.scratch, as a runtime would apply it. */
-interface ImageConfig {
-  user: string;
-  env: Record<string, string>;
-  entrypoint: string[];
-  cmd: string[];
-  healthcheck: string[];
-}
-
-function instructions(dockerfile: string): { keyword: string; rest: string }[] {
-  return dockerfile
-    .replace(/\\\n\s*/g, " ")
-    .split("\n")
-    .map((line) => line.trim())
-    .filter((line) => line !== "" && !line.startsWith("#"))
-    .map((line) => {
-      const [keyword, ...rest] = line.split(/\s+/);
-      return { keyword: keyword!.toUpperCase(), rest: rest.join(" ") };
-    });
-}
-
-function finalStage(dockerfile: string): ImageConfig {
-  const all = instructions(dockerfile);
-  const stage = all.slice(all.findLastIndex((i) => i.keyword === "FROM"));
-  const one = (keyword: string) => stage.filter((i) => i.keyword === keyword).at(-1)?.rest ?? "";
-  const env: Record<string, string> = {};
-  for (const i of stage.filter((i) => i.keyword === "ENV")) {
-    for (const [, key, value] of i.rest.matchAll(/(\w+)=("[^"]*"|\S+)/g)) env[key!] = value!.replace(/^"|"$/g, "");
-  }
-  return {
-    user: one("USER"),
-    env,
-    entrypoint: JSON.parse(one("ENTRYPOINT")),
-    cmd: JSON.parse(one("CMD")),
-    healthcheck: JSON.parse(one("HEALTHCHECK").replace(/^.*?\bCMD\s+/, "")),
-  };
-}
-
-const IMAGE = finalStage(DOCKERFILE);
+// biome-ignore lint/suspicious/noTemplateCurlyInString: the Dockerfile's own ARG reference, verbatim
+const BUILD_BASE = "oven/bun:${BUN_VERSION}";
 
 /**
  * What runc does before it starts PID 1 of a scratch image, as root in private mount and PID
@@ -234,15 +196,17 @@ describe("Dockerfile.scratch", () => {
     const all = instructions(DOCKERFILE);
     const bunVersion = all.find((i) => i.keyword === "ARG" && i.rest.startsWith("BUN_VERSION="))!.rest.split("=")[1];
     expect(bunVersion).toBe(pkg.devDependencies.bun);
-    expect(all.filter((i) => i.keyword === "FROM").map((i) => i.rest)).toEqual([
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: the Dockerfile's own ARG reference, verbatim
-      "oven/bun:${BUN_VERSION} AS build",
-      "scratch",
+    expect(stages(all).map((s) => `${s.base}${s.name ? ` AS ${s.name}` : ""}`)).toEqual([
+      `${BUILD_BASE} AS build`,
+      "scratch AS runtime",
+      "runtime AS prebuilt",
+      "runtime",
     ]);
-    const final = all.slice(all.findLastIndex((i) => i.keyword === "FROM"));
-    expect(
-      final.filter((i) => ["COPY", "ADD", "RUN"].includes(i.keyword)).map((i) => `${i.keyword} ${i.rest}`),
-    ).toEqual(["COPY --from=build /rootfs/ /"]);
+    // Both targets are the runtime stage's settings over one root filesystem, and nothing else.
+    const files = (chain: { keyword: string; rest: string }[]) =>
+      chain.filter((i) => ["COPY", "ADD", "RUN"].includes(i.keyword)).map((i) => `${i.keyword} ${i.rest}`);
+    expect(files(stageChain(all))).toEqual(["COPY --from=build /rootfs/ /"]);
+    expect(files(stageChain(all, "prebuilt"))).toEqual(["COPY rootfs/ /"]);
     expect(
       all.some((i) => i.keyword === "RUN" && i.rest === "bash scripts/rootfs.sh /out/rune-scheduler /rootfs"),
     ).toBe(true);
@@ -254,18 +218,39 @@ describe("Dockerfile.scratch", () => {
       entrypoint: ["/rune-scheduler"],
       cmd: ["run"],
       healthcheck: ["/rune-scheduler", "healthcheck"],
+      stopSignal: "SIGTERM",
     });
-    expect(final.find((i) => i.keyword === "STOPSIGNAL")?.rest).toBe("SIGTERM");
   });
 
-  test("installs with patches/ in place and scripts on, so the binary carries the postgres.js patch", () => {
+  test("reaches no registry but its base images: no syntax directive, no package manager, no download", () => {
+    // A `# syntax=` parser directive makes BuildKit pull a frontend image before anything else.
+    expect(DOCKERFILE).not.toMatch(/^#\s*syntax\s*=/im);
     const all = instructions(DOCKERFILE);
-    const install = all.findIndex((i) => i.keyword === "RUN" && i.rest.startsWith("bun install"));
+    const names = stages(all).flatMap((s) => (s.name ? [s.name] : []));
+    expect(
+      stages(all)
+        .filter((s) => !names.includes(s.base))
+        .map((s) => s.base),
+    ).toEqual([BUILD_BASE, "scratch"]);
+    const runs = all.filter((i) => i.keyword === "RUN").map((i) => i.rest);
+    expect(
+      runs.filter((run) => /\b(apt-get|apt|apk|curl|wget|npm|npx|bunx|git)\b|bun (install|add|x)\b/.test(run)),
+    ).toEqual([]);
+    expect(all.filter((i) => i.keyword === "ADD")).toEqual([]);
+  });
+
+  test("takes node_modules as npm ci installed it, and fails the build without the postgres.js patch", () => {
+    const all = instructions(DOCKERFILE);
+    const check = all.findIndex(
+      (i) => i.keyword === "RUN" && i.rest.includes("patch-package") && i.rest.includes("--error-on-fail"),
+    );
+    const modules = all.findIndex((i) => i.keyword === "COPY" && i.rest === "node_modules ./node_modules");
     const patches = all.findIndex((i) => i.keyword === "COPY" && i.rest === "patches ./patches");
-    expect(patches).toBeGreaterThanOrEqual(0);
-    expect(patches).toBeLessThan(install);
-    expect(all[install]!.rest).not.toMatch(/--ignore-scripts|--production/);
-    expect(pkg.scripts.postinstall).toContain("patch-package");
+    const compile = all.findIndex((i) => i.keyword === "RUN" && i.rest.startsWith("bun scripts/build.ts"));
+    expect(modules).toBeGreaterThanOrEqual(0);
+    expect(Math.max(modules, patches)).toBeLessThan(check);
+    expect(check).toBeLessThan(compile);
+    expect(pkg.scripts.postinstall).toContain("patch-package --error-on-fail");
   });
 });
 

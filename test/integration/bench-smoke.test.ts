@@ -63,9 +63,17 @@ describe("bun run bench --smoke", () => {
       expect(replica.fromStartFiresPerSecond).toBeGreaterThan(0);
       expect(replica.fromFirstFiresPerSecond).toBeGreaterThan(0);
     }
-    expect(run.cost.map((c: { rows: number; worker: boolean }) => [c.rows, c.worker])).toEqual([
-      [300, false],
-      [300, true],
+    expect(
+      run.cost.map((c: { rows: number; worker: boolean; cost: { history: boolean } }) => [
+        c.rows,
+        c.worker,
+        c.cost.history,
+      ]),
+    ).toEqual([
+      [300, false, false],
+      [300, false, true],
+      [300, true, false],
+      [300, true, true],
     ]);
     for (const c of run.cost) {
       expect(c.cost).toMatchObject({ rows: 300 });
@@ -74,6 +82,7 @@ describe("bun run bench --smoke", () => {
       expect(c.publisherUs).toBeGreaterThan(0);
     }
     expect(result.costTable).toContain("| 300, worker consuming |");
+    expect(result.costTable).toContain("| 300, worker consuming, **history on** |");
     expect(run.properties).toHaveLength(30); // 3 queue kinds × 10 property variants
     expect(result.costTable).toContain("| without traceparent |");
     expect(run.startup.rows).toBe(100);
@@ -116,8 +125,10 @@ describe("bun run bench --smoke", () => {
       "claim at 5,000 rows, index",
       "scheduler CPU per fire, 300, no consumer",
       "PostgreSQL CPU per fire, 300, no consumer",
+      "history on: PostgreSQL CPU per fire vs off, 300, no consumer",
       "scheduler CPU per fire, 300, worker consuming",
       "PostgreSQL CPU per fire, 300, worker consuming",
+      "history on: PostgreSQL CPU per fire vs off, 300, worker consuming",
     ]);
     for (const row of [
       "Burst: 300 rows already due, from process start",
@@ -144,5 +155,5 @@ describe("bun run bench --smoke", () => {
     const left = await root`SELECT datname FROM pg_database WHERE datname LIKE ${`rune_bench_${pid}_%`}`;
     await root.end();
     expect(left.map((row) => row.datname)).toEqual([]);
-  }, 60_000);
+  }, 120_000);
 });

@@ -1,5 +1,5 @@
 /**
- * Per-schedule policy columns (docs/contract.md §10; docs/design.md §22, §23) against the real
+ * Per-schedule policy columns (docs/contract.md §11; docs/design.md §23, §24) against the real
  * services: the SQL jitter formula is the JavaScript one; each misfire policy after a
  * 10-minute outage, through the compiled binary; ends, max runs and a one-shot; bad values are
  * invalid rows that never fire; jittered slots with three replicas and a restart, none lost or

@@ -286,7 +286,7 @@ export function referenceFires(c: CronCase, zone: string, after: number, count: 
 }
 
 /**
- * The jitter rule of docs/design.md §22 rule 5, written again from the text: h = the first 32
+ * The jitter rule of docs/design.md §23 rule 5, written again from the text: h = the first 32
  * bits (big-endian) of md5(`<id>:<slot ms>`), offset = ⌊h · jitter ms / 2^32⌋.
  */
 export function referenceJitterMs(id: number, slotMs: number, jitterSeconds: number): number {

@@ -66,10 +66,51 @@ describe("console refusals", () => {
     ]);
   });
 
+  test("an address over the limit writes one folded line, however many paths it tries", () => {
+    const { refusals, lines } = rig();
+    for (let i = 0; i < MAX_FAILURES; i++) refusals.refused("10.0.0.7", "/console/api/overview", "wrong");
+    lines.length = 0;
+    for (let i = 0; i < 500; i++) refusals.refused("10.0.0.7", `/console/api/x${i}`, "limited");
+    refusals.flush();
+    expect(lines).toEqual([
+      "CONSOLE REFUSED from=10.0.0.7 path=/console/api/x0: too many failed attempts from this address (429)",
+      "CONSOLE REFUSED from=10.0.0.7 path=/console/api/overview: wrong console token (401); 9 more time(s) in 10 s",
+      "CONSOLE REFUSED from=10.0.0.7 path=/console/api/x0: too many failed attempts from this address (429); 499 more time(s) in 10 s",
+    ]);
+  });
+
   test("a long path is cut in the line", () => {
     const { refusals, lines } = rig();
     refusals.refused("10.0.0.7", `/console/api/${"x".repeat(500)}`, "missing");
     expect(lines[0]!.length).toBeLessThan(220);
+    refusals.flush();
+  });
+
+  test("long paths are cut before they are kept: two that read the same in the line fold into it", () => {
+    const { refusals, lines } = rig();
+    const long = `/console/api/${"x".repeat(16_000)}`;
+    refusals.refused("10.0.0.7", `${long}a`, "wrong");
+    refusals.refused("10.0.0.7", `${long}b`, "wrong");
+    refusals.flush();
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toEndWith("…: wrong console token (401); 1 more time(s) in 10 s");
+  });
+
+  test("a thousand folds of 16 KiB paths hold no more than their cut paths", () => {
+    const { refusals } = rig();
+    const heap = () => {
+      Bun.gc(true);
+      // Long strings' storage is counted outside the heap proper.
+      const { heapUsed, external } = process.memoryUsage();
+      return heapUsed + external;
+    };
+    const before = heap();
+    // A hundred addresses, ten different long paths each (past ten an address is limited).
+    for (let i = 0; i < 1000; i++)
+      refusals.refused(`10.0.${i % 100}.1`, `/console/api/${"x".repeat(16_000)}${i}`, "wrong");
+    const grownMiB = (heap() - before) / 1024 / 1024;
+    // Whole paths would be about 16 MB (30 as measured); cut ones well under one.
+    expect(grownMiB).toBeLessThan(4);
     refusals.flush();
   });
 });

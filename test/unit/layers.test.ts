@@ -6,6 +6,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
+import { builtinModules } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 
 const SRC = resolve(import.meta.dir, "../../src");
@@ -60,20 +61,28 @@ const ticked = (cell: string) => [...cell.matchAll(/`([^`]+)`/g)].map((m) => nam
 /** The import rule as docs/development.md's "Import rule" section writes it. */
 export function readRule(markdown: string): ImportRule {
   const section = markdown.slice(markdown.indexOf("## Import rule"));
-  const layers = new Map<string, string[]>();
-  for (const [layer, allowed] of tableRows(section, "layer")) layers.set(ticked(layer!)[0]!, ticked(allowed!));
-  const drivers = new Map<string, string[]>();
-  for (const [driver, places] of tableRows(section, "driver")) drivers.set(ticked(driver!)[0]!, ticked(places!));
-  return { layers, drivers };
+  // A row that names no layer, or one named twice, is a typo: refused, not read as a rule.
+  const table = (first: string) => {
+    const rows = new Map<string, string[]>();
+    for (const [name, allowed] of tableRows(section, first)) {
+      const names = ticked(name!);
+      if (names.length !== 1) throw new Error(`docs/development.md: a "${first}" row names no one ${first}: |${name}|`);
+      if (rows.has(names[0]!)) throw new Error(`docs/development.md: two "${first}" rows for ${names[0]}`);
+      rows.set(names[0]!, ticked(allowed!));
+    }
+    return rows;
+  };
+  return { layers: table("layer"), drivers: table("driver") };
 }
 
-/** Every import specifier of a file: static, type-only, re-exports and dynamic `import()`. */
+/** Every import specifier of a file: static, type-only, re-exports, dynamic `import()` and `require()`. */
 export function specifiers(text: string): string[] {
   const found: string[] = [];
   const patterns = [
     /^\s*(?:import|export)\b[^;'"]*?\bfrom\s*["']([^"']+)["']/gm,
     /^\s*import\s*["']([^"']+)["']/gm,
     /\bimport\(\s*["']([^"']+)["']\s*\)/g,
+    /\brequire\(\s*["']([^"']+)["']\s*\)/g,
   ];
   for (const pattern of patterns) for (const match of text.matchAll(pattern)) found.push(match[1]!);
   return found;
@@ -82,17 +91,28 @@ export function specifiers(text: string): string[] {
 /** Bun's connection APIs reached through the global, which no import shows. */
 const BUN_GLOBAL = /\bBun\s*\.\s*(serve|connect|listen|udpSocket|SQL|sql|postgres|redis|RedisClient)\b/;
 
+/** A package as the driver table names it: Node's own modules with their `node:` prefix (`net` is `node:net`). */
+const packageOf = (spec: string) => (builtinModules.includes(spec) ? `node:${spec}` : spec);
+
+/** What an import of a file outside src/ leads to. */
+const OUTSIDE = "outside src/";
+
 /** The edges of one file: layers it imports (relative specifiers) and packages it names. */
 export function fileEdges(rel: string, text: string): Edge[] {
   const from = layerOf(rel);
   const found: Edge[] = [];
   for (const spec of specifiers(text)) {
     if (!spec.startsWith(".")) {
-      found.push({ from, to: spec, file: rel, spec });
+      found.push({ from, to: packageOf(spec), file: rel, spec });
       continue;
     }
     const target = relative(SRC, resolve(SRC, dirname(rel), spec));
-    if (target.startsWith("..")) continue; // package.json, read for the version
+    if (target === "../package.json") continue; // read for the version
+    if (target.startsWith("..")) {
+      // Outside src/ (scripts, tests, a package's file by its path): no layer, so no rule allows it.
+      found.push({ from, to: OUTSIDE, file: rel, spec });
+      continue;
+    }
     const to = layerOf(target);
     if (to !== from) found.push({ from, to: `src/${to}`, file: rel, spec });
   }
@@ -115,6 +135,10 @@ export function violations(all: readonly Edge[], rule: ImportRule): string[] {
     const allowed = rule.layers.get(e.from);
     if (!allowed) {
       found.push(`src/${e.file}: layer ${e.from} has no row in the import rule`);
+      continue;
+    }
+    if (e.to === OUTSIDE) {
+      found.push(`src/${e.file} imports ${e.spec} (outside src/: only ../package.json is read)`);
       continue;
     }
     if (e.to.startsWith("src/")) {
@@ -189,9 +213,18 @@ describe("the layers of src/", () => {
           'export { c } from "./y.ts";',
           'import "./side-effect.ts";',
           'const lazy = await import("../rabbitmq/broker.ts");',
+          'const amqp = require("amqplib");',
         ].join("\n"),
       ),
-    ).toEqual(["postgres", "../postgres/client.ts", "./x.ts", "./y.ts", "./side-effect.ts", "../rabbitmq/broker.ts"]);
+    ).toEqual([
+      "postgres",
+      "../postgres/client.ts",
+      "./x.ts",
+      "./y.ts",
+      "./side-effect.ts",
+      "../rabbitmq/broker.ts",
+      "amqplib",
+    ]);
     expect(layerOf("console/web/main.ts")).toBe("console/web");
     expect(layerOf("console/contract.ts")).toBe("console/contract.ts");
     expect(layerOf("console/api.ts")).toBe("console");
@@ -205,6 +238,10 @@ describe("the layers of src/", () => {
       // A driver outside its adapter: imported, and through Bun's global.
       ...fileEdges("commands/c.ts", 'import amqp from "amqplib";\nimport { connect } from "node:net";'),
       ...fileEdges("console/d.ts", "const socket = await Bun.connect({ hostname, port });"),
+      // A driver named without Node's prefix, and one loaded with require().
+      ...fileEdges("operator/i.ts", 'import { connect } from "tls";\nconst amqp = require("amqplib");'),
+      // A file outside src/ by its path: a package's own file, or test code.
+      ...fileEdges("engine/j.ts", 'import amqp from "../../node_modules/amqplib/channel_api.js";'),
       // A folder the rule does not know.
       ...fileEdges("extra/e.ts", 'import { x } from "../schedule/kinds.ts";'),
       // Allowed: the page's contract, a driver in its adapter, a non-driver package, one's own layer.
@@ -212,6 +249,7 @@ describe("the layers of src/", () => {
       ...fileEdges("postgres/g.ts", 'import postgres from "postgres";\nimport { connect } from "node:tls";'),
       ...fileEdges("observe/http.ts", 'import type { Server } from "bun";\nBun.serve({});'),
       ...fileEdges("cli/h.ts", 'import { defineCommand } from "citty";\nimport { EXIT } from "./exit.ts";'),
+      ...fileEdges("version.ts", 'import pkg from "../package.json" with { type: "json" };'),
     ];
     expect(violations(planted, rule)).toEqual([
       "src/engine/a.ts imports ../postgres/client.ts (engine may not import postgres)",
@@ -220,6 +258,9 @@ describe("the layers of src/", () => {
       "src/commands/c.ts uses amqplib (a driver, only in rabbitmq)",
       "src/commands/c.ts uses node:net (a driver, only in postgres, rabbitmq)",
       "src/console/d.ts uses Bun.connect (a driver, only in observe/http.ts, observe/http-listener.ts)",
+      "src/operator/i.ts uses tls (a driver, only in postgres, rabbitmq, observe/http-listener.ts, commands/http-probe.ts)",
+      "src/operator/i.ts uses amqplib (a driver, only in rabbitmq)",
+      "src/engine/j.ts imports ../../node_modules/amqplib/channel_api.js (outside src/: only ../package.json is read)",
       "src/extra/e.ts: layer extra has no row in the import rule",
     ]);
     expect(
@@ -230,5 +271,12 @@ describe("the layers of src/", () => {
       ]),
     ).toEqual(["cli → commands → cli"]);
     expect(() => tableRows("no table here", "layer")).toThrow('docs/development.md has no table headed "layer"');
+    const doc = (rows: string) =>
+      `## Import rule\n\n| layer | may import |\n|---|---|\n${rows}\n\n| driver | may be used in |\n|---|---|\n| \`postgres\` | \`src/postgres/\` |\n`;
+    expect(readRule(doc("| `src/engine/` | `src/schedule/` |")).layers.get("engine")).toEqual(["schedule"]);
+    expect(() => readRule(doc("| `src/engine/` | `src/schedule/` |\n| `src/engine/` | `src/postgres/` |"))).toThrow(
+      'two "layer" rows for engine',
+    );
+    expect(() => readRule(doc("| src/engine/ | `src/schedule/` |"))).toThrow('a "layer" row names no one layer');
   });
 });

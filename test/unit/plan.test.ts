@@ -154,3 +154,37 @@ describe("planFire and rowUpdate", () => {
     ).toBe(false);
   });
 });
+
+describe("rowUpdate's fire record (the history row)", () => {
+  const times = { sentMs: SLOT + 40, answeredMs: SLOT + 90 };
+  test("a confirmed fire: its message id, sent and confirmed times, lag from the slot", () => {
+    const plan = planFire(claimedRow(), SLOT, options);
+    expect(rowUpdate(plan, { status: "confirmed" }, 0, times)?.fire).toEqual({
+      slotMs: SLOT,
+      missed: 0,
+      messageId: `42:${SLOT}`,
+      sentMs: SLOT + 40,
+      confirmedMs: SLOT + 90,
+      lagSeconds: 0.09,
+    });
+  });
+  test("a refused fire was sent, never confirmed; a skipped slot sent nothing", () => {
+    const failed = rowUpdate(
+      planFire(claimedRow(), SLOT, options),
+      { status: "failed", reason: "unroutable" },
+      0,
+      times,
+    );
+    expect(failed?.fire).toMatchObject({ messageId: `42:${SLOT}`, sentMs: SLOT + 40, confirmedMs: null });
+    const skip = planFire(claimedRow(), SLOT + 3_600_000, { ...options, misfireGraceMs: 1000 });
+    expect(skip.kind).toBe("skip");
+    expect(rowUpdate(skip, undefined, 0, times)?.fire).toMatchObject({
+      messageId: null,
+      sentMs: null,
+      lagSeconds: null,
+    });
+  });
+  test("no times, no record: the outcome alone", () => {
+    expect(rowUpdate(planFire(claimedRow(), SLOT, options), { status: "confirmed" }, 0)).not.toHaveProperty("fire");
+  });
+});

@@ -5,6 +5,7 @@ import { type ActionResult, type Detail, NAME_SHOWN } from "../contract.ts";
 import { ApiError, get, post } from "./api.ts";
 import { h, replace, stored } from "./dom.ts";
 import { bytes, count, lag, relative, utc } from "./format.ts";
+import { fireHistory } from "./history.ts";
 import type { View } from "./overview.ts";
 import { stateBadge } from "./schedules.ts";
 
@@ -292,8 +293,11 @@ export function detailView(id: string, actionsAllowed: boolean): View {
   let last: Detail | null = null;
   // Outside the action panel, so an outcome stays shown when the panel is redrawn.
   const result = h("div", { class: "result", role: "status", "aria-live": "polite" });
+  // Kept across refreshes, so a page the operator went back to stays.
+  const history = fireHistory(id);
   const refresh = async () => {
     const d = await get<Detail>(`schedules/${encodeURIComponent(id)}`);
+    void history.reload().catch(() => {});
     // Keep what the operator is typing or reading in the action panel: redraw it only when the row's state changed.
     const keepActions =
       last !== null && last.schedule.isActive === d.schedule.isActive && root.querySelector(".actions") !== null;
@@ -331,6 +335,12 @@ export function detailView(id: string, actionsAllowed: boolean): View {
         { class: "card", "aria-labelledby": "seen-h" },
         h("h2", { id: "seen-h" }, "Fires this replica has seen"),
         seenTable(d),
+      ),
+      h(
+        "section",
+        { class: "card", "aria-labelledby": "history-h" },
+        h("h2", { id: "history-h" }, "History (every replica)"),
+        history.root,
       ),
     );
   };

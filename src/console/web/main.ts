@@ -9,6 +9,7 @@ import type { Overview, Session } from "../contract.ts";
 import { ApiError, get, stream, token } from "./api.ts";
 import { detailView } from "./detail.ts";
 import { h, replace } from "./dom.ts";
+import { activityView } from "./history.ts";
 import { overviewView, type View } from "./overview.ts";
 import { schedulesView } from "./schedules.ts";
 
@@ -45,7 +46,13 @@ function header(): HTMLElement {
       "Skip to content",
     ),
     h("div", { class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "rune-scheduler"),
-    h("nav", { "aria-label": "Console" }, link("#/", "Overview"), link("#/schedules", "Schedules")),
+    h(
+      "nav",
+      { "aria-label": "Console" },
+      link("#/", "Overview"),
+      link("#/schedules", "Schedules"),
+      link("#/activity", "Activity"),
+    ),
     h(
       "div",
       { class: "right" },
@@ -92,12 +99,13 @@ function route(): void {
   const parts = (path ?? "/").split("/").filter(Boolean);
   if (parts[0] === "schedules" && parts[1]) view = detailView(parts[1], session?.actions === true);
   else if (parts[0] === "schedules") view = schedulesView(new URLSearchParams(query ?? ""));
+  else if (parts[0] === "activity") view = activityView();
   else {
     view = overviewView(early);
     early = null;
   }
   for (const a of document.querySelectorAll<HTMLAnchorElement>("a.nav-link")) {
-    const current = (a.getAttribute("href") === "#/schedules") === (parts[0] === "schedules");
+    const current = a.getAttribute("href") === `#/${parts[0] ?? ""}`;
     if (current) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }

@@ -5,6 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { BINARY, baseEnv, runBinary } from "../support/binary.ts";
+import { addHistoryTables } from "../support/history.ts";
 import { testScope } from "../support/scope.ts";
 import { insertSchedules, type TestDatabase, waitFor } from "../support/services.ts";
 
@@ -115,4 +116,17 @@ describe("bulk verbs", () => {
     const both = await runBinary(["pause", "1", "--workflow", "billing"], db.env);
     expect([both.code, both.stderr]).toEqual([2, "rune-scheduler: pause: give schedule ids or --workflow, not both\n"]);
   });
+});
+
+test("with the audit table, a bulk pause writes one audit row per schedule", async () => {
+  const db = await scope.database();
+  await addHistoryTables(db.sql);
+  const { billing } = await fixture(db);
+  const result = await runBinary(["pause", "--workflow", "billing", "--reason", "incident", "--yes"], db.env);
+  expect([result.code, result.stderr]).toEqual([0, ""]);
+  const audit = await db.sql<{ action: string; schedule_ids: number[]; reason: string; outcome: string }[]>`
+    SELECT action, schedule_ids, reason, outcome FROM scheduler_audit ORDER BY id`;
+  expect(audit.map((r) => ({ ...r }))).toEqual(
+    billing.map((id) => ({ action: "pause", schedule_ids: [id], reason: "incident", outcome: "paused" })),
+  );
 });

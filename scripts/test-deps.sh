@@ -9,6 +9,7 @@ NEEDED=(
   "the systemd unit tests (test/e2e/systemd.test.ts) check and boot the unit: systemd-analyze, journalctl, systemd-nspawn, strace|systemd systemd-container strace"
   "the image and release tests (test/e2e/rootfs.test.ts, release.test.ts) build a root filesystem and run the musl binary in it|util-linux coreutils libc-bin ca-certificates musl-tools libstdc++6"
   "the encryption interop test opens the scheduler's Fernet tokens with Python's cryptography, as a worker would|python3-cryptography"
+  "the TLS and pooler tests (test/e2e/postgres-tls.test.ts, pgbouncer.test.ts) start a PostgreSQL 15 with ssl=on and a PgBouncer of their own, with certificates made by openssl|postgresql-15 pgbouncer openssl"
   "the image tests (test/e2e/image.test.ts) build Dockerfile.scratch and run it with Debian's podman, on runc (scripts/podman/containers.conf)|podman runc"
   "the console browser tests (test/e2e/console-browser.test.ts) drive Debian's Chromium through playwright-core|chromium"
 )

@@ -48,8 +48,11 @@ export function messageOptions(config: Config): MessageOptions {
 interface EngineParts {
   /** Claims and polls, over a pool renewed after a connection failure (see renewablePool). */
   readonly store: EngineStore;
-  /** One connection for LISTEN, which postgres.js re-establishes by itself. */
-  readonly listener: Sql;
+  /**
+   * One connection for LISTEN, which postgres.js re-establishes by itself; null through a
+   * transaction pooler without SCHEDULER_NOTIFY_DATABASE_URL, where no session can hold it.
+   */
+  readonly listener: Sql | null;
   readonly connectPublisher: (onChange: () => void) => Promise<Publisher>;
   /** Starts the history's retention rounds on the engine's pool (docs/design.md §22); stopped before `end`. */
   startPruner(log: Logger): Pruner;
@@ -60,14 +63,16 @@ interface EngineParts {
 /** The engine's connections: one per claim lane and one for polls, one for LISTEN, and its publisher. */
 export function engineParts(config: Config): EngineParts {
   const pool = renewablePool(() => openDatabase(config, { max: CLAIM_LANES + 1 }));
-  const listener = openDatabase(config, { max: 1 });
+  // LISTEN needs a session of its own: through a transaction pooler only a direct address has one.
+  const listenDb = config.notifyDb ?? (config.db.pooler === "transaction" ? null : config.db);
+  const listener = listenDb && openDatabase(config, { max: 1, db: listenDb });
   return {
     store: createEngineStore(pool, undefined, config.history.instanceName),
     listener,
     connectPublisher: (onChange) => connectPublisher(config.mq, config.connectTimeoutMs, onChange),
     startPruner: (log) => startPruner(pool, config.history, log),
     async end() {
-      await Promise.all([pool.end({ timeout: 2 }).catch(() => {}), listener.end({ timeout: 2 }).catch(() => {})]);
+      await Promise.all([pool.end({ timeout: 2 }).catch(() => {}), listener?.end({ timeout: 2 }).catch(() => {})]);
     },
   };
 }

@@ -4,6 +4,7 @@
  */
 
 import type { Config } from "./config/config.ts";
+import { formatHost } from "./config/database-hosts.ts";
 import { createClock } from "./engine/clock.ts";
 import { type Engine, startEngine } from "./engine/engine.ts";
 import type { Report } from "./engine/events.ts";
@@ -27,10 +28,20 @@ export interface Service {
   reloadHttpTls(why: string): void;
 }
 
+/** `verify-full (CA: sslrootcert in DATABASE_URL, client certificate: PGSSLCERT)`, for the banner. */
+function describeTlsConfig(tls: Config["db"]["tls"]): string {
+  if (tls.mode === "disable") return "disable";
+  const parts = [`verify ${tls.verify}`];
+  if (tls.verify !== "none") parts.push(`CA: ${tls.rootCert?.setting ?? "the system's store"}`);
+  if (tls.cert) parts.push(`client certificate: ${tls.cert.setting}`);
+  return `${tls.mode} (${parts.join(", ")})`;
+}
+
 /** The effective configuration for the start-up banner: no secret, no URL password. */
 function describeConfig(config: Config): Record<string, unknown> {
   return {
     db: config.db.where,
+    db_tls: describeTlsConfig(config.db.tls),
     mq: config.mq.where,
     mq_tls: describeBrokerSecurity(config),
     queue: config.mq.queue,
@@ -44,6 +55,7 @@ function describeConfig(config: Config): Record<string, unknown> {
     batch_bytes: config.batchBytes,
     http: config.httpPort === 0 ? "off" : `${config.httpHost}:${config.httpPort}${config.httpTls ? " (https)" : ""}`,
     notify_channel: config.notifyChannel ?? "off",
+    pooler: config.db.pooler,
     encryption: config.encryptionKey ? "fernet" : "off",
     console: config.console?.mode ?? "off",
   };
@@ -73,6 +85,7 @@ function describeBrokerSecurity(config: Config): string {
  */
 export async function startService(config: Config, log: Logger): Promise<Service> {
   log.info(`rune-scheduler ${VERSION_LINE} starting`, describeConfig(config));
+  for (const warning of config.db.tls.warnings) log.warn(warning);
   for (const warning of config.mq.warnings ?? []) log.warn(warning);
   const metrics = createMetrics();
   const clock = createClock();
@@ -97,7 +110,12 @@ export async function startService(config: Config, log: Logger): Promise<Service
           staleAfterMs,
           // Before the engine exists the loop has not had a chance to stall.
           loopIdleMs: () => loopIdleMs?.() ?? 0,
-          stats: () => ({ ...metrics, clockOffsetMs: clock.offsetMs() }),
+          stats: () => ({
+            ...metrics,
+            clockOffsetMs: clock.offsetMs(),
+            tls: tlsRegistry.entries().map(({ engine, host, state }) => ({ engine, host, ...state })),
+          }),
+          tls: () => tlsRegistry.entries(),
         },
         operatorConsole?.handle,
         config.httpTls,
@@ -118,7 +136,10 @@ export async function startService(config: Config, log: Logger): Promise<Service
       dependency === "PostgreSQL"
         ? explainDatabaseError(error, config.db, config.connectTimeoutMs)
         : explainBrokerError(error, where === null ? config.mq : { ...config.mq, where }, config.connectTimeoutMs),
-    tlsOf: (dependency) => (dependency === "RabbitMQ" ? tlsSummary(tlsRegistry, "rabbitmq", null) : undefined),
+    tlsOf: (dependency) =>
+      dependency === "PostgreSQL"
+        ? tlsSummary(tlsRegistry, "postgresql", config.db.hosts.map(formatHost))
+        : tlsSummary(tlsRegistry, "rabbitmq", null),
   });
   const report: Report = operatorConsole
     ? (event) => {
@@ -163,7 +184,12 @@ export async function startService(config: Config, log: Logger): Promise<Service
   }, config.healthcheckIntervalMs);
 
   let unlisten: (() => Promise<void>) | null = null;
-  if (config.notifyChannel) {
+  if (config.notifyChannel && !parts.listener) {
+    log.warn(
+      `LISTEN on "${config.notifyChannel}" is off: POSTGRES_POOLER=transaction gives no session to listen on; polling every ${config.pollIntervalMs / 1000}s only (set SCHEDULER_NOTIFY_DATABASE_URL to a direct address of the server to listen there)`,
+    );
+  }
+  if (config.notifyChannel && parts.listener) {
     const channel = config.notifyChannel;
     parts.listener
       .listen(

@@ -19,6 +19,8 @@ import {
   serverVersion,
   tableColumns,
 } from "../postgres/schema-check.ts";
+import { describeTls, tlsOfHosts, tlsRegistry } from "../tls/registry.ts";
+import type { TlsState } from "../tls/state.ts";
 import { connectArgs, dbArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
 
 interface DatabaseReport {
@@ -41,6 +43,8 @@ interface DatabaseReport {
   };
   /** With several hosts: each one on its own, so an operator sees which is the primary. */
   hosts?: HostReport[];
+  /** The TLS each host that answered negotiated (src/tls/state.ts). */
+  tls?: ({ host: string } & TlsState)[];
 }
 
 /** Invalid rows in `--json`; the text names the first {@link SHOWN}. */
@@ -91,6 +95,11 @@ async function checkDatabase(config: Config): Promise<DatabaseReport> {
   const sql = openDatabase(config, { max: 1 });
   try {
     report.serverVersion = await serverVersion(sql);
+    report.tls = tlsOfHosts(tlsRegistry, "postgresql", config.db.hosts.map(formatHost)).map(({ host, state }) => ({
+      host,
+      ...state,
+    }));
+    report.warnings.push(...config.db.tls.warnings);
     const found = {
       scheduled_workflows: await tableColumns(sql, "scheduled_workflows"),
       workflows: await tableColumns(sql, "workflows"),
@@ -154,6 +163,7 @@ function formatDatabaseReport(report: DatabaseReport): string {
   if (report.error) return [`FAILED ${report.error}`, ...hosts].join("\n");
   lines.push(`${report.ok ? "ok" : "FAILED"} PostgreSQL ${report.serverVersion ?? "?"} at ${report.where}`);
   lines.push(...hosts);
+  for (const { host, ...state } of report.tls ?? []) lines.push(`  tls ${host}: ${describeTls(state)}`);
   for (const problem of report.problems) lines.push(`  error: ${problem}`);
   for (const warning of report.warnings) lines.push(`  warning: ${warning}`);
   if (report.counts) {

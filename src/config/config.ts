@@ -29,6 +29,8 @@ import {
 
 export interface Config {
   readonly db: DatabaseConfig;
+  /** A direct address for LISTEN (SCHEDULER_NOTIFY_DATABASE_URL), when `db` goes through a pooler; else null. */
+  readonly notifyDb: DatabaseConfig | null;
   readonly mq: BrokerConfig;
   readonly pollIntervalMs: number;
   readonly lookAheadMs: number;
@@ -137,7 +139,7 @@ export function loadConfig(sources: ConfigSources): Config {
     let isDefault = false;
     origins[setting.env as SettingName] = originOf(setting.env);
     if (value === null) {
-      if (file !== undefined && setting.kind !== "string") {
+      if (file !== undefined && (setting.kind === "secret" || setting.kind === "url")) {
         try {
           value = readFile(file).replace(/\r?\n$/, "");
           origins[setting.env as SettingName] = "file";
@@ -152,7 +154,8 @@ export function loadConfig(sources: ConfigSources): Config {
       }
     }
     // Defaults ("postgres", "guest") are public knowledge; scrubbing them would mangle logs.
-    if (value !== null && value !== "" && setting.kind !== "string" && !isDefault) secrets.push(value);
+    if (value !== null && value !== "" && (setting.kind === "secret" || setting.kind === "url") && !isDefault)
+      secrets.push(value);
     return value;
   };
 
@@ -186,18 +189,30 @@ export function loadConfig(sources: ConfigSources): Config {
     );
   const dbUrl = get("DATABASE_URL") !== "";
   const db = {
-    ...databaseConfig(get, fail),
+    ...databaseConfig(get, fail, sources.env.HOME ?? null),
     origin: {
       address: dbUrl ? inEffect("DATABASE_URL") : inEffect("POSTGRES_HOST", "POSTGRES_PORT"),
       database: dbUrl ? inEffect("DATABASE_URL") : inEffect("POSTGRES_DB"),
     },
   };
+  const notifyUrl = get("SCHEDULER_NOTIFY_DATABASE_URL");
+  // Read as DATABASE_URL is (its TLS parameters, PGSSL* otherwise), never through a pooler.
+  const notifyDb =
+    notifyUrl === ""
+      ? null
+      : databaseConfig(
+          (name) => (name === "DATABASE_URL" ? notifyUrl : name === "POSTGRES_POOLER" ? "none" : get(name)),
+          (name, expected) => fail(name === "DATABASE_URL" ? "SCHEDULER_NOTIFY_DATABASE_URL" : name, expected),
+          sources.env.HOME ?? null,
+        );
+  if (notifyDb?.tls.password) secrets.push(notifyDb.tls.password);
   const mq = {
     ...brokerConfig(get, fail, origins.RABBITMQ_PORT === "default"),
     origin: {
       address: get("RABBITMQ_URL") !== "" ? inEffect("RABBITMQ_URL") : inEffect("RABBITMQ_HOST", "RABBITMQ_PORT"),
     },
   };
+  if (db.tls.password) secrets.push(db.tls.password);
   // Each node's URL carries the password, and an error may quote one URL rather than the list.
   if (get("RABBITMQ_URL") !== "") secrets.push(...mq.urls.filter((url) => parseUrl(url)?.password));
   if (mq.tls?.keyPassword) secrets.push(mq.tls.keyPassword);
@@ -221,6 +236,7 @@ export function loadConfig(sources: ConfigSources): Config {
 
   const config: Config = {
     db,
+    notifyDb,
     mq,
     pollIntervalMs: seconds(get, fail, "SCHEDULER_POLL_INTERVAL"),
     lookAheadMs: seconds(get, fail, "SCHEDULER_LOOK_AHEAD", { zero: true, maxMs: MAX_LOOK_AHEAD_MS }),

@@ -2,8 +2,8 @@
 
 const CREDENTIALS_IN_URL = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@\s/]*@/gi;
 
-/** A key's password as RabbitMQ's URI specification carries it: `amqps://host?password=…`. */
-const PASSWORD_IN_QUERY = /([?&]password=)[^&#\s,]*/gi;
+/** A client key's password in a URL's query: libpq's `sslpassword`, RabbitMQ's `password`. */
+const PASSWORD_IN_QUERY = /([?&](?:sslpassword|password)=)[^&#\s,]*/gi;
 
 /** `amqp://user:pw@host/vh` → `amqp://user:***@host/vh`; text without credentials is unchanged. */
 export function maskUrl(text: string): string {

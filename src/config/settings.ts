@@ -3,8 +3,12 @@
  * (config.ts) resolves and validates them; the CLI layer derives its flags from this table.
  */
 
-/** `secret` and `url` values may hold credentials: they are scrubbed from logs, shown masked and may come from `*_FILE`. */
-type SettingKind = "string" | "secret" | "url";
+/**
+ * `secret` and `url` values may hold credentials: they are scrubbed from logs, shown masked and
+ * may come from `*_FILE`. `env` is a plain value with no CLI flag: libpq's own variables
+ * (PGSSLMODE…), which keep libpq's names.
+ */
+type SettingKind = "string" | "secret" | "url" | "env";
 export interface Setting {
   readonly env: string;
   readonly default: string | null;
@@ -21,6 +25,14 @@ export const SETTINGS = [
   s("POSTGRES_DB", "rune"),
   s("POSTGRES_USER", "postgres"),
   s("POSTGRES_PASSWORD", "postgres", "secret"),
+  s("PGSSLMODE", null, "env"),
+  s("PGSSLROOTCERT", null, "env"),
+  s("PGSSLCERT", null, "env"),
+  s("PGSSLKEY", null, "env"),
+  s("PGSSLSNI", null, "env"),
+  s("POSTGRES_SSL_PASSWORD", null, "secret"),
+  s("POSTGRES_POOLER", "none"),
+  s("SCHEDULER_NOTIFY_DATABASE_URL", null, "url"),
   s("RABBITMQ_URL", null, "url"),
   s("RABBITMQ_HOST", "rabbitmq"),
   s("RABBITMQ_PORT", "5672"),

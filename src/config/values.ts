@@ -14,6 +14,7 @@ import {
   TARGET_SESSION_ATTRS,
   type TargetSessionAttrs,
 } from "./database-hosts.ts";
+import { type PostgresTlsConfig, postgresTlsConfig } from "./postgres-tls.ts";
 import { maskUrl } from "./redact.ts";
 import type { SettingName } from "./settings.ts";
 
@@ -28,16 +29,18 @@ export interface DatabaseConfig {
   readonly database: string;
   readonly user: string;
   readonly password: string;
-  /** TLS, from `?sslmode=` in DATABASE_URL: disable (default), prefer, require or verify-full. */
-  readonly sslmode: SslMode;
+  /** TLS as libpq reads it (postgres-tls.ts). */
+  readonly tls: PostgresTlsConfig;
+  /** Through a connection pooler: none (a direct server), or PgBouncer's pool mode (docs/install.md). */
+  readonly pooler: Pooler;
   /** Where, for messages: `user@host:port,host2:port2/db`, never a password. */
   readonly where: string;
   /** Where the address and the database name came from, for a connection error (see origin.ts). */
   readonly origin?: { readonly address: string; readonly database: string };
 }
 
-const SSL_MODES = ["disable", "prefer", "require", "verify-full"] as const;
-type SslMode = (typeof SSL_MODES)[number];
+export const POOLERS = ["none", "session", "transaction"] as const;
+export type Pooler = (typeof POOLERS)[number];
 
 export interface BrokerConfig {
   /** Full AMQP URL with credentials of the first node: pass only to amqplib, never log it. */
@@ -115,10 +118,10 @@ function port(get: Getter, fail: Fail, name: SettingName): number {
   return value;
 }
 
-export function databaseConfig(get: Getter, fail: Fail): DatabaseConfig {
+export function databaseConfig(get: Getter, fail: Fail, home: string | null): DatabaseConfig {
   const url = get("DATABASE_URL");
   const defaultPort = port(get, fail, "POSTGRES_PORT");
-  let sslmode: SslMode = "disable";
+  let query: URLSearchParams | null = null;
   let targetSessionAttrs: TargetSessionAttrs | null = null;
   let hostList = get("POSTGRES_HOST");
   let hostVariable: SettingName = "POSTGRES_HOST";
@@ -127,10 +130,7 @@ export function databaseConfig(get: Getter, fail: Fail): DatabaseConfig {
     const split = splitDatabaseUrl(url);
     if (!split || split.hosts === "") fail("DATABASE_URL", "postgres://user:password@host:port/database");
     const { hosts, rest: u } = split!;
-    const mode = u.searchParams.get("sslmode") ?? "disable";
-    if (!(SSL_MODES as readonly string[]).includes(mode))
-      fail("DATABASE_URL", `sslmode to be one of ${SSL_MODES.join(", ")}`);
-    sslmode = mode as SslMode;
+    query = u.searchParams;
     const attrs = u.searchParams.get("target_session_attrs") ?? "any";
     if (!(TARGET_SESSION_ATTRS as readonly string[]).includes(attrs)) {
       fail("DATABASE_URL", `target_session_attrs to be one of ${TARGET_SESSION_ATTRS.join(", ")}`);
@@ -156,7 +156,19 @@ export function databaseConfig(get: Getter, fail: Fail): DatabaseConfig {
   }
   const first = hosts![0]!;
   const where = `${parts.user}@${hosts!.map(formatHost).join(",")}/${parts.database}`;
-  return { ...parts, host: first.host, port: first.port, hosts: hosts!, targetSessionAttrs, sslmode, where };
+  const tls = postgresTlsConfig({ get, fail, query, home });
+  const pooler = get("POSTGRES_POOLER").trim().toLowerCase();
+  if (!(POOLERS as readonly string[]).includes(pooler)) fail("POSTGRES_POOLER", `one of ${POOLERS.join(", ")}`);
+  return {
+    ...parts,
+    host: first.host,
+    port: first.port,
+    hosts: hosts!,
+    targetSessionAttrs,
+    tls,
+    pooler: pooler as Pooler,
+    where,
+  };
 }
 
 /** `portIsDefault`: RABBITMQ_PORT was not given, so a TLS node (RABBITMQ_TLS=on) takes 5671. */

@@ -4,6 +4,7 @@ import { listSchedules, nextUp, scheduleDetail } from "../postgres/console-queri
 import { findInvalid } from "../postgres/invalid-rows.ts";
 import { type ScheduleHealth, scheduleHealth } from "../postgres/stats-queries.ts";
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
+import { describeTls, tlsRegistry } from "../tls/registry.ts";
 import type { ConsoleContext } from "./context.ts";
 import {
   type Counts,
@@ -76,6 +77,8 @@ export function createReads(context: ConsoleContext) {
         queue: instance.queue,
         database: { up: metrics.dbUp, hosts: instance.databaseHosts },
         broker: { up: metrics.mqUp, nodes: instance.brokerNodes },
+        // What each connection's TLS is (src/tls/registry.ts): both engines, as the log says it.
+        tls: tlsRegistry.entries().map(({ engine, host, state }) => ({ engine, host, summary: describeTls(state) })),
       },
       counters: {
         checks: metrics.checks,

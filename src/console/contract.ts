@@ -86,6 +86,8 @@ export interface Overview {
     queue: string;
     database: { up: boolean; hosts: readonly string[] };
     broker: { up: boolean; nodes: readonly string[] };
+    /** The TLS of each connection target, both engines, as the log line says it (src/tls/registry.ts). */
+    tls: readonly { engine: "postgresql" | "rabbitmq"; host: string; summary: string }[];
   };
   counters: Record<string, number | null>;
   series: readonly Point[];

@@ -4,6 +4,7 @@
  */
 import { messageOf } from "../error-text.ts";
 import { type BrokerTlsPlace, explainBrokerTls } from "./diagnose-broker-tls.ts";
+import { explainPostgresTls, type TlsPlace } from "./diagnose-tls.ts";
 
 interface ErrorLike {
   code?: unknown;
@@ -25,6 +26,7 @@ interface DatabasePlace {
   targetSessionAttrs?: string | null;
   /** Where the address and the database name came from (config/origin.ts). */
   origin?: { address: string; database: string };
+  tls?: TlsPlace;
 }
 
 /** `; in effect: POSTGRES_HOST=db (default; no ./.env in /tmp)`, so a fallback to a default shows. */
@@ -40,13 +42,19 @@ function placeOf(error: unknown, place: DatabasePlace): string {
 
 const TLS_FAILURE = /\bTLS\b|\bSSL\b|certificate/i;
 const tlsLine = (at: string, message: string) =>
-  `PostgreSQL at ${at}: the TLS handshake failed (${message}); check sslmode in DATABASE_URL against the server's ssl setting and certificate`;
+  `PostgreSQL at ${at}: the TLS handshake failed (${message}); check sslmode (DATABASE_URL or PGSSLMODE) against the server's ssl setting and certificate`;
 
 export function explainDatabaseError(error: unknown, place: DatabasePlace, connectTimeoutMs: number): string {
   const at = placeOf(error, place);
   const code = codeOf(error);
   const message = messageOf(error);
   const address = inEffect(place.origin?.address);
+  const tls = explainPostgresTls(error, at, place.user, place.tls);
+  if (tls !== null) return tls;
+  const refused = /unsupported startup parameter: (\S+)/i.exec(message);
+  if (refused) {
+    return `PostgreSQL at ${at} is a connection pooler that refuses the start-up parameter ${refused[1]}; set POSTGRES_POOLER=transaction (or session, PgBouncer's pool_mode), which sends the session limits per transaction instead`;
+  }
   switch (code) {
     case "ENOTFOUND":
     case "EAI_AGAIN":

@@ -4,6 +4,8 @@
  * would then have to keep out of the compiled binary's start-up path.
  */
 import { FIRE_COUNTERS, type FireCounter } from "../engine/fire.ts";
+import { certificateExpiries, type TlsEntry } from "../tls/registry.ts";
+import type { TlsState } from "../tls/state.ts";
 import { LAG_BUCKETS, type Metrics } from "./metrics.ts";
 
 export interface ProcessStats {
@@ -33,7 +35,37 @@ function formatNumber(value: number): string {
 
 const single = (value: number): Sample[] => [["", value]];
 
-export function renderMetrics(metrics: Metrics, process: ProcessStats): string {
+/** A label value: backslash, double quote and line feed escaped, as the text format requires. */
+const labelValue = (text: string) => text.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
+
+/**
+ * Seconds until each certificate of each TLS connection expires (negative once expired): the
+ * server's of every host or node, and ours when we present one. Absent without TLS.
+ */
+function certificateFamily(tls: readonly TlsEntry[], nowMs: number): string[] {
+  const samples = certificateExpiries(tls, nowMs).map(
+    ({ engine, host, certificate, seconds }): Sample => [
+      `{engine="${engine}",host="${labelValue(host)}",certificate="${certificate}"}`,
+      seconds,
+    ],
+  );
+  if (samples.length === 0) return [];
+  return [
+    family(
+      "tls_certificate_expiry_seconds",
+      "gauge",
+      "Seconds until a TLS certificate expires: each server's, and the client certificate we present (as of the last connection to that host).",
+      samples,
+    ),
+  ];
+}
+
+export function renderMetrics(
+  metrics: Metrics,
+  process: ProcessStats,
+  tls: readonly TlsEntry[] = [],
+  nowMs: number = Date.now(),
+): string {
   const seconds = (ms: number | null) => (ms === null ? 0 : ms / 1000);
   const histogram: Sample[] = LAG_BUCKETS.map(
     (bound, i): Sample => [`_bucket{le="${bound}"}`, metrics.lag.buckets[i]!],
@@ -87,6 +119,7 @@ export function renderMetrics(metrics: Metrics, process: ProcessStats): string {
     family("process_resident_memory_bytes", "gauge", "Resident memory of this process.", single(process.residentBytes)),
     family("process_cpu_seconds_total", "counter", "CPU time used by this process.", single(process.cpuSecondsTotal)),
     family("process_start_time_seconds", "gauge", "Start time of this process.", single(process.startTimeSeconds)),
+    ...certificateFamily(tls, nowMs),
   ].join("\n")}\n`;
 }
 
@@ -100,7 +133,11 @@ export function currentProcessStats(startedMs: number): ProcessStats {
 }
 
 /** What `/stats` is made from: the live counters plus the measured clock offset. */
-export type StatsSource = Metrics & { readonly clockOffsetMs: number };
+export type StatsSource = Metrics & {
+  readonly clockOffsetMs: number;
+  /** The TLS of each connection target (src/tls/state.ts), both engines. */
+  readonly tls?: readonly ({ engine: string; host: string } & TlsState)[];
+};
 
 /** One cumulative fire-lag bucket of `/stats`: fires confirmed within `leMs` of their slot. */
 interface LagBucket {

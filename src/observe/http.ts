@@ -1,6 +1,7 @@
 /** Health, readiness, metrics and stats over HTTP (Bun's own server), GET and HEAD only; other paths may be passed in. */
 
 import { messageOf } from "../error-text.ts";
+import type { TlsEntry } from "../tls/registry.ts";
 import { currentProcessStats, renderMetrics, type StatsSource, statsDocument } from "./exposition.ts";
 import { type HttpListener, type HttpTlsFiles, type ListenerLog, listenHttp } from "./http-listener.ts";
 import type { Metrics } from "./metrics.ts";
@@ -13,6 +14,8 @@ export interface HealthSource {
   readonly staleAfterMs: number;
   /** What `/stats` renders (see {@link statsDocument}). */
   stats(): StatsSource;
+  /** Every TLS connection target, for the certificate-expiry gauge (src/tls/registry.ts). */
+  tls?(): readonly TlsEntry[];
 }
 
 function healthStatus(source: HealthSource): { ok: boolean; reason: string } {
@@ -57,7 +60,7 @@ function route(path: string, source: HealthSource): Response {
     }
     case "/metrics":
       return text(
-        renderMetrics(source.metrics, currentProcessStats(source.metrics.startedMs)),
+        renderMetrics(source.metrics, currentProcessStats(source.metrics.startedMs), source.tls?.() ?? []),
         200,
         "text/plain; version=0.0.4; charset=utf-8",
       );

@@ -3,7 +3,14 @@
 import type { BatchResult } from "../engine/ports.ts";
 import type { ClaimedRow } from "../schedule/message.ts";
 import type { RowUpdate } from "../schedule/plan.ts";
-import { isConnectionError, isSessionAlive, SESSION_LIMITS, type Sql, StatementDeadlineError } from "./client.ts";
+import {
+  isConnectionError,
+  isSessionAlive,
+  LOCAL_LIMITS,
+  SESSION_LIMITS,
+  type Sql,
+  StatementDeadlineError,
+} from "./client.ts";
 import type { FireHistoryTarget } from "./fire-history.ts";
 import { recordIsolated } from "./record.ts";
 import { type ClaimStatement, claimDue } from "./store.ts";
@@ -64,11 +71,20 @@ export async function claimBatch(
   watch("BEGIN, locking and claiming due rows");
   const transaction = sql.begin(async (tx) => {
     const txSql = tx as unknown as Sql;
+    // The limits for this transaction alone (SET LOCAL), so they hold through a transaction
+    // pooler too, where the start-up packet cannot carry them (client.ts startupParameters).
+    const [a, b, c] = LOCAL_LIMITS as [[string, string], [string, string], [string, string]];
+    const limits = txSql`SELECT set_config(${a[0]}, ${a[1]}, true), set_config(${b[0]}, ${b[1]}, true),
+      set_config(${c[0]}, ${c[1]}, true)`.execute();
+    limits.catch(() => {}); // its error is the lock's too, awaited there
     // Pipelined: one round trip. `execute()` sends the LOCK now, before the claim (postgres.js
     // sends a query only once awaited); if the LOCK fails, the claim fails with it.
     const tableLock = txSql`LOCK TABLE scheduled_workflows IN ROW EXCLUSIVE MODE`.execute();
     const claim = claimDue(txSql, request);
     claim.catch(() => {}); // its error is the lock's when the lock fails; awaited below otherwise
+    // Awaited below, unless the limits' statement already lost the connection (then stranded).
+    tableLock.catch(() => {});
+    await step(limits);
     await step(tableLock);
     const { rows, dbNowMs, locked } = await step(claim);
     if (rows.length === 0) return { claimed: 0, locked, rejected: [] };

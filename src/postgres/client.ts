@@ -1,6 +1,7 @@
 /** The PostgreSQL client: one place that turns {@link DatabaseConfig} into a postgres.js `sql`. */
 import postgres from "postgres";
-import type { DatabaseConfig } from "../config/values.ts";
+import type { DatabaseConfig, Pooler } from "../config/values.ts";
+import { sslOption } from "./tls-connect.ts";
 
 export type Sql = postgres.Sql;
 
@@ -46,6 +47,10 @@ export function isConnectionError(error: unknown): boolean {
   const code = String((error as { code?: unknown })?.code ?? "");
   return (
     /^(CONNECTION_|CONNECT_TIMEOUT|ECONN|ENOTFOUND|EAI_|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH)/.test(code) ||
+    // A TLS file gone since start (tls-connect.ts) or a server that stopped offering TLS: no
+    // connection could be made; a fresh pool reads the files again on its first connect.
+    code === "TLS_FILE_UNREADABLE" ||
+    code === "SSL_NOT_SUPPORTED" ||
     /^08|^57P0[1-3]$|^25006$|^25P03$/.test(code)
   );
 }
@@ -76,9 +81,11 @@ export function createDatabase(db: DatabaseConfig, options: DatabaseOptions): Sq
     database: db.database,
     username: db.user,
     password: db.password,
-    // postgres.js: "require" encrypts without checking the certificate, "verify-full" checks it
-    // against the system's and Bun's CAs; "prefer" tries TLS and falls back.
-    ssl: db.sslmode === "disable" ? false : db.sslmode,
+    // A function of the host, called at every connect: files are read anew (tls-connect.ts).
+    ssl: sslOption(db.tls) as unknown as boolean,
+    // Named prepared statements live in a server session, which transaction pooling does not
+    // keep for a client (PgBouncer before 1.21 answers `prepared statement … does not exist`).
+    prepare: db.pooler !== "transaction",
     max: options.max ?? 4,
     connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)),
     keep_alive: SESSION_LIMITS.keepAliveSeconds,
@@ -87,17 +94,42 @@ export function createDatabase(db: DatabaseConfig, options: DatabaseOptions): Sq
     ...(options.timesAsText
       ? { types: { timeText: { to: 1114, from: TIME_OIDS, serialize: String, parse: (text: string) => text } } }
       : {}),
-    connection: {
-      application_name: options.applicationName ?? "rune-scheduler",
-      // The tables may use `timestamp without time zone` holding UTC: comparing those with
-      // now() is only right when the session zone is UTC, whatever the server's default.
-      TimeZone: "UTC",
-      statement_timeout: SESSION_LIMITS.statementTimeoutMs,
-      lock_timeout: SESSION_LIMITS.lockTimeoutMs,
-      idle_in_transaction_session_timeout: SESSION_LIMITS.idleInTransactionTimeoutMs,
-    },
+    connection: startupParameters(db.pooler, options.applicationName ?? "rune-scheduler"),
   });
 }
+
+/**
+ * What goes into the start-up packet. Through a pooler only what PgBouncer tracks and sets on
+ * whichever server connection serves us (application_name, TimeZone): it refuses any other
+ * (`unsupported startup parameter: statement_timeout`), and managed poolers do not let that
+ * list be changed. The limits are then set per claim transaction instead ({@link LOCAL_LIMITS}).
+ */
+export function startupParameters(pooler: Pooler, applicationName: string): Record<string, string | number> {
+  return {
+    application_name: applicationName,
+    // The tables may use `timestamp without time zone` holding UTC: comparing those with
+    // now() is only right when the session zone is UTC, whatever the server's default.
+    TimeZone: "UTC",
+    ...(pooler === "none"
+      ? {
+          statement_timeout: SESSION_LIMITS.statementTimeoutMs,
+          lock_timeout: SESSION_LIMITS.lockTimeoutMs,
+          idle_in_transaction_session_timeout: SESSION_LIMITS.idleInTransactionTimeoutMs,
+        }
+      : {}),
+  };
+}
+
+/**
+ * {@link SESSION_LIMITS} as `set_config(…, true)` (SET LOCAL) arguments: they last for the
+ * transaction that runs them, on whichever server connection a pooler gave it, and never leak
+ * to the next client of that connection.
+ */
+export const LOCAL_LIMITS: readonly (readonly [string, string])[] = [
+  ["statement_timeout", String(SESSION_LIMITS.statementTimeoutMs)],
+  ["lock_timeout", String(SESSION_LIMITS.lockTimeoutMs)],
+  ["idle_in_transaction_session_timeout", String(SESSION_LIMITS.idleInTransactionTimeoutMs)],
+];
 
 /** A statement that outlived {@link SESSION_LIMITS.statementDeadlineMs}: its link is presumed dead. */
 export class StatementDeadlineError extends Error {

@@ -75,7 +75,7 @@ describe("check-db", () => {
     );
   });
 
-  test("sslmode=require against a server without TLS names the handshake and what to check", async () => {
+  test("sslmode=require against a server without TLS says so and what to set", async () => {
     const [{ ssl }] = (await db.sql`SHOW ssl`) as unknown as [{ ssl: string }];
     const { code, stderr } = await checkDb({
       DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${db.name}?sslmode=require`,
@@ -85,8 +85,8 @@ describe("check-db", () => {
       return;
     }
     expect(code).toBe(1);
-    expect(stderr).toMatch(
-      /^FAILED PostgreSQL at 127\.0\.0\.1:5432: the TLS handshake failed \(.+\); check sslmode in DATABASE_URL against the server's ssl setting and certificate\n$/,
+    expect(stderr).toBe(
+      "FAILED PostgreSQL at 127.0.0.1:5432 does not offer TLS, but sslmode=require from sslmode in DATABASE_URL requires it; turn ssl on at the server, or set sslmode=prefer to allow plain text\n",
     );
     const prefer = await checkDb({ DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${db.name}?sslmode=prefer` });
     expect(prefer.code).toBe(0);

@@ -119,6 +119,7 @@ describe("help and version", () => {
         --postgres-port <port>             PostgreSQL port  [POSTGRES_PORT, default 5432]
         --postgres-db <name>               database name  [POSTGRES_DB, default rune]
         --postgres-user <name>             database user  [POSTGRES_USER, default postgres]
+        --postgres-pooler <mode>           pool mode of a pooler in front of PostgreSQL: none, session or transaction  [POSTGRES_POOLER, default none]
         --rabbitmq-host <host>             RabbitMQ host, or several nodes (a,b:5673)  [RABBITMQ_HOST, default rabbitmq]
         --rabbitmq-port <port>             RabbitMQ port  [RABBITMQ_PORT, default 5672]
         --rabbitmq-user <name>             RabbitMQ user  [RABBITMQ_USER, default guest]

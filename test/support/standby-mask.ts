@@ -2,8 +2,9 @@
  * A TCP proxy to the real PostgreSQL that makes it look like a hot standby to a client, as
  * PostgreSQL 14+ reports one at start-up: `in_hot_standby = on` while
  * `default_transaction_read_only` stays `off`. Only the server's ParameterStatus messages before
- * the first ReadyForQuery are rewritten; everything after passes as it is. Plain TCP only (the
- * client must not ask for TLS), which is what the tests use.
+ * the first ReadyForQuery are rewritten; everything after passes as it is. Plain TCP only: a
+ * client's SSLRequest (libpq's and our default `prefer` sends one) passes through, and the shared
+ * server's one-byte refusal `N` with it, so the client goes on in plain text.
  */
 import net from "node:net";
 
@@ -29,14 +30,25 @@ function parameterStatus(name: string, value: string): Buffer {
   return message;
 }
 
-/** Rewrites the start-up messages of one server→client stream until the first ReadyForQuery. */
-function startupRewriter(): (chunk: Buffer) => Buffer {
+/** The 8 bytes of an SSLRequest: length 8, code 80877103. */
+const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 4, 210, 22, 47]);
+
+/**
+ * Rewrites the start-up messages of one server→client stream until the first ReadyForQuery.
+ * `sslAnswers()` counts the SSLRequests the client sent that still await their one-byte answer.
+ */
+function startupRewriter(sslAnswers: () => number, answered: () => void): (chunk: Buffer) => Buffer {
   let pending = Buffer.alloc(0);
   let done = false;
   return (chunk) => {
     if (done) return chunk;
     pending = Buffer.concat([pending, chunk]);
     const out: Buffer[] = [];
+    while (sslAnswers() > 0 && pending.length > 0) {
+      out.push(pending.subarray(0, 1));
+      pending = pending.subarray(1);
+      answered();
+    }
     while (pending.length >= 5) {
       const length = pending.readInt32BE(1);
       if (pending.length < 1 + length) break;
@@ -74,8 +86,15 @@ export async function startStandbyMask(target: { host: string; port: number }): 
         upstream.destroy();
       });
     }
-    const rewrite = startupRewriter();
-    client.on("data", (chunk) => upstream.write(chunk));
+    let sslAsked = 0;
+    const rewrite = startupRewriter(
+      () => sslAsked,
+      () => sslAsked--,
+    );
+    client.on("data", (chunk: Buffer) => {
+      if (chunk.length >= 8 && chunk.subarray(0, 8).equals(SSL_REQUEST)) sslAsked++;
+      upstream.write(chunk);
+    });
     upstream.on("data", (chunk: Buffer) => client.write(rewrite(chunk)));
     client.on("end", () => upstream.end());
     upstream.on("end", () => client.end());

@@ -76,11 +76,11 @@ describe("sources", () => {
     expect(config.secrets).toContain("postgresql://u%40x:p%2Fw@pg.example:6543/my%20db");
   });
 
-  test("sslmode in DATABASE_URL selects TLS; the default and the parts mean no TLS", () => {
-    expect(load({}).db.sslmode).toBe("disable");
-    expect(load({ DATABASE_URL: "postgres://u:p@h/db?sslmode=verify-full" }).db.sslmode).toBe("verify-full");
+  test("sslmode in DATABASE_URL selects TLS; the default is libpq's prefer", () => {
+    expect(load({}).db.tls.mode).toBe("prefer");
+    expect(load({ DATABASE_URL: "postgres://u:p@h/db?sslmode=verify-full" }).db.tls.mode).toBe("verify-full");
     expect(errorOf({ DATABASE_URL: "postgres://u:hunter22@h/db?sslmode=maybe" }).message).toBe(
-      'DATABASE_URL="postgres://u:***@h/db?sslmode=maybe" is invalid: expected sslmode to be one of disable, prefer, require, verify-full',
+      'DATABASE_URL="postgres://u:***@h/db?sslmode=maybe" is invalid: expected sslmode in DATABASE_URL to be one of disable, allow, prefer, require, verify-ca, verify-full',
     );
   });
 
@@ -363,7 +363,7 @@ describe("several PostgreSQL hosts (failover)", () => {
       user: "u",
       password: "s3cr,et",
       database: "db",
-      sslmode: "require",
+      tls: { mode: "require" },
       targetSessionAttrs: "read-write",
     });
     expect(db.where).toBe("u@h1:5432,h2:5433,h3:5432/db");

@@ -141,7 +141,7 @@ describe("what the reference must list", () => {
   test("docs/configuration.md names every setting of SETTINGS, and the *_FILE of every secret", () => {
     const configuration = read("docs/configuration.md");
     const names = SETTINGS.flatMap((setting) =>
-      setting.kind === "string" ? [setting.env] : [setting.env, `${setting.env}_FILE`],
+      setting.kind === "secret" || setting.kind === "url" ? [setting.env, `${setting.env}_FILE`] : [setting.env],
     );
     expect(names.filter((name) => !configuration.includes(`\`${name}\``))).toEqual([]);
   });

@@ -143,6 +143,15 @@ function render(o: Overview, counts: Counts | null): HTMLElement[] {
       ),
       h("dt", {}, "Queue"),
       h("dd", {}, h("code", {}, i.queue)),
+      i.tls.length > 0 && h("dt", {}, "TLS"),
+      i.tls.length > 0 &&
+        h(
+          "dd",
+          {},
+          i.tls.map((t) =>
+            h("div", { class: "node" }, h("code", {}, t.host), " ", h("span", { class: "muted" }, t.summary)),
+          ),
+        ),
     ),
   );
   const health = healthCard(o.schedules, counts, o.scheduleError);

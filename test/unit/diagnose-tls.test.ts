@@ -1,0 +1,57 @@
+/** PostgreSQL TLS and pooler failures → the line that says what to do, on plain error objects. */
+import { describe, expect, test } from "bun:test";
+import { explainDatabaseError } from "../../src/observe/diagnose.ts";
+
+const tls = {
+  mode: "verify-full",
+  modeSetting: "PGSSLMODE",
+  rootCert: { path: "/etc/rune/ca.pem", setting: "PGSSLROOTCERT" },
+  cert: null,
+  key: null,
+};
+const place = { host: "db", port: 5432, user: "rune", database: "rune", tls };
+const explain = (error: object) => explainDatabaseError(error, place, 10_000);
+
+describe("TLS and pooler failures", () => {
+  test("each names the host and what to set", () => {
+    expect(
+      explain({
+        code: "SELF_SIGNED_CERT_IN_CHAIN",
+        message: "self signed certificate in certificate chain",
+        address: "db",
+        port: 5432,
+      }),
+    ).toBe(
+      "PostgreSQL at db:5432: the server's certificate is not signed by a CA we trust (self signed certificate in certificate chain; trusted now: PGSSLROOTCERT (/etc/rune/ca.pem)); give the server's CA with sslrootcert=<file> in DATABASE_URL or PGSSLROOTCERT",
+    );
+    expect(
+      explain({
+        code: "ERR_TLS_CERT_ALTNAME_INVALID",
+        message:
+          "Hostname/IP does not match certificate's altnames: Host: db. is not in the cert's altnames: DNS:db.internal",
+        cert: { subjectaltname: "DNS:db.internal, DNS:db2.internal" },
+        address: "db",
+        port: 5432,
+      }),
+    ).toContain('the server\'s certificate is not for "db": it names DNS:db.internal, DNS:db2.internal');
+    expect(explain({ code: "SSL_NOT_SUPPORTED", message: "x", address: "db", port: 5432 })).toBe(
+      "PostgreSQL at db:5432 does not offer TLS, but sslmode=verify-full from PGSSLMODE requires it; turn ssl on at the server, or set sslmode=prefer to allow plain text",
+    );
+    expect(
+      explain({
+        code: "28000",
+        message: 'pg_hba.conf rejects connection for host "10.0.0.1", user "rune", database "rune", no encryption',
+      }),
+    ).toContain('PostgreSQL at db:5432 accepts only TLS connections for user "rune"');
+    expect(explain({ code: "28000", message: "connection requires a valid client certificate" })).toContain(
+      'requires a client certificate for user "rune" that it trusts, and none was given',
+    );
+    expect(explain({ code: "08P01", message: "unsupported startup parameter: lock_timeout" })).toBe(
+      "PostgreSQL at db:5432 is a connection pooler that refuses the start-up parameter lock_timeout; set POSTGRES_POOLER=transaction (or session, PgBouncer's pool_mode), which sends the session limits per transaction instead",
+    );
+  });
+
+  test("a plain 28000 stays the pg_hba line it was", () => {
+    expect(explain({ code: "28000", message: 'role "x" does not exist' })).toContain('PostgreSQL refused user "rune"');
+  });
+});

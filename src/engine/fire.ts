@@ -157,7 +157,7 @@ export async function fireBatch(deps: FireDeps, rows: ClaimedRow[], dbNowMs: num
         tally.failures += 1;
         tally.failed.push(`schedule ${plan.row.id}: ${update.error}`);
       }
-      if (update.pause) tally.paused += 1;
+      if (update.pause && !update.ended) tally.paused += 1;
     }
   }
   return { updates, unknown, retry, redeclared, unplannable, tally };

@@ -5,7 +5,8 @@
  * same to the RABBITMQ_* parts (and fill in what a URL's query leaves out). Pure but for the
  * readability check of the files, which config.ts runs at start.
  */
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
+import { unreadable } from "./readable.ts";
 import type { SettingName } from "./settings.ts";
 
 /** A file named by a setting: the path, and how to name that setting in a message. */
@@ -187,17 +188,6 @@ export function brokerSecurity(urls: readonly URL[], anyTls: boolean, get: Get, 
     auth,
     warnings,
   };
-}
-
-/** Why a file cannot be read (ENOENT, EACCES, EISDIR), or null. */
-function unreadable(path: string): string | null {
-  try {
-    if (statSync(path).isDirectory()) return "EISDIR";
-    readFileSync(path);
-    return null;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code ?? String(error);
-  }
 }
 
 function othersMayRead(path: string): boolean {

@@ -9,7 +9,7 @@ import { createClock } from "./engine/clock.ts";
 import { type Engine, startEngine } from "./engine/engine.ts";
 import type { Report } from "./engine/events.ts";
 import { explainBrokerError, explainDatabaseError } from "./observe/diagnose.ts";
-import { ListenError, startHttp } from "./observe/http.ts";
+import { ListenError, readiness, startHttp } from "./observe/http.ts";
 import type { Logger } from "./observe/log.ts";
 import { createMetrics, healthcheckLine, healthFailedLine } from "./observe/metrics.ts";
 import { createReporter } from "./observe/reporter.ts";
@@ -181,7 +181,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
   }
 
   const healthTimer = setInterval(() => {
-    if (metrics.dbUp && metrics.mqUp) log.info(healthcheckLine(metrics));
+    // The same judgement as /readyz: OK only while this replica can fire.
+    if (readiness(metrics).ok) log.info(healthcheckLine(metrics));
     else log.error(healthFailedLine(metrics));
   }, config.healthcheckIntervalMs);
 

@@ -5,6 +5,7 @@ import { explainDatabaseError } from "../observe/diagnose.ts";
 import { openDatabase } from "../parts.ts";
 import { SESSION_LIMITS } from "../postgres/client.ts";
 import { findInvalid, type InvalidCronRow, type InvalidRowDetail, invalidCronRows } from "../postgres/invalid-rows.ts";
+import { cronColumns, presentPolicyColumns } from "../postgres/optional-columns.ts";
 import {
   CRON_MIGRATION,
   dueIndexes,
@@ -20,7 +21,6 @@ import {
   tableColumns,
   unlimitedSessionSettings,
 } from "../postgres/schema-check.ts";
-import type { ScheduleColumns } from "../postgres/store.ts";
 import { describeTls, tlsOfHosts, tlsRegistry } from "../tls/registry.ts";
 import type { TlsState } from "../tls/state.ts";
 import { connectArgs, dbArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
@@ -36,7 +36,13 @@ interface DatabaseReport {
   /** Active rows that will not fire, every kind, lowest id first (at most {@link INVALID_LISTED}). */
   invalid?: InvalidRowDetail[];
   /** The optional cron columns (docs/contract.md §2), the commonest schedule kinds, and cron rows that cannot fire. */
-  schedules?: { columns: ScheduleColumns; kinds: ScheduleKind[]; invalidCron: InvalidCronRow[] };
+  schedules?: {
+    columns: { cronExpression: boolean; timezone: boolean };
+    /** The per-schedule policy columns present (docs/contract.md §11); absent when none. */
+    policyColumns?: string[];
+    kinds: ScheduleKind[];
+    invalidCron: InvalidCronRow[];
+  };
   /** With several hosts: each one on its own, so an operator sees which is the primary. */
   hosts?: HostReport[];
   /** The TLS each host that answered negotiated (src/tls/state.ts). */
@@ -148,7 +154,13 @@ async function checkDatabase(config: Config): Promise<DatabaseReport> {
           `and ${total - SHOWN} more invalid schedule(s) (\`check-db --json\` lists up to ${INVALID_LISTED})`,
         );
       report.invalid = invalid;
-      report.schedules = { columns, kinds: await scheduleKinds(sql, columns, 10), invalidCron };
+      const policyColumns = presentPolicyColumns(columns);
+      report.schedules = {
+        columns: cronColumns(columns),
+        ...(policyColumns.length > 0 ? { policyColumns } : {}),
+        kinds: await scheduleKinds(sql, columns, 10),
+        invalidCron,
+      };
     }
     report.ok = report.problems.length === 0;
   } catch (error) {
@@ -179,12 +191,13 @@ function formatDatabaseReport(report: DatabaseReport): string {
     lines.push(`  schedules: ${c.total} total, ${c.active} active, ${c.inactive} inactive, ${c.dueNow} due now`);
   }
   if (report.schedules) {
-    const { columns, kinds } = report.schedules;
+    const { columns, kinds, policyColumns } = report.schedules;
     lines.push(
       columns.cronExpression
         ? `  cron columns: cron_expression${columns.timezone ? ", timezone" : " (no timezone column: every cron row runs in UTC)"}`
         : `  cron columns: absent, interval schedules only (to add them: ${CRON_MIGRATION})`,
     );
+    if (policyColumns) lines.push(`  policy columns: ${policyColumns.join(", ")}`);
     if (kinds.length > 0) lines.push(`  active kinds: ${kinds.map((k) => `${k.schedule} ×${k.count}`).join(", ")}`);
   }
   return lines.join("\n");

@@ -184,6 +184,14 @@ export function brokerConfig(get: Getter, fail: Fail, portIsDefault = false): Br
   const fromUrl = get("RABBITMQ_URL") !== "";
   const { urls: given, vhost } = fromUrl ? brokerUrls(get, fail) : brokerHosts(get, fail, portIsDefault);
   const anyTls = given.some((url) => url.startsWith("amqps:"));
+  // The URL's scheme decides; RABBITMQ_TLS=on beside a plain node is a request for TLS that
+  // would otherwise be dropped without a word (password and messages in clear).
+  if (fromUrl && tlsSwitch(get("RABBITMQ_TLS")) === true && given.some((url) => !/^amqps:/i.test(url))) {
+    fail(
+      "RABBITMQ_TLS",
+      "amqps:// for every node of RABBITMQ_URL, whose scheme decides (amqp:// is plain AMQP, reached in clear), or RABBITMQ_TLS=off",
+    );
+  }
   const security = brokerSecurity(fromUrl ? given.map((url) => new URL(url)) : [], anyTls, get, fail);
   // The TLS parameters are ours to apply; amqplib and every message get the URL without them
   // (the key's password among them).

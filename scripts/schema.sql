@@ -30,6 +30,9 @@ ALTER TABLE scheduled_workflows ADD COLUMN IF NOT EXISTS timezone text;
 CREATE INDEX IF NOT EXISTS scheduled_workflows_due_idx
   ON scheduled_workflows (next_run_at) WHERE is_active;
 
+-- The per-schedule policy columns (misfire_policy, misfire_grace_seconds, ends_at, max_runs,
+-- jitter_seconds) are optional too: scripts/migrations/003_schedule_policy_columns.sql adds them.
+
 -- The operator console's indexes are optional and not part of this schema: each fire would
 -- write one more index entry. scripts/migrations/002_console_indexes.sql adds them where the
 -- console pages a large table.

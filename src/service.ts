@@ -9,7 +9,7 @@ import { createClock } from "./engine/clock.ts";
 import { type Engine, startEngine } from "./engine/engine.ts";
 import type { Report } from "./engine/events.ts";
 import { explainBrokerError, explainDatabaseError } from "./observe/diagnose.ts";
-import { ListenError, startHttp } from "./observe/http.ts";
+import { ListenError, readiness, startHttp } from "./observe/http.ts";
 import type { Logger } from "./observe/log.ts";
 import { createMetrics, healthcheckLine, healthFailedLine } from "./observe/metrics.ts";
 import { createReporter } from "./observe/reporter.ts";
@@ -85,7 +85,9 @@ function describeBrokerSecurity(config: Config): string {
  */
 export async function startService(config: Config, log: Logger): Promise<Service> {
   log.info(`rune-scheduler ${VERSION_LINE} starting`, describeConfig(config));
-  for (const warning of config.db.tls.warnings) log.warn(warning);
+  // The LISTEN address's own (its key or CA), once each where it shares DATABASE_URL's files.
+  for (const warning of new Set([...config.db.tls.warnings, ...(config.notifyDb?.tls.warnings ?? [])]))
+    log.warn(warning);
   for (const warning of config.mq.warnings ?? []) log.warn(warning);
   const metrics = createMetrics();
   const clock = createClock();
@@ -179,7 +181,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
   }
 
   const healthTimer = setInterval(() => {
-    if (metrics.dbUp && metrics.mqUp) log.info(healthcheckLine(metrics));
+    // The same judgement as /readyz: OK only while this replica can fire.
+    if (readiness(metrics).ok) log.info(healthcheckLine(metrics));
     else log.error(healthFailedLine(metrics));
   }, config.healthcheckIntervalMs);
 

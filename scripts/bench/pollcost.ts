@@ -72,7 +72,7 @@ async function measureAll(sql: Sql, options: PollCostOptions): Promise<Record<St
     const { rows } = await claimDue(tx, { limit: options.batch });
     return rows.map((r) => ({
       id: r.id,
-      nextMs: r.slotMs + r.intervalSeconds * 1000,
+      nextMs: r.slotMs + (r.intervalSeconds ?? 0) * 1000,
       outcome: "ok",
       error: null,
       pause: false,

@@ -209,7 +209,15 @@ export function consume(
         await ch.consume(
           queue,
           (msg) => {
-            if (!msg) return;
+            if (!msg) {
+              // basic.cancel: the queue was deleted. Connect and consume again, once it is
+              // declared again, rather than sit with no consumer.
+              log(
+                `${clockText()} worker: queue ${queue} was deleted (consumer cancelled); consuming again once it is declared`,
+              );
+              void conn.close().catch(() => {});
+              return;
+            }
             ledger.recordMessage(msg);
             ch.ack(msg);
           },
@@ -217,6 +225,8 @@ export function consume(
         );
       } catch (error) {
         log(`${clockText()} worker: consume on :${portOf(url)} failed: ${(error as Error).message}`);
+        // A queue not declared yet (404): look again in a moment, not in a hot loop.
+        await Bun.sleep(500);
         await conn.close().catch(() => {});
       }
       await closed;

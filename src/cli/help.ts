@@ -85,9 +85,11 @@ export async function renderHelp(
   const usage = [
     full,
     Object.keys(subs).length > 0 ? "<command>" : "",
-    ...positionals.map(([arg, def]) =>
-      def.required === false || def.default !== undefined ? `[${arg.toUpperCase()}]` : `<${arg.toUpperCase()}>`,
-    ),
+    ...positionals.map(([arg, def]) => {
+      // A hint ending in "..." takes several values (cli/strict.ts): `[ID...]`.
+      const name = `${arg.toUpperCase()}${def.valueHint?.endsWith("...") ? "..." : ""}`;
+      return def.required === false || def.default !== undefined ? `[${name}]` : `<${name}>`;
+    }),
     options.length > 0 || Object.keys(subs).length > 0 ? "[OPTIONS]" : "",
   ].filter(Boolean);
   const lines = [`${full}: ${meta.description ?? ""}`, "", style.heading("USAGE"), `  ${usage.join(" ")}`, ""];

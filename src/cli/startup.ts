@@ -34,6 +34,13 @@ export function explainStartupFailure(error: unknown, config: Config, name: (env
           line: `${host} is not an address of this machine, so the HTTP server cannot listen there; use 127.0.0.1, 0.0.0.0 (every interface) or an address this host has`,
           exitCode: 2,
         };
+      case "HTTP_TLS_UNUSABLE": {
+        const files = `${name("SCHEDULER_HTTP_TLS_CERT")}=${config.httpTls?.cert} and ${name("SCHEDULER_HTTP_TLS_KEY")}=${config.httpTls?.key}`;
+        return {
+          line: `the HTTPS certificate and key could not be loaded: ${messageOf(error.cause)}; check ${files}: PEM files, the certificate (chain) and its unencrypted private key, which must belong to it`,
+          exitCode: 2,
+        };
+      }
       case "ENOTFOUND":
       case "EAI_AGAIN":
         return {

@@ -61,9 +61,11 @@ export function checkTokens(
   let seenPositionals = 0;
   let help = false;
   let version = false;
+  // A last positional whose hint ends in "..." takes any number of values (`pause ID...`).
+  const variadic = positionals.at(-1)?.[1].valueHint?.endsWith("...") === true;
   const positional = (token: string): string | null => {
     seenPositionals++;
-    if (seenPositionals <= positionals.length) return null;
+    if (seenPositionals <= positionals.length || variadic) return null;
     return positionals.length === 0
       ? `${command} takes no arguments, got "${token}"`
       : `${command} takes ${positionals.length} argument${positionals.length > 1 ? "s" : ""} (${positionals.map(([name]) => name.toUpperCase()).join(" ")}), got "${token}" too`;

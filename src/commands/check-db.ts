@@ -3,7 +3,9 @@ import type { Config } from "../config/config.ts";
 import { type DatabaseHost, formatHost } from "../config/database-hosts.ts";
 import { explainDatabaseError } from "../observe/diagnose.ts";
 import { openDatabase } from "../parts.ts";
+import { SESSION_LIMITS } from "../postgres/client.ts";
 import { findInvalid, type InvalidCronRow, type InvalidRowDetail, invalidCronRows } from "../postgres/invalid-rows.ts";
+import { cronColumns, presentPolicyColumns } from "../postgres/optional-columns.ts";
 import {
   CRON_MIGRATION,
   dueIndexes,
@@ -17,8 +19,8 @@ import {
   schemaProblems,
   serverVersion,
   tableColumns,
+  unlimitedSessionSettings,
 } from "../postgres/schema-check.ts";
-import type { ScheduleColumns } from "../postgres/store.ts";
 import { describeTls, tlsOfHosts, tlsRegistry } from "../tls/registry.ts";
 import type { TlsState } from "../tls/state.ts";
 import { connectArgs, dbArgs, jsonArg, logArgs, printReport, withConfig } from "./shared.ts";
@@ -34,7 +36,13 @@ interface DatabaseReport {
   /** Active rows that will not fire, every kind, lowest id first (at most {@link INVALID_LISTED}). */
   invalid?: InvalidRowDetail[];
   /** The optional cron columns (docs/contract.md §2), the commonest schedule kinds, and cron rows that cannot fire. */
-  schedules?: { columns: ScheduleColumns; kinds: ScheduleKind[]; invalidCron: InvalidCronRow[] };
+  schedules?: {
+    columns: { cronExpression: boolean; timezone: boolean };
+    /** The per-schedule policy columns present (docs/contract.md §11); absent when none. */
+    policyColumns?: string[];
+    kinds: ScheduleKind[];
+    invalidCron: InvalidCronRow[];
+  };
   /** With several hosts: each one on its own, so an operator sees which is the primary. */
   hosts?: HostReport[];
   /** The TLS each host that answered negotiated (src/tls/state.ts). */
@@ -80,6 +88,20 @@ async function probeHost(config: Config, host: DatabaseHost): Promise<HostReport
   }
 }
 
+/** The SESSION_LIMITS values a direct connection sets (client.ts), as ALTER ROLE takes them. */
+const ROLE_LIMITS: Record<string, string> = {
+  statement_timeout: `${SESSION_LIMITS.statementTimeoutMs / 1000}s`,
+  idle_in_transaction_session_timeout: `${SESSION_LIMITS.idleInTransactionTimeoutMs / 1000}s`,
+};
+
+function poolerLimitsWarning(config: Config, unlimited: readonly string[]): string {
+  const role = /^[a-z_][a-z0-9_]*$/.test(config.db.user) ? config.db.user : `"${config.db.user.replaceAll('"', '""')}"`;
+  return (
+    `through a pooler (POSTGRES_POOLER=${config.db.pooler}), statements outside the scheduler's transactions (polls, stats, the console's reads) run with ${unlimited.map((name) => `${name}=0`).join(" and ")}, i.e. no limit; ` +
+    `give the role its own: ${unlimited.map((name) => `ALTER ROLE ${role} SET ${name} = '${ROLE_LIMITS[name]}';`).join(" ")}`
+  );
+}
+
 /** Connects and checks everything `run` relies on in the database. Never throws. */
 async function checkDatabase(config: Config): Promise<DatabaseReport> {
   const report: DatabaseReport = { ok: false, where: config.db.where, problems: [], warnings: [] };
@@ -94,6 +116,10 @@ async function checkDatabase(config: Config): Promise<DatabaseReport> {
       ...state,
     }));
     report.warnings.push(...config.db.tls.warnings);
+    if (config.db.pooler !== "none") {
+      const unlimited = await unlimitedSessionSettings(sql);
+      if (unlimited.length > 0) report.warnings.push(poolerLimitsWarning(config, unlimited));
+    }
     const found = {
       scheduled_workflows: await tableColumns(sql, "scheduled_workflows"),
       workflows: await tableColumns(sql, "workflows"),
@@ -128,7 +154,13 @@ async function checkDatabase(config: Config): Promise<DatabaseReport> {
           `and ${total - SHOWN} more invalid schedule(s) (\`check-db --json\` lists up to ${INVALID_LISTED})`,
         );
       report.invalid = invalid;
-      report.schedules = { columns, kinds: await scheduleKinds(sql, columns, 10), invalidCron };
+      const policyColumns = presentPolicyColumns(columns);
+      report.schedules = {
+        columns: cronColumns(columns),
+        ...(policyColumns.length > 0 ? { policyColumns } : {}),
+        kinds: await scheduleKinds(sql, columns, 10),
+        invalidCron,
+      };
     }
     report.ok = report.problems.length === 0;
   } catch (error) {
@@ -159,12 +191,13 @@ function formatDatabaseReport(report: DatabaseReport): string {
     lines.push(`  schedules: ${c.total} total, ${c.active} active, ${c.inactive} inactive, ${c.dueNow} due now`);
   }
   if (report.schedules) {
-    const { columns, kinds } = report.schedules;
+    const { columns, kinds, policyColumns } = report.schedules;
     lines.push(
       columns.cronExpression
         ? `  cron columns: cron_expression${columns.timezone ? ", timezone" : " (no timezone column: every cron row runs in UTC)"}`
         : `  cron columns: absent, interval schedules only (to add them: ${CRON_MIGRATION})`,
     );
+    if (policyColumns) lines.push(`  policy columns: ${policyColumns.join(", ")}`);
     if (kinds.length > 0) lines.push(`  active kinds: ${kinds.map((k) => `${k.schedule} ×${k.count}`).join(", ")}`);
   }
   return lines.join("\n");

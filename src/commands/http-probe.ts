@@ -76,6 +76,21 @@ class ProbeTimeout extends Error {
 }
 
 /**
+ * What an HTTPS probe trusts, as tls.connect options. The local instance is asked by an address
+ * no certificate holds, so its name is not checked: then only SCHEDULER_HTTP_TLS_CA is trusted,
+ * since with the public roots beside it any certificate a public CA issued, for any name, passed.
+ */
+export function probeTlsOptions(trust: ProbeTrust): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  if (trust.ca !== null) {
+    const ca = readFileSync(trust.ca, "utf8");
+    options.ca = trust.local ? [ca] : [...rootCertificates, ca];
+  }
+  if (trust.local) options.checkServerIdentity = () => undefined;
+  return options;
+}
+
+/**
  * GET with a deadline on the whole exchange. node:http rather than fetch: Bun's fetch sends
  * even 127.0.0.1 through HTTP_PROXY, which a container may well have set.
  */
@@ -88,9 +103,11 @@ export function httpGet(
     const target = new URL(url);
     const https = target.protocol === "https:";
     const send = https ? httpsRequest : httpRequest;
-    const options: Record<string, unknown> = { method: "GET", headers: { connection: "close" } };
-    if (https && trust.ca !== null) options.ca = [...rootCertificates, readFileSync(trust.ca, "utf8")];
-    if (https && trust.local) options.checkServerIdentity = () => undefined;
+    const options: Record<string, unknown> = {
+      method: "GET",
+      headers: { connection: "close" },
+      ...(https ? probeTlsOptions(trust) : {}),
+    };
     const pin = https && trust.local && trust.ca === null && trust.pin ? pinnedDer(trust.pin) : null;
     if (pin !== null) options.rejectUnauthorized = false;
     const request = send(target, options, (response: IncomingMessage) => {

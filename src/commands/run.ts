@@ -51,8 +51,8 @@ export default defineCommand({
         void service.stop();
       };
       // SIGHUP: the HTTPS certificate and key were replaced; serve them now rather than at the next look.
-      // Only with HTTPS: otherwise SIGHUP keeps its default meaning (the process ends).
-      if (config.httpTls) process.on("SIGHUP", () => service.reloadHttpTls("SIGHUP"));
+      // Only with HTTPS served: otherwise SIGHUP keeps its default meaning (the process ends).
+      if (config.httpTls && config.httpPort !== 0) process.on("SIGHUP", () => service.reloadHttpTls("SIGHUP"));
       process.on("SIGTERM", onSignal);
       process.on("SIGINT", onSignal);
       const code = await service.done;

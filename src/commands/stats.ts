@@ -159,7 +159,7 @@ function formatStats(report: StatsReport): string {
         h.paused.map((r) => [
           String(r.id),
           clip(r.workflowName ?? `(missing ${r.workflowId ?? "NULL"})`, 24),
-          r.by === null ? "inactive" : `paused by ${r.by}`,
+          r.by === null ? "inactive" : r.by === "ended" ? "ended" : `paused by ${r.by}`,
           r.sinceMs === null ? "unknown" : iso(r.sinceMs),
           clip(r.reason, 80),
         ]),

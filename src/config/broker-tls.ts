@@ -5,7 +5,8 @@
  * same to the RABBITMQ_* parts (and fill in what a URL's query leaves out). Pure but for the
  * readability check of the files, which config.ts runs at start.
  */
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
+import { unreadable } from "./readable.ts";
 import type { SettingName } from "./settings.ts";
 
 /** A file named by a setting: the path, and how to name that setting in a message. */
@@ -79,7 +80,7 @@ function pick(
 export interface BrokerSecurity {
   readonly tls: BrokerTlsConfig;
   readonly auth: AuthMechanism;
-  /** Things an operator should know at start (verification off, a key others can read). */
+  /** Things an operator should know at start (verification off or without the name, a key others can read). */
   readonly warnings: readonly string[];
 }
 
@@ -156,6 +157,12 @@ export function brokerSecurity(urls: readonly URL[], anyTls: boolean, get: Get, 
       "RabbitMQ TLS verification is off (verify=verify_none): the connection is encrypted but the server is not authenticated, so anyone on the path can pose as it; give the CA with cacertfile or RABBITMQ_TLS_CA instead",
     );
   }
+  // As RabbitMQ's Erlang client reads it, "disable" turns the name check off: only the chain is checked.
+  if (anyTls && verify === "verify_peer" && sni?.value.trim().toLowerCase() === "disable") {
+    warnings.push(
+      "RabbitMQ TLS does not check the server's name (server_name_indication=disable): any certificate signed by a trusted CA is accepted, so a server holding one made for another name can pose as the broker; set it to the name the broker's certificate holds instead",
+    );
+  }
   const names = {
     ca: urls.length > 0 ? "cacertfile= in RABBITMQ_URL or RABBITMQ_TLS_CA" : "RABBITMQ_TLS_CA",
     cert:
@@ -181,17 +188,6 @@ export function brokerSecurity(urls: readonly URL[], anyTls: boolean, get: Get, 
     auth,
     warnings,
   };
-}
-
-/** Why a file cannot be read (ENOENT, EACCES, EISDIR), or null. */
-function unreadable(path: string): string | null {
-  try {
-    if (statSync(path).isDirectory()) return "EISDIR";
-    readFileSync(path);
-    return null;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code ?? String(error);
-  }
 }
 
 function othersMayRead(path: string): boolean {

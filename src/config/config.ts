@@ -204,6 +204,7 @@ export function loadConfig(sources: ConfigSources): Config {
           (name) => (name === "DATABASE_URL" ? notifyUrl : name === "POSTGRES_POOLER" ? "none" : get(name)),
           (name, expected) => fail(name === "DATABASE_URL" ? "SCHEDULER_NOTIFY_DATABASE_URL" : name, expected),
           sources.env.HOME ?? null,
+          "SCHEDULER_NOTIFY_DATABASE_URL",
         );
   if (notifyDb?.tls.password) secrets.push(notifyDb.tls.password);
   const mq = {

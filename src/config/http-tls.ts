@@ -1,10 +1,4 @@
-/**
- * HTTPS for the scheduler's own HTTP server: SCHEDULER_HTTP_TLS_CERT and SCHEDULER_HTTP_TLS_KEY
- * (PEM files, both or neither), and SCHEDULER_HTTP_TLS_CA, what `healthcheck` and `stats` trust
- * when they ask an instance over HTTPS. The files must be readable at start; the server reads
- * them again when they change (observe/http-listener.ts).
- */
-import { readFileSync, statSync } from "node:fs";
+import { unreadable } from "./readable.ts";
 import type { Fail, Getter } from "./values.ts";
 
 export interface HttpTlsConfig {
@@ -12,16 +6,6 @@ export interface HttpTlsConfig {
   readonly cert: string;
   /** PEM private key file (unencrypted). */
   readonly key: string;
-}
-
-function problemWith(path: string): string | null {
-  try {
-    if (statSync(path).isDirectory()) return "EISDIR";
-    readFileSync(path);
-    return null;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code ?? String(error);
-  }
 }
 
 /** The server's certificate and key, or null for plain HTTP. */
@@ -32,9 +16,9 @@ export function httpTlsConfig(get: Getter, fail: Fail): HttpTlsConfig | null {
   if (cert === "")
     fail("SCHEDULER_HTTP_TLS_CERT", "a PEM certificate file beside SCHEDULER_HTTP_TLS_KEY (both or neither)");
   if (key === "") fail("SCHEDULER_HTTP_TLS_KEY", "a PEM key file beside SCHEDULER_HTTP_TLS_CERT (both or neither)");
-  const certProblem = problemWith(cert);
+  const certProblem = unreadable(cert);
   if (certProblem) fail("SCHEDULER_HTTP_TLS_CERT", `a readable PEM file (${certProblem})`);
-  const keyProblem = problemWith(key);
+  const keyProblem = unreadable(key);
   if (keyProblem) fail("SCHEDULER_HTTP_TLS_KEY", `a readable PEM file (${keyProblem})`);
   return { cert, key };
 }
@@ -43,7 +27,7 @@ export function httpTlsConfig(get: Getter, fail: Fail): HttpTlsConfig | null {
 export function httpTlsCa(get: Getter, fail: Fail): string | null {
   const ca = get("SCHEDULER_HTTP_TLS_CA").trim();
   if (ca === "") return null;
-  const problem = problemWith(ca);
+  const problem = unreadable(ca);
   if (problem) fail("SCHEDULER_HTTP_TLS_CA", `a readable PEM file (${problem})`);
   return ca;
 }

@@ -49,20 +49,28 @@ interface Sources {
   readonly query: URLSearchParams | null;
   /** The home directory, for libpq's default files; null: none. */
   readonly home: string | null;
+  /** The URL's own name in messages: DATABASE_URL, or SCHEDULER_NOTIFY_DATABASE_URL. */
+  readonly urlName?: string;
 }
 
 /** The URL's parameter, else libpq's variable; with where it came from. */
 function pick(src: Sources, param: string, variable: SettingName): { value: string; setting: string } | null {
   const fromUrl = src.query?.get(param);
   if (fromUrl !== undefined && fromUrl !== null && fromUrl !== "")
-    return { value: fromUrl, setting: `${param} in DATABASE_URL` };
+    return { value: fromUrl, setting: `${param} in ${src.urlName ?? "DATABASE_URL"}` };
   const fromEnv = src.get(variable).trim();
   return fromEnv === "" ? null : { value: fromEnv, setting: variable };
 }
 
-/** The setting to name in a ConfigError for a value that came from `setting`. */
+/** A value from the URL's query (`sslmode in DATABASE_URL`), not from a variable or a file. */
+const inUrl = (setting: string): boolean => / in [A-Z_]+$/.test(setting);
+
+/**
+ * The setting to name in a ConfigError for a value that came from `setting`: DATABASE_URL for the
+ * URL's query (the caller's `fail` names the URL it read as DATABASE_URL).
+ */
 const variableOf = (setting: string, fallback: SettingName): SettingName =>
-  setting.endsWith("in DATABASE_URL") ? "DATABASE_URL" : fallback;
+  inUrl(setting) ? "DATABASE_URL" : fallback;
 
 function readable(src: Sources, file: TlsFile, variable: SettingName): TlsFile {
   try {
@@ -163,6 +171,16 @@ export function postgresTlsConfig(src: Sources): PostgresTlsConfig {
         const file = rootGiven ? { path: rootGiven.value, setting: rootGiven.setting } : defaultFile(src, "root.crt");
         return file && readable(src, file, "PGSSLROOTCERT");
       })();
+  // A chain check without the name check is only as narrow as the CA it trusts: against the
+  // system's store, a certificate anyone can get for a domain of their own passes. libpq refuses
+  // verify-ca without a root file too (and verify-ca with sslrootcert=system, for this reason).
+  if (mode === "verify-ca" && !rootCert) {
+    const rootParam = inUrl(modeSetting) ? "sslrootcert" : "PGSSLROOTCERT";
+    fail(
+      variableOf(modeSetting, "PGSSLMODE"),
+      `${rootParam}=<the CA file> with ${modeSetting}=verify-ca (it checks the CA only; against the system's store any public certificate would pass), or verify-full`,
+    );
+  }
   const certFile = givenFile(src, "sslcert", "PGSSLCERT", "postgresql.crt");
   const keyFile = givenFile(src, "sslkey", "PGSSLKEY", certFile ? "postgresql.key" : null);
   if (certFile && !keyFile) {
@@ -176,6 +194,13 @@ export function postgresTlsConfig(src: Sources): PostgresTlsConfig {
   const cert = certFile && readable(src, certFile, "PGSSLCERT");
   const key = keyFile && readable(src, keyFile, "PGSSLKEY");
   const warning = key ? keyWarning(key) : null;
+  // libpq's prefer and allow take a server's "no TLS" at its word, so whoever sits between can
+  // say it and be spoken to in plain text: a CA given under them is checked only when it is
+  // least needed. Said at start, since the operator who gave one expects it to be required.
+  const downgrade =
+    rootCert && (mode === "prefer" || mode === "allow")
+      ? `${rootCert.setting} is given, but sslmode is ${mode} (${modeSetting}): a server, or anyone between, that answers it has no TLS is spoken to in plain text and the CA is never checked; set sslmode=verify-full (or verify-ca) to require it`
+      : null;
   const password = q?.get("sslpassword") || src.get("POSTGRES_SSL_PASSWORD") || null;
   // libpq: require (and prefer, allow) with a root certificate present verify the chain.
   const verify = mode === "verify-full" ? "full" : mode === "verify-ca" || rootCert ? "ca" : "none";
@@ -187,6 +212,6 @@ export function postgresTlsConfig(src: Sources): PostgresTlsConfig {
     key,
     password,
     sni: sniGiven?.value !== "0",
-    warnings: warning ? [warning] : [],
+    warnings: [warning, downgrade].filter((line): line is string => line !== null),
   };
 }

@@ -1,9 +1,18 @@
 /** Hiding secrets from anything a person or a log collector can see. */
 
-const CREDENTIALS_IN_URL = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@\s/]*@/gi;
+/**
+ * `scheme://user:password@`: the password runs to the last @ before the host, as a URL parser
+ * reads it, so one holding a literal @ (or a user name holding one, Azure's `user@server`) is
+ * hidden whole; stopping at the first @ showed the rest.
+ */
+const CREDENTIALS_IN_URL = /([a-z][a-z0-9+.-]*:\/\/[^:/?#\s]*:)[^\s/?#]*@/gi;
 
-/** A client key's password in a URL's query: libpq's `sslpassword`, RabbitMQ's `password`. */
-const PASSWORD_IN_QUERY = /([?&](?:sslpassword|password)=)[^&#\s,]*/gi;
+/**
+ * A client key's password in a URL's query: libpq's `sslpassword`, RabbitMQ's `password`. A
+ * comma ends it only where the next URL starts (as RABBITMQ_URL is split): a password may hold
+ * a comma, and stopping at it showed the rest.
+ */
+const PASSWORD_IN_QUERY = /([?&](?:sslpassword|password)=)(?:[^&#\s,]|,(?!\s*[a-z][a-z0-9+.-]*:\/\/))*/gi;
 
 /** `amqp://user:pw@host/vh` → `amqp://user:***@host/vh`; text without credentials is unchanged. */
 export function maskUrl(text: string): string {

@@ -118,7 +118,8 @@ function port(get: Getter, fail: Fail, name: SettingName): number {
   return value;
 }
 
-export function databaseConfig(get: Getter, fail: Fail, home: string | null): DatabaseConfig {
+/** `urlName`: what DATABASE_URL stands for in messages (SCHEDULER_NOTIFY_DATABASE_URL reads like it). */
+export function databaseConfig(get: Getter, fail: Fail, home: string | null, urlName = "DATABASE_URL"): DatabaseConfig {
   const url = get("DATABASE_URL");
   const defaultPort = port(get, fail, "POSTGRES_PORT");
   let query: URLSearchParams | null = null;
@@ -156,7 +157,7 @@ export function databaseConfig(get: Getter, fail: Fail, home: string | null): Da
   }
   const first = hosts![0]!;
   const where = `${parts.user}@${hosts!.map(formatHost).join(",")}/${parts.database}`;
-  const tls = postgresTlsConfig({ get, fail, query, home });
+  const tls = postgresTlsConfig({ get, fail, query, home, urlName });
   const pooler = get("POSTGRES_POOLER").trim().toLowerCase();
   if (!(POOLERS as readonly string[]).includes(pooler)) fail("POSTGRES_POOLER", `one of ${POOLERS.join(", ")}`);
   return {
@@ -183,6 +184,14 @@ export function brokerConfig(get: Getter, fail: Fail, portIsDefault = false): Br
   const fromUrl = get("RABBITMQ_URL") !== "";
   const { urls: given, vhost } = fromUrl ? brokerUrls(get, fail) : brokerHosts(get, fail, portIsDefault);
   const anyTls = given.some((url) => url.startsWith("amqps:"));
+  // The URL's scheme decides; RABBITMQ_TLS=on beside a plain node is a request for TLS that
+  // would otherwise be dropped without a word (password and messages in clear).
+  if (fromUrl && tlsSwitch(get("RABBITMQ_TLS")) === true && given.some((url) => !/^amqps:/i.test(url))) {
+    fail(
+      "RABBITMQ_TLS",
+      "amqps:// for every node of RABBITMQ_URL, whose scheme decides (amqp:// is plain AMQP, reached in clear), or RABBITMQ_TLS=off",
+    );
+  }
   const security = brokerSecurity(fromUrl ? given.map((url) => new URL(url)) : [], anyTls, get, fail);
   // The TLS parameters are ours to apply; amqplib and every message get the URL without them
   // (the key's password among them).

@@ -24,6 +24,7 @@ const STATUS_OF: Record<OperatorError["kind"], number> = {
   locked: 409,
   "too many slots": 422,
   "not past": 422,
+  "not confirmed": 428,
   "broker refused": 502,
   "no history": 404,
 };

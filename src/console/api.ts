@@ -175,7 +175,15 @@ export function createReads(context: ConsoleContext) {
     const found = scheduleOf(row);
     const anchor = row.nextRunMs !== null && Number.isFinite(row.nextRunMs) ? row.nextRunMs : row.dbNowMs;
     // A paused schedule has no slot ahead: none would fire until it is resumed.
-    const slots = found.ok && row.isActive ? nextSlots(found.schedule, anchor, row.dbNowMs, 10) : [];
+    const slots =
+      found.ok && row.isActive
+        ? nextSlots(found.schedule, anchor, row.dbNowMs, 10, {
+            scheduleId: row.id,
+            jitterSeconds: row.jitterSeconds ?? null,
+            endsAtMs: row.endsAtMs ?? null,
+            runsLeft: row.maxRuns == null ? null : Math.max(0, row.maxRuns - row.runCount),
+          })
+        : [];
     return json({
       ok: true,
       schedule: {

@@ -13,8 +13,11 @@ export { duration, MAX_INT4, parseScheduleId };
 export const FILTERS = ["all", "active", "paused", "invalid", "failing", "overdue"] as const;
 export type Filter = (typeof FILTERS)[number];
 
-/** A row's one state: paused before invalid before failing before overdue. */
-export const STATES = ["active", "paused", "invalid", "failing", "overdue"] as const;
+/**
+ * A row's one state: ended or paused before invalid before failing before overdue. `ended`: the
+ * scheduler deactivated it at its ends_at or max_runs (docs/design.md §24); the paused filter lists it.
+ */
+export const STATES = ["active", "paused", "ended", "invalid", "failing", "overdue"] as const;
 export type ScheduleState = (typeof STATES)[number];
 
 /** Rows a list page holds by default, and at most. */
@@ -139,6 +142,10 @@ export interface NextSlot {
   wall: string;
   offset: string;
   dst: "gap" | "overlap" | null;
+  /** With jitter: when the slot fires (slot + offset, docs/design.md §23). */
+  dueMs?: number;
+  /** The schedule's last slot: after it the row ends (ends_at or max_runs, docs/design.md §24). */
+  last?: true;
 }
 
 export interface Fire {
@@ -154,6 +161,24 @@ export interface Detail {
   schedule: Row & { kind: string; zone: string; updatedMs: number | null; dataBytes: number | null };
   nextSlots: readonly NextSlot[];
   seen: readonly Fire[];
+}
+
+/** One schedule as a bulk action's preview lists it (docs/design.md §25). */
+export interface BulkTarget {
+  id: number;
+  workflowId: number | null;
+  workflowName: string | null;
+  isActive: boolean;
+  schedule: string;
+  nextRunAt: string | null;
+}
+
+/** A bulk action's answer: the preview (`preview: true`, nothing changed), or each row's outcome. */
+export interface BulkResult {
+  action: string;
+  preview?: true;
+  targets: readonly BulkTarget[];
+  results?: readonly { id: number; text: string }[];
 }
 
 export interface ActionResult {

@@ -11,6 +11,7 @@ import { createReads, sessionInfo } from "./api.ts";
 import { consoleAssets } from "./assets.ts";
 import { bearerToken, hostAllowed, sameOrigin, tokenMatches } from "./auth.ts";
 import { readJsonBody } from "./body.ts";
+import { BULK_ACTIONS, type BulkAction, runBulkAction } from "./bulk-actions.ts";
 import type { ConsoleContext } from "./context.ts";
 import { dependencyDown } from "./fault.ts";
 import { activityPage, historyPage } from "./history-api.ts";
@@ -30,11 +31,16 @@ export type ConsoleHandler = (request: Request, peer: Peer) => Promise<Response>
 interface ActionTarget {
   readonly action: Action;
   readonly idText: string;
+  /** `POST /console/api/bulk/<action>`: the schedules selected on the list (docs/design.md §25). */
+  readonly bulk?: true;
 }
 
 function actionTarget(method: string, route: readonly string[]): ActionTarget | null {
+  if (method !== "POST") return null;
+  if (route.length === 2 && route[0] === "bulk" && BULK_ACTIONS.includes(route[1] as BulkAction))
+    return { action: route[1] as BulkAction, idText: "selected", bulk: true };
   const action = route[2] as Action;
-  if (method !== "POST" || route.length !== 3 || route[0] !== "schedules" || !ACTIONS.includes(action)) return null;
+  if (route.length !== 3 || route[0] !== "schedules" || !ACTIONS.includes(action)) return null;
   return { action, idText: route[1]! };
 }
 
@@ -124,7 +130,7 @@ export function createConsoleHandler(context: ConsoleContext, refusals: Refusals
     let id: number;
     let body: unknown;
     try {
-      id = scheduleId(target.idText);
+      id = target.bulk ? 0 : scheduleId(target.idText);
       const type = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
       if (type !== "application/json")
         throw new BadRequest("the body must be JSON (Content-Type: application/json)", 415);
@@ -133,6 +139,7 @@ export function createConsoleHandler(context: ConsoleContext, refusals: Refusals
       if (error instanceof BadRequest) return deny(error.status, error.message);
       throw error;
     }
+    if (target.bulk) return runBulkAction(context, target.action as BulkAction, body, peer.remote);
     return runAction(context, target.action, id, body, peer.remote);
   };
 

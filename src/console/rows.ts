@@ -4,6 +4,8 @@
  */
 import type { ScheduleRecord } from "../postgres/console-queries.ts";
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
+import { jitterProblem, policyProblem } from "../schedule/policy.ts";
+import { ENDED_PREFIX } from "../schedule/slots.ts";
 import type { Instant, Row, ScheduleState } from "./contract.ts";
 
 export type { ScheduleRecord };
@@ -15,12 +17,12 @@ export function invalidReason(row: ScheduleRecord): string | null {
   if (!found.ok) return found.reason;
   if (row.nextRunMs === null) return "next_run_at is NULL";
   if (!Number.isFinite(row.nextRunMs)) return "next_run_at is not finite";
-  return null;
+  return policyProblem(row) ?? jitterProblem(found.schedule, row.jitterSeconds, row.nextRunMs);
 }
 
-/** The one state a list shows: paused before invalid before failing before overdue. */
+/** The one state a list shows: ended or paused before invalid before failing before overdue. */
 export function stateOf(row: ScheduleRecord, nowMs: number, overdueAfterMs: number): ScheduleState {
-  if (!row.isActive) return "paused";
+  if (!row.isActive) return row.lastError?.startsWith(`${ENDED_PREFIX}:`) ? "ended" : "paused";
   if (invalidReason(row) !== null) return "invalid";
   if (row.failureCount > 0) return "failing";
   if (row.nextRunMs !== null && row.nextRunMs < nowMs - overdueAfterMs) return "overdue";

@@ -3,7 +3,7 @@
  * during a back-off, which nothing shortens (docs/design.md §4, §13). A wake that arrives while the loop is busy
  * is remembered, so the next sleep does not start at all.
  */
-interface Alarm {
+export interface Alarm {
   /** Sleeps `ms`, or less if woken (at once when a wake is pending or the alarm is stopped). */
   sleep(ms: number): Promise<void>;
   /** Sleeps `ms`, ignoring wakes; a pending wake is dropped. */

@@ -26,7 +26,7 @@ interface ClaimedBatch {
   readonly full: boolean;
 }
 
-interface Claimer {
+export interface Claimer {
   /**
    * Throws what `db` throws for a database failure (TableLockedError included), and a
    * DependencyError when the broker link was lost mid-batch, after recording what was confirmed.
@@ -89,14 +89,20 @@ export function createClaimer({ store, clock, report, options, db }: ClaimerDeps
       report({ type: "outcome refused", id: row.id, reason: row.reason, movedOn: row.movedOn });
       if (!row.movedOn) setRowAside(row.id, `the database refused its outcome (${row.reason})`);
     }
+    if (result.redeclared !== null) report({ type: "queue redeclared", reason: result.redeclared });
+    // A batch given back under flow control: its rows stay due, and the engine stops claiming
+    // until the broker unblocks. Not a failure of anything.
+    if (result.unknown !== null && current.blocked && current.connected)
+      return { claimed: batch.claimed, more: false, full: false };
     // ORDER: the confirmed rows above are committed first; only then do we give up on the link.
     if (result.unknown !== null) {
+      const refused = current.refused ?? null;
       throw new DependencyError(
         "RabbitMQ",
         "publishing",
-        new Error(`interrupted: ${result.unknown}`),
+        refused === null ? new Error(`interrupted: ${result.unknown}`) : new Error(`refused: ${refused}`),
         result.updates.length > 0,
-        false,
+        refused !== null,
         current.where ?? null,
       );
     }

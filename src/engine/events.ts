@@ -13,14 +13,25 @@ import type { InvalidRow, PollResult } from "./ports.ts";
 export interface EngineStatus {
   readonly database: "up" | "down";
   readonly broker: "up" | "down" | "blocked";
-  /** Consecutive failed attempts of the current outage (0 when none). */
+  /** Failed attempts of the current outage that were reported (0 when none); see docs/design.md §13. */
   readonly failures: number;
+  /** What the current outage is failing on, or null when the last cycle went through. */
+  readonly failing: Dependency | "scheduler" | null;
   /** Local monotonic time the current outage began, or null. */
   readonly outageSinceLocal: number | null;
   /** Local monotonic time of the loop's last progress (an iteration, a batch, a poll). */
   readonly lastProgressLocal: number;
   /** True while scheduled_workflows is locked by another session and nothing can be claimed. */
   readonly tableLocked: boolean;
+  /** While the broker blocks publishing (flow control): why, and which node said so. */
+  readonly blockedBy: BlockedBy | null;
+}
+
+/** A broker's flow control, as its link reports it. */
+export interface BlockedBy {
+  /** "memory alarm", "disk alarm", or the broker's own words. */
+  readonly reason: string;
+  readonly where: string | null;
 }
 
 export type EngineEvent =
@@ -33,7 +44,8 @@ export type EngineEvent =
       readonly dependency: Dependency | "scheduler";
       readonly attempt: number;
       readonly limit: number | null;
-      readonly delayMs: number;
+      /** Until the next report, unless it is back first; attempts go on every second meanwhile. */
+      readonly nextReportMs: number;
       readonly error: unknown;
     }
   | { readonly type: "recovered"; readonly failures: number; readonly outageMs: number | null }
@@ -43,8 +55,12 @@ export type EngineEvent =
       readonly why: string;
       readonly error: unknown;
     }
-  | { readonly type: "blocked" }
+  | { readonly type: "blocked"; readonly by: BlockedBy }
+  /** Still blocked: a reminder at growing intervals. */
+  | { readonly type: "still blocked"; readonly by: BlockedBy; readonly forMs: number }
   | { readonly type: "unblocked"; readonly afterMs: number }
+  /** The queue was missing and has been declared again: messages ready in it are gone. */
+  | { readonly type: "queue redeclared"; readonly reason: string }
   | { readonly type: "table locked"; readonly doing: string }
   | { readonly type: "table unlocked"; readonly afterMs: number }
   | { readonly type: "polled"; readonly result: PollResult }

@@ -80,6 +80,8 @@ export interface FireResult {
   readonly unknown: string | null;
   /** Rows not taken for a reason already dealt with (a queue declared again): claim again now. */
   readonly retry: number;
+  /** This batch found the queue missing and it was declared again: why, to be said. */
+  readonly redeclared: string | null;
   /** Rows that cannot be planned at all: untouched, to be set aside by the engine. */
   readonly unplannable: readonly UnplannableRow[];
   readonly tally: FireTally;
@@ -118,14 +120,17 @@ export async function fireBatch(deps: FireDeps, rows: ClaimedRow[], dbNowMs: num
   const updates: RowUpdate[] = [];
   let unknown: string | null = null;
   let retry = 0;
+  let redeclared: string | null = null;
   // The outcomes are in the order of the "publish" plans.
   let next = 0;
   for (const plan of plans) {
     const outcome: PublishOutcome | undefined = plan.kind === "publish" ? outcomes[next++] : undefined;
     const update = rowUpdate(plan, outcome, options.pauseAfterFailures, times);
     if (update === null) {
-      if (outcome?.status === "retry") retry += 1;
-      else {
+      if (outcome?.status === "retry") {
+        retry += 1;
+        if (outcome.redeclared) redeclared = outcome.reason;
+      } else {
         unknown = outcome?.status === "unknown" ? outcome.reason : "no outcome";
         tally.unknown += 1;
       }
@@ -152,8 +157,8 @@ export async function fireBatch(deps: FireDeps, rows: ClaimedRow[], dbNowMs: num
         tally.failures += 1;
         tally.failed.push(`schedule ${plan.row.id}: ${update.error}`);
       }
-      if (update.pause) tally.paused += 1;
+      if (update.pause && !update.ended) tally.paused += 1;
     }
   }
-  return { updates, unknown, retry, unplannable, tally };
+  return { updates, unknown, retry, redeclared, unplannable, tally };
 }

@@ -108,6 +108,13 @@ export interface Publisher {
   readonly connected: boolean;
   /** True while the broker applies flow control (memory or disk alarm); absent: never blocks. */
   readonly blocked?: boolean;
+  /** While blocked: why, in the operator's words ("memory alarm"). */
+  readonly blockedReason?: string | null;
+  /**
+   * Set once the broker refused this link's publishes for good (403: the user may not write to
+   * the queue): the broker's words. A start-up ends on it; a running scheduler retries.
+   */
+  readonly refused?: string | null;
   /** Why the link is gone, once it is. */
   readonly closedReason?: string | null;
   /** The node this link is connected to (a redacted URL), for the lines about it. */

@@ -87,10 +87,14 @@ export function explainDatabaseError(error: unknown, place: DatabasePlace, conne
       return `PostgreSQL at ${at} (user "${place.user}", database "${place.database}") failed: ${message} [${code}]`;
     case "25006":
       return `PostgreSQL at ${at} is read-only (a standby, or the old primary after a failover); point POSTGRES_HOST/DATABASE_URL at the primary, or list every host with target_session_attrs=read-write`;
+    case "57P01":
+      return `PostgreSQL at ${at} terminated our session (an administrator's pg_terminate_backend, or a fast shutdown); reconnecting`;
+    case "57P02":
+      return `PostgreSQL at ${at} ended our session in a crash recovery of the server; reconnecting`;
     case "57P03":
       return `PostgreSQL at ${at} is starting up or shutting down; try again in a few seconds`;
     case "53300":
-      return `PostgreSQL at ${at} has no free connection slots; raise max_connections or stop idle clients`;
+      return `PostgreSQL at ${at} is full: no free connection slots (max_connections reached); raise max_connections or stop idle clients`;
     default:
       if (TLS_FAILURE.test(message)) return tlsLine(at, message);
       return `PostgreSQL at ${at} (user "${place.user}", database "${place.database}") failed: ${message}${code ? ` [${code}]` : ""}`;
@@ -120,6 +124,10 @@ export function explainBrokerError(error: unknown, place: BrokerPlace, connectTi
   }
   if (code === "ETIMEDOUT" || /ETIMEDOUT/.test(message)) {
     return `RabbitMQ at ${at} did not answer within ${connectTimeoutMs / 1000}s; check the address, firewalls and SCHEDULER_CONNECT_TIMEOUT${address}`;
+  }
+  const writeRefused = /access to exchange '([^']*)' in vhost '[^']*' refused for user '([^']*)'/.exec(message);
+  if (writeRefused) {
+    return `RabbitMQ at ${at} refused to let user "${writeRefused[2]}" publish (no write permission on exchange "${writeRefused[1]}", which publishes to the queue); give the user write permission (rabbitmqctl set_permissions)`;
   }
   const queueRefused = /access to queue '([^']*)'/.exec(message);
   if (queueRefused) {

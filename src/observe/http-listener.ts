@@ -61,6 +61,11 @@ function load(tls: HttpTlsFiles): Material {
   return { cert, key, stamp };
 }
 
+/** The certificate and key given at start do not load (not PEM, a key that is not the certificate's). */
+export class HttpTlsLoadError extends Error {
+  readonly code = "HTTP_TLS_UNUSABLE";
+}
+
 export interface ListenerLog {
   info(message: string): void;
   error(message: string): void;
@@ -74,7 +79,12 @@ export function listenHttp(
   handlers: Handlers,
   log: ListenerLog,
 ): HttpListener {
-  let material = tls === null ? null : load(tls);
+  let material: Material | null = null;
+  try {
+    material = tls === null ? null : load(tls);
+  } catch (error) {
+    throw new HttpTlsLoadError(messageOf(error));
+  }
   const serve = (m: Material | null, onPort: number): Server<undefined> =>
     Bun.serve({
       hostname: host,
@@ -107,6 +117,13 @@ export function listenHttp(
       return;
     }
     lastFailure = null;
+    if (next.cert === material.cert && next.key === material.key) {
+      // The same pair (a SIGHUP, or a file touched): a new listener would only cut the clients'
+      // kept-alive connections, and Bun keeps some memory of every server it has started.
+      material = next;
+      if (why !== "changed") log.info(`HTTPS certificate unchanged (${why}); still serving ${tls.cert}`);
+      return;
+    }
     const old = server;
     const boundPort = old.port ?? port;
     old.stop(false);

@@ -25,7 +25,9 @@ function healthStatus(source: HealthSource): { ok: boolean; reason: string } {
   return { ok: true, reason: "ok" };
 }
 
+/** Ready only while this replica can fire: both links up and nothing stopping it (a block, a failing cycle, a lock). */
 export function readiness(metrics: Metrics): { ok: boolean; reason: string } {
+  if (metrics.notFiring) return { ok: false, reason: metrics.notFiring };
   const down = [!metrics.dbUp && "PostgreSQL", !metrics.mqUp && "RabbitMQ"].filter(Boolean);
   return down.length === 0 ? { ok: true, reason: "ok" } : { ok: false, reason: `not connected: ${down.join(", ")}` };
 }

@@ -10,6 +10,8 @@ export interface Metrics extends FireCounts {
   lastExecutionMs: number | null;
   dbUp: boolean;
   mqUp: boolean;
+  /** Why the replica cannot fire although connected (a block, a failing cycle, a lock), or null. */
+  notFiring: string | null;
   /** False until the engine has tried RabbitMQ: it tries only once PostgreSQL answers. */
   mqTried: boolean;
   dueBacklog: number;
@@ -31,6 +33,7 @@ export function createMetrics(startedMs: number = Date.now()): Metrics {
     lastExecutionMs: null,
     dbUp: false,
     mqUp: false,
+    notFiring: null,
     mqTried: false,
     dueBacklog: 0,
     oldestOverdueSeconds: 0,
@@ -60,9 +63,12 @@ export function applyTally(metrics: Metrics, tally: FireTally): void {
  * The line operators grep for when a dependency is lost (the original service's format). A
  * broker not tried yet is not called down: with PostgreSQL down at start-up it never was.
  */
-export function healthFailedLine(metrics: Pick<Metrics, "dbUp" | "mqUp" | "mqTried">): string {
+export function healthFailedLine(
+  metrics: Pick<Metrics, "dbUp" | "mqUp" | "mqTried"> & { notFiring?: string | null },
+): string {
   const mq = metrics.mqUp ? "up" : metrics.mqTried ? "down" : "not tried yet";
-  return `HEALTHCHECK FAILED | DB: ${metrics.dbUp ? "up" : "down"} | MQ: ${mq}`;
+  const why = metrics.notFiring ? ` | ${metrics.notFiring}` : "";
+  return `HEALTHCHECK FAILED | DB: ${metrics.dbUp ? "up" : "down"} | MQ: ${mq}${why}`;
 }
 
 /** The one-line summary operators grep for (the original service's format). */

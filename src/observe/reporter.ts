@@ -5,7 +5,8 @@
  */
 
 import { type Dependency, DependencyError } from "../engine/dependency.ts";
-import type { EngineEvent, Report } from "../engine/events.ts";
+import type { BlockedBy, EngineEvent, Report } from "../engine/events.ts";
+import { notFiring } from "../engine/status.ts";
 import { messageOf } from "../error-text.ts";
 import type { Logger } from "./log.ts";
 import { applyTally, healthFailedLine, type Metrics } from "./metrics.ts";
@@ -22,6 +23,7 @@ interface ReporterDeps {
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+const blockedLine = (by: BlockedBy) => `RabbitMQ${by.where ? ` node ${by.where}` : ""} blocks publishing: ${by.reason}`;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** A report function that also remembers why the engine gave up, for the process's last line. */
@@ -49,8 +51,10 @@ export function createReporter(deps: ReporterDeps): Reporter {
   function report(event: EngineEvent): void {
     switch (event.type) {
       case "status":
-        metrics.dbUp = event.status.database === "up";
-        metrics.mqUp = event.status.broker === "up";
+        // Up means usable: a dependency the current outage fails on is down, however connected.
+        metrics.dbUp = event.status.database === "up" && event.status.failing !== "PostgreSQL";
+        metrics.mqUp = event.status.broker === "up" && event.status.failing !== "RabbitMQ";
+        metrics.notFiring = notFiring(event.status);
         return;
       case "connected":
         // The engine tries RabbitMQ as soon as PostgreSQL answers (and only then).
@@ -73,8 +77,8 @@ export function createReporter(deps: ReporterDeps): Reporter {
       case "outage began":
         log.error(
           healthFailedLine({
-            dbUp: event.status.database === "up",
-            mqUp: event.status.broker === "up",
+            dbUp: event.status.database === "up" && event.status.failing !== "PostgreSQL",
+            mqUp: event.status.broker === "up" && event.status.failing !== "RabbitMQ",
             mqTried: metrics.mqTried,
           }),
         );
@@ -83,7 +87,7 @@ export function createReporter(deps: ReporterDeps): Reporter {
         if (event.dependency === "RabbitMQ") metrics.mqTried = true;
         const limit = event.limit === null ? "" : `/${event.limit}`;
         log.error(
-          `${event.dependency} failed (attempt ${event.attempt}${limit}); retrying in ${seconds(event.delayMs)}`,
+          `${event.dependency} failed (attempt ${event.attempt}${limit}); retrying every second, next report in ${seconds(event.nextReportMs)}`,
           {
             where: whereOf(event.dependency, event.error),
             error: describe(event.error),
@@ -104,7 +108,15 @@ export function createReporter(deps: ReporterDeps): Reporter {
         });
         return;
       case "blocked":
-        log.warn("RabbitMQ is blocking publishes (memory or disk alarm); not claiming until it lifts");
+        log.warn(`${blockedLine(event.by)}; not claiming until it lifts`);
+        return;
+      case "still blocked":
+        log.warn(`${blockedLine(event.by)} for ${seconds(event.forMs)} now; still not claiming`);
+        return;
+      case "queue redeclared":
+        log.warn(
+          `RabbitMQ ${event.reason}: messages that were ready in it when it went are gone, although their schedules were recorded as fired; this batch fires again`,
+        );
         return;
       case "unblocked":
         log.info(`RabbitMQ unblocked after ${seconds(event.afterMs)}; claiming again`);

@@ -7,6 +7,7 @@
 import type { Publisher } from "../engine/ports.ts";
 import type { Sql } from "../postgres/client.ts";
 import { createdAt, type OperatorRow } from "../postgres/operator-rows.ts";
+import { dueAt } from "../schedule/jitter.ts";
 import { describeSchedule, slotsInWindow } from "../schedule/kinds.ts";
 import { buildMessage, type OutgoingMessage } from "../schedule/message.ts";
 import {
@@ -56,9 +57,11 @@ export async function planBackfill(sql: Sql, id: number, fromMs: number, toMs: n
   }
   const createdMs = await createdAt(sql, id);
   const startMs = createdMs === null ? fromMs : Math.max(fromMs, createdMs);
+  // No slot after ends_at (docs/design.md §24) is a slot of this schedule.
+  const endMs = row.endsAtMs === undefined ? toMs : Math.min(toMs, row.endsAtMs + 1);
   const { slots, more } =
-    startMs < toMs
-      ? slotsInWindow(schedule, row.slotMs, startMs, toMs, MAX_BACKFILL_SLOTS)
+    startMs < endMs
+      ? slotsInWindow(schedule, row.slotMs, startMs, endMs, MAX_BACKFILL_SLOTS)
       : { slots: [], more: false };
   if (more) {
     throw new OperatorError(
@@ -75,7 +78,13 @@ export function backfillMessages(plan: BackfillPlan, nowMs: number, options: Mes
     checkedSize(
       buildMessage(
         { ...plan.row, slotMs },
-        { nowMs, missed: 0, seal: options.seal ?? null, triggerSource: "backfill" },
+        {
+          nowMs,
+          missed: 0,
+          seal: options.seal ?? null,
+          triggerSource: "backfill",
+          ...(plan.row.jitterSeconds ? { dueMs: dueAt(plan.row.id, slotMs, plan.row.jitterSeconds) } : {}),
+        },
       ),
       options,
       plan.row.id,

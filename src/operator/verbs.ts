@@ -25,7 +25,7 @@ import {
 import { describeSchedule, nextSlotAfter, type Schedule, scheduleOf } from "../schedule/kinds.ts";
 import { buildMessage, manualMessageId, type OutgoingMessage } from "../schedule/message.ts";
 import type { PublishOutcome } from "../schedule/plan.ts";
-import { OPERATOR_PAUSE_PREFIX } from "../schedule/slots.ts";
+import { ENDED_PREFIX, OPERATOR_PAUSE_PREFIX } from "../schedule/slots.ts";
 
 export type { OperatorRow };
 
@@ -40,7 +40,8 @@ type OperatorFailure =
   | "broker refused"
   | "too many slots"
   | "not past"
-  | "no history";
+  | "no history"
+  | "not confirmed";
 
 /** A verb's failure: `message` is the one line the operator sees. */
 export class OperatorError extends Error {
@@ -85,7 +86,7 @@ export function requireActive(row: OperatorRow, verb: string): void {
 }
 
 /** Runs `work` in a transaction whose row locks wait at most {@link ROW_LOCK_TIMEOUT_MS}. */
-async function locked<T>(sql: Sql, id: number, work: (tx: Sql) => Promise<T>): Promise<T> {
+export async function locked<T>(sql: Sql, id: number | string, work: (tx: Sql) => Promise<T>): Promise<T> {
   try {
     return await withLockTimeout(sql, ROW_LOCK_TIMEOUT_MS, work);
   } catch (error) {
@@ -121,7 +122,7 @@ export function refusal(outcome: PublishOutcome, what: string): string | null {
   return `RabbitMQ did not take ${what}: ${outcome.reason}`;
 }
 
-interface Triggered {
+export interface Triggered {
   readonly id: number;
   readonly messageId: string;
   readonly triggeredAt: string;
@@ -142,44 +143,75 @@ export async function triggerSchedule(
   who: AuditActor | null = null,
 ): Promise<Triggered> {
   return locked(sql, id, async (tx) => {
-    const row = await loadRow(tx, id, true);
-    requireActive(row, "triggered");
-    scheduleFor(row, false);
-    // ORDER: the time is read after the lock was granted, and is later than the last recorded
-    // run: two triggers waiting on one row started their transactions at the same now(), and
-    // would otherwise share a message id (a consumer would drop the second as a duplicate).
-    const nowMs = Math.max(Math.floor(row.clockMs), Math.floor(row.lastRunMs ?? 0) + 1);
-    const messageId = manualMessageId(id, nowMs);
-    const message = checkedSize(
-      buildMessage(
-        { ...row, slotMs: nowMs },
-        { nowMs, missed: 0, seal: options.seal ?? null, triggerSource: "manual", messageId },
-      ),
-      options,
-      id,
-    );
+    const planned = await planTrigger(tx, id, options);
     await lockForManualFire(tx, who);
-    const [outcome] = await publisher.publishBatch([message]);
-    const refused = refusal(outcome!, `message ${messageId}`);
+    const [outcome] = await publisher.publishBatch([planned.message]);
+    const refused = refusal(outcome!, `message ${planned.triggered.messageId}`);
     if (refused) throw new OperatorError("broker refused", `${refused}; schedule ${id} was not changed`);
-    await recordManualRun(tx, id, nowMs);
-    const runNumber = row.runCount + 1;
-    await recordManualFire(tx, { id, messageId, atMs: nowMs, runNumber, sender: who?.actor ?? "cli" });
-    const done = `message ${messageId} confirmed, run ${runNumber}`;
-    await recordAudit(tx, who, {
-      action: "trigger",
-      scheduleIds: [id],
-      reason: null,
-      outcome: done,
-      detail: { messageId },
-    });
-    return {
+    await recordTrigger(tx, planned, who);
+    return planned.triggered;
+  });
+}
+
+/** A trigger's message and what it records, for a row locked by the caller's transaction. */
+export interface PlannedTrigger {
+  readonly message: OutgoingMessage;
+  readonly nowMs: number;
+  readonly triggered: Triggered;
+  /** `ended: max_runs N reached` when this run brings run_count to max_runs (docs/design.md §24); else null. */
+  readonly end: string | null;
+}
+
+/** The manual message of one row, locked in `tx`: refused when inactive or invalid (nothing sent). */
+export async function planTrigger(tx: Sql, id: number, options: MessageOptions): Promise<PlannedTrigger> {
+  const row = await loadRow(tx, id, true);
+  requireActive(row, "triggered");
+  scheduleFor(row, false);
+  // ORDER: the time is read after the lock was granted, and is later than the last recorded
+  // run: two triggers waiting on one row started their transactions at the same now(), and
+  // would otherwise share a message id (a consumer would drop the second as a duplicate).
+  const nowMs = Math.max(Math.floor(row.clockMs), Math.floor(row.lastRunMs ?? 0) + 1);
+  const messageId = manualMessageId(id, nowMs);
+  const message = checkedSize(
+    buildMessage(
+      { ...row, slotMs: nowMs },
+      { nowMs, missed: 0, seal: options.seal ?? null, triggerSource: "manual", messageId },
+    ),
+    options,
+    id,
+  );
+  const end =
+    row.maxRuns !== undefined && row.runCount + 1 >= row.maxRuns
+      ? `${ENDED_PREFIX}: max_runs ${row.maxRuns} reached`
+      : null;
+  return {
+    message,
+    nowMs,
+    end,
+    triggered: {
       id,
       messageId,
       triggeredAt: new Date(nowMs).toISOString(),
       runNumber: row.runCount + 1,
       schedule: describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds }),
-    };
+    },
+  };
+}
+
+/**
+ * Records a confirmed trigger as a fire (next_run_at untouched; the row ends when it reached
+ * max_runs), its fire-history row and its audit row.
+ */
+export async function recordTrigger(tx: Sql, planned: PlannedTrigger, who: AuditActor | null): Promise<void> {
+  const { id, messageId, runNumber } = planned.triggered;
+  await recordManualRun(tx, id, planned.nowMs, planned.end);
+  await recordManualFire(tx, { id, messageId, atMs: planned.nowMs, runNumber, sender: who?.actor ?? "cli" });
+  await recordAudit(tx, who, {
+    action: "trigger",
+    scheduleIds: [id],
+    reason: null,
+    outcome: `message ${messageId} confirmed, run ${runNumber}${planned.end ? `; ${planned.end}` : ""}`,
+    detail: { messageId },
   });
 }
 
@@ -196,17 +228,25 @@ export async function pauseSchedule(
   reason: string | null,
   who: AuditActor | null = null,
 ): Promise<Paused> {
-  return locked(sql, id, async (tx) => {
-    const row = await loadRow(tx, id, true);
-    const lastError = reason ? `${OPERATOR_PAUSE_PREFIX}: ${reason}` : OPERATOR_PAUSE_PREFIX;
-    await pauseRow(tx, id, lastError);
-    const outcome = row.isActive ? "paused" : "already paused";
-    await recordAudit(tx, who, { action: "pause", scheduleIds: [id], reason, outcome });
-    return { id, wasActive: row.isActive, lastError };
-  });
+  return locked(sql, id, (tx) => pauseLocked(tx, id, reason, who));
 }
 
-interface Resumed {
+/** {@link pauseSchedule} of one row inside the caller's transaction, with its audit row. */
+export async function pauseLocked(
+  tx: Sql,
+  id: number,
+  reason: string | null,
+  who: AuditActor | null = null,
+): Promise<Paused> {
+  const row = await loadRow(tx, id, true);
+  const lastError = reason ? `${OPERATOR_PAUSE_PREFIX}: ${reason}` : OPERATOR_PAUSE_PREFIX;
+  await pauseRow(tx, id, lastError);
+  const outcome = row.isActive ? "paused" : "already paused";
+  await recordAudit(tx, who, { action: "pause", scheduleIds: [id], reason, outcome });
+  return { id, wasActive: row.isActive, lastError };
+}
+
+export interface Resumed {
   readonly id: number;
   readonly wasActive: boolean;
   /** The next slot after now on the schedule's own grid (or the next cron time); null when it was already active. */
@@ -216,25 +256,28 @@ interface Resumed {
 
 /** `resume`: active again at the next slot after now (no burst of what it missed), failure_count 0, last_error NULL. */
 export async function resumeSchedule(sql: Sql, id: number, who: AuditActor | null = null): Promise<Resumed> {
-  return locked(sql, id, async (tx) => {
-    const row = await loadRow(tx, id, true);
-    const schedule = scheduleFor(row, false);
-    const shown = describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds });
-    if (row.isActive) {
-      await recordAudit(tx, who, { action: "resume", scheduleIds: [id], reason: null, outcome: "already active" });
-      return { id, wasActive: true, nextRunAt: null, schedule: shown };
-    }
-    const nextMs = nextSlotAfter(schedule, row.slotMs, row.dbNowMs);
-    if (nextMs === null)
-      throw new OperatorError("invalid", `schedule ${id} is invalid (its expression has no time after now)`);
-    await resumeRow(tx, id, nextMs);
-    const nextRunAt = new Date(nextMs).toISOString();
-    await recordAudit(tx, who, {
-      action: "resume",
-      scheduleIds: [id],
-      reason: null,
-      outcome: `resumed, next run ${nextRunAt}`,
-    });
-    return { id, wasActive: false, nextRunAt, schedule: shown };
+  return locked(sql, id, (tx) => resumeLocked(tx, id, who));
+}
+
+/** {@link resumeSchedule} of one row inside the caller's transaction, with its audit row. */
+export async function resumeLocked(tx: Sql, id: number, who: AuditActor | null = null): Promise<Resumed> {
+  const row = await loadRow(tx, id, true);
+  const schedule = scheduleFor(row, false);
+  const shown = describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds });
+  if (row.isActive) {
+    await recordAudit(tx, who, { action: "resume", scheduleIds: [id], reason: null, outcome: "already active" });
+    return { id, wasActive: true, nextRunAt: null, schedule: shown };
+  }
+  const nextMs = nextSlotAfter(schedule, row.slotMs, row.dbNowMs);
+  if (nextMs === null)
+    throw new OperatorError("invalid", `schedule ${id} is invalid (its expression has no time after now)`);
+  await resumeRow(tx, id, nextMs);
+  const nextRunAt = new Date(nextMs).toISOString();
+  await recordAudit(tx, who, {
+    action: "resume",
+    scheduleIds: [id],
+    reason: null,
+    outcome: `resumed, next run ${nextRunAt}`,
   });
+  return { id, wasActive: false, nextRunAt, schedule: shown };
 }

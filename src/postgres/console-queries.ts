@@ -8,7 +8,7 @@ import { type Filter, INVALID_BOUND, INVALID_TTL_MS, MAX_INT4 } from "../console
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
 import type { Sql } from "./client.ts";
 import { findInvalid } from "./invalid-rows.ts";
-import { claimable, cronFields, type ScheduleColumns } from "./store.ts";
+import { claimable, cronFields, type PolicyRowColumns, policyOfRow, type ScheduleColumns } from "./store.ts";
 import { INT4 } from "./types.ts";
 
 /** Where a page of the list starts: `next_run_at` as PostgreSQL printed it (null: the rows without one, listed last), and the id. */
@@ -33,6 +33,12 @@ export interface ScheduleRecord {
   readonly failureCount: number;
   readonly lastRunMs: number | null;
   readonly lastError: string | null;
+  /** The policy columns (docs/contract.md §11), NULL when unset or absent. */
+  readonly misfirePolicy?: string | null;
+  readonly misfireGraceSeconds?: number | null;
+  readonly endsAtMs?: number | null;
+  readonly maxRuns?: number | null;
+  readonly jitterSeconds?: number | null;
 }
 /** A name search looks at this many schedules (in next-run order) per page, then offers to go on. */
 const SEARCH_WINDOW = 10_000;
@@ -55,7 +61,7 @@ interface ListPage {
   readonly dbNowMs: number;
 }
 
-type RawRow = {
+type RawRow = PolicyRowColumns & {
   id: number;
   workflow_id: number | null;
   workflow_name: string | null;
@@ -87,6 +93,7 @@ const record = (r: RawRow) => ({
   failureCount: r.failure_count ?? 0,
   lastRunMs: r.last_run_ms,
   lastError: r.last_error,
+  ...policyOfRow(r),
 });
 
 function columnsOf(sql: Sql, columns: ScheduleColumns) {

@@ -3,18 +3,22 @@
  * after SCHEDULER_PAUSE_AFTER_FAILURES, or switched off outside rune-scheduler (the API, by hand).
  */
 
-import { OPERATOR_PAUSE_PREFIX, PAUSED_PREFIX } from "../schedule/slots.ts";
+import { ENDED_PREFIX, OPERATOR_PAUSE_PREFIX, PAUSED_PREFIX } from "../schedule/slots.ts";
 import type { Sql } from "./client.ts";
 import { cronFields, type ListedRowColumns, listedRow, NO_CRON_COLUMNS, type ScheduleColumns } from "./store.ts";
 
-/** Who paused an inactive row, told by its `last_error`; null: not rune-scheduler. */
-type PausedBy = "operator" | "scheduler" | null;
+/**
+ * Who paused an inactive row, told by its `last_error`; `ended`: the scheduler deactivated it
+ * because its `ends_at` or `max_runs` came (not a pause); null: not rune-scheduler.
+ */
+type PausedBy = "operator" | "scheduler" | "ended" | null;
 
-/** THE rule (on `sw`): 'operator', 'scheduler', or NULL for a row nobody here paused. */
+/** THE rule (on `sw`): 'operator', 'scheduler', 'ended', or NULL for a row nobody here paused. */
 export function pausedBy(sql: Sql) {
   return sql`CASE WHEN sw.is_active THEN NULL
       WHEN starts_with(sw.last_error, ${OPERATOR_PAUSE_PREFIX}) THEN 'operator'
-      WHEN starts_with(sw.last_error, ${PAUSED_PREFIX}) THEN 'scheduler' END`;
+      WHEN starts_with(sw.last_error, ${PAUSED_PREFIX}) THEN 'scheduler'
+      WHEN starts_with(sw.last_error, ${`${ENDED_PREFIX}:`}) THEN 'ended' END`;
 }
 
 /** Schedules the scheduler itself deactivated (SCHEDULER_PAUSE_AFTER_FAILURES). Scans: call rarely. */
@@ -39,7 +43,8 @@ export interface InactiveRow {
 
 /** Drops the prefix that says who paused the row: the rest is why. */
 function reasonOf(by: PausedBy, lastError: string | null): string | null {
-  const prefix = by === "operator" ? OPERATOR_PAUSE_PREFIX : by === "scheduler" ? PAUSED_PREFIX : "";
+  const prefix =
+    by === "operator" ? OPERATOR_PAUSE_PREFIX : by === "scheduler" ? PAUSED_PREFIX : by === "ended" ? ENDED_PREFIX : "";
   if (lastError === null || prefix === "") return lastError;
   return lastError.slice(prefix.length).replace(/^:?\s*/, "") || null;
 }

@@ -3,7 +3,9 @@
 import type { InvalidRow } from "../engine/ports.ts";
 import { cronKey } from "../schedule/cron.ts";
 import { describeSchedule, scheduleOf } from "../schedule/kinds.ts";
+import { jitterProblem } from "../schedule/policy.ts";
 import type { Sql } from "./client.ts";
+import { badValueArms, badValueReasons } from "./optional-columns.ts";
 import {
   cronFields,
   type ListedRowColumns,
@@ -22,7 +24,8 @@ const INVALID_REASONS = [
   "next_run_at is NULL",
   "next_run_at is not finite",
 ] as const;
-export type InvalidReason = (typeof INVALID_REASONS)[number];
+/** A reason above, or one of optional-columns.ts's bad values (`max_runs < 1`, …). */
+export type InvalidReason = (typeof INVALID_REASONS)[number] | (string & {});
 
 /** An invalid row as an operator needs it to find and fix it. */
 export interface InvalidRowDetail extends InvalidRow {
@@ -51,6 +54,7 @@ export function invalidReason(sql: Sql, columns: ScheduleColumns) {
         CASE WHEN sw.interval_seconds IS NULL THEN 'interval_seconds is NULL' ELSE 'interval_seconds <= 0' END
       WHEN sw.next_run_at IS NULL THEN 'next_run_at is NULL'
       WHEN NOT isfinite(sw.next_run_at) THEN 'next_run_at is not finite'
+      ${badValueArms(sql, columns)}
     END`;
 }
 
@@ -71,7 +75,9 @@ export async function findInvalid(
      LIMIT ${limit}`;
   const found: InvalidRowDetail[] = rows.map((r) => ({ ...listedRow(r), reason: r.reason }));
   const cron = columns.cronExpression ? await invalidCronRows(sql, limit, columns) : [];
-  return [...found, ...cron].sort((a, b) => a.id - b.id).slice(0, limit);
+  // A row SQL already lists (a bad max_runs, say) is listed once, for its first reason.
+  const listed = new Set(found.map((row) => row.id));
+  return [...found, ...cron.filter((row) => !listed.has(row.id))].sort((a, b) => a.id - b.id).slice(0, limit);
 }
 
 /**
@@ -86,36 +92,52 @@ export async function invalidCronRows(
 ): Promise<InvalidCronRow[]> {
   if (!columns.cronExpression) return [];
   const zone = columns.timezone ? sql`sw.timezone::text` : sql`NULL::text`;
-  const kinds = await sql<{ cron_expression: string; timezone: string | null }[]>`
-    SELECT DISTINCT sw.cron_expression::text AS cron_expression, ${zone} AS timezone
+  // A cron row's jitter is judged against the gaps of its expression, which only JavaScript knows.
+  const jitter = columns.jitter ? sql`coalesce(sw.jitter_seconds, 0)::int8` : sql`0::int8`;
+  const kinds = await sql<{ cron_expression: string; timezone: string | null; jitter: string; now_ms: number }[]>`
+    SELECT DISTINCT sw.cron_expression::text AS cron_expression, ${zone} AS timezone, ${jitter} AS jitter,
+           (extract(epoch FROM now()) * 1000)::float8 AS now_ms
       FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
      WHERE sw.is_active AND sw.cron_expression IS NOT NULL AND isfinite(sw.next_run_at)`;
-  const bad = new Map<string, { expression: string; zone: string | null; reason: string }>();
+  const bad = new Map<string, { expression: string; zone: string | null; jitter: number; reason: string }>();
   for (const kind of kinds) {
     const found = scheduleOf({ intervalSeconds: null, cronExpression: kind.cron_expression, timezone: kind.timezone });
-    if (!found.ok)
-      bad.set(cronKey(kind.cron_expression, kind.timezone), {
+    const jitterSeconds = Number(kind.jitter);
+    const reason = found.ok ? jitterProblem(found.schedule, jitterSeconds, kind.now_ms) : found.reason;
+    if (reason !== null)
+      bad.set(badKey(kind.cron_expression, kind.timezone, jitterSeconds), {
         expression: kind.cron_expression,
         zone: kind.timezone,
-        reason: found.reason,
+        jitter: jitterSeconds,
+        reason,
       });
   }
   if (bad.size === 0) return [];
   const expressions = [...bad.values()].map((b) => b.expression);
   const zones = [...bad.values()].map((b) => b.zone);
+  const jitters = [...bad.values()].map((b) => b.jitter);
   const rows = await sql<
-    { id: number; workflow_id: number; workflow_name: string; cron_expression: string; timezone: string | null }[]
+    {
+      id: number;
+      workflow_id: number;
+      workflow_name: string;
+      cron_expression: string;
+      timezone: string | null;
+      jitter: string;
+    }[]
   >`
-    SELECT sw.id, sw.workflow_id, w.name AS workflow_name, sw.cron_expression::text AS cron_expression, ${zone} AS timezone
+    SELECT sw.id, sw.workflow_id, w.name AS workflow_name, sw.cron_expression::text AS cron_expression, ${zone} AS timezone,
+           ${jitter} AS jitter
       FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
-      JOIN unnest(${sql.array(expressions, TEXT)}::text[], ${sql.array(zones as string[], TEXT)}::text[]) AS b(expression, zone)
-        ON b.expression = sw.cron_expression::text AND b.zone IS NOT DISTINCT FROM ${zone}
+      JOIN unnest(${sql.array(expressions, TEXT)}::text[], ${sql.array(zones as string[], TEXT)}::text[],
+                  ${sql.array(jitters.map(String), TEXT)}::int8[]) AS b(expression, zone, jitter)
+        ON b.expression = sw.cron_expression::text AND b.zone IS NOT DISTINCT FROM ${zone} AND b.jitter = ${jitter}
      WHERE sw.is_active AND isfinite(sw.next_run_at)
      ORDER BY sw.id
      LIMIT ${limit}`;
   return rows.map((r) => ({
     id: r.id,
-    reason: bad.get(cronKey(r.cron_expression, r.timezone))!.reason,
+    reason: bad.get(badKey(r.cron_expression, r.timezone, Number(r.jitter)))!.reason,
     workflowId: r.workflow_id,
     workflowName: r.workflow_name,
     schedule: describeSchedule({ intervalSeconds: null, cronExpression: r.cron_expression, timezone: r.timezone }),
@@ -123,6 +145,9 @@ export async function invalidCronRows(
     timezone: r.timezone,
   }));
 }
+
+const badKey = (expression: string, zone: string | null, jitter: number) =>
+  `${cronKey(expression, zone)}\u0000${jitter}`;
 
 /** Active rows by {@link InvalidReason} (zero for none), by the same rule as {@link findInvalid}. */
 export async function invalidCounts(sql: Sql, columns: ScheduleColumns): Promise<Record<InvalidReason, number>> {
@@ -133,7 +158,9 @@ export async function invalidCounts(sql: Sql, columns: ScheduleColumns): Promise
        WHERE sw.is_active) r
      WHERE reason IS NOT NULL
      GROUP BY reason`;
-  const counts = Object.fromEntries(INVALID_REASONS.map((reason) => [reason, 0])) as Record<InvalidReason, number>;
+  // The bad-value reasons appear only where their columns are: without them the counts are today's.
+  const reasons = [...INVALID_REASONS, ...badValueReasons(columns)];
+  const counts = Object.fromEntries(reasons.map((reason) => [reason, 0])) as Record<InvalidReason, number>;
   for (const row of rows) counts[row.reason] = row.count;
   return counts;
 }

@@ -4,8 +4,8 @@
  * row locks wait a bounded time.
  */
 import type { ClaimedRow } from "../schedule/message.ts";
-import type { Sql } from "./client.ts";
-import { cronFields, scheduleColumns } from "./store.ts";
+import { LOCAL_LIMITS, type Sql } from "./client.ts";
+import { cronFields, type PolicyRowColumns, scheduleColumns, withPolicy } from "./store.ts";
 
 export interface OperatorRow extends ClaimedRow {
   readonly isActive: boolean;
@@ -54,7 +54,7 @@ export async function readOperatorRow(sql: Sql, id: number, lock: boolean): Prom
      ${lock ? sql`FOR NO KEY UPDATE OF sw` : sql``}`;
   const r = rows[0];
   if (!r) return null;
-  return {
+  const row: OperatorRow = {
     id: r.id,
     workflowId: r.workflow_id,
     isActive: r.is_active,
@@ -72,13 +72,23 @@ export async function readOperatorRow(sql: Sql, id: number, lock: boolean): Prom
     clockMs: r.clock_ms,
     lastRunMs: r.last_run_ms,
   };
+  // The policy columns (docs/contract.md §11), selected by cronFields when the table has them.
+  return withPolicy(row, r as PolicyRowColumns);
 }
 
-/** Runs `work` in a transaction whose row locks wait at most `lockTimeoutMs`. */
+/**
+ * Runs `work` in a transaction whose row locks wait at most `lockTimeoutMs`. The other session
+ * limits are set for it too: through a pooler (POSTGRES_POOLER) the start-up packet carries none,
+ * and `trigger` publishes while it holds its row lock, so a verb cut off mid-way would otherwise
+ * keep that schedule locked (and silently skipped by every claim) until the pooler notices.
+ */
 export async function withLockTimeout<T>(sql: Sql, lockTimeoutMs: number, work: (tx: Sql) => Promise<T>): Promise<T> {
+  const limits = new Map(LOCAL_LIMITS);
+  limits.set("lock_timeout", `${lockTimeoutMs}ms`);
+  const [a, b, c] = [...limits] as [[string, string], [string, string], [string, string]];
   return (await sql.begin(async (tx) => {
     const t = tx as unknown as Sql;
-    await t`SELECT set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)`;
+    await t`SELECT set_config(${a[0]}, ${a[1]}, true), set_config(${b[0]}, ${b[1]}, true), set_config(${c[0]}, ${c[1]}, true)`;
     return work(t);
   })) as T;
 }
@@ -88,11 +98,14 @@ export function isLockTimeout(error: unknown): boolean {
   return (error as { code?: unknown }).code === "55P03";
 }
 
-/** `trigger`'s write: recorded as a confirmed fire is; `next_run_at` is never touched. */
-export async function recordManualRun(tx: Sql, id: number, nowMs: number): Promise<void> {
+/**
+ * `trigger`'s write: recorded as a confirmed fire is; `next_run_at` is never touched. `end`
+ * (`ended: …`) when the run reached max_runs: the row is deactivated with it as the reason.
+ */
+export async function recordManualRun(tx: Sql, id: number, nowMs: number, end: string | null = null): Promise<void> {
   await tx`
     UPDATE scheduled_workflows SET last_run_at = to_timestamp(${nowMs} / 1000.0), run_count = coalesce(run_count, 0) + 1,
-           failure_count = 0, last_error = NULL, updated_at = now()
+           failure_count = 0, last_error = ${end}, is_active = is_active AND ${end === null}, updated_at = now()
      WHERE id = ${id}`;
 }
 

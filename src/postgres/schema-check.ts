@@ -6,7 +6,7 @@
 import { describeSchedule } from "../schedule/kinds.ts";
 import type { Sql } from "./client.ts";
 import { type InvalidReason, invalidCounts } from "./invalid-rows.ts";
-import { claimable, cronFields, NO_CRON_COLUMNS, type ScheduleColumns } from "./store.ts";
+import { claimable, columnsFrom, cronFields, NO_CRON_COLUMNS, type ScheduleColumns } from "./store.ts";
 
 type TypeFamily = "integer" | "boolean" | "timestamp" | "text" | "json";
 
@@ -36,11 +36,22 @@ const REQUIRED_COLUMNS: Record<string, Record<string, TypeFamily>> = {
 
 /** The optional columns (docs/contract.md §2): checked only when present; their absence means interval schedules only. */
 const OPTIONAL_COLUMNS: Record<string, Record<string, TypeFamily>> = {
-  scheduled_workflows: { cron_expression: "text", timezone: "text" },
+  scheduled_workflows: {
+    cron_expression: "text",
+    timezone: "text",
+    misfire_policy: "text",
+    misfire_grace_seconds: "integer",
+    ends_at: "timestamp",
+    max_runs: "integer",
+    jitter_seconds: "integer",
+  },
 };
 
 /** The migration that adds them (docs/contract.md §2, docs/upgrading.md). */
 export const CRON_MIGRATION = "scripts/migrations/001_cron_columns.sql";
+
+/** The migration that adds the per-schedule policy columns (docs/contract.md §11, docs/upgrading.md). */
+export const POLICY_MIGRATION = "scripts/migrations/003_schedule_policy_columns.sql";
 
 export const RECOMMENDED_INDEX =
   "CREATE INDEX CONCURRENTLY scheduled_workflows_due_idx ON scheduled_workflows (next_run_at) WHERE is_active;";
@@ -111,8 +122,7 @@ export interface RowCounts {
 
 /** The optional columns a `tableColumns` result holds (the timezone column counts only beside cron_expression). */
 export function presentColumns(found: Record<string, string> | null): ScheduleColumns {
-  const cron = found !== null && "cron_expression" in found;
-  return { cronExpression: cron, timezone: cron && "timezone" in found };
+  return columnsFrom({ has: (name) => found !== null && name in found });
 }
 
 /**
@@ -171,6 +181,21 @@ export async function scheduleKinds(sql: Sql, columns: ScheduleColumns, limit: n
 export async function serverVersion(sql: Sql): Promise<string | undefined> {
   const [version] = await sql<{ v: string }[]>`SELECT current_setting('server_version') AS v`;
   return version?.v;
+}
+
+/**
+ * The session limits a session gets from the server (the role's or the database's defaults),
+ * named when they are 0 (no limit): through a pooler the start-up packet carries none, so this is
+ * what every statement outside the scheduler's own transactions runs with.
+ */
+export async function unlimitedSessionSettings(sql: Sql): Promise<string[]> {
+  const [row] = await sql<{ statement: string; idle: string }[]>`
+    SELECT current_setting('statement_timeout') AS statement,
+           current_setting('idle_in_transaction_session_timeout') AS idle`;
+  return [
+    ...(row?.statement === "0" ? ["statement_timeout"] : []),
+    ...(row?.idle === "0" ? ["idle_in_transaction_session_timeout"] : []),
+  ];
 }
 
 /** What a host is: a standby replaying (pg_is_in_recovery), and whether a new session there is read-only. */

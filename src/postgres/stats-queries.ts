@@ -12,8 +12,17 @@ import { type LastFailure, lastFailures } from "./history-queries.ts";
 import { historyTables } from "./history-tables.ts";
 import { type InactiveRow, inactiveRows, pausedBy } from "./inactive-rows.ts";
 import { findInvalid, type InvalidCronRow, type InvalidRowDetail, invalidCronRows } from "./invalid-rows.ts";
+import { cronColumns, hasPolicyColumns, presentPolicyColumns } from "./optional-columns.ts";
 import { type RowCounts, rowCounts } from "./schema-check.ts";
-import { claimable, cronFields, NO_CRON_COLUMNS, type ScheduleColumns, scheduleColumns } from "./store.ts";
+import {
+  claimable,
+  cronFields,
+  NO_CRON_COLUMNS,
+  type PolicyRowColumns,
+  policyOfRow,
+  type ScheduleColumns,
+  scheduleColumns,
+} from "./store.ts";
 
 /** What `stats` reads with the optional columns: which are present, and the ids of bad cron rows. */
 interface CronView {
@@ -155,9 +164,11 @@ async function failingLongest(sql: Sql, limit: number, cron: CronView = NO_CRON)
 }
 
 /** A row's schedule columns, and the schedule as stats shows it (`every 5m`, `0 9 * * * Europe/Berlin`). */
-function scheduleView(r: { interval_seconds: number | null; cron_expression: string | null; timezone: string | null }) {
+function scheduleView(
+  r: { interval_seconds: number | null; cron_expression: string | null; timezone: string | null } & PolicyRowColumns,
+) {
   const columns = { intervalSeconds: r.interval_seconds, cronExpression: r.cron_expression, timezone: r.timezone };
-  return { ...columns, schedule: describeSchedule(columns) };
+  return { ...columns, schedule: describeSchedule({ ...columns, ...policyOfRow(r) }) };
 }
 
 interface UpcomingRow {
@@ -230,7 +241,9 @@ export interface ScheduleHealth {
   /** Active rows the engine will not fire, every kind, by id: the first {@link LIST_LIMIT}. */
   invalid: InvalidRowDetail[];
   /** The optional cron columns found, and the active cron rows the engine will not fire (and why). */
-  cron: { columns: ScheduleColumns; invalid: InvalidCronRow[] };
+  cron: { columns: { cronExpression: boolean; timezone: boolean }; invalid: InvalidCronRow[] };
+  /** The per-schedule policy columns found (docs/contract.md §11); absent when there are none. */
+  policy?: { columns: string[] };
 }
 
 const LIST_LIMIT = 10;
@@ -257,7 +270,8 @@ export async function scheduleHealth(sql: Sql, overdueAfterMs: number): Promise<
       workflowMissing: await missingWorkflows(t, LIST_LIMIT),
       paused: await inactiveRows(t, LIST_LIMIT, columns),
       invalid: await findInvalid(t, LIST_LIMIT, columns),
-      cron: { columns, invalid },
+      cron: { columns: cronColumns(columns), invalid },
+      ...(hasPolicyColumns(columns) ? { policy: { columns: presentPolicyColumns(columns) } } : {}),
     };
   }) as Promise<ScheduleHealth>;
 }

@@ -10,6 +10,7 @@ import type { ClaimRequest, PollResult } from "../engine/ports.ts";
 import { describeSchedule } from "../schedule/kinds.ts";
 import type { ClaimedRow } from "../schedule/message.ts";
 import type { Sql } from "./client.ts";
+import { dueAt, hasBadValue, hasPolicyColumns, POLICY_COLUMN_NAMES, policyFields } from "./optional-columns.ts";
 import { INT4 } from "./types.ts";
 
 /**
@@ -19,38 +20,97 @@ import { INT4 } from "./types.ts";
 const BACKLOG_CAP = 10_000;
 
 /**
- * The optional columns of docs/contract.md §2 that this database has. Without them no statement
- * names them, so a database that never ran the migration works unchanged.
+ * The optional columns of docs/contract.md §2 and §11 that this database has. Without them no
+ * statement names them, so a database that never ran the migrations works unchanged.
  */
 export interface ScheduleColumns {
   readonly cronExpression: boolean;
   readonly timezone: boolean;
+  readonly misfirePolicy: boolean;
+  readonly misfireGrace: boolean;
+  readonly endsAt: boolean;
+  readonly maxRuns: boolean;
+  readonly jitter: boolean;
 }
 
-export const NO_CRON_COLUMNS: ScheduleColumns = Object.freeze({ cronExpression: false, timezone: false });
+export const NO_CRON_COLUMNS: ScheduleColumns = Object.freeze({
+  cronExpression: false,
+  timezone: false,
+  misfirePolicy: false,
+  misfireGrace: false,
+  endsAt: false,
+  maxRuns: false,
+  jitter: false,
+});
+
+const OPTIONAL_NAMES = ["cron_expression", "timezone", ...Object.values(POLICY_COLUMN_NAMES)];
+
+/** Which optional columns a set of column names holds (the timezone column counts only beside cron_expression). */
+export function columnsFrom(names: { has(name: string): boolean }): ScheduleColumns {
+  const cron = names.has("cron_expression");
+  return {
+    cronExpression: cron,
+    timezone: cron && names.has("timezone"),
+    misfirePolicy: names.has(POLICY_COLUMN_NAMES.misfirePolicy),
+    misfireGrace: names.has(POLICY_COLUMN_NAMES.misfireGrace),
+    endsAt: names.has(POLICY_COLUMN_NAMES.endsAt),
+    maxRuns: names.has(POLICY_COLUMN_NAMES.maxRuns),
+    jitter: names.has(POLICY_COLUMN_NAMES.jitter),
+  };
+}
 
 /** Which optional columns `scheduled_workflows` has (as the session's search_path finds it). */
 export async function scheduleColumns(sql: Sql): Promise<ScheduleColumns> {
   const rows = await sql<{ name: string }[]>`
     SELECT a.attname AS name FROM pg_attribute a
      WHERE a.attrelid = to_regclass('scheduled_workflows') AND a.attnum > 0 AND NOT a.attisdropped
-       AND a.attname IN ('cron_expression', 'timezone')`;
-  const names = new Set(rows.map((row) => row.name));
-  return {
-    cronExpression: names.has("cron_expression"),
-    timezone: names.has("cron_expression") && names.has("timezone"),
-  };
+       AND a.attname IN ${sql(OPTIONAL_NAMES)}`;
+  return columnsFrom(new Set(rows.map((row) => row.name)));
 }
 
 /** `sw.cron_expression` and `sw.timezone` as text, or NULLs when the columns are absent. */
-export function cronFields(sql: Sql, columns: ScheduleColumns) {
+function cronOnly(sql: Sql, columns: ScheduleColumns) {
   const expression = columns.cronExpression ? sql`sw.cron_expression::text` : sql`NULL::text`;
   const zone = columns.timezone ? sql`sw.timezone::text` : sql`NULL::text`;
   return sql`${expression} AS cron_expression, ${zone} AS timezone`;
 }
 
+/**
+ * The columns that say how a row is scheduled, for every listing: `cron_expression` and
+ * `timezone` (NULLs when absent), and the policy columns when this database has any (read them
+ * from a row with {@link policyOfRow}).
+ */
+export function cronFields(sql: Sql, columns: ScheduleColumns) {
+  return hasPolicyColumns(columns)
+    ? sql`${cronOnly(sql, columns)}, ${policyFields(sql, columns)}`
+    : cronOnly(sql, columns);
+}
+
+/** The policy columns as {@link cronFields} selects them (absent on a database without them). */
+export interface PolicyRowColumns {
+  readonly misfire_policy?: string | null;
+  readonly misfire_grace_seconds?: string | number | null;
+  readonly ends_at_ms?: number | null;
+  readonly max_runs?: string | number | null;
+  readonly jitter_seconds?: string | number | null;
+}
+
+const numberOrNull = (value: string | number | null | undefined) =>
+  value === null || value === undefined ? null : Number(value);
+
+/** A listed row's policy columns, camel-cased, for kinds.describeSchedule and the console. */
+export function policyOfRow(r: PolicyRowColumns) {
+  return {
+    misfirePolicy: r.misfire_policy ?? null,
+    misfireGraceSeconds: numberOrNull(r.misfire_grace_seconds),
+    endsAtMs: r.ends_at_ms ?? null,
+    maxRuns: numberOrNull(r.max_runs),
+    jitterSeconds: numberOrNull(r.jitter_seconds),
+  };
+}
+
 /** The columns that identify a schedule row to an operator, as every listing selects them. */
-export interface ListedRowColumns {
+export interface ListedRowColumns extends PolicyRowColumns {
   readonly id: number;
   readonly workflow_id: number | null;
   readonly workflow_name: string | null;
@@ -69,6 +129,7 @@ export function listedRow(r: ListedRowColumns) {
       intervalSeconds: r.interval_seconds,
       cronExpression: r.cron_expression,
       timezone: r.timezone,
+      ...policyOfRow(r),
     }),
   };
 }
@@ -83,7 +144,8 @@ export function listedRow(r: ListedRowColumns) {
  * Every statement that claims, counts or times due rows uses this one fragment.
  */
 export function claimable(sql: Sql, skipIds: readonly number[] = [], columns: ScheduleColumns = NO_CRON_COLUMNS) {
-  return sql`sw.is_active AND ${scheduled(sql, columns)} AND isfinite(sw.next_run_at)
+  const bad = hasPolicyColumns(columns) ? sql` AND NOT (${hasBadValue(sql, columns)})` : sql``;
+  return sql`sw.is_active AND ${scheduled(sql, columns)} AND isfinite(sw.next_run_at)${bad}
     AND sw.id <> ALL(${sql.array(skipIds as number[], INT4)}::int4[])`;
 }
 
@@ -92,10 +154,43 @@ export function claimable(sql: Sql, skipIds: readonly number[] = [], columns: Sc
  * false) for a NULL interval, so a caller that negates it must write `IS NOT TRUE`.
  */
 export function scheduled(sql: Sql, columns: ScheduleColumns) {
-  return columns.cronExpression
-    ? sql`(sw.cron_expression IS NOT NULL OR sw.interval_seconds > 0)`
-    : sql`sw.interval_seconds > 0`;
+  // A one-shot (max_runs = 1, no interval, no cron expression) says when it fires: next_run_at.
+  const once = columns.maxRuns ? sql` OR (sw.max_runs = 1 AND sw.interval_seconds IS NULL)` : sql``;
+  if (!columns.cronExpression)
+    return columns.maxRuns ? sql`(sw.interval_seconds > 0${once})` : sql`sw.interval_seconds > 0`;
+  return sql`(sw.cron_expression IS NOT NULL OR sw.interval_seconds > 0${once})`;
 }
+
+/**
+ * Due now: `next_run_at` has passed (what the index finds) and, with jitter, so has the slot's
+ * jittered time (docs/design.md §23).
+ */
+function dueNow(sql: Sql, columns: ScheduleColumns) {
+  return columns.jitter
+    ? sql`sw.next_run_at <= now() AND ${dueAt(sql, columns)} <= now()`
+    : sql`sw.next_run_at <= now()`;
+}
+
+/**
+ * The next due time within the look-ahead. With jitter the first slot is not always the first to
+ * fire: the earliest jittered time among the first {@link JITTER_POLL_ROWS} slots (a bound on a
+ * backlog's scan; a later one is found by the next poll, at most a poll interval on).
+ */
+function nextDue(sql: Sql, lookAheadMs: number, skipIds: readonly number[], columns: ScheduleColumns) {
+  const window = sql`sw.next_run_at <= now() + make_interval(secs => ${lookAheadMs / 1000})`;
+  if (!columns.jitter)
+    return sql`(SELECT (extract(epoch FROM sw.next_run_at) * 1000)::float8
+         FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
+        WHERE ${claimable(sql, skipIds, columns)} AND ${window}
+        ORDER BY sw.next_run_at LIMIT 1)`;
+  return sql`(SELECT min(due_ms) FROM (
+       SELECT (extract(epoch FROM ${dueAt(sql, columns)}) * 1000)::float8 AS due_ms
+         FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
+        WHERE ${claimable(sql, skipIds, columns)} AND ${window}
+        ORDER BY sw.next_run_at LIMIT ${JITTER_POLL_ROWS}) d)`;
+}
+
+const JITTER_POLL_ROWS = 1000;
 
 export async function poll(
   sql: Sql,
@@ -105,14 +200,10 @@ export async function poll(
 ): Promise<PollResult> {
   const [row] = await sql<{ db_now_ms: number; next_slot_ms: number | null; due_count: number }[]>`
     SELECT (extract(epoch FROM now()) * 1000)::float8 AS db_now_ms,
-      (SELECT (extract(epoch FROM sw.next_run_at) * 1000)::float8
-         FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
-        WHERE ${claimable(sql, skipIds, columns)}
-          AND sw.next_run_at <= now() + make_interval(secs => ${lookAheadMs / 1000})
-        ORDER BY sw.next_run_at LIMIT 1) AS next_slot_ms,
+      ${nextDue(sql, lookAheadMs, skipIds, columns)} AS next_slot_ms,
       (SELECT count(*)::int FROM (
          SELECT 1 FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
-          WHERE ${claimable(sql, skipIds, columns)} AND sw.next_run_at <= now()
+          WHERE ${claimable(sql, skipIds, columns)} AND ${dueNow(sql, columns)}
           LIMIT ${BACKLOG_CAP}) due) AS due_count`;
   return { dbNowMs: row!.db_now_ms, nextSlotMs: row!.next_slot_ms, dueCount: row!.due_count };
 }
@@ -143,6 +234,7 @@ export const MESSAGE_OVERHEAD_BYTES = 512;
 export async function claimDue(sql: Sql, request: ClaimStatement): Promise<Claimed> {
   const budget = request.budgetBytes ?? Number.MAX_SAFE_INTEGER;
   const columns = request.columns ?? NO_CRON_COLUMNS;
+  const policy = hasPolicyColumns(columns);
   const rows = await sql<
     {
       id: number;
@@ -155,11 +247,17 @@ export async function claimDue(sql: Sql, request: ClaimStatement): Promise<Claim
       failure_count: number;
       workflow_name: string | null;
       workflow_data: string | null;
+      misfire_policy: string | null;
+      misfire_grace_seconds: string | null;
+      ends_at_ms: number | null;
+      max_runs: string | null;
+      jitter_seconds: string | null;
       db_now_ms: number;
       locked: number;
     }[]
   >`
     SELECT id, workflow_id, slot_ms, interval_seconds, cron_expression, timezone, run_count, failure_count, workflow_name, workflow_data,
+           ${policy ? sql`misfire_policy, misfire_grace_seconds, ends_at_ms, max_runs, jitter_seconds,` : sql``}
            (extract(epoch FROM now()) * 1000)::float8 AS db_now_ms, locked
       FROM (SELECT c.*, count(*) OVER ()::int AS locked,
                    sum(coalesce(octet_length(c.workflow_data), 0) + ${MESSAGE_OVERHEAD_BYTES})
@@ -167,12 +265,13 @@ export async function claimDue(sql: Sql, request: ClaimStatement): Promise<Claim
                    row_number() OVER (ORDER BY c.next_run_at, c.id) AS rn
               FROM (SELECT sw.id, sw.workflow_id, sw.next_run_at,
                            (extract(epoch FROM sw.next_run_at) * 1000)::float8 AS slot_ms,
-                           coalesce(sw.interval_seconds, 0) AS interval_seconds, ${cronFields(sql, columns)},
+                           coalesce(sw.interval_seconds, 0) AS interval_seconds, ${cronOnly(sql, columns)},
+                           ${policy ? sql`${policyFields(sql, columns)},` : sql``}
                            coalesce(sw.run_count, 0) AS run_count,
                            coalesce(sw.failure_count, 0) AS failure_count,
                            w.name AS workflow_name, w.workflow_data::text AS workflow_data
                       FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
-                     WHERE ${claimable(sql, request.skipIds, columns)} AND sw.next_run_at <= now()
+                     WHERE ${claimable(sql, request.skipIds, columns)} AND ${dueNow(sql, columns)}
                      ORDER BY sw.next_run_at
                      LIMIT ${request.limit}
                        FOR NO KEY UPDATE OF sw SKIP LOCKED) c) r
@@ -194,13 +293,40 @@ export async function claimDue(sql: Sql, request: ClaimStatement): Promise<Claim
         workflowData: r.workflow_data,
       };
       // Only a cron row carries the cron fields (a spread here would copy every row once more).
-      if (r.cron_expression === null) return row;
-      return { ...row, cronExpression: r.cron_expression, timezone: r.timezone };
+      const withCron =
+        r.cron_expression === null ? row : { ...row, cronExpression: r.cron_expression, timezone: r.timezone };
+      return policy ? withPolicy(withCron, r) : withCron;
     }),
   };
 }
 
-/** A cheap round trip that fails fast when the server is gone. */
+/**
+ * The policy columns' values a row has set, added to it (NULL or absent stay absent: today's
+ * behaviour). The claim reads a NULL interval as 0; a one-shot is the only row claimed with one
+ * (see {@link scheduled}), so its interval is NULL again here.
+ */
+export function withPolicy<T extends ClaimedRow>(row: T, r: PolicyRowColumns): T {
+  const policy = policyOfRow(r);
+  if (
+    policy.misfirePolicy === null &&
+    policy.misfireGraceSeconds === null &&
+    policy.endsAtMs === null &&
+    policy.maxRuns === null &&
+    policy.jitterSeconds === null
+  )
+    return row;
+  const oneShot = policy.maxRuns === 1 && (row.cronExpression ?? null) === null && row.intervalSeconds === 0;
+  return {
+    ...row,
+    ...(oneShot ? { intervalSeconds: null } : {}),
+    ...(policy.misfirePolicy === null ? {} : { misfirePolicy: policy.misfirePolicy }),
+    ...(policy.misfireGraceSeconds === null ? {} : { misfireGraceSeconds: policy.misfireGraceSeconds }),
+    ...(policy.endsAtMs === null ? {} : { endsAtMs: policy.endsAtMs }),
+    ...(policy.maxRuns === null ? {} : { maxRuns: policy.maxRuns }),
+    ...(policy.jitterSeconds === null ? {} : { jitterSeconds: policy.jitterSeconds }),
+  };
+}
+
 /**
  * A round trip that also says which server answered, as that server sees itself (its address and
  * port, or "a local socket") and whether it is a standby: with several hosts in the

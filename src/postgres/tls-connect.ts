@@ -21,6 +21,8 @@ export interface SslConnect {
   /** Skip TLS on this attempt (allow, first try). */
   readonly plain: boolean;
   readonly onsecure: (socket: TLSSocket) => void;
+  /** This connection goes on in plain text (prefer told "no TLS", allow's first try). */
+  readonly onplain: () => void;
 }
 
 export type SslOption = false | ((target: { host: string; port: number }) => SslConnect);
@@ -83,12 +85,9 @@ export function tlsStateOf(socket: TLSSocket, verified: TlsState["verified"], cl
 
 /**
  * `allow` tries plain text first, as libpq does; a host that refused it (pg_hba.conf `hostssl`
- * only) is remembered by `needsTls` and gets TLS from then on.
+ * only) is remembered by the patched connection (its `plainRefused`) and gets TLS from then on.
  */
-export function sslOption(
-  config: PostgresTlsConfig,
-  options: { registry?: TlsRegistry; needsTls?: (host: string, port: number) => boolean } = {},
-): SslOption {
+export function sslOption(config: PostgresTlsConfig, options: { registry?: TlsRegistry } = {}): SslOption {
   if (config.mode === "disable") return false;
   const registry = options.registry ?? tlsRegistry;
   return ({ host, port }) => {
@@ -110,9 +109,12 @@ export function sslOption(
     return {
       tls,
       fallback: config.mode === "prefer" || config.mode === "allow",
-      plain: config.mode === "allow" && !(options.needsTls?.(host, port) ?? false),
+      plain: config.mode === "allow",
       onsecure: (socket) =>
         registry.record("postgresql", formatHost({ host, port }), tlsStateOf(socket, config.verify, cert)),
+      // Else a host once reached over TLS would go on being shown encrypted (and its
+      // certificate's expiry in the gauge) after a connection in plain text.
+      onplain: () => registry.record("postgresql", formatHost({ host, port }), { encrypted: false }),
     };
   };
 }

@@ -227,7 +227,14 @@ export async function openBrokerLink(
   try {
     await ensureQueue(connection, mq);
     const channel = await connection.createConfirmChannel();
-    return brokerLink(connection, channel, mq.queue, () => ensureQueue(connection, mq), onChange, where);
+    return brokerLink({
+      connection,
+      channel,
+      queue: mq.queue,
+      redeclareQueue: () => ensureQueue(connection, mq),
+      onChange,
+      where,
+    });
   } catch (error) {
     await connection.close().catch(() => {});
     throw error;

@@ -10,13 +10,29 @@ import { type NextSlot, nextSlot } from "./slots.ts";
 
 export type Schedule =
   | { readonly kind: "interval"; readonly intervalMs: number }
-  | { readonly kind: "cron"; readonly cron: CronSchedule };
+  | { readonly kind: "cron"; readonly cron: CronSchedule }
+  /** `max_runs = 1` with neither an interval nor a cron expression: one slot, at `next_run_at` (docs/design.md §24). */
+  | { readonly kind: "once" };
 
 /** The columns of a row that say how it is scheduled (the cron ones are absent without the optional columns). */
 interface ScheduleFields {
   readonly intervalSeconds: number | null;
   readonly cronExpression?: string | null;
   readonly timezone?: string | null;
+  /** `max_runs` (absent without the optional column): 1 with no interval and no cron is a one-shot. */
+  readonly maxRuns?: number | null;
+  /** The other policy columns (docs/contract.md §11), only for showing the schedule. */
+  readonly misfirePolicy?: string | null;
+  readonly misfireGraceSeconds?: number | null;
+  readonly endsAtMs?: number | null;
+  readonly jitterSeconds?: number | null;
+}
+
+const ONE_SHOT: Schedule = Object.freeze({ kind: "once" });
+
+/** A one-shot row: `max_runs = 1`, no cron expression, `interval_seconds` NULL. */
+export function isOneShot(fields: ScheduleFields): boolean {
+  return fields.maxRuns === 1 && (fields.cronExpression ?? null) === null && (fields.intervalSeconds ?? null) === null;
 }
 
 type ScheduleOrReason =
@@ -43,6 +59,7 @@ export function scheduleOf(fields: ScheduleFields): ScheduleOrReason {
     }
     return found;
   }
+  if (isOneShot(fields)) return { ok: true, schedule: ONE_SHOT };
   if (fields.intervalSeconds === null || fields.intervalSeconds === undefined)
     return { ok: false, reason: "interval_seconds is NULL" };
   if (!(fields.intervalSeconds > 0)) return { ok: false, reason: "interval_seconds <= 0" };
@@ -67,6 +84,8 @@ interface NextFire extends NextSlot {
  * time of the expression after now, in the row's zone. Throws RangeError when there is none.
  */
 export function nextFire(schedule: Schedule, slotMs: number, nowMs: number): NextFire {
+  // A one-shot has no next slot: it ends at its claim, and `next_run_at` keeps its one slot.
+  if (schedule.kind === "once") return { nextMs: slotMs, missed: 0, missedCapped: false };
   if (schedule.kind === "interval") return { ...nextSlot(slotMs, schedule.intervalMs, nowMs), missedCapped: false };
   const nextMs = schedule.cron.nextAfter(Math.max(nowMs, slotMs));
   if (nextMs === null)
@@ -87,6 +106,7 @@ export function nextFire(schedule: Schedule, slotMs: number, nowMs: number): Nex
  * What `resume` moves a row to: no burst of the slots it missed while paused.
  */
 export function nextSlotAfter(schedule: Schedule, anchorMs: number, nowMs: number): number | null {
+  if (schedule.kind === "once") return anchorMs > nowMs ? anchorMs : null;
   if (schedule.kind === "cron") return schedule.cron.nextAfter(nowMs);
   const k = Math.floor((nowMs - anchorMs) / schedule.intervalMs) + 1;
   return anchorMs + k * schedule.intervalMs;
@@ -108,6 +128,10 @@ export function slotsInWindow(
   max: number,
 ): WindowSlots {
   const slots: number[] = [];
+  if (schedule.kind === "once") {
+    const inside = anchorMs >= fromMs && anchorMs < toMs;
+    return { slots: inside && max > 0 ? [anchorMs] : [], more: inside && max === 0 };
+  }
   if (schedule.kind === "interval") {
     const step = schedule.intervalMs;
     for (let k = Math.ceil((fromMs - anchorMs) / step); anchorMs + k * step < toMs; k++) {
@@ -123,10 +147,27 @@ export function slotsInWindow(
   return { slots, more: false };
 }
 
-/** The kind as `stats` and `check-db` show it: `every 5m`, or `0 9 * * MON-FRI Europe/Berlin`. */
+/**
+ * The kind as `stats`, `check-db`, the verbs and the console show it: `every 5m`, or
+ * `0 9 * * MON-FRI Europe/Berlin`, followed by the policy columns that are set:
+ * `every 1m, misfire all, grace 30s, jitter 10s, ends 2027-03-31T23:59:59.000Z, max 5 runs`.
+ */
 export function describeSchedule(fields: ScheduleFields): string {
+  const kind = describeKind(fields);
+  const extra: string[] = [];
+  if (fields.misfirePolicy != null) extra.push(`misfire ${fields.misfirePolicy}`);
+  if (fields.misfireGraceSeconds != null) extra.push(`grace ${duration(fields.misfireGraceSeconds)}`);
+  if (fields.jitterSeconds) extra.push(`jitter ${duration(fields.jitterSeconds)}`);
+  if (fields.endsAtMs != null)
+    extra.push(`ends ${Number.isFinite(fields.endsAtMs) ? new Date(fields.endsAtMs).toISOString() : "never"}`);
+  if (fields.maxRuns != null && !isOneShot(fields)) extra.push(`max ${fields.maxRuns} runs`);
+  return extra.length === 0 ? kind : `${kind}, ${extra.join(", ")}`;
+}
+
+function describeKind(fields: ScheduleFields): string {
   if (fields.cronExpression !== null && fields.cronExpression !== undefined)
     return `${fields.cronExpression} ${fields.timezone ?? "UTC"}`;
+  if (isOneShot(fields)) return "once";
   if (fields.intervalSeconds === null || fields.intervalSeconds === undefined) return "interval NULL";
   return fields.intervalSeconds > 0
     ? `every ${duration(fields.intervalSeconds)}`

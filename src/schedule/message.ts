@@ -8,8 +8,8 @@ export interface ClaimedRow {
   readonly id: number;
   readonly workflowId: number;
   readonly slotMs: number;
-  /** Ignored when `cronExpression` is set (a NULL there is read as 0). */
-  readonly intervalSeconds: number;
+  /** Ignored when `cronExpression` is set (a NULL there is read as 0); NULL on a one-shot. */
+  readonly intervalSeconds: number | null;
   /** Absent or NULL: an interval schedule (the optional columns of docs/contract.md §2). */
   readonly cronExpression?: string | null;
   /** IANA zone of `cronExpression`; NULL = UTC. */
@@ -19,6 +19,15 @@ export interface ClaimedRow {
   readonly workflowName: string | null;
   /** `workflow_data::text`: JSON text, or null. */
   readonly workflowData: string | null;
+  /**
+   * The optional columns of docs/contract.md §11, present on a row only when set (absent:
+   * today's behaviour). `endsAtMs` is `ends_at` as epoch ms.
+   */
+  readonly misfirePolicy?: string;
+  readonly misfireGraceSeconds?: number;
+  readonly endsAtMs?: number;
+  readonly maxRuns?: number;
+  readonly jitterSeconds?: number;
 }
 
 interface MessageProperties {
@@ -49,6 +58,8 @@ interface MessageContext {
   readonly triggerSource?: TriggerSource;
   /** Replaces the slot's id (`trigger` uses {@link manualMessageId}, which no slot can have). */
   readonly messageId?: string;
+  /** A jittered slot's fire time (slot + offset): the body's `due_at`. Absent: no `due_at`. */
+  readonly dueMs?: number;
 }
 
 type TriggerSource = "scheduler" | "manual" | "backfill";
@@ -104,7 +115,8 @@ export function buildMessage(row: ClaimedRow, context: MessageContext): Outgoing
     `{"workflow_id":${row.workflowId},"schedule_id":${row.id},${payload},` +
     `"triggered_at":"${isoNow.of(context.nowMs)}","trigger_source":"${source}",` +
     `"workflow_name":${JSON.stringify(row.workflowName)},"scheduled_for":"${scheduledFor}",` +
-    `"run_number":${runNumber(row, source)},"missed_runs":${context.missed}}`;
+    `"run_number":${runNumber(row, source)},"missed_runs":${context.missed}` +
+    (context.dueMs === undefined ? "}" : `,"due_at":"${new Date(context.dueMs).toISOString()}"}`);
   const headers: Record<string, string | number> = { "x-schedule-id": row.id, "x-scheduled-for": scheduledFor };
   if (context.seal) headers["x-encryption"] = "fernet";
   headers.traceparent = newTraceparent();

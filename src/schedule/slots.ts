@@ -31,13 +31,10 @@ export function shouldPause(failuresAfterThisFire: number, pauseAfter: number): 
 export const PAUSED_PREFIX = "paused by rune-scheduler";
 /** The prefix of `last_error` on a row the operator paused with `pause` (not "paused by rune-scheduler"). */
 export const OPERATOR_PAUSE_PREFIX = "paused by operator";
-const SKIPPED_PREFIX = "skipped by rune-scheduler";
+export const SKIPPED_PREFIX = "skipped by rune-scheduler";
+/** The prefix of `last_error` on a row the scheduler deactivated because its end came (docs/design.md §24). */
+export const ENDED_PREFIX = "ended";
 
 export function pauseReason(failures: number, lastReason: string): string {
   return `${PAUSED_PREFIX} after ${failures} consecutive failed fires; last: ${lastReason}`;
-}
-
-export function skipReason(slotMs: number, nowMs: number, graceMs: number): string {
-  const lateSeconds = ((nowMs - slotMs) / 1000).toFixed(3);
-  return `${SKIPPED_PREFIX}: slot ${new Date(slotMs).toISOString()} was ${lateSeconds}s late, more than SCHEDULER_MISFIRE_GRACE=${graceMs / 1000}s`;
 }

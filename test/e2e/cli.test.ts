@@ -49,9 +49,9 @@ describe("help and version", () => {
         check-mq     Check the RabbitMQ connection, vhost and queue (passively)
         stats        Schedule health from the database, with live counters from a running instance when it answers
         healthcheck  Probe /healthz of the local instance (exit 0 healthy, 1 not): a HEALTHCHECK for images with no shell
-        trigger      Publish one message for a schedule now and record it as a fire (next_run_at stays)
-        pause        Deactivate a schedule, keeping the reason in last_error
-        resume       Reactivate a schedule at its next slot after now
+        trigger      Publish one message for schedules now and record each as a fire (next_run_at stays)
+        pause        Deactivate schedules, keeping the reason in last_error
+        resume       Reactivate schedules at their next slot after now
         backfill     Publish the slots of a schedule in a past window, each with its own id (lists them without --yes; at most 1000)
         history      Fires and operator actions of one schedule, newest first, from the history tables
         completion   Print a shell completion script (bash or zsh)

@@ -98,7 +98,10 @@ describe("the image podman builds from Dockerfile.scratch", () => {
       ["check-db", db.env, "ok PostgreSQL"],
       ["check-mq", queue.env, "ok RabbitMQ"],
     ] as const) {
-      const ran = await podman(["run", "--rm", ...LOCKED_DOWN, ...envFlags(env), tag, verb], 60_000);
+      // Named and removed at the end too: `--rm` alone leaves the container behind when podman is killed at the timeout.
+      const name = `rune-image-${verb}-${process.pid}`;
+      scope.defer(() => podman(["rm", "--force", "--time=0", name]));
+      const ran = await podman(["run", "--rm", `--name=${name}`, ...LOCKED_DOWN, ...envFlags(env), tag, verb], 60_000);
       expect({ verb, code: ran.code, ok: ran.stdout.includes(ok) }).toEqual({ verb, code: 0, ok: true });
     }
   });

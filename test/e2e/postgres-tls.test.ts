@@ -6,10 +6,13 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { loadConfig } from "../../src/config/config.ts";
+import { createDatabase } from "../../src/postgres/client.ts";
+import { tlsRegistry } from "../../src/tls/registry.ts";
 import { runBinary, startBinary } from "../support/binary.ts";
 import { freePort } from "../support/ports.ts";
 import { sharedScope } from "../support/scope.ts";
-import { insertSchedules, type TestQueue, waitFor } from "../support/services.ts";
+import { insertSchedules, PG, type TestQueue, waitFor } from "../support/services.ts";
 import { createTestCa, type Issued, type TestCa } from "../support/test-ca.ts";
 import { startTlsPostgres, type TlsPostgres } from "../support/tls-postgres.ts";
 
@@ -200,6 +203,13 @@ describe("each failure ends in its line", () => {
   test("a CA that did not sign the server's certificate", async () => {
     const { stdout } = await checkDb({ PGSSLROOTCERT: other.caCert, PGSSLMODE: "verify-ca", DATABASE_URL: base() });
     expect(stdout).toContain(`trusted now: PGSSLROOTCERT (${other.caCert})`);
+    // require (and the default, prefer) with a root certificate check the chain as verify-ca does:
+    // the label "verified (CA only)" alone would not show that the check is made.
+    for (const mode of ["require", "prefer"]) {
+      const refused = await checkDb({ PGSSLROOTCERT: other.caCert, PGSSLMODE: mode, DATABASE_URL: base() });
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toContain(`trusted now: PGSSLROOTCERT (${other.caCert})`);
+    }
   });
 
   test("a name mismatch gives the names the certificate holds; an expired certificate says so", async () => {
@@ -214,6 +224,11 @@ describe("each failure ends in its line", () => {
       usage: "server",
       days: -1,
     });
+    const localhostOnly = ca.issue("localhost-only", {
+      commonName: "localhost",
+      altNames: ["localhost"],
+      usage: "server",
+    });
     const env = { DATABASE_URL: `${base()}?sslmode=verify-full&sslrootcert=${ca.caCert}` };
     try {
       await pg.useServerCert(wrongName);
@@ -222,8 +237,20 @@ describe("each failure ends in its line", () => {
       expect(mismatch.stdout).toContain(
         'FAILED PostgreSQL at localhost:56000: the server\'s certificate is not for "localhost": it names DNS:db.other.example; connect by one of those names, or use sslmode=verify-ca to check the CA only',
       );
+      // The name is checked without SNI too.
+      const noSni = await checkDb({ DATABASE_URL: `${base()}?sslmode=verify-full&sslrootcert=${ca.caCert}&sslsni=0` });
+      expect(noSni.code).toBe(1);
+      expect(noSni.stdout).toContain("the server's certificate is not for");
       // verify-ca accepts it: the chain is ours.
       expect((await checkDb({ DATABASE_URL: `${base()}?sslmode=verify-ca&sslrootcert=${ca.caCert}` })).code).toBe(0);
+      // By address, the address is what is checked (no SNI is sent for one): a certificate for
+      // "localhost" alone does not do for 127.0.0.1.
+      await pg.useServerCert(localhostOnly);
+      const byAddress = await checkDb({
+        DATABASE_URL: `postgres://postgres@127.0.0.1:${PORT}/rune?sslmode=verify-full&sslrootcert=${ca.caCert}`,
+      });
+      expect(byAddress.code).toBe(1);
+      expect(byAddress.stdout).toContain(`the server's certificate is not for "127.0.0.1"`);
       await pg.useServerCert(expired);
       const old = await checkDb(env);
       expect(old.stdout).toContain("FAILED PostgreSQL at localhost:56000: the server's certificate has expired (");
@@ -368,5 +395,32 @@ describe("files are read at every connect", () => {
     } finally {
       await pg.useServerCert(server);
     }
+  });
+});
+
+describe("what is shown follows the connection", () => {
+  test("prefer: a host spoken to over TLS, then in plain text (told it has no TLS), is shown not encrypted", async () => {
+    // A proxy whose target is read at each connection: this test's ssl=on server first, then the
+    // shared server, which has ssl=off and answers the SSLRequest with N, as anyone between could.
+    const target = { host: "127.0.0.1", port: PORT };
+    const proxy = await scope.proxy(target);
+    const host = `127.0.0.1:${proxy.port}`;
+    const { db } = loadConfig({
+      env: { DATABASE_URL: `postgres://postgres@${host}/postgres?sslmode=prefer` },
+    });
+    const connectOnce = async () => {
+      const sql = createDatabase(db, { connectTimeoutMs: 5_000, max: 1 });
+      try {
+        await sql`SELECT 1`;
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+    };
+    await connectOnce();
+    expect(tlsRegistry.get("postgresql", host)).toMatchObject({ encrypted: true, verified: "none" });
+    target.port = PG.port;
+    await connectOnce();
+    // /stats, the log lines and the expiry gauge read this: a stale TLS entry claimed encryption.
+    expect(tlsRegistry.get("postgresql", host)).toEqual({ encrypted: false });
   });
 });

@@ -152,6 +152,7 @@ describe("check-db", () => {
     expect(result.code).toBe(0);
     expect(steady(result.stdout).replace(/PostgreSQL \S+/, "PostgreSQL <version>")).toMatchInlineSnapshot(`
       "ok PostgreSQL <version> (Debian 15.20-0+deb12u1) at postgres@127.0.0.1:5432/<db>
+        tls 127.0.0.1:5432: not encrypted
         warning: 1 active schedule(s) are invalid (workflow missing) and will not fire until fixed
         warning: 1 active schedule(s) are invalid (interval_seconds is NULL) and will not fire until fixed
         warning: 2 active schedule(s) are invalid (interval_seconds <= 0) and will not fire until fixed

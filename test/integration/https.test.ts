@@ -5,13 +5,14 @@
  * and a console in clear on a non-loopback address is warned about.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, renameSync } from "node:fs";
+import { copyFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import { runBinary } from "../support/binary.ts";
 import { startWithConsole } from "../support/console.ts";
 import { freePort } from "../support/ports.ts";
 import { sharedScope } from "../support/scope.ts";
+import { waitFor } from "../support/services.ts";
 import { createTestCa, type Issued, type TestCa } from "../support/test-ca.ts";
 
 const scope = sharedScope();
@@ -148,6 +149,38 @@ describe("served over HTTPS", () => {
   }, 60_000);
 });
 
+test("a SIGHUP with the files unchanged keeps the listener: a client's kept-alive connection is not cut", async () => {
+  const files = liveFiles(first);
+  const { scheduler, base } = await startWithConsole(scope, TOKEN, {
+    SCHEDULER_HTTP_TLS_CERT: files.cert,
+    SCHEDULER_HTTP_TLS_KEY: files.key,
+  });
+  const port = Number(new URL(base).port);
+  // A connection kept alive between requests, as Prometheus keeps one between scrapes.
+  const socket = connect({ host: "127.0.0.1", port, rejectUnauthorized: false });
+  let received = "";
+  socket.on("data", (chunk) => {
+    received += chunk.toString();
+  });
+  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  const request = (close: boolean) =>
+    socket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n${close ? "Connection: close\r\n" : ""}\r\n`);
+  const answers = () => received.split("HTTP/1.1 200 OK").length - 1;
+  await new Promise<void>((resolve, reject) => {
+    socket.once("secureConnect", () => resolve());
+    socket.once("error", reject);
+  });
+  request(false);
+  await waitFor("the first answer", () => answers() === 1);
+
+  scheduler.proc.kill("SIGHUP");
+  await scheduler.waitForLine(/HTTPS certificate (reloaded|unchanged) \(SIGHUP\)/, 5_000);
+  if (!socket.destroyed) request(true);
+  await closed;
+  expect(answers()).toBe(2);
+  expect(scheduler.output()).toContain("INFO HTTPS certificate unchanged (SIGHUP)");
+});
+
 describe("refusals and warnings", () => {
   test("a missing certificate or key file, or half the pair, is exit 2 naming the setting", async () => {
     const missing = await runBinary(["run"], {
@@ -164,6 +197,45 @@ describe("refusals and warnings", () => {
     expect(half.stderr).toContain(
       'SCHEDULER_HTTP_TLS_KEY="" is invalid: expected a PEM key file beside SCHEDULER_HTTP_TLS_CERT (both or neither)',
     );
+  });
+
+  test("a certificate that is not PEM, or a key that is not the certificate's, is exit 2 naming both settings, not the host and port", async () => {
+    const port = String(await freePort());
+    const notPem = join(scope.tempDir("conn-mq-https-bad-"), "tls.crt");
+    writeFileSync(notPem, "not a certificate\n");
+    for (const [cert, key] of [
+      [notPem, first.key],
+      [first.cert, second.key],
+    ] as const) {
+      const ran = await runBinary(["run"], {
+        SCHEDULER_HTTP_PORT: port,
+        SCHEDULER_HTTP_TLS_CERT: cert,
+        SCHEDULER_HTTP_TLS_KEY: key,
+      });
+      const line = ran.stdout.split("\n").find((l) => l.includes("CRITICAL")) ?? ran.stdout + ran.stderr;
+      expect(ran.code).toBe(2);
+      expect(line).toContain("CRITICAL the HTTPS certificate and key could not be loaded: ");
+      expect(line).toContain(
+        `; check SCHEDULER_HTTP_TLS_CERT=${cert} and SCHEDULER_HTTP_TLS_KEY=${key}: PEM files, the certificate (chain) and its unencrypted private key`,
+      );
+      expect(line).not.toContain("SCHEDULER_HTTP_HOST");
+    }
+  });
+
+  test("with the HTTP server off (port 0), a certificate set does not take SIGHUP's default away", async () => {
+    const { db, queue } = await scope.setup();
+    const scheduler = scope.start({
+      ...db.env,
+      ...queue.env,
+      SCHEDULER_HTTP_PORT: "0",
+      SCHEDULER_HTTP_TLS_CERT: first.cert,
+      SCHEDULER_HTTP_TLS_KEY: first.key,
+    });
+    await scheduler.waitForLine(/RabbitMQ connection established/, 20_000);
+    scheduler.proc.kill("SIGHUP");
+    // Killed by the signal (128 + 1), not still running 10 s on with SIGHUP swallowed.
+    const ended = await Promise.race([scheduler.exited, Bun.sleep(10_000).then(() => "still running")]);
+    expect(ended).toBe(128 + 1);
   });
 
   test("the console in clear on a non-loopback address is warned about", async () => {

@@ -54,3 +54,19 @@ test("no HTTP endpoint answers with a secret", async () => {
   for (const secret of Object.values(SECRETS)) expect(all).not.toContain(secret);
   expect(all).not.toContain("guest:guest");
 });
+
+test("SCHEDULER_NOTIFY_DATABASE_URL's TLS warnings are logged at start, as DATABASE_URL's are", async () => {
+  const ca = `${scope.tempDir("notify-ca-")}/ca.pem`;
+  await Bun.write(ca, "-----BEGIN CERTIFICATE-----\n");
+  const scheduler = scope.start({
+    ...db.env,
+    ...queue.env,
+    ...SECRETS,
+    SCHEDULER_HTTP_PORT: String(await freePort()),
+    SCHEDULER_NOTIFY_CHANNEL: "rune_notify_tls",
+    // A direct address whose CA is given under the default prefer: said at start.
+    SCHEDULER_NOTIFY_DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${db.name}?sslrootcert=${ca}`,
+  });
+  await scheduler.waitForLine(/WARN.*sslrootcert in SCHEDULER_NOTIFY_DATABASE_URL is given, but sslmode is prefer/);
+  await scheduler.stop();
+});

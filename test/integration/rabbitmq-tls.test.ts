@@ -373,7 +373,7 @@ describe("files are read at every connect", () => {
     await node.ctl("-q", "close_all_connections", "vanished key test");
     await scheduler.waitForLine(
       new RegExp(
-        `ERROR RabbitMQ failed \\(attempt \\d+\\); retrying in .*cannot read ${key.replaceAll("/", "\\/")} \\(RABBITMQ_TLS_KEY\\): ENOENT; the file was readable at start`,
+        `ERROR RabbitMQ failed \\(attempt \\d+\\); retrying every second, next report in .*cannot read ${key.replaceAll("/", "\\/")} \\(RABBITMQ_TLS_KEY\\): ENOENT; the file was readable at start`,
       ),
       30_000,
     );

@@ -5,6 +5,7 @@
  * Detection and recovery times are printed (`[measure] …`) for docs/design.md §18.
  */
 import { expect, test } from "bun:test";
+import { connectionFrame } from "../support/amqp-frames.ts";
 import { duplicates, type Rig } from "../support/faults.ts";
 import { testScope } from "../support/scope.ts";
 import { insertSchedules, waitFor } from "../support/services.ts";
@@ -58,8 +59,8 @@ test("broker connection cut mid-run: not ready at once, rows due during the outa
     rig.db.sql,
     Array.from({ length: 20 }, () => ({ dueInMs: 200, intervalSeconds: 3600 })),
   );
-  // Two failed reconnects later the rows are long due, yet nobody touched them.
-  await scheduler.waitForLine(/RabbitMQ failed \(attempt 2\)/, 10_000);
+  // Three reports later (1.5–3 s) the rows are long due, yet nobody touched them.
+  await scheduler.waitForLine(/RabbitMQ failed \(attempt 3\)/, 10_000);
   await expectUntouched(rig);
   expect(rig.queue.messages).toHaveLength(0);
 
@@ -86,7 +87,7 @@ test("database connection cut mid-run: not ready, rows due during the outage are
     rig.db.sql,
     Array.from({ length: 20 }, () => ({ dueInMs: 200, intervalSeconds: 3600 })),
   );
-  await scheduler.waitForLine(/PostgreSQL failed \(attempt 2\)/, 10_000);
+  await scheduler.waitForLine(/PostgreSQL failed \(attempt 3\)/, 10_000);
   await expectUntouched(rig);
   expect(rig.queue.messages).toHaveLength(0);
 
@@ -176,20 +177,6 @@ test("a stalled database connection: the statement deadline notices, the schedul
   expect(scheduler.proc.exitCode).toBeNull();
 }, 70_000);
 
-/** AMQP 0-9-1 connection.blocked / connection.unblocked frames (class 10, methods 60/61, channel 0). */
-function connectionFrame(method: 60 | 61, reason = ""): Uint8Array {
-  const text = Buffer.from(reason, "utf8");
-  const payload = Buffer.concat([
-    Buffer.from([0, 10, 0, method]),
-    method === 60 ? Buffer.concat([Buffer.from([text.length]), text]) : Buffer.alloc(0),
-  ]);
-  const header = Buffer.alloc(7);
-  header.writeUInt8(1, 0);
-  header.writeUInt16BE(0, 1);
-  header.writeUInt32BE(payload.length, 3);
-  return Buffer.concat([header, payload, Buffer.from([0xce])]);
-}
-
 test("broker flow control (connection.blocked): stops claiming, not ready, rows untouched; resumes on unblocked", async () => {
   const rig = await scope.rig();
   const scheduler = await startReady(rig);
@@ -197,7 +184,7 @@ test("broker flow control (connection.blocked): stops claiming, not ready, rows 
   // The scheduler is idle, so the broker is only sending heartbeats: a frame boundary.
   rig.mqProxy.inject(connectionFrame(60, "low on memory"));
   await waitFor("not ready", async () => (await rig.readyz()) === 503, 5_000);
-  await scheduler.waitForLine(/blocking publishes/);
+  await scheduler.waitForLine(/WARNING RabbitMQ node \S+ blocks publishing: memory alarm; not claiming until it lifts/);
   await insertSchedules(
     rig.db.sql,
     Array.from({ length: 5 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })),
@@ -213,36 +200,6 @@ test("broker flow control (connection.blocked): stops claiming, not ready, rows 
   await expectFiredOnceNoFailure(rig, 5, 10_000);
   expect(await rig.readyz()).toBe(200);
   expect(duplicates(rig.messageIds())).toEqual([]);
-}, 40_000);
-
-test("flow control that starts mid-batch holds the batch past the confirm deadline: no unknown outcome, each row published once", async () => {
-  const rig = await scope.rig();
-  // A 12 s stall would outlast RabbitMQ's patience with our 10 s heartbeat (two missed
-  // intervals); this test is about the confirm deadline, so the heartbeat is made long.
-  await startReady(rig, { RABBITMQ_URL: `amqp://guest:guest@127.0.0.1:${rig.mqProxy.port}/?heartbeat=60` });
-  await waitFor("one broker connection", () => rig.mqProxy.openConnections === 1, 2_000);
-  // A broker under a memory alarm holds the publishes it reads and confirms nothing until it
-  // clears. Stalled while idle (a frame boundary), the link behaves the same way.
-  rig.mqProxy.stall();
-  await insertSchedules(
-    rig.db.sql,
-    Array.from({ length: 5 }, () => ({ dueInMs: -100, intervalSeconds: 3600 })),
-  );
-  await waitFor("the batch to be in flight", async () => (await rig.openClaims()) > 0, 5_000, 10);
-  rig.mqProxy.inject(connectionFrame(60, "low on memory"));
-  // Past CONFIRM_TIMEOUT_MS (10 s): a silent link would be given up by now, and its batch
-  // published a second time after the reconnect.
-  await Bun.sleep(11_500);
-  expect(await rig.metric("unknown_outcomes_total")).toBe(0);
-  expect(await rig.openClaims()).toBe(1);
-  await expectUntouched(rig);
-
-  rig.mqProxy.inject(connectionFrame(61));
-  rig.mqProxy.resume();
-  await expectFiredOnceNoFailure(rig, 5, 10_000);
-  await Bun.sleep(1_000); // any second copy would be confirmed by now
-  expect(rig.messageIds()).toHaveLength(5);
-  expect(await rig.metric("unknown_outcomes_total")).toBe(0);
 }, 40_000);
 
 test("a broker that goes silent while the scheduler is idle: the AMQP heartbeat notices within 30 s, then it reconnects", async () => {

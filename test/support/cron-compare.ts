@@ -4,7 +4,17 @@
  * the same verdict (valid or never matching) and the same next fire instants.
  */
 import { compileCron } from "../../src/schedule/cron.ts";
-import { type CronCase, generateCase, referenceFires, seeded, transitions } from "./cron-reference.ts";
+import { dueAt } from "../../src/schedule/jitter.ts";
+import type { ClaimedRow } from "../../src/schedule/message.ts";
+import { planFire, rowUpdate } from "../../src/schedule/plan.ts";
+import {
+  type CronCase,
+  generateCase,
+  referenceFires,
+  referenceJitterMs,
+  seeded,
+  transitions,
+} from "./cron-reference.ts";
 
 export const ZONES = [
   "Australia/Lord_Howe",
@@ -99,4 +109,109 @@ export function sweep(
     }
   }
   return { cases: count, mismatches, first };
+}
+
+/** What a cron row with jitter and an end sends, fire by fire: its slot and when it fired. */
+interface Fire {
+  readonly slot: string;
+  readonly due: string;
+}
+
+export interface RunMismatch {
+  readonly expression: string;
+  readonly zone: string;
+  readonly jitterSeconds: number;
+  readonly endsAt: string;
+  readonly reference: Fire[];
+  readonly engine: Fire[] | string;
+}
+
+const RUN_FIRES = 60;
+
+/**
+ * A cron row from `after` with a jitter shorter than every gap of its next {@link RUN_FIRES}
+ * times and an `ends_at` among its first 20: the engine's claims (plan, confirm, write back, each
+ * at the slot's jittered time) against the reference's slots up to `ends_at` and their jittered
+ * times; the last fire must end the row.
+ */
+export function compareRun(
+  c: CronCase,
+  zone: string,
+  after: number,
+  random: () => number,
+): RunMismatch | "not run" | null {
+  const slots = referenceFires(c, zone, after, RUN_FIRES, HORIZON_DAYS);
+  if (slots.length < RUN_FIRES) return "not run"; // never matches, or too rare to run: compareCase covers it
+  let gap = Number.POSITIVE_INFINITY;
+  for (let i = 1; i < slots.length; i++) gap = Math.min(gap, slots[i]! - slots[i - 1]!);
+  const jitterSeconds = Math.floor((random() * (gap - 1)) / 1000);
+  const last = Math.floor(random() * 20);
+  // ends_at on a slot (which fires), or between it and the next.
+  const endsAt =
+    random() < 0.5 ? slots[last]! : slots[last]! + Math.floor(random() * (slots[last + 1]! - slots[last]!));
+  const id = 1 + Math.floor(random() * 1_000_000);
+  const reference = slots.slice(0, last + 1).map((slot) => ({
+    slot: iso(slot),
+    due: iso(slot + referenceJitterMs(id, slot, jitterSeconds)),
+  }));
+  const at = { expression: c.expression, zone, jitterSeconds, endsAt: iso(endsAt), reference };
+  let row: ClaimedRow = {
+    id,
+    workflowId: 1,
+    slotMs: slots[0]!,
+    intervalSeconds: 0,
+    cronExpression: c.expression,
+    timezone: zone,
+    runCount: 0,
+    failureCount: 0,
+    workflowName: "w",
+    workflowData: "{}",
+    jitterSeconds,
+    endsAtMs: endsAt,
+  };
+  const engine: Fire[] = [];
+  try {
+    for (let claims = 0; claims <= last + 1; claims++) {
+      const now = dueAt(row.id, row.slotMs, jitterSeconds);
+      const plan = planFire(row, now, { misfireGraceMs: 0, maxMessageBytes: 1 << 20 });
+      if (plan.kind !== "publish") return { ...at, engine: `slot ${iso(row.slotMs)} was not published: ${plan.kind}` };
+      const body = JSON.parse(plan.message.body.toString());
+      engine.push({ slot: body.scheduled_for, due: body.due_at ?? body.scheduled_for });
+      const update = rowUpdate(plan, { status: "confirmed" }, 0)!;
+      if (update.ended) break;
+      row = { ...row, slotMs: update.nextMs, runCount: row.runCount + 1 };
+    }
+  } catch (error) {
+    return { ...at, engine: String(error) };
+  }
+  if (
+    engine.length === reference.length &&
+    engine.every((f, i) => f.slot === reference[i]!.slot && f.due === reference[i]!.due)
+  )
+    return null;
+  return { ...at, engine };
+}
+
+/** `count` runs from `seed` (compareRun): how many ran, and the first few that disagreed. */
+export function sweepRuns(
+  seed: number,
+  count: number,
+  keep = 5,
+): { runs: number; mismatches: number; first: RunMismatch[] } {
+  const random = seeded(seed);
+  const first: RunMismatch[] = [];
+  let mismatches = 0;
+  let runs = 0;
+  for (let i = 0; i < count; i++) {
+    const c = generateCase(random);
+    const zone = ZONES[Math.floor(random() * ZONES.length)]!;
+    const found = compareRun(c, zone, startFor(random, zone), random);
+    if (found === "not run") continue;
+    runs += 1;
+    if (found) {
+      mismatches += 1;
+      if (first.length < keep) first.push(found);
+    }
+  }
+  return { runs, mismatches, first };
 }

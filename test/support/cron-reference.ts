@@ -284,3 +284,16 @@ export function referenceFires(c: CronCase, zone: string, after: number, count: 
   }
   return out;
 }
+
+/**
+ * The jitter rule of docs/design.md §23 rule 5, written again from the text: h = the first 32
+ * bits (big-endian) of md5(`<id>:<slot ms>`), offset = ⌊h · jitter ms / 2^32⌋.
+ */
+export function referenceJitterMs(id: number, slotMs: number, jitterSeconds: number): number {
+  if (jitterSeconds <= 0) return 0;
+  const hex = new Bun.CryptoHasher("md5")
+    .update(`${id}:${Math.floor(slotMs)}`)
+    .digest("hex")
+    .slice(0, 8);
+  return Number((BigInt(`0x${hex}`) * BigInt(jitterSeconds * 1000)) / 2n ** 32n);
+}

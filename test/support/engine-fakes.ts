@@ -8,6 +8,7 @@ import { afterEach, beforeEach, jest } from "bun:test";
 import { type Clock, createClock } from "../../src/engine/clock.ts";
 import { type Engine, type EngineDeps, type EngineOptions, startEngine } from "../../src/engine/engine.ts";
 import type { ClaimRequest, EngineStore, InvalidRow, Publisher } from "../../src/engine/ports.ts";
+import { DEFAULT_TIMING, type EngineTiming } from "../../src/engine/timing.ts";
 import { createLogger, type LogSink } from "../../src/observe/log.ts";
 import { createMetrics, type Metrics } from "../../src/observe/metrics.ts";
 import { createReporter } from "../../src/observe/reporter.ts";
@@ -263,6 +264,10 @@ export function launch(
     store: EngineStore;
     publisher?: Publisher & { connected: boolean };
     options?: Partial<EngineOptions>;
+    /** The outage's pace, in place of the back-off: attempts and reports both this far apart. */
+    retryDelay?: (attempt: number) => number;
+    /** Any other pace of the engine's (src/engine/timing.ts). */
+    timing?: Partial<EngineTiming>;
   },
   running: Engine[],
 ): Harness {
@@ -271,17 +276,26 @@ export function launch(
   const metrics = parts.metrics ?? createMetrics();
   const publisher = parts.publisher ?? fakePublisher().publisher;
   const connect = parts.connectPublisher ?? (async () => ((publisher.connected = true), publisher));
-  const engine = startEngine({
-    report: createReporter({ log, metrics }),
-    ...parts,
-    // As the broker adapter does: a refusal for good is said as one.
-    connectPublisher: (onChange) =>
-      connect(onChange).catch((error: unknown) => {
-        throw publisherFailure(error);
-      }),
-    clock,
-    options: { ...OPTIONS, ...parts.options },
-  });
+  const { retryDelay } = parts;
+  const timing: EngineTiming = {
+    ...DEFAULT_TIMING,
+    ...(retryDelay ? { retryDelay, probeDelay: () => retryDelay(1) } : {}),
+    ...parts.timing,
+  };
+  const engine = startEngine(
+    {
+      report: createReporter({ log, metrics }),
+      ...parts,
+      // As the broker adapter does: a refusal for good is said as one.
+      connectPublisher: (onChange) =>
+        connect(onChange).catch((error: unknown) => {
+          throw publisherFailure(error);
+        }),
+      clock,
+      options: { ...OPTIONS, ...parts.options },
+    },
+    timing,
+  );
   running.push(engine);
   return { engine, metrics, clock, lines, done: watch(engine.done) };
 }

@@ -25,6 +25,8 @@ export interface Rig {
   startRunning(extra?: Record<string, string>): Promise<Running>;
   /** HTTP status of /readyz, or 0 when the server does not answer. */
   readyz(): Promise<number>;
+  /** The body of /readyz (why it is not ready), or "" when the server does not answer. */
+  readyzReason(): Promise<string>;
   /** `rune_scheduler_<name>` from /metrics, or null. */
   metric(name: string): Promise<number | null>;
   rows(): Promise<RowState[]>;
@@ -83,6 +85,13 @@ export async function createRig(
         return (await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(1_000) })).status;
       } catch {
         return 0;
+      }
+    },
+    async readyzReason() {
+      try {
+        return (await (await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(1_000) })).text()).trim();
+      } catch {
+        return "";
       }
     },
     async metric(name) {

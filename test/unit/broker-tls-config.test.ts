@@ -8,6 +8,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, loadConfig } from "../../src/config/config.ts";
+import { maskUrl } from "../../src/config/redact.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "conn-mq-unit-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -88,6 +89,17 @@ describe("RabbitMQ's URI query parameters", () => {
       `RABBITMQ_URL="amqps://u:***@mq?cacertfile=${encodeURIComponent(join(dir, "gone.crt"))}&password=***" is invalid: expected cacertfile to name a readable file ("${join(dir, "gone.crt")}": ENOENT)`,
     );
   });
+
+  test("a key password with a literal comma is masked whole, in a list of nodes too", () => {
+    // A comma ends the password only where the next node's URL starts, as RABBITMQ_URL is split.
+    const url = `amqps://u:pw@mq?cacertfile=${join(dir, "gone.crt")}&password=Key,Secret-Tail`;
+    const message = refusal({ RABBITMQ_URL: url });
+    expect(message).not.toContain("Secret-Tail");
+    expect(message).toContain('&password=***" is invalid');
+    expect(maskUrl(`amqps://a?password=Key,Tail , amqps://u:pw@b?password=Key,Tail,amqps://c`)).toBe(
+      "amqps://a?password=*** , amqps://u:***@b?password=***,amqps://c",
+    );
+  });
 });
 
 describe("the RABBITMQ_* parts", () => {
@@ -100,6 +112,19 @@ describe("the RABBITMQ_* parts", () => {
       "amqps://guest:guest@a:5672",
     ]);
     expect(refusal({ RABBITMQ_TLS: "maybe" })).toBe('RABBITMQ_TLS="maybe" is invalid: expected on or off');
+  });
+
+  test("RABBITMQ_TLS=on beside an amqp:// RABBITMQ_URL is refused, not a connection in clear", () => {
+    // The URL's scheme decides; asked for TLS and given a plain node, say so instead of sending the password in clear.
+    const expected =
+      'RABBITMQ_TLS="on" is invalid: expected amqps:// for every node of RABBITMQ_URL, whose scheme decides (amqp:// is plain AMQP, reached in clear), or RABBITMQ_TLS=off';
+    expect(refusal({ RABBITMQ_TLS: "on", RABBITMQ_URL: "amqp://u:pw@mq/vh" })).toBe(expected);
+    expect(refusal({ RABBITMQ_TLS: "on", RABBITMQ_URL: "amqps://a,amqp://b" })).toBe(expected);
+    expect(load({ RABBITMQ_TLS: "on", RABBITMQ_URL: "amqps://a,amqps://b" }).mq.urls).toEqual([
+      "amqps://a",
+      "amqps://b",
+    ]);
+    expect(load({ RABBITMQ_TLS: "off", RABBITMQ_URL: "amqp://a" }).mq.urls).toEqual(["amqp://a"]);
   });
 
   test("the files are named by their settings", () => {
@@ -145,5 +170,16 @@ describe("what is refused, what is warned about", () => {
       `the RabbitMQ client key ${OPEN_KEY} (keyfile in RABBITMQ_URL) can be read by other users of this machine; chmod 600 it`,
       "RabbitMQ TLS verification is off (verify=verify_none): the connection is encrypted but the server is not authenticated, so anyone on the path can pose as it; give the CA with cacertfile or RABBITMQ_TLS_CA instead",
     ]);
+  });
+
+  test("a name check turned off (server_name_indication=disable) is a warning too, from the URL or the setting", () => {
+    const warning =
+      "RabbitMQ TLS does not check the server's name (server_name_indication=disable): any certificate signed by a trusted CA is accepted, so a server holding one made for another name can pose as the broker; set it to the name the broker's certificate holds instead";
+    expect(load({ RABBITMQ_URL: "amqps://mq?server_name_indication=disable" }).mq.warnings).toEqual([warning]);
+    expect(load({ RABBITMQ_HOST: "mq", RABBITMQ_TLS: "on", RABBITMQ_TLS_SERVER_NAME: "DISABLE" }).mq.warnings).toEqual([
+      warning,
+    ]);
+    // A name to check instead of the host's is no weakening.
+    expect(load({ RABBITMQ_URL: "amqps://mq?server_name_indication=mq.example" }).mq.warnings).toEqual([]);
   });
 });

@@ -40,6 +40,13 @@ test("database errors become one actionable line naming the place", () => {
   expect(explainDatabaseError({ code: "3D000" }, place, 10_000)).toContain('database "rune" does not exist');
   expect(explainDatabaseError({ code: "ENOTFOUND" }, place, 10_000)).toContain('host "db.internal" cannot be resolved');
   expect(explainDatabaseError({ code: "CONNECT_TIMEOUT" }, place, 10_000)).toContain("did not answer within 10s");
+  // An administrator's termination and a full server, named as such (not "closed the connection").
+  expect(explainDatabaseError({ code: "57P01" }, place, 10_000)).toBe(
+    "PostgreSQL at db.internal:5433 terminated our session (an administrator's pg_terminate_backend, or a fast shutdown); reconnecting",
+  );
+  expect(explainDatabaseError({ code: "53300" }, place, 10_000)).toContain(
+    "PostgreSQL at db.internal:5433 is full: no free connection slots (max_connections reached)",
+  );
 });
 
 test("broker errors become one actionable line", () => {
@@ -56,5 +63,17 @@ test("broker errors become one actionable line", () => {
   ).toContain('refused vhost "vh"');
   expect(explainBrokerError({ code: "ECONNREFUSED", message: "x" }, place, 10_000)).toContain(
     "refused the connection at amqp://u:***@mq:5672/vh",
+  );
+  // A publish refused for want of write permission: not the credentials.
+  expect(
+    explainBrokerError(
+      new Error(
+        "refused: Channel closed by server: 403 (ACCESS-REFUSED) with message \"ACCESS_REFUSED - access to exchange 'amq.default' in vhost 'vh' refused for user 'u'\"",
+      ),
+      place,
+      10_000,
+    ),
+  ).toBe(
+    'RabbitMQ at amqp://u:***@mq:5672/vh refused to let user "u" publish (no write permission on exchange "amq.default", which publishes to the queue); give the user write permission (rabbitmqctl set_permissions)',
   );
 });

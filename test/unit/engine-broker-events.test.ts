@@ -59,7 +59,7 @@ test("does not claim while the broker blocks publishes, is not ready, and claims
   await until("the first poll", () => calls.polls >= 1, 1_000);
   expect(calls.claims).toBe(0);
   expect(metrics.mqUp).toBe(false);
-  expect(lines.filter((l) => l.includes("blocking publishes"))).toHaveLength(1);
+  expect(lines.filter((l) => l.includes("blocks publishing: resource alarm"))).toHaveLength(1);
 
   link.blocked = false;
   link.onChange();

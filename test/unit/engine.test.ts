@@ -103,7 +103,7 @@ describe("engine", () => {
     };
     const { store, invalid } = fakeStore([paused], Date.now);
     invalid.push({ id: 9, reason: "interval_seconds <= 0" });
-    const h = launch({ store, options: { pollIntervalMs: 20, invalidScanIntervalMs: 1 } }, running);
+    const h = launch({ store, options: { pollIntervalMs: 20 }, timing: { invalidScanIntervalMs: () => 1 } }, running);
     await until("several polls", () => h.metrics.checks >= 10);
     expect(h.lines.filter((l) => l.includes("Schedule 9 is active but invalid (interval_seconds <= 0)"))).toHaveLength(
       1,

@@ -78,6 +78,21 @@ describe("redaction", () => {
     );
     expect(maskUrl("amqp://h:5672/vh")).toBe("amqp://h:5672/vh");
   });
+  test("maskUrl hides a password, or a user name, holding a literal @ whole: the host starts after the last @", () => {
+    // A URL parser takes the last @ before the host as the end of the password (amqplib connects with it).
+    expect(maskUrl("amqp://u:Pass@Word9@h:5672/vh (from the environment) x@y")).toBe(
+      "amqp://u:***@h:5672/vh (from the environment) x@y",
+    );
+    expect(maskUrl("amqps://u:a@b@h1,amqps://v:c@d@h2/vh")).toBe("amqps://u:***@h1,amqps://v:***@h2/vh");
+    expect(maskUrl("postgres://u:p@w@h?x=y@z")).toBe("postgres://u:***@h?x=y@z");
+    expect(maskUrl("postgres://u@h/db?sslpassword=Key,Tail&sslmode=verify-full")).toBe(
+      "postgres://u@h/db?sslpassword=***&sslmode=verify-full",
+    );
+    // Azure's user@server user names, written without %40.
+    expect(maskUrl("postgres://rune@db1:Secret9@db1.example:5432/x")).toBe(
+      "postgres://rune@db1:***@db1.example:5432/x",
+    );
+  });
   test("redact replaces secrets but leaves very short ones to the URL rule", () => {
     expect(redact("x abc y", ["abc"])).toBe("x *** y");
     expect(redact("a b", ["a"])).toBe("a b");

@@ -42,6 +42,44 @@ describe("PostgreSQL TLS settings as libpq reads them", () => {
     expect(verify("sslmode=verify-full")).toMatchObject({ verify: "full", rootCert: null });
   });
 
+  test("verify-ca without a CA file is refused: the system's store would accept any public certificate for any name", () => {
+    // A chain check without a name check is only as narrow as the CA: with Mozilla's roots, a
+    // certificate anyone can get for their own domain passes (libpq 16 refuses verify-ca with
+    // sslrootcert=system for this reason, and libpq refuses verify-ca without a root file).
+    expect(errorOf(url("sslmode=verify-ca"))).toContain(
+      "expected sslrootcert=<the CA file> with sslmode in DATABASE_URL=verify-ca",
+    );
+    expect(errorOf({ PGSSLMODE: "verify-ca" })).toContain(
+      "expected PGSSLROOTCERT=<the CA file> with PGSSLMODE=verify-ca",
+    );
+  });
+
+  test("a CA file under prefer or allow gets a warning: anyone between can answer that the server has no TLS", () => {
+    const warned = (env: Record<string, string>) => load(env).db.tls.warnings;
+    expect(warned({ PGSSLROOTCERT: ca })).toEqual([
+      "PGSSLROOTCERT is given, but sslmode is prefer (the default): a server, or anyone between, that answers it has no TLS is spoken to in plain text and the CA is never checked; set sslmode=verify-full (or verify-ca) to require it",
+    ]);
+    expect(warned(url(`sslmode=allow&sslrootcert=${ca}`))[0]).toContain(
+      "sslrootcert in DATABASE_URL is given, but sslmode is allow (sslmode in DATABASE_URL)",
+    );
+    for (const mode of ["require", "verify-ca", "verify-full"])
+      expect(warned({ PGSSLMODE: mode, PGSSLROOTCERT: ca })).toEqual([]);
+    expect(warned({})).toEqual([]);
+  });
+
+  test("SCHEDULER_NOTIFY_DATABASE_URL's TLS parameters are named as its own in every message", () => {
+    const notify = (query: string) => ({ SCHEDULER_NOTIFY_DATABASE_URL: `postgres://u@direct/db?${query}` });
+    expect(errorOf(notify("sslrootcert=/nonexistent/ca.pem"))).toBe(
+      'SCHEDULER_NOTIFY_DATABASE_URL="postgres://u@direct/db?sslrootcert=/nonexistent/ca.pem" is invalid: expected sslrootcert in SCHEDULER_NOTIFY_DATABASE_URL to name a readable file: /nonexistent/ca.pem (ENOENT)',
+    );
+    expect(errorOf(notify("sslmode=verify-ca"))).toContain(
+      "expected sslrootcert=<the CA file> with sslmode in SCHEDULER_NOTIFY_DATABASE_URL=verify-ca",
+    );
+    expect(load(notify(`sslrootcert=${ca}`)).notifyDb?.tls.warnings).toEqual([
+      expect.stringContaining("sslrootcert in SCHEDULER_NOTIFY_DATABASE_URL is given, but sslmode is prefer"),
+    ]);
+  });
+
   test("sslrootcert=system means verify-full and refuses a weaker mode, as libpq 16", () => {
     expect(load(url("sslrootcert=system")).db.tls).toMatchObject({ mode: "verify-full", verify: "full" });
     expect(errorOf(url("sslrootcert=system&sslmode=require"))).toContain(

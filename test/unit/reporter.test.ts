@@ -28,9 +28,11 @@ const STATUS: EngineStatus = {
   database: "up",
   broker: "up",
   failures: 0,
+  failing: null,
   outageSinceLocal: null,
   lastProgressLocal: 0,
   tableLocked: false,
+  blockedBy: null,
 };
 
 describe("reporter", () => {
@@ -101,14 +103,14 @@ describe("reporter", () => {
     expect(said()).toHaveLength(1);
   });
 
-  test("retrying: attempt, limit only at start-up, delay, where, and the explained cause", () => {
+  test("retrying: attempt, limit only at start-up, when the next report comes, where, and the explained cause", () => {
     const { report, said } = setup();
     const error = new DependencyError("PostgreSQL", "polling", new Error("connection refused"));
-    report({ type: "retrying", dependency: "PostgreSQL", attempt: 2, limit: 5, delayMs: 1_500, error });
-    report({ type: "retrying", dependency: "PostgreSQL", attempt: 9, limit: null, delayMs: 30_000, error });
+    report({ type: "retrying", dependency: "PostgreSQL", attempt: 2, limit: 5, nextReportMs: 1_500, error });
+    report({ type: "retrying", dependency: "PostgreSQL", attempt: 9, limit: null, nextReportMs: 30_000, error });
     expect(said()).toEqual([
-      'ERROR PostgreSQL failed (attempt 2/5); retrying in 1.5s where=postgres@db:5432/rune error="polling: PostgreSQL explains: connection refused"',
-      'ERROR PostgreSQL failed (attempt 9); retrying in 30.0s where=postgres@db:5432/rune error="polling: PostgreSQL explains: connection refused"',
+      'ERROR PostgreSQL failed (attempt 2/5); retrying every second, next report in 1.5s where=postgres@db:5432/rune error="polling: PostgreSQL explains: connection refused"',
+      'ERROR PostgreSQL failed (attempt 9); retrying every second, next report in 30.0s where=postgres@db:5432/rune error="polling: PostgreSQL explains: connection refused"',
     ]);
   });
 
@@ -122,9 +124,9 @@ describe("reporter", () => {
       false,
       "amqp://guest:***@mq-2:5672",
     );
-    report({ type: "retrying", dependency: "RabbitMQ", attempt: 1, limit: null, delayMs: 1_000, error });
+    report({ type: "retrying", dependency: "RabbitMQ", attempt: 1, limit: null, nextReportMs: 1_000, error });
     expect(said()).toEqual([
-      'ERROR RabbitMQ failed (attempt 1); retrying in 1.0s where=amqp://guest:***@mq-2:5672 error="publishing: RabbitMQ explains at amqp://guest:***@mq-2:5672: interrupted: no confirm"',
+      'ERROR RabbitMQ failed (attempt 1); retrying every second, next report in 1.0s where=amqp://guest:***@mq-2:5672 error="publishing: RabbitMQ explains at amqp://guest:***@mq-2:5672: interrupted: no confirm"',
     ]);
   });
 
@@ -137,19 +139,24 @@ describe("reporter", () => {
     ]);
   });
 
-  test("recovered, link lost, blocked, unblocked, table locked and unlocked", () => {
+  test("recovered, link lost, blocked (named, with reminders), unblocked, queue declared again, table locked and unlocked", () => {
     const { report, said } = setup();
     report({ type: "link lost", reason: "connection error: Heartbeat timeout" });
     report({ type: "recovered", failures: 3, outageMs: 12_340 });
-    report({ type: "blocked" });
+    const by = { reason: "memory alarm", where: "amqp://guest:***@mq-2:5672" };
+    report({ type: "blocked", by });
+    report({ type: "still blocked", by, forMs: 30_000 });
     report({ type: "unblocked", afterMs: 2_000 });
+    report({ type: "queue redeclared", reason: 'queue "q" was missing (312 NO_ROUTE) and has been declared again' });
     report({ type: "table locked", doing: "claiming due schedules" });
     report({ type: "table unlocked", afterMs: 20_050 });
     expect(said()).toEqual([
       'ERROR RabbitMQ connection lost; reconnecting reason="connection error: Heartbeat timeout" where=amqp://guest:***@mq:5672',
       "INFO Recovered after 3 failed attempt(s) (12.3s)",
-      "WARNING RabbitMQ is blocking publishes (memory or disk alarm); not claiming until it lifts",
+      "WARNING RabbitMQ node amqp://guest:***@mq-2:5672 blocks publishing: memory alarm; not claiming until it lifts",
+      "WARNING RabbitMQ node amqp://guest:***@mq-2:5672 blocks publishing: memory alarm for 30.0s now; still not claiming",
       "INFO RabbitMQ unblocked after 2.0s; claiming again",
+      'WARNING RabbitMQ queue "q" was missing (312 NO_ROUTE) and has been declared again: messages that were ready in it when it went are gone, although their schedules were recorded as fired; this batch fires again',
       'WARNING scheduled_workflows is locked by another session (a CREATE INDEX without CONCURRENTLY, an ALTER TABLE?); nothing is claimed or published until it is released waiting_on="claiming due schedules"',
       "INFO scheduled_workflows is no longer locked after 20.1s; claiming again",
     ]);

@@ -57,6 +57,14 @@ function slotsTable(d: Detail): HTMLElement {
   if (!d.schedule.isActive)
     return h("p", { class: "muted" }, "Paused: no slot fires until it is resumed (Resume goes on from next_run_at).");
   if (d.nextSlots.length === 0) return h("p", { class: "muted" }, d.schedule.invalidReason ?? "No slot ahead.");
+  const jittered = d.nextSlots.some((slot) => slot.dueMs !== undefined);
+  const heads = [
+    `Wall time (${d.schedule.zone})`,
+    "Offset",
+    "UTC",
+    ...(jittered ? ["Fires at (jitter)"] : []),
+    "Daylight saving",
+  ];
   return h(
     "div",
     { class: "table-scroll" },
@@ -69,9 +77,7 @@ function slotsTable(d: Detail): HTMLElement {
         h(
           "tr",
           {},
-          [`Wall time (${d.schedule.zone})`, "Offset", "UTC", "Daylight saving"].map((t) =>
-            h("th", { scope: "col" }, t),
-          ),
+          heads.map((t) => h("th", { scope: "col" }, t)),
         ),
       ),
       h(
@@ -81,9 +87,16 @@ function slotsTable(d: Detail): HTMLElement {
           h(
             "tr",
             { class: slot.dst ? "dst" : "" },
-            h("td", {}, slot.wall),
+            h(
+              "td",
+              {},
+              slot.wall,
+              slot.last ? " " : "",
+              slot.last ? h("span", { class: "badge state-ended" }, "end") : "",
+            ),
             h("td", {}, slot.offset),
             h("td", {}, utc(slot.ms)),
+            ...(jittered ? [h("td", {}, slot.dueMs === undefined ? "" : utc(slot.dueMs))] : []),
             h(
               "td",
               {},

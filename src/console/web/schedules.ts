@@ -3,6 +3,7 @@
 
 import { FILTERS, type Filter, NAME_SHOWN, PAGE_DEFAULT, type Page, type Row } from "../contract.ts";
 import { ApiError, get } from "./api.ts";
+import { bulkBar } from "./bulk.ts";
 import { h, replace, stored } from "./dom.ts";
 import { count, relative, utc } from "./format.ts";
 import type { View } from "./overview.ts";
@@ -13,7 +14,22 @@ const ERROR_SHOWN = 300;
 export const stateBadge = (row: Row) =>
   h("span", { class: `badge state-${row.state}`, title: row.invalidReason ?? "" }, row.state);
 
-function rowOf(row: Row, nowMs: number): HTMLElement {
+/** Actions are on only with a token (not in read-only mode): then each row can be ticked. */
+const canAct = () => document.documentElement.dataset.mode === "token";
+
+function rowOf(row: Row, nowMs: number, selected: Set<number>, changed: () => void): HTMLElement {
+  const tick = h("input", {
+    type: "checkbox",
+    "aria-label": `select schedule ${row.id}`,
+    on: {
+      change: (event: Event) => {
+        if ((event.target as HTMLInputElement).checked) selected.add(row.id);
+        else selected.delete(row.id);
+        changed();
+      },
+    },
+  }) as HTMLInputElement;
+  tick.checked = selected.has(row.id);
   return h(
     "tr",
     {},
@@ -31,6 +47,8 @@ function rowOf(row: Row, nowMs: number): HTMLElement {
     h("td", { class: "num" }, count(row.runCount)),
     h("td", { class: "num" }, count(row.failureCount)),
     h("td", { class: "error-text" }, row.lastError !== null && stored(row.lastError, ERROR_SHOWN)),
+    // Last, so the id stays the row's first cell.
+    ...(canAct() ? [h("td", {}, tick)] : []),
   );
 }
 
@@ -45,6 +63,9 @@ export function schedulesView(params: URLSearchParams): View {
   let page: Page | null = null;
 
   const table = h("div", { class: "table-wrap" });
+  /** Ticked rows, kept across pages and filters until an action ran. */
+  const selected = new Set<number>();
+  const bar = bulkBar(selected, () => void load().catch(() => {}));
   const status = h("p", { class: "muted", id: "list-status", role: "status", "aria-live": "polite" });
   const input = h("input", {
     type: "search",
@@ -113,15 +134,23 @@ export function schedulesView(params: URLSearchParams): View {
               h(
                 "tr",
                 {},
-                ["ID", "Workflow", "State", "Schedule", "Next run", "Runs", "Failures", "Last error"].map((t) =>
-                  h("th", { scope: "col" }, t),
-                ),
+                [
+                  "ID",
+                  "Workflow",
+                  "State",
+                  "Schedule",
+                  "Next run",
+                  "Runs",
+                  "Failures",
+                  "Last error",
+                  ...(canAct() ? ["Select"] : []),
+                ].map((t) => h("th", { scope: "col" }, t)),
               ),
             ),
             h(
               "tbody",
               {},
-              page.rows.map((row) => rowOf(row, nowMs)),
+              page.rows.map((row) => rowOf(row, nowMs, selected, bar.update)),
             ),
           ),
     );
@@ -186,6 +215,7 @@ export function schedulesView(params: URLSearchParams): View {
     status,
     table,
     h("div", { class: "pager" }, prev, next),
+    ...(canAct() ? [bar.root] : []),
   );
   return {
     root,

@@ -24,14 +24,16 @@ function isRealTime(value: string): boolean {
   );
 }
 
-/** The `before` parameter, the only one these reads take. */
-function before(params: URLSearchParams): string | null {
+/** The `before` parameter, the only one these reads take: a time, and for the activity `_<id>` after it. */
+function before(params: URLSearchParams, withId = false): { time: string; id: number | null } | null {
   for (const key of params.keys()) if (key !== "before") throw new BadRequest(`unknown parameter "${key}"`);
   const value = params.get("before");
   if (value === null || value === "") return null;
-  if (!CURSOR.test(value) || !isRealTime(value))
+  const [time = "", id, ...rest] = value.split("_");
+  const idOk = id === undefined || (withId && /^[1-9]\d{0,14}$/.test(id));
+  if (!CURSOR.test(time) || !isRealTime(time) || !idOk || rest.length > 0)
     throw new BadRequest(`before "${value.slice(0, 40)}" is not a cursor this API gave out`);
-  return value;
+  return { time, id: id === undefined ? null : Number(id) };
 }
 
 export async function historyPage(context: ConsoleContext, id: number, params: URLSearchParams): Promise<Response> {
@@ -39,17 +41,20 @@ export async function historyPage(context: ConsoleContext, id: number, params: U
   const sql = context.sql();
   const tables = await historyTables(sql);
   if (!tables.fires) return json({ ok: true, available: false, fires: [], next: null } satisfies HistoryPage);
-  const fires = await scheduleFires(sql, id, { since: null, before: cursor, limit: HISTORY_PAGE });
+  const fires = await scheduleFires(sql, id, { since: null, before: cursor?.time ?? null, limit: HISTORY_PAGE });
   const next = fires.length === HISTORY_PAGE ? fires[fires.length - 1]!.recordedAt : null;
   return json({ ok: true, available: true, fires, next } satisfies HistoryPage);
 }
 
 export async function activityPage(context: ConsoleContext, params: URLSearchParams): Promise<Response> {
-  const cursor = before(params);
+  const cursor = before(params, true);
   const sql = context.sql();
   const tables = await historyTables(sql);
   if (!tables.audit) return json({ ok: true, available: false, actions: [], next: null } satisfies ActivityPage);
-  const actions = await auditEntries(sql, null, { since: null, before: cursor, limit: ACTIVITY_PAGE });
-  const next = actions.length === ACTIVITY_PAGE ? actions[actions.length - 1]!.at : null;
+  const window = { since: null, before: cursor?.time ?? null, beforeId: cursor?.id ?? null, limit: ACTIVITY_PAGE };
+  const actions = await auditEntries(sql, null, window);
+  const last = actions.length === ACTIVITY_PAGE ? actions[actions.length - 1]! : null;
+  // The time and the id: a bulk action's rows share one time.
+  const next = last ? `${last.at}_${last.id}` : null;
   return json({ ok: true, available: true, actions, next } satisfies ActivityPage);
 }

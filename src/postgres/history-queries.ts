@@ -46,6 +46,12 @@ export interface Window {
   readonly since: string | null;
   /** Only entries strictly before this time (a page's cursor, ISO text), or null. */
   readonly before: string | null;
+  /**
+   * The audit only: with `before`, entries at that very time and an id below this one count as
+   * before too. A bulk action's rows share one time (its transaction's), so a time alone would
+   * skip those past a page's end.
+   */
+  readonly beforeId?: number | null;
   readonly limit: number;
 }
 
@@ -111,7 +117,13 @@ export async function auditEntries(sql: Sql, scheduleId: number | null, window: 
      WHERE true
        ${scheduleId === null ? sql`` : sql`AND schedule_ids @> ARRAY[${scheduleId}::int4]`}
        ${window.since === null ? sql`` : sql`AND at >= ${window.since}::text::timestamptz`}
-       ${window.before === null ? sql`` : sql`AND at < ${window.before}::text::timestamptz`}
+       ${
+         window.before === null
+           ? sql``
+           : window.beforeId == null
+             ? sql`AND at < ${window.before}::text::timestamptz`
+             : sql`AND at <= ${window.before}::text::timestamptz AND (at, id) < (${window.before}::text::timestamptz, ${window.beforeId}::int8)`
+       }
      ORDER BY at DESC, id DESC
      LIMIT ${window.limit}`;
   return rows.map((r) => ({

@@ -114,3 +114,19 @@ test("two fires in one millisecond on either side of a page's end: the next page
   const second = await get(`schedules/${id}/history?before=${encodeURIComponent(first.body.next)}`);
   expect(second.body.fires.map((f: { runNumber: number }) => f.runNumber)).toEqual([1]);
 });
+
+test("activity: a bulk action's rows share one time; paging goes through all of them, none skipped or repeated", async () => {
+  const { db, get } = await started();
+  await addHistoryTables(db.sql);
+  // One transaction, as a bulk pause of 60 schedules writes them: one `at` for all.
+  await db.sql`INSERT INTO scheduler_audit (actor, source, action, schedule_ids, outcome)
+               SELECT 'cli a', 'cli', 'pause', ARRAY[g], 'paused' FROM generate_series(1, 60) g`;
+  const first = await get("activity");
+  expect(first.body.actions).toHaveLength(50);
+  expect(first.body.next).not.toBeNull();
+  const second = await get(`activity?before=${encodeURIComponent(first.body.next)}`);
+  expect(second.status).toBe(200);
+  const seen = [...first.body.actions, ...second.body.actions].map((a: { scheduleIds: number[] }) => a.scheduleIds[0]);
+  expect(seen).toEqual(Array.from({ length: 60 }, (_, i) => 60 - i));
+  expect(second.body.next).toBeNull();
+});

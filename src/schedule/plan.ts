@@ -144,7 +144,8 @@ export function planFire(row: ClaimedRow, nowMs: number, options: PlanOptions): 
       nowMs,
       missed,
       seal: options.seal ?? null,
-      ...(dueMs === row.slotMs ? {} : { dueMs }),
+      // On every message of a jittered row, an offset of 0 ms included (docs/contract.md §4).
+      ...(row.jitterSeconds ? { dueMs } : {}),
     });
   } catch (error) {
     return {

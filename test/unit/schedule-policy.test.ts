@@ -223,6 +223,19 @@ describe("jitter", () => {
     expect(Math.min(...buckets)).toBeGreaterThan(850);
   });
 
+  test("a jittered row's message carries due_at even when its slot's offset happens to be 0 ms", () => {
+    // About one slot in a thousand draws offset 0 under a 1 s jitter; the contract says due_at is
+    // on every message of a row with jitter_seconds, so consumers need no special case.
+    let slot = T0;
+    while (jitterOffsetMs(7, slot, 1) !== 0) slot += 2_000;
+    const plan = planFire(row({ slotMs: slot, intervalSeconds: 2, jitterSeconds: 1 }), slot, OPTIONS);
+    if (plan.kind !== "publish") throw new Error(`expected a publish, got ${plan.kind}`);
+    expect(JSON.parse(plan.message.body.toString()).due_at).toBe(new Date(slot).toISOString());
+    const plain = planFire(row({ slotMs: slot, intervalSeconds: 2 }), slot, OPTIONS);
+    if (plain.kind !== "publish") throw new Error(`expected a publish, got ${plain.kind}`);
+    expect(JSON.parse(plain.message.body.toString()).due_at).toBeUndefined();
+  });
+
   test("lateness is measured from the jittered time: a grace of 5 s does not skip a slot firing at its offset", () => {
     const offset = jitterOffsetMs(7, T0, 50);
     expect(offset).toBeGreaterThan(5_000);

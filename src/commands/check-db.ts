@@ -208,7 +208,7 @@ export default defineCommand({
   args: { ...jsonArg, ...dbArgs, ...connectArgs, ...logArgs },
   async run({ args }) {
     process.exitCode = await withConfig(args, async (config) =>
-      printReport(await checkDatabase(config), args.json, formatDatabaseReport),
+      printReport(await checkDatabase(config), args.json, formatDatabaseReport, config.secrets),
     );
   },
 });

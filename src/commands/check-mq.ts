@@ -155,7 +155,7 @@ export default defineCommand({
   args: { ...jsonArg, ...mqArgs, ...connectArgs, ...logArgs },
   async run({ args }) {
     process.exitCode = await withConfig(args, async (config) =>
-      printReport(await checkBroker(config), args.json, formatBrokerReport),
+      printReport(await checkBroker(config), args.json, formatBrokerReport, config.secrets),
     );
   },
 });

@@ -6,6 +6,7 @@ import type { ArgsDef } from "citty";
 import { EXIT } from "../cli/exit.ts";
 import { allConfigArgs } from "../cli/options.ts";
 import { type Config, ConfigError, loadConfig, processSources } from "../config/config.ts";
+import { redact } from "../config/redact.ts";
 import { FLAG_SETTINGS, flagName } from "../config/settings.ts";
 import { createLogger, type Logger } from "../observe/log.ts";
 
@@ -86,17 +87,22 @@ export async function withConfig(
   return body(config, log);
 }
 
-export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+/** `secrets`: the config's, scrubbed from the text as the logger scrubs its lines. */
+export function printJson(value: unknown, secrets: readonly string[] = []): void {
+  process.stdout.write(`${redact(JSON.stringify(value, null, 2), secrets)}\n`);
 }
 
-/** Prints a check's report (JSON, or text: stdout when ok, stderr when not) and returns its exit code. */
+/**
+ * Prints a check's report (JSON, or text: stdout when ok, stderr when not) and returns its exit
+ * code. A report quotes servers' errors and host names: the config's secrets are scrubbed from it.
+ */
 export function printReport<R extends { ok: boolean }>(
   report: R,
   json: boolean,
   format: (report: R) => string,
+  secrets: readonly string[] = [],
 ): number {
-  if (json) printJson(report);
-  else (report.ok ? process.stdout : process.stderr).write(`${format(report)}\n`);
+  if (json) printJson(report, secrets);
+  else (report.ok ? process.stdout : process.stderr).write(`${redact(format(report), secrets)}\n`);
   return report.ok ? EXIT.ok : EXIT.failed;
 }

@@ -248,7 +248,7 @@ export default defineCommand({
         base = target.base;
         trust = { ca: config.httpTlsCa, local: false };
       }
-      return printReport(await collectStats(config, base, trust), args.json, formatStats);
+      return printReport(await collectStats(config, base, trust), args.json, formatStats, config.secrets);
     });
   },
 });

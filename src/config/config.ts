@@ -10,12 +10,13 @@ import { readFileSync } from "node:fs";
 import { isFernetKey } from "../schedule/fernet.ts";
 import { MAX_INT4 } from "../units.ts";
 import { type ConsoleConfig, consoleConfig } from "./console.ts";
+import { databaseUrlPassword, decodeUrlPart } from "./database-hosts.ts";
 import { parseDotenv } from "./dotenv.ts";
 import { type HistoryConfig, historyConfig } from "./history.ts";
 import { type HttpTlsConfig, httpTlsCa, httpTlsConfig } from "./http-tls.ts";
 import { LOG_FORMATS, type LogFormat, type LogLevel, parseLogLevel } from "./levels.ts";
 import { type DotenvLocation, describeValues, dotenvLocation, type Origin } from "./origin.ts";
-import { maskUrl } from "./redact.ts";
+import { maskSetting } from "./redact.ts";
 import { flagName, SETTINGS, type Setting, type SettingName } from "./settings.ts";
 import {
   type BrokerConfig,
@@ -168,7 +169,7 @@ export function loadConfig(sources: ConfigSources): Config {
     const setting = SETTINGS.find((candidate) => candidate.env === name)!;
     const value = get(name);
     if (setting.kind === "secret") return "(hidden)";
-    if (setting.kind === "url") return JSON.stringify(maskUrl(value));
+    if (setting.kind === "url") return JSON.stringify(maskSetting(value));
     return JSON.stringify(value);
   };
   const fail = (name: SettingName, expected: string): never => {
@@ -182,7 +183,7 @@ export function loadConfig(sources: ConfigSources): Config {
       names.map((name) => ({
         env: name,
         flag: flagName(name),
-        shown: name.endsWith("_URL") ? maskUrl(get(name)) : get(name),
+        shown: name.endsWith("_URL") ? maskSetting(get(name)) : get(name),
         origin: origins[name] ?? "default",
       })),
       dotenv,
@@ -207,6 +208,12 @@ export function loadConfig(sources: ConfigSources): Config {
           "SCHEDULER_NOTIFY_DATABASE_URL",
         );
   if (notifyDb?.tls.password) secrets.push(notifyDb.tls.password);
+  // A URL's password decoded ("Pass@Word9" of "Pass%40Word9") is a secret of its own: a line
+  // may quote it outside the URL (the URL as a whole is among the secrets already).
+  for (const url of [get("DATABASE_URL"), notifyUrl]) {
+    const password = url === "" ? "" : databaseUrlPassword(url);
+    if (password !== "") secrets.push(password);
+  }
   const mq = {
     ...brokerConfig(get, fail, origins.RABBITMQ_PORT === "default"),
     origin: {
@@ -215,7 +222,13 @@ export function loadConfig(sources: ConfigSources): Config {
   };
   if (db.tls.password) secrets.push(db.tls.password);
   // Each node's URL carries the password, and an error may quote one URL rather than the list.
-  if (get("RABBITMQ_URL") !== "") secrets.push(...mq.urls.filter((url) => parseUrl(url)?.password));
+  if (get("RABBITMQ_URL") !== "") {
+    secrets.push(...mq.urls.filter((url) => parseUrl(url)?.password));
+    for (const url of mq.urls) {
+      const password = parseUrl(url)?.password ?? "";
+      if (password !== "") secrets.push(decodeUrlPart(password));
+    }
+  }
   if (mq.tls?.keyPassword) secrets.push(mq.tls.keyPassword);
 
   const logLevel =

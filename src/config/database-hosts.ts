@@ -39,10 +39,12 @@ export function formatHost({ host, port }: DatabaseHost): string {
 /**
  * Splits a postgres URL into its host list and a single-host URL (`localhost` in place of the
  * list) that `new URL` can read for the user, password, database and query; null when it is not
- * a postgres:// URL.
+ * a postgres:// URL. The authority runs to the first `/`, `?` or `#`, and the user and password
+ * to its LAST `@` (as the WHATWG URL parser reads it): a password holding a literal `@` stays
+ * whole instead of lending its tail to the host name, which an error would then print.
  */
 export function splitDatabaseUrl(url: string): { hosts: string; rest: URL } | null {
-  const match = /^(postgres(?:ql)?:\/\/)(?:([^@/?#]*)@)?([^/?#]*)(.*)$/i.exec(url.trim());
+  const match = /^(postgres(?:ql)?:\/\/)(?:([^/?#]*)@)?([^/?#]*)(.*)$/i.exec(url.trim());
   if (!match) return null;
   const [, scheme, userinfo, hosts, tail] = match;
   try {
@@ -52,5 +54,32 @@ export function splitDatabaseUrl(url: string): { hosts: string; rest: URL } | nu
     };
   } catch {
     return null;
+  }
+}
+
+/**
+ * An `@` after a URL's authority (in its path, query or fragment): almost always a password
+ * holding an unencoded `/`, `?` or `#`, which ends the authority early, so part of the password
+ * would be taken for the host, port or database and printed as such. Refused rather than guessed.
+ */
+export function atAfterAuthority(url: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*[/?#][\s\S]*@/i.test(url.trim());
+}
+
+/** What to write instead, for the error that refuses such a URL. */
+export const ENCODE_RESERVED =
+  "/ ? # and @ inside the user name, password or database percent-encoded (%2F %3F %23 %40)";
+
+/** The password a postgres URL carries, decoded; "" when it carries none. */
+export function databaseUrlPassword(url: string): string {
+  return decodeUrlPart(splitDatabaseUrl(url)?.rest.password ?? "");
+}
+
+/** A percent-encoded part of a URL, decoded; as it is when it is not valid percent-encoding. */
+export function decodeUrlPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
   }
 }

@@ -19,6 +19,18 @@ export function maskUrl(text: string): string {
   return text.replace(CREDENTIALS_IN_URL, "$1***@").replace(PASSWORD_IN_QUERY, "$1***");
 }
 
+/**
+ * The same for a whole setting's value (`DATABASE_URL=…` in an error or an "in effect" line): the
+ * password runs to the last @ of the URL, so one holding an unencoded `/`, `?` or `#` (which a
+ * URL parser ends the authority at, and config refuses) is hidden whole too. Not for free text,
+ * where an @ further on may belong to something else.
+ */
+const CREDENTIALS_IN_SETTING = /([a-z][a-z0-9+.-]*:\/\/[^:/?#\s]*:)(?:[^\s,]|,(?!\s*[a-z][a-z0-9+.-]*:\/\/))*@/gi;
+
+export function maskSetting(value: string): string {
+  return maskUrl(value.replace(CREDENTIALS_IN_SETTING, "$1***@"));
+}
+
 /** Replaces every known secret value and every URL password in `text` with `***`. */
 export function redact(text: string, secrets: readonly string[]): string {
   let result = maskUrl(text);

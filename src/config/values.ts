@@ -7,7 +7,9 @@
 import { type AuthMechanism, type BrokerTlsConfig, brokerSecurity, tlsSwitch, withoutTlsQuery } from "./broker-tls.ts";
 import { brokerUrlProblem } from "./broker-url.ts";
 import {
+  atAfterAuthority,
   type DatabaseHost,
+  ENCODE_RESERVED,
   formatHost,
   parseHostList,
   splitDatabaseUrl,
@@ -128,6 +130,8 @@ export function databaseConfig(get: Getter, fail: Fail, home: string | null, url
   let hostVariable: SettingName = "POSTGRES_HOST";
   let parts = { database: get("POSTGRES_DB"), user: get("POSTGRES_USER"), password: get("POSTGRES_PASSWORD") };
   if (url !== "") {
+    if (atAfterAuthority(url))
+      fail("DATABASE_URL", `postgres://user:password@host:port/database, with ${ENCODE_RESERVED}`);
     const split = splitDatabaseUrl(url);
     if (!split || split.hosts === "") fail("DATABASE_URL", "postgres://user:password@host:port/database");
     const { hosts, rest: u } = split!;
@@ -220,6 +224,7 @@ function brokerUrls(get: Getter, fail: Fail): { urls: string[]; vhost: string } 
     .split(/\s*,\s*(?=amqps?:\/\/)/i)
     .map((url) => url.trim());
   const vhosts = urls.map((url) => {
+    if (atAfterAuthority(url)) fail("RABBITMQ_URL", `amqp://user:password@host:port/vhost, with ${ENCODE_RESERVED}`);
     const parsed = parseUrl(url);
     // A comma in the host is a mistake ("amqp://a,b"), not a name: each node needs its own URL.
     if (

@@ -92,6 +92,23 @@ describe("check-db", () => {
     expect(prefer.code).toBe(0);
   });
 
+  test("a password holding a literal @: the host is right and no part of the password is shown", async () => {
+    // This server trusts 127.0.0.1, so any password connects: what matters is the host it reaches.
+    const url = `postgres://postgres:Pass@Word9@127.0.0.1:5432/${db.name}`;
+    const text = await checkDb({ DATABASE_URL: url });
+    expect(text.stderr).toBe("");
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(`at postgres@127.0.0.1:5432/${db.name}`);
+    const json = await checkDb({ DATABASE_URL: url }, ["--json"]);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout).where).toBe(`postgres@127.0.0.1:5432/${db.name}`);
+    // Unreachable: the error names the host and port, the "in effect" line hides the password.
+    const down = await checkDb({ DATABASE_URL: `postgres://postgres:Pass@Word9@127.0.0.1:1/${db.name}` });
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain("127.0.0.1:1");
+    for (const out of [text, json, down]) expect(out.stdout + out.stderr).not.toMatch(/Pass|Word9/);
+  });
+
   test("a missing database", async () => {
     const { code, stderr } = await checkDb({ POSTGRES_HOST: "127.0.0.1", POSTGRES_DB: "rune_no_such_db" });
     expect(code).toBe(1);

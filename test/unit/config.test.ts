@@ -76,6 +76,43 @@ describe("sources", () => {
     expect(config.secrets).toContain("postgresql://u%40x:p%2Fw@pg.example:6543/my%20db");
   });
 
+  test("a password holding a literal @ is whole and the host is right: the authority splits at its last @", () => {
+    const config = load({ DATABASE_URL: "postgres://u:Pass@Word9@127.0.0.1/db" });
+    expect(config.db).toMatchObject({
+      host: "127.0.0.1",
+      port: 5432,
+      user: "u",
+      password: "Pass@Word9",
+      database: "db",
+    });
+    expect(config.db.where).toBe("u@127.0.0.1:5432/db");
+    // The decoded password is a secret of its own: a line may quote it outside the URL.
+    expect(config.secrets).toContain("Pass@Word9");
+    const notify = load({ SCHEDULER_NOTIFY_DATABASE_URL: "postgres://n:Lis@ten7@10.0.0.9:5433/db" });
+    expect(notify.notifyDb).toMatchObject({ host: "10.0.0.9", port: 5433, user: "n", password: "Lis@ten7" });
+    expect(notify.secrets).toContain("Lis@ten7");
+  });
+
+  test("a password holding an unencoded / ? or # is refused, and no part of it is shown", () => {
+    for (const [url, secret] of [
+      ["postgres://u:Zq/Xv@127.0.0.1/db", "Zq/Xv"],
+      // Read as a URL parser reads it, host u, port 98 and database "76@127.0.0.1/db".
+      ["postgres://u:98/76@127.0.0.1/db", "98/76"],
+      ["postgres://u:98?76@127.0.0.1/db", "98?76"],
+      ["postgres://u:Zq#Xv@127.0.0.1/db", "Zq#Xv"],
+      ["postgres://u:Kp@Mn/Wr@Tz@127.0.0.1/db", "Kp@Mn/Wr@Tz"],
+    ] as const) {
+      const message = errorOf({ DATABASE_URL: url }).message;
+      expect(message).toStartWith('DATABASE_URL="postgres://u:***@127.0.0.1/db" is invalid: expected');
+      expect(message).toContain("%2F");
+      for (const part of secret.split(/[/?#@]/)) expect(message).not.toContain(part);
+    }
+    const amqp = errorOf({ RABBITMQ_URL: "amqp://u:98/76@127.0.0.1/vh" }).message;
+    expect(amqp).toStartWith('RABBITMQ_URL="amqp://u:***@127.0.0.1/vh" is invalid: expected');
+    expect(amqp).toContain("%2F");
+    expect(amqp).not.toMatch(/98|76/);
+  });
+
   test("sslmode in DATABASE_URL selects TLS; the default is libpq's prefer", () => {
     expect(load({}).db.tls.mode).toBe("prefer");
     expect(load({ DATABASE_URL: "postgres://u:p@h/db?sslmode=verify-full" }).db.tls.mode).toBe("verify-full");

@@ -202,7 +202,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
       )
       .then((listening) => (unlisten = listening.unlisten))
       .catch((error: unknown) => {
-        const why = explainDatabaseError(error, config.db, config.connectTimeoutMs);
+        // LISTEN's own address (SCHEDULER_NOTIFY_DATABASE_URL) when one is given: its host, its settings.
+        const why = explainDatabaseError(error, config.notifyDb ?? config.db, config.connectTimeoutMs);
         const every = `polling every ${config.pollIntervalMs / 1000}s`;
         // postgres.js re-issues a LISTEN whose connection failed each time it reconnects, so a
         // database that is down only delays it; anything else (a refused channel) is for good.

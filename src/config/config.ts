@@ -201,12 +201,18 @@ export function loadConfig(sources: ConfigSources): Config {
   const notifyDb =
     notifyUrl === ""
       ? null
-      : databaseConfig(
-          (name) => (name === "DATABASE_URL" ? notifyUrl : name === "POSTGRES_POOLER" ? "none" : get(name)),
-          (name, expected) => fail(name === "DATABASE_URL" ? "SCHEDULER_NOTIFY_DATABASE_URL" : name, expected),
-          sources.env.HOME ?? null,
-          "SCHEDULER_NOTIFY_DATABASE_URL",
-        );
+      : {
+          ...databaseConfig(
+            (name) => (name === "DATABASE_URL" ? notifyUrl : name === "POSTGRES_POOLER" ? "none" : get(name)),
+            (name, expected) => fail(name === "DATABASE_URL" ? "SCHEDULER_NOTIFY_DATABASE_URL" : name, expected),
+            sources.env.HOME ?? null,
+            "SCHEDULER_NOTIFY_DATABASE_URL",
+          ),
+          origin: {
+            address: inEffect("SCHEDULER_NOTIFY_DATABASE_URL"),
+            database: inEffect("SCHEDULER_NOTIFY_DATABASE_URL"),
+          },
+        };
   if (notifyDb?.tls.password) secrets.push(notifyDb.tls.password);
   // A URL's password decoded ("Pass@Word9" of "Pass%40Word9") is a secret of its own: a line
   // may quote it outside the URL (the URL as a whole is among the secrets already).

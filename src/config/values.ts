@@ -37,6 +37,8 @@ export interface DatabaseConfig {
   readonly pooler: Pooler;
   /** Where, for messages: `user@host:port,host2:port2/db`, never a password. */
   readonly where: string;
+  /** The URL setting the address came from, for hints; absent when the POSTGRES_* parts gave it. */
+  readonly urlName?: string;
   /** Where the address and the database name came from, for a connection error (see origin.ts). */
   readonly origin?: { readonly address: string; readonly database: string };
 }
@@ -173,6 +175,7 @@ export function databaseConfig(get: Getter, fail: Fail, home: string | null, url
     tls,
     pooler: pooler as Pooler,
     where,
+    ...(url !== "" ? { urlName } : {}),
   };
 }
 

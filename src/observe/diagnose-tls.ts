@@ -38,8 +38,18 @@ const caSetting = (tls: TlsPlace | undefined) =>
 /** The mode in effect and where it came from, e.g. `sslmode=disable from PGSSLMODE`. */
 const modeIn = (tls: TlsPlace | undefined) => (tls ? `sslmode=${tls.mode} from ${tls.modeSetting}` : "sslmode=disable");
 
-/** A line for a TLS failure, or null when `error` is not one. */
-export function explainPostgresTls(error: unknown, at: string, user: string, tls: TlsPlace | undefined): string | null {
+/**
+ * A line for a TLS failure, or null when `error` is not one. `url`: the URL setting the connection
+ * reads (DATABASE_URL, or SCHEDULER_NOTIFY_DATABASE_URL for LISTEN's), named where a hint says
+ * which parameter to set.
+ */
+export function explainPostgresTls(
+  error: unknown,
+  at: string,
+  user: string,
+  tls: TlsPlace | undefined,
+  url = "DATABASE_URL",
+): string | null {
   const code = String((error as { code?: unknown })?.code ?? "");
   const message = messageOf(error);
   if (code === "TLS_FILE_UNREADABLE") return `PostgreSQL at ${at}: ${message}; restore the file or fix the setting`;
@@ -47,7 +57,7 @@ export function explainPostgresTls(error: unknown, at: string, user: string, tls
     return `PostgreSQL at ${at} does not offer TLS, but ${modeIn(tls)} requires it; turn ssl on at the server, or set sslmode=prefer to allow plain text`;
   }
   if (UNTRUSTED.has(code)) {
-    return `PostgreSQL at ${at}: the server's certificate is not signed by a CA we trust (${message}; trusted now: ${caSetting(tls)}); give the server's CA with sslrootcert=<file> in DATABASE_URL or PGSSLROOTCERT`;
+    return `PostgreSQL at ${at}: the server's certificate is not signed by a CA we trust (${message}; trusted now: ${caSetting(tls)}); give the server's CA with sslrootcert=<file> in ${url} or PGSSLROOTCERT`;
   }
   if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || /does not match certificate's altnames/i.test(message)) {
     const host = at.replace(/:\d+$/, "");
@@ -65,10 +75,10 @@ export function explainPostgresTls(error: unknown, at: string, user: string, tls
     )
   ) {
     const key = tls?.key ? `${tls.key.setting} (${tls.key.path})` : "the client key";
-    return `PostgreSQL at ${at}: ${key} could not be used (${message}); check that it is the certificate's key and its password (sslpassword in DATABASE_URL or POSTGRES_SSL_PASSWORD)`;
+    return `PostgreSQL at ${at}: ${key} could not be used (${message}); check that it is the certificate's key and its password (sslpassword in ${url} or POSTGRES_SSL_PASSWORD)`;
   }
   if (code === "28000" && /no encryption/i.test(message)) {
-    return `PostgreSQL at ${at} accepts only TLS connections for user "${user}" (${message}); set sslmode=require or stronger in DATABASE_URL or PGSSLMODE (in effect: ${modeIn(tls)})`;
+    return `PostgreSQL at ${at} accepts only TLS connections for user "${user}" (${message}); set sslmode=require or stronger in ${url} or PGSSLMODE (in effect: ${modeIn(tls)})`;
   }
   if (
     /requires a valid client certificate|certificate authentication failed|alert (certificate required|unknown ca|bad certificate|certificate unknown)|CERTIFICATE_REQUIRED|UNKNOWN_CA|BAD_CERTIFICATE/i.test(
@@ -76,7 +86,7 @@ export function explainPostgresTls(error: unknown, at: string, user: string, tls
     )
   ) {
     const given = tls?.cert ? `the one given (${tls.cert.setting}, ${tls.cert.path}) was refused` : "none was given";
-    return `PostgreSQL at ${at} requires a client certificate for user "${user}" that it trusts, and ${given} (${message}); give sslcert and sslkey in DATABASE_URL or PGSSLCERT/PGSSLKEY, issued by the server's ssl_ca_file with CN=${user}`;
+    return `PostgreSQL at ${at} requires a client certificate for user "${user}" that it trusts, and ${given} (${message}); give sslcert and sslkey in ${url} or PGSSLCERT/PGSSLKEY, issued by the server's ssl_ca_file with CN=${user}`;
   }
   return null;
 }

@@ -24,6 +24,11 @@ interface DatabasePlace {
   /** Every configured host, when there are several. */
   hosts?: readonly { host: string; port: number }[];
   targetSessionAttrs?: string | null;
+  /**
+   * The URL setting this connection was read from (DATABASE_URL, or SCHEDULER_NOTIFY_DATABASE_URL
+   * for LISTEN's direct address), so a hint names the setting in use; absent: the POSTGRES_* parts.
+   */
+  urlName?: string;
   /** Where the address and the database name came from (config/origin.ts). */
   origin?: { address: string; database: string };
   tls?: TlsPlace;
@@ -41,15 +46,30 @@ function placeOf(error: unknown, place: DatabasePlace): string {
 }
 
 const TLS_FAILURE = /\bTLS\b|\bSSL\b|certificate/i;
-const tlsLine = (at: string, message: string) =>
-  `PostgreSQL at ${at}: the TLS handshake failed (${message}); check sslmode (DATABASE_URL or PGSSLMODE) against the server's ssl setting and certificate`;
+const tlsLine = (at: string, message: string, url: string) =>
+  `PostgreSQL at ${at}: the TLS handshake failed (${message}); check sslmode (${url} or PGSSLMODE) against the server's ssl setting and certificate`;
+
+/** The settings a hint names: the URL's own parts when a URL is in use, else the POSTGRES_* ones. */
+function settingsOf(place: DatabasePlace) {
+  const url = place.urlName ?? "DATABASE_URL";
+  const fromUrl = place.urlName !== undefined;
+  return {
+    url,
+    host: fromUrl ? url : "POSTGRES_HOST (or DATABASE_URL)",
+    hostPort: fromUrl ? `the host and port in ${url}` : "POSTGRES_HOST/POSTGRES_PORT",
+    password: fromUrl ? `the password in ${url}` : "POSTGRES_PASSWORD (or POSTGRES_PASSWORD_FILE, DATABASE_URL)",
+    user: fromUrl ? `the user in ${url}` : "POSTGRES_USER",
+    database: fromUrl ? `fix the database in ${url}` : "set POSTGRES_DB",
+  };
+}
 
 export function explainDatabaseError(error: unknown, place: DatabasePlace, connectTimeoutMs: number): string {
   const at = placeOf(error, place);
   const code = codeOf(error);
   const message = messageOf(error);
   const address = inEffect(place.origin?.address);
-  const tls = explainPostgresTls(error, at, place.user, place.tls);
+  const names = settingsOf(place);
+  const tls = explainPostgresTls(error, at, place.user, place.tls, names.url);
   if (tls !== null) return tls;
   const refused = /unsupported startup parameter: (\S+)/i.exec(message);
   if (refused) {
@@ -59,34 +79,34 @@ export function explainDatabaseError(error: unknown, place: DatabasePlace, conne
     case "ENOTFOUND":
     case "EAI_AGAIN":
     case "EAI_NONAME":
-      return `PostgreSQL host "${place.host}" cannot be resolved; check POSTGRES_HOST (or DATABASE_URL) and DNS${address}`;
+      return `PostgreSQL host "${place.host}" cannot be resolved; check ${names.host} and DNS${address}`;
     case "ECONNREFUSED":
-      return `PostgreSQL refused the connection at ${at}; is it running and listening there? check POSTGRES_HOST/POSTGRES_PORT${address}`;
+      return `PostgreSQL refused the connection at ${at}; is it running and listening there? check ${names.hostPort}${address}`;
     case "CONNECT_TIMEOUT":
     case "ETIMEDOUT":
       return `PostgreSQL at ${at} did not answer within ${connectTimeoutMs / 1000}s; check the address, firewalls and SCHEDULER_CONNECT_TIMEOUT${address}`;
     case "28P01":
-      return `PostgreSQL rejected the password for user "${place.user}" at ${at}; check POSTGRES_PASSWORD (or POSTGRES_PASSWORD_FILE, DATABASE_URL)`;
+      return `PostgreSQL rejected the password for user "${place.user}" at ${at}; check ${names.password}`;
     case "28000":
-      return `PostgreSQL refused user "${place.user}" at ${at} (${message}); check POSTGRES_USER and the server's pg_hba.conf`;
+      return `PostgreSQL refused user "${place.user}" at ${at} (${message}); check ${names.user} and the server's pg_hba.conf`;
     case "3D000":
-      return `PostgreSQL database "${place.database}" does not exist at ${at}; create it (createdb ${place.database}) or set POSTGRES_DB${inEffect(place.origin?.database)}`;
+      return `PostgreSQL database "${place.database}" does not exist at ${at}; create it (createdb ${place.database}) or ${names.database}${inEffect(place.origin?.database)}`;
     case "42501":
       return `PostgreSQL user "${place.user}" lacks a privilege at ${at} (${message}); grant it SELECT and UPDATE on scheduled_workflows and SELECT on workflows`;
     case "CONNECTION_CLOSED":
       // What a proxy with no healthy backend (HAProxy, PgBouncer, a cloud load balancer) does.
-      return `PostgreSQL at ${at} closed the connection during start-up or before answering; is PostgreSQL itself listening there, or a proxy with no healthy backend? check POSTGRES_HOST/POSTGRES_PORT, the proxy's backends and the server log`;
+      return `PostgreSQL at ${at} closed the connection during start-up or before answering; is PostgreSQL itself listening there, or a proxy with no healthy backend? check ${names.hostPort}, the proxy's backends and the server log`;
     case "ECONNRESET":
       // A TLS handshake the server does not speak also ends in a reset: that has its own line below.
-      if (TLS_FAILURE.test(message)) return tlsLine(at, message);
-      return `PostgreSQL at ${at} reset the connection; is it restarting, or a proxy with no healthy backend in front of it? check POSTGRES_HOST/POSTGRES_PORT, the proxy's backends and the server log`;
+      if (TLS_FAILURE.test(message)) return tlsLine(at, message, names.url);
+      return `PostgreSQL at ${at} reset the connection; is it restarting, or a proxy with no healthy backend in front of it? check ${names.hostPort}, the proxy's backends and the server log`;
     case "CONNECTION_DESTROYED":
       if (place.targetSessionAttrs) {
-        return `no PostgreSQL host in ${placeOf(null, place)} accepted a ${place.targetSessionAttrs} session (target_session_attrs in DATABASE_URL); is a failover under way? check which host is the primary (rune-scheduler check-db)`;
+        return `no PostgreSQL host in ${placeOf(null, place)} accepted a ${place.targetSessionAttrs} session (target_session_attrs in ${names.url}); is a failover under way? check which host is the primary (rune-scheduler check-db)`;
       }
       return `PostgreSQL at ${at} (user "${place.user}", database "${place.database}") failed: ${message} [${code}]`;
     case "25006":
-      return `PostgreSQL at ${at} is read-only (a standby, or the old primary after a failover); point POSTGRES_HOST/DATABASE_URL at the primary, or list every host with target_session_attrs=read-write`;
+      return `PostgreSQL at ${at} is read-only (a standby, or the old primary after a failover); point ${place.urlName ?? "POSTGRES_HOST/DATABASE_URL"} at the primary, or list every host with target_session_attrs=read-write`;
     case "57P01":
       return `PostgreSQL at ${at} terminated our session (an administrator's pg_terminate_backend, or a fast shutdown); reconnecting`;
     case "57P02":
@@ -96,7 +116,7 @@ export function explainDatabaseError(error: unknown, place: DatabasePlace, conne
     case "53300":
       return `PostgreSQL at ${at} is full: no free connection slots (max_connections reached); raise max_connections or stop idle clients`;
     default:
-      if (TLS_FAILURE.test(message)) return tlsLine(at, message);
+      if (TLS_FAILURE.test(message)) return tlsLine(at, message, names.url);
       return `PostgreSQL at ${at} (user "${place.user}", database "${place.database}") failed: ${message}${code ? ` [${code}]` : ""}`;
   }
 }

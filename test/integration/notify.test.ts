@@ -70,3 +70,22 @@ test("SCHEDULER_NOTIFY_DATABASE_URL's TLS warnings are logged at start, as DATAB
   await scheduler.waitForLine(/WARN.*sslrootcert in SCHEDULER_NOTIFY_DATABASE_URL is given, but sslmode is prefer/);
   await scheduler.stop();
 });
+
+test("LISTEN's own address down: the line names its host and SCHEDULER_NOTIFY_DATABASE_URL, never its password", async () => {
+  const dead = await freePort();
+  const scheduler = scope.start({
+    ...db.env,
+    ...queue.env,
+    ...SECRETS,
+    SCHEDULER_HTTP_PORT: String(await freePort()),
+    SCHEDULER_NOTIFY_CHANNEL: "rune_notify_down",
+    // A password holding a literal @: its tail must not show up as a host.
+    SCHEDULER_NOTIFY_DATABASE_URL: `postgres://postgres:Lis@ten7@127.0.0.1:${dead}/${db.name}`,
+  });
+  const line = await scheduler.waitForLine(/LISTEN on "rune_notify_down" waits for PostgreSQL/);
+  expect(line).toContain(
+    `PostgreSQL refused the connection at 127.0.0.1:${dead}; is it running and listening there? check the host and port in SCHEDULER_NOTIFY_DATABASE_URL; in effect: SCHEDULER_NOTIFY_DATABASE_URL=postgres://postgres:***@127.0.0.1:${dead}/${db.name} (from the environment)`,
+  );
+  expect(scheduler.output()).not.toMatch(/Lis|ten7/);
+  await scheduler.stop();
+});

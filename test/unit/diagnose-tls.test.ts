@@ -55,3 +55,48 @@ describe("TLS and pooler failures", () => {
     expect(explain({ code: "28000", message: 'role "x" does not exist' })).toContain('PostgreSQL refused user "rune"');
   });
 });
+
+describe("LISTEN's own address (SCHEDULER_NOTIFY_DATABASE_URL): its hints name it, not DATABASE_URL or POSTGRES_*", () => {
+  const notify = {
+    ...place,
+    host: "direct",
+    urlName: "SCHEDULER_NOTIFY_DATABASE_URL",
+    tls: { ...tls, modeSetting: "sslmode in SCHEDULER_NOTIFY_DATABASE_URL", rootCert: null },
+  };
+  const lines = [
+    { code: "SELF_SIGNED_CERT_IN_CHAIN", message: "self signed certificate in certificate chain" },
+    { code: "28000", message: "pg_hba.conf rejects connection for host x, no encryption" },
+    { code: "28000", message: "connection requires a valid client certificate" },
+    { code: "ERR_OSSL_BAD_DECRYPT", message: "bad decrypt" },
+    { code: "ECONNRESET", message: "Client network socket disconnected before secure TLS connection" },
+    { code: "ENOTFOUND", message: "getaddrinfo ENOTFOUND direct" },
+    { code: "ECONNREFUSED", message: "connect ECONNREFUSED" },
+    { code: "CONNECTION_CLOSED", message: "closed" },
+    { code: "28P01", message: "password authentication failed" },
+    { code: "28000", message: 'role "x" does not exist' },
+    { code: "3D000", message: 'database "x" does not exist' },
+    { code: "25006", message: "read-only" },
+  ].map((error) => explainDatabaseError(error, notify, 10_000));
+
+  test("every line names SCHEDULER_NOTIFY_DATABASE_URL and no setting this connection does not read", () => {
+    for (const line of lines) {
+      expect(line).toContain("SCHEDULER_NOTIFY_DATABASE_URL");
+      expect(line).not.toMatch(/(?<!NOTIFY_)DATABASE_URL|POSTGRES_(HOST|PORT|PASSWORD|USER|DB)\b/);
+    }
+    expect(lines[0]).toEndWith(
+      "give the server's CA with sslrootcert=<file> in SCHEDULER_NOTIFY_DATABASE_URL or PGSSLROOTCERT",
+    );
+    expect(lines[6]).toBe(
+      "PostgreSQL refused the connection at direct:5432; is it running and listening there? check the host and port in SCHEDULER_NOTIFY_DATABASE_URL",
+    );
+  });
+
+  test("the main connection keeps naming both the parts and DATABASE_URL when the parts are in use", () => {
+    expect(explainDatabaseError({ code: "ECONNREFUSED", message: "x" }, place, 10_000)).toContain(
+      "check POSTGRES_HOST/POSTGRES_PORT",
+    );
+    expect(
+      explainDatabaseError({ code: "ECONNREFUSED", message: "x" }, { ...place, urlName: "DATABASE_URL" }, 10_000),
+    ).toContain("check the host and port in DATABASE_URL");
+  });
+});

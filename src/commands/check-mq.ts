@@ -90,7 +90,7 @@ async function checkBroker(config: Config): Promise<BrokerReport> {
   } catch (error) {
     report.error = explainBrokerError(
       error,
-      { where: report.where, vhost: mq.vhost, origin: mq.origin },
+      { where: report.where, vhost: mq.vhost, origin: mq.origin, urlName: mq.urlName },
       config.connectTimeoutMs,
     );
   } finally {
@@ -111,7 +111,8 @@ async function probeNode(
   } catch (error) {
     // One node's failure is the whole answer: say where its address came from. With several, each line would repeat it.
     const origin = config.mq.urls.length === 1 ? config.mq.origin : undefined;
-    const place = { where, vhost: config.mq.vhost, origin, tls: config.mq.tls, auth: config.mq.auth };
+    const { vhost, tls, auth, urlName } = config.mq;
+    const place = { where, vhost, origin, tls, auth, urlName };
     const explained = explainBrokerError(error, place, config.connectTimeoutMs);
     const state = (error as { code?: string }).code === "ETIMEDOUT" ? "not answering" : "down";
     return { node: { where, ok: false, state, error: explained }, connection: null, host };

@@ -58,6 +58,8 @@ export interface BrokerConfig {
   readonly vhost: string;
   readonly queue: string;
   readonly queueType: "classic" | "quorum";
+  /** "RABBITMQ_URL" when the nodes came from it (hints name the setting in use); absent: the parts. */
+  readonly urlName?: string;
   /** Where the address came from, for a connection error (see origin.ts). */
   readonly origin?: { readonly address: string };
   /** TLS for the `amqps://` nodes (config/broker-tls.ts); absent: no TLS settings. */
@@ -215,6 +217,7 @@ export function brokerConfig(get: Getter, fail: Fail, portIsDefault = false): Br
     tls: security.tls,
     auth: security.auth,
     warnings: security.warnings,
+    ...(fromUrl ? { urlName: "RABBITMQ_URL" } : {}),
   };
 }
 

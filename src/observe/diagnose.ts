@@ -125,6 +125,8 @@ interface BrokerPlace extends BrokerTlsPlace {
   /** Redacted URL. */
   where: string;
   vhost: string;
+  /** "RABBITMQ_URL" when the nodes came from it, so a hint names it; absent: the RABBITMQ_* parts. */
+  urlName?: string;
   /** Where the address came from (config/origin.ts). */
   origin?: { address: string };
 }
@@ -136,11 +138,14 @@ export function explainBrokerError(error: unknown, place: BrokerPlace, connectTi
   const address = inEffect(place.origin?.address);
   const tls = explainBrokerTls(error, place);
   if (tls !== null) return tls;
+  const url = place.urlName;
   if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_NONAME") {
-    return `RabbitMQ host in ${at} cannot be resolved; check RABBITMQ_HOST (or RABBITMQ_URL) and DNS${address}`;
+    const host = url ? `the host in ${url}` : "RABBITMQ_HOST (or RABBITMQ_URL)";
+    return `RabbitMQ host in ${at} cannot be resolved; check ${host} and DNS${address}`;
   }
   if (code === "ECONNREFUSED") {
-    return `RabbitMQ refused the connection at ${at}; is it running and listening there? check RABBITMQ_HOST/RABBITMQ_PORT${address}`;
+    const hostPort = url ? `the host and port in ${url}` : "RABBITMQ_HOST/RABBITMQ_PORT";
+    return `RabbitMQ refused the connection at ${at}; is it running and listening there? check ${hostPort}${address}`;
   }
   if (code === "ETIMEDOUT" || /ETIMEDOUT/.test(message)) {
     return `RabbitMQ at ${at} did not answer within ${connectTimeoutMs / 1000}s; check the address, firewalls and SCHEDULER_CONNECT_TIMEOUT${address}`;
@@ -154,7 +159,10 @@ export function explainBrokerError(error: unknown, place: BrokerPlace, connectTi
     return `RabbitMQ at ${at} refused access to queue "${queueRefused[1]}": the user may not declare or use it; create the queue, or give the user configure and write permission on it (rabbitmqctl set_permissions)`;
   }
   if (/ACCESS_REFUSED|403|authentication|PLAIN login refused/i.test(message)) {
-    return `RabbitMQ rejected the credentials at ${at}; check RABBITMQ_USER and RABBITMQ_PASSWORD (or RABBITMQ_URL)`;
+    const credentials = url
+      ? `the user and password in ${url}`
+      : "RABBITMQ_USER and RABBITMQ_PASSWORD (or RABBITMQ_URL)";
+    return `RabbitMQ rejected the credentials at ${at}; check ${credentials}`;
   }
   // amqplib reports a refused vhost as a close instead of the expected ConnectionOpenOk.
   if (/NOT_ALLOWED|vhost|530|Expected ConnectionOpenOk/i.test(message)) {

@@ -224,6 +224,16 @@ describe("check-mq", () => {
     );
   });
 
+  test("a refused port given by RABBITMQ_URL: the line names RABBITMQ_URL, the setting in use", async () => {
+    const { code, stderr } = await checkMq({ RABBITMQ_URL: "amqp://guest:Gu@st9@127.0.0.1:1" });
+    expect(code).toBe(1);
+    expect(stderr).toBe(
+      "FAILED RabbitMQ refused the connection at amqp://guest:***@127.0.0.1:1; is it running and listening there? check the host and port in RABBITMQ_URL; in effect: RABBITMQ_URL=amqp://guest:***@127.0.0.1:1 (from the environment)\n",
+    );
+    const unknown = await checkMq({ RABBITMQ_URL: "amqp://guest:guest@no-such-host.invalid" });
+    expect(unknown.stderr).toContain("cannot be resolved; check the host in RABBITMQ_URL and DNS");
+  });
+
   test("an unresolvable host", async () => {
     const { code, stderr } = await checkMq({ RABBITMQ_HOST: "no-such-host.invalid" });
     expect(code).toBe(1);

@@ -1,6 +1,6 @@
 /** PostgreSQL TLS and pooler failures → the line that says what to do, on plain error objects. */
 import { describe, expect, test } from "bun:test";
-import { explainDatabaseError } from "../../src/observe/diagnose.ts";
+import { explainBrokerError, explainDatabaseError } from "../../src/observe/diagnose.ts";
 
 const tls = {
   mode: "verify-full",
@@ -98,5 +98,22 @@ describe("LISTEN's own address (SCHEDULER_NOTIFY_DATABASE_URL): its hints name i
     expect(
       explainDatabaseError({ code: "ECONNREFUSED", message: "x" }, { ...place, urlName: "DATABASE_URL" }, 10_000),
     ).toContain("check the host and port in DATABASE_URL");
+  });
+});
+
+describe("RabbitMQ: the hints name the setting in use", () => {
+  const base = { where: "amqp://rune:***@mq:5672", vhost: "/" };
+  const refused = { code: "ECONNREFUSED", message: "connect ECONNREFUSED" };
+  const denied = { message: "Handshake terminated by server: 403 (ACCESS-REFUSED)" };
+  test("RABBITMQ_URL when the nodes came from it", () => {
+    const place = { ...base, urlName: "RABBITMQ_URL" };
+    expect(explainBrokerError(refused, place, 10_000)).toContain("check the host and port in RABBITMQ_URL");
+    expect(explainBrokerError(denied, place, 10_000)).toContain("check the user and password in RABBITMQ_URL");
+    for (const error of [refused, denied])
+      expect(explainBrokerError(error, place, 10_000)).not.toContain("RABBITMQ_HOST");
+  });
+  test("the parts otherwise", () => {
+    expect(explainBrokerError(refused, base, 10_000)).toContain("check RABBITMQ_HOST/RABBITMQ_PORT");
+    expect(explainBrokerError(denied, base, 10_000)).toContain("check RABBITMQ_USER and RABBITMQ_PASSWORD");
   });
 });

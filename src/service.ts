@@ -15,7 +15,7 @@ import { createMetrics, healthcheckLine, healthFailedLine } from "./observe/metr
 import { createReporter } from "./observe/reporter.ts";
 import { consoleParts, engineParts, messageOptions } from "./parts.ts";
 import { isConnectionError } from "./postgres/client.ts";
-import { tlsRegistry, tlsSummary } from "./tls/registry.ts";
+import { certificateGraceMs, tlsRegistry, tlsSummary } from "./tls/registry.ts";
 import { VERSION_LINE } from "./version.ts";
 
 export interface Service {
@@ -117,7 +117,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
             clockOffsetMs: clock.offsetMs(),
             tls: tlsRegistry.entries().map(({ engine, host, state }) => ({ engine, host, ...state })),
           }),
-          tls: () => tlsRegistry.entries(),
+          // Only certificates in use: a host left behind (failover, a node removed) drops out.
+          tls: () => tlsRegistry.inUse(Date.now(), certificateGraceMs(config.pollIntervalMs)),
         },
         operatorConsole?.handle,
         config.httpTls,

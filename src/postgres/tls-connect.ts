@@ -111,7 +111,7 @@ export function sslOption(config: PostgresTlsConfig, options: { registry?: TlsRe
       fallback: config.mode === "prefer" || config.mode === "allow",
       plain: config.mode === "allow",
       onsecure: (socket) =>
-        registry.record("postgresql", formatHost({ host, port }), tlsStateOf(socket, config.verify, cert)),
+        registry.record("postgresql", formatHost({ host, port }), tlsStateOf(socket, config.verify, cert), socket),
       // Else a host once reached over TLS would go on being shown encrypted (and its
       // certificate's expiry in the gauge) after a connection in plain text.
       onplain: () => registry.record("postgresql", formatHost({ host, port }), { encrypted: false }),

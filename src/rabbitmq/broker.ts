@@ -66,7 +66,8 @@ export async function connectNode(
   try {
     const connection = await Promise.race([opening, deadline]);
     // What this node's TLS is now, for every output that shows it (a rotation shows from here on).
-    tlsRegistry.record("rabbitmq", nodeHost(nodeUrl), tlsStateOf(connection, security.tls));
+    // Counted open until it closes, so the expiry gauge drops a node no longer connected to.
+    tlsRegistry.record("rabbitmq", nodeHost(nodeUrl), tlsStateOf(connection, security.tls), connection);
     return connection;
   } finally {
     clearTimeout(timer);

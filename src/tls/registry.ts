@@ -1,8 +1,13 @@
 /**
  * The TLS in effect per connection target, for both engines: the adapters record what their
- * last handshake with a host gave (`recordTls`), and check-db, check-mq, run's start line,
+ * last handshake with a host gave (`record`), and check-db, check-mq, run's start line,
  * /stats, the console and the certificate-expiry gauge read it back. One per process; a host's
  * entry is replaced by its next connection, so a rotated certificate shows from then on.
+ *
+ * The registry also counts each target's open connections, so the gauge carries only
+ * certificates in use: a host nothing connects to any more (after a failover to another host, a
+ * node gone from the cluster) drops out once its last connection has been closed for the grace
+ * period (see `inUse`), instead of alerting on a certificate no connection presents.
  */
 import type { TlsState } from "./state.ts";
 
@@ -15,21 +20,55 @@ export interface TlsEntry {
   readonly state: TlsState;
 }
 
+/** What a connection is to the registry: something that says when it closes (a socket, an amqplib connection). */
+export interface Closable {
+  once(event: "close", listener: () => void): unknown;
+}
+
 export interface TlsRegistry {
-  record(engine: TlsEngine, host: string, state: TlsState): void;
+  /**
+   * What the handshake with `host` gave. `connection`, when given, is counted open until it
+   * emits `close`; an entry recorded without one has no known lifetime and stays in use.
+   */
+  record(engine: TlsEngine, host: string, state: TlsState, connection?: Closable): void;
   /** Every target seen, in the order first seen. */
   entries(): readonly TlsEntry[];
+  /**
+   * The targets in use at `nowMs`: a connection to them is open, or their last one closed less
+   * than `graceMs` ago (a reconnect, or a pool that closes idle connections between polls, keeps
+   * the series), or their lifetime is unknown. For the certificate-expiry gauge.
+   */
+  inUse(nowMs: number, graceMs: number): readonly TlsEntry[];
   /** The last state of one target, if it connected. */
   get(engine: TlsEngine, host: string): TlsState | undefined;
 }
 
-export function createTlsRegistry(): TlsRegistry {
+/** `now`: the clock a close is timed by (tests pass their own). */
+export function createTlsRegistry(now: () => number = Date.now): TlsRegistry {
   const byKey = new Map<string, TlsEntry>();
+  /** Per target with a known lifetime: its open connections, and when the last one closed. */
+  const lives = new Map<string, { open: number; closedMs: number | null }>();
   return {
-    record(engine, host, state) {
-      byKey.set(`${engine} ${host}`, { engine, host, state });
+    record(engine, host, state, connection) {
+      const key = `${engine} ${host}`;
+      byKey.set(key, { engine, host, state });
+      if (!connection) return;
+      const life = lives.get(key) ?? { open: 0, closedMs: null };
+      lives.set(key, life);
+      life.open += 1;
+      connection.once("close", () => {
+        life.open -= 1;
+        if (life.open === 0) life.closedMs = now();
+      });
     },
     entries: () => [...byKey.values()],
+    inUse: (nowMs, graceMs) =>
+      [...byKey.entries()]
+        .filter(([key]) => {
+          const life = lives.get(key);
+          return !life || life.open > 0 || life.closedMs === null || nowMs - life.closedMs < graceMs;
+        })
+        .map(([, entry]) => entry),
     get: (engine, host) => byKey.get(`${engine} ${host}`)?.state,
   };
 }
@@ -104,4 +143,14 @@ export function tlsSummary(
   return tlsOfHosts(registry, engine, known)
     .map(({ host, state }) => `${host}: ${describeTls(state)}`)
     .join("; ");
+}
+
+/**
+ * How long a target's series outlives its last connection: long enough for a reconnect and for
+ * the pool, which closes a connection idle for a minute, to open one at the next poll (so twice
+ * the poll interval), and at least 15 minutes, so a broker's reconnect back-off does not make it
+ * flicker.
+ */
+export function certificateGraceMs(pollIntervalMs: number): number {
+  return Math.max(15 * 60_000, 2 * pollIntervalMs);
 }

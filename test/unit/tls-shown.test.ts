@@ -1,9 +1,10 @@
 /** What TLS is in effect, as every output shows it: the phrase, the gauge, the shipped alert rule. */
 import { describe, expect, test } from "bun:test";
+import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import { renderMetrics } from "../../src/observe/exposition.ts";
 import { createMetrics } from "../../src/observe/metrics.ts";
-import { createTlsRegistry, describeTls, tlsOfHosts, tlsSummary } from "../../src/tls/registry.ts";
+import { certificateGraceMs, createTlsRegistry, describeTls, tlsOfHosts, tlsSummary } from "../../src/tls/registry.ts";
 
 const DAY = 86_400_000;
 const NOW = Date.parse("2026-12-01T00:00:00Z");
@@ -57,6 +58,42 @@ describe("the TLS in effect", () => {
       'rune_scheduler_tls_certificate_expiry_seconds{engine="rabbitmq",host="mq:5671",certificate="server"} -86400',
     );
     expect(renderMetrics(createMetrics(0), PROCESS, [], NOW)).not.toContain("tls_certificate");
+  });
+
+  test("the gauge carries only hosts in use: one whose connections all closed drops out after the grace period", () => {
+    let clock = NOW;
+    const registry = createTlsRegistry(() => clock);
+    const GRACE = 15 * 60_000;
+    const old = new EventEmitter();
+    const [next, next2] = [new EventEmitter(), new EventEmitter()];
+    registry.record("postgresql", "old:5432", full, old);
+    registry.record("postgresql", "new:5432", full, next);
+    registry.record("postgresql", "new:5432", full, next2);
+    const hosts = (at: number) => registry.inUse(at, GRACE).map((entry) => entry.host);
+    expect(hosts(clock)).toEqual(["old:5432", "new:5432"]);
+    // A failover: the old primary's connection closes and nothing reconnects to it.
+    old.emit("close");
+    next.emit("close"); // one of two to the new host: still open
+    clock += 60_000;
+    expect(hosts(clock)).toEqual(["old:5432", "new:5432"]);
+    expect(hosts(clock - 60_000 + GRACE - 1)).toEqual(["old:5432", "new:5432"]);
+    expect(hosts(clock - 60_000 + GRACE)).toEqual(["new:5432"]);
+    const text = renderMetrics(createMetrics(0), PROCESS, registry.inUse(NOW + DAY, GRACE), NOW);
+    expect(text).toContain('host="new:5432"');
+    expect(text).not.toContain('host="old:5432"');
+    // A reconnect within the grace period keeps the series; every entry is still shown elsewhere.
+    const again = new EventEmitter();
+    registry.record("postgresql", "old:5432", full, again);
+    expect(hosts(NOW + DAY)).toEqual(["old:5432", "new:5432"]);
+    expect(registry.entries().map((entry) => entry.host)).toEqual(["old:5432", "new:5432"]);
+    // A target recorded without a connection has no known lifetime: it stays.
+    registry.record("rabbitmq", "mq:5671", full);
+    expect(hosts(NOW + 365 * DAY)).toContain("mq:5671");
+  });
+
+  test("the grace period outlasts the pool's idle close between polls", () => {
+    expect(certificateGraceMs(30_000)).toBe(15 * 60_000);
+    expect(certificateGraceMs(3_600_000)).toBe(7_200_000);
   });
 
   test("the shipped alert rules are the documented ones, and warn 14 days ahead of an expiry", () => {

@@ -41,6 +41,7 @@ type OperatorFailure =
   | "too many slots"
   | "not past"
   | "no history"
+  | "history not readable"
   | "not confirmed";
 
 /** A verb's failure: `message` is the one line the operator sees. */

@@ -10,6 +10,7 @@ import type { Browser } from "playwright-core";
 import { axeViolations, launchBrowser, watch } from "../support/browser.ts";
 import { startWithConsole } from "../support/console.ts";
 import { addHistoryTables } from "../support/history.ts";
+import { freePort } from "../support/ports.ts";
 import { testScope } from "../support/scope.ts";
 import { insertSchedules } from "../support/services.ts";
 
@@ -67,4 +68,39 @@ test("a schedule's history pages back with Older; Activity lists who did what", 
   expect(await page.locator("img").count()).toBe(0);
   expect(await axeViolations(page)).toEqual([]);
   expect(watched.problems).toEqual([]);
+}, 60_000);
+
+test("a database user that may not read the history: the view says so and names the GRANT, instead of loading forever", async () => {
+  const { db, queue } = await scope.setup({ consume: true });
+  await addHistoryTables(db.sql);
+  const [id] = await insertSchedules(db.sql, [{ dueInMs: 3_600_000, intervalSeconds: 60 }]);
+  const user = `rune_nohist_${db.name.slice(-8)}`;
+  await db.sql.unsafe(
+    `CREATE ROLE ${user} LOGIN; GRANT SELECT, UPDATE ON scheduled_workflows TO ${user}; GRANT SELECT ON workflows TO ${user}`,
+  );
+  scope.defer(() => db.sql.unsafe(`DROP OWNED BY ${user}; DROP ROLE ${user}`));
+  const port = await freePort();
+  const scheduler = scope.start({
+    ...db.env,
+    ...queue.env,
+    POSTGRES_USER: user,
+    SCHEDULER_HTTP_PORT: String(port),
+    SCHEDULER_CONSOLE_TOKEN: TOKEN,
+  });
+  await scheduler.waitForLine(/Operator console on/);
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+  scope.defer(() => context.close());
+  const page = await context.newPage();
+  await page.goto(`http://127.0.0.1:${port}/console/#/schedules/${id}`);
+  await page.locator("#token").waitFor();
+  await page.keyboard.type(TOKEN);
+  await page.keyboard.press("Enter");
+  const refusal = page.locator(".history [role=alert]");
+  await refusal.waitFor();
+  expect(await refusal.textContent()).toBe(
+    `PostgreSQL user "${user}" may not read the history (no SELECT on scheduler_fire_history); to let it, run GRANT SELECT ON scheduler_fire_history TO ${user}`,
+  );
+  await page.getByRole("link", { name: "Activity" }).click();
+  await page.getByText("no SELECT on scheduler_audit").waitFor();
+  expect(await axeViolations(page)).toEqual([]);
 }, 60_000);

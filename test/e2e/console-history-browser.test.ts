@@ -8,9 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { axeViolations, launchBrowser, watch } from "../support/browser.ts";
-import { startWithConsole } from "../support/console.ts";
+import { startWithConsole, startWithoutHistoryGrant } from "../support/console.ts";
 import { addHistoryTables } from "../support/history.ts";
-import { freePort } from "../support/ports.ts";
 import { testScope } from "../support/scope.ts";
 import { insertSchedules } from "../support/services.ts";
 
@@ -71,27 +70,11 @@ test("a schedule's history pages back with Older; Activity lists who did what", 
 }, 60_000);
 
 test("a database user that may not read the history: the view says so and names the GRANT, instead of loading forever", async () => {
-  const { db, queue } = await scope.setup({ consume: true });
-  await addHistoryTables(db.sql);
-  const [id] = await insertSchedules(db.sql, [{ dueInMs: 3_600_000, intervalSeconds: 60 }]);
-  const user = `rune_nohist_${db.name.slice(-8)}`;
-  await db.sql.unsafe(
-    `CREATE ROLE ${user} LOGIN; GRANT SELECT, UPDATE ON scheduled_workflows TO ${user}; GRANT SELECT ON workflows TO ${user}`,
-  );
-  scope.defer(() => db.sql.unsafe(`DROP OWNED BY ${user}; DROP ROLE ${user}`));
-  const port = await freePort();
-  const scheduler = scope.start({
-    ...db.env,
-    ...queue.env,
-    POSTGRES_USER: user,
-    SCHEDULER_HTTP_PORT: String(port),
-    SCHEDULER_CONSOLE_TOKEN: TOKEN,
-  });
-  await scheduler.waitForLine(/Operator console on/);
+  const { id, user, base } = await startWithoutHistoryGrant(scope, TOKEN);
   const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
   scope.defer(() => context.close());
   const page = await context.newPage();
-  await page.goto(`http://127.0.0.1:${port}/console/#/schedules/${id}`);
+  await page.goto(`${base}/console/#/schedules/${id}`);
   await page.locator("#token").waitFor();
   await page.keyboard.type(TOKEN);
   await page.keyboard.press("Enter");

@@ -4,9 +4,8 @@
  * actions; both say when the tables are missing.
  */
 import { expect, test } from "bun:test";
-import { startWithConsole } from "../support/console.ts";
+import { startWithConsole, startWithoutHistoryGrant } from "../support/console.ts";
 import { addHistoryTables } from "../support/history.ts";
-import { freePort } from "../support/ports.ts";
 import { testScope } from "../support/scope.ts";
 import { insertSchedules } from "../support/services.ts";
 
@@ -133,25 +132,9 @@ test("activity: a bulk action's rows share one time; paging goes through all of 
 });
 
 test("a database user that may read the schedules but not the history: 403 saying so with the GRANT, not a 500", async () => {
-  const { db, queue } = await scope.setup({ consume: true });
-  await addHistoryTables(db.sql);
-  const [id] = await insertSchedules(db.sql, [{ dueInMs: 3_600_000, intervalSeconds: 60 }]);
-  const user = `rune_nohist_${db.name.slice(-8)}`;
-  await db.sql.unsafe(
-    `CREATE ROLE ${user} LOGIN; GRANT SELECT, UPDATE ON scheduled_workflows TO ${user}; GRANT SELECT ON workflows TO ${user}`,
-  );
-  scope.defer(() => db.sql.unsafe(`DROP OWNED BY ${user}; DROP ROLE ${user}`));
-  const port = await freePort();
-  const scheduler = scope.start({
-    ...db.env,
-    ...queue.env,
-    POSTGRES_USER: user,
-    SCHEDULER_HTTP_PORT: String(port),
-    SCHEDULER_CONSOLE_TOKEN: TOKEN,
-  });
-  await scheduler.waitForLine(/Operator console on/);
+  const { id, user, base } = await startWithoutHistoryGrant(scope, TOKEN);
   const get = async (path: string) => {
-    const response = await fetch(`http://127.0.0.1:${port}/console/api/${path}`, {
+    const response = await fetch(`${base}/console/api/${path}`, {
       headers: { authorization: `Bearer ${TOKEN}` },
     });
     return { status: response.status, body: await response.json() };

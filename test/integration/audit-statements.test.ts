@@ -14,6 +14,20 @@ import { insertSchedules, PG } from "../support/services.ts";
 const scope = testScope();
 const who = { actor: "cli tester", source: "cli" } as const;
 
+/** A client of database `name` that keeps the text of every statement it sends. */
+function counting(name: string) {
+  const statements: string[] = [];
+  const client = postgres({
+    ...PG,
+    database: name,
+    max: 1,
+    onnotice: () => {},
+    debug: (_connection, query) => statements.push(query),
+  });
+  scope.defer(() => client.end({ timeout: 1 }));
+  return { sql: client as unknown as Sql, statements };
+}
+
 test("a bulk pause and resume of 500 rows: one lookup of the tables and one audit insert each, every row audited in order", async () => {
   const { db } = await scope.setup();
   await addHistoryTables(db.sql);
@@ -21,24 +35,16 @@ test("a bulk pause and resume of 500 rows: one lookup of the tables and one audi
     db.sql,
     Array.from({ length: 500 }, () => ({ dueInMs: 3_600_000, intervalSeconds: 60 })),
   );
-  const statements: string[] = [];
-  const sql = postgres({
-    ...PG,
-    database: db.name,
-    max: 1,
-    onnotice: () => {},
-    debug: (_connection, query) => statements.push(query),
-  });
-  scope.defer(() => sql.end({ timeout: 1 }));
+  const { sql, statements } = counting(db.name);
   const counted = (pattern: RegExp) => statements.filter((s) => pattern.test(s)).length;
 
-  const paused = await pauseMany(sql as unknown as Sql, [...ids].reverse(), "maintenance", who);
+  const paused = await pauseMany(sql, [...ids].reverse(), "maintenance", who);
   expect(paused.map((p) => p.id)).toEqual(ids);
   // Was: 500 of each, one a row.
   expect([counted(/has_table_privilege/), counted(/INSERT INTO scheduler_audit/)]).toEqual([1, 1]);
 
   statements.length = 0;
-  await resumeMany(sql as unknown as Sql, ids, who);
+  await resumeMany(sql, ids, who);
   expect([counted(/has_table_privilege/), counted(/INSERT INTO scheduler_audit/)]).toEqual([1, 1]);
 
   const rows = await db.sql<{ action: string; ids: number[]; reason: string | null; outcome: string; actor: string }[]>`
@@ -57,22 +63,14 @@ test("without an actor, or without the table: no audit statement at all; a rolle
     db.sql,
     Array.from({ length: 3 }, () => ({ dueInMs: 3_600_000, intervalSeconds: 60 })),
   );
-  const statements: string[] = [];
-  const sql = postgres({
-    ...PG,
-    database: db.name,
-    max: 1,
-    onnotice: () => {},
-    debug: (_connection, query) => statements.push(query),
-  });
-  scope.defer(() => sql.end({ timeout: 1 }));
-  await pauseMany(sql as unknown as Sql, ids, null, who); // no table
+  const { sql, statements } = counting(db.name);
+  await pauseMany(sql, ids, null, who); // no table
   expect(statements.filter((s) => /scheduler_audit \(/.test(s))).toEqual([]);
   await addHistoryTables(db.sql);
-  await pauseMany(sql as unknown as Sql, ids, null, null); // no actor
+  await pauseMany(sql, ids, null, null); // no actor
   expect(statements.filter((s) => /INSERT INTO scheduler_audit/.test(s))).toEqual([]);
   // One row that cannot resume (an interval of 0) fails them all: nothing changed, nothing audited.
   await db.sql`UPDATE scheduled_workflows SET interval_seconds = 0 WHERE id = ${ids[2]!}`;
-  await expect(resumeMany(sql as unknown as Sql, ids, who)).rejects.toThrow();
+  await expect(resumeMany(sql, ids, who)).rejects.toThrow();
   expect((await db.sql`SELECT 1 FROM scheduler_audit`).length).toBe(0);
 });

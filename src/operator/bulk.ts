@@ -10,6 +10,7 @@
 import type { Publisher } from "../engine/ports.ts";
 import { type AuditActor, lockForManualFire, withHistory } from "../postgres/audit.ts";
 import type { Sql } from "../postgres/client.ts";
+import { scheduleColumns } from "../postgres/store.ts";
 import {
   locked,
   type MessageOptions,
@@ -51,8 +52,9 @@ export async function pauseMany(
   const sorted = [...ids].sort((a, b) => a - b);
   return locked(sql, what(sorted), (tx) =>
     withHistory(tx, who, async (history) => {
+      const columns = await scheduleColumns(tx); // once for all the rows
       const done: Paused[] = [];
-      for (const id of sorted) done.push(await pauseLocked(history, id, reason));
+      for (const id of sorted) done.push(await pauseLocked(history, id, reason, columns));
       return done;
     }),
   );
@@ -64,8 +66,9 @@ export async function resumeMany(sql: Sql, ids: readonly number[], who: AuditAct
   const sorted = [...ids].sort((a, b) => a - b);
   return locked(sql, what(sorted), (tx) =>
     withHistory(tx, who, async (history) => {
+      const columns = await scheduleColumns(tx); // once for all the rows
       const done: Resumed[] = [];
-      for (const id of sorted) done.push(await resumeLocked(history, id));
+      for (const id of sorted) done.push(await resumeLocked(history, id, columns));
       return done;
     }),
   );
@@ -93,8 +96,9 @@ export async function triggerMany(
   const sorted = [...ids].sort((a, b) => a - b);
   return locked(sql, what(sorted), (tx) =>
     withHistory(tx, who, async (history) => {
+      const columns = await scheduleColumns(tx); // once for all the rows
       const planned: PlannedTrigger[] = [];
-      for (const id of sorted) planned.push(await planTrigger(tx, id, options));
+      for (const id of sorted) planned.push(await planTrigger(tx, id, options, columns));
       // Before publishing: a locked history table then fails the action with nothing sent (audit.ts).
       await lockForManualFire(history);
       const outcomes = await publisher.publishBatch(planned.map((p) => p.message));

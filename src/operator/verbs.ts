@@ -28,6 +28,7 @@ import {
   resumeRow,
   withLockTimeout,
 } from "../postgres/operator-rows.ts";
+import type { ScheduleColumns } from "../postgres/store.ts";
 import { describeSchedule, nextSlotAfter, type Schedule, scheduleOf } from "../schedule/kinds.ts";
 import { buildMessage, manualMessageId, type OutgoingMessage } from "../schedule/message.ts";
 import type { PublishOutcome } from "../schedule/plan.ts";
@@ -62,8 +63,8 @@ export class OperatorError extends Error {
 }
 
 /** One schedule with its workflow, optionally locked for this transaction (waiting, bounded). */
-export async function loadRow(sql: Sql, id: number, lock: boolean): Promise<OperatorRow> {
-  const row = await readOperatorRow(sql, id, lock);
+export async function loadRow(sql: Sql, id: number, lock: boolean, columns?: ScheduleColumns): Promise<OperatorRow> {
+  const row = await readOperatorRow(sql, id, lock, columns);
   if (!row) throw new OperatorError("unknown id", `schedule ${id} does not exist`);
   return row;
 }
@@ -172,8 +173,13 @@ export interface PlannedTrigger {
 }
 
 /** The manual message of one row, locked in `tx`: refused when inactive or invalid (nothing sent). */
-export async function planTrigger(tx: Sql, id: number, options: MessageOptions): Promise<PlannedTrigger> {
-  const row = await loadRow(tx, id, true);
+export async function planTrigger(
+  tx: Sql,
+  id: number,
+  options: MessageOptions,
+  columns?: ScheduleColumns,
+): Promise<PlannedTrigger> {
+  const row = await loadRow(tx, id, true, columns);
   requireActive(row, "triggered");
   scheduleFor(row, false);
   // ORDER: the time is read after the lock was granted, and is later than the last recorded
@@ -247,9 +253,14 @@ export async function pauseSchedule(
 }
 
 /** {@link pauseSchedule} of one row inside the caller's transaction, with its audit row (queued in `history`). */
-export async function pauseLocked(history: TransactionHistory, id: number, reason: string | null): Promise<Paused> {
+export async function pauseLocked(
+  history: TransactionHistory,
+  id: number,
+  reason: string | null,
+  columns?: ScheduleColumns,
+): Promise<Paused> {
   const tx = history.sql;
-  const row = await loadRow(tx, id, true);
+  const row = await loadRow(tx, id, true, columns);
   const lastError = reason ? `${OPERATOR_PAUSE_PREFIX}: ${reason}` : OPERATOR_PAUSE_PREFIX;
   await pauseRow(tx, id, lastError);
   const outcome = row.isActive ? "paused" : "already paused";
@@ -271,9 +282,13 @@ export async function resumeSchedule(sql: Sql, id: number, who: AuditActor | nul
 }
 
 /** {@link resumeSchedule} of one row inside the caller's transaction, with its audit row (queued in `history`). */
-export async function resumeLocked(history: TransactionHistory, id: number): Promise<Resumed> {
+export async function resumeLocked(
+  history: TransactionHistory,
+  id: number,
+  columns?: ScheduleColumns,
+): Promise<Resumed> {
   const tx = history.sql;
-  const row = await loadRow(tx, id, true);
+  const row = await loadRow(tx, id, true, columns);
   const schedule = scheduleFor(row, false);
   const shown = describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds });
   if (row.isActive) {

@@ -187,7 +187,11 @@ function dueNow(sql: Sql, columns: ScheduleColumns) {
  * backlog's scan; a later one is found by the next poll, at most a poll interval on).
  */
 function nextDue(sql: Sql, lookAheadMs: number, skipIds: readonly number[], columns: ScheduleColumns) {
-  const window = sql`sw.next_run_at <= now() + make_interval(secs => ${lookAheadMs / 1000})`;
+  // The look-ahead as a literal (a finite number from the configuration), not a parameter: with
+  // a parameter the generic plan guesses a third of the table in the window, the plan cache then
+  // re-plans every poll, and planning the policy filters costs more than running them.
+  const seconds = sql.unsafe(String(lookAheadSeconds(lookAheadMs)));
+  const window = sql`sw.next_run_at <= now() + make_interval(secs => ${seconds})`;
   const from = sql`FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
         WHERE ${claimable(sql, skipIds, columns)} AND ${window}`;
   if (!columns.jitter)
@@ -199,12 +203,18 @@ function nextDue(sql: Sql, lookAheadMs: number, skipIds: readonly number[], colu
        SELECT min(due_ms) FROM (
          SELECT (extract(epoch FROM ${dueAt(sql, columns)}) * 1000)::float8 AS due_ms ${from}
             AND NOT (${unjittered(sql)}) AND sw.next_run_at <= coalesce(plain.at, 'infinity')
-          ORDER BY sw.next_run_at LIMIT ${JITTER_POLL_ROWS}) d))
+          ORDER BY sw.next_run_at LIMIT ${sql.unsafe(String(JITTER_POLL_ROWS))}) d))
      FROM (SELECT (SELECT sw.next_run_at ${from} AND ${unjittered(sql)}
              ORDER BY sw.next_run_at LIMIT 1) AS at OFFSET 0) plain)`;
 }
 
 const JITTER_POLL_ROWS = 1000;
+
+function lookAheadSeconds(lookAheadMs: number): number {
+  if (!Number.isFinite(lookAheadMs) || lookAheadMs < 0)
+    throw new RangeError(`poll: the look-ahead must be a finite number of ms >= 0, got ${lookAheadMs}`);
+  return lookAheadMs / 1000;
+}
 
 export async function poll(
   sql: Sql,

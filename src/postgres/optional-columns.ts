@@ -106,20 +106,12 @@ export function badValueReasons(columns: ScheduleColumns): string[] {
 
 const present = (columns: ScheduleColumns) => BAD_VALUES.filter((bad) => bad.needs.every((name) => columns[name]));
 
-/** True when some optional column holds a bad value (never NULL); `false` without the columns. */
-export function hasBadValue(sql: Sql, columns: ScheduleColumns) {
-  const found = present(columns);
-  if (found.length === 0) return sql`false`;
-  return found
-    .map((bad) => sql`coalesce((${bad.when(sql, columns)}), false)`)
-    .reduce((all, one) => sql`${all} OR ${one}`);
-}
-
 /**
- * No optional column holds a bad value: the complement of {@link hasBadValue}, written as one
- * `IS NOT TRUE` a condition so that the planner estimates it from the columns' statistics (all
- * NULL: every row passes) and still walks the (next_run_at) index for a LIMIT 1; `NOT (a OR b …)`
- * of COALESCEs is estimated as dropping most rows, which turned the poll into a sort.
+ * True when no optional column holds a bad value (never NULL; `true` without the columns). One
+ * `IS NOT TRUE` a condition, so that the planner estimates each from the column's statistics
+ * (all NULL: every row passes) and still walks the (next_run_at) index for a LIMIT 1; written
+ * as `NOT (coalesce(a, false) OR …)` it was estimated to drop most rows, and the poll sorted the
+ * whole look-ahead window instead.
  */
 export function hasNoBadValue(sql: Sql, columns: ScheduleColumns) {
   const found = present(columns);

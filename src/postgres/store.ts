@@ -202,7 +202,7 @@ function nextDue(sql: Sql, lookAheadMs: number, skipIds: readonly number[], colu
   return sql`(SELECT least((extract(epoch FROM plain.at) * 1000)::float8, (
        SELECT min(due_ms) FROM (
          SELECT (extract(epoch FROM ${dueAt(sql, columns)}) * 1000)::float8 AS due_ms ${from}
-            AND NOT (${unjittered(sql)}) AND sw.next_run_at <= coalesce(plain.at, 'infinity')
+            AND sw.jitter_seconds > 0 AND sw.next_run_at < coalesce(plain.at, 'infinity')
           ORDER BY sw.next_run_at LIMIT ${sql.unsafe(String(JITTER_POLL_ROWS))}) d))
      FROM (SELECT (SELECT sw.next_run_at ${from} AND ${unjittered(sql)}
              ORDER BY sw.next_run_at LIMIT 1) AS at OFFSET 0) plain)`;

@@ -3,7 +3,7 @@ import { parseInstant } from "../operator/backfill.ts";
 import { OperatorError } from "../operator/verbs.ts";
 import type { Sql } from "../postgres/client.ts";
 import { type AuditEntryRow, auditEntries, type FireEntry, scheduleFires } from "../postgres/history-queries.ts";
-import { HISTORY_MIGRATION, historyTables } from "../postgres/history-tables.ts";
+import { HISTORY_MIGRATION, historyTables, unreadableHistory, unreadableTables } from "../postgres/history-tables.ts";
 import { connectArgs, dbArgs, jsonArg, logArgs } from "./shared.ts";
 import { badArgument, idArg, runVerb, scheduleIdArg } from "./verb.ts";
 
@@ -37,6 +37,10 @@ export async function scheduleHistory(sql: Sql, id: number, since: string | null
       "no history",
       `this database has no history tables (scheduler_fire_history, scheduler_audit); run ${HISTORY_MIGRATION} to start recording`,
     );
+  // A table it may not read: say so, with the GRANT (not the schedules' hint of a bare 42501).
+  const unreadable = unreadableTables(tables, { fires: true, audit: true });
+  if (unreadable.length > 0)
+    throw new OperatorError("history not readable", unreadableHistory(tables.user, unreadable));
   const window = { since, before: null, limit };
   const fires: Entry[] = tables.fires
     ? (await scheduleFires(sql, id, window)).map((f) => ({ kind: "fire", ...f }))

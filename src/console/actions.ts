@@ -27,6 +27,7 @@ const STATUS_OF: Record<OperatorError["kind"], number> = {
   "not confirmed": 428,
   "broker refused": 502,
   "no history": 404,
+  "history not readable": 403,
 };
 
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -1,11 +1,12 @@
 /**
  * The console's history reads (docs/console.md §3): a schedule's fires from the history table,
  * every replica's, and the operators' activity from the audit, each newest first and paged by a
- * cursor that is the last entry's time (exclusive). Without the tables: `available: false`.
+ * cursor that is the last entry's time (exclusive). Without the tables: `available: false`; with a
+ * table this database user may not read: 403, saying so and naming the GRANT.
  */
 
 import { auditEntries, scheduleFires } from "../postgres/history-queries.ts";
-import { historyTables } from "../postgres/history-tables.ts";
+import { type HistoryTables, historyTables, unreadableHistory, unreadableTables } from "../postgres/history-tables.ts";
 import type { ConsoleContext } from "./context.ts";
 import { ACTIVITY_PAGE, type ActivityPage, HISTORY_PAGE, type HistoryPage } from "./contract.ts";
 import { BadRequest, json } from "./respond.ts";
@@ -36,11 +37,18 @@ function before(params: URLSearchParams, withId = false): { time: string; id: nu
   return { time, id: id === undefined ? null : Number(id) };
 }
 
+/** Refuses (403) when the table exists but this user may not SELECT from it. */
+function requireReadable(tables: HistoryTables, which: { fires: boolean; audit: boolean }): void {
+  const names = unreadableTables(tables, which);
+  if (names.length > 0) throw new BadRequest(unreadableHistory(tables.user, names), 403);
+}
+
 export async function historyPage(context: ConsoleContext, id: number, params: URLSearchParams): Promise<Response> {
   const cursor = before(params);
   const sql = context.sql();
   const tables = await historyTables(sql);
   if (!tables.fires) return json({ ok: true, available: false, fires: [], next: null } satisfies HistoryPage);
+  requireReadable(tables, { fires: true, audit: false });
   const fires = await scheduleFires(sql, id, { since: null, before: cursor?.time ?? null, limit: HISTORY_PAGE });
   const next = fires.length === HISTORY_PAGE ? fires[fires.length - 1]!.recordedAt : null;
   return json({ ok: true, available: true, fires, next } satisfies HistoryPage);
@@ -51,6 +59,7 @@ export async function activityPage(context: ConsoleContext, params: URLSearchPar
   const sql = context.sql();
   const tables = await historyTables(sql);
   if (!tables.audit) return json({ ok: true, available: false, actions: [], next: null } satisfies ActivityPage);
+  requireReadable(tables, { fires: false, audit: true });
   const window = { since: null, before: cursor?.time ?? null, beforeId: cursor?.id ?? null, limit: ACTIVITY_PAGE };
   const actions = await auditEntries(sql, null, window);
   const last = actions.length === ACTIVITY_PAGE ? actions[actions.length - 1]! : null;

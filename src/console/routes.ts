@@ -1,7 +1,7 @@
 /**
- * The console's door: every request under /console passes the Host check, every API request the
- * address's limit and the token (unless read-only), every action the mode, Origin, Content-Type
- * and body checks. Then the page, its assets, the read API, the event stream or an action. Every
+ * The console's door: every request under /console passes the server's body maximum and the Host
+ * check, every API request the address's limit and the token (unless read-only), every action
+ * the mode, Origin, Content-Type and body checks. Then the page, its assets, the read API, the event stream or an action. Every
  * refusal is a 4xx JSON with a reason and the security headers, and every refused action writes
  * its audit line; a 5xx means a dependency is down (503) or the console itself failed (500).
  */
@@ -49,16 +49,26 @@ export function createConsoleHandler(context: ConsoleContext, refusals: Refusals
   let streams = 0;
 
   const handle = async (request: Request, path: string, peer: Peer): Promise<Response> => {
+    const method = request.method;
+    const api = path.startsWith(`${PREFIX}/api/`);
+    const route = api ? path.slice(`${PREFIX}/api/`.length).split("/") : [];
+    const target = api ? actionTarget(method, route) : null;
+    /** A refusal; an action's also writes its audit line. */
+    const deny = (status: number, reason: string, extra: Record<string, string> = {}): Response => {
+      if (target) auditAction(context, target.action, target.idText, peer.remote, `refused (${status}): ${reason}`);
+      return refuse(status, reason, extra);
+    };
+    // The server's own refusal (a body over its maximum) comes before anything else is looked at.
+    if (peer.tooLarge !== null) return deny(413, peer.tooLarge);
     const host = request.headers.get("host");
     if (host === null) return refuse(400, "a Host header is needed: send the request as HTTP/1.1");
     if (!hostAllowed(host, context.bound(), context.config.hosts))
       return refuse(421, "this Host is not one the console answers to: add it to SCHEDULER_CONSOLE_HOSTS");
     // The Host is one of ours, so the URL Bun built from it parses.
     const url = new URL(request.url);
-    const method = request.method;
     const reading = method === "GET" || method === "HEAD";
 
-    if (!path.startsWith(`${PREFIX}/api/`)) {
+    if (!api) {
       if (!reading) return refuse(405, "method not allowed", { allow: "GET, HEAD" });
       if (path === PREFIX || path === `${PREFIX}/`)
         return asset(pageHtml(context.config.mode), "text/html; charset=utf-8");
@@ -68,14 +78,6 @@ export function createConsoleHandler(context: ConsoleContext, refusals: Refusals
       if (path === `${PREFIX}/icon.svg`) return asset(assets.icon, "image/svg+xml");
       return refuse(404, "not found");
     }
-
-    const route = path.slice(`${PREFIX}/api/`.length).split("/");
-    const target = actionTarget(method, route);
-    /** A refusal; an action's also writes its audit line. */
-    const deny = (status: number, reason: string, extra: Record<string, string> = {}): Response => {
-      if (target) auditAction(context, target.action, target.idText, peer.remote, `refused (${status}): ${reason}`);
-      return refuse(status, reason, extra);
-    };
 
     if (context.config.mode === "token") {
       const waitMs = refusals.blockedFor(peer.remote);

@@ -87,6 +87,12 @@ export function pathOf(url: string): string {
 export interface Peer {
   /** The client's address. */
   readonly remote: string;
+  /**
+   * Why the server refuses this request before routing it (a declared body over
+   * {@link MAX_REQUEST_BYTES}), or null: a handler that takes the request answers this 413 in
+   * its own form, without looking at anything else.
+   */
+  readonly tooLarge: string | null;
   /** Lifts the server's idle timeout for this request (a long-lived stream). */
   keepOpen(): void;
   /** Gives the request a short idle timeout again, so the server closes a connection whose client stopped reading. */
@@ -98,10 +104,28 @@ type ExtraRoutes = (request: Request, peer: Peer) => Response | Promise<Response
 
 /**
  * The largest request body the server takes at all (the console's actions take 16 KiB; the
- * probes none). Bun refuses a larger declared length itself; a body without one is cut off by
- * the handler that reads it.
+ * probes none). A declared length over it is refused by our own handler before routing (see
+ * {@link oversized}); a body without one is cut off by the handler that reads it, and no other
+ * handler reads a body.
  */
 export const MAX_REQUEST_BYTES = 64 * 1024;
+
+/**
+ * Bun's own limit, only a backstop: Bun refuses a declared length over it itself, with a bare
+ * 413 that has no reason and no headers of ours, so it is set where no length reaches it and
+ * {@link MAX_REQUEST_BYTES} is enforced by our handler. That costs no memory: Bun calls the
+ * handler once the head is in, reads a body only as the handler pulls it, and closes the
+ * connection when an answer leaves a body unread (a 150 MB declared or chunked body refused
+ * unread left the process's RSS as it was).
+ */
+const BUN_BODY_BACKSTOP = Number.MAX_SAFE_INTEGER;
+
+/** Why a request's declared body is more than the server takes, or null. */
+export function oversized(request: Request): string | null {
+  const declared = request.headers.get("content-length");
+  if (declared === null || Number(declared) <= MAX_REQUEST_BYTES) return null;
+  return `the request body is larger than ${MAX_REQUEST_BYTES} bytes, the most this server takes`;
+}
 
 /** Serves on `host:port`, over HTTPS when `tls` names a certificate and key (re-read when they change). */
 export function startHttp(
@@ -117,13 +141,19 @@ export function startHttp(
     port,
     tls,
     {
-      maxRequestBodySize: MAX_REQUEST_BYTES,
-      fetch: (request, server) =>
-        extra?.(request, {
+      maxRequestBodySize: BUN_BODY_BACKSTOP,
+      fetch: (request, server) => {
+        const tooLarge = oversized(request);
+        const peer: Peer = {
           remote: server.requestIP(request)?.address ?? "unknown",
+          tooLarge,
           keepOpen: () => server.timeout(request, 0),
           letClose: () => server.timeout(request, 1),
-        }) ?? handleRequest(request, source),
+        };
+        return (
+          extra?.(request, peer) ?? (tooLarge === null ? handleRequest(request, source) : text(`${tooLarge}\n`, 413))
+        );
+      },
       // Whatever still escapes (Bun's own errors) is answered in the same uncacheable form.
       error: () => text("internal error\n", 500),
     },

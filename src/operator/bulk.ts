@@ -3,12 +3,14 @@
  * of many ids, or of every schedule of one workflow. Each runs in ONE transaction: every row is
  * locked and changed, or (on any failure) none is. A bulk trigger publishes its messages in one
  * batch under the locks, then records the confirmed ones; a refused one records nothing and is
- * reported. Each row gets its own audit row (src/postgres/audit.ts), as the single verb writes it.
+ * reported. Each row gets its own audit row (src/postgres/audit.ts), as the single verb writes it;
+ * the tables are looked up once and the audit rows written in one statement, before the commit.
  */
 
 import type { Publisher } from "../engine/ports.ts";
-import { type AuditActor, lockForManualFire } from "../postgres/audit.ts";
+import { type AuditActor, lockForManualFire, withHistory } from "../postgres/audit.ts";
 import type { Sql } from "../postgres/client.ts";
+import { scheduleColumns } from "../postgres/store.ts";
 import {
   locked,
   type MessageOptions,
@@ -48,22 +50,28 @@ export async function pauseMany(
 ): Promise<Paused[]> {
   checkCount(ids);
   const sorted = [...ids].sort((a, b) => a - b);
-  return locked(sql, what(sorted), async (tx) => {
-    const done: Paused[] = [];
-    for (const id of sorted) done.push(await pauseLocked(tx, id, reason, who));
-    return done;
-  });
+  return locked(sql, what(sorted), (tx) =>
+    withHistory(tx, who, async (history) => {
+      const columns = await scheduleColumns(tx); // once for all the rows
+      const done: Paused[] = [];
+      for (const id of sorted) done.push(await pauseLocked(history, id, reason, columns));
+      return done;
+    }),
+  );
 }
 
 /** Resumes every row in one transaction; an invalid one fails them all (nothing changed). */
 export async function resumeMany(sql: Sql, ids: readonly number[], who: AuditActor | null = null): Promise<Resumed[]> {
   checkCount(ids);
   const sorted = [...ids].sort((a, b) => a - b);
-  return locked(sql, what(sorted), async (tx) => {
-    const done: Resumed[] = [];
-    for (const id of sorted) done.push(await resumeLocked(tx, id, who));
-    return done;
-  });
+  return locked(sql, what(sorted), (tx) =>
+    withHistory(tx, who, async (history) => {
+      const columns = await scheduleColumns(tx); // once for all the rows
+      const done: Resumed[] = [];
+      for (const id of sorted) done.push(await resumeLocked(history, id, columns));
+      return done;
+    }),
+  );
 }
 
 export interface TriggeredMany {
@@ -86,22 +94,25 @@ export async function triggerMany(
 ): Promise<TriggeredMany> {
   checkCount(ids);
   const sorted = [...ids].sort((a, b) => a - b);
-  return locked(sql, what(sorted), async (tx) => {
-    const planned: PlannedTrigger[] = [];
-    for (const id of sorted) planned.push(await planTrigger(tx, id, options));
-    // Before publishing: a locked history table then fails the action with nothing sent (audit.ts).
-    await lockForManualFire(tx, who);
-    const outcomes = await publisher.publishBatch(planned.map((p) => p.message));
-    const triggered: Triggered[] = [];
-    const refused: { id: number; reason: string }[] = [];
-    for (const [i, plan] of planned.entries()) {
-      const why = refusal(outcomes[i]!, `message ${plan.triggered.messageId}`);
-      if (why) refused.push({ id: plan.triggered.id, reason: why });
-      else {
-        await recordTrigger(tx, plan, who);
-        triggered.push(plan.triggered);
+  return locked(sql, what(sorted), (tx) =>
+    withHistory(tx, who, async (history) => {
+      const columns = await scheduleColumns(tx); // once for all the rows
+      const planned: PlannedTrigger[] = [];
+      for (const id of sorted) planned.push(await planTrigger(tx, id, options, columns));
+      // Before publishing: a locked history table then fails the action with nothing sent (audit.ts).
+      await lockForManualFire(history);
+      const outcomes = await publisher.publishBatch(planned.map((p) => p.message));
+      const triggered: Triggered[] = [];
+      const refused: { id: number; reason: string }[] = [];
+      for (const [i, plan] of planned.entries()) {
+        const why = refusal(outcomes[i]!, `message ${plan.triggered.messageId}`);
+        if (why) refused.push({ id: plan.triggered.id, reason: why });
+        else {
+          await recordTrigger(history, plan);
+          triggered.push(plan.triggered);
+        }
       }
-    }
-    return { triggered, refused };
-  });
+      return { triggered, refused };
+    }),
+  );
 }

@@ -11,7 +11,13 @@
  */
 
 import type { Publisher } from "../engine/ports.ts";
-import { type AuditActor, lockForManualFire, recordAudit, recordManualFire } from "../postgres/audit.ts";
+import {
+  type AuditActor,
+  lockForManualFire,
+  recordManualFire,
+  type TransactionHistory,
+  withHistory,
+} from "../postgres/audit.ts";
 import type { Sql } from "../postgres/client.ts";
 import {
   isLockTimeout,
@@ -22,6 +28,7 @@ import {
   resumeRow,
   withLockTimeout,
 } from "../postgres/operator-rows.ts";
+import type { ScheduleColumns } from "../postgres/store.ts";
 import { describeSchedule, nextSlotAfter, type Schedule, scheduleOf } from "../schedule/kinds.ts";
 import { buildMessage, manualMessageId, type OutgoingMessage } from "../schedule/message.ts";
 import type { PublishOutcome } from "../schedule/plan.ts";
@@ -41,6 +48,7 @@ type OperatorFailure =
   | "too many slots"
   | "not past"
   | "no history"
+  | "history not readable"
   | "not confirmed";
 
 /** A verb's failure: `message` is the one line the operator sees. */
@@ -55,8 +63,8 @@ export class OperatorError extends Error {
 }
 
 /** One schedule with its workflow, optionally locked for this transaction (waiting, bounded). */
-export async function loadRow(sql: Sql, id: number, lock: boolean): Promise<OperatorRow> {
-  const row = await readOperatorRow(sql, id, lock);
+export async function loadRow(sql: Sql, id: number, lock: boolean, columns?: ScheduleColumns): Promise<OperatorRow> {
+  const row = await readOperatorRow(sql, id, lock, columns);
   if (!row) throw new OperatorError("unknown id", `schedule ${id} does not exist`);
   return row;
 }
@@ -142,15 +150,17 @@ export async function triggerSchedule(
   options: MessageOptions,
   who: AuditActor | null = null,
 ): Promise<Triggered> {
-  return locked(sql, id, async (tx) => {
-    const planned = await planTrigger(tx, id, options);
-    await lockForManualFire(tx, who);
-    const [outcome] = await publisher.publishBatch([planned.message]);
-    const refused = refusal(outcome!, `message ${planned.triggered.messageId}`);
-    if (refused) throw new OperatorError("broker refused", `${refused}; schedule ${id} was not changed`);
-    await recordTrigger(tx, planned, who);
-    return planned.triggered;
-  });
+  return locked(sql, id, (tx) =>
+    withHistory(tx, who, async (history) => {
+      const planned = await planTrigger(tx, id, options);
+      await lockForManualFire(history);
+      const [outcome] = await publisher.publishBatch([planned.message]);
+      const refused = refusal(outcome!, `message ${planned.triggered.messageId}`);
+      if (refused) throw new OperatorError("broker refused", `${refused}; schedule ${id} was not changed`);
+      await recordTrigger(history, planned);
+      return planned.triggered;
+    }),
+  );
 }
 
 /** A trigger's message and what it records, for a row locked by the caller's transaction. */
@@ -163,8 +173,13 @@ export interface PlannedTrigger {
 }
 
 /** The manual message of one row, locked in `tx`: refused when inactive or invalid (nothing sent). */
-export async function planTrigger(tx: Sql, id: number, options: MessageOptions): Promise<PlannedTrigger> {
-  const row = await loadRow(tx, id, true);
+export async function planTrigger(
+  tx: Sql,
+  id: number,
+  options: MessageOptions,
+  columns?: ScheduleColumns,
+): Promise<PlannedTrigger> {
+  const row = await loadRow(tx, id, true, columns);
   requireActive(row, "triggered");
   scheduleFor(row, false);
   // ORDER: the time is read after the lock was granted, and is later than the last recorded
@@ -202,11 +217,17 @@ export async function planTrigger(tx: Sql, id: number, options: MessageOptions):
  * Records a confirmed trigger as a fire (next_run_at untouched; the row ends when it reached
  * max_runs), its fire-history row and its audit row.
  */
-export async function recordTrigger(tx: Sql, planned: PlannedTrigger, who: AuditActor | null): Promise<void> {
+export async function recordTrigger(history: TransactionHistory, planned: PlannedTrigger): Promise<void> {
   const { id, messageId, runNumber } = planned.triggered;
-  await recordManualRun(tx, id, planned.nowMs, planned.end);
-  await recordManualFire(tx, { id, messageId, atMs: planned.nowMs, runNumber, sender: who?.actor ?? "cli" });
-  await recordAudit(tx, who, {
+  await recordManualRun(history.sql, id, planned.nowMs, planned.end);
+  await recordManualFire(history, {
+    id,
+    messageId,
+    atMs: planned.nowMs,
+    runNumber,
+    sender: history.who?.actor ?? "cli",
+  });
+  history.audit({
     action: "trigger",
     scheduleIds: [id],
     reason: null,
@@ -228,21 +249,22 @@ export async function pauseSchedule(
   reason: string | null,
   who: AuditActor | null = null,
 ): Promise<Paused> {
-  return locked(sql, id, (tx) => pauseLocked(tx, id, reason, who));
+  return locked(sql, id, (tx) => withHistory(tx, who, (history) => pauseLocked(history, id, reason)));
 }
 
-/** {@link pauseSchedule} of one row inside the caller's transaction, with its audit row. */
+/** {@link pauseSchedule} of one row inside the caller's transaction, with its audit row (queued in `history`). */
 export async function pauseLocked(
-  tx: Sql,
+  history: TransactionHistory,
   id: number,
   reason: string | null,
-  who: AuditActor | null = null,
+  columns?: ScheduleColumns,
 ): Promise<Paused> {
-  const row = await loadRow(tx, id, true);
+  const tx = history.sql;
+  const row = await loadRow(tx, id, true, columns);
   const lastError = reason ? `${OPERATOR_PAUSE_PREFIX}: ${reason}` : OPERATOR_PAUSE_PREFIX;
   await pauseRow(tx, id, lastError);
   const outcome = row.isActive ? "paused" : "already paused";
-  await recordAudit(tx, who, { action: "pause", scheduleIds: [id], reason, outcome });
+  history.audit({ action: "pause", scheduleIds: [id], reason, outcome });
   return { id, wasActive: row.isActive, lastError };
 }
 
@@ -256,16 +278,21 @@ export interface Resumed {
 
 /** `resume`: active again at the next slot after now (no burst of what it missed), failure_count 0, last_error NULL. */
 export async function resumeSchedule(sql: Sql, id: number, who: AuditActor | null = null): Promise<Resumed> {
-  return locked(sql, id, (tx) => resumeLocked(tx, id, who));
+  return locked(sql, id, (tx) => withHistory(tx, who, (history) => resumeLocked(history, id)));
 }
 
-/** {@link resumeSchedule} of one row inside the caller's transaction, with its audit row. */
-export async function resumeLocked(tx: Sql, id: number, who: AuditActor | null = null): Promise<Resumed> {
-  const row = await loadRow(tx, id, true);
+/** {@link resumeSchedule} of one row inside the caller's transaction, with its audit row (queued in `history`). */
+export async function resumeLocked(
+  history: TransactionHistory,
+  id: number,
+  columns?: ScheduleColumns,
+): Promise<Resumed> {
+  const tx = history.sql;
+  const row = await loadRow(tx, id, true, columns);
   const schedule = scheduleFor(row, false);
   const shown = describeSchedule({ ...row, intervalSeconds: row.rawIntervalSeconds });
   if (row.isActive) {
-    await recordAudit(tx, who, { action: "resume", scheduleIds: [id], reason: null, outcome: "already active" });
+    history.audit({ action: "resume", scheduleIds: [id], reason: null, outcome: "already active" });
     return { id, wasActive: true, nextRunAt: null, schedule: shown };
   }
   const nextMs = nextSlotAfter(schedule, row.slotMs, row.dbNowMs);
@@ -273,7 +300,7 @@ export async function resumeLocked(tx: Sql, id: number, who: AuditActor | null =
     throw new OperatorError("invalid", `schedule ${id} is invalid (its expression has no time after now)`);
   await resumeRow(tx, id, nextMs);
   const nextRunAt = new Date(nextMs).toISOString();
-  await recordAudit(tx, who, {
+  history.audit({
     action: "resume",
     scheduleIds: [id],
     reason: null,

@@ -1,11 +1,12 @@
 /**
  * The operator audit (docs/contract.md §10): one row per action, written in the transaction of
- * the change it describes, where the table exists; and a manual trigger's fire history row.
+ * the change it describes, where the table exists (a bulk action's rows in one statement); and a
+ * manual trigger's fire history row.
  */
 
 import type { Sql } from "./client.ts";
-import { historyTables } from "./history-tables.ts";
-import { INT4 } from "./types.ts";
+import { type HistoryTables, historyTables } from "./history-tables.ts";
+import { TEXT } from "./types.ts";
 
 /** Who acted: `cli <OS user>`, or `console <address> <token label>`. */
 export interface AuditActor {
@@ -22,13 +23,71 @@ export interface AuditEntry {
   readonly detail?: Record<string, unknown>;
 }
 
-/** Inserts the audit row when there is a table for it and an actor to name; else nothing. */
-export async function recordAudit(sql: Sql, who: AuditActor | null | undefined, entry: AuditEntry): Promise<void> {
-  if (!who || !(await historyTables(sql)).auditWritable) return;
-  await sql`
-    INSERT INTO scheduler_audit (actor, source, action, schedule_ids, reason, outcome, detail)
-    VALUES (${who.actor}, ${who.source}, ${entry.action}, ${sql.array(entry.scheduleIds as number[], INT4)}::int4[],
-            ${entry.reason}, ${entry.outcome}, ${entry.detail === undefined ? null : sql.json(entry.detail as never)})`;
+/**
+ * The history writes of ONE transaction: the tables looked up once (not once a row: a bulk verb
+ * over 10,000 rows would make 10,000 more round trips), and the audit rows of the action queued
+ * and written together by {@link TransactionHistory.flush}, in one statement, before the commit.
+ */
+export class TransactionHistory {
+  #tables: Promise<HistoryTables> | null = null;
+  readonly #audit: AuditEntry[] = [];
+
+  constructor(
+    readonly sql: Sql,
+    readonly who: AuditActor | null | undefined,
+  ) {}
+
+  /** Which history tables exist and may be written, as the first use in this transaction found them. */
+  tables(): Promise<HistoryTables> {
+    this.#tables ??= historyTables(this.sql);
+    return this.#tables;
+  }
+
+  /** Queues an audit row (none without an actor to name). */
+  audit(entry: AuditEntry): void {
+    if (this.who) this.#audit.push(entry);
+  }
+
+  /** Writes the queued audit rows, where there is a table for them, in one statement, in the order queued. */
+  async flush(): Promise<void> {
+    const who = this.who;
+    const entries = this.#audit.splice(0);
+    if (!who || entries.length === 0 || !(await this.tables()).auditWritable) return;
+    const actions = entries.map((e) => e.action);
+    // Each row's ids as an int4[] literal: unnest would flatten an array of arrays.
+    const ids = entries.map((e) => `{${e.scheduleIds.join(",")}}`);
+    const reasons = entries.map((e) => e.reason);
+    const outcomes = entries.map((e) => e.outcome);
+    const details = entries.map((e) => (e.detail === undefined ? null : JSON.stringify(e.detail)));
+    await this.sql`
+      INSERT INTO scheduler_audit (actor, source, action, schedule_ids, reason, outcome, detail)
+      SELECT ${who.actor}, ${who.source}, e.action, e.ids::int4[], e.reason, e.outcome, e.detail::jsonb
+        FROM unnest(${this.sql.array(actions, TEXT)}::text[], ${this.sql.array(ids, TEXT)}::text[],
+                    ${this.sql.array(reasons as string[], TEXT)}::text[], ${this.sql.array(outcomes, TEXT)}::text[],
+                    ${this.sql.array(details as string[], TEXT)}::text[])
+          WITH ORDINALITY AS e(action, ids, reason, outcome, detail, n)
+       ORDER BY e.n`;
+  }
+}
+
+/**
+ * Runs `body` with the history writes of transaction `tx`, then writes its queued audit rows
+ * (still inside `tx`: they commit or roll back with the change they describe).
+ */
+export async function withHistory<T>(
+  tx: Sql,
+  who: AuditActor | null | undefined,
+  body: (history: TransactionHistory) => Promise<T>,
+): Promise<T> {
+  const history = new TransactionHistory(tx, who);
+  const result = await body(history);
+  await history.flush();
+  return result;
+}
+
+/** Inserts one audit row when there is a table for it and an actor to name; else nothing. */
+export function recordAudit(sql: Sql, who: AuditActor | null | undefined, entry: AuditEntry): Promise<void> {
+  return withHistory(sql, who, async (history) => history.audit(entry));
 }
 
 /**
@@ -37,10 +96,10 @@ export async function recordAudit(sql: Sql, who: AuditActor | null | undefined, 
  * sent (55P03 after lock_timeout), not after its message went out, when the rollback would leave
  * a delivered message unrecorded and the operator told that nothing changed.
  */
-export async function lockForManualFire(sql: Sql, who: AuditActor | null | undefined): Promise<void> {
-  const tables = await historyTables(sql);
-  if (tables.firesWritable) await sql`LOCK TABLE scheduler_fire_history IN ROW EXCLUSIVE MODE`;
-  if (who && tables.auditWritable) await sql`LOCK TABLE scheduler_audit IN ROW EXCLUSIVE MODE`;
+export async function lockForManualFire(history: TransactionHistory): Promise<void> {
+  const tables = await history.tables();
+  if (tables.firesWritable) await history.sql`LOCK TABLE scheduler_fire_history IN ROW EXCLUSIVE MODE`;
+  if (history.who && tables.auditWritable) await history.sql`LOCK TABLE scheduler_audit IN ROW EXCLUSIVE MODE`;
 }
 
 /**
@@ -48,11 +107,11 @@ export async function lockForManualFire(sql: Sql, who: AuditActor | null | undef
  * the same transaction: slot and times are the trigger's, `replica` is who sent it.
  */
 export async function recordManualFire(
-  sql: Sql,
+  history: TransactionHistory,
   fire: { id: number; messageId: string; atMs: number; runNumber: number; sender: string },
 ): Promise<void> {
-  if (!(await historyTables(sql)).firesWritable) return;
-  await sql`
+  if (!(await history.tables()).firesWritable) return;
+  await history.sql`
     INSERT INTO scheduler_fire_history
       (schedule_id, slot, message_id, outcome, missed_runs, sent_at, confirmed_at, lag_seconds, replica, run_number)
     VALUES (${fire.id}, to_timestamp(${fire.atMs} / 1000.0), ${fire.messageId}, 'published', 0,

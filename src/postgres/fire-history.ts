@@ -7,6 +7,7 @@
 import { messageIdFor } from "../schedule/message.ts";
 import type { RowUpdate } from "../schedule/plan.ts";
 import type { Sql } from "./client.ts";
+import { outcomeSet, successSet } from "./outcome-set.ts";
 import { BOOL, FLOAT8, INT4, TEXT } from "./types.ts";
 
 /** Where the history goes: this replica's name (SCHEDULER_INSTANCE_NAME) on every row it writes. */
@@ -24,7 +25,7 @@ const missedOf = (fire: { missed: number } | undefined) => Math.min(fire?.missed
 const INT4_MAX = 2 ** 31 - 1;
 
 /**
- * The outcome write-back of record.ts's recordOutcomes (the same SET list, docs/design.md §10),
+ * The outcome write-back of record.ts's recordOutcomes (the same SET list, outcome-set.ts),
  * with the history insert fed by its RETURNING: `run_number` is the `run_count` the UPDATE wrote.
  */
 export async function recordWithHistory(
@@ -71,16 +72,7 @@ export async function recordWithHistory(
                            ${sql.array(nullable(lags), FLOAT8)}::float8[])
         AS u(id, next_ms, outcome, error, pause, slot_ms, missed, message_id, sent_ms, confirmed_ms, lag)
     ), w AS (
-      UPDATE scheduled_workflows sw SET
-        next_run_at   = to_timestamp(u.next_ms / 1000.0),
-        last_run_at   = CASE WHEN u.outcome = 'skipped' THEN sw.last_run_at ELSE now() END,
-        run_count     = CASE WHEN u.outcome = 'skipped' THEN sw.run_count ELSE coalesce(sw.run_count, 0) + 1 END,
-        failure_count = CASE u.outcome WHEN 'ok' THEN 0
-                                       WHEN 'failed' THEN coalesce(sw.failure_count, 0) + 1
-                                       ELSE sw.failure_count END,
-        last_error    = u.error,
-        is_active     = sw.is_active AND NOT u.pause,
-        updated_at    = now()
+      UPDATE scheduled_workflows sw SET ${outcomeSet(sql)}
       FROM u WHERE sw.id = u.id
       RETURNING sw.id, sw.run_count, sw.next_run_at
     )
@@ -163,14 +155,7 @@ async function recordSuccessesWithHistory(
       SELECT * FROM unnest(${`{${ids}}`}::int4[], ${`{${next}}`}::float8[], ${`{${slots}}`}::float8[], ${`{${missed}}`}::int4[])
         AS u(id, next_ms, slot_ms, missed)
     ), w AS (
-      UPDATE scheduled_workflows sw SET
-        next_run_at   = to_timestamp(u.next_ms / 1000.0),
-        last_run_at   = now(),
-        run_count     = coalesce(sw.run_count, 0) + 1,
-        failure_count = 0,
-        last_error    = NULL,
-        is_active     = sw.is_active,
-        updated_at    = now()
+      UPDATE scheduled_workflows sw SET ${successSet(sql)}
       FROM u WHERE sw.id = u.id
       RETURNING sw.id, sw.run_count
     )

@@ -20,19 +20,32 @@ export interface HistoryTables {
    */
   readonly firesWritable: boolean;
   readonly auditWritable: boolean;
-  /** And this user may SELECT from it: readers that only add to a report (stats) go by this. */
+  /** And this user may SELECT from it: readers go by these (stats leaves its column out; the history reads refuse). */
   readonly firesReadable: boolean;
+  readonly auditReadable: boolean;
+  /** The session's user, for the GRANT a refusal names. */
+  readonly user: string;
 }
 
 /** Which of the history tables exist, and which this user may write. */
 export async function historyTables(sql: Sql): Promise<HistoryTables> {
   const [row] = await sql<
-    { fires: boolean; audit: boolean; fires_writable: boolean; audit_writable: boolean; fires_readable: boolean }[]
+    {
+      fires: boolean;
+      audit: boolean;
+      fires_writable: boolean;
+      audit_writable: boolean;
+      fires_readable: boolean;
+      audit_readable: boolean;
+      user: string;
+    }[]
   >`
     SELECT f IS NOT NULL AS fires, a IS NOT NULL AS audit,
            coalesce(has_table_privilege(f, 'INSERT'), false) AS fires_writable,
            coalesce(has_table_privilege(a, 'INSERT'), false) AS audit_writable,
-           coalesce(has_table_privilege(f, 'SELECT'), false) AS fires_readable
+           coalesce(has_table_privilege(f, 'SELECT'), false) AS fires_readable,
+           coalesce(has_table_privilege(a, 'SELECT'), false) AS audit_readable,
+           current_user AS user
       FROM (SELECT to_regclass(${FIRE_HISTORY_TABLE}) AS f, to_regclass(${AUDIT_TABLE}) AS a) t`;
   return {
     fires: row?.fires ?? false,
@@ -40,7 +53,26 @@ export async function historyTables(sql: Sql): Promise<HistoryTables> {
     firesWritable: row?.fires_writable ?? false,
     auditWritable: row?.audit_writable ?? false,
     firesReadable: row?.fires_readable ?? false,
+    auditReadable: row?.audit_readable ?? false,
+    user: row?.user ?? "",
   };
+}
+
+/**
+ * The history tables that exist but this user may not SELECT from: a reader refuses with
+ * {@link unreadableHistory}'s line instead of failing on 42501 with the schedules' grant hint.
+ */
+export function unreadableTables(tables: HistoryTables, which: { fires: boolean; audit: boolean }): string[] {
+  const names: string[] = [];
+  if (which.fires && tables.fires && !tables.firesReadable) names.push(FIRE_HISTORY_TABLE);
+  if (which.audit && tables.audit && !tables.auditReadable) names.push(AUDIT_TABLE);
+  return names;
+}
+
+/** "This user may not read the history", with the GRANT that lets it. */
+export function unreadableHistory(user: string, names: readonly string[]): string {
+  const role = /^[a-z_][a-z0-9_$]*$/.test(user) ? user : `"${user.replaceAll('"', '""')}"`;
+  return `PostgreSQL user "${user}" may not read the history (no SELECT on ${names.join(", ")}); to let it, run GRANT SELECT ON ${names.join(", ")} TO ${role}`;
 }
 
 /** SQLSTATE 42P01: a statement named a table that does not exist (the history was dropped). */

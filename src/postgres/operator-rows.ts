@@ -5,7 +5,7 @@
  */
 import type { ClaimedRow } from "../schedule/message.ts";
 import { LOCAL_LIMITS, type Sql } from "./client.ts";
-import { cronFields, type PolicyRowColumns, scheduleColumns, withPolicy } from "./store.ts";
+import { cronFields, type PolicyRowColumns, type ScheduleColumns, scheduleColumns, withPolicy } from "./store.ts";
 
 export interface OperatorRow extends ClaimedRow {
   readonly isActive: boolean;
@@ -20,9 +20,18 @@ export interface OperatorRow extends ClaimedRow {
   readonly lastRunMs: number | null;
 }
 
-/** One schedule with its workflow, optionally locked for this transaction (`FOR NO KEY UPDATE`, waiting); null when there is none. */
-export async function readOperatorRow(sql: Sql, id: number, lock: boolean): Promise<OperatorRow | null> {
-  const columns = await scheduleColumns(sql);
+/**
+ * One schedule with its workflow, optionally locked for this transaction (`FOR NO KEY UPDATE`,
+ * waiting); null when there is none. `known`: the table's optional columns, looked up once by a
+ * bulk verb for all its rows (else here, one more round trip).
+ */
+export async function readOperatorRow(
+  sql: Sql,
+  id: number,
+  lock: boolean,
+  known?: ScheduleColumns,
+): Promise<OperatorRow | null> {
+  const columns = known ?? (await scheduleColumns(sql));
   const rows = await sql<
     {
       id: number;

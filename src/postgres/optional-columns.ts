@@ -106,13 +106,17 @@ export function badValueReasons(columns: ScheduleColumns): string[] {
 
 const present = (columns: ScheduleColumns) => BAD_VALUES.filter((bad) => bad.needs.every((name) => columns[name]));
 
-/** True when some optional column holds a bad value (never NULL); `false` without the columns. */
-export function hasBadValue(sql: Sql, columns: ScheduleColumns) {
+/**
+ * True when no optional column holds a bad value (never NULL; `true` without the columns). One
+ * `IS NOT TRUE` a condition, so that the planner estimates each from the column's statistics
+ * (all NULL: every row passes) and still walks the (next_run_at) index for a LIMIT 1; written
+ * as `NOT (coalesce(a, false) OR …)` it was estimated to drop most rows, and the poll sorted the
+ * whole look-ahead window instead.
+ */
+export function hasNoBadValue(sql: Sql, columns: ScheduleColumns) {
   const found = present(columns);
-  if (found.length === 0) return sql`false`;
-  return found
-    .map((bad) => sql`coalesce((${bad.when(sql, columns)}), false)`)
-    .reduce((all, one) => sql`${all} OR ${one}`);
+  if (found.length === 0) return sql`true`;
+  return found.map((bad) => sql`(${bad.when(sql, columns)}) IS NOT TRUE`).reduce((all, one) => sql`${all} AND ${one}`);
 }
 
 /** CASE arms giving the reason of the first bad value (to splice into invalid-rows' CASE). */

@@ -7,6 +7,7 @@ import type { RejectedRow } from "../engine/ports.ts";
 import type { RowUpdate } from "../schedule/plan.ts";
 import { isConnectionError, type Sql } from "./client.ts";
 import { type FireHistoryTarget, moveOnWithHistory, recordWithHistory } from "./fire-history.ts";
+import { outcomeSet, successSet } from "./outcome-set.ts";
 import { BOOL, FLOAT8, INT4, TEXT } from "./types.ts";
 
 /** Writes every row's outcome in one statement (docs/design.md §10), with its fire history when there is a table for it. */
@@ -24,16 +25,7 @@ export async function recordOutcomes(
   const errors = updates.map((u) => u.error);
   const pauses = updates.map((u) => u.pause);
   await sql`
-    UPDATE scheduled_workflows sw SET
-      next_run_at   = to_timestamp(u.next_ms / 1000.0),
-      last_run_at   = CASE WHEN u.outcome = 'skipped' THEN sw.last_run_at ELSE now() END,
-      run_count     = CASE WHEN u.outcome = 'skipped' THEN sw.run_count ELSE coalesce(sw.run_count, 0) + 1 END,
-      failure_count = CASE u.outcome WHEN 'ok' THEN 0
-                                     WHEN 'failed' THEN coalesce(sw.failure_count, 0) + 1
-                                     ELSE sw.failure_count END,
-      last_error    = u.error,
-      is_active     = sw.is_active AND NOT u.pause,
-      updated_at    = now()
+    UPDATE scheduled_workflows sw SET ${outcomeSet(sql)}
     FROM unnest(${sql.array(ids, INT4)}::int4[], ${sql.array(next, FLOAT8)}::float8[],
                 ${sql.array(outcomes, TEXT)}::text[], ${sql.array(errors as string[], TEXT)}::text[],
                 ${sql.array(pauses, BOOL)}::bool[])
@@ -58,14 +50,7 @@ async function recordSuccesses(sql: Sql, updates: readonly RowUpdate[]): Promise
     next += `${next === "" ? "" : ","}${u.nextMs}`;
   }
   await sql`
-    UPDATE scheduled_workflows sw SET
-      next_run_at   = to_timestamp(u.next_ms / 1000.0),
-      last_run_at   = now(),
-      run_count     = coalesce(sw.run_count, 0) + 1,
-      failure_count = 0,
-      last_error    = NULL,
-      is_active     = sw.is_active,
-      updated_at    = now()
+    UPDATE scheduled_workflows sw SET ${successSet(sql)}
     FROM unnest(${`{${ids}}`}::int4[], ${`{${next}}`}::float8[]) AS u(id, next_ms)
     WHERE sw.id = u.id`;
 }

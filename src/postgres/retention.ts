@@ -6,6 +6,7 @@
  */
 
 import type { Sql } from "./client.ts";
+import { AUDIT_TABLE, FIRE_HISTORY_TABLE } from "./history-tables.ts";
 import { INT4 } from "./types.ts";
 
 /** Rows one batch deletes at most: one short transaction. */
@@ -18,15 +19,33 @@ export const PRUNE_BATCH_ROWS = 1_000;
  */
 export const COUNT_WALK = { schedules: 20, perSchedule: PRUNE_BATCH_ROWS / 20 } as const;
 
-/** Deletes up to `limit` fire history rows recorded more than `olderThanMs` ago, oldest first; returns how many. */
-export async function pruneFiresByAge(sql: Sql, olderThanMs: number, limit = PRUNE_BATCH_ROWS): Promise<number> {
+/**
+ * A table pruned by age: its name, the column a batch picks its rows by (the audit's key; the
+ * fire history has none, so its rows' `ctid`) and the time they are aged by.
+ */
+interface Aged {
+  readonly table: string;
+  readonly key: string;
+  readonly time: string;
+}
+
+const FIRES: Aged = { table: FIRE_HISTORY_TABLE, key: "ctid", time: "recorded_at" };
+const AUDIT: Aged = { table: AUDIT_TABLE, key: "id", time: "at" };
+
+/** Deletes up to `limit` rows of `aged` older than `olderThanMs`, oldest first; returns how many. */
+async function pruneByAge(sql: Sql, aged: Aged, olderThanMs: number, limit: number): Promise<number> {
   const result = await sql`
-    DELETE FROM scheduler_fire_history WHERE ctid = ANY(ARRAY(
-      SELECT ctid FROM scheduler_fire_history
-       WHERE recorded_at < now() - make_interval(secs => ${olderThanMs / 1000})
-       ORDER BY recorded_at LIMIT ${limit}
+    DELETE FROM ${sql(aged.table)} WHERE ${sql(aged.key)} = ANY(ARRAY(
+      SELECT ${sql(aged.key)} FROM ${sql(aged.table)}
+       WHERE ${sql(aged.time)} < now() - make_interval(secs => ${olderThanMs / 1000})
+       ORDER BY ${sql(aged.time)} LIMIT ${limit}
          FOR UPDATE SKIP LOCKED))`;
   return result.count;
+}
+
+/** Deletes up to `limit` fire history rows recorded more than `olderThanMs` ago, oldest first; returns how many. */
+export function pruneFiresByAge(sql: Sql, olderThanMs: number, limit = PRUNE_BATCH_ROWS): Promise<number> {
+  return pruneByAge(sql, FIRES, olderThanMs, limit);
 }
 
 /**
@@ -62,12 +81,6 @@ export async function scheduleIdsAfter(sql: Sql, afterId: number, limit: number)
 }
 
 /** Deletes up to `limit` audit rows older than `olderThanMs`, oldest first; returns how many. */
-export async function pruneAudit(sql: Sql, olderThanMs: number, limit = PRUNE_BATCH_ROWS): Promise<number> {
-  const result = await sql`
-    DELETE FROM scheduler_audit WHERE id = ANY(ARRAY(
-      SELECT id FROM scheduler_audit
-       WHERE at < now() - make_interval(secs => ${olderThanMs / 1000})
-       ORDER BY at LIMIT ${limit}
-         FOR UPDATE SKIP LOCKED))`;
-  return result.count;
+export function pruneAudit(sql: Sql, olderThanMs: number, limit = PRUNE_BATCH_ROWS): Promise<number> {
+  return pruneByAge(sql, AUDIT, olderThanMs, limit);
 }

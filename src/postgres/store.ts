@@ -10,7 +10,7 @@ import type { ClaimRequest, PollResult } from "../engine/ports.ts";
 import { describeSchedule } from "../schedule/kinds.ts";
 import type { ClaimedRow } from "../schedule/message.ts";
 import type { Sql } from "./client.ts";
-import { dueAt, hasBadValue, hasPolicyColumns, POLICY_COLUMN_NAMES, policyFields } from "./optional-columns.ts";
+import { dueAt, hasNoBadValue, hasPolicyColumns, POLICY_COLUMN_NAMES, policyFields } from "./optional-columns.ts";
 import { INT4 } from "./types.ts";
 
 /**
@@ -144,7 +144,7 @@ export function listedRow(r: ListedRowColumns) {
  * Every statement that claims, counts or times due rows uses this one fragment.
  */
 export function claimable(sql: Sql, skipIds: readonly number[] = [], columns: ScheduleColumns = NO_CRON_COLUMNS) {
-  const bad = hasPolicyColumns(columns) ? sql` AND NOT (${hasBadValue(sql, columns)})` : sql``;
+  const bad = hasPolicyColumns(columns) ? sql` AND ${hasNoBadValue(sql, columns)}` : sql``;
   return sql`sw.is_active AND ${scheduled(sql, columns)} AND isfinite(sw.next_run_at)${bad}
     AND sw.id <> ALL(${sql.array(skipIds as number[], INT4)}::int4[])`;
 }
@@ -162,35 +162,59 @@ export function scheduled(sql: Sql, columns: ScheduleColumns) {
 }
 
 /**
- * Due now: `next_run_at` has passed (what the index finds) and, with jitter, so has the slot's
- * jittered time (docs/design.md §23).
+ * A row without jitter (NULL or 0; a negative jitter is a bad value and never claimable): its
+ * due time is `next_run_at` itself, so the (next_run_at) index finds it (docs/design.md §23).
+ */
+function unjittered(sql: Sql) {
+  return sql`sw.jitter_seconds > 0 IS NOT TRUE`;
+}
+
+/**
+ * Due now: `next_run_at` has passed (what the index finds) and, for a jittered row, so has the
+ * slot's jittered time (docs/design.md §23). A row without jitter pays nothing more.
  */
 function dueNow(sql: Sql, columns: ScheduleColumns) {
   return columns.jitter
-    ? sql`sw.next_run_at <= now() AND ${dueAt(sql, columns)} <= now()`
+    ? sql`sw.next_run_at <= now() AND (${unjittered(sql)} OR ${dueAt(sql, columns)} <= now())`
     : sql`sw.next_run_at <= now()`;
 }
 
 /**
- * The next due time within the look-ahead. With jitter the first slot is not always the first to
- * fire: the earliest jittered time among the first {@link JITTER_POLL_ROWS} slots (a bound on a
+ * The next due time within the look-ahead: the first slot of a row without jitter (one index
+ * step, as without the column), or an earlier jittered time. A jittered row fires at or after
+ * its slot, so only jittered rows whose slot comes before that first plain slot can beat it:
+ * the jitter path reads just those, at most {@link JITTER_POLL_ROWS} of them (a bound on a
  * backlog's scan; a later one is found by the next poll, at most a poll interval on).
  */
 function nextDue(sql: Sql, lookAheadMs: number, skipIds: readonly number[], columns: ScheduleColumns) {
-  const window = sql`sw.next_run_at <= now() + make_interval(secs => ${lookAheadMs / 1000})`;
+  // The look-ahead as a literal (a finite number from the configuration), not a parameter: with
+  // a parameter the generic plan guesses a third of the table in the window, the plan cache then
+  // re-plans every poll, and planning the policy filters costs more than running them.
+  const seconds = sql.unsafe(String(lookAheadSeconds(lookAheadMs)));
+  const window = sql`sw.next_run_at <= now() + make_interval(secs => ${seconds})`;
+  const from = sql`FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
+        WHERE ${claimable(sql, skipIds, columns)} AND ${window}`;
   if (!columns.jitter)
-    return sql`(SELECT (extract(epoch FROM sw.next_run_at) * 1000)::float8
-         FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
-        WHERE ${claimable(sql, skipIds, columns)} AND ${window}
+    return sql`(SELECT (extract(epoch FROM sw.next_run_at) * 1000)::float8 ${from}
         ORDER BY sw.next_run_at LIMIT 1)`;
-  return sql`(SELECT min(due_ms) FROM (
-       SELECT (extract(epoch FROM ${dueAt(sql, columns)}) * 1000)::float8 AS due_ms
-         FROM scheduled_workflows sw JOIN workflows w ON w.id = sw.workflow_id
-        WHERE ${claimable(sql, skipIds, columns)} AND ${window}
-        ORDER BY sw.next_run_at LIMIT ${JITTER_POLL_ROWS}) d)`;
+  // least() ignores a NULL (no plain row, or no jittered row before it); OFFSET 0 keeps the
+  // planner from pulling `plain` up, which would look the first plain slot up twice.
+  return sql`(SELECT least((extract(epoch FROM plain.at) * 1000)::float8, (
+       SELECT min(due_ms) FROM (
+         SELECT (extract(epoch FROM ${dueAt(sql, columns)}) * 1000)::float8 AS due_ms ${from}
+            AND sw.jitter_seconds > 0 AND sw.next_run_at < coalesce(plain.at, 'infinity')
+          ORDER BY sw.next_run_at LIMIT ${sql.unsafe(String(JITTER_POLL_ROWS))}) d))
+     FROM (SELECT (SELECT sw.next_run_at ${from} AND ${unjittered(sql)}
+             ORDER BY sw.next_run_at LIMIT 1) AS at OFFSET 0) plain)`;
 }
 
 const JITTER_POLL_ROWS = 1000;
+
+function lookAheadSeconds(lookAheadMs: number): number {
+  if (!Number.isFinite(lookAheadMs) || lookAheadMs < 0)
+    throw new RangeError(`poll: the look-ahead must be a finite number of ms >= 0, got ${lookAheadMs}`);
+  return lookAheadMs / 1000;
+}
 
 export async function poll(
   sql: Sql,

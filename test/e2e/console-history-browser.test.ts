@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { axeViolations, launchBrowser, watch } from "../support/browser.ts";
-import { startWithConsole } from "../support/console.ts";
+import { startWithConsole, startWithoutHistoryGrant } from "../support/console.ts";
 import { addHistoryTables } from "../support/history.ts";
 import { testScope } from "../support/scope.ts";
 import { insertSchedules } from "../support/services.ts";
@@ -67,4 +67,23 @@ test("a schedule's history pages back with Older; Activity lists who did what", 
   expect(await page.locator("img").count()).toBe(0);
   expect(await axeViolations(page)).toEqual([]);
   expect(watched.problems).toEqual([]);
+}, 60_000);
+
+test("a database user that may not read the history: the view says so and names the GRANT, instead of loading forever", async () => {
+  const { id, user, base } = await startWithoutHistoryGrant(scope, TOKEN);
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+  scope.defer(() => context.close());
+  const page = await context.newPage();
+  await page.goto(`${base}/console/#/schedules/${id}`);
+  await page.locator("#token").waitFor();
+  await page.keyboard.type(TOKEN);
+  await page.keyboard.press("Enter");
+  const refusal = page.locator(".history [role=alert]");
+  await refusal.waitFor();
+  expect(await refusal.textContent()).toBe(
+    `PostgreSQL user "${user}" may not read the history (no SELECT on scheduler_fire_history); to let it, run GRANT SELECT ON scheduler_fire_history TO ${user}`,
+  );
+  await page.getByRole("link", { name: "Activity" }).click();
+  await page.getByText("no SELECT on scheduler_audit").waitFor();
+  expect(await axeViolations(page)).toEqual([]);
 }, 60_000);

@@ -4,7 +4,7 @@
  * actions; both say when the tables are missing.
  */
 import { expect, test } from "bun:test";
-import { startWithConsole } from "../support/console.ts";
+import { startWithConsole, startWithoutHistoryGrant } from "../support/console.ts";
 import { addHistoryTables } from "../support/history.ts";
 import { testScope } from "../support/scope.ts";
 import { insertSchedules } from "../support/services.ts";
@@ -129,4 +129,23 @@ test("activity: a bulk action's rows share one time; paging goes through all of 
   const seen = [...first.body.actions, ...second.body.actions].map((a: { scheduleIds: number[] }) => a.scheduleIds[0]);
   expect(seen).toEqual(Array.from({ length: 60 }, (_, i) => 60 - i));
   expect(second.body.next).toBeNull();
+});
+
+test("a database user that may read the schedules but not the history: 403 saying so with the GRANT, not a 500", async () => {
+  const { id, user, base } = await startWithoutHistoryGrant(scope, TOKEN);
+  const get = async (path: string) => {
+    const response = await fetch(`${base}/console/api/${path}`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    return { status: response.status, body: await response.json() };
+  };
+  const grant = (table: string) =>
+    `PostgreSQL user "${user}" may not read the history (no SELECT on ${table}); to let it, run GRANT SELECT ON ${table} TO ${user}`;
+  expect(await get(`schedules/${id}/history`)).toEqual({
+    status: 403,
+    body: { ok: false, error: grant("scheduler_fire_history") },
+  }); // was: 500, with the grant hint of scheduled_workflows
+  expect(await get("activity")).toEqual({ status: 403, body: { ok: false, error: grant("scheduler_audit") } });
+  // The schedules themselves still read.
+  expect((await get(`schedules/${id}`)).status).toBe(200);
 });

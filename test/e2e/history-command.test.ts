@@ -89,6 +89,30 @@ test("without the tables: a named failure, exit 1", async () => {
   );
 });
 
+test("a user that may read the schedules but not the history: one line naming the GRANT, exit 1", async () => {
+  const { db } = await scope.setup();
+  await addHistoryTables(db.sql);
+  const [id] = await insertSchedules(db.sql, [{ dueInMs: 3_600_000, intervalSeconds: 60 }]);
+  const user = `rune_ro_${db.name.slice(-8)}`;
+  await db.sql.unsafe(`CREATE ROLE ${user} LOGIN; GRANT SELECT ON scheduled_workflows, workflows TO ${user}`);
+  scope.defer(() => db.sql.unsafe(`DROP OWNED BY ${user}; DROP ROLE ${user}`));
+  const env = { ...db.env, POSTGRES_USER: user };
+  const result = await runBinary(["history", String(id)], env);
+  // Was: a bare permission denied with the hint to grant SELECT and UPDATE on scheduled_workflows.
+  expect([result.code, result.stderr]).toEqual([
+    1,
+    `FAILED PostgreSQL user "${user}" may not read the history (no SELECT on scheduler_fire_history, scheduler_audit); to let it, run GRANT SELECT ON scheduler_fire_history, scheduler_audit TO ${user}\n`,
+  ]);
+  const json = await runBinary(["history", String(id), "--json"], env);
+  expect(json.code).toBe(1);
+  expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, command: "history", failure: "history not readable" });
+  // With SELECT on one table only, the other is named.
+  await db.sql.unsafe(`GRANT SELECT ON scheduler_audit TO ${user}`);
+  expect((await runBinary(["history", String(id)], env)).stderr).toBe(
+    `FAILED PostgreSQL user "${user}" may not read the history (no SELECT on scheduler_fire_history); to let it, run GRANT SELECT ON scheduler_fire_history TO ${user}\n`,
+  );
+});
+
 test("stats names each failing schedule's last failure from the history: its slot and replica", async () => {
   const { db } = await scope.setup();
   await addHistoryTables(db.sql);

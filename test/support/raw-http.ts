@@ -74,26 +74,31 @@ export async function rawRequest(
 }
 
 /**
- * POSTs a chunked body of up to `totalBytes` (no Content-Length), 64 KiB a chunk, and stops
- * writing as soon as an answer arrives or the server closes. Says how much was written.
+ * POSTs a body of up to `totalBytes`, 64 KiB at a time, chunked (no Content-Length) or with
+ * its length declared up front, and stops writing as soon as an answer arrives or the server
+ * closes. Says how much was written (`totalBytes` is best a multiple of 64 KiB: the last piece is whole).
  */
-export async function chunkedPost(
+export async function streamedPost(
   port: number,
   path: string,
   headers: Record<string, string>,
   totalBytes: number,
+  framing: "chunked" | "length",
 ): Promise<RawAnswer & { readonly writtenBytes: number }> {
   const socket = await open(port);
   const head = [
     `POST ${path} HTTP/1.1`,
     ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
-    "Transfer-Encoding: chunked",
+    framing === "chunked" ? "Transfer-Encoding: chunked" : `Content-Length: ${totalBytes}`,
     "Connection: close",
     "",
     "",
   ].join("\r\n");
   const chunk = Buffer.alloc(64 * 1024, 0x61);
-  const frame = Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]);
+  const frame =
+    framing === "chunked"
+      ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")])
+      : chunk;
   let text = "";
   let over = false;
   const finished = new Promise<void>((resolve) => {
@@ -117,8 +122,12 @@ export async function chunkedPost(
     // Back-pressure: wait for the socket to drain rather than queue 50 MB in this process.
     if (!socket.write(frame)) await new Promise((resolve) => socket.once("drain", resolve).once("close", resolve));
   }
-  if (!over) socket.write("0\r\n\r\n");
+  if (!over && framing === "chunked") socket.write("0\r\n\r\n");
   await Promise.race([finished, Bun.sleep(10_000)]);
   socket.destroy();
   return { ...parse(text), writtenBytes: written };
 }
+
+/** {@link streamedPost} with a chunked body (no Content-Length). */
+export const chunkedPost = (port: number, path: string, headers: Record<string, string>, totalBytes: number) =>
+  streamedPost(port, path, headers, totalBytes, "chunked");

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { localBaseUrl, parseUrlArg } from "../../src/commands/http-probe.ts";
-import { type HealthSource, handleRequest, pathOf } from "../../src/observe/http.ts";
+import { type HealthSource, handleRequest, MAX_REQUEST_BYTES, oversized, pathOf } from "../../src/observe/http.ts";
 import { createMetrics, LAG_BUCKETS, observeLag } from "../../src/observe/metrics.ts";
 import { parseExposition } from "../support/prometheus.ts";
 
@@ -129,6 +129,23 @@ describe("handleRequest", () => {
 });
 
 describe("pathOf", () => {
+  test("refuses a declared body over the server's maximum, with the bound in the reason, and nothing else", () => {
+    const declaring = (length: string | null) =>
+      new Request("http://127.0.0.1:8080/console/api/schedules/1/pause", {
+        method: "POST",
+        headers: length === null ? {} : { "content-length": length },
+      });
+    expect(oversized(declaring(null))).toBeNull();
+    expect(oversized(declaring("0"))).toBeNull();
+    expect(oversized(declaring(String(MAX_REQUEST_BYTES)))).toBeNull();
+    expect(oversized(declaring(String(MAX_REQUEST_BYTES + 1)))).toBe(
+      `the request body is larger than ${MAX_REQUEST_BYTES} bytes, the most this server takes`,
+    );
+    expect(oversized(declaring(String(150 * 1024 * 1024)))).toContain("larger than 65536 bytes");
+    // A length that is no number is no length to trust.
+    expect(oversized(declaring("many"))).toContain("larger than");
+  });
+
   test("the path of a URL Bun built from an odd Host, or from none (HTTP/1.0), as of any other", () => {
     expect(pathOf("http://127.0.0.1:8080/console/api/session?x=1")).toBe("/console/api/session");
     expect(pathOf("http://127.0.0.1:8080.evil.com/console/")).toBe("/console/");

@@ -85,7 +85,17 @@ function pagedList<T>(
     );
   const reload = async () => {
     if (paged) return;
-    const page = await load(null);
+    let page: Awaited<ReturnType<typeof load>>;
+    try {
+      page = await load(null);
+    } catch (error) {
+      // A refusal (a user who may not read the history: 403 with the GRANT) said in the view.
+      replace(
+        root,
+        h("p", { class: "outcome bad", role: "alert" }, error instanceof Error ? error.message : String(error)),
+      );
+      return;
+    }
     if (!page.available) {
       replace(
         root,

@@ -122,6 +122,13 @@ export function processSources(flags: Record<string, string | undefined> = {}): 
 }
 
 /** Resolves and validates every setting; throws {@link ConfigError} on the first bad one. */
+/** The documented default passwords: public knowledge, so never scrubbed from output. */
+const PUBLIC_PASSWORDS = new Set(
+  SETTINGS.filter((setting) => setting.env === "POSTGRES_PASSWORD" || setting.env === "RABBITMQ_PASSWORD").map(
+    (setting) => setting.default,
+  ),
+);
+
 export function loadConfig(sources: ConfigSources): Config {
   const fromDotenv = sources.dotenv ? parseDotenv(sources.dotenv) : {};
   const readFile = sources.readFile ?? ((path: string) => readFileSync(path, "utf8"));
@@ -215,11 +222,12 @@ export function loadConfig(sources: ConfigSources): Config {
         };
   if (notifyDb?.tls.password) secrets.push(notifyDb.tls.password);
   // A URL's password decoded ("Pass@Word9" of "Pass%40Word9") is a secret of its own: a line
-  // may quote it outside the URL (the URL as a whole is among the secrets already).
-  for (const url of [get("DATABASE_URL"), notifyUrl]) {
-    const password = url === "" ? "" : databaseUrlPassword(url);
-    if (password !== "") secrets.push(password);
-  }
+  // may quote it outside the URL (the URL as a whole is among the secrets already). The public
+  // defaults ("postgres", "guest") are not: scrubbing them would mangle user names and lines.
+  const urlPassword = (password: string) => {
+    if (password !== "" && !PUBLIC_PASSWORDS.has(password)) secrets.push(password);
+  };
+  for (const url of [get("DATABASE_URL"), notifyUrl]) if (url !== "") urlPassword(databaseUrlPassword(url));
   const mq = {
     ...brokerConfig(get, fail, origins.RABBITMQ_PORT === "default"),
     origin: {
@@ -230,10 +238,7 @@ export function loadConfig(sources: ConfigSources): Config {
   // Each node's URL carries the password, and an error may quote one URL rather than the list.
   if (get("RABBITMQ_URL") !== "") {
     secrets.push(...mq.urls.filter((url) => parseUrl(url)?.password));
-    for (const url of mq.urls) {
-      const password = parseUrl(url)?.password ?? "";
-      if (password !== "") secrets.push(decodeUrlPart(password));
-    }
+    for (const url of mq.urls) urlPassword(decodeUrlPart(parseUrl(url)?.password ?? ""));
   }
   if (mq.tls?.keyPassword) secrets.push(mq.tls.keyPassword);
 

@@ -91,6 +91,10 @@ describe("sources", () => {
     const notify = load({ SCHEDULER_NOTIFY_DATABASE_URL: "postgres://n:Lis@ten7@10.0.0.9:5433/db" });
     expect(notify.notifyDb).toMatchObject({ host: "10.0.0.9", port: 5433, user: "n", password: "Lis@ten7" });
     expect(notify.secrets).toContain("Lis@ten7");
+    // The public defaults are not scrubbed: "guest" is also the user name in every line.
+    const plain = load({ DATABASE_URL: "postgres://postgres:postgres@h/db", RABBITMQ_URL: "amqp://guest:guest@h/vh" });
+    expect(plain.secrets).not.toContain("postgres");
+    expect(plain.secrets).not.toContain("guest");
   });
 
   test("a password holding an unencoded / ? or # is refused, and no part of it is shown", () => {

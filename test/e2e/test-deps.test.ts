@@ -40,6 +40,7 @@ test("as root: one line per group, what and why, before apt-get runs", async () 
     "test-deps: installing Debian packages as root (apt-get update, then apt-get install --no-install-recommends):
     test-deps:   systemd systemd-container strace: the systemd unit tests (test/e2e/systemd.test.ts) check and boot the unit: systemd-analyze, journalctl, systemd-nspawn, strace
     test-deps:   util-linux coreutils libc-bin ca-certificates musl-tools libstdc++6: the image and release tests (test/e2e/rootfs.test.ts, release.test.ts) build a root filesystem and run the musl binary in it
+    test-deps:   postgresql-15 pgbouncer openssl: the TLS and pooler tests (test/e2e/postgres-tls.test.ts, pgbouncer.test.ts) start a PostgreSQL 15 with ssl=on and a PgBouncer of their own, with certificates made by openssl
     test-deps:   podman runc: the image tests (test/e2e/image.test.ts) build Dockerfile.scratch and run it with Debian's podman, on runc (scripts/podman/containers.conf)
     test-deps:   chromium: the console browser tests (test/e2e/console-browser.test.ts) drive Debian's Chromium through playwright-core
     "
@@ -55,9 +56,10 @@ test("not root: names the same groups and the command to run, installs nothing",
     "test-deps: these Debian packages are missing:
     test-deps:   systemd systemd-container strace: the systemd unit tests (test/e2e/systemd.test.ts) check and boot the unit: systemd-analyze, journalctl, systemd-nspawn, strace
     test-deps:   util-linux coreutils libc-bin ca-certificates musl-tools libstdc++6: the image and release tests (test/e2e/rootfs.test.ts, release.test.ts) build a root filesystem and run the musl binary in it
+    test-deps:   postgresql-15 pgbouncer openssl: the TLS and pooler tests (test/e2e/postgres-tls.test.ts, pgbouncer.test.ts) start a PostgreSQL 15 with ssl=on and a PgBouncer of their own, with certificates made by openssl
     test-deps:   podman runc: the image tests (test/e2e/image.test.ts) build Dockerfile.scratch and run it with Debian's podman, on runc (scripts/podman/containers.conf)
     test-deps:   chromium: the console browser tests (test/e2e/console-browser.test.ts) drive Debian's Chromium through playwright-core
-    test-deps: install them as root: apt-get install systemd systemd-container strace util-linux coreutils libc-bin ca-certificates musl-tools libstdc++6 podman runc chromium
+    test-deps: install them as root: apt-get install systemd systemd-container strace util-linux coreutils libc-bin ca-certificates musl-tools libstdc++6 postgresql-15 pgbouncer openssl podman runc chromium
     "
   `);
   expect(() => readFileSync(join(bin, "apt.log"))).toThrow();

@@ -6,8 +6,7 @@ import {
   planBackfill,
   publishBackfill,
 } from "../operator/backfill.ts";
-import { auditBackfill } from "../operator/backfill-audit.ts";
-import { OperatorError } from "../operator/verbs.ts";
+import { settleBackfill } from "../operator/backfill-audit.ts";
 import { messageIdFor } from "../schedule/message.ts";
 import { badArgument, idArg, publishingVerbArgs, runVerb, scheduleIdArg } from "./verb.ts";
 
@@ -70,14 +69,7 @@ export default defineCommand({
         return { text: [`ok ${head}`, ...listing, tail].join("\n"), json };
       }
       const refused = await publishBackfill(publisher!, backfillMessages(plan, plan.row.dbNowMs, messages));
-      await auditBackfill(sql, who, { id, fromMs, toMs, slots: slots.length, refused: refused.length });
-      if (refused.length > 0) {
-        const first = refused[0]!;
-        throw new OperatorError(
-          "broker refused",
-          `${refused.length} of ${slots.length} backfill message(s) of schedule ${id} were not confirmed (first: ${first.messageId}: ${first.reason}); publish again to retry: consumers drop the ones they already have by message id`,
-        );
-      }
+      await settleBackfill(sql, who, { id, fromMs, toMs, slots: slots.length }, refused);
       return {
         text: [`ok published ${head}, each confirmed by the broker (trigger_source backfill)`, ...listing].join("\n"),
         json: { ...json, published: true, confirmed: slots.length },

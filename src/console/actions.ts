@@ -4,7 +4,7 @@
  * Each answers the verb's own outcome and writes one audit line: action, schedule, address, outcome.
  */
 import { backfillMessages, planBackfill, publishBackfill } from "../operator/backfill.ts";
-import { auditBackfill } from "../operator/backfill-audit.ts";
+import { settleBackfill } from "../operator/backfill-audit.ts";
 import { OperatorError, pauseSchedule, resumeSchedule, triggerSchedule } from "../operator/verbs.ts";
 import type { AuditActor } from "../postgres/audit.ts";
 import type { BrokerLink } from "../rabbitmq/link.ts";
@@ -157,14 +157,7 @@ async function perform(
         publishBackfill(publisher, backfillMessages(plan, plan.row.dbNowMs, context.messages)),
       );
       const { fromMs, toMs } = input;
-      await auditBackfill(sql, who, { id, fromMs, toMs, slots: slots.length, refused: refused.length });
-      if (refused.length > 0) {
-        const first = refused[0]!;
-        throw new OperatorError(
-          "broker refused",
-          `${refused.length} of ${slots.length} backfill message(s) of schedule ${id} were not confirmed (first: ${first.messageId}: ${first.reason}); publish again to retry: consumers drop the ones they already have by message id`,
-        );
-      }
+      await settleBackfill(sql, who, { id, fromMs, toMs, slots: slots.length }, refused);
       const line = `ok published ${head}, each confirmed by the broker (trigger_source backfill)`;
       return { status: 200, body: { ...body, text: line, published: true, confirmed: slots.length }, line };
     }

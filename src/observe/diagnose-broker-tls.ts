@@ -4,6 +4,7 @@
  * error is not about TLS or the SASL mechanism.
  */
 import { messageOf } from "../error-text.ts";
+import { UNTRUSTED_CHAIN } from "./tls-codes.ts";
 
 /** What a line needs of the broker's TLS settings (config/broker-tls.ts's BrokerTlsConfig has it). */
 interface TlsSettingsNamed {
@@ -17,16 +18,6 @@ export interface BrokerTlsPlace {
   readonly where: string;
   readonly tls?: TlsSettingsNamed;
 }
-
-/** OpenSSL's verification failures that mean: the chain does not end at a CA we trust. */
-const UNTRUSTED = new Set([
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "CERT_UNTRUSTED",
-]);
 
 const names = (tls: TlsSettingsNamed | undefined) =>
   tls?.names ?? {
@@ -57,7 +48,7 @@ export function explainBrokerTls(error: unknown, place: BrokerTlsPlace): string 
   if (code === "TLS_FILE_UNREADABLE") {
     return `${at}: ${message}; the file was readable at start: restore it (a certificate rotation must replace it, not remove it)`;
   }
-  if (UNTRUSTED.has(code)) {
+  if (UNTRUSTED_CHAIN.has(code)) {
     return `${at}: the server's certificate is not signed by a CA we trust (${message}); give the CA's certificate (PEM) with ${n.ca}`;
   }
   if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {

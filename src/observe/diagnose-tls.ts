@@ -3,6 +3,7 @@
  * certificate holds, which setting asks for TLS. Pure: the error, where, and the TLS settings.
  */
 import { messageOf } from "../error-text.ts";
+import { UNTRUSTED_CHAIN } from "./tls-codes.ts";
 
 type FileSetting = { readonly path: string; readonly setting: string } | null;
 /** What of config/postgres-tls.ts's settings a line names (observe/ does not import config/). */
@@ -13,15 +14,6 @@ export interface TlsPlace {
   readonly cert: FileSetting;
   readonly key: FileSetting;
 }
-
-const UNTRUSTED = new Set([
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "CERT_SIGNATURE_FAILURE",
-]);
 
 /** The names a certificate holds, from the error Node and Bun attach to a name mismatch. */
 function namesOf(error: unknown, message: string): string {
@@ -56,7 +48,7 @@ export function explainPostgresTls(
   if (code === "SSL_NOT_SUPPORTED") {
     return `PostgreSQL at ${at} does not offer TLS, but ${modeIn(tls)} requires it; turn ssl on at the server, or set sslmode=prefer to allow plain text`;
   }
-  if (UNTRUSTED.has(code)) {
+  if (UNTRUSTED_CHAIN.has(code)) {
     return `PostgreSQL at ${at}: the server's certificate is not signed by a CA we trust (${message}; trusted now: ${caSetting(tls)}); give the server's CA with sslrootcert=<file> in ${url} or PGSSLROOTCERT`;
   }
   if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || /does not match certificate's altnames/i.test(message)) {

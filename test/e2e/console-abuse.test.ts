@@ -192,6 +192,12 @@ describe("console under abuse", () => {
     expect((await act("schedules/x%0A1/pause", "{}")).status).toBe(400);
     // Last: a right token forgives an address its failures, and this one is the first to count.
     expect((await act("schedules/7/pause", "{}", {}, null)).status).toBe(401);
+    // The line is written as the answer goes out: the last one may reach stdout after the answer.
+    await waitFor("the audit line of the last refusal", () =>
+      lines(scheduler.output(), /CONSOLE ACTION pause schedule=7 from=127\.0\.0\.1: refused \(401\)/).length > 0
+        ? true
+        : null,
+    );
     for (const status of [401, 403, 415, 400, 413])
       expect(
         lines(

@@ -49,7 +49,9 @@ describe("a dependency back after a long outage", () => {
       // Reports at the back-off's pace: 1, 2, 4, 8, 16, 30, 30 … s apart, far fewer than attempts.
       const reports = matching(h.lines, ATTEMPT).length;
       expect(reports).toBeLessThanOrEqual(Math.ceil(Math.log2(outageMs / 500)) + Math.ceil(outageMs / 15_000));
-      expect(reports).toBeLessThan(attempts / 2);
+      // Over 10 s the back-off's randomised delays can give 5 reports in 9 attempts; "far fewer"
+      // shows from 45 s on (the bound above holds the pace at every length).
+      expect(reports).toBeLessThan(outageMs >= 45_000 ? attempts / 2 : attempts);
       expect(matching(h.lines, /INFO Recovered after \d+ failed attempt\(s\)/)).toHaveLength(1);
     });
   }

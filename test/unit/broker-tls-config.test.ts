@@ -3,21 +3,13 @@
  * RabbitMQ's URI specification, the RABBITMQ_TLS_* settings for the parts, one set shared by
  * every node, and each refusal naming what to change. Files are real (a temporary directory).
  */
-import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { ConfigError, loadConfig } from "../../src/config/config.ts";
 import { maskUrl } from "../../src/config/redact.ts";
+import { pemFiles } from "../support/pem-files.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "conn-mq-unit-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const file = (name: string, mode = 0o600) => {
-  const path = join(dir, name);
-  writeFileSync(path, "-----BEGIN CERTIFICATE-----\n");
-  chmodSync(path, mode);
-  return path;
-};
+const { dir, file } = pemFiles("conn-mq-unit-");
 const CA = file("ca.crt", 0o644);
 const CERT = file("client.crt", 0o644);
 const KEY = file("client.key");

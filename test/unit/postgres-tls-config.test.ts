@@ -3,14 +3,9 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, loadConfig } from "../../src/config/config.ts";
+import { pemFiles } from "../support/pem-files.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "rune-pgtls-"));
-const file = (name: string, mode = 0o600) => {
-  const path = join(dir, name);
-  writeFileSync(path, "-----BEGIN CERTIFICATE-----\n");
-  chmodSync(path, mode);
-  return path;
-};
+const { file } = pemFiles("rune-pgtls-");
 const ca = file("ca.crt", 0o644);
 const crt = file("client.crt", 0o644);
 const key = file("client.key");
